@@ -1,0 +1,10 @@
+//! MailPresence core: the presence model and the two wire formats (presence
+//! mail and PIDF) that the field phone and the presence server share.
+
+pub mod mail;
+pub mod model;
+pub mod pidf;
+pub mod summary;
+
+pub use mail::{Envelope, MailKind, Outcome, ParsedMail, PresenceMessage};
+pub use model::{Activity, ActivityToken, Presence, PresenceFields};

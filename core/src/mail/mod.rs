@@ -1,0 +1,201 @@
+//! Presence over e-mail (wire format v1): the three kinds of presence mail, how a
+//! received mail is classified, and how one is composed. `tags` reads the body,
+//! `parse` reads a whole RFC 5322 mail, `compose` writes one.
+
+pub mod compose;
+pub mod parse;
+pub mod tags;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AccountName, PresenceFields, ValueError};
+use crate::pidf::PidfError;
+
+pub use compose::{ComposeError, Envelope as ComposeEnvelope, compose};
+pub use parse::{Limits, parse};
+
+/// The kind of a presence mail, told by its Subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailKind {
+    Publish,
+    Subscribe,
+    Notify,
+}
+
+impl MailKind {
+    /// The Subject keyword.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::Publish => "Publish",
+            Self::Subscribe => "Subscribe",
+            Self::Notify => "Notify",
+        }
+    }
+
+    /// The kind a decoded Subject names, if it is exactly a keyword.
+    pub fn from_subject(subject: &str) -> Option<Self> {
+        let s = subject.trim();
+        [Self::Publish, Self::Subscribe, Self::Notify]
+            .into_iter()
+            .find(|k| s.eq_ignore_ascii_case(k.subject()))
+    }
+}
+
+impl fmt::Display for MailKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.subject())
+    }
+}
+
+/// Publish: a terminal tells the server its presence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    pub publisher: AccountName,
+    #[serde(flatten)]
+    pub presence: PresenceFields,
+}
+
+/// Notify: the server tells a watcher someone's presence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notify {
+    pub notifier: AccountName,
+    #[serde(flatten)]
+    pub presence: PresenceFields,
+}
+
+/// `once` is the seed's behaviour: answered once, as soon as there is presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscribeMode {
+    #[default]
+    Once,
+    Watch,
+}
+
+impl SubscribeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Watch => "watch",
+        }
+    }
+}
+
+/// Subscribe: a watcher asks for one or more colleagues' presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribe {
+    pub watcher: AccountName,
+    pub notifiers: Vec<AccountName>,
+    pub send_to: String,
+    pub mode: SubscribeMode,
+    /// Seconds a `watch` should last; the server caps it.
+    pub expires: Option<u32>,
+}
+
+/// One presence mail, as its body says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PresenceMessage {
+    Publish(Publish),
+    Subscribe(Subscribe),
+    Notify(Notify),
+}
+
+impl PresenceMessage {
+    pub fn kind(&self) -> MailKind {
+        match self {
+            Self::Publish(_) => MailKind::Publish,
+            Self::Subscribe(_) => MailKind::Subscribe,
+            Self::Notify(_) => MailKind::Notify,
+        }
+    }
+}
+
+/// What the headers of a received mail say, whatever its body: the server needs
+/// it to check the sender, thread replies, and refuse a mail a second time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Envelope {
+    /// The `From:` address, as written (compare case-insensitively).
+    pub from: Option<String>,
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// How a received mail was classified. Every mail is exactly one of these.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Presence(PresenceMessage),
+    /// Not addressed to the presence system (a human's mail); left alone.
+    NotPresence(NotPresence),
+    /// A presence Subject, but never to be acted on or answered.
+    Refused(Refusal),
+    /// A presence mail that cannot be read.
+    Malformed(Malformed),
+}
+
+/// A received mail: its headers and what it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedMail {
+    pub envelope: Envelope,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotPresence {
+    #[error("the mail has no Subject")]
+    NoSubject,
+    #[error("Subject {0:?} is not Publish, Subscribe or Notify")]
+    Subject(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("automatic mail ({header}: {value}); automatic mail is never answered")]
+    AutoSubmitted { header: String, value: String },
+    #[error("delivery report or bounce ({0})")]
+    Bounce(String),
+    #[error("{what} is {size} bytes; at most {limit} are accepted")]
+    Oversized {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error("message: not an RFC 5322 mail")]
+    NotAMail,
+    #[error("body: the mail has no text part")]
+    NoText,
+    #[error("body: text could not be decoded from charset {0}")]
+    Undecodable(String),
+    #[error("{0}: required tag is missing")]
+    MissingTag(&'static str),
+    #[error("{tag}: {error}")]
+    BadValue {
+        tag: &'static str,
+        error: ValueError,
+    },
+    #[error("{0}")]
+    Tags(tags::TagError),
+    #[error("application/pidf+xml part: {0}")]
+    Pidf(PidfError),
+}
+
+impl Malformed {
+    /// The tag or part at fault, e.g. `Publisher` or `body`.
+    pub fn part(&self) -> &'static str {
+        match self {
+            Self::NotAMail => "message",
+            Self::NoText | Self::Undecodable(_) => "body",
+            Self::MissingTag(t) | Self::BadValue { tag: t, .. } => t,
+            Self::Tags(tags::TagError::Repeated(t) | tags::TagError::TooLong { tag: t, .. }) => t,
+            Self::Pidf(_) => "application/pidf+xml",
+        }
+    }
+}

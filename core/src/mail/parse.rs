@@ -1,0 +1,336 @@
+//! Reading a received mail: MIME and charsets (by `mail-parser`), then the
+//! Subject rule, refusals, and the tagged body. Any byte string is classified;
+//! nothing here panics on input from the network.
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+use super::tags::{self, Tag, Tags};
+use super::{
+    Envelope, MailKind, Malformed, NotPresence, Notify, Outcome, ParsedMail, PresenceMessage,
+    Publish, Refusal, Subscribe, SubscribeMode,
+};
+use crate::model::{
+    AccountName, Activity, Coordinates, PresenceFields, ScheduleEntry, ValueError, parse_timestamp,
+};
+use crate::pidf;
+
+/// Size limits on what is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The whole mail as received, attachments included.
+    pub max_mail_bytes: usize,
+    /// The decoded text body that holds the tags.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_mail_bytes: 1024 * 1024,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Classifies one RFC 5322 mail.
+pub fn parse(raw: &[u8], limits: Limits) -> ParsedMail {
+    if raw.len() > limits.max_mail_bytes {
+        return ParsedMail {
+            envelope: Envelope::default(),
+            outcome: Outcome::Refused(Refusal::Oversized {
+                what: "mail",
+                size: raw.len(),
+                limit: limits.max_mail_bytes,
+            }),
+        };
+    }
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return ParsedMail {
+            envelope: Envelope::default(),
+            outcome: Outcome::Malformed(Malformed::NotAMail),
+        };
+    };
+    let envelope = envelope_of(&message);
+    let outcome = classify(&message, &envelope, limits);
+    ParsedMail { envelope, outcome }
+}
+
+fn envelope_of(message: &Message<'_>) -> Envelope {
+    Envelope {
+        from: message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned),
+        message_id: message.message_id().map(|id| format!("<{id}>")),
+        in_reply_to: message
+            .in_reply_to()
+            .as_text_list()
+            .and_then(|l| l.first())
+            .map(|id| format!("<{id}>"))
+            .or_else(|| message.in_reply_to().as_text().map(|id| format!("<{id}>"))),
+        subject: message.subject().map(str::to_owned),
+    }
+}
+
+fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outcome {
+    if let Some(why) = bounce_reason(message) {
+        return Outcome::Refused(Refusal::Bounce(why));
+    }
+    let Some(subject) = &envelope.subject else {
+        return Outcome::NotPresence(NotPresence::NoSubject);
+    };
+    let Some(kind) = MailKind::from_subject(subject) else {
+        return Outcome::NotPresence(NotPresence::Subject(subject.clone()));
+    };
+    // A Notify is an automatic reply by design; the others must come from a person.
+    if kind != MailKind::Notify
+        && let Some((header, value)) = auto_reply_marker(message)
+    {
+        return Outcome::Refused(Refusal::AutoSubmitted { header, value });
+    }
+    match read_body(message, kind, limits) {
+        Ok(presence) => Outcome::Presence(presence),
+        Err(BodyError::Refused(r)) => Outcome::Refused(r),
+        Err(BodyError::Malformed(m)) => Outcome::Malformed(m),
+    }
+}
+
+/// Delivery reports and bounces: empty return path, `multipart/report`, or a
+/// mailer daemon as sender.
+fn bounce_reason(message: &Message<'_>) -> Option<String> {
+    if let Some(rp) = message.header_raw("Return-Path")
+        && rp.trim().trim_matches(['<', '>']).trim().is_empty()
+    {
+        return Some("empty Return-Path".into());
+    }
+    if message.root_part().is_content_type("multipart", "report") {
+        return Some("multipart/report".into());
+    }
+    let from = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address());
+    if let Some(local) = from.and_then(|f| f.split('@').next())
+        && (local.eq_ignore_ascii_case("mailer-daemon") || local.eq_ignore_ascii_case("postmaster"))
+    {
+        return Some(format!("sent by {local}"));
+    }
+    None
+}
+
+/// RFC 3834 `Auto-Submitted` (any value but `no`) and the older markers that
+/// vacation responders still send.
+fn auto_reply_marker(message: &Message<'_>) -> Option<(String, String)> {
+    let header = |name: &str| message.header_raw(name).map(|v| v.trim().to_owned());
+    if let Some(v) = header("Auto-Submitted")
+        && !v.eq_ignore_ascii_case("no")
+    {
+        return Some(("Auto-Submitted".into(), v));
+    }
+    // (Outlook's X-Auto-Response-Suppress is set on ordinary mail: not a marker.)
+    for name in ["X-Autoreply", "X-Autorespond"] {
+        if let Some(v) = header(name) {
+            return Some((name.into(), v));
+        }
+    }
+    if let Some(v) = header("Precedence")
+        && ["auto_reply", "bulk", "junk", "list"].contains(&v.to_ascii_lowercase().as_str())
+    {
+        return Some(("Precedence".into(), v));
+    }
+    None
+}
+
+enum BodyError {
+    Refused(Refusal),
+    Malformed(Malformed),
+}
+
+impl From<Malformed> for BodyError {
+    fn from(m: Malformed) -> Self {
+        Self::Malformed(m)
+    }
+}
+
+fn read_body(
+    message: &Message<'_>,
+    kind: MailKind,
+    limits: Limits,
+) -> Result<PresenceMessage, BodyError> {
+    let text = body_text(message)?;
+    if text.len() > limits.max_body_bytes {
+        return Err(BodyError::Refused(Refusal::Oversized {
+            what: "text body",
+            size: text.len(),
+            limit: limits.max_body_bytes,
+        }));
+    }
+    let tags = tags::scan(&text).map_err(Malformed::Tags)?;
+    let pidf = pidf_part(message)?;
+    Ok(match kind {
+        MailKind::Publish => {
+            let publisher = account(&tags, Tag::Publisher)?;
+            let presence = presence_fields(&tags, pidf.as_ref())?;
+            PresenceMessage::Publish(Publish {
+                publisher,
+                presence,
+            })
+        }
+        MailKind::Notify => {
+            let notifier = account(&tags, Tag::Notifier)?;
+            let presence = presence_fields(&tags, pidf.as_ref())?;
+            PresenceMessage::Notify(Notify { notifier, presence })
+        }
+        MailKind::Subscribe => PresenceMessage::Subscribe(subscribe(&tags)?),
+    })
+}
+
+/// The first text part, or the text of the first HTML part, decoded.
+fn body_text(message: &Message<'_>) -> Result<String, Malformed> {
+    let part = message
+        .text_part(0)
+        .or_else(|| message.html_part(0))
+        .ok_or(Malformed::NoText)?;
+    let text = match &part.body {
+        PartType::Text(t) => t.to_string(),
+        PartType::Html(_) => message
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .ok_or(Malformed::NoText)?,
+        _ => return Err(Malformed::NoText),
+    };
+    if part.is_encoding_problem || text.contains('\u{FFFD}') {
+        let charset = part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .unwrap_or("unknown");
+        return Err(Malformed::Undecodable(charset.to_owned()));
+    }
+    Ok(text)
+}
+
+/// The optional `application/pidf+xml` part, decoded.
+fn pidf_part(message: &Message<'_>) -> Result<Option<pidf::PidfPresence>, Malformed> {
+    let Some(part) = message
+        .parts
+        .iter()
+        .find(|p| p.is_content_type("application", "pidf+xml"))
+    else {
+        return Ok(None);
+    };
+    pidf::decode(part.contents())
+        .map(Some)
+        .map_err(Malformed::Pidf)
+}
+
+fn required(tags: &Tags, tag: Tag) -> Result<&str, Malformed> {
+    tags.one(tag).ok_or(Malformed::MissingTag(tag.name()))
+}
+
+fn bad(tag: Tag) -> impl FnOnce(ValueError) -> Malformed {
+    move |error| Malformed::BadValue {
+        tag: tag.name(),
+        error,
+    }
+}
+
+fn account(tags: &Tags, tag: Tag) -> Result<AccountName, Malformed> {
+    required(tags, tag)?.parse().map_err(bad(tag))
+}
+
+/// A contact as the model keeps it: a bare mail address has no `mailto:`.
+pub fn normalize_contact(value: &str) -> String {
+    let v = value.trim();
+    match v.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("mailto:") => v[7..].to_owned(),
+        _ => v.to_owned(),
+    }
+}
+
+/// The five fields of a Publish or Notify. Tags win; a PIDF part fills only
+/// what the tags leave out.
+fn presence_fields(
+    tags: &Tags,
+    pidf: Option<&pidf::PidfPresence>,
+) -> Result<PresenceFields, Malformed> {
+    let from_pidf = pidf.map(|p| &p.fields);
+    let contact = match (tags.one(Tag::Contact), from_pidf) {
+        (Some(c), _) => normalize_contact(c),
+        (None, Some(p)) if !p.contact.is_empty() => p.contact.clone(),
+        _ => return Err(Malformed::MissingTag(Tag::Contact.name())),
+    };
+    let activity = match (tags.one(Tag::Activity), from_pidf) {
+        (Some(a), _) => Activity::parse(a).map_err(bad(Tag::Activity))?,
+        (None, Some(p)) => p.activity.clone(),
+        _ => return Err(Malformed::MissingTag(Tag::Activity.name())),
+    };
+    let mut schedule: Vec<ScheduleEntry> =
+        tags.all(Tag::Schedule).map(ScheduleEntry::parse).collect();
+    if schedule.is_empty() {
+        schedule = from_pidf.map(|p| p.schedule.clone()).unwrap_or_default();
+    }
+    let updated = match tags.one(Tag::Updated) {
+        Some(u) => Some(parse_timestamp(u).map_err(bad(Tag::Updated))?),
+        None => from_pidf.and_then(|p| p.updated),
+    };
+    let coordinates = match tags.one(Tag::Coordinates) {
+        Some(c) => Some(c.parse::<Coordinates>().map_err(bad(Tag::Coordinates))?),
+        None => from_pidf.and_then(|p| p.coordinates),
+    };
+    let location = tags
+        .one(Tag::Location)
+        .map(str::to_owned)
+        .or_else(|| from_pidf.and_then(|p| p.location.clone()));
+    let address = from_pidf.and_then(|p| p.address.clone());
+    Ok(PresenceFields {
+        contact,
+        activity,
+        location,
+        schedule,
+        updated,
+        coordinates,
+        address,
+    })
+}
+
+fn subscribe(tags: &Tags) -> Result<Subscribe, Malformed> {
+    let watcher = account(tags, Tag::Watcher)?;
+    // Repeatable, and people also list several on one line.
+    let notifiers = tags
+        .all(Tag::Notifier)
+        .flat_map(|v| v.split([',', '、', '，', ';']))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse::<AccountName>().map_err(bad(Tag::Notifier)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if notifiers.is_empty() {
+        return Err(Malformed::MissingTag(Tag::Notifier.name()));
+    }
+    let send_to = normalize_contact(required(tags, Tag::SendTo)?);
+    let mode = match tags.one(Tag::Mode) {
+        None => SubscribeMode::Once,
+        Some(m) if m.eq_ignore_ascii_case("once") => SubscribeMode::Once,
+        Some(m) if m.eq_ignore_ascii_case("watch") => SubscribeMode::Watch,
+        Some(m) => {
+            return Err(Malformed::BadValue {
+                tag: Tag::Mode.name(),
+                error: ValueError::Mode(m.to_owned()),
+            });
+        }
+    };
+    let expires = match tags.one(Tag::Expires) {
+        None => None,
+        Some(e) => Some(e.parse::<u32>().map_err(|_| Malformed::BadValue {
+            tag: Tag::Expires.name(),
+            error: ValueError::Seconds(e.to_owned()),
+        })?),
+    };
+    Ok(Subscribe {
+        watcher,
+        notifiers,
+        send_to,
+        mode,
+        expires,
+    })
+}
