@@ -1,1 +1,86 @@
-fn main() {}
+//! `mailpresence`: the presence system from a terminal. Reads and writes
+//! presence mails and PIDF documents with the same code the phone and the
+//! server use.
+
+mod compose;
+mod parse;
+mod pidf;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailpresence",
+    version,
+    about = "MailPresence: presence over e-mail and SIP, from a terminal"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Parse(parse::Args),
+    #[command(subcommand)]
+    Compose(compose::Kind),
+    #[command(subcommand)]
+    Pidf(pidf::Command),
+}
+
+/// Failures of the command itself (not of the mail it reads).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Exit status for a failure of the command itself (file missing, bad JSON, …).
+pub const EXIT_USAGE: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Parse(args) => parse::run(args),
+        Command::Compose(kind) => compose::run(kind),
+        Command::Pidf(cmd) => pidf::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailpresence: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// The bytes of FILE, or of standard input when FILE is absent or `-`.
+pub fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
+    let mut buf = Vec::new();
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            buf = std::fs::read(path).map_err(|source| CliError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|source| CliError::Read {
+                    path: "standard input".into(),
+                    source,
+                })?;
+        }
+    }
+    Ok(buf)
+}

@@ -45,7 +45,7 @@ pub fn compose(message: &PresenceMessage, envelope: &Envelope) -> Result<Vec<u8>
     let message_id = envelope
         .message_id
         .clone()
-        .unwrap_or_else(|| new_message_id(&from.email.domain().to_owned()));
+        .unwrap_or_else(|| new_message_id(from.email.domain()));
     let mut builder = Message::builder()
         .from(from)
         .to(mailbox("To", &envelope.to)?)

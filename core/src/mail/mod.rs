@@ -126,6 +126,9 @@ pub struct Envelope {
 }
 
 /// How a received mail was classified. Every mail is exactly one of these.
+// The presence variant is the common case and lives briefly; boxing it would
+// only add an allocation per mail.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Presence(PresenceMessage),

@@ -2,7 +2,9 @@
 //! Subject rule, refusals, and the tagged body. Any byte string is classified;
 //! nothing here panics on input from the network.
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::tags::{self, Tag, Tags};
 use super::{
@@ -200,7 +202,7 @@ fn body_text(message: &Message<'_>) -> Result<String, Malformed> {
             .ok_or(Malformed::NoText)?,
         _ => return Err(Malformed::NoText),
     };
-    if part.is_encoding_problem || text.contains('\u{FFFD}') {
+    if part.is_encoding_problem || charset_decoding_failed(message, part, &text) {
         let charset = part
             .content_type()
             .and_then(|ct| ct.attribute("charset"))
@@ -208,6 +210,36 @@ fn body_text(message: &Message<'_>) -> Result<String, Malformed> {
         return Err(Malformed::Undecodable(charset.to_owned()));
     }
     Ok(text)
+}
+
+/// A charset decoder puts U+FFFD where bytes made no sense. The sender may have
+/// written U+FFFD itself (only UTF-8 can carry it), so a failure is a U+FFFD in
+/// the text that the transfer-decoded bytes do not hold.
+fn charset_decoding_failed(message: &Message<'_>, part: &MessagePart<'_>, text: &str) -> bool {
+    const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+    let in_text = text.matches('\u{FFFD}').count();
+    if in_text == 0 {
+        return false;
+    }
+    let raw = message
+        .raw_message()
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let bytes = match part
+        .content_transfer_encoding()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("base64") => base64_decode(raw),
+        Some("quoted-printable") => quoted_printable_decode(raw),
+        _ => Some(raw.to_vec()),
+    };
+    let in_bytes = bytes.map_or(0, |b| {
+        b.windows(REPLACEMENT.len())
+            .filter(|w| *w == REPLACEMENT)
+            .count()
+    });
+    in_text > in_bytes
 }
 
 /// The optional `application/pidf+xml` part, decoded.

@@ -56,15 +56,14 @@ pub fn decode(xml: &[u8]) -> Result<PidfPresence, PidfError> {
 }
 
 fn activity(person: Option<&Element>, basic: Option<bool>) -> Activity {
-    let rpid = person
-        .and_then(|p| p.find_local(&["activities"]))
-        .and_then(|a| a.children.iter().find_map(activity_of_rpid));
-    let token = match rpid {
-        Some(t) => Some(t),
-        None => match basic {
-            Some(false) => Some(ActivityToken::Offline),
-            _ => Some(ActivityToken::Available),
-        },
+    let activities = person.and_then(|p| p.find_local(&["activities"]));
+    let rpid = activities.and_then(|a| a.children.iter().find_map(activity_of_rpid));
+    let unknown = activities.is_some_and(|a| a.children.iter().any(|c| c.name == "unknown"));
+    let token = match (rpid, unknown, basic) {
+        (Some(t), _, _) => Some(t),
+        (None, true, _) => None,
+        (None, false, Some(false)) => Some(ActivityToken::Offline),
+        (None, false, _) => Some(ActivityToken::Available),
     };
     let text = person
         .and_then(|p| p.child_local("note"))

@@ -107,7 +107,12 @@ fn geopriv(x: &mut Xml, f: &PresenceFields) {
 
 fn person(x: &mut Xml, f: &PresenceFields) {
     x.raw(r#"<dm:person id="p1">"#);
-    if let Some(activity) = f.activity.token.and_then(rpid_activity) {
+    // Free text alone is an activity RPID does not name: `<rpid:unknown/>`.
+    let activity = match f.activity.token {
+        Some(token) => rpid_activity(token),
+        None => Some(Rpid::Empty("unknown")),
+    };
+    if let Some(activity) = activity {
         x.raw("<rpid:activities>");
         match activity {
             Rpid::Empty(name) => x.raw(&format!("<rpid:{name}/>")),
