@@ -1,0 +1,18 @@
+//! Any bytes as a received mail: classified, never a panic; and whatever is
+//! read as a presence mail composes again.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mailpresence_core::mail::{self, ComposeEnvelope, Limits, Outcome};
+
+fuzz_target!(|data: &[u8]| {
+    let parsed = mail::parse(data, Limits::default());
+    if let Outcome::Presence(message) = parsed.outcome {
+        let envelope = ComposeEnvelope {
+            from: "fuzz@example.co.jp".into(),
+            to: "presence@example.co.jp".into(),
+            ..Default::default()
+        };
+        let _ = mail::compose(&message, &envelope);
+    }
+});

@@ -1,0 +1,14 @@
+//! Any bytes as a PIDF body from a SIP phone: decoded or refused, never a
+//! panic; and what decodes encodes again and decodes to the same fields.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mailpresence_core::pidf;
+use mailpresence_core::summary::Lang;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = pidf::decode(data) {
+        let xml = pidf::encode(&p.entity, &p.fields, Lang::Ja);
+        let _ = pidf::decode(xml.as_bytes());
+    }
+});
