@@ -16,7 +16,10 @@ fn golden_mails() -> Vec<Vec<u8>> {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     files.sort();
-    files.iter().map(|f| std::fs::read(f).expect("read")).collect()
+    files
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect()
 }
 
 fn parse(c: &mut Criterion) {
@@ -32,8 +35,11 @@ fn parse(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(1));
     group.bench_function("parse_one_publish", |b| {
-        let spec = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/publish-spec-example-utf8-8bit.eml"))
-            .expect("read");
+        let spec = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/golden/publish-spec-example-utf8-8bit.eml"),
+        )
+        .expect("read");
         b.iter(|| black_box(mail::parse(black_box(&spec), Limits::default())))
     });
     group.finish();

@@ -7,13 +7,21 @@ use mailpresence_core::model::ActivityToken;
 use mailpresence_core::pidf;
 
 fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pidf").join(name)).expect("sample")
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/pidf")
+            .join(name),
+    )
+    .expect("sample")
 }
 
 #[test]
 fn baresip_empty_person_and_basic_only() {
     let p = pidf::decode(&sample("baresip.xml")).expect("decodes");
-    assert_eq!(p.account().map(|a| a.to_string()).as_deref(), Some("yamada"));
+    assert_eq!(
+        p.account().map(|a| a.to_string()).as_deref(),
+        Some("yamada")
+    );
     assert_eq!(p.fields.activity.token, Some(ActivityToken::Available));
     assert_eq!(p.fields.activity.text, None);
     assert_eq!(p.fields.contact, "sip:yamada@192.0.2.10:5060");
@@ -24,8 +32,14 @@ fn baresip_empty_person_and_basic_only() {
 fn linphone_vendor_elements_note_and_timestamp() {
     let p = pidf::decode(&sample("linphone.xml")).expect("decodes");
     assert_eq!(p.fields.activity.token, Some(ActivityToken::Meeting));
-    assert_eq!(p.fields.activity.text.as_deref(), Some("15時まで会議 & 来客"));
-    assert_eq!(p.fields.updated.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-26T04:10:00+00:00"));
+    assert_eq!(
+        p.fields.activity.text.as_deref(),
+        Some("15時まで会議 & 来客")
+    );
+    assert_eq!(
+        p.fields.updated.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-11-26T04:10:00+00:00")
+    );
 }
 
 #[test]
@@ -60,7 +74,11 @@ fn broken_and_hostile_documents_are_refused_with_a_reason() {
         let err = pidf::decode(xml.as_bytes()).expect_err(xml).to_string();
         assert!(err.contains(says), "{xml}: {err}");
     }
-    let deep = format!("<presence>{}{}</presence>", "<a>".repeat(100), "</a>".repeat(100));
+    let deep = format!(
+        "<presence>{}{}</presence>",
+        "<a>".repeat(100),
+        "</a>".repeat(100)
+    );
     assert!(pidf::decode(deep.as_bytes()).is_err());
     let wide = format!("<presence>{}</presence>", "<a/>".repeat(10_000));
     assert!(pidf::decode(wide.as_bytes()).is_err());
