@@ -1,1 +1,202 @@
-fn main() {}
+//! `mailpresence-server`: runs the presence server, checks a configuration, or
+//! prints the status of a running one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use mailpresence_server::config::Config;
+use mailpresence_server::directory::Directory;
+use mailpresence_server::engine::Engine;
+use mailpresence_server::mail::{self, Shared};
+use mailpresence_server::status;
+use mailpresence_server::store::SqliteStore;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailpresence-server",
+    version,
+    about = "MailPresence presence server: presence over e-mail and SIP"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, default_value = "/etc/mailpresence/server.toml")]
+    config: PathBuf,
+    /// Validate FILE, explain every mistake, and exit (0 valid, 1 not).
+    #[arg(long, value_name = "FILE", conflicts_with = "status")]
+    check_config: Option<PathBuf>,
+    /// Print the counts of the server's database as JSON and exit.
+    #[arg(long)]
+    status: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(path) = cli.check_config {
+        return check_config(&path);
+    }
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mailpresence-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.status {
+        return match status::read(&config.server.storage) {
+            Ok(c) => {
+                println!("{}", serde_json::to_string(&c).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mailpresence-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            for w in config.warnings() {
+                println!("warning: {w}");
+            }
+            println!(
+                "{}: valid ({} people, {} rules)",
+                path.display(),
+                config.people.len(),
+                config.rules.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("storage: {0}")]
+    Store(#[from] mailpresence_server::store::StoreError),
+    #[error("{0}")]
+    Outbox(#[from] mail::outbox::OutboxError),
+    #[error("signals: {0}")]
+    Signal(std::io::Error),
+}
+
+async fn run(config: Config) -> Result<(), RunError> {
+    for w in config.warnings() {
+        warn!("{w}");
+    }
+    let store = SqliteStore::open(&config.server.storage)?;
+    let directory = Directory::from_config(&config.people, &config.rules);
+    let engine = Engine::new(
+        directory,
+        config.presence.clone(),
+        config.server.address.clone(),
+    );
+    let shared = Shared::new(store, engine, config.server.address.clone());
+    let (stop, shutdown) = watch::channel(false);
+
+    let intake = tokio::spawn(mail::intake::run(
+        shared.clone(),
+        config.imap.clone(),
+        shutdown.clone(),
+    ));
+    let outbox = tokio::spawn(mail::outbox::run(
+        shared.clone(),
+        config.smtp.clone(),
+        shutdown.clone(),
+    ));
+    let ticker = tokio::spawn(tick(shared.clone(), shutdown.clone()));
+    info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
+
+    wait_for_signals(&config).await?;
+    info!("shutting down");
+    stop.send_replace(true);
+    shared.outbox_wake.notify_one();
+    let _ = intake.await;
+    let _ = ticker.await;
+    if let Ok(result) = outbox.await {
+        result?;
+    }
+    Ok(())
+}
+
+/// Until SIGTERM or SIGINT; SIGUSR1 logs the status.
+async fn wait_for_signals(config: &Config) -> Result<(), RunError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(RunError::Signal)?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = usr1.recv() => match status::read(&config.server.storage) {
+                Ok(c) => info!("status: {}", status::line(&c)),
+                Err(e) => warn!("status: {e}"),
+            },
+        }
+    }
+}
+
+/// Time-driven work: coalesced watch notifications, expiries.
+async fn tick(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = chrono::Utc::now();
+        let result = shared.store().transaction(
+            |tx| -> Result<usize, mailpresence_server::store::StoreError> {
+                let step = shared.engine.tick(tx, now)?;
+                mail::queue_deliveries(tx, &step.deliveries, &shared.address, now)
+            },
+        );
+        match result {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(queued = n, "coalesced changes sent");
+                shared.outbox_wake.notify_one();
+            }
+            Err(e) => error!("tick: {e}"),
+        }
+    }
+}

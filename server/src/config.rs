@@ -1,0 +1,348 @@
+//! The server's one TOML configuration file: mail endpoints, storage, presence
+//! policy, the directory of people and the authorization rules. `validate`
+//! explains every mistake at once, in words an administrator can act on.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mailpresence_core::model::AccountName;
+use mailpresence_core::summary::Lang;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path} has {} mistake(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub imap: ImapConfig,
+    pub smtp: SmtpConfig,
+    #[serde(default)]
+    pub presence: PresencePolicy,
+    #[serde(default, rename = "person")]
+    pub people: Vec<Person>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The presence server's own mail address (terminals write to it).
+    pub address: String,
+    /// The SQLite database file; created with its folder when missing.
+    pub storage: PathBuf,
+    /// Language of the human summary in Notify and PIDF notes.
+    #[serde(default)]
+    pub language: Lang,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain text; only sensible on loopback or a trusted LAN.
+    None,
+    /// Plain connect, then STARTTLS (the default).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsMode,
+    pub user: String,
+    pub password: String,
+    /// Extra CA certificate (PEM) to trust, e.g. the company's own CA.
+    pub ca_file: Option<PathBuf>,
+    /// The folder the presence mails arrive in.
+    #[serde(default = "default_inbox")]
+    pub mailbox: String,
+    /// Move handled mails here; when absent they stay and are only flagged.
+    pub done_mailbox: Option<String>,
+    /// IDLE is renewed after this long; keep it under the server's 30 min
+    /// autologout (RFC 3501) and under NAT timeouts.
+    #[serde(default = "default_idle_secs")]
+    pub idle_timeout_secs: u64,
+    /// How often to look for mail when the server has no IDLE.
+    #[serde(default = "default_poll_secs")]
+    pub poll_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsMode,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    /// At most this many mails per second leave the outbox.
+    #[serde(default = "default_rate")]
+    pub max_per_second: u32,
+    /// Longest wait between two tries of a mail the SMTP server did not take.
+    #[serde(default = "default_retry_secs")]
+    pub max_retry_secs: u64,
+}
+
+/// How presence behaves over time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresencePolicy {
+    /// An unanswered request is dropped after this long.
+    pub request_ttl_secs: u64,
+    /// The longest a `watch` may last, whatever it asks for.
+    pub watch_max_secs: u64,
+    /// A watcher gets at most one Notify per colleague per this interval.
+    pub notify_interval_secs: u64,
+    /// Presence older than this is sent as stale (its Updated says how old).
+    pub stale_after_secs: u64,
+    /// A location is forgotten this long after it was published.
+    pub location_ttl_secs: u64,
+}
+
+impl Default for PresencePolicy {
+    fn default() -> Self {
+        Self {
+            request_ttl_secs: 24 * 3600,
+            watch_max_secs: 24 * 3600,
+            notify_interval_secs: 60,
+            stale_after_secs: 2 * 3600,
+            location_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+impl PresencePolicy {
+    pub fn notify_interval(&self) -> Duration {
+        Duration::from_secs(self.notify_interval_secs)
+    }
+}
+
+/// One person of the directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub account: String,
+    #[serde(default)]
+    pub name: String,
+    /// Mail address; people without one use SIP only.
+    pub mail: Option<String>,
+    /// SIP URI; people without one use mail only.
+    pub sip: Option<String>,
+    /// Digest password for the SIP side, when authentication is wanted.
+    pub sip_password: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// An authorization rule: these watchers may see these people — their
+/// activity and schedule always, their location only with `location = true`.
+/// Entries are account names, `group:NAME`, or `*` for everyone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub watchers: Vec<String>,
+    pub may_see: Vec<String>,
+    #[serde(default)]
+    pub location: bool,
+}
+
+fn default_inbox() -> String {
+    "INBOX".into()
+}
+fn default_idle_secs() -> u64 {
+    25 * 60
+}
+fn default_poll_secs() -> u64 {
+    60
+}
+fn default_rate() -> u32 {
+    20
+}
+fn default_retry_secs() -> u64 {
+    300
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Everything wrong with a parsed configuration.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !looks_like_address(&self.server.address) {
+            p.push(format!(
+                "[server] address {:?} is not a mail address",
+                self.server.address
+            ));
+        }
+        for (section, host, port, ca) in [
+            ("imap", &self.imap.host, self.imap.port, &self.imap.ca_file),
+            ("smtp", &self.smtp.host, self.smtp.port, &self.smtp.ca_file),
+        ] {
+            if host.trim().is_empty() {
+                p.push(format!("[{section}] host is empty"));
+            }
+            if port == 0 {
+                p.push(format!("[{section}] port 0 is not a port"));
+            }
+            if let Some(ca) = ca
+                && !ca.is_file()
+            {
+                p.push(format!(
+                    "[{section}] ca_file {} does not exist",
+                    ca.display()
+                ));
+            }
+        }
+        if self.smtp.user.is_some() != self.smtp.password.is_some() {
+            p.push("[smtp] user and password go together: give both or neither".into());
+        }
+        if self.smtp.max_per_second == 0 {
+            p.push("[smtp] max_per_second must be at least 1".into());
+        }
+        if self.imap.idle_timeout_secs == 0 || self.imap.idle_timeout_secs > 29 * 60 {
+            p.push(format!(
+                "[imap] idle_timeout_secs {} must be between 1 and 1740 (servers log out after 30 min)",
+                self.imap.idle_timeout_secs
+            ));
+        }
+        if self.presence.notify_interval_secs == 0 {
+            p.push("[presence] notify_interval_secs must be at least 1".into());
+        }
+        self.people_problems(&mut p);
+        self.rule_problems(&mut p);
+        p
+    }
+
+    fn people_problems(&self, p: &mut Vec<String>) {
+        let mut accounts = HashSet::new();
+        let mut mails = HashSet::new();
+        for (i, person) in self.people.iter().enumerate() {
+            let at = format!("[[person]] #{} ({})", i + 1, person.account);
+            if let Err(e) = person.account.parse::<AccountName>() {
+                p.push(format!("{at}: account: {e}"));
+            }
+            if !accounts.insert(person.account.as_str()) {
+                p.push(format!("{at}: account {} is listed twice", person.account));
+            }
+            if person.mail.is_none() && person.sip.is_none() {
+                p.push(format!("{at}: needs a mail address or a SIP URI, or both"));
+            }
+            if let Some(m) = &person.mail {
+                if !looks_like_address(m) {
+                    p.push(format!("{at}: mail {m:?} is not a mail address"));
+                } else if !mails.insert(m.to_ascii_lowercase()) {
+                    p.push(format!("{at}: mail {m} belongs to someone else too"));
+                }
+                if m.eq_ignore_ascii_case(&self.server.address) {
+                    p.push(format!("{at}: mail {m} is the server's own address"));
+                }
+            }
+            if let Some(s) = &person.sip
+                && !(s.starts_with("sip:") || s.starts_with("sips:"))
+            {
+                p.push(format!("{at}: sip {s:?} must start with sip: or sips:"));
+            }
+        }
+    }
+
+    fn rule_problems(&self, p: &mut Vec<String>) {
+        let accounts: HashSet<&str> = self.people.iter().map(|x| x.account.as_str()).collect();
+        let groups: HashSet<&str> = self
+            .people
+            .iter()
+            .flat_map(|x| x.groups.iter().map(String::as_str))
+            .collect();
+        for (i, rule) in self.rules.iter().enumerate() {
+            for entry in rule.watchers.iter().chain(&rule.may_see) {
+                let known = match entry.strip_prefix("group:") {
+                    _ if entry == "*" => true,
+                    Some(g) => groups.contains(g),
+                    None => accounts.contains(entry.as_str()),
+                };
+                if !known {
+                    p.push(format!(
+                        "[[rule]] #{}: {entry:?} is no account, group:NAME of a known group, or *",
+                        i + 1
+                    ));
+                }
+            }
+            if rule.watchers.is_empty() || rule.may_see.is_empty() {
+                p.push(format!(
+                    "[[rule]] #{}: watchers and may_see must each name someone",
+                    i + 1
+                ));
+            }
+        }
+    }
+
+    /// Things that are allowed but probably not meant.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.rules.is_empty() {
+            w.push("no [[rule]]: nobody may see anybody's presence".into());
+        }
+        if self.people.is_empty() {
+            w.push("no [[person]]: every presence mail will be refused".into());
+        }
+        for (section, tls) in [("imap", self.imap.tls), ("smtp", self.smtp.tls)] {
+            if tls == TlsMode::None {
+                w.push(format!(
+                    "[{section}] tls = \"none\": passwords cross the network in clear text"
+                ));
+            }
+        }
+        w
+    }
+}
+
+fn looks_like_address(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}

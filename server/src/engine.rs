@@ -1,0 +1,478 @@
+//! The presence engine: the seed's figure 7 with what a real server needs.
+//!
+//! It does no I/O. Transports hand it parsed requests (a received mail, later a
+//! SIP PUBLISH or SUBSCRIBE) together with the open store transaction, and get
+//! back a [`Step`]: a verdict for the log and the deliveries to send. Because
+//! the caller commits the store changes and queues the deliveries in the same
+//! transaction, a crash never leaves a presence applied but its Notify lost.
+
+use chrono::{Duration, Local};
+use mailpresence_core::mail::{
+    Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
+};
+use mailpresence_core::model::{AccountName, PresenceFields};
+
+use crate::config::PresencePolicy;
+use crate::directory::{Access, Directory};
+use crate::store::{Medium, PresenceRecord, Request, RequestState, Result, Store, Time};
+
+/// One presence answer owed to one watcher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub watcher: AccountName,
+    pub medium: Medium,
+    /// Mail address or SIP URI.
+    pub to: String,
+    /// Message-ID of the Subscribe (mail) or the dialog (SIP) this answers.
+    pub reference: Option<String>,
+    /// The presence as this watcher may see it.
+    pub notify: Notify,
+    /// Older than the stale limit; its Updated says how old.
+    pub stale: bool,
+}
+
+/// What became of one input, for the log and the handled-mail record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Applied(String),
+    /// Nothing to do, and nothing wrong (a human's mail, an out-of-date Publish).
+    Ignored(String),
+    /// Refused; logged with the reason, never answered.
+    Refused(Refusal),
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Applied(s) => write!(f, "applied: {s}"),
+            Self::Ignored(s) => write!(f, "ignored: {s}"),
+            Self::Refused(r) => write!(f, "refused: {r}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Wire(String),
+    #[error("malformed: {0}")]
+    Malformed(String),
+    #[error("the mail has no From address")]
+    NoFrom,
+    #[error("mail from the server's own address")]
+    OwnAddress,
+    #[error("{0} is not in the directory")]
+    UnknownAccount(AccountName),
+    #[error("From {from} is not the address registered for {account}")]
+    SpoofedFrom { account: AccountName, from: String },
+    #[error("Send-To {send_to} is not an address of {watcher}")]
+    ForeignSendTo {
+        watcher: AccountName,
+        send_to: String,
+    },
+    #[error("Send-To {0} is a SIP URI; SIP phones subscribe over SIP")]
+    SipSendTo(String),
+    #[error("{watcher} may not see {notifier}")]
+    NotAllowed {
+        watcher: AccountName,
+        notifier: AccountName,
+    },
+    #[error("a Notify is for terminals, not for the server")]
+    NotifyToServer,
+}
+
+/// The verdict and the deliveries of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub verdict: Verdict,
+    pub deliveries: Vec<Delivery>,
+    /// Requests refused within an otherwise applied Subscribe.
+    pub partial_refusals: Vec<Refusal>,
+}
+
+impl Step {
+    fn verdict(verdict: Verdict) -> Self {
+        Self {
+            verdict,
+            deliveries: Vec::new(),
+            partial_refusals: Vec::new(),
+        }
+    }
+
+    fn refused(r: Refusal) -> Self {
+        Self::verdict(Verdict::Refused(r))
+    }
+}
+
+/// A subscription as the engine needs it, whatever medium it came on.
+#[derive(Debug, Clone)]
+pub struct SubscribeRequest {
+    pub watcher: AccountName,
+    pub notifiers: Vec<AccountName>,
+    pub medium: Medium,
+    pub deliver_to: String,
+    pub mode: SubscribeMode,
+    pub expires_secs: Option<u64>,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Engine {
+    directory: Directory,
+    policy: PresencePolicy,
+    own_address: String,
+}
+
+impl Engine {
+    pub fn new(
+        directory: Directory,
+        policy: PresencePolicy,
+        own_address: impl Into<String>,
+    ) -> Self {
+        Self {
+            directory,
+            policy,
+            own_address: own_address.into(),
+        }
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// A mail read from the presence mailbox.
+    pub fn on_mail(&self, store: &mut dyn Store, mail: &ParsedMail, now: Time) -> Result<Step> {
+        let message = match &mail.outcome {
+            Outcome::Presence(m) => m,
+            Outcome::NotPresence(why) => {
+                return Ok(Step::verdict(Verdict::Ignored(format!(
+                    "not a presence mail: {why}"
+                ))));
+            }
+            Outcome::Refused(why) => return Ok(Step::refused(Refusal::Wire(why.to_string()))),
+            Outcome::Malformed(why) => {
+                return Ok(Step::refused(Refusal::Malformed(why.to_string())));
+            }
+        };
+        let Some(from) = mail.envelope.from.as_deref() else {
+            return Ok(Step::refused(Refusal::NoFrom));
+        };
+        if from.eq_ignore_ascii_case(&self.own_address) {
+            return Ok(Step::refused(Refusal::OwnAddress));
+        }
+        match message {
+            PresenceMessage::Publish(p) => self.on_publish_mail(store, p, from, now),
+            PresenceMessage::Subscribe(s) => {
+                self.on_subscribe_mail(store, s, from, mail.envelope.message_id.clone(), now)
+            }
+            PresenceMessage::Notify(_) => Ok(Step::refused(Refusal::NotifyToServer)),
+        }
+    }
+
+    fn on_publish_mail(
+        &self,
+        store: &mut dyn Store,
+        p: &Publish,
+        from: &str,
+        now: Time,
+    ) -> Result<Step> {
+        let Some(person) = self.directory.person(&p.publisher) else {
+            return Ok(Step::refused(Refusal::UnknownAccount(p.publisher.clone())));
+        };
+        if !person
+            .mail
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(from))
+        {
+            return Ok(Step::refused(Refusal::SpoofedFrom {
+                account: p.publisher.clone(),
+                from: from.to_owned(),
+            }));
+        }
+        self.publish(store, &p.publisher, p.presence.clone(), Medium::Mail, now)
+    }
+
+    fn on_subscribe_mail(
+        &self,
+        store: &mut dyn Store,
+        s: &Subscribe,
+        from: &str,
+        message_id: Option<String>,
+        now: Time,
+    ) -> Result<Step> {
+        let Some(watcher) = self.directory.person(&s.watcher) else {
+            return Ok(Step::refused(Refusal::UnknownAccount(s.watcher.clone())));
+        };
+        if !watcher
+            .mail
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(from))
+        {
+            return Ok(Step::refused(Refusal::SpoofedFrom {
+                account: s.watcher.clone(),
+                from: from.to_owned(),
+            }));
+        }
+        if !watcher.owns_address(&s.send_to) {
+            return Ok(Step::refused(Refusal::ForeignSendTo {
+                watcher: s.watcher.clone(),
+                send_to: s.send_to.clone(),
+            }));
+        }
+        if s.send_to.to_ascii_lowercase().starts_with("sip") {
+            return Ok(Step::refused(Refusal::SipSendTo(s.send_to.clone())));
+        }
+        self.subscribe(
+            store,
+            SubscribeRequest {
+                watcher: s.watcher.clone(),
+                notifiers: s.notifiers.clone(),
+                medium: Medium::Mail,
+                deliver_to: s.send_to.clone(),
+                mode: s.mode,
+                expires_secs: s.expires.map(u64::from),
+                reference: message_id,
+            },
+            now,
+        )
+    }
+
+    /// New presence for `account` from either medium: store it, then answer
+    /// every open request for that person (seed figure 7).
+    pub fn publish(
+        &self,
+        store: &mut dyn Store,
+        account: &AccountName,
+        fields: PresenceFields,
+        source: Medium,
+        now: Time,
+    ) -> Result<Step> {
+        let previous = store.presence(account)?;
+        if let (Some(prev), Some(new)) = (
+            previous.as_ref().and_then(|p| p.fields.updated),
+            fields.updated,
+        ) && new < prev
+        {
+            return Ok(Step::verdict(Verdict::Ignored(format!(
+                "presence of {account} updated {new} is older than the stored {prev}"
+            ))));
+        }
+        let has_location = fields.location.is_some() || fields.coordinates.is_some();
+        let record = PresenceRecord {
+            account: account.clone(),
+            fields,
+            source,
+            received_at: now,
+            location_expires_at: has_location
+                .then(|| after(now, secs(self.policy.location_ttl_secs))),
+        };
+        store.save_presence(&record)?;
+
+        let mut deliveries = Vec::new();
+        for mut request in store.open_requests_for(account, now)? {
+            let Some(delivery) = self.answer(&request, &record, now) else {
+                continue;
+            };
+            let first_answer = request.state == RequestState::Unprocessed;
+            let interval_passed = request
+                .last_notified_at
+                .is_none_or(|t| now - t >= secs(self.policy.notify_interval_secs));
+            if first_answer || interval_passed {
+                deliveries.push(delivery);
+                request.state = RequestState::Processed;
+                request.last_notified_at = Some(now);
+                request.change_pending = false;
+            } else {
+                // Coalesced: the tick sends the latest presence when the interval ends.
+                request.change_pending = true;
+            }
+            store.update_request(&request)?;
+        }
+        Ok(Step {
+            verdict: Verdict::Applied(format!("presence of {account} from {}", source.as_str())),
+            deliveries,
+            partial_refusals: Vec::new(),
+        })
+    }
+
+    /// A watcher asks for notifiers' presence: one request per notifier,
+    /// answered at once when the notifier has presence.
+    pub fn subscribe(
+        &self,
+        store: &mut dyn Store,
+        req: SubscribeRequest,
+        now: Time,
+    ) -> Result<Step> {
+        let mut step = Step::verdict(Verdict::Applied(String::new()));
+        let mut accepted = Vec::new();
+        for notifier in &req.notifiers {
+            if self.directory.person(notifier).is_none() {
+                step.partial_refusals
+                    .push(Refusal::UnknownAccount(notifier.clone()));
+                continue;
+            }
+            if self.directory.access(&req.watcher, notifier) == Access::Nothing {
+                step.partial_refusals.push(Refusal::NotAllowed {
+                    watcher: req.watcher.clone(),
+                    notifier: notifier.clone(),
+                });
+                continue;
+            }
+            let mut request = self.stored_request(store, &req, notifier, now)?;
+            if let Some(record) = store.presence(notifier)?
+                && let Some(delivery) = self.answer(&request, &record, now)
+            {
+                step.deliveries.push(delivery);
+                request.state = RequestState::Processed;
+                request.last_notified_at = Some(now);
+                request.change_pending = false;
+            }
+            store.update_request(&request)?;
+            accepted.push(notifier.to_string());
+        }
+        if accepted.is_empty() {
+            let reason = step
+                .partial_refusals
+                .first()
+                .cloned()
+                .unwrap_or(Refusal::NotAllowed {
+                    watcher: req.watcher.clone(),
+                    notifier: req.watcher.clone(),
+                });
+            return Ok(Step {
+                verdict: Verdict::Refused(reason),
+                deliveries: Vec::new(),
+                partial_refusals: step.partial_refusals,
+            });
+        }
+        step.verdict = Verdict::Applied(format!(
+            "{} {} subscribes to {}",
+            req.watcher,
+            req.mode.as_str(),
+            accepted.join(", ")
+        ));
+        Ok(step)
+    }
+
+    /// The request for this watcher, notifier and address: an open one is
+    /// renewed (a phone re-subscribing), else a new one is stored.
+    fn stored_request(
+        &self,
+        store: &mut dyn Store,
+        req: &SubscribeRequest,
+        notifier: &AccountName,
+        now: Time,
+    ) -> Result<Request> {
+        let lifetime = match req.mode {
+            SubscribeMode::Once => self.policy.request_ttl_secs,
+            SubscribeMode::Watch => req
+                .expires_secs
+                .unwrap_or(self.policy.watch_max_secs)
+                .min(self.policy.watch_max_secs),
+        };
+        let existing = store
+            .open_requests_for(notifier, now)?
+            .into_iter()
+            .find(|r| {
+                r.watcher == req.watcher
+                    && r.medium == req.medium
+                    && r.deliver_to.eq_ignore_ascii_case(&req.deliver_to)
+            });
+        let mut request = existing.unwrap_or(Request {
+            id: 0,
+            watcher: req.watcher.clone(),
+            notifier: notifier.clone(),
+            medium: req.medium,
+            deliver_to: req.deliver_to.clone(),
+            mode: req.mode,
+            state: RequestState::Unprocessed,
+            created_at: now,
+            expires_at: now,
+            reference: req.reference.clone(),
+            last_notified_at: None,
+            change_pending: false,
+        });
+        request.mode = req.mode;
+        request.state = RequestState::Unprocessed;
+        request.expires_at = after(now, secs(lifetime));
+        request.reference = req.reference.clone().or(request.reference);
+        if request.id == 0 {
+            request.id = store.add_request(&request)?;
+        }
+        Ok(request)
+    }
+
+    /// Time passes: coalesced watch changes fall due, requests and locations expire.
+    pub fn tick(&self, store: &mut dyn Store, now: Time) -> Result<Step> {
+        let expired_requests = store.expire_requests(now)?;
+        let expired_locations = store.expire_locations(now)?;
+        let mut deliveries = Vec::new();
+        let notified_before = now
+            .checked_sub_signed(secs(self.policy.notify_interval_secs))
+            .unwrap_or(now);
+        for mut request in store.due_watches(notified_before, now)? {
+            if let Some(record) = store.presence(&request.notifier)?
+                && let Some(delivery) = self.answer(&request, &record, now)
+            {
+                deliveries.push(delivery);
+                request.last_notified_at = Some(now);
+            }
+            request.change_pending = false;
+            store.update_request(&request)?;
+        }
+        Ok(Step {
+            verdict: Verdict::Applied(format!(
+                "tick: {} coalesced, {expired_requests} requests and {expired_locations} locations expired",
+                deliveries.len()
+            )),
+            deliveries,
+            partial_refusals: Vec::new(),
+        })
+    }
+
+    /// The presence this request's watcher may see, or `None` if no longer allowed.
+    fn answer(&self, request: &Request, record: &PresenceRecord, now: Time) -> Option<Delivery> {
+        let access = self.directory.access(&request.watcher, &record.account);
+        if access == Access::Nothing {
+            return None;
+        }
+        let mut fields = record.fields.clone();
+        if access != Access::Full {
+            fields.location = None;
+            fields.coordinates = None;
+            fields.address = None;
+        }
+        // Every Notify says how old it is: a terminal that gave no Updated gets
+        // the time the server received it.
+        let updated = *fields
+            .updated
+            .get_or_insert_with(|| record.received_at.with_timezone(&Local).fixed_offset());
+        let stale = now.signed_duration_since(updated) > secs(self.policy.stale_after_secs);
+        Some(Delivery {
+            watcher: request.watcher.clone(),
+            medium: request.medium,
+            to: request.deliver_to.clone(),
+            reference: request.reference.clone(),
+            notify: Notify {
+                notifier: record.account.clone(),
+                presence: fields,
+            },
+            stale,
+        })
+    }
+}
+
+/// A span of seconds from configuration or the network, saturating instead of
+/// overflowing.
+fn secs(s: u64) -> Duration {
+    i64::try_from(s)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .unwrap_or(Duration::MAX)
+}
+
+/// `now + d` without overflow.
+fn after(now: Time, d: Duration) -> Time {
+    now.checked_add_signed(d)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}

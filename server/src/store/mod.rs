@@ -1,0 +1,147 @@
+//! What the server keeps, behind one small interface: presence records (only
+//! the latest per person), presence requests, the mails already handled, and
+//! the outbox. `sqlite` is the embedded implementation; a shared SQL database
+//! for several server instances would implement the same trait.
+
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use mailpresence_core::mail::SubscribeMode;
+use mailpresence_core::model::{AccountName, PresenceFields};
+
+pub use sqlite::SqliteStore;
+
+pub type Time = DateTime<Utc>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("cannot create {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How a person or a watcher is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Mail,
+    Sip,
+}
+
+impl Medium {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mail => "mail",
+            Self::Sip => "sip",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "mail" => Ok(Self::Mail),
+            "sip" => Ok(Self::Sip),
+            other => Err(StoreError::Corrupt(format!("medium {other:?}"))),
+        }
+    }
+}
+
+/// One person's latest presence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceRecord {
+    pub account: AccountName,
+    pub fields: PresenceFields,
+    pub source: Medium,
+    pub received_at: Time,
+    /// When the location (and coordinates) are forgotten.
+    pub location_expires_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestState {
+    /// Waiting for the notifier's first presence (a `once` request).
+    Unprocessed,
+    /// Answered; a `watch` stays open for later changes.
+    Processed,
+}
+
+/// A watcher's request for one notifier's presence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: i64,
+    pub watcher: AccountName,
+    pub notifier: AccountName,
+    pub medium: Medium,
+    /// Mail address or SIP URI the answer goes to.
+    pub deliver_to: String,
+    pub mode: SubscribeMode,
+    pub state: RequestState,
+    pub created_at: Time,
+    pub expires_at: Time,
+    /// Message-ID of the Subscribe mail (for threading), or the SIP dialog id.
+    pub reference: Option<String>,
+    pub last_notified_at: Option<Time>,
+    /// A change arrived inside the coalescing interval and is still owed.
+    pub change_pending: bool,
+}
+
+/// A mail waiting to be handed to the SMTP server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub sender: String,
+    pub recipient: String,
+    pub raw: Vec<u8>,
+    pub attempts: u32,
+    pub next_attempt_at: Time,
+}
+
+/// Counts for the status report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub records: u64,
+    pub pending_requests: u64,
+    pub open_watches: u64,
+    pub outbox_depth: u64,
+    pub mails_handled: u64,
+    pub last_imap_contact: Option<String>,
+}
+
+/// The operations the engine and the transports need, inside one transaction.
+pub trait Store {
+    fn presence(&self, account: &AccountName) -> Result<Option<PresenceRecord>>;
+    fn save_presence(&mut self, record: &PresenceRecord) -> Result<()>;
+    /// Forgets expired locations; returns how many were dropped.
+    fn expire_locations(&mut self, now: Time) -> Result<usize>;
+
+    /// Requests for `notifier` that may still be answered.
+    fn open_requests_for(&self, notifier: &AccountName, now: Time) -> Result<Vec<Request>>;
+    /// Adds a request; returns its id.
+    fn add_request(&mut self, request: &Request) -> Result<i64>;
+    fn update_request(&mut self, request: &Request) -> Result<()>;
+    /// Drops requests past their expiry; returns how many.
+    fn expire_requests(&mut self, now: Time) -> Result<usize>;
+    /// Watches with a change owed whose coalescing interval has passed.
+    fn due_watches(&self, notified_before: Time, now: Time) -> Result<Vec<Request>>;
+
+    fn mail_handled(&self, message_id: &str) -> Result<bool>;
+    fn mark_mail_handled(&mut self, message_id: &str, verdict: &str, now: Time) -> Result<()>;
+
+    fn enqueue_mail(&mut self, sender: &str, recipient: &str, raw: &[u8], now: Time)
+    -> Result<i64>;
+    fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>>;
+    fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()>;
+    fn mark_mail_failed(&mut self, id: i64, error: &str, retry_at: Time) -> Result<()>;
+    /// The SMTP server refused the mail for good: kept for the record, not retried.
+    fn mark_mail_undeliverable(&mut self, id: i64, error: &str, now: Time) -> Result<()>;
+    /// When the next unsent mail is due, if any.
+    fn next_mail_due(&self) -> Result<Option<Time>>;
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    fn counts(&self, now: Time) -> Result<Counts>;
+}

@@ -1,0 +1,470 @@
+//! The embedded store: one SQLite file in WAL mode, one writer connection,
+//! schema migrations by `PRAGMA user_version`. Each engine step runs in one
+//! transaction, so a crash leaves either all of a mail's effects or none.
+
+use std::path::Path;
+
+use chrono::{TimeZone, Utc};
+use mailpresence_core::mail::SubscribeMode;
+use mailpresence_core::model::{AccountName, PresenceFields};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::{
+    Counts, Medium, OutboxMail, PresenceRecord, Request, RequestState, Result, Store, StoreError,
+    Time,
+};
+
+/// Each entry moves the schema one version up; never edit a shipped one.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE presence (
+        account TEXT PRIMARY KEY,
+        fields TEXT NOT NULL,               -- PresenceFields as JSON
+        source TEXT NOT NULL,
+        received_at INTEGER NOT NULL,       -- unix ms
+        location_expires_at INTEGER
+    );
+    CREATE TABLE request (
+        id INTEGER PRIMARY KEY,
+        watcher TEXT NOT NULL,
+        notifier TEXT NOT NULL,
+        medium TEXT NOT NULL,
+        deliver_to TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        reference TEXT,
+        last_notified_at INTEGER,
+        change_pending INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX request_notifier ON request(notifier);
+    CREATE TABLE handled_mail (
+        message_id TEXT PRIMARY KEY,
+        verdict TEXT NOT NULL,
+        handled_at INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        sent_at INTEGER
+    );
+    CREATE INDEX outbox_due ON outbox(sent_at, next_attempt_at);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"#];
+
+/// The SQLite database of one server.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        Self::setup(Connection::open(path)?)
+    }
+
+    /// A private database in memory (for tests of the engine).
+    pub fn in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Self> {
+        // WAL: readers (the status command) never block the writer; NORMAL
+        // sync is durable against a crash of this process, which is what the
+        // IMAP "done" flag relies on.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// Runs `f` in one transaction: committed when it returns Ok, rolled back otherwise.
+    pub fn transaction<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut SqliteTx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let tx = self.conn.transaction().map_err(StoreError::from)?;
+        let mut wrapped = SqliteTx { tx };
+        let value = f(&mut wrapped)?;
+        wrapped.tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "schema version {version} is newer than this server knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// One open transaction; implements [`Store`].
+#[derive(Debug)]
+pub struct SqliteTx<'c> {
+    tx: Transaction<'c>,
+}
+
+fn ms(t: Time) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> Result<Time> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms}")))
+}
+
+fn opt_time(ms: Option<i64>) -> Result<Option<Time>> {
+    ms.map(time).transpose()
+}
+
+fn account(s: String) -> Result<AccountName> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("account {s:?}")))
+}
+
+fn mode_str(m: SubscribeMode) -> &'static str {
+    m.as_str()
+}
+
+fn request_from_row(row: &Row<'_>) -> rusqlite::Result<RawRequest> {
+    Ok(RawRequest {
+        id: row.get(0)?,
+        watcher: row.get(1)?,
+        notifier: row.get(2)?,
+        medium: row.get(3)?,
+        deliver_to: row.get(4)?,
+        mode: row.get(5)?,
+        state: row.get(6)?,
+        created_at: row.get(7)?,
+        expires_at: row.get(8)?,
+        reference: row.get(9)?,
+        last_notified_at: row.get(10)?,
+        change_pending: row.get(11)?,
+    })
+}
+
+const REQUEST_COLUMNS: &str = "id, watcher, notifier, medium, deliver_to, mode, state, created_at, expires_at, reference, last_notified_at, change_pending";
+
+/// A request row before its values are checked.
+struct RawRequest {
+    id: i64,
+    watcher: String,
+    notifier: String,
+    medium: String,
+    deliver_to: String,
+    mode: String,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+    reference: Option<String>,
+    last_notified_at: Option<i64>,
+    change_pending: bool,
+}
+
+impl RawRequest {
+    fn check(self) -> Result<Request> {
+        Ok(Request {
+            id: self.id,
+            watcher: account(self.watcher)?,
+            notifier: account(self.notifier)?,
+            medium: Medium::parse(&self.medium)?,
+            deliver_to: self.deliver_to,
+            mode: match self.mode.as_str() {
+                "once" => SubscribeMode::Once,
+                "watch" => SubscribeMode::Watch,
+                other => return Err(StoreError::Corrupt(format!("mode {other:?}"))),
+            },
+            state: match self.state.as_str() {
+                "unprocessed" => RequestState::Unprocessed,
+                "processed" => RequestState::Processed,
+                other => return Err(StoreError::Corrupt(format!("state {other:?}"))),
+            },
+            created_at: time(self.created_at)?,
+            expires_at: time(self.expires_at)?,
+            reference: self.reference,
+            last_notified_at: opt_time(self.last_notified_at)?,
+            change_pending: self.change_pending,
+        })
+    }
+}
+
+fn state_str(s: RequestState) -> &'static str {
+    match s {
+        RequestState::Unprocessed => "unprocessed",
+        RequestState::Processed => "processed",
+    }
+}
+
+impl SqliteTx<'_> {
+    fn requests(&self, sql_where: &str, params: impl rusqlite::Params) -> Result<Vec<Request>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM request WHERE {sql_where} ORDER BY id");
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let raw = stmt
+            .query_map(params, request_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        raw.into_iter().map(RawRequest::check).collect()
+    }
+
+    fn count(&self, sql: &str, params: impl rusqlite::Params) -> Result<u64> {
+        Ok(self
+            .tx
+            .query_row(sql, params, |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
+    }
+}
+
+impl Store for SqliteTx<'_> {
+    fn presence(&self, account: &AccountName) -> Result<Option<PresenceRecord>> {
+        let row = self
+            .tx
+            .query_row(
+                "SELECT fields, source, received_at, location_expires_at FROM presence WHERE account = ?1",
+                [account.as_str()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?)),
+            )
+            .optional()?;
+        let Some((fields, source, received, loc_exp)) = row else {
+            return Ok(None);
+        };
+        let fields: PresenceFields = serde_json::from_str(&fields)
+            .map_err(|e| StoreError::Corrupt(format!("presence of {account}: {e}")))?;
+        Ok(Some(PresenceRecord {
+            account: account.clone(),
+            fields,
+            source: Medium::parse(&source)?,
+            received_at: time(received)?,
+            location_expires_at: opt_time(loc_exp)?,
+        }))
+    }
+
+    fn save_presence(&mut self, r: &PresenceRecord) -> Result<()> {
+        let fields =
+            serde_json::to_string(&r.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO presence (account, fields, source, received_at, location_expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(account) DO UPDATE SET fields = ?2, source = ?3, received_at = ?4, location_expires_at = ?5",
+            params![r.account.as_str(), fields, r.source.as_str(), ms(r.received_at), r.location_expires_at.map(ms)],
+        )?;
+        Ok(())
+    }
+
+    fn expire_locations(&mut self, now: Time) -> Result<usize> {
+        let expired: Vec<String> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached("SELECT account FROM presence WHERE location_expires_at IS NOT NULL AND location_expires_at <= ?1")?;
+            stmt.query_map([ms(now)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for name in &expired {
+            let acc = account(name.clone())?;
+            if let Some(mut rec) = self.presence(&acc)? {
+                rec.fields.location = None;
+                rec.fields.coordinates = None;
+                rec.fields.address = None;
+                rec.location_expires_at = None;
+                self.save_presence(&rec)?;
+            }
+        }
+        Ok(expired.len())
+    }
+
+    fn open_requests_for(&self, notifier: &AccountName, now: Time) -> Result<Vec<Request>> {
+        self.requests(
+            "notifier = ?1 AND expires_at > ?2 AND (state = 'unprocessed' OR mode = 'watch')",
+            params![notifier.as_str(), ms(now)],
+        )
+    }
+
+    fn add_request(&mut self, q: &Request) -> Result<i64> {
+        self.tx.execute(
+            "INSERT INTO request (watcher, notifier, medium, deliver_to, mode, state, created_at, expires_at, reference, last_notified_at, change_pending)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                q.watcher.as_str(), q.notifier.as_str(), q.medium.as_str(), q.deliver_to, mode_str(q.mode),
+                state_str(q.state), ms(q.created_at), ms(q.expires_at), q.reference,
+                q.last_notified_at.map(ms), q.change_pending
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn update_request(&mut self, q: &Request) -> Result<()> {
+        self.tx.execute(
+            "UPDATE request SET state = ?2, expires_at = ?3, last_notified_at = ?4, change_pending = ?5 WHERE id = ?1",
+            params![q.id, state_str(q.state), ms(q.expires_at), q.last_notified_at.map(ms), q.change_pending],
+        )?;
+        Ok(())
+    }
+
+    fn expire_requests(&mut self, now: Time) -> Result<usize> {
+        // Answered once-requests are kept until expiry too: they are the record
+        // that the question was answered.
+        Ok(self
+            .tx
+            .execute("DELETE FROM request WHERE expires_at <= ?1", [ms(now)])?)
+    }
+
+    fn due_watches(&self, notified_before: Time, now: Time) -> Result<Vec<Request>> {
+        self.requests(
+            "mode = 'watch' AND change_pending = 1 AND expires_at > ?2 AND (last_notified_at IS NULL OR last_notified_at <= ?1)",
+            params![ms(notified_before), ms(now)],
+        )
+    }
+
+    fn mail_handled(&self, message_id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM handled_mail WHERE message_id = ?1",
+                [message_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn mark_mail_handled(&mut self, message_id: &str, verdict: &str, now: Time) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO handled_mail (message_id, verdict, handled_at) VALUES (?1, ?2, ?3)",
+            params![message_id, verdict, ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn enqueue_mail(
+        &mut self,
+        sender: &str,
+        recipient: &str,
+        raw: &[u8],
+        now: Time,
+    ) -> Result<i64> {
+        self.tx.execute(
+            "INSERT INTO outbox (sender, recipient, raw, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![sender, recipient, raw, ms(now)],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, sender, recipient, raw, attempts, next_attempt_at FROM outbox
+             WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![ms(now), limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<(i64, String, String, Vec<u8>, i64, i64)>>>()?;
+        rows.into_iter()
+            .map(|(id, sender, recipient, raw, attempts, next)| {
+                Ok(OutboxMail {
+                    id,
+                    sender,
+                    recipient,
+                    raw,
+                    attempts: attempts.clamp(0, i64::from(u32::MAX)) as u32,
+                    next_attempt_at: time(next)?,
+                })
+            })
+            .collect()
+    }
+
+    fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()> {
+        self.tx.execute(
+            "UPDATE outbox SET sent_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn mark_mail_failed(&mut self, id: i64, error: &str, retry_at: Time) -> Result<()> {
+        self.tx.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+            params![id, error, ms(retry_at)],
+        )?;
+        Ok(())
+    }
+
+    fn mark_mail_undeliverable(&mut self, id: i64, error: &str, now: Time) -> Result<()> {
+        self.tx.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, sent_at = ?3 WHERE id = ?1",
+            params![id, format!("undeliverable: {error}"), ms(now)],
+        )?;
+        Ok(())
+    }
+
+    fn next_mail_due(&self) -> Result<Option<Time>> {
+        let next: Option<i64> = self.tx.query_row(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        opt_time(next)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn counts(&self, now: Time) -> Result<Counts> {
+        Ok(Counts {
+            records: self.count("SELECT COUNT(*) FROM presence", [])?,
+            pending_requests: self.count(
+                "SELECT COUNT(*) FROM request WHERE state = 'unprocessed' AND expires_at > ?1",
+                [ms(now)],
+            )?,
+            open_watches: self.count(
+                "SELECT COUNT(*) FROM request WHERE mode = 'watch' AND expires_at > ?1",
+                [ms(now)],
+            )?,
+            outbox_depth: self.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", [])?,
+            mails_handled: self.count("SELECT COUNT(*) FROM handled_mail", [])?,
+            last_imap_contact: self
+                .tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'last_imap_contact'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?,
+        })
+    }
+}

@@ -1,0 +1,575 @@
+//! The engine's behaviour (seed figure 7) on the real SQLite store, in memory.
+#![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+use chrono::{DateTime, TimeZone, Utc};
+use mailpresence_core::mail::{
+    self, ComposeEnvelope, Limits, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
+};
+use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
+use mailpresence_server::config::{self, PresencePolicy, Rule};
+use mailpresence_server::directory::Directory;
+use mailpresence_server::engine::{Engine, Refusal, Step, Verdict};
+use mailpresence_server::store::{SqliteStore, Store, StoreError};
+
+fn person(account: &str, groups: &[&str]) -> config::Person {
+    config::Person {
+        account: account.into(),
+        name: String::new(),
+        mail: Some(format!("{account}@example.test")),
+        sip: Some(format!("sip:{account}@example.test")),
+        sip_password: None,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+fn engine() -> Engine {
+    let people = [
+        person("tanaka", &["field"]),
+        person("sato", &["desk"]),
+        person("ito", &["desk"]),
+        person("kato", &[]),
+        person("suzuki", &["field"]),
+    ];
+    let rules = [
+        Rule {
+            watchers: vec!["sato".into()],
+            may_see: vec!["group:field".into()],
+            location: true,
+        },
+        Rule {
+            watchers: vec!["ito".into()],
+            may_see: vec!["group:field".into()],
+            location: false,
+        },
+    ];
+    let policy = PresencePolicy {
+        notify_interval_secs: 60,
+        stale_after_secs: 3600,
+        location_ttl_secs: 8 * 3600,
+        ..Default::default()
+    };
+    Engine::new(
+        Directory::from_config(&people, &rules),
+        policy,
+        "presence@example.test",
+    )
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_795_000_000 + secs, 0).single().unwrap()
+}
+
+fn a(s: &str) -> AccountName {
+    s.parse().unwrap()
+}
+
+fn fields(activity: &str, location: Option<&str>, updated_secs: Option<i64>) -> PresenceFields {
+    let mut f = PresenceFields::new("tanaka@example.test", Activity::parse(activity).unwrap());
+    f.location = location.map(str::to_owned);
+    f.updated = updated_secs.map(|s| t(s).fixed_offset());
+    f
+}
+
+/// A mail as the intake would see it, made with the real composer and parser.
+fn mail(from: &str, message: PresenceMessage) -> ParsedMail {
+    let env = ComposeEnvelope {
+        from: from.into(),
+        to: "presence@example.test".into(),
+        ..Default::default()
+    };
+    mail::parse(&mail::compose(&message, &env).unwrap(), Limits::default())
+}
+
+fn publish_mail(from: &str, who: &str, f: PresenceFields) -> ParsedMail {
+    mail(
+        from,
+        PresenceMessage::Publish(Publish {
+            publisher: a(who),
+            presence: f,
+        }),
+    )
+}
+
+fn subscribe_mail(
+    from: &str,
+    watcher: &str,
+    notifiers: &[&str],
+    send_to: &str,
+    mode: SubscribeMode,
+) -> ParsedMail {
+    mail(
+        from,
+        PresenceMessage::Subscribe(Subscribe {
+            watcher: a(watcher),
+            notifiers: notifiers.iter().map(|n| a(n)).collect(),
+            send_to: send_to.into(),
+            mode,
+            expires: None,
+        }),
+    )
+}
+
+fn run(db: &mut SqliteStore, f: impl FnOnce(&mut dyn Store) -> Result<Step, StoreError>) -> Step {
+    db.transaction(|tx| f(tx)).unwrap()
+}
+
+#[test]
+fn subscribe_after_publish_is_answered_at_once_and_only_once() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("on-site — 点検", Some("東京都千代田区"), Some(0)),
+            ),
+            t(0),
+        )
+    });
+    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka"],
+                "sato@example.test",
+                SubscribeMode::Once,
+            ),
+            t(5),
+        )
+    });
+    assert_eq!(step.deliveries.len(), 1);
+    let d = &step.deliveries[0];
+    assert_eq!(d.to, "sato@example.test");
+    assert_eq!(d.notify.notifier, a("tanaka"));
+    assert_eq!(
+        d.notify.presence.activity.token,
+        Some(ActivityToken::OnSite)
+    );
+    assert_eq!(
+        d.notify.presence.location.as_deref(),
+        Some("東京都千代田区")
+    );
+    assert!(d.reference.is_some(), "threads to the Subscribe");
+    // A later publish does not answer a processed once-request again.
+    let step = run(&mut db, |s| {
+        e.publish(
+            s,
+            &a("tanaka"),
+            fields("driving", None, Some(100)),
+            mailpresence_server::store::Medium::Mail,
+            t(100),
+        )
+    });
+    assert!(step.deliveries.is_empty());
+}
+
+#[test]
+fn subscribe_before_publish_waits_for_the_first_publish() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka"],
+                "sato@example.test",
+                SubscribeMode::Once,
+            ),
+            t(0),
+        )
+    });
+    assert!(step.deliveries.is_empty());
+    assert_eq!(
+        db.transaction(|s| s.counts(t(1))).unwrap().pending_requests,
+        1
+    );
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", None, Some(10)),
+            ),
+            t(10),
+        )
+    });
+    assert_eq!(step.deliveries.len(), 1);
+    assert_eq!(
+        db.transaction(|s| s.counts(t(11)))
+            .unwrap()
+            .pending_requests,
+        0
+    );
+}
+
+#[test]
+fn watch_is_coalesced_to_one_notify_per_interval_with_the_latest_presence() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka"],
+                "sato@example.test",
+                SubscribeMode::Watch,
+            ),
+            t(0),
+        )
+    });
+    let pub_at = |db: &mut SqliteStore, secs: i64, act: &str| {
+        run(db, |s| {
+            e.on_mail(
+                s,
+                &publish_mail(
+                    "tanaka@example.test",
+                    "tanaka",
+                    fields(act, None, Some(secs)),
+                ),
+                t(secs),
+            )
+        })
+    };
+    assert_eq!(pub_at(&mut db, 1, "busy").deliveries.len(), 1);
+    assert_eq!(pub_at(&mut db, 10, "meeting").deliveries.len(), 0);
+    assert_eq!(pub_at(&mut db, 20, "driving").deliveries.len(), 0);
+    assert!(
+        run(&mut db, |s| e.tick(s, t(30))).deliveries.is_empty(),
+        "interval not over"
+    );
+    let step = run(&mut db, |s| e.tick(s, t(62)));
+    assert_eq!(step.deliveries.len(), 1);
+    assert_eq!(
+        step.deliveries[0].notify.presence.activity.token,
+        Some(ActivityToken::Driving)
+    );
+    assert!(
+        run(&mut db, |s| e.tick(s, t(200))).deliveries.is_empty(),
+        "nothing owed twice"
+    );
+}
+
+#[test]
+fn an_older_publish_never_overwrites_a_newer_one() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", None, Some(100)),
+            ),
+            t(100),
+        )
+    });
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("away", None, Some(50)),
+            ),
+            t(101),
+        )
+    });
+    assert!(matches!(step.verdict, Verdict::Ignored(_)), "{step:?}");
+    let rec = db
+        .transaction(|s| s.presence(&a("tanaka")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.fields.activity.token, Some(ActivityToken::Busy));
+}
+
+#[test]
+fn a_missing_optional_tag_blanks_the_field() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", Some("京都市"), Some(1)),
+            ),
+            t(1),
+        )
+    });
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", None, Some(2)),
+            ),
+            t(2),
+        )
+    });
+    let rec = db
+        .transaction(|s| s.presence(&a("tanaka")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.fields.location, None);
+}
+
+#[test]
+fn refusals_change_nothing_and_answer_nobody() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", None, Some(0)),
+            ),
+            t(0),
+        )
+    });
+    let before = db.transaction(|s| s.counts(t(1))).unwrap();
+    let cases = [
+        (
+            publish_mail(
+                "mallory@evil.test",
+                "tanaka",
+                fields("vacation", None, Some(5)),
+            ),
+            "not the address registered",
+        ),
+        (
+            publish_mail("kato@example.test", "nobody", fields("busy", None, Some(5))),
+            "not in the directory",
+        ),
+        (
+            subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka"],
+                "mallory@evil.test",
+                SubscribeMode::Once,
+            ),
+            "Send-To",
+        ),
+        (
+            subscribe_mail(
+                "kato@example.test",
+                "kato",
+                &["tanaka"],
+                "kato@example.test",
+                SubscribeMode::Once,
+            ),
+            "may not see",
+        ),
+        (
+            publish_mail(
+                "presence@example.test",
+                "tanaka",
+                fields("busy", None, Some(5)),
+            ),
+            "own address",
+        ),
+    ];
+    for (m, says) in cases {
+        let step = run(&mut db, |s| e.on_mail(s, &m, t(5)));
+        match &step.verdict {
+            Verdict::Refused(r) => assert!(r.to_string().contains(says), "{r} / {says}"),
+            v => panic!("{says}: {v:?}"),
+        }
+        assert!(step.deliveries.is_empty());
+    }
+    assert_eq!(db.transaction(|s| s.counts(t(6))).unwrap(), before);
+    let rec = db
+        .transaction(|s| s.presence(&a("tanaka")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.fields.activity.token,
+        Some(ActivityToken::Busy),
+        "spoofed vacation not applied"
+    );
+}
+
+#[test]
+fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", None, Some(0)),
+            ),
+            t(0),
+        )
+    });
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka", "kato", "ghost"],
+                "sato@example.test",
+                SubscribeMode::Once,
+            ),
+            t(1),
+        )
+    });
+    assert!(matches!(step.verdict, Verdict::Applied(_)));
+    assert_eq!(step.deliveries.len(), 1);
+    assert_eq!(step.partial_refusals.len(), 2);
+    assert!(
+        step.partial_refusals
+            .iter()
+            .any(|r| matches!(r, Refusal::NotAllowed { .. }))
+    );
+}
+
+#[test]
+fn an_activity_only_watcher_never_gets_the_location() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let mut f = fields("on-site", Some("東京都千代田区丸の内"), Some(0));
+    f.coordinates = mailpresence_core::model::Coordinates::new(35.68, 139.76, None);
+    run(&mut db, |s| {
+        e.on_mail(s, &publish_mail("tanaka@example.test", "tanaka", f), t(0))
+    });
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "ito@example.test",
+                "ito",
+                &["tanaka"],
+                "ito@example.test",
+                SubscribeMode::Once,
+            ),
+            t(1),
+        )
+    });
+    let p = &step.deliveries[0].notify.presence;
+    assert_eq!(p.activity.token, Some(ActivityToken::OnSite));
+    assert_eq!((p.location.as_ref(), p.coordinates.as_ref()), (None, None));
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka"],
+                "sato@example.test",
+                SubscribeMode::Once,
+            ),
+            t(1),
+        )
+    });
+    assert!(step.deliveries[0].notify.presence.location.is_some());
+}
+
+#[test]
+fn old_presence_is_delivered_as_stale_with_its_age() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail("tanaka@example.test", "tanaka", fields("busy", None, None)),
+            t(0),
+        )
+    });
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["tanaka"],
+                "sato@example.test",
+                SubscribeMode::Once,
+            ),
+            t(7200),
+        )
+    });
+    let d = &step.deliveries[0];
+    assert!(d.stale);
+    assert_eq!(
+        d.notify.presence.updated.map(|u| u.timestamp()),
+        Some(t(0).timestamp()),
+        "Updated is the receive time"
+    );
+}
+
+#[test]
+fn locations_and_requests_expire() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", Some("京都市"), Some(0)),
+            ),
+            t(0),
+        )
+    });
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &subscribe_mail(
+                "sato@example.test",
+                "sato",
+                &["suzuki"],
+                "sato@example.test",
+                SubscribeMode::Once,
+            ),
+            t(0),
+        )
+    });
+    run(&mut db, |s| e.tick(s, t(8 * 3600 + 1)));
+    let rec = db
+        .transaction(|s| s.presence(&a("tanaka")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.fields.location, None, "no location kept past its time");
+    assert_eq!(
+        rec.fields.activity.token,
+        Some(ActivityToken::Busy),
+        "the rest stays"
+    );
+    assert_eq!(
+        db.transaction(|s| s.counts(t(8 * 3600 + 2)))
+            .unwrap()
+            .pending_requests,
+        1
+    );
+    run(&mut db, |s| e.tick(s, t(24 * 3600 + 1)));
+    assert_eq!(
+        db.transaction(|s| s.counts(t(24 * 3600 + 2)))
+            .unwrap()
+            .pending_requests,
+        0,
+        "pending request expired"
+    );
+    // Suzuki's first publish after expiry answers nobody.
+    let step = run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "suzuki@example.test",
+                "suzuki",
+                fields("busy", None, Some(90_000)),
+            ),
+            t(90_000),
+        )
+    });
+    assert!(step.deliveries.is_empty());
+}
