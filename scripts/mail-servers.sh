@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Real Dovecot (IMAP + LMTP) and Postfix (SMTP) on loopback, with a throwaway
+# configuration in one folder, for the end-to-end tests and the demo.
+#
+#   scripts/mail-servers.sh install          apt packages, if missing
+#   scripts/mail-servers.sh start [DIR]      write config, start both, print `export` lines
+#   scripts/mail-servers.sh stop [DIR]       stop both
+#   scripts/mail-servers.sh stop-postfix|start-postfix|restart-dovecot [DIR]
+#
+# Every address @example.test exists (a static user database), password
+# "secret". A mail sent to it over SMTP lands in its Maildir through LMTP.
+# Ports: SMTP 12525 (plain, AUTH optional), 12587 (STARTTLS + AUTH),
+# 12465 (implicit TLS); IMAP 11143 (plain/STARTTLS), 11993 (implicit TLS).
+# The certificates are signed by a CA made here: DIR/tls/ca.crt.
+set -euo pipefail
+
+DIR="${2:-${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}}"
+DOMAIN=example.test
+SMTP_PORT=12525 SUBMISSION_PORT=12587 SMTPS_PORT=12465
+IMAP_PORT=11143 IMAPS_PORT=11993 LMTP_PORT=12424
+VMAIL_UID=5000
+
+log() { echo "mail-servers: $*" >&2; }
+
+install_packages() {
+  if command -v dovecot >/dev/null && command -v postfix >/dev/null \
+     && [ -x /usr/lib/dovecot/lmtp ] && [ -x /usr/lib/dovecot/imap ]; then
+    return
+  fi
+  log "installing dovecot-imapd dovecot-lmtpd postfix"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    dovecot-imapd dovecot-lmtpd postfix openssl >/dev/null
+}
+
+make_certificates() {
+  local t="$DIR/tls"
+  [ -f "$t/server.crt" ] && return
+  mkdir -p "$t"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=MailPresence test CA" \
+    -keyout "$t/ca.key" -out "$t/ca.crt" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$t/ext.cnf"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$t/ext.cnf" -out "$t/server.crt" 2>/dev/null
+  chmod 644 "$t"/*.crt "$t/server.key"
+}
+
+write_dovecot() {
+  mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail"
+  chown "$VMAIL_UID:$VMAIL_UID" "$DIR/mail"
+  cat > "$DIR/dovecot/dovecot.conf" <<EOF
+instance_name = mailpresence-test
+hostname = mail.$DOMAIN
+base_dir = $DIR/dovecot/run
+state_dir = $DIR/dovecot/state
+log_path = $DIR/dovecot/dovecot.log
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <$DIR/tls/server.crt
+ssl_key = <$DIR/tls/server.key
+ssl_dh = </usr/share/dovecot/dh.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+first_valid_uid = $VMAIL_UID
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+passdb {
+  driver = static
+  args = password=secret
+}
+userdb {
+  driver = static
+  args = uid=$VMAIL_UID gid=$VMAIL_UID home=$DIR/mail/%d/%n allow_all_users=yes
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $IMAPS_PORT
+    ssl = yes
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}
+service auth {
+  unix_listener auth-client {
+    mode = 0666
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+EOF
+}
+
+write_postfix() {
+  local p="$DIR/postfix"
+  mkdir -p "$p/queue" "$p/data"
+  chown postfix "$p/data"
+  cat > "$p/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $p/queue
+data_directory = $p/data
+maillog_file = $p/maillog
+maillog_file_prefixes = $p
+mail_owner = postfix
+myhostname = mail.$DOMAIN
+mydomain = $DOMAIN
+myorigin = $DOMAIN
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+virtual_mailbox_domains = $DOMAIN
+virtual_mailbox_maps = static:ok
+virtual_transport = lmtp:inet:127.0.0.1:$LMTP_PORT
+default_transport = error:tests send no mail outside $DOMAIN
+smtpd_relay_restrictions = reject_unauth_destination
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $DIR/dovecot/run/auth-client
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $DIR/tls/server.crt
+smtpd_tls_key_file = $DIR/tls/server.key
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 5s
+message_size_limit = 20480000
+biff = no
+EOF
+  # Debian's master.cf, without chroot, listening on our own loopback ports.
+  sed -E -e '/^smtp +inet/d' -e '/^#/d' \
+      -e 's/^([a-z0-9]+ +(unix|inet|fifo|pass|unix-dgram) +[-ny] +[-ny] +)y /\1n /' \
+      /etc/postfix/master.cf > "$p/master.cf"
+  cat >> "$p/master.cf" <<EOF
+127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+  -o smtpd_sasl_auth_enable=yes
+127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+EOF
+  # Postfix re-reads config files changed in the last seconds; these are old news.
+  touch -d '-1 min' "$p/main.cf" "$p/master.cf"
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "port $1 did not open"; return 1
+}
+
+dovecot_pid() { cat "$DIR/dovecot/run/master.pid" 2>/dev/null || true; }
+
+start_dovecot() {
+  local old; old=$(dovecot_pid)
+  # A killed master lingers as a zombie for a few seconds; wait it out.
+  for _ in $(seq 1 50); do [ -n "$old" ] && kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  dovecot -c "$DIR/dovecot/dovecot.conf" >>"$DIR/dovecot/stdout.log" 2>&1 </dev/null
+  wait_port "$IMAP_PORT"; wait_port "$LMTP_PORT"
+}
+
+stop_dovecot() {
+  local pid; pid=$(dovecot_pid)
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+start_postfix() {
+  postfix -c "$DIR/postfix" start >>"$DIR/postfix/stdout.log" 2>&1
+  wait_port "$SMTP_PORT"
+}
+
+stop_postfix() {
+  postfix -c "$DIR/postfix" stop >>"$DIR/postfix/stdout.log" 2>&1 || true
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null || return 0
+    sleep 0.1
+  done
+}
+
+print_env() {
+  cat <<EOF
+export MAILPRESENCE_MAIL_DIR=$DIR
+export MAILPRESENCE_MAIL_DOMAIN=$DOMAIN
+export MAILPRESENCE_SMTP_PORT=$SMTP_PORT MAILPRESENCE_SUBMISSION_PORT=$SUBMISSION_PORT MAILPRESENCE_SMTPS_PORT=$SMTPS_PORT
+export MAILPRESENCE_IMAP_PORT=$IMAP_PORT MAILPRESENCE_IMAPS_PORT=$IMAPS_PORT
+export MAILPRESENCE_MAIL_CA=$DIR/tls/ca.crt
+EOF
+}
+
+case "${1:-}" in
+  install) install_packages ;;
+  start)
+    install_packages
+    stop_postfix 2>/dev/null || true; stop_dovecot 2>/dev/null || true
+    mkdir -p "$DIR"
+    make_certificates; write_dovecot; write_postfix
+    start_dovecot; start_postfix
+    log "Dovecot and Postfix up in $DIR"
+    print_env ;;
+  stop) stop_postfix; stop_dovecot; log "stopped" ;;
+  stop-postfix) stop_postfix ;;
+  start-postfix) start_postfix ;;
+  stop-dovecot) stop_dovecot ;;
+  start-dovecot) start_dovecot ;;
+  restart-dovecot) stop_dovecot; start_dovecot ;;
+  env) print_env ;;
+  *) echo "usage: $0 install|start|stop|stop-postfix|start-postfix|stop-dovecot|start-dovecot|restart-dovecot|env [DIR]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,439 @@
+//! Harness for end-to-end tests: the real `mailpresence-server` process, real
+//! Postfix (SMTP) and Dovecot (IMAP) started by `scripts/mail-servers.sh`.
+//!
+//! Each test takes its own mail addresses (a random tag in each), so tests run
+//! side by side on one Dovecot and Postfix without seeing each other's mail.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a harness stops at the first surprise
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_imap::Session;
+use futures::TryStreamExt;
+use lettre::address::Envelope;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use mailpresence_core::mail::{self, ComposeEnvelope, Limits, Outcome, PresenceMessage};
+use rand::Rng;
+use tokio::net::TcpStream;
+
+/// Where the test mail servers listen (exported by `scripts/mail-servers.sh start`).
+#[derive(Debug, Clone)]
+pub struct MailServers {
+    pub dir: PathBuf,
+    pub domain: String,
+    pub smtp_port: u16,
+    pub submission_port: u16,
+    pub smtps_port: u16,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub ca: PathBuf,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need the real mail servers. Run the README's test \
+             command (scripts/test.sh), or `eval \"$(scripts/mail-servers.sh start)\"` first."
+        )
+    })
+}
+
+impl MailServers {
+    pub fn from_env() -> Self {
+        let port = |n: &str| env(n).parse().expect("port");
+        Self {
+            dir: env("MAILPRESENCE_MAIL_DIR").into(),
+            domain: env("MAILPRESENCE_MAIL_DOMAIN"),
+            smtp_port: port("MAILPRESENCE_SMTP_PORT"),
+            submission_port: port("MAILPRESENCE_SUBMISSION_PORT"),
+            smtps_port: port("MAILPRESENCE_SMTPS_PORT"),
+            imap_port: port("MAILPRESENCE_IMAP_PORT"),
+            imaps_port: port("MAILPRESENCE_IMAPS_PORT"),
+            ca: env("MAILPRESENCE_MAIL_CA").into(),
+        }
+    }
+
+    /// Runs `scripts/mail-servers.sh ACTION` on the running instance.
+    pub fn control(&self, action: &str) {
+        let status = Command::new(repo_root().join("scripts/mail-servers.sh"))
+            .arg(action)
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("mail-servers.sh runs");
+        assert!(status.success(), "mail-servers.sh {action} failed");
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A binary of the workspace, next to the test executable's folder.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A random tag that keeps one test's addresses apart from every other's.
+pub fn tag() -> String {
+    format!("{:08x}", rand::rng().random::<u32>())
+}
+
+/// One person of a test's directory.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub account: String,
+    pub mail: String,
+    pub groups: Vec<String>,
+}
+
+/// How the server reaches the mail servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    Starttls,
+    Implicit,
+}
+
+/// A test's world: its presence mailbox, its people, its server configuration.
+#[derive(Debug)]
+pub struct World {
+    pub servers: MailServers,
+    pub tag: String,
+    pub presence: String,
+    pub staff: Vec<Staff>,
+    pub security: Security,
+    /// Extra TOML for the `[presence]` section.
+    pub policy: String,
+    /// `[[rule]]` tables; default: everyone sees everyone, location included.
+    pub rules: String,
+    pub smtp_max_retry_secs: u64,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Accounts as `name` or `name:group1,group2`.
+    pub fn new(accounts: &[&str]) -> Self {
+        let servers = MailServers::from_env();
+        let tag = tag();
+        let staff = accounts
+            .iter()
+            .map(|a| {
+                let (name, groups) = a.split_once(':').unwrap_or((a, ""));
+                Staff {
+                    account: name.to_owned(),
+                    mail: format!("{name}.{tag}@{}", servers.domain),
+                    groups: groups
+                        .split(',')
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                }
+            })
+            .collect();
+        Self {
+            presence: format!("presence.{tag}@{}", servers.domain),
+            servers,
+            tag,
+            staff,
+            security: Security::Plain,
+            policy: String::new(),
+            rules: "[[rule]]\nwatchers = [\"*\"]\nmay_see = [\"*\"]\nlocation = true\n".into(),
+            smtp_max_retry_secs: 2,
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn mail_of(&self, account: &str) -> String {
+        self.staff
+            .iter()
+            .find(|s| s.account == account)
+            .map(|s| s.mail.clone())
+            .unwrap_or_else(|| format!("{account}.{}@{}", self.tag, self.servers.domain))
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("server.toml")
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("state/presence.db")
+    }
+
+    /// Writes the server's configuration file and returns its path.
+    pub fn write_config(&self) -> PathBuf {
+        let s = &self.servers;
+        let (imap_port, imap_tls, smtp_port, smtp_tls, smtp_auth) = match self.security {
+            Security::Plain => (s.imap_port, "none", s.smtp_port, "none", false),
+            Security::Starttls => (s.imap_port, "starttls", s.submission_port, "starttls", true),
+            Security::Implicit => (s.imaps_port, "implicit", s.smtps_port, "implicit", true),
+        };
+        let mut t = String::new();
+        writeln!(
+            t,
+            "[server]\naddress = \"{}\"\nstorage = \"{}\"\nlanguage = \"ja\"\n",
+            self.presence,
+            self.storage().display()
+        )
+        .unwrap();
+        writeln!(
+            t,
+            "[imap]\nhost = \"127.0.0.1\"\nport = {imap_port}\ntls = \"{imap_tls}\"\nuser = \"{}\"\npassword = \"secret\"\nca_file = \"{}\"\nidle_timeout_secs = 60\n",
+            self.presence,
+            s.ca.display()
+        )
+        .unwrap();
+        writeln!(t, "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"{smtp_tls}\"\nca_file = \"{}\"\nmax_per_second = 200\nmax_retry_secs = {}", s.ca.display(), self.smtp_max_retry_secs).unwrap();
+        if smtp_auth {
+            writeln!(t, "user = \"{}\"\npassword = \"secret\"", self.presence).unwrap();
+        }
+        writeln!(t, "\n[presence]\n{}", self.policy).unwrap();
+        for p in &self.staff {
+            let groups: Vec<String> = p.groups.iter().map(|g| format!("\"{g}\"")).collect();
+            writeln!(
+                t,
+                "[[person]]\naccount = \"{}\"\nmail = \"{}\"\nsip = \"sip:{}@{}\"\ngroups = [{}]\n",
+                p.account,
+                p.mail,
+                p.account,
+                s.domain,
+                groups.join(", ")
+            )
+            .unwrap();
+        }
+        t.push_str(&self.rules);
+        std::fs::write(self.config_path(), t).expect("write config");
+        self.config_path()
+    }
+
+    /// Starts the server on this world's configuration.
+    pub fn start_server(&self) -> ServerProcess {
+        ServerProcess::start(&self.write_config(), &self.dir.path().join("server.log"))
+    }
+
+    /// The server's counts, read from its database by `--status`.
+    pub fn status(&self) -> serde_json::Value {
+        let out = Command::new(binary("mailpresence-server"))
+            .args(["--config", self.config_path().to_str().unwrap(), "--status"])
+            .output()
+            .expect("status runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    /// Sends `raw` over SMTP (Postfix, no authentication) from `from` to `to`.
+    pub async fn send(&self, from: &str, to: &str, raw: &[u8]) {
+        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(self.servers.smtp_port)
+            .build();
+        let env = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        smtp.send_raw(&env, raw)
+            .await
+            .expect("Postfix takes the mail");
+    }
+
+    /// Composes a presence mail with the core and sends it to the presence mailbox.
+    pub async fn send_presence(&self, from: &str, message: &PresenceMessage) -> String {
+        let id = format!("<{}.{}@{}>", tag(), self.tag, self.servers.domain);
+        let env = ComposeEnvelope {
+            from: from.into(),
+            to: self.presence.clone(),
+            message_id: Some(id.clone()),
+            in_reply_to: None,
+        };
+        let raw = mail::compose(message, &env).expect("composes");
+        self.send(from, &self.presence, &raw).await;
+        id
+    }
+
+    pub async fn mailbox(&self, address: &str) -> Mailbox {
+        Mailbox::open(&self.servers, address).await
+    }
+}
+
+/// The running server process; killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    pub log: PathBuf,
+    config: PathBuf,
+}
+
+impl ServerProcess {
+    pub fn start(config: &Path, log: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(binary("mailpresence-server"))
+            .args(["--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("server starts");
+        Self {
+            child,
+            log: log.to_owned(),
+            config: config.to_owned(),
+        }
+    }
+
+    /// SIGKILL: no chance to clean up, as in a crash.
+    pub fn kill9(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        *self = Self::start(&self.config.clone(), &self.log.clone());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log holds `needle`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || async { self.log_text().contains(needle) }).await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A person's mailbox, read over IMAP as their phone would.
+#[derive(Debug)]
+pub struct Mailbox {
+    session: Session<TcpStream>,
+}
+
+impl Mailbox {
+    pub async fn open(servers: &MailServers, address: &str) -> Self {
+        let tcp = TcpStream::connect(("127.0.0.1", servers.imap_port))
+            .await
+            .expect("IMAP reachable");
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.expect("greeting");
+        let mut session = client
+            .login(address, "secret")
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login");
+        session.select("INBOX").await.expect("select");
+        Self { session }
+    }
+
+    /// Every mail in the mailbox, oldest first.
+    pub async fn all(&mut self) -> Vec<Vec<u8>> {
+        self.session.select("INBOX").await.expect("select");
+        let uids = self.session.uid_search("ALL").await.expect("search");
+        if uids.is_empty() {
+            return Vec::new();
+        }
+        let mut uids: Vec<u32> = uids.into_iter().collect();
+        uids.sort_unstable();
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let fetched: Vec<_> = self
+            .session
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .expect("fetch");
+        fetched
+            .iter()
+            .filter_map(|f| f.body().map(<[u8]>::to_vec))
+            .collect()
+    }
+
+    /// Waits until at least `n` mails are here; returns them all.
+    pub async fn wait_for(&mut self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mails = self.all().await;
+            if mails.len() >= n || Instant::now() > deadline {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Puts a mail straight into this mailbox (no SMTP needed).
+    pub async fn append(&mut self, raw: &[u8]) {
+        self.session
+            .append("INBOX", None, None, raw)
+            .await
+            .expect("append");
+    }
+
+    /// How many mails carry the server's done flag.
+    pub async fn count_flagged_done(&mut self) -> usize {
+        self.session.select("INBOX").await.expect("select");
+        self.session
+            .uid_search("KEYWORD $PresenceDone")
+            .await
+            .expect("search")
+            .len()
+    }
+}
+
+/// The presence messages among `mails`, as the phone's core reads them.
+pub fn presence_messages(mails: &[Vec<u8>]) -> Vec<(mail::Envelope, PresenceMessage)> {
+    mails
+        .iter()
+        .filter_map(|m| {
+            let parsed = mail::parse(m, Limits::default());
+            match parsed.outcome {
+                Outcome::Presence(p) => Some((parsed.envelope, p)),
+                _ => None,
+            }
+        })
+        .collect()
+}
