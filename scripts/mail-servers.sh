@@ -182,12 +182,18 @@ start_dovecot() {
   wait_port "$IMAP_PORT"; wait_port "$LMTP_PORT"
 }
 
+# Like systemd stopping the service's whole cgroup: the master, then every
+# process of this instance (a stopped master leaves its imap children running).
 stop_dovecot() {
   local pid; pid=$(dovecot_pid)
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  pkill -TERM -f '^dovecot-mailpresence-test/' 2>/dev/null || true
+  for _ in $(seq 1 50); do pgrep -f '^dovecot-mailpresence-test/' >/dev/null || return 0; sleep 0.1; done
+  pkill -KILL -f '^dovecot-mailpresence-test/' 2>/dev/null || true
 }
 
 start_postfix() {
@@ -219,6 +225,7 @@ case "${1:-}" in
     install_packages
     stop_postfix 2>/dev/null || true; stop_dovecot 2>/dev/null || true
     mkdir -p "$DIR"
+    rm -rf "$DIR/mail" "$DIR/postfix/queue"   # a fresh start holds no old mail
     make_certificates; write_dovecot; write_postfix
     start_dovecot; start_postfix
     log "Dovecot and Postfix up in $DIR"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: formatting, lints, the
-# Rust test suites (unit, golden mails, property tests, CLI), and the fuzz
-# targets for a bounded time. Installs what is missing on the way.
+# Rust test suites (unit, golden mails, property tests, CLI, engine, and the
+# end-to-end tests against real Dovecot and Postfix), and the fuzz targets for
+# a bounded time. Installs and starts what is missing on the way, and stops
+# the mail servers it started when done.
 #   scripts/test.sh                 (FUZZ_SECONDS=30 per target by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,13 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "mail servers (Dovecot, Postfix)"
+export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-$(mktemp -d /tmp/mailpresence-mail.XXXXXX)}"
+trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true' EXIT
+eval "$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR")"
+
 step "tests"
+cargo build --workspace --bins --locked
 cargo test --workspace --locked
 
 step "fuzz (${FUZZ_SECONDS:-30}s per target)"

@@ -1,0 +1,270 @@
+//! The server under failure: killed mid-burst, its IMAP server restarted, its
+//! SMTP server down. These tests stop and start the shared mail servers, so
+//! they live in their own test binary and run one at a time.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use mailpresence_core::mail::{
+    self, ComposeEnvelope, PresenceMessage, Publish, Subscribe, SubscribeMode,
+};
+use mailpresence_core::model::{Activity, PresenceFields, parse_timestamp};
+use mailpresence_e2e::{World, presence_messages, wait_until};
+
+/// One disruption at a time: they share Dovecot and Postfix.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn presence(world: &World, who: &str, text: &str, minute: u32) -> PresenceFields {
+    let mut f = PresenceFields::new(
+        world.mail_of(who),
+        Activity::parse(&format!("busy — {text}")).unwrap(),
+    );
+    f.updated = Some(
+        parse_timestamp(&format!(
+            "2026-11-26T{:02}:{:02}:00+09:00",
+            9 + minute / 60,
+            minute % 60
+        ))
+        .unwrap(),
+    );
+    f
+}
+
+fn publish(who: &str, fields: PresenceFields) -> PresenceMessage {
+    PresenceMessage::Publish(Publish {
+        publisher: who.parse().unwrap(),
+        presence: fields,
+    })
+}
+
+fn subscribe(world: &World, watcher: &str, notifiers: &[&str]) -> PresenceMessage {
+    PresenceMessage::Subscribe(Subscribe {
+        watcher: watcher.parse().unwrap(),
+        notifiers: notifiers.iter().map(|n| n.parse().unwrap()).collect(),
+        send_to: world.mail_of(watcher),
+        mode: SubscribeMode::Once,
+        expires: None,
+    })
+}
+
+fn handled(world: &World) -> u64 {
+    world.status()["mails_handled"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let publishers = ["p1", "p2", "p3", "p4", "p5"];
+    let mut accounts: Vec<&str> = publishers.to_vec();
+    accounts.push("watcher");
+    let world = World::new(&accounts);
+    let mut server = world.start_server();
+
+    // Pending once-requests for every publisher, before any presence exists.
+    world
+        .send_presence(
+            &world.mail_of("watcher"),
+            &subscribe(&world, "watcher", &publishers),
+        )
+        .await;
+    assert!(wait_until(Duration::from_secs(15), || async { handled(&world) == 1 }).await);
+
+    // 500 Publish mails, 100 per person, each newer than the last, over one SMTP connection.
+    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(world.servers.smtp_port)
+        .build();
+    for round in 0..100u32 {
+        for who in publishers {
+            let from = world.mail_of(who);
+            let env = ComposeEnvelope {
+                from: from.clone(),
+                to: world.presence.clone(),
+                ..Default::default()
+            };
+            let raw = mail::compose(
+                &publish(who, presence(&world, who, &format!("#{round}"), round)),
+                &env,
+            )
+            .unwrap();
+            let envelope = lettre::address::Envelope::new(
+                Some(from.parse().unwrap()),
+                vec![world.presence.parse().unwrap()],
+            )
+            .unwrap();
+            smtp.send_raw(&envelope, &raw).await.unwrap();
+        }
+    }
+    // Kill it in the middle of the work.
+    assert!(
+        wait_until(Duration::from_secs(30), || async { handled(&world) >= 60 }).await,
+        "{}",
+        server.log_text()
+    );
+    let at_kill = handled(&world);
+    server.kill9();
+    assert!(at_kill < 501, "killed before the end ({at_kill} handled)");
+    server.restart();
+    assert!(
+        wait_until(Duration::from_secs(60), || async { handled(&world) == 501 }).await,
+        "all 500 applied after the restart: {}",
+        world.status()
+    );
+
+    // Every publisher's record is their 100th publish.
+    world
+        .send_presence(
+            &world.mail_of("watcher"),
+            &subscribe(&world, "watcher", &publishers),
+        )
+        .await;
+    let mut inbox = world.mailbox(&world.mail_of("watcher")).await;
+    let mails = inbox.wait_for(10, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails_after = inbox.all().await;
+    assert_eq!(mails_after.len(), mails.len(), "nothing more arrives");
+    let notifies = presence_messages(&mails_after);
+    assert_eq!(
+        notifies.len(),
+        10,
+        "5 answers to the first Subscribe, 5 to the second; none lost, none twice"
+    );
+    let ids: HashSet<_> = notifies
+        .iter()
+        .map(|(env, _)| env.message_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 10, "no Notify sent twice");
+    let last_five: Vec<_> = notifies[5..].iter().map(|(_, m)| m.clone()).collect();
+    for who in publishers {
+        let latest = last_five.iter().find_map(|m| match m {
+            PresenceMessage::Notify(n) if n.notifier.as_str() == who => {
+                n.presence.activity.text.clone()
+            }
+            _ => None,
+        });
+        assert_eq!(
+            latest.as_deref(),
+            Some("#99"),
+            "{who}'s newest publish is the record"
+        );
+    }
+    let mut presence_box = world.mailbox(&world.presence).await;
+    assert_eq!(
+        presence_box.count_flagged_done().await,
+        502,
+        "every mail marked done on the IMAP server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dovecot_restart_under_the_server_misses_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let world = World::new(&["tanaka", "sato"]);
+    let server = world.start_server();
+    world
+        .send_presence(
+            &world.mail_of("tanaka"),
+            &publish("tanaka", presence(&world, "tanaka", "before", 1)),
+        )
+        .await;
+    assert!(wait_until(Duration::from_secs(15), || async { handled(&world) == 1 }).await);
+
+    world.servers.control("stop-dovecot");
+    // Mail sent while Dovecot is down waits in Postfix's queue.
+    world
+        .send_presence(
+            &world.mail_of("tanaka"),
+            &publish("tanaka", presence(&world, "tanaka", "during", 2)),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world.servers.control("start-dovecot");
+    assert!(
+        wait_until(Duration::from_secs(30), || async { handled(&world) == 2 }).await,
+        "the mail queued while Dovecot was down is handled: {}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    world
+        .send_presence(
+            &world.mail_of("sato"),
+            &subscribe(&world, "sato", &["tanaka"]),
+        )
+        .await;
+
+    let mut sato = world.mailbox(&world.mail_of("sato")).await;
+    let mails = sato.wait_for(1, Duration::from_secs(60)).await;
+    let notify = presence_messages(&mails).pop().map(|(_, m)| m);
+    assert!(
+        matches!(&notify, Some(PresenceMessage::Notify(n)) if n.presence.activity.text.as_deref() == Some("during")),
+        "{notify:?}\n{}",
+        server.log_text()
+    );
+    assert!(
+        server.log_text().contains("IMAP connection lost"),
+        "it noticed and reconnected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_mails_wait_in_the_outbox_while_postfix_is_down() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let world = World::new(&["tanaka", "sato"]);
+    let server = world.start_server();
+    world.servers.control("stop-postfix");
+    // With Postfix down, put the mails straight into the presence mailbox.
+    let mut presence_box = world.mailbox(&world.presence).await;
+    let compose = |from: String, m: &PresenceMessage| {
+        let env = ComposeEnvelope {
+            from,
+            to: world.presence.clone(),
+            ..Default::default()
+        };
+        mail::compose(m, &env).unwrap()
+    };
+    presence_box
+        .append(&compose(
+            world.mail_of("tanaka"),
+            &publish("tanaka", presence(&world, "tanaka", "outbox", 3)),
+        ))
+        .await;
+    presence_box
+        .append(&compose(
+            world.mail_of("sato"),
+            &subscribe(&world, "sato", &["tanaka"]),
+        ))
+        .await;
+    let queued = wait_until(Duration::from_secs(20), || async {
+        world.status()["outbox_depth"] == 1
+    })
+    .await;
+    let restarted = {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let still = world.status()["outbox_depth"] == 1;
+        world.servers.control("start-postfix");
+        still
+    };
+    assert!(
+        queued && restarted,
+        "the Notify waited in the outbox: {}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    let mut sato = world.mailbox(&world.mail_of("sato")).await;
+    let mails = sato.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(
+        presence_messages(&mails).len(),
+        1,
+        "sent once Postfix was back:\n{}",
+        server.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            world.status()["outbox_depth"] == 0
+        })
+        .await
+    );
+    assert!(server.log_text().contains("kept in the outbox"));
+}
