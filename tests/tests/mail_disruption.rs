@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -15,7 +14,7 @@ use mailpresence_core::model::{Activity, PresenceFields, parse_timestamp};
 use mailpresence_e2e::{World, presence_messages, wait_until};
 
 /// One disruption at a time: they share Dovecot and Postfix.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn presence(world: &World, who: &str, text: &str, minute: u32) -> PresenceFields {
     let mut f = PresenceFields::new(
@@ -56,7 +55,7 @@ fn handled(world: &World) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let publishers = ["p1", "p2", "p3", "p4", "p5"];
     let mut accounts: Vec<&str> = publishers.to_vec();
     accounts.push("watcher");
@@ -160,7 +159,7 @@ async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dovecot_restart_under_the_server_misses_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let world = World::new(&["tanaka", "sato"]);
     let server = world.start_server();
     world
@@ -210,7 +209,7 @@ async fn a_dovecot_restart_under_the_server_misses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn notify_mails_wait_in_the_outbox_while_postfix_is_down() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let world = World::new(&["tanaka", "sato"]);
     let server = world.start_server();
     world.servers.control("stop-postfix");
