@@ -178,7 +178,9 @@ start_dovecot() {
   local old; old=$(dovecot_pid)
   # A killed master lingers as a zombie for a few seconds; wait it out.
   for _ in $(seq 1 50); do [ -n "$old" ] && kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
-  dovecot -c "$DIR/dovecot/dovecot.conf" >>"$DIR/dovecot/stdout.log" 2>&1 </dev/null
+  if ! dovecot -c "$DIR/dovecot/dovecot.conf" >>"$DIR/dovecot/stdout.log" 2>&1 </dev/null; then
+    log "Dovecot did not start:"; tail -n 5 "$DIR/dovecot/stdout.log" "$DIR/dovecot/dovecot.log" >&2 2>/dev/null; return 1
+  fi
   wait_port "$IMAP_PORT"; wait_port "$LMTP_PORT"
 }
 
@@ -197,11 +199,14 @@ stop_dovecot() {
 }
 
 start_postfix() {
-  postfix -c "$DIR/postfix" start >>"$DIR/postfix/stdout.log" 2>&1
+  if ! postfix -c "$DIR/postfix" start >>"$DIR/postfix/stdout.log" 2>&1; then
+    log "Postfix did not start:"; tail -n 5 "$DIR/postfix/stdout.log" "$DIR/postfix/maillog" >&2 2>/dev/null; return 1
+  fi
   wait_port "$SMTP_PORT"
 }
 
 stop_postfix() {
+  [ -f "$DIR/postfix/main.cf" ] || return 0
   postfix -c "$DIR/postfix" stop >>"$DIR/postfix/stdout.log" 2>&1 || true
   for _ in $(seq 1 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null || return 0
@@ -223,8 +228,13 @@ case "${1:-}" in
   install) install_packages ;;
   start)
     install_packages
-    stop_postfix 2>/dev/null || true; stop_dovecot 2>/dev/null || true
     mkdir -p "$DIR"
+    stop_postfix; stop_dovecot
+    for port in $SMTP_PORT $IMAP_PORT; do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        log "port $port is taken by another instance; stop it first (scripts/mail-servers.sh stop OTHER_DIR)"; exit 1
+      fi
+    done
     rm -rf "$DIR/mail" "$DIR/postfix/queue"   # a fresh start holds no old mail
     make_certificates; write_dovecot; write_postfix
     start_dovecot; start_postfix

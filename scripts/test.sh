@@ -17,7 +17,8 @@ step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "mail servers (Dovecot, Postfix)"
-export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-$(mktemp -d /tmp/mailpresence-mail.XXXXXX)}"
+# One fixed folder: a start stops what a crashed earlier run left there.
+export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}"
 trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true' EXIT
 eval "$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR")"
 
