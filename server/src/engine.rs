@@ -406,6 +406,7 @@ impl Engine {
     pub fn tick(&self, store: &mut dyn Store, now: Time) -> Result<Step> {
         let expired_requests = store.expire_requests(now)?;
         let expired_locations = store.expire_locations(now)?;
+        store.forget_handled_mail(after_signed(now, -secs(HANDLED_MAIL_MEMORY_SECS)))?;
         let mut deliveries = Vec::new();
         let notified_before = now
             .checked_sub_signed(secs(self.policy.notify_interval_secs))
@@ -469,6 +470,13 @@ fn secs(s: u64) -> Duration {
         .ok()
         .and_then(Duration::try_seconds)
         .unwrap_or(Duration::MAX)
+}
+
+/// How long a handled mail's Message-ID is remembered.
+const HANDLED_MAIL_MEMORY_SECS: u64 = 30 * 24 * 3600;
+
+fn after_signed(now: Time, d: Duration) -> Time {
+    now.checked_add_signed(d).unwrap_or(now)
 }
 
 /// `now + d` without overflow.

@@ -573,3 +573,94 @@ fn locations_and_requests_expire() {
     });
     assert!(step.deliveries.is_empty());
 }
+
+#[test]
+fn a_sent_notify_leaves_no_copy_of_the_location_behind() {
+    let mut db = SqliteStore::in_memory().unwrap();
+    let secret = "東京都千代田区丸の内一丁目".as_bytes();
+    let id = db
+        .transaction(|s| s.enqueue_mail("p@example.test", "sato@example.test", secret, t(0)))
+        .unwrap();
+    assert_eq!(db.transaction(|s| s.due_mails(t(1), 10)).unwrap().len(), 1);
+    db.transaction(|s| s.mark_mail_sent(id, t(1))).unwrap();
+    assert!(
+        db.transaction(|s| s.due_mails(t(2), 10))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.transaction(|s| s.counts(t(2))).unwrap().outbox_depth, 0);
+    let id = db
+        .transaction(|s| s.enqueue_mail("p@example.test", "gone@example.test", secret, t(3)))
+        .unwrap();
+    db.transaction(|s| s.mark_mail_undeliverable(id, "550 no such user", t(4)))
+        .unwrap();
+    assert!(
+        db.transaction(|s| s.due_mails(t(5), 10))
+            .unwrap()
+            .is_empty(),
+        "never retried"
+    );
+}
+
+#[test]
+fn the_database_file_holds_no_old_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let (e, mut db) = (engine(), SqliteStore::open(&path).unwrap());
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", Some("Secret Yard 7 Kanda"), Some(0)),
+            ),
+            t(0),
+        )
+    });
+    // As the intake does: the step's Notify mails are queued in the same transaction.
+    let sub = subscribe_mail(
+        "sato@example.test",
+        "sato",
+        &["tanaka"],
+        "sato@example.test",
+        SubscribeMode::Once,
+    );
+    db.transaction(|s| -> Result<usize, StoreError> {
+        let step = e.on_mail(s, &sub, t(1))?;
+        mailpresence_server::mail::queue_deliveries(
+            s,
+            &step.deliveries,
+            "presence@example.test",
+            t(1),
+        )
+    })
+    .unwrap();
+    let queued = db.transaction(|s| s.due_mails(t(2), 10)).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(String::from_utf8_lossy(&queued[0].raw).contains("Secret Yard 7 Kanda"));
+    for m in &queued {
+        db.transaction(|s| s.mark_mail_sent(m.id, t(2))).unwrap();
+    }
+    run(&mut db, |s| {
+        e.on_mail(
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", Some("Next Site 9 Ueno"), Some(10)),
+            ),
+            t(10),
+        )
+    });
+    drop(db);
+    let mut bytes = std::fs::read(&path).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("p.db-wal")) {
+        bytes.extend(wal);
+    }
+    let needle = "Secret Yard 7 Kanda".as_bytes();
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "the old location is gone from the file"
+    );
+}

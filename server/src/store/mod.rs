@@ -131,13 +131,18 @@ pub trait Store {
 
     fn mail_handled(&self, message_id: &str) -> Result<bool>;
     fn mark_mail_handled(&mut self, message_id: &str, verdict: &str, now: Time) -> Result<()>;
+    /// Drops the record of mails handled before `before` (they are flagged done
+    /// on the IMAP server, so only a lost flag could bring one back).
+    fn forget_handled_mail(&mut self, before: Time) -> Result<usize>;
 
     fn enqueue_mail(&mut self, sender: &str, recipient: &str, raw: &[u8], now: Time)
     -> Result<i64>;
     fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>>;
+    /// Sent: the mail leaves the store (it may hold a location).
     fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()>;
     fn mark_mail_failed(&mut self, id: i64, error: &str, retry_at: Time) -> Result<()>;
-    /// The SMTP server refused the mail for good: kept for the record, not retried.
+    /// The SMTP server refused the mail for good: its addresses and the error are
+    /// kept for the record, its content is not; never retried.
     fn mark_mail_undeliverable(&mut self, id: i64, error: &str, now: Time) -> Result<()>;
     /// When the next unsent mail is due, if any.
     fn next_mail_due(&self) -> Result<Option<Time>>;

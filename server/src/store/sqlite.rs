@@ -88,6 +88,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows (sent Notify mails, old locations) are overwritten, not
+        // left in free pages: no location trail on disk.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(Self { conn })
@@ -403,11 +406,9 @@ impl Store for SqliteTx<'_> {
             .collect()
     }
 
-    fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()> {
-        self.tx.execute(
-            "UPDATE outbox SET sent_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, ms(now)],
-        )?;
+    fn mark_mail_sent(&mut self, id: i64, _now: Time) -> Result<()> {
+        // A sent Notify may hold a location: it is not kept.
+        self.tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
         Ok(())
     }
 
@@ -421,7 +422,7 @@ impl Store for SqliteTx<'_> {
 
     fn mark_mail_undeliverable(&mut self, id: i64, error: &str, now: Time) -> Result<()> {
         self.tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, sent_at = ?3 WHERE id = ?1",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, sent_at = ?3, raw = X'' WHERE id = ?1",
             params![id, format!("undeliverable: {error}"), ms(now)],
         )?;
         Ok(())
@@ -434,6 +435,13 @@ impl Store for SqliteTx<'_> {
             |r| r.get(0),
         )?;
         opt_time(next)
+    }
+
+    fn forget_handled_mail(&mut self, before: Time) -> Result<usize> {
+        Ok(self.tx.execute(
+            "DELETE FROM handled_mail WHERE handled_at < ?1",
+            [ms(before)],
+        )?)
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
