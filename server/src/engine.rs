@@ -370,14 +370,16 @@ impl Engine {
                 .unwrap_or(self.policy.watch_max_secs)
                 .min(self.policy.watch_max_secs),
         };
+        // A mail watcher is one address; a SIP watcher may hold several dialogs
+        // (two phones), each its own request.
+        let same = |r: &Request| match req.medium {
+            Medium::Mail => r.deliver_to.eq_ignore_ascii_case(&req.deliver_to),
+            Medium::Sip => r.reference.is_some() && r.reference == req.reference,
+        };
         let existing = store
             .open_requests_for(notifier, now)?
             .into_iter()
-            .find(|r| {
-                r.watcher == req.watcher
-                    && r.medium == req.medium
-                    && r.deliver_to.eq_ignore_ascii_case(&req.deliver_to)
-            });
+            .find(|r| r.watcher == req.watcher && r.medium == req.medium && same(r));
         let mut request = existing.unwrap_or(Request {
             id: 0,
             watcher: req.watcher.clone(),
@@ -400,6 +402,50 @@ impl Engine {
             request.id = store.add_request(&request)?;
         }
         Ok(request)
+    }
+
+    /// What `watcher` may see of `notifier` now, without storing a request (a
+    /// SIP fetch). `Err` when the rules hide the notifier; `Ok(None)` when the
+    /// notifier has no presence yet.
+    pub fn current_view(
+        &self,
+        store: &mut dyn Store,
+        watcher: &AccountName,
+        notifier: &AccountName,
+        now: Time,
+    ) -> Result<std::result::Result<Option<Notify>, Refusal>> {
+        if self.directory.person(notifier).is_none() {
+            return Ok(Err(Refusal::UnknownAccount(notifier.clone())));
+        }
+        if self.directory.access(watcher, notifier) == Access::Nothing {
+            return Ok(Err(Refusal::NotAllowed {
+                watcher: watcher.clone(),
+                notifier: notifier.clone(),
+            }));
+        }
+        let probe = Request {
+            id: 0,
+            watcher: watcher.clone(),
+            notifier: notifier.clone(),
+            medium: Medium::Sip,
+            deliver_to: String::new(),
+            mode: SubscribeMode::Once,
+            state: RequestState::Unprocessed,
+            created_at: now,
+            expires_at: now,
+            reference: None,
+            last_notified_at: None,
+            change_pending: false,
+        };
+        Ok(Ok(store
+            .presence(notifier)?
+            .and_then(|record| self.answer(&probe, &record, now))
+            .map(|d| d.notify)))
+    }
+
+    /// The watcher's side ended (SIP dialog terminated or unreachable).
+    pub fn end_request(&self, store: &mut dyn Store, reference: &str) -> Result<usize> {
+        store.remove_requests_with_reference(reference)
     }
 
     /// Time passes: coalesced watch changes fall due, requests and locations expire.

@@ -8,6 +8,8 @@
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod hub;
 pub mod mail;
+pub mod sip;
 pub mod status;
 pub mod store;

@@ -10,7 +10,8 @@ use clap::Parser;
 use mailpresence_server::config::Config;
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::Engine;
-use mailpresence_server::mail::{self, Shared};
+use mailpresence_server::hub::Hub;
+use mailpresence_server::mail;
 use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
 use tokio::sync::watch;
@@ -129,26 +130,26 @@ async fn run(config: Config) -> Result<(), RunError> {
         config.presence.clone(),
         config.server.address.clone(),
     );
-    let shared = Shared::new(store, engine, config.server.address.clone());
+    let hub = Hub::new(store, engine, config.server.address.clone());
     let (stop, shutdown) = watch::channel(false);
 
     let intake = tokio::spawn(mail::intake::run(
-        shared.clone(),
+        hub.clone(),
         config.imap.clone(),
         shutdown.clone(),
     ));
     let outbox = tokio::spawn(mail::outbox::run(
-        shared.clone(),
+        hub.clone(),
         config.smtp.clone(),
         shutdown.clone(),
     ));
-    let ticker = tokio::spawn(tick(shared.clone(), shutdown.clone()));
+    let ticker = tokio::spawn(tick(hub.clone(), shutdown.clone()));
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 
     wait_for_signals(&config).await?;
     info!("shutting down");
     stop.send_replace(true);
-    shared.outbox_wake.notify_one();
+    hub.outbox_wake.notify_one();
     let _ = intake.await;
     let _ = ticker.await;
     if let Ok(result) = outbox.await {
@@ -176,26 +177,21 @@ async fn wait_for_signals(config: &Config) -> Result<(), RunError> {
 }
 
 /// Time-driven work: coalesced watch notifications, expiries.
-async fn tick(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn tick(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = every.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let now = chrono::Utc::now();
-        let result = shared.store().transaction(
-            |tx| -> Result<usize, mailpresence_server::store::StoreError> {
-                let step = shared.engine.tick(tx, now)?;
-                mail::queue_deliveries(tx, &step.deliveries, &shared.address, now)
-            },
-        );
-        match result {
-            Ok(0) => {}
-            Ok(n) => {
-                info!(queued = n, "coalesced changes sent");
-                shared.outbox_wake.notify_one();
+        match hub.step(|engine, tx, now| engine.tick(tx, now).map(Some)) {
+            Ok(Some(c)) if !c.step.deliveries.is_empty() => {
+                info!(
+                    deliveries = c.step.deliveries.len(),
+                    "coalesced changes sent"
+                );
             }
+            Ok(_) => {}
             Err(e) => error!("tick: {e}"),
         }
     }

@@ -21,9 +21,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::{Shared, queue_deliveries, tls};
+use super::tls;
 use crate::config::{ImapConfig, TlsMode};
 use crate::engine::Verdict;
+use crate::hub::{Committed, Hub};
 use crate::store::{Store, StoreError};
 
 /// The keyword that marks a mail as handled.
@@ -83,10 +84,10 @@ impl Backoff {
 }
 
 /// Runs until `shutdown` turns true.
-pub async fn run(shared: Arc<Shared>, config: ImapConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(hub: Arc<Hub>, config: ImapConfig, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
     loop {
-        match session(&shared, &config, &mut shutdown, &mut backoff).await {
+        match session(&hub, &config, &mut shutdown, &mut backoff).await {
             Ok(()) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
@@ -102,7 +103,7 @@ pub async fn run(shared: Arc<Shared>, config: ImapConfig, mut shutdown: watch::R
 
 /// One connection's life: returns Ok only on shutdown.
 async fn session(
-    shared: &Shared,
+    hub: &Hub,
     config: &ImapConfig,
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
@@ -114,8 +115,8 @@ async fn session(
     info!(host = %config.host, mailbox = %config.mailbox, idle = has_idle, "IMAP connected");
     backoff.reset();
     loop {
-        handle_new_mail(shared, config, &mut session, uid_validity).await?;
-        note_contact(shared)?;
+        handle_new_mail(hub, config, &mut session, uid_validity).await?;
+        note_contact(hub)?;
         if *shutdown.borrow() {
             session.logout().await.ok();
             return Ok(());
@@ -205,7 +206,7 @@ async fn wrap_tls(
 
 /// Handles every mail not yet marked done, oldest first.
 async fn handle_new_mail(
-    shared: &Shared,
+    hub: &Hub,
     config: &ImapConfig,
     session: &mut ImapSession,
     uid_validity: u32,
@@ -228,7 +229,7 @@ async fn handle_new_mail(
             let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) else {
                 continue;
             };
-            handle_one(shared, body, &format!("uid:{uid_validity}:{uid}"))?;
+            handle_one(hub, body, &format!("uid:{uid_validity}:{uid}"))?;
             done.push(uid);
         }
         if done.is_empty() {
@@ -250,24 +251,26 @@ async fn handle_new_mail(
 
 /// One mail: parsed, applied, its Notify mails queued, recorded as handled —
 /// all in one transaction.
-fn handle_one(shared: &Shared, raw: &[u8], fallback_id: &str) -> Result<(), IntakeError> {
+fn handle_one(hub: &Hub, raw: &[u8], fallback_id: &str) -> Result<(), IntakeError> {
     let parsed = mail::parse(raw, Limits::default());
     let id = parsed
         .envelope
         .message_id
         .clone()
         .unwrap_or_else(|| fallback_id.to_owned());
-    let now = chrono::Utc::now();
-    let outcome = shared.store().transaction(|tx| -> Result<_, StoreError> {
+    let committed = hub.step(|engine, tx, now| {
         if tx.mail_handled(&id)? {
             return Ok(None);
         }
-        let step = shared.engine.on_mail(tx, &parsed, now)?;
-        let queued = queue_deliveries(tx, &step.deliveries, &shared.address, now)?;
+        let step = engine.on_mail(tx, &parsed, now)?;
         tx.mark_mail_handled(&id, &step.verdict.to_string(), now)?;
-        Ok(Some((step, queued)))
+        Ok(Some(step))
     })?;
-    let Some((step, queued)) = outcome else {
+    let Some(Committed {
+        step,
+        queued_mails: queued,
+    }) = committed
+    else {
         debug!(message_id = %id, "already handled");
         return Ok(());
     };
@@ -280,16 +283,12 @@ fn handle_one(shared: &Shared, raw: &[u8], fallback_id: &str) -> Result<(), Inta
     for refusal in &step.partial_refusals {
         warn!(message_id = %id, from, "refused in part: {refusal}");
     }
-    if queued > 0 {
-        shared.outbox_wake.notify_one();
-    }
     Ok(())
 }
 
-fn note_contact(shared: &Shared) -> Result<(), StoreError> {
+fn note_contact(hub: &Hub) -> Result<(), StoreError> {
     let now = chrono::Utc::now().to_rfc3339();
-    shared
-        .store()
+    hub.store()
         .transaction(|tx| tx.set_meta("last_imap_contact", &now))
 }
 

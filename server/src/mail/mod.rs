@@ -6,44 +6,10 @@ pub mod intake;
 pub mod outbox;
 pub mod tls;
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use mailpresence_core::mail::{self, ComposeEnvelope, PresenceMessage};
-use tokio::sync::Notify;
 
-use crate::engine::{Delivery, Engine};
-use crate::store::{Medium, SqliteStore, Store, Time};
-
-/// What the mail tasks share: the one writer connection and the engine.
-#[derive(Debug)]
-pub struct Shared {
-    store: Mutex<SqliteStore>,
-    pub engine: Engine,
-    /// The server's own mail address (sender of every Notify).
-    pub address: String,
-    /// Woken when mail is queued, so the outbox does not wait for its timer.
-    pub outbox_wake: Notify,
-}
-
-impl Shared {
-    pub fn new(store: SqliteStore, engine: Engine, address: String) -> Arc<Self> {
-        Arc::new(Self {
-            store: Mutex::new(store),
-            engine,
-            address,
-            outbox_wake: Notify::new(),
-        })
-    }
-
-    /// The store, for one short synchronous transaction. A panic elsewhere
-    /// while holding it cannot leave a half-written transaction (SQLite rolls
-    /// it back), so a poisoned lock is safe to take over.
-    pub fn store(&self) -> MutexGuard<'_, SqliteStore> {
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
+use crate::engine::Delivery;
+use crate::store::{Medium, Store, Time};
 
 /// Composes the Notify mails of `deliveries` and queues them in the outbox,
 /// inside the caller's transaction. Returns how many were queued.

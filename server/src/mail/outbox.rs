@@ -15,8 +15,8 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use super::Shared;
 use crate::config::{SmtpConfig, TlsMode};
+use crate::hub::Hub;
 use crate::store::{OutboxMail, Store, StoreError};
 
 /// Mails taken from the store per round.
@@ -61,7 +61,7 @@ pub fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executo
 
 /// Runs until `shutdown` turns true.
 pub async fn run(
-    shared: Arc<Shared>,
+    hub: Arc<Hub>,
     config: SmtpConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
@@ -74,12 +74,12 @@ pub async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
-        let due = shared
+        let due = hub
             .store()
             .transaction(|tx| tx.due_mails(Utc::now(), BATCH))?;
         for mail in &due {
             pace.tick().await;
-            send_one(&shared, &smtp, mail, config.max_retry_secs).await?;
+            send_one(&hub, &smtp, mail, config.max_retry_secs).await?;
             if *shutdown.borrow() {
                 return Ok(());
             }
@@ -87,18 +87,18 @@ pub async fn run(
         if due.len() == BATCH {
             continue;
         }
-        let wait = next_wait(&shared)?;
+        let wait = next_wait(&hub)?;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shared.outbox_wake.notified() => {}
+            _ = hub.outbox_wake.notified() => {}
             _ = shutdown.changed() => {}
         }
     }
 }
 
 /// How long until the earliest retry is due (at most [`IDLE_WAIT`]).
-fn next_wait(shared: &Shared) -> Result<Duration, StoreError> {
-    let next = shared.store().transaction(|tx| tx.next_mail_due())?;
+fn next_wait(hub: &Hub) -> Result<Duration, StoreError> {
+    let next = hub.store().transaction(|tx| tx.next_mail_due())?;
     Ok(match next {
         Some(at) => (at - Utc::now())
             .to_std()
@@ -109,7 +109,7 @@ fn next_wait(shared: &Shared) -> Result<Duration, StoreError> {
 }
 
 async fn send_one(
-    shared: &Shared,
+    hub: &Hub,
     smtp: &AsyncSmtpTransport<Tokio1Executor>,
     mail: &OutboxMail,
     max_retry_secs: u64,
@@ -132,14 +132,12 @@ async fn send_one(
     let now = Utc::now();
     match result {
         Ok(()) => {
-            shared
-                .store()
+            hub.store()
                 .transaction(|tx| tx.mark_mail_sent(mail.id, now))?;
             debug!(id = mail.id, to = %mail.recipient, "sent");
         }
         Err((true, e)) => {
-            shared
-                .store()
+            hub.store()
                 .transaction(|tx| tx.mark_mail_undeliverable(mail.id, &e, now))?;
             error!(id = mail.id, to = %mail.recipient, error = %e, "SMTP refused the mail for good");
         }
@@ -147,8 +145,7 @@ async fn send_one(
             let wait = retry_delay(mail.attempts, max_retry_secs);
             let retry_at =
                 now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
-            shared
-                .store()
+            hub.store()
                 .transaction(|tx| tx.mark_mail_failed(mail.id, &e, retry_at))?;
             if mail.attempts == 0 {
                 warn!(id = mail.id, to = %mail.recipient, error = %e, retry_in_s = wait.as_secs_f32(), "SMTP did not take the mail; kept in the outbox");

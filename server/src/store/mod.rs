@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use mailpresence_core::mail::SubscribeMode;
 use mailpresence_core::model::{AccountName, PresenceFields};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, SqliteTx};
 
 pub type Time = DateTime<Utc>;
 
@@ -124,6 +124,8 @@ pub trait Store {
     /// Adds a request; returns its id.
     fn add_request(&mut self, request: &Request) -> Result<i64>;
     fn update_request(&mut self, request: &Request) -> Result<()>;
+    /// Drops the requests answering through this reference (a SIP dialog).
+    fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize>;
     /// Drops requests past their expiry; returns how many.
     fn expire_requests(&mut self, now: Time) -> Result<usize>;
     /// Watches with a change owed whose coalescing interval has passed.

@@ -326,6 +326,12 @@ impl Store for SqliteTx<'_> {
         Ok(())
     }
 
+    fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize> {
+        Ok(self
+            .tx
+            .execute("DELETE FROM request WHERE reference = ?1", [reference])?)
+    }
+
     fn expire_requests(&mut self, now: Time) -> Result<usize> {
         // Answered once-requests are kept until expiry too: they are the record
         // that the question was answered.
