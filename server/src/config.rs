@@ -34,6 +34,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     #[serde(default)]
     pub presence: PresencePolicy,
+    /// The SIP side; without this section the server speaks mail only.
+    pub sip: Option<SipConfig>,
     #[serde(default, rename = "person")]
     pub people: Vec<Person>,
     #[serde(default, rename = "rule")]
@@ -105,6 +107,60 @@ pub struct SmtpConfig {
     /// Longest wait between two tries of a mail the SMTP server did not take.
     #[serde(default = "default_retry_secs")]
     pub max_retry_secs: u64,
+}
+
+/// The SIP presence agent for desk phones.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// Address and port for UDP and TCP.
+    #[serde(default = "default_sip_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The SIP domain of presentity URIs; the domain of `[server] address` when absent.
+    pub domain: Option<String>,
+    /// `host:port` written in Via and Contact of our requests; the listen
+    /// address when absent (set it when listening on 0.0.0.0).
+    pub advertise: Option<String>,
+    /// Subscription and publication lifetimes: default, floor and ceiling.
+    #[serde(default = "default_sip_expires")]
+    pub default_expires: u32,
+    #[serde(default = "default_sip_min_expires")]
+    pub min_expires: u32,
+    #[serde(default = "default_sip_max_expires")]
+    pub max_expires: u32,
+    /// A NOTIFY unanswered this long drops the watcher (RFC 3261 Timer F is 32 s).
+    #[serde(default = "default_notify_timeout")]
+    pub notify_timeout_secs: u64,
+}
+
+fn default_sip_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([0, 0, 0, 0], 5060))
+}
+fn default_sip_expires() -> u32 {
+    3600
+}
+fn default_sip_min_expires() -> u32 {
+    60
+}
+fn default_sip_max_expires() -> u32 {
+    86400
+}
+fn default_notify_timeout() -> u64 {
+    32
+}
+
+impl SipConfig {
+    pub fn domain<'a>(&'a self, server_address: &'a str) -> &'a str {
+        self.domain
+            .as_deref()
+            .unwrap_or_else(|| server_address.rsplit('@').next().unwrap_or(server_address))
+    }
+
+    pub fn advertise(&self) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
+    }
 }
 
 /// How presence behaves over time.
@@ -250,6 +306,11 @@ impl Config {
         }
         if self.presence.notify_interval_secs == 0 {
             p.push("[presence] notify_interval_secs must be at least 1".into());
+        }
+        if let Some(sip) = &self.sip
+            && !(sip.min_expires <= sip.default_expires && sip.default_expires <= sip.max_expires)
+        {
+            p.push("[sip] needs min_expires <= default_expires <= max_expires".into());
         }
         self.people_problems(&mut p);
         self.rule_problems(&mut p);

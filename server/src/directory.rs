@@ -93,6 +93,20 @@ impl Directory {
             .find(|p| p.sip.as_deref().is_some_and(|s| same_sip_uri(s, uri)))
     }
 
+    /// The person a Request-URI's user part names: the user of their SIP URI,
+    /// or their account name (`sip:tanaka@10.0.0.5` finds tanaka).
+    pub fn by_sip_user(&self, user: &str) -> Option<&Person> {
+        self.people
+            .iter()
+            .find(|p| {
+                p.sip
+                    .as_deref()
+                    .and_then(sip_user_host)
+                    .is_some_and(|(u, _)| u == user)
+            })
+            .or_else(|| user.parse().ok().and_then(|a: AccountName| self.person(&a)))
+    }
+
     pub fn people(&self) -> &[Person] {
         &self.people
     }

@@ -115,6 +115,8 @@ enum RunError {
     Store(#[from] mailpresence_server::store::StoreError),
     #[error("{0}")]
     Outbox(#[from] mail::outbox::OutboxError),
+    #[error("cannot listen for SIP on {0}: {1}")]
+    Sip(std::net::SocketAddr, std::io::Error),
     #[error("signals: {0}")]
     Signal(std::io::Error),
 }
@@ -144,6 +146,20 @@ async fn run(config: Config) -> Result<(), RunError> {
         shutdown.clone(),
     ));
     let ticker = tokio::spawn(tick(hub.clone(), shutdown.clone()));
+    let sip = match &config.sip {
+        Some(sip) => Some(
+            mailpresence_server::sip::start(
+                hub.clone(),
+                sip.clone(),
+                &config.server.address,
+                config.server.language,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|e| RunError::Sip(sip.listen, e))?,
+        ),
+        None => None,
+    };
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 
     wait_for_signals(&config).await?;
@@ -152,6 +168,9 @@ async fn run(config: Config) -> Result<(), RunError> {
     hub.outbox_wake.notify_one();
     let _ = intake.await;
     let _ = ticker.await;
+    if let Some(sip) = sip {
+        let _ = sip.await;
+    }
     if let Ok(result) = outbox.await {
         result?;
     }

@@ -1,1 +1,39 @@
+//! The SIP side of the server: desk phones publish their presence and watch
+//! their colleagues' with SIP presence (PUBLISH, SUBSCRIBE/NOTIFY, PIDF).
+//! `message` reads and writes SIP, `transport` carries it over UDP and TCP,
+//! `agent` is the presence agent, `digest` checks passwords.
+
+pub mod agent;
+pub mod digest;
 pub mod message;
+pub mod transport;
+
+use std::sync::Arc;
+
+use mailpresence_core::summary::Lang;
+use tokio::sync::{mpsc, watch};
+use tracing::info;
+
+use crate::config::SipConfig;
+use crate::hub::Hub;
+
+/// Binds the SIP transports and runs the agent until shutdown.
+pub async fn start(
+    hub: Arc<Hub>,
+    config: SipConfig,
+    server_address: &str,
+    lang: Lang,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let (out, inbound, local) = transport::bind(config.listen, shutdown.clone()).await?;
+    let domain = config.domain(server_address).to_owned();
+    let advertise = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| local.to_string());
+    let (tx, deliveries) = mpsc::unbounded_channel();
+    hub.connect_sip(tx);
+    info!(listen = %local, %domain, "SIP presence agent running (UDP and TCP)");
+    let agent = agent::Agent::new(hub, config, domain, advertise, lang, out);
+    Ok(tokio::spawn(agent.run(inbound, deliveries, shutdown)))
+}
