@@ -98,6 +98,8 @@ pub struct Staff {
     pub account: String,
     pub mail: String,
     pub groups: Vec<String>,
+    /// Digest password for the SIP side, when the test wants one.
+    pub sip_password: Option<String>,
 }
 
 /// How the server reaches the mail servers.
@@ -121,6 +123,9 @@ pub struct World {
     /// `[[rule]]` tables; default: everyone sees everyone, location included.
     pub rules: String,
     pub smtp_max_retry_secs: u64,
+    /// The server's SIP port, when the test speaks SIP; extra `[sip]` lines.
+    pub sip_port: Option<u16>,
+    pub sip_extra: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -141,6 +146,7 @@ impl World {
                         .filter(|g| !g.is_empty())
                         .map(str::to_owned)
                         .collect(),
+                    sip_password: None,
                 }
             })
             .collect();
@@ -153,6 +159,8 @@ impl World {
             policy: String::new(),
             rules: "[[rule]]\nwatchers = [\"*\"]\nmay_see = [\"*\"]\nlocation = true\n".into(),
             smtp_max_retry_secs: 2,
+            sip_port: None,
+            sip_extra: String::new(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -201,11 +209,19 @@ impl World {
             writeln!(t, "user = \"{}\"\npassword = \"secret\"", self.presence).unwrap();
         }
         writeln!(t, "\n[presence]\n{}", self.policy).unwrap();
+        if let Some(port) = self.sip_port {
+            writeln!(
+                t,
+                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\n{}\n",
+                s.domain, self.sip_extra
+            )
+            .unwrap();
+        }
         for p in &self.staff {
             let groups: Vec<String> = p.groups.iter().map(|g| format!("\"{g}\"")).collect();
             writeln!(
                 t,
-                "[[person]]\naccount = \"{}\"\nmail = \"{}\"\nsip = \"sip:{}@{}\"\ngroups = [{}]\n",
+                "[[person]]\naccount = \"{}\"\nmail = \"{}\"\nsip = \"sip:{}@{}\"\ngroups = [{}]",
                 p.account,
                 p.mail,
                 p.account,
@@ -213,15 +229,23 @@ impl World {
                 groups.join(", ")
             )
             .unwrap();
+            if let Some(pw) = &p.sip_password {
+                writeln!(t, "sip_password = \"{pw}\"").unwrap();
+            }
+            t.push('\n');
         }
         t.push_str(&self.rules);
         std::fs::write(self.config_path(), t).expect("write config");
         self.config_path()
     }
 
-    /// Starts the server on this world's configuration.
+    /// Starts the server on this world's configuration and waits until it
+    /// says it runs (its store open, its SIP sockets bound).
     pub fn start_server(&self) -> ServerProcess {
-        ServerProcess::start(&self.write_config(), &self.dir.path().join("server.log"))
+        let server =
+            ServerProcess::start(&self.write_config(), &self.dir.path().join("server.log"));
+        server.wait_until_running();
+        server
     }
 
     /// The server's counts, read from its database by `--status`.
@@ -268,6 +292,142 @@ impl World {
     }
 }
 
+/// A free port on loopback (UDP and TCP both free at the time of asking).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl World {
+    /// Gives the server a SIP side on a free port.
+    pub fn with_sip(mut self) -> Self {
+        self.sip_port = Some(free_port());
+        self
+    }
+
+    pub fn sip_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.sip_port.expect("SIP enabled")))
+    }
+
+    /// Runs a SIPp scenario from `tests/sipp/` against the server as one call:
+    /// `service` is the Request-URI user, `user` the phone's own account.
+    pub fn sipp(
+        &self,
+        scenario: &str,
+        service: &str,
+        user: &str,
+        extra: &[&str],
+    ) -> tokio::process::Child {
+        let port = free_port().to_string();
+        let server = self.sip_addr().to_string();
+        let scenario = repo_root().join("tests/sipp").join(scenario);
+        tokio::process::Command::new("timeout")
+            .arg("40")
+            .arg("sipp")
+            .arg("-sf")
+            .arg(&scenario)
+            .args(["-m", "1", "-i", "127.0.0.1", "-p", &port, "-s", service])
+            .args(["-key", "user", user, "-key", "domain", &self.servers.domain])
+            .args([
+                "-nostdin",
+                "-timeout",
+                "30s",
+                "-timeout_error",
+                "-trace_err",
+            ])
+            .args(extra)
+            .arg(&server)
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sipp runs (Debian package sip-tester)")
+    }
+
+    /// What SIPp logged as unexpected, for failure messages.
+    pub fn sipp_errors(&self) -> String {
+        std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("_errors.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Waits for a SIPp run; true when its one call succeeded.
+pub async fn sipp_passed(child: tokio::process::Child) -> (bool, String) {
+    let out = child.wait_with_output().await.expect("sipp finishes");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A bare SIP endpoint on UDP, for what SIPp cannot do easily: hostile input,
+/// silence, exact timing.
+#[derive(Debug)]
+pub struct RawSip {
+    pub socket: tokio::net::UdpSocket,
+    pub server: std::net::SocketAddr,
+}
+
+impl RawSip {
+    pub async fn new(server: std::net::SocketAddr) -> Self {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self { socket, server }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().expect("addr").port()
+    }
+
+    /// Sends a message written with `\n` line ends (turned into CRLF).
+    pub async fn send_text(&self, text: &str) {
+        self.send_bytes(text.replace('\n', "\r\n").as_bytes()).await;
+    }
+
+    pub async fn send_bytes(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).await.expect("send");
+    }
+
+    /// The next message within `timeout`.
+    pub async fn recv(&self, timeout: Duration) -> Option<String> {
+        let mut buf = vec![0u8; 65_536];
+        match tokio::time::timeout(timeout, self.socket.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            _ => None,
+        }
+    }
+
+    /// The status code of the next response within two seconds.
+    pub async fn status(&self) -> Option<u16> {
+        let text = self.recv(Duration::from_secs(2)).await?;
+        text.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+    }
+}
+
+/// A header's value in a message's text.
+pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.split("\r\n").find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// What the server logs once it is ready.
+const RUNNING: &str = "presence server running";
+
 /// The running server process; killed when dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -305,7 +465,25 @@ impl ServerProcess {
 
     pub fn restart(&mut self) {
         self.kill9();
+        let runs_before = self.log_text().matches(RUNNING).count();
         *self = Self::start(&self.config.clone(), &self.log.clone());
+        self.wait_for_runs(runs_before + 1);
+    }
+
+    fn wait_until_running(&self) {
+        self.wait_for_runs(1);
+    }
+
+    fn wait_for_runs(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.log_text().matches(RUNNING).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "server did not start:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn log_text(&self) -> String {
