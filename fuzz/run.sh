@@ -13,13 +13,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # Seed corpora: real-shaped inputs make the fuzzer reach deep paths quickly.
-mkdir -p corpus/mail_parse corpus/pidf_decode
+mkdir -p corpus/mail_parse corpus/pidf_decode corpus/sip_message
 cp ../core/tests/golden/*.eml corpus/mail_parse/
 cp ../core/tests/pidf/*.xml corpus/pidf_decode/
+cp ../core/tests/sip/*.sip corpus/sip_message/
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in mail_parse pidf_decode; do
+for target in mail_parse pidf_decode sip_message; do
   echo "fuzz: $target for ${seconds}s"
   if cargo fuzz run "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then

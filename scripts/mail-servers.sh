@@ -23,15 +23,7 @@ VMAIL_UID=5000
 log() { echo "mail-servers: $*" >&2; }
 
 install_packages() {
-  if command -v dovecot >/dev/null && command -v postfix >/dev/null \
-     && [ -x /usr/lib/dovecot/lmtp ] && [ -x /usr/lib/dovecot/imap ]; then
-    return
-  fi
-  log "installing dovecot-imapd dovecot-lmtpd postfix"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-    dovecot-imapd dovecot-lmtpd postfix openssl >/dev/null
+  "$(dirname "$0")/install-deps.sh"
 }
 
 make_certificates() {

@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "packages (Dovecot, Postfix, SIPp)"
+scripts/install-deps.sh
+
 step "format"
 cargo fmt --all -- --check
 

@@ -173,6 +173,8 @@ pub enum Refusal {
 pub enum Malformed {
     #[error("message: not an RFC 5322 mail")]
     NotAMail,
+    #[error("message: the MIME structure cannot be read")]
+    MimeStructure,
     #[error("body: the mail has no text part")]
     NoText,
     #[error("body: text could not be decoded from charset {0}")]
@@ -194,7 +196,7 @@ impl Malformed {
     /// The tag or part at fault, e.g. `Publisher` or `body`.
     pub fn part(&self) -> &'static str {
         match self {
-            Self::NotAMail => "message",
+            Self::NotAMail | Self::MimeStructure => "message",
             Self::NoText | Self::Undecodable(_) => "body",
             Self::MissingTag(t) | Self::BadValue { tag: t, .. } => t,
             Self::Tags(tags::TagError::Repeated(t) | tags::TagError::TooLong { tag: t, .. }) => t,

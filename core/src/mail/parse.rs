@@ -46,15 +46,32 @@ pub fn parse(raw: &[u8], limits: Limits) -> ParsedMail {
             }),
         };
     }
-    let Some(message) = MessageParser::default().parse(raw) else {
-        return ParsedMail {
+    // mail-parser 0.11 panics on some broken MIME structures (our fuzzer found
+    // one: a mangled multipart/report). A mail from the network must never
+    // take the server or the app down, so its reading is contained; the
+    // workspace keeps panic = "unwind" for this. (1.x may fix it but needs a
+    // newer rustc than this project's.)
+    let read = std::panic::catch_unwind(|| {
+        MessageParser::default().parse(raw).map(|message| {
+            let envelope = envelope_of(&message);
+            let outcome = classify(&message, &envelope, limits);
+            ParsedMail { envelope, outcome }
+        })
+    });
+    match read {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => ParsedMail {
             envelope: Envelope::default(),
             outcome: Outcome::Malformed(Malformed::NotAMail),
-        };
-    };
-    let envelope = envelope_of(&message);
-    let outcome = classify(&message, &envelope, limits);
-    ParsedMail { envelope, outcome }
+        },
+        Err(_) => {
+            tracing::warn!("the MIME parser failed on a mail; treated as malformed");
+            ParsedMail {
+                envelope: Envelope::default(),
+                outcome: Outcome::Malformed(Malformed::MimeStructure),
+            }
+        }
+    }
 }
 
 fn envelope_of(message: &Message<'_>) -> Envelope {

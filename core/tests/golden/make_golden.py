@@ -5,6 +5,8 @@ The mails are shaped like what real phones and mailers send (iPhone Mail,
 Outlook, a Japanese feature phone, vacation responders, bounces). Charset and
 transfer encodings are done here by Python's codecs, independently of the Rust
 code under test. Run it again only to add mails; the files are committed.
+malformed-mime-that-panics-mail-parser.eml is not made here: the fuzzer found
+it (it made mail-parser 0.11 panic) and it is kept as found.
 
     python3 core/tests/golden/make_golden.py
 """

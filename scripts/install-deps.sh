@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need, when missing:
+# Dovecot and Postfix (real mail servers), SIPp (a real SIP peer), openssl
+# (test certificates). Safe to run again; does nothing when all are there.
+set -euo pipefail
+
+need=()
+command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
+command -v postfix >/dev/null || need+=(postfix)
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v openssl >/dev/null || need+=(openssl)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Another apt may hold the lock for a while on a fresh machine.
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null

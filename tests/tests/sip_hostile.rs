@@ -1,0 +1,185 @@
+//! Hostile SIP at the running server: a few thousand malformed, truncated and
+//! oversized datagrams and TCP streams. Afterwards it must still answer a valid
+//! PUBLISH on both transports, and it must not have panicked.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use mailpresence_e2e::{RawSip, World, wait_until};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn valid_publish(port: u16, n: usize) -> Vec<u8> {
+    let body = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:yamada@example.test"><tuple id="a"><status><basic>open</basic></status></tuple><dm:person id="p"><rpid:activities><rpid:busy/></rpid:activities><dm:note>来客対応</dm:note></dm:person></presence>"#;
+    format!(
+        "PUBLISH sip:yamada@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKh{n};rport\r\nFrom: <sip:yamada@example.test>;tag=h{n}\r\nTo: <sip:yamada@example.test>\r\nCall-ID: h{n}@test\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn valid_subscribe(port: u16, n: usize) -> Vec<u8> {
+    format!(
+        "SUBSCRIBE sip:yamada@example.test SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKs{n}\r\nf: <sip:sato@example.test>;tag=s{n}\r\nt: <sip:yamada@example.test>\r\ni: s{n}@test\r\nCSeq: 1 SUBSCRIBE\r\no: presence\r\nExpires: 60\r\nl: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Broken variants of valid messages, and plain garbage.
+fn hostile(rng: &mut StdRng, port: u16, n: usize) -> Vec<u8> {
+    let base = if n.is_multiple_of(2) {
+        valid_publish(port, n)
+    } else {
+        valid_subscribe(port, n)
+    };
+    match n % 12 {
+        0 => base[..rng.random_range(0..base.len())].to_vec(),
+        1 => {
+            let mut m = base;
+            for _ in 0..rng.random_range(1..8) {
+                let i = rng.random_range(0..m.len());
+                m[i] = rng.random();
+            }
+            m
+        }
+        2 => (0..rng.random_range(1..1500))
+            .map(|_| rng.random())
+            .collect(),
+        3 => {
+            let mut m = base;
+            m.extend(std::iter::repeat_n(b'A', 70_000));
+            m
+        }
+        4 => String::from_utf8_lossy(&base)
+            .replace("Content-Length: ", "Content-Length: 99999999")
+            .into_bytes(),
+        5 => String::from_utf8_lossy(&base)
+            .replace("Content-Length: ", "Content-Length: -")
+            .into_bytes(),
+        6 => {
+            let headers: String = (0..500).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+            String::from_utf8_lossy(&base)
+                .replacen("\r\n", &format!("\r\n{headers}"), 1)
+                .into_bytes()
+        }
+        7 => {
+            let deep = format!(
+                "<presence>{}{}</presence>",
+                "<a>".repeat(5000),
+                "</a>".repeat(5000)
+            );
+            let s = String::from_utf8_lossy(&valid_publish(port, n)).into_owned();
+            let head = s.split("\r\n\r\n").next().unwrap_or_default().replace(
+                &format!(
+                    "Content-Length: {}",
+                    s.len() - s.find("\r\n\r\n").unwrap_or(0) - 4
+                ),
+                &format!("Content-Length: {}", deep.len()),
+            );
+            format!("{head}\r\n\r\n{deep}").into_bytes()
+        }
+        8 => b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKnone\r\nCSeq: 1 NOTIFY\r\n\r\n"
+            .to_vec(),
+        9 => String::from_utf8_lossy(&base)
+            .replace("SIP/2.0\r\n", "SIP/3.0\r\n")
+            .into_bytes(),
+        10 => {
+            let mut m = base;
+            m.insert(rng.random_range(0..m.len()), 0);
+            m
+        }
+        _ => String::from_utf8_lossy(&base)
+            .replace("\r\n", "\n")
+            .into_bytes(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_broken_messages_then_a_valid_publish_is_answered() {
+    let world = World::new(&["yamada", "sato"]).with_sip();
+    let server = world.start_server();
+    let mut rng = StdRng::seed_from_u64(20261126);
+    let raw = RawSip::new(world.sip_addr()).await;
+
+    for n in 0..3000 {
+        // A UDP payload holds at most 65,507 bytes; longer ones go over TCP below.
+        let bytes = hostile(&mut rng, raw.port(), n);
+        raw.send_bytes(&bytes[..bytes.len().min(65_000)]).await;
+        if n.is_multiple_of(200) {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut streams = 0;
+    for n in 0..300 {
+        let Ok(mut tcp) = TcpStream::connect(world.sip_addr()).await else {
+            continue;
+        };
+        let bytes = hostile(&mut rng, raw.port(), n);
+        let cut = rng.random_range(0..=bytes.len());
+        let _ = tcp.write_all(&bytes[..cut]).await;
+        if n.is_multiple_of(3) {
+            let _ = tcp.write_all(&valid_publish(raw.port(), n)).await;
+        }
+        streams += 1;
+        if n.is_multiple_of(2) {
+            drop(tcp);
+        } else {
+            let _ = tcp.shutdown().await;
+        }
+    }
+    assert!(streams > 250);
+
+    // Still there, on UDP …
+    let phone = RawSip::new(world.sip_addr()).await;
+    let answered = wait_until(Duration::from_secs(15), || async {
+        phone
+            .send_bytes(&valid_publish(phone.port(), 999_999))
+            .await;
+        loop {
+            match phone.recv(Duration::from_millis(500)).await {
+                Some(r) if r.starts_with("SIP/2.0 200") => return true,
+                Some(_) => continue,
+                None => return false,
+            }
+        }
+    })
+    .await;
+    assert!(
+        answered,
+        "no 200 for a valid PUBLISH after the flood:\n{}",
+        tail(&server.log_text())
+    );
+    // … and on TCP.
+    let mut tcp = TcpStream::connect(world.sip_addr()).await.unwrap();
+    tcp.write_all(&valid_publish(phone.port(), 1_000_000))
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(
+        !server.log_text().contains("panicked"),
+        "{}",
+        tail(&server.log_text())
+    );
+}
+
+fn tail(log: &str) -> String {
+    log.lines()
+        .rev()
+        .take(30)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
