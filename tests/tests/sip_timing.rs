@@ -122,7 +122,7 @@ async fn an_unanswered_notify_is_retransmitted_then_the_watcher_dropped() {
 async fn quick_changes_are_coalesced_to_one_notify_per_interval() {
     let mut world = World::new(&["yamada", "sato"]).with_sip();
     world.policy = "notify_interval_secs = 2".into();
-    let _server = world.start_server();
+    let server = world.start_server();
     let watcher = RawSip::new(world.sip_addr()).await;
     subscribed(&watcher, "yamada", 600).await;
 
@@ -224,4 +224,64 @@ async fn a_fetch_gets_one_notify_and_no_subscription() {
     assert!(header(&n, "Subscription-State").is_some_and(|s| s.starts_with("terminated")));
     watcher.send_text(&ok_for(&n)).await;
     assert_eq!(world.status()["open_watches"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_or_expired_publication_makes_the_person_offline() {
+    let mut world = World::new(&["yamada", "kato", "sato"]).with_sip();
+    world.sip_extra = "min_expires = 1".into();
+    world.policy = "notify_interval_secs = 1".into();
+    let server = world.start_server();
+    let watcher = RawSip::new(world.sip_addr()).await;
+    subscribed(&watcher, "yamada", 600).await;
+
+    let phone = RawSip::new(world.sip_addr()).await;
+    phone.send_text(&publish(&phone, "yamada", "在席")).await;
+    let ok = phone.recv(Duration::from_secs(2)).await.expect("200");
+    let etag = header(&ok, "SIP-ETag").expect("ETag").to_owned();
+    let open = watcher.recv(Duration::from_secs(2)).await.expect("NOTIFY");
+    assert!(open.contains("<basic>open</basic>"), "{open}");
+    watcher.send_text(&ok_for(&open)).await;
+
+    // linphonec's removal: Expires 0, SIP-If-Match, and no Content-Length at all.
+    let remove = format!(
+        "PUBLISH sip:yamada@example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bKrm1;rport\r\nFrom: <sip:yamada@example.test>;tag=rm\r\nTo: <sip:yamada@example.test>\r\nCall-ID: rm@test\r\nCSeq: 2 PUBLISH\r\nEvent: presence\r\nExpires: 0\r\nSIP-If-Match: {etag}\r\n\r\n",
+        phone.port()
+    );
+    phone.send_bytes(remove.as_bytes()).await;
+    assert_eq!(phone.status().await, Some(200));
+    let closed = watcher
+        .recv(Duration::from_secs(4))
+        .await
+        .expect("NOTIFY after removal");
+    assert!(closed.contains("<basic>closed</basic>"), "{closed}");
+    watcher.send_text(&ok_for(&closed)).await;
+    // The old ETag is gone.
+    phone
+        .send_bytes(
+            remove
+                .replace("z9hG4bKrm1", "z9hG4bKrm2")
+                .replace("CSeq: 2", "CSeq: 3")
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(phone.status().await, Some(412), "{}", server.log_text());
+
+    // A publication that is not refreshed runs out the same way.
+    let kato_watcher = RawSip::new(world.sip_addr()).await;
+    subscribed(&kato_watcher, "kato", 600).await;
+    let kato = RawSip::new(world.sip_addr()).await;
+    kato.send_text(&publish(&kato, "kato", "外出").replace("Expires: 600", "Expires: 1"))
+        .await;
+    assert_eq!(kato.status().await, Some(200));
+    let first = kato_watcher
+        .recv(Duration::from_secs(2))
+        .await
+        .expect("NOTIFY");
+    kato_watcher.send_text(&ok_for(&first)).await;
+    let expired = kato_watcher
+        .recv(Duration::from_secs(5))
+        .await
+        .expect("NOTIFY at expiry");
+    assert!(expired.contains("<basic>closed</basic>"), "{expired}");
 }
