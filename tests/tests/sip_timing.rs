@@ -122,7 +122,7 @@ async fn an_unanswered_notify_is_retransmitted_then_the_watcher_dropped() {
 async fn quick_changes_are_coalesced_to_one_notify_per_interval() {
     let mut world = World::new(&["yamada", "sato"]).with_sip();
     world.policy = "notify_interval_secs = 2".into();
-    let server = world.start_server();
+    let _server = world.start_server();
     let watcher = RawSip::new(world.sip_addr()).await;
     subscribed(&watcher, "yamada", 600).await;
 
