@@ -526,7 +526,7 @@ impl Agent {
         let Some(dialog) = self.dialogs.get_mut(id) else {
             return;
         };
-        dialog.cseq += 1;
+        dialog.cseq = dialog.cseq.wrapping_add(1);
         let remaining = dialog
             .expires_at
             .saturating_duration_since(Instant::now())

@@ -280,7 +280,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, SipError> {
                 .map_err(|_| SipError::ContentLength(value.trim().to_owned()))?;
         }
     }
-    let total = head_end + 4 + length;
+    // A hostile Content-Length may be near usize::MAX: no wrapping sums.
+    let total = (head_end + 4).saturating_add(length);
     if total > MAX_MESSAGE_BYTES {
         return Err(SipError::TooLarge(total));
     }
@@ -418,6 +419,10 @@ mod tests {
         two.extend_from_slice(&bytes);
         assert_eq!(frame_len(&two), Ok(Some(bytes.len())));
         assert!(frame_len(b"PUBLISH x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n").is_err());
+        // Found by the fuzzer: a length that overflowed the frame size.
+        assert!(
+            frame_len(b"SIP/2.0 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n").is_err()
+        );
     }
 
     #[test]
