@@ -29,6 +29,19 @@ fn the_documented_example_is_valid() {
 }
 
 #[test]
+fn the_readme_shows_the_same_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("docs/server.example.toml")).unwrap();
+    let block = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block in the README");
+    assert_eq!(block, example, "README and docs/server.example.toml differ");
+}
+
+#[test]
 fn every_mistake_is_explained_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
