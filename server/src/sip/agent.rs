@@ -447,13 +447,9 @@ impl Agent {
             .unwrap_or_default()
             .to_owned();
         if expires == 0 {
-            dialog.terminating = true;
-            let (watcher, presentity) = (dialog.watcher.clone(), dialog.presentity.clone());
+            info!(watcher = %dialog.watcher, presentity = %dialog.presentity, "SIP subscription ended by the watcher");
             self.respond_subscribe_ok(req, peer, &tag, 0);
-            let fields = self.view(&watcher, &presentity);
-            self.end_request(id);
-            info!(%watcher, %presentity, "SIP subscription ended by the watcher");
-            return self.send_notify(id, fields.as_ref());
+            return self.end_dialog(id);
         }
         dialog.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
         let request = SubscribeRequest {
@@ -618,18 +614,26 @@ impl Agent {
     // ---- time ---------------------------------------------------------------
 
     fn on_clock(&mut self, now: Instant) {
-        let given_up: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.give_up_at <= now)
-            .map(|(b, _)| b.clone())
-            .collect();
-        for branch in given_up {
+        self.give_up_unanswered(now);
+        self.retransmit(now);
+        for id in keys_where(&self.dialogs, |d| !d.terminating && d.expires_at <= now) {
+            self.end_dialog(&id);
+        }
+        self.expire_publications(now);
+    }
+
+    /// A NOTIFY unanswered until its deadline: the watcher is unreachable.
+    fn give_up_unanswered(&mut self, now: Instant) {
+        for branch in keys_where(&self.pending, |p| p.give_up_at <= now) {
             if let Some(p) = self.pending.remove(&branch) {
                 warn!(dialog = %p.dialog, peer = %p.peer.addr(), "watcher does not answer NOTIFY; dropped");
                 self.drop_watcher(&p.dialog);
             }
         }
+    }
+
+    /// RFC 3261 Timer E: resend over UDP, doubling the wait up to T2.
+    fn retransmit(&mut self, now: Instant) {
         for p in self
             .pending
             .values_mut()
@@ -639,28 +643,10 @@ impl Agent {
             p.interval = (p.interval * 2).min(T2);
             p.next_at = now + p.interval;
         }
-        let expired: Vec<String> = self
-            .dialogs
-            .iter()
-            .filter(|(_, d)| !d.terminating && d.expires_at <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            if let Some(d) = self.dialogs.get_mut(&id) {
-                d.terminating = true;
-                let (watcher, presentity) = (d.watcher.clone(), d.presentity.clone());
-                let fields = self.view(&watcher, &presentity);
-                self.end_request(&id);
-                self.send_notify(&id, fields.as_ref());
-            }
-        }
-        let gone: Vec<String> = self
-            .publications
-            .iter()
-            .filter(|(_, p)| p.expires_at <= now)
-            .map(|(e, _)| e.clone())
-            .collect();
-        for etag in gone {
+    }
+
+    fn expire_publications(&mut self, now: Instant) {
+        for etag in keys_where(&self.publications, |p| p.expires_at <= now) {
             if let Some(p) = self.publications.remove(&etag)
                 && let Some(person) = self.hub.engine.directory().person(&p.account).cloned()
             {
@@ -668,6 +654,19 @@ impl Agent {
                 self.publish_offline_unless_published(&person);
             }
         }
+    }
+
+    /// Ends a subscription: its request goes, and a last NOTIFY
+    /// (`terminated`) carries the state now. The dialog goes when it is answered.
+    fn end_dialog(&mut self, id: &str) {
+        let Some(d) = self.dialogs.get_mut(id) else {
+            return;
+        };
+        d.terminating = true;
+        let (watcher, presentity) = (d.watcher.clone(), d.presentity.clone());
+        let fields = self.view(&watcher, &presentity);
+        self.end_request(id);
+        self.send_notify(id, fields.as_ref());
     }
 
     /// On shutdown every watcher hears that its subscription ends.
@@ -878,6 +877,14 @@ fn mark_via_received(response: &mut Message, peer: &Peer) {
             via.push_str(&format!(";received={}", addr.ip()));
         }
     }
+}
+
+/// The keys of the entries that `matches`.
+fn keys_where<V>(map: &HashMap<String, V>, matches: impl Fn(&V) -> bool) -> Vec<String> {
+    map.iter()
+        .filter(|(_, v)| matches(v))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Call-ID, our tag and theirs name a dialog.
