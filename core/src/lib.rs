@@ -1,6 +1,7 @@
 //! MailPresence core: the presence model and the two wire formats (presence
 //! mail and PIDF) that the field phone and the presence server share.
 
+pub mod location;
 pub mod mail;
 pub mod model;
 pub mod pidf;
