@@ -3,6 +3,7 @@
 //! server use.
 
 mod compose;
+mod location;
 mod parse;
 mod pidf;
 
@@ -30,6 +31,8 @@ enum Command {
     Compose(compose::Kind),
     #[command(subcommand)]
     Pidf(pidf::Command),
+    Geocode(location::GeocodeArgs),
+    Replay(location::ReplayArgs),
 }
 
 /// Failures of the command itself (not of the mail it reads).
@@ -53,6 +56,8 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(args),
         Command::Compose(kind) => compose::run(kind),
         Command::Pidf(cmd) => pidf::run(cmd),
+        Command::Geocode(args) => location::geocode(args),
+        Command::Replay(args) => location::replay(args),
     };
     match result {
         Ok(code) => code,

@@ -295,3 +295,66 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn geocode_prints_one_json_object_per_point() {
+    let out = run(&["geocode", "35.0394,135.7292", "35.3317,136.6710"], None);
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(
+        lines[0],
+        json!({"country": "JP", "region": "京都府", "city": "京都市", "district": null, "display": "京都府京都市"})
+    );
+    assert_eq!(lines[1]["display"], "岐阜県安八町");
+    // Points on standard input, English names, the sea, and a bad line.
+    let out = run(
+        &["geocode", "--lang", "en"],
+        Some(b"35.0394,135.7292\n0,-30\nnowhere\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "a bad point is reported");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["region"], "Kyoto");
+    assert_eq!(
+        lines[1],
+        json!({"country": null, "region": null, "city": null, "district": null, "display": null})
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("point 3"));
+}
+
+#[test]
+fn replay_dry_run_lists_the_publishes_and_counts() {
+    let track = root().join("assets/tracks/gifu-itrek.nmea");
+    let out = run(
+        &["replay", track.to_str().expect("path"), "--dry-run"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0],
+        json!({"time": "2005-07-27T04:58:49+00:00", "location": "岐阜県安八町"})
+    );
+    assert_eq!(lines[1], json!({"fixes": 35, "publishes": 1}));
+    let out = run(&["replay", track.to_str().expect("path")], None);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "without --dry-run it says what it needs"
+    );
+}
