@@ -286,7 +286,7 @@ fn japan(source: &Path, strings: &mut Strings) -> Result<(Vec<Area>, Vec<Localit
             });
         }
     }
-    localities.sort_by(|a, b| (a.region, a.name).cmp(&(b.region, b.name)));
+    localities.sort_by_key(|l| (l.region, l.name));
     eprintln!("mappack: {} municipalities", localities.len());
     Ok((regions, localities))
 }
