@@ -54,17 +54,8 @@ pub struct ServerSection {
     pub language: Lang,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plain text; only sensible on loopback or a trusted LAN.
-    None,
-    /// Plain connect, then STARTTLS (the default).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (IMAPS 993, SMTPS 465).
-    Implicit,
-}
+use mailpresence_core::transport::Endpoint;
+pub use mailpresence_core::transport::TlsMode;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +215,30 @@ pub struct Rule {
     pub may_see: Vec<String>,
     #[serde(default)]
     pub location: bool,
+}
+
+impl ImapConfig {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls,
+            credentials: Some((self.user.clone(), self.password.clone())),
+            ca_file: self.ca_file.clone(),
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls,
+            credentials: self.user.clone().zip(self.password.clone()),
+            ca_file: self.ca_file.clone(),
+        }
+    }
 }
 
 fn default_inbox() -> String {

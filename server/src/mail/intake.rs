@@ -7,22 +7,18 @@
 //! in one transaction; after a crash it is read again and the Message-ID makes
 //! the second reading a no-op.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
 use mailpresence_core::mail::{self, Limits};
-use rand::Rng;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use mailpresence_core::transport::Backoff;
+use mailpresence_core::transport::imap::{self, ConnectError, ImapSession};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::tls;
-use crate::config::{ImapConfig, TlsMode};
+use crate::config::ImapConfig;
 use crate::engine::Verdict;
 use crate::hub::{Committed, Hub};
 use crate::store::{Store, StoreError};
@@ -34,53 +30,12 @@ const FETCH_BATCH: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("cannot reach {0}: {1}")]
-    Connect(String, std::io::Error),
-    #[error("TLS with {0}: {1}")]
-    Tls(String, String),
-    #[error("login as {user} refused: {message}")]
-    Login { user: String, message: String },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     #[error("IMAP: {0}")]
     Imap(#[from] async_imap::error::Error),
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    TlsSetup(#[from] tls::TlsError),
-}
-
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
-type ImapSession = Session<Box<dyn Stream>>;
-
-/// Exponential back-off with jitter, so that many servers (or many restarts)
-/// do not reconnect in step.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Self {
-            next: min,
-            min,
-            max,
-        }
-    }
-
-    pub fn reset(&mut self) {
-        self.next = self.min;
-    }
-
-    /// The wait before the next try: the current step ±25 %, then double it.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let jitter = rand::rng().random_range(0.75..1.25);
-        base.mul_f64(jitter)
-    }
 }
 
 /// Runs until `shutdown` turns true.
@@ -156,52 +111,7 @@ async fn idle(
 }
 
 async fn connect(config: &ImapConfig) -> Result<ImapSession, IntakeError> {
-    let addr = format!("{}:{}", config.host, config.port);
-    let tcp = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(&addr))
-        .await
-        .map_err(|_| IntakeError::Connect(addr.clone(), std::io::ErrorKind::TimedOut.into()))?
-        .map_err(|e| IntakeError::Connect(addr.clone(), e))?;
-    tcp.set_nodelay(true).ok();
-    let stream: Box<dyn Stream> = match config.tls {
-        TlsMode::None => Box::new(tcp),
-        TlsMode::Implicit => Box::new(wrap_tls(config, tcp).await?),
-        TlsMode::Starttls => {
-            let mut client = async_imap::Client::new(tcp);
-            client
-                .read_response()
-                .await
-                .map_err(|e| IntakeError::Connect(addr.clone(), e))?;
-            client.run_command_and_check_ok("STARTTLS", None).await?;
-            Box::new(wrap_tls(config, client.into_inner()).await?)
-        }
-    };
-    let mut client = async_imap::Client::new(stream);
-    if config.tls != TlsMode::Starttls {
-        client
-            .read_response()
-            .await
-            .map_err(|e| IntakeError::Connect(addr.clone(), e))?;
-    }
-    client
-        .login(&config.user, &config.password)
-        .await
-        .map_err(|(e, _)| IntakeError::Login {
-            user: config.user.clone(),
-            message: e.to_string(),
-        })
-}
-
-async fn wrap_tls(
-    config: &ImapConfig,
-    tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, IntakeError> {
-    let tls_config = tls::client_config(config.ca_file.as_deref())?;
-    let name = rustls_pki_types::ServerName::try_from(config.host.clone())
-        .map_err(|e| IntakeError::Tls(config.host.clone(), e.to_string()))?;
-    tokio_rustls::TlsConnector::from(tls_config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| IntakeError::Tls(config.host.clone(), e.to_string()))
+    Ok(imap::connect(&config.endpoint()).await?)
 }
 
 /// Handles every mail not yet marked done, oldest first.
@@ -321,16 +231,5 @@ mod tests {
     fn uid_sets_are_compact() {
         assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[5]), "5");
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_up_to_its_cap() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
-        let d: Vec<f64> = (0..6).map(|_| b.next_delay().as_secs_f64()).collect();
-        assert!((0.75..1.25).contains(&d[0]), "{d:?}");
-        assert!((1.5..2.5).contains(&d[1]), "{d:?}");
-        assert!(d[5] <= 10.0 && d[5] >= 6.0, "{d:?}");
-        b.reset();
-        assert!(b.next_delay() < Duration::from_secs(2));
     }
 }

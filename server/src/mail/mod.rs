@@ -1,10 +1,9 @@
 //! The mail side of the server: `intake` reads the presence mailbox over IMAP
 //! and hands each mail to the engine; `outbox` hands queued Notify mails to the
-//! SMTP server until it accepts them; `tls` sets up certificates for both.
+//! SMTP server until it accepts them. Connections come from `core::transport`.
 
 pub mod intake;
 pub mod outbox;
-pub mod tls;
 
 use mailpresence_core::mail::{self, ComposeEnvelope, PresenceMessage};
 

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use lettre::AsyncTransport;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use mailpresence_core::transport::smtp::{self, SmtpTransport};
 use rand::Rng;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{SmtpConfig, TlsMode};
+use crate::config::SmtpConfig;
 use crate::hub::Hub;
 use crate::store::{OutboxMail, Store, StoreError};
 
@@ -32,40 +31,14 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-pub fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, OutboxError> {
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-        .port(config.port)
-        .timeout(Some(Duration::from_secs(30)));
-    if config.tls != TlsMode::None {
-        let mut params = TlsParameters::builder(config.host.clone());
-        if let Some(ca) = &config.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| OutboxError::Setup(format!("CA file {}: {e}", ca.display())))?;
-            let cert = Certificate::from_pem(&pem)
-                .map_err(|e| OutboxError::Setup(format!("CA file {}: {e}", ca.display())))?;
-            params = params.add_root_certificate(cert);
-        }
-        let params = params
-            .build_rustls()
-            .map_err(|e| OutboxError::Setup(e.to_string()))?;
-        builder = builder.tls(match config.tls {
-            TlsMode::Implicit => Tls::Wrapper(params),
-            _ => Tls::Required(params),
-        });
-    }
-    if let (Some(user), Some(password)) = (&config.user, &config.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-    }
-    Ok(builder.build())
-}
-
 /// Runs until `shutdown` turns true.
 pub async fn run(
     hub: Arc<Hub>,
     config: SmtpConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
-    let smtp = transport(&config)?;
+    let smtp =
+        smtp::transport(&config.endpoint()).map_err(|e| OutboxError::Setup(e.to_string()))?;
     let mut pace = tokio::time::interval(Duration::from_secs_f64(
         1.0 / f64::from(config.max_per_second.max(1)),
     ));
@@ -110,7 +83,7 @@ fn next_wait(hub: &Hub) -> Result<Duration, StoreError> {
 
 async fn send_one(
     hub: &Hub,
-    smtp: &AsyncSmtpTransport<Tokio1Executor>,
+    smtp: &SmtpTransport,
     mail: &OutboxMail,
     max_retry_secs: u64,
 ) -> Result<(), StoreError> {

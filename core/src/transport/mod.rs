@@ -1,0 +1,38 @@
+//! Talking to the company's mail server, for the phone and the presence server
+//! alike: TLS settings, IMAP login (with IDLE for the caller to use), an SMTP
+//! transport, and jittered back-off for reconnecting.
+
+pub mod backoff;
+pub mod imap;
+pub mod smtp;
+pub mod tls;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use backoff::Backoff;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain text; only sensible on loopback or a trusted LAN.
+    None,
+    /// Plain connect, then STARTTLS (the default).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+}
+
+/// Where and how to reach one mail service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// User and password, when the service wants a login.
+    pub credentials: Option<(String, String)>,
+    /// Extra CA certificate (PEM) to trust, e.g. the company's own CA.
+    pub ca_file: Option<PathBuf>,
+}
