@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::{CliError, read_input};
 
 /// The map pack shipped with the apps, built into the command.
-const MAP_PACK: &[u8] = include_bytes!("../../assets/mappack.bin");
+pub const MAP_PACK: &[u8] = include_bytes!("../../assets/mappack.bin");
 
 fn geocoder(lang: &str) -> Result<OfflineGeocoder, CliError> {
     let lang = if lang == "en" { Lang::En } else { Lang::Ja };
@@ -133,6 +133,14 @@ pub struct ReplayArgs {
     /// Seconds between two publishes at least.
     #[arg(long, default_value_t = PolicyConfig::default().min_interval_secs)]
     min_interval: i64,
+    /// Without --dry-run: the account file; the policy settings then come from its [location].
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    storage: Option<PathBuf>,
+    /// Without --dry-run: milliseconds to wait between fixes.
+    #[arg(long, default_value_t = 0)]
+    pace_ms: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,9 +157,16 @@ struct ReplayTotals {
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     if !args.dry_run {
-        return Err(CliError::Input(
-            "replay publishes through the terminal engine, which needs a terminal configuration; use --dry-run to see what would be published".into(),
-        ));
+        let Some(config) = args.config else {
+            return Err(CliError::Input(
+                "replay publishes through the presence server: give the account file with --config, or use --dry-run".into(),
+            ));
+        };
+        return crate::terminal::replay(crate::terminal::PublishReplay {
+            file: args.file,
+            pace_ms: args.pace_ms,
+            account: crate::terminal::Account::new(config, args.storage),
+        });
     }
     let bytes = read_input(Some(&args.file))?;
     let fixes =

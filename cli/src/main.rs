@@ -6,6 +6,7 @@ mod compose;
 mod location;
 mod parse;
 mod pidf;
+mod terminal;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -33,6 +34,14 @@ enum Command {
     Pidf(pidf::Command),
     Geocode(location::GeocodeArgs),
     Replay(location::ReplayArgs),
+    /// The own status (the phone's side).
+    #[command(subcommand)]
+    Status(terminal::Status),
+    /// The own schedule.
+    #[command(subcommand)]
+    Schedule(terminal::Schedule),
+    Lookup(terminal::LookupArgs),
+    Watch(terminal::WatchArgs),
 }
 
 /// Failures of the command itself (not of the mail it reads).
@@ -58,6 +67,10 @@ fn main() -> ExitCode {
         Command::Pidf(cmd) => pidf::run(cmd),
         Command::Geocode(args) => location::geocode(args),
         Command::Replay(args) => location::replay(args),
+        Command::Status(cmd) => terminal::status(cmd),
+        Command::Schedule(cmd) => terminal::schedule(cmd),
+        Command::Lookup(args) => terminal::lookup(args),
+        Command::Watch(args) => terminal::watch(args),
     };
     match result {
         Ok(code) => code,

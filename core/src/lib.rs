@@ -6,6 +6,7 @@ pub mod mail;
 pub mod model;
 pub mod pidf;
 pub mod summary;
+pub mod terminal;
 pub mod transport;
 
 pub use mail::{Envelope, MailKind, Outcome, ParsedMail, PresenceMessage};

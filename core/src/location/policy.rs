@@ -38,8 +38,8 @@ impl Granularity {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     pub granularity: Granularity,
     /// Fixes whose error is larger than this are ignored.

@@ -1,0 +1,59 @@
+//! A field worker's account: who they are, the presence server's address, and
+//! how to reach their mail server. The CLI reads it from TOML; the apps fill
+//! it from their settings screens.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::location::{Granularity, PolicyConfig};
+use crate::summary::Lang;
+use crate::transport::{Endpoint, TlsMode};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalConfig {
+    /// The account name in the company directory, e.g. `tanaka`.
+    pub account: String,
+    /// The worker's own mail address (Publish and Subscribe are sent from it).
+    pub mail: String,
+    /// The presence server's mailbox.
+    pub presence_server: String,
+    #[serde(default)]
+    pub language: Lang,
+    pub imap: MailServer,
+    pub smtp: MailServer,
+    #[serde(default)]
+    pub location: PolicyConfig,
+}
+
+/// One mail service (IMAP or SMTP) of the company's mail server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailServer {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsMode,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl MailServer {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls,
+            credentials: self.user.clone().zip(self.password.clone()),
+            ca_file: self.ca_file.clone(),
+        }
+    }
+}
+
+impl TerminalConfig {
+    pub fn granularity(&self) -> Granularity {
+        self.location.granularity
+    }
+}
