@@ -425,6 +425,36 @@ pub fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+impl World {
+    /// A phone's account file for `account` (STARTTLS IMAP, submission with
+    /// AUTH, as a phone on the road would use), and its state folder.
+    pub fn terminal_config(&self, account: &str) -> PathBuf {
+        let s = &self.servers;
+        let mail = self.mail_of(account);
+        let text = format!(
+            "account = \"{account}\"\nmail = \"{mail}\"\npresence_server = \"{presence}\"\n\n\
+             [imap]\nhost = \"127.0.0.1\"\nport = {imap}\ntls = \"starttls\"\nuser = \"{mail}\"\npassword = \"secret\"\nca_file = \"{ca}\"\n\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"starttls\"\nuser = \"{mail}\"\npassword = \"secret\"\nca_file = \"{ca}\"\n\n\
+             [location]\ngranularity = \"city\"\nmin_interval_secs = 0\n",
+            presence = self.presence,
+            imap = s.imap_port,
+            smtp = s.submission_port,
+            ca = s.ca.display()
+        );
+        let path = self.dir.path().join(format!("{account}.toml"));
+        std::fs::write(&path, text).expect("write account file");
+        path
+    }
+
+    /// Runs the `mailpresence` command and waits for it.
+    pub fn mailpresence(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary("mailpresence"))
+            .args(args)
+            .output()
+            .expect("mailpresence runs")
+    }
+}
+
 /// What the server logs once it is ready.
 const RUNNING: &str = "presence server running";
 
