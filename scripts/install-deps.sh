@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need, when missing:
 # Dovecot and Postfix (real mail servers), SIPp (a real SIP peer), openssl
-# (test certificates). Safe to run again; does nothing when all are there.
+# (test certificates), libssl-dev (to check the optional online-geocoding
+# feature). Safe to run again; does nothing when all are there.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,9 @@ command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-
 command -v postfix >/dev/null || need+=(postfix)
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v openssl >/dev/null || need+=(openssl)
+# Only for checking the optional `online` geocoding feature (reqwest with native-tls).
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${need[*]}" >&2

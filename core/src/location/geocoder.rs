@@ -31,6 +31,8 @@ pub enum LocationError {
     BadPoint { lat: f64, lon: f64 },
     #[error("the map pack holds no places")]
     EmptyPack,
+    #[error("online geocoder: {0}")]
+    Online(String),
 }
 
 /// An address as a person reads it, with its parts.
@@ -100,8 +102,27 @@ impl Address {
         }
     }
 
-    /// Only the parts down to `level` (1 region, 2 city, 3 district), display redone.
+    /// An address known only as text (an online provider's answer).
+    pub fn from_display(display: impl Into<String>) -> Self {
+        Self {
+            country: None,
+            region: None,
+            city: None,
+            district: None,
+            display: display.into(),
+            country_name: None,
+        }
+    }
+
+    /// Only the parts down to `level` (1 region, 2 city, 3 district), display
+    /// redone. An address known only as text stays as it is.
     pub fn down_to(&self, level: u8) -> Self {
+        if [&self.country, &self.region, &self.city, &self.district]
+            .iter()
+            .all(|p| p.is_none())
+        {
+            return self.clone();
+        }
         Self::new(
             self.country.clone(),
             self.country_name.clone(),
@@ -348,5 +369,23 @@ impl OfflineGeocoder {
 impl ReverseGeocoder for OfflineGeocoder {
     fn reverse(&self, point: &Point<f64>) -> Result<Option<Address>, LocationError> {
         self.address(point.y(), point.x())
+    }
+}
+
+/// An online provider of the `geocoding` crate (OpenCage, Nominatim, …) in
+/// place of the map pack. Behind the `online` feature: it needs the network
+/// and pulls an HTTP client the phone does not otherwise carry.
+#[cfg(feature = "online")]
+#[derive(Debug)]
+pub struct OnlineGeocoder<R>(pub R);
+
+#[cfg(feature = "online")]
+impl<R: geocoding::Reverse<f64>> ReverseGeocoder for OnlineGeocoder<R> {
+    fn reverse(&self, point: &Point<f64>) -> Result<Option<Address>, LocationError> {
+        let found = self
+            .0
+            .reverse(point)
+            .map_err(|e| LocationError::Online(e.to_string()))?;
+        Ok(found.map(Address::from_display))
     }
 }

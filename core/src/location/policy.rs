@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::distance_m;
-use super::geocoder::{Address, LocationError, OfflineGeocoder};
+use geo::Point;
+
+use super::geocoder::{Address, LocationError, ReverseGeocoder};
 use super::track::Fix;
 
 /// How precisely the location is shared.
@@ -111,7 +113,7 @@ impl ChangePolicy {
     pub fn on_fix(
         &mut self,
         fix: &Fix,
-        geocoder: &OfflineGeocoder,
+        geocoder: &dyn ReverseGeocoder,
     ) -> Result<Option<Address>, LocationError> {
         let Some(level) = self.config.granularity.level() else {
             return Ok(None);
@@ -120,7 +122,7 @@ impl ChangePolicy {
             return Ok(None);
         }
         let Some(address) = geocoder
-            .address(fix.lat, fix.lon)?
+            .reverse(&Point::new(fix.lon, fix.lat))?
             .map(|a| a.down_to(level))
         else {
             return Ok(None);
