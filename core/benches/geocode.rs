@@ -27,7 +27,9 @@ fn geocode(c: &mut Criterion) {
     let pack = std::fs::read(root().join("assets/mappack.bin")).expect("map pack");
     let mut group = c.benchmark_group("geocode");
     group.sample_size(20);
-    group.bench_function("load_pack", |b| b.iter(|| black_box(OfflineGeocoder::from_bytes(black_box(&pack)).expect("loads"))));
+    group.bench_function("load_pack", |b| {
+        b.iter(|| black_box(OfflineGeocoder::from_bytes(black_box(&pack)).expect("loads")))
+    });
     let g = OfflineGeocoder::from_bytes(&pack).expect("loads");
     let pts = points();
     group.throughput(Throughput::Elements(pts.len() as u64));
