@@ -236,7 +236,11 @@ case "${1:-}" in
   stop-postfix) stop_postfix ;;
   start-postfix) start_postfix ;;
   stop-dovecot) stop_dovecot ;;
-  start-dovecot) start_dovecot ;;
+  start-dovecot)
+    start_dovecot
+    # Like an administrator after a restart: retry what Postfix deferred while
+    # Dovecot was away (its own retry can lag behind a race in its queue scan).
+    [ -f "$DIR/postfix/main.cf" ] && postqueue -c "$DIR/postfix" -f 2>/dev/null || true ;;
   restart-dovecot) stop_dovecot; start_dovecot ;;
   env) print_env ;;
   *) echo "usage: $0 install|start|stop|stop-postfix|start-postfix|stop-dovecot|start-dovecot|restart-dovecot|env [DIR]" >&2; exit 2 ;;

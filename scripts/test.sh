@@ -31,5 +31,8 @@ step "tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
 
+step "Kotlin: the Android app's plain layer on the JVM, against the core library"
+scripts/test-kotlin.sh
+
 step "fuzz (${FUZZ_SECONDS:-30}s per target)"
 fuzz/run.sh "${FUZZ_SECONDS:-30}"

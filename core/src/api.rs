@@ -23,37 +23,37 @@ use crate::transport::TlsMode;
 /// Every failure the app can show, in words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum PresenceError {
-    #[error("wrong user name or password: {message}")]
-    WrongPassword { message: String },
-    #[error("mail server unreachable: {message}")]
-    Unreachable { message: String },
-    #[error("certificate not trusted: {message}")]
-    Certificate { message: String },
-    #[error("{message}")]
-    InvalidInput { message: String },
-    #[error("{message}")]
-    Storage { message: String },
-    #[error("{message}")]
-    Protocol { message: String },
+    #[error("wrong user name or password: {detail}")]
+    WrongPassword { detail: String },
+    #[error("mail server unreachable: {detail}")]
+    Unreachable { detail: String },
+    #[error("certificate not trusted: {detail}")]
+    Certificate { detail: String },
+    #[error("{detail}")]
+    InvalidInput { detail: String },
+    #[error("{detail}")]
+    Storage { detail: String },
+    #[error("{detail}")]
+    Protocol { detail: String },
 }
 
 impl From<TerminalError> for PresenceError {
     fn from(e: TerminalError) -> Self {
         let message = e.to_string();
         match e {
-            TerminalError::WrongPassword(_) => Self::WrongPassword { message },
-            TerminalError::Unreachable(_) => Self::Unreachable { message },
-            TerminalError::Certificate(_) => Self::Certificate { message },
-            TerminalError::InvalidInput(_) => Self::InvalidInput { message },
-            TerminalError::Storage(_) => Self::Storage { message },
-            TerminalError::Protocol(_) => Self::Protocol { message },
+            TerminalError::WrongPassword(_) => Self::WrongPassword { detail: message },
+            TerminalError::Unreachable(_) => Self::Unreachable { detail: message },
+            TerminalError::Certificate(_) => Self::Certificate { detail: message },
+            TerminalError::InvalidInput(_) => Self::InvalidInput { detail: message },
+            TerminalError::Storage(_) => Self::Storage { detail: message },
+            TerminalError::Protocol(_) => Self::Protocol { detail: message },
         }
     }
 }
 
 fn invalid(message: impl Into<String>) -> PresenceError {
     PresenceError::InvalidInput {
-        message: message.into(),
+        detail: message.into(),
     }
 }
 
@@ -280,7 +280,7 @@ impl PresenceClient {
             .enable_all()
             .build()
             .map_err(|e| PresenceError::Storage {
-                message: e.to_string(),
+                detail: e.to_string(),
             })?;
         let (stop, _) = watch::channel(false);
         Ok(Arc::new(Self {
@@ -517,13 +517,13 @@ impl PresenceClient {
             .runtime
             .as_ref()
             .ok_or_else(|| PresenceError::Protocol {
-                message: "the client is closed".into(),
+                detail: "the client is closed".into(),
             })?;
         runtime
             .spawn(work)
             .await
             .map_err(|e| PresenceError::Protocol {
-                message: e.to_string(),
+                detail: e.to_string(),
             })
     }
 }
@@ -578,4 +578,22 @@ fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), PresenceError> {
             .map_err(|_| invalid(format!("{x:?} is not HH:MM")))
     };
     Ok((t(a)?, t(b)?))
+}
+
+/// Reads a Notify mail (RFC 5322 bytes) as the presence it carries — for an
+/// app that is handed a mail (the system mail app's "open with"), and for
+/// showing the same row text the Colleagues list shows.
+#[uniffi::export]
+pub fn read_notify(raw_mail: Vec<u8>, language: String) -> Result<Presence, PresenceError> {
+    match crate::mail::parse(&raw_mail, crate::mail::Limits::default()).outcome {
+        crate::mail::Outcome::Presence(crate::mail::PresenceMessage::Notify(n)) => {
+            Ok(presence(n.notifier.as_str(), &n.presence, lang(&language)))
+        }
+        crate::mail::Outcome::Presence(other) => {
+            Err(invalid(format!("a {} mail, not a Notify", other.kind())))
+        }
+        crate::mail::Outcome::NotPresence(why) => Err(invalid(why.to_string())),
+        crate::mail::Outcome::Refused(why) => Err(invalid(why.to_string())),
+        crate::mail::Outcome::Malformed(why) => Err(invalid(why.to_string())),
+    }
 }

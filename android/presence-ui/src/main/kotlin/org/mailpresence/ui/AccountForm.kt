@@ -1,0 +1,60 @@
+// The Account screen's fields, checked before anything is saved, and turned
+// into the core's AccountConfig.
+package org.mailpresence.ui
+
+import org.mailpresence.AccountConfig
+import org.mailpresence.LocationGranularity
+import org.mailpresence.MailServerConfig
+import org.mailpresence.Security
+
+data class AccountForm(
+    val account: String = "",
+    val mail: String = "",
+    val password: String = "",
+    val presenceServer: String = "",
+    val mailHost: String = "",
+    val imapPort: String = "993",
+    val imapSecurity: Security = Security.IMPLICIT,
+    val smtpPort: String = "587",
+    val smtpSecurity: Security = Security.STARTTLS,
+    val granularity: LocationGranularity = LocationGranularity.CITY,
+) {
+    enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT }
+
+    data class Problem(val field: Field, val text: String)
+
+    fun problems(lang: Lang): List<Problem> {
+        val out = mutableListOf<Problem>()
+        fun say(f: Field, ja: String, en: String) = out.add(Problem(f, if (lang == Lang.JA) ja else en))
+        if (!ACCOUNT.matches(account.trim())) say(Field.ACCOUNT, "アカウント名は英数字・「.」「_」「-」で入力してください", "Use letters, digits, '.', '_' or '-' for the account name")
+        if (!looksLikeMail(mail)) say(Field.MAIL, "メールアドレスの形式が正しくありません", "This is not a mail address")
+        if (password.isEmpty()) say(Field.PASSWORD, "パスワードを入力してください", "Enter the password")
+        if (!looksLikeMail(presenceServer)) say(Field.PRESENCE_SERVER, "プレゼンスサーバーのアドレスが正しくありません", "The presence server's address is not a mail address")
+        if (mailHost.isBlank() || mailHost.contains(' ')) say(Field.MAIL_HOST, "メールサーバー名を入力してください", "Enter the mail server's name")
+        if (port(imapPort) == null) say(Field.IMAP_PORT, "ポート番号は1〜65535です", "A port is 1 to 65535")
+        if (port(smtpPort) == null) say(Field.SMTP_PORT, "ポート番号は1〜65535です", "A port is 1 to 65535")
+        return out
+    }
+
+    /** The core's configuration; only call when [problems] is empty. */
+    fun toConfig(lang: Lang): AccountConfig {
+        fun server(port: String, security: Security) = MailServerConfig(
+            host = mailHost.trim(), port = (port(port) ?: 0).toUShort(), security = security,
+            user = mail.trim(), password = password, caFile = null,
+        )
+        return AccountConfig(
+            account = account.trim(), mail = mail.trim(), presenceServer = presenceServer.trim(), language = lang.code,
+            imap = server(imapPort, imapSecurity), smtp = server(smtpPort, smtpSecurity), granularity = granularity,
+        )
+    }
+
+    private companion object {
+        val ACCOUNT = Regex("^[\\p{L}\\p{N}._-]{1,64}$")
+        fun looksLikeMail(s: String): Boolean {
+            val t = s.trim()
+            val at = t.indexOf('@')
+            return at > 0 && t.indexOf('.', at) > at + 1 && !t.endsWith('.') && t.none { it.isWhitespace() }
+        }
+        fun port(s: String): Int? = s.trim().toIntOrNull()?.takeIf { it in 1..65535 }
+    }
+}

@@ -1,0 +1,48 @@
+// The My status screen's state and actions, over the core's client. Every
+// action publishes; a failure becomes a message, never a crash.
+package org.mailpresence.ui
+
+import org.mailpresence.ActivityKind
+import org.mailpresence.PresenceClient
+import org.mailpresence.PresenceException
+
+data class MyStatusUi(
+    val activity: String,
+    val location: String,
+    val plans: List<String>,
+    val pending: String?,
+    val error: String?,
+)
+
+class MyStatusState(private val client: PresenceClient, private val lang: Lang) {
+    var ui: MyStatusUi = read(null)
+        private set
+
+    private fun read(error: String?): MyStatusUi {
+        val own = client.ownPresence()
+        val depth = client.outboxDepth()
+        val pending = when {
+            depth == 0u -> null
+            lang == Lang.JA -> "送信待ち ${depth}件"
+            else -> "$depth waiting to be sent"
+        }
+        val location = own.location ?: if (lang == Lang.JA) "位置情報なし" else "No location shared"
+        return MyStatusUi(PresenceFormat.activity(own, lang), location, own.schedule, pending, error)
+    }
+
+    private suspend fun act(block: suspend () -> Unit): MyStatusUi {
+        val error = try {
+            block(); null
+        } catch (e: PresenceException) {
+            ErrorText.of(e, lang)
+        }
+        ui = read(error)
+        return ui
+    }
+
+    suspend fun setActivity(kind: ActivityKind?, text: String?) = act { client.setStatus(kind, text) }
+    suspend fun addPlan(plan: String) = act { client.addSchedule(plan) }
+    suspend fun clearPlans() = act { client.clearSchedule() }
+    suspend fun locationFix(lat: Double, lon: Double, accuracyM: Double?) = act { client.locationFix(lat, lon, accuracyM, null) }
+    suspend fun shareLocation(untilUnix: Long?, workingHours: String?) = act { client.setLocationSharing(untilUnix, workingHours, false) }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The Android app's plain-Kotlin layer (android/presence-ui) compiled with
+# kotlinc 2.4 and run on the JVM against the real core library through the
+# generated bindings and JNA. Prints "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="${MAILPRESENCE_CACHE:-/var/cache/mailpresence}"
+kotlin="$cache/kotlin-compiler"
+if [ ! -x "$kotlin/bin/kotlinc-jvm" ]; then
+  echo "test-kotlin: fetching kotlinc 2.4.20 (npm kotlin-compiler)" >&2
+  mkdir -p "$cache"
+  (cd "$cache" && npm pack --silent kotlin-compiler@2.4.20 >/dev/null && tar xzf kotlin-compiler-2.4.20.tgz && rm -rf kotlin-compiler && mv package kotlin-compiler && rm kotlin-compiler-2.4.20.tgz)
+fi
+[ -f /usr/share/java/jna.jar ] || { echo "test-kotlin: installing libjna-java" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libjna-java >/dev/null; }
+command -v java >/dev/null || { echo "test-kotlin: installing a JDK" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends default-jdk-headless >/dev/null; }
+
+scripts/bindings.sh target/bindings
+lib="$kotlin/lib"
+cp="/usr/share/java/jna.jar:$lib/kotlinx-coroutines-core-jvm.jar"
+out=target/kotlin
+mkdir -p "$out"
+echo "test-kotlin: compiling" >&2
+"$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" \
+  target/bindings/kotlin/org/mailpresence/*.kt \
+  $(find android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt')
+java -Djna.library.path="$PWD/target/debug" -Drepo.root="$PWD" \
+  -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.TestsKt
