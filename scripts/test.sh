@@ -34,5 +34,8 @@ cargo test --workspace --locked
 step "Kotlin: the Android app's plain layer on the JVM, against the core library"
 scripts/test-kotlin.sh
 
+step "Swift: the iOS app's plain layer with swift test (Debian trixie chroot), against the core library"
+scripts/test-swift.sh
+
 step "fuzz (${FUZZ_SECONDS:-30}s per target)"
 fuzz/run.sh "${FUZZ_SECONDS:-30}"

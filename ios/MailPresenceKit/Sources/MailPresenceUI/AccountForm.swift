@@ -1,0 +1,60 @@
+// The Account screen's fields, checked before anything is saved, and turned
+// into the core's AccountConfig. The password itself lives in the Keychain;
+// the app passes it in here only to build the configuration.
+import Foundation
+import MailPresence
+
+public struct AccountForm: Equatable {
+    public enum Field: Hashable { case account, mail, password, presenceServer, mailHost, imapPort, smtpPort }
+    public struct Problem: Equatable { public let field: Field; public let text: String }
+
+    public var account = "", mail = "", password = "", presenceServer = "", mailHost = ""
+    public var imapPort = "993", smtpPort = "587"
+    public var imapSecurity = Security.implicit, smtpSecurity = Security.starttls
+    public var granularity = LocationGranularity.city
+
+    public init() {}
+
+    public func problems(_ lang: Lang) -> [Problem] {
+        var out: [Problem] = []
+        func say(_ f: Field, _ ja: String, _ en: String) { out.append(Problem(field: f, text: lang == .ja ? ja : en)) }
+        let name = account.trimmed
+        if name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) {
+            say(.account, "アカウント名は英数字・「.」「_」「-」で入力してください", "Use letters, digits, '.', '_' or '-' for the account name")
+        }
+        if !Self.looksLikeMail(mail) { say(.mail, "メールアドレスの形式が正しくありません", "This is not a mail address") }
+        if password.isEmpty { say(.password, "パスワードを入力してください", "Enter the password") }
+        if !Self.looksLikeMail(presenceServer) { say(.presenceServer, "プレゼンスサーバーのアドレスが正しくありません", "The presence server's address is not a mail address") }
+        if mailHost.trimmed.isEmpty || mailHost.contains(" ") { say(.mailHost, "メールサーバー名を入力してください", "Enter the mail server's name") }
+        if Self.port(imapPort) == nil { say(.imapPort, "ポート番号は1〜65535です", "A port is 1 to 65535") }
+        if Self.port(smtpPort) == nil { say(.smtpPort, "ポート番号は1〜65535です", "A port is 1 to 65535") }
+        return out
+    }
+
+    /// The core's configuration; only call when `problems` is empty.
+    public func config(_ lang: Lang) -> AccountConfig {
+        func server(_ port: String, _ security: Security) -> MailServerConfig {
+            MailServerConfig(host: mailHost.trimmed, port: UInt16(Self.port(port) ?? 0), security: security,
+                             user: mail.trimmed, password: password, caFile: nil)
+        }
+        return AccountConfig(account: account.trimmed, mail: mail.trimmed, presenceServer: presenceServer.trimmed,
+                             language: lang.rawValue, imap: server(imapPort, imapSecurity), smtp: server(smtpPort, smtpSecurity),
+                             granularity: granularity)
+    }
+
+    static func looksLikeMail(_ s: String) -> Bool {
+        let t = s.trimmed
+        guard let at = t.firstIndex(of: "@"), at != t.startIndex else { return false }
+        let domain = t[t.index(after: at)...]
+        return domain.contains(".") && !domain.hasPrefix(".") && !t.hasSuffix(".") && !t.contains(where: { $0.isWhitespace })
+    }
+
+    static func port(_ s: String) -> Int? {
+        guard let p = Int(s.trimmed), (1...65535).contains(p) else { return nil }
+        return p
+    }
+}
+
+extension String {
+    var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+}

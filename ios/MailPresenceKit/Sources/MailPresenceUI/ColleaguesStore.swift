@@ -1,0 +1,62 @@
+// The Colleagues screen's state: one row per colleague, fed by the core's
+// listener (which calls from a background thread). SwiftUI observes it on the
+// main actor through the app's thin wrapper.
+import Foundation
+import MailPresence
+
+public struct ColleagueRow: Equatable {
+    public let account: String
+    public let text: String
+    public let stale: Bool
+}
+
+public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
+    private let lang: Lang
+    private let clock: () -> Int64
+    private let lock = NSLock()
+    private var known: [String: ColleaguePresence] = [:]
+    private var connectionLine: String?
+    private var waiting: UInt32 = 0
+
+    public init(lang: Lang, clock: @escaping () -> Int64) {
+        self.lang = lang
+        self.clock = clock
+    }
+
+    public func rows() -> [ColleagueRow] {
+        let now = clock()
+        return lock.with { known.values }
+            .sorted { $0.presence.account < $1.presence.account }
+            .map { ColleagueRow(account: $0.presence.account, text: PresenceFormat.row($0.presence, nowUnix: now, lang), stale: PresenceFormat.isStale($0, nowUnix: now)) }
+    }
+
+    /// A line for the status bar when the link to the mail server has a problem.
+    public var connection: String? { lock.with { connectionLine } }
+    public var outboxDepth: UInt32 { lock.with { waiting } }
+
+    public func onColleague(colleague: ColleaguePresence) {
+        lock.with { known[colleague.presence.account] = colleague }
+    }
+
+    public func onPublishState(state: PublishState) {
+        lock.with { waiting = state.outboxDepth }
+    }
+
+    public func onConnection(status: ConnectionStatus) {
+        let line: String?
+        switch status {
+        case .connected: line = nil
+        case .offline: line = lang == .ja ? "オフライン — 変更は送信待ちです" : "Offline — changes will be sent later"
+        case let .failed(error): line = ErrorText.of(error, lang)
+        }
+        lock.with { connectionLine = line }
+    }
+}
+
+extension NSLock {
+    func with<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,91 @@
+// The iOS app's plain-Swift layer, on Linux, against the real core library
+// through the generated bindings: what a person sees on screen.
+import Foundation
+import MailPresence
+@testable import MailPresenceUI
+import XCTest
+
+let repoRoot = URL(fileURLWithPath: ProcessInfo.processInfo.environment["MAILPRESENCE_REPO"] ?? "../..")
+
+func goldenNotify() throws -> Data {
+    try Data(contentsOf: repoRoot.appendingPathComponent("core/tests/golden/notify-from-server.eml"))
+}
+
+/// An account whose mail server is not there: everything stays on the phone.
+func offlineClient() throws -> PresenceClient {
+    let server = MailServerConfig(host: "127.0.0.1", port: 1, security: .none, user: "tanaka@example.test", password: "pw", caFile: nil)
+    let config = AccountConfig(account: "tanaka", mail: "tanaka@example.test", presenceServer: "presence@example.test",
+                               language: "ja", imap: server, smtp: server, granularity: .city)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mailpresence-\(UUID().uuidString)").path
+    let pack = try Data(contentsOf: repoRoot.appendingPathComponent("assets/mappack.bin"))
+    let client = try PresenceClient(config: config, storageDir: dir, mapPack: pack)
+    client.networkChanged(online: false)
+    return client
+}
+
+final class MailPresenceUITests: XCTestCase {
+    func testANotifyMailReadByTheCoreBecomesTheRowTheListShows() throws {
+        let p = try readNotify(rawMail: goldenNotify(), language: "ja")
+        let now = p.updatedUnix! + 300
+        XCTAssertEqual(PresenceFormat.row(p, nowUnix: now, .ja), "会議中（部長会議） · 13:00-15:00 部長会議 · 5分前")
+        XCTAssertEqual(PresenceFormat.row(p, nowUnix: now, .en), "in a meeting (部長会議) · 13:00-15:00 部長会議 · 5 min ago")
+    }
+
+    func testAMailThatIsNotANotifyIsAnErrorInWords() {
+        XCTAssertThrowsError(try readNotify(rawMail: Data("Subject: hello\r\n\r\nhi".utf8), language: "ja")) { error in
+            guard let e = error as? PresenceError, case .InvalidInput = e else { return XCTFail("\(error)") }
+            XCTAssertEqual(ErrorText.of(e, .ja), "入力内容を確認してください。")
+        }
+    }
+
+    func testAgesReadNaturally() {
+        XCTAssertEqual(PresenceFormat.age(updatedUnix: 1000, nowUnix: 1030, .ja), "たった今")
+        XCTAssertEqual(PresenceFormat.age(updatedUnix: 0, nowUnix: 7200, .en), "2 h ago")
+        XCTAssertEqual(PresenceFormat.age(updatedUnix: nil, nowUnix: 0, .ja), "時刻不明")
+    }
+
+    func testOwnStatusPlaceAndPlansThroughTheCoreKeptWhileOffline() async throws {
+        let client = try offlineClient()
+        try await client.setStatus(activity: .onSite, text: "設備点検中")
+        let placed = try await client.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8, timeUnixMs: nil)
+        XCTAssertEqual(placed, "京都府京都市")
+        try await client.addSchedule(entry: "15:00 帰社予定")
+        let own = try client.ownPresence()
+        XCTAssertEqual(PresenceFormat.activity(own, .ja), "現場作業中（設備点検中）")
+        XCTAssertEqual(own.location, "京都府京都市")
+        XCTAssertEqual(own.schedule, ["15:00 帰社予定"])
+        XCTAssertEqual(try client.outboxDepth(), 3, "waiting for the network")
+    }
+
+    func testTheAccountFormNamesEveryMistakeAndBuildsAConfigTheCoreAccepts() throws {
+        var bad = AccountForm()
+        bad.account = "田中 太郎"; bad.mail = "tanaka"; bad.presenceServer = "presence@"; bad.imapPort = "99999"
+        XCTAssertEqual(Set(bad.problems(.en).map(\.field)), [.account, .mail, .password, .presenceServer, .mailHost, .imapPort])
+        var good = AccountForm()
+        good.account = "tanaka"; good.mail = "tanaka@example.co.jp"; good.password = "pw"
+        good.presenceServer = "presence@example.co.jp"; good.mailHost = "mail.example.co.jp"
+        XCTAssertEqual(good.problems(.ja), [])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mailpresence-\(UUID().uuidString)").path
+        let client = try PresenceClient(config: good.config(.ja), storageDir: dir, mapPack: nil)
+        XCTAssertEqual(try client.ownPresence().account, "tanaka")
+    }
+
+    func testColleaguesArriveFromTheListenerOnABackgroundThread() throws {
+        let p = try readNotify(rawMail: goldenNotify(), language: "ja")
+        let now = p.updatedUnix! + 60
+        let store = ColleaguesStore(lang: .ja) { now }
+        let done = expectation(description: "listener called")
+        Thread.detachNewThread {
+            store.onColleague(colleague: ColleaguePresence(presence: p, receivedUnix: now))
+            done.fulfill()
+        }
+        wait(for: [done], timeout: 5)
+        XCTAssertEqual(store.rows().map(\.text), ["会議中（部長会議） · 13:00-15:00 部長会議 · 1分前"])
+        store.onConnection(status: .failed(error: .WrongPassword(detail: "535")))
+        XCTAssertEqual(store.connection, "メールサーバーにログインできません。ユーザー名とパスワードを確認してください。")
+    }
+
+    func testTheAboutScreenListsTheMapDataSources() throws {
+        XCTAssertTrue(try offlineClient().attributions().contains { $0.contains("GeoNames") && $0.contains("CC BY 4.0") })
+    }
+}

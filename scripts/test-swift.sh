@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The iOS app's plain-Swift layer (ios/MailPresenceKit) built and tested with
+# `swift test` on Linux, in a Debian trixie chroot with swiftlang 6, against
+# the real core library built on this machine. The chroot is kept in a cache
+# folder outside the clone and reused. Prints "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+cache="${MAILPRESENCE_CACHE:-/var/cache/mailpresence}"
+root="$cache/swift-trixie"
+if ! [ -x "$root/usr/bin/swift" ]; then
+  echo "test-swift: preparing the trixie chroot with swiftlang in $root (a few minutes, once)" >&2
+  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends debootstrap >/dev/null
+  [ -f "$root/etc/debian_version" ] || debootstrap --variant=minbase trixie "$root" http://deb.debian.org/debian >/dev/null
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+  chroot "$root" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends swiftlang libc6-dev >/dev/null
+fi
+mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+mkdir -p "$root/work/repo"
+mountpoint -q "$root/work/repo" || mount --bind "$repo" "$root/work/repo"
+cleanup() { umount "$root/work/repo" 2>/dev/null || true; umount "$root/proc" 2>/dev/null || true; }
+trap cleanup EXIT
+
+scripts/bindings.sh target/bindings
+kit=ios/MailPresenceKit
+rm -rf "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
+mkdir -p "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
+cp target/bindings/swift/MailPresence.swift "$kit/Sources/MailPresence/"
+cp target/bindings/swift/MailPresenceFFI.h "$kit/Sources/MailPresenceFFI/"
+cat > "$kit/Sources/MailPresenceFFI/module.modulemap" <<MAP
+module MailPresenceFFI {
+    header "MailPresenceFFI.h"
+    link "mailpresence_core"
+    export *
+}
+MAP
+lib=/work/repo/target/debug
+log=$(mktemp)
+set +e
+chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -cE "^Test Case .* passed" "$log" || true)
+failed=$(grep -cE "^Test Case .* failed" "$log" || true)
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
