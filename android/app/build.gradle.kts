@@ -1,0 +1,42 @@
+plugins {
+    id("com.android.application")
+    id("org.jetbrains.kotlin.android")
+    id("org.jetbrains.kotlin.plugin.compose")
+}
+
+android {
+    namespace = "org.mailpresence.app"
+    compileSdk = 35
+    defaultConfig {
+        applicationId = "org.mailpresence.app"
+        minSdk = 26
+        targetSdk = 35
+        versionCode = 1
+        versionName = "0.1.0"
+    }
+    buildFeatures { compose = true }
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+    kotlinOptions { jvmTarget = "17" }
+    // libmailpresence_core.so per ABI, from scripts/build-android.sh.
+    sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
+    // mappack.bin, copied by the same script from ../assets.
+    sourceSets["main"].assets.srcDir("build/generated/mappack")
+}
+
+dependencies {
+    implementation(project(":presence-ui")) {
+        exclude(group = "net.java.dev.jna")
+    }
+    implementation("net.java.dev.jna:jna:5.13.0@aar")
+    implementation(platform("androidx.compose:compose-bom:2024.12.01"))
+    implementation("androidx.compose.material3:material3")
+    implementation("androidx.compose.ui:ui")
+    implementation("androidx.activity:activity-compose:1.9.3")
+    implementation("androidx.lifecycle:lifecycle-process:2.8.7")
+    implementation("androidx.compose.material3:material3-window-size-class")
+    implementation("com.google.android.gms:play-services-location:21.3.0")
+    implementation("androidx.security:security-crypto:1.1.0-alpha06")
+}

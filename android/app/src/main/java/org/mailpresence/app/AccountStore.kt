@@ -1,0 +1,41 @@
+// The account settings, kept in encrypted shared preferences (the password
+// never in plain files).
+package org.mailpresence.app
+
+import android.content.Context
+import androidx.security.crypto.EncryptedSharedPreferences
+import androidx.security.crypto.MasterKey
+import org.mailpresence.ui.AccountForm
+
+class AccountStore(private val context: Context) {
+    private val prefs by lazy {
+        val key = MasterKey.Builder(context).setKeyScheme(MasterKey.KeyScheme.AES256_GCM).build()
+        EncryptedSharedPreferences.create(
+            context, "account", key,
+            EncryptedSharedPreferences.PrefKeyEncryptionScheme.AES256_SIV,
+            EncryptedSharedPreferences.PrefValueEncryptionScheme.AES256_GCM,
+        )
+    }
+
+    fun load(): AccountForm? {
+        val p = prefs
+        val account = p.getString("account", null) ?: return null
+        return AccountForm(
+            account = account,
+            mail = p.getString("mail", "")!!,
+            password = p.getString("password", "")!!,
+            presenceServer = p.getString("presenceServer", "")!!,
+            mailHost = p.getString("mailHost", "")!!,
+            imapPort = p.getString("imapPort", "993")!!,
+            smtpPort = p.getString("smtpPort", "587")!!,
+        )
+    }
+
+    fun save(form: AccountForm) {
+        prefs.edit()
+            .putString("account", form.account).putString("mail", form.mail).putString("password", form.password)
+            .putString("presenceServer", form.presenceServer).putString("mailHost", form.mailHost)
+            .putString("imapPort", form.imapPort).putString("smtpPort", form.smtpPort)
+            .apply()
+    }
+}

@@ -1,0 +1,173 @@
+// The four screens (My status, Colleagues, Account, About) in Compose. They
+// draw state from the presence-ui layer and call the core; no logic here.
+package org.mailpresence.app
+
+import android.Manifest
+import android.content.Intent
+import android.os.Bundle
+import androidx.activity.ComponentActivity
+import androidx.activity.compose.setContent
+import androidx.activity.result.contract.ActivityResultContracts
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.material3.Button
+import androidx.compose.material3.FilterChip
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.NavigationBar
+import androidx.compose.material3.NavigationBarItem
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Switch
+import androidx.compose.material3.Text
+import androidx.compose.material3.pulltorefresh.PullToRefreshBox
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.collectAsState
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.draw.alpha
+import androidx.compose.ui.res.stringResource
+import androidx.compose.ui.unit.dp
+import kotlinx.coroutines.launch
+import org.mailpresence.ActivityKind
+import org.mailpresence.WatchHandle
+import org.mailpresence.ui.AccountForm
+import org.mailpresence.ui.MyStatusState
+import org.mailpresence.ui.PresenceFormat
+
+class MainActivity : ComponentActivity() {
+    private val askLocation = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { granted ->
+        if (granted.values.any { it }) startForegroundService(Intent(this, LocationService::class.java))
+    }
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val app = application as PresenceApp
+        setContent {
+            MaterialTheme {
+                var tab by remember { mutableStateOf(if (app.client == null) 2 else 0) }
+                Scaffold(bottomBar = {
+                    NavigationBar {
+                        listOf(R.string.tab_status, R.string.tab_colleagues, R.string.tab_account, R.string.tab_about).forEachIndexed { i, label ->
+                            NavigationBarItem(selected = tab == i, onClick = { tab = i }, icon = {}, label = { Text(stringResource(label)) })
+                        }
+                    }
+                }) { padding ->
+                    Column(Modifier.padding(padding).padding(16.dp)) {
+                        when (tab) {
+                            0 -> MyStatusScreen(app, onShare = { on ->
+                                if (on) askLocation.launch(arrayOf(Manifest.permission.ACCESS_FINE_LOCATION, Manifest.permission.ACCESS_COARSE_LOCATION))
+                                else stopService(Intent(this@MainActivity, LocationService::class.java))
+                            })
+                            1 -> ColleaguesScreen(app)
+                            2 -> AccountScreen(app)
+                            else -> AboutScreen(app)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+@Composable
+fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
+    val client = app.client ?: return Text(stringResource(R.string.tab_account))
+    val state = remember { MyStatusState(client, app.lang) }
+    var ui by remember { mutableStateOf(state.ui) }
+    var text by remember { mutableStateOf("") }
+    var plan by remember { mutableStateOf("") }
+    var sharing by remember { mutableStateOf(false) }
+    val scope = rememberCoroutineScope()
+    Text(ui.activity, style = MaterialTheme.typography.headlineSmall)
+    Row {
+        listOf(ActivityKind.AVAILABLE, ActivityKind.ON_SITE, ActivityKind.DRIVING, ActivityKind.MEETING, ActivityKind.BREAK).forEach { kind ->
+            FilterChip(selected = false, onClick = { scope.launch { ui = state.setActivity(kind, text.ifBlank { null }) } },
+                label = { Text(PresenceFormat.activityLabel(kind, app.lang)) })
+        }
+    }
+    OutlinedTextField(text, { text = it }, label = { Text(stringResource(R.string.status_text_hint)) })
+    OutlinedTextField(plan, { plan = it }, label = { Text(stringResource(R.string.plan_hint)) })
+    Button(onClick = { scope.launch { ui = state.addPlan(plan); plan = "" } }) { Text(stringResource(R.string.add_plan)) }
+    ui.plans.forEach { Text(it) }
+    Row {
+        Text(stringResource(R.string.share_location))
+        Switch(sharing, { sharing = it; onShare(it) })
+    }
+    Text("${stringResource(R.string.current_address)}: ${ui.location}")
+    ui.pending?.let { Text(it) }
+    ui.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+}
+
+@Composable
+fun ColleaguesScreen(app: PresenceApp) {
+    val client = app.client ?: return
+    val known by app.colleagues.colleagues.collectAsState()
+    val connection by app.colleagues.connection.collectAsState()
+    var name by remember { mutableStateOf("") }
+    var watching by remember { mutableStateOf<WatchHandle?>(null) }
+    var refreshing by remember { mutableStateOf(false) }
+    val scope = rememberCoroutineScope()
+    connection?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+    OutlinedTextField(name, { name = it }, label = { Text(stringResource(R.string.colleague_hint)) })
+    Row {
+        Button(onClick = { scope.launch { runCatching { client.lookup(listOf(name.trim())) } } }) { Text(stringResource(R.string.lookup)) }
+        Button(onClick = { watching?.stop(); watching = runCatching { client.watch(listOf(name.trim())) }.getOrNull() }) { Text(stringResource(R.string.watch)) }
+    }
+    PullToRefreshBox(isRefreshing = refreshing, onRefresh = {
+        scope.launch { refreshing = true; runCatching { client.sync() }; refreshing = false }
+    }) {
+        LazyColumn {
+            items(app.colleagues.rows(), key = { it.account + known.size }) { row ->
+                Column(Modifier.padding(vertical = 8.dp).alpha(if (row.stale) 0.5f else 1f)) {
+                    Text(row.account, style = MaterialTheme.typography.titleMedium)
+                    Text(row.text)
+                }
+            }
+        }
+    }
+}
+
+@Composable
+fun AccountScreen(app: PresenceApp) {
+    val store = remember { AccountStore(app) }
+    var form by remember { mutableStateOf(store.load() ?: AccountForm()) }
+    var problems by remember { mutableStateOf(emptyList<AccountForm.Problem>()) }
+    var result by remember { mutableStateOf<String?>(null) }
+    val scope = rememberCoroutineScope()
+    OutlinedTextField(form.account, { form = form.copy(account = it) }, label = { Text(stringResource(R.string.account_name)) })
+    OutlinedTextField(form.mail, { form = form.copy(mail = it) }, label = { Text(stringResource(R.string.mail_address)) })
+    OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) })
+    OutlinedTextField(form.presenceServer, { form = form.copy(presenceServer = it) }, label = { Text(stringResource(R.string.presence_server)) })
+    OutlinedTextField(form.mailHost, { form = form.copy(mailHost = it) }, label = { Text(stringResource(R.string.mail_server)) })
+    OutlinedTextField(form.imapPort, { form = form.copy(imapPort = it) }, label = { Text(stringResource(R.string.imap_port)) })
+    OutlinedTextField(form.smtpPort, { form = form.copy(smtpPort = it) }, label = { Text(stringResource(R.string.smtp_port)) })
+    problems.forEach { Text(it.text, color = MaterialTheme.colorScheme.error) }
+    val ok = stringResource(R.string.connection_ok)
+    Row {
+        Button(onClick = {
+            problems = form.problems(app.lang)
+            if (problems.isEmpty()) { store.save(form); app.open(form) }
+        }) { Text(stringResource(R.string.save)) }
+        Button(onClick = {
+            scope.launch {
+                result = runCatching { app.client?.sync(); ok }.getOrElse {
+                    (it as? org.mailpresence.PresenceException)?.let { e -> org.mailpresence.ui.ErrorText.of(e, app.lang) } ?: it.toString()
+                }
+            }
+        }) { Text(stringResource(R.string.test_connection)) }
+    }
+    result?.let { Text(it) }
+}
+
+@Composable
+fun AboutScreen(app: PresenceApp) {
+    Text(stringResource(R.string.about_text))
+    app.client?.attributions()?.forEach { Text("• $it") }
+}

@@ -1,0 +1,46 @@
+// The application: one PresenceClient for the whole app, opened from the saved
+// account (password from the encrypted preferences), with the app's
+// lifecycle and the network passed on to the core.
+package org.mailpresence.app
+
+import android.app.Application
+import android.net.ConnectivityManager
+import android.net.Network
+import androidx.lifecycle.DefaultLifecycleObserver
+import androidx.lifecycle.LifecycleOwner
+import androidx.lifecycle.ProcessLifecycleOwner
+import org.mailpresence.PresenceClient
+import org.mailpresence.ui.AccountForm
+import org.mailpresence.ui.ColleaguesState
+import org.mailpresence.ui.Lang
+
+class PresenceApp : Application() {
+    val lang: Lang by lazy { Lang.of(resources.configuration.locales[0].toLanguageTag()) }
+    val colleagues: ColleaguesState by lazy { ColleaguesState(lang) }
+    var client: PresenceClient? = null
+        private set
+
+    override fun onCreate() {
+        super.onCreate()
+        AccountStore(this).load()?.let { open(it) }
+        getSystemService(ConnectivityManager::class.java).registerDefaultNetworkCallback(object : ConnectivityManager.NetworkCallback() {
+            override fun onAvailable(network: Network) { client?.networkChanged(true) }
+            override fun onLost(network: Network) { client?.networkChanged(false) }
+        })
+        ProcessLifecycleOwner.get().lifecycle.addObserver(object : DefaultLifecycleObserver {
+            // In the foreground the core keeps IMAP IDLE open; in the background
+            // the location service keeps the process, WorkManager-free.
+            override fun onStart(owner: LifecycleOwner) { client?.start() }
+        })
+    }
+
+    /** Opens the core for a (validated) account form. */
+    fun open(form: AccountForm) {
+        client?.stop()
+        val mapPack = assets.open("mappack.bin").use { it.readBytes() }
+        val c = PresenceClient(form.toConfig(lang), filesDir.resolve("presence").path, mapPack)
+        c.setListener(colleagues)
+        c.start()
+        client = c
+    }
+}

@@ -1,0 +1,15 @@
+// The app's plain Kotlin: no Android classes, so it also runs on a desktop JVM
+// (scripts/test-kotlin.sh does that against the real core library). The
+// generated bindings (scripts/bindings.sh) are compiled in from build/.
+plugins { id("org.jetbrains.kotlin.jvm") }
+
+kotlin { jvmToolchain(17) }
+
+sourceSets {
+    main { kotlin.srcDir(rootProject.file("../target/bindings/kotlin")) }
+}
+
+dependencies {
+    implementation("net.java.dev.jna:jna:5.13.0")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.8.0")
+}

@@ -1,0 +1,103 @@
+// The four screens. They draw what AppModel and MailPresenceUI give them.
+import MailPresence
+import MailPresenceUI
+import SwiftUI
+
+struct ContentView: View {
+    @EnvironmentObject var model: AppModel
+    var body: some View {
+        TabView {
+            MyStatusView().tabItem { Label("tab.status", systemImage: "person.crop.circle") }
+            ColleaguesView().tabItem { Label("tab.colleagues", systemImage: "person.3") }
+            AccountView().tabItem { Label("tab.account", systemImage: "gear") }
+            AboutView().tabItem { Label("tab.about", systemImage: "info.circle") }
+        }
+    }
+}
+
+struct MyStatusView: View {
+    @EnvironmentObject var model: AppModel
+    @State private var text = ""
+    @State private var plan = ""
+    @State private var sharing = false
+    private let kinds: [ActivityKind] = [.available, .onSite, .driving, .meeting, .break]
+
+    var body: some View {
+        Form {
+            if let own = model.own { Text(PresenceFormat.activity(own, model.lang)).font(.title2) }
+            ScrollView(.horizontal) {
+                HStack {
+                    ForEach(kinds, id: \.self) { kind in
+                        Button(PresenceFormat.activityLabel(kind, model.lang)) {
+                            Task { await model.run { try await $0.setStatus(activity: kind, text: text.isEmpty ? nil : text) } }
+                        }.buttonStyle(.bordered)
+                    }
+                }
+            }
+            TextField("status.text", text: $text)
+            TextField("status.plan", text: $plan)
+            Button("status.addPlan") { Task { await model.run { try await $0.addSchedule(entry: plan) }; plan = "" } }
+            ForEach(model.own?.schedule ?? [], id: \.self) { Text($0) }
+            Toggle("status.share", isOn: $sharing).onChange(of: sharing) { model.share($0) }
+            Text(model.own?.location ?? "—")
+            if let waiting = try? model.client?.outboxDepth(), waiting > 0 { Text("status.pending \(waiting)") }
+            if let m = model.message { Text(m).foregroundColor(.red) }
+        }
+    }
+}
+
+struct ColleaguesView: View {
+    @EnvironmentObject var model: AppModel
+    @State private var name = ""
+    @State private var watch: WatchHandle?
+    var body: some View {
+        List {
+            if let line = model.colleagues.connection { Text(line).foregroundColor(.red) }
+            HStack {
+                TextField("colleagues.name", text: $name)
+                Button("colleagues.lookup") { Task { await model.run { try await $0.lookup(accounts: [name]) } } }
+                Button("colleagues.watch") { watch?.stop(); watch = try? model.client?.watch(accounts: [name]) }
+            }
+            ForEach(model.colleagues.rows(), id: \.account) { row in
+                VStack(alignment: .leading) {
+                    Text(row.account).font(.headline)
+                    Text(row.text)
+                }.opacity(row.stale ? 0.5 : 1)
+            }
+        }.refreshable { await model.run { _ = try await $0.sync() } }
+    }
+}
+
+struct AccountView: View {
+    @EnvironmentObject var model: AppModel
+    @State private var form = AccountStorage.load() ?? AccountForm()
+    @State private var problems: [AccountForm.Problem] = []
+    var body: some View {
+        Form {
+            TextField("account.name", text: $form.account)
+            TextField("account.mail", text: $form.mail)
+            SecureField("account.password", text: $form.password)
+            TextField("account.presenceServer", text: $form.presenceServer)
+            TextField("account.mailHost", text: $form.mailHost)
+            TextField("account.imapPort", text: $form.imapPort)
+            TextField("account.smtpPort", text: $form.smtpPort)
+            ForEach(problems, id: \.text) { Text($0.text).foregroundColor(.red) }
+            Button("account.save") {
+                problems = form.problems(model.lang)
+                if problems.isEmpty { AccountStorage.save(form); model.open(form) }
+            }
+            Button("account.test") { Task { await model.run { _ = try await $0.sync() } } }
+            if let m = model.message { Text(m) }
+        }
+    }
+}
+
+struct AboutView: View {
+    @EnvironmentObject var model: AppModel
+    var body: some View {
+        List {
+            Text("about.text")
+            ForEach(model.client?.attributions() ?? [], id: \.self) { Text($0).font(.footnote) }
+        }
+    }
+}

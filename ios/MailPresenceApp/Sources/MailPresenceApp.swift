@@ -1,0 +1,33 @@
+// The app: one AppModel; background refresh wakes it briefly to read new
+// Notify mails with the core's sync().
+import BackgroundTasks
+import SwiftUI
+
+@main
+struct MailPresenceApp: App {
+    @StateObject private var model = AppModel()
+    @Environment(\.scenePhase) private var phase
+
+    init() {
+        BGTaskScheduler.shared.register(forTaskWithIdentifier: "org.mailpresence.sync", using: nil) { task in
+            Self.scheduleRefresh()
+            let work = Task { _ = try? await AppModel.shared?.client?.sync() }
+            task.expirationHandler = { work.cancel() }
+            Task { _ = await work.result; task.setTaskCompleted(success: true) }
+        }
+    }
+
+    var body: some Scene {
+        WindowGroup { ContentView().environmentObject(model) }
+            .onChange(of: phase) { newPhase in
+                if newPhase == .background { Self.scheduleRefresh() }
+                if newPhase == .active { model.client?.start() }
+            }
+    }
+
+    static func scheduleRefresh() {
+        let request = BGAppRefreshTaskRequest(identifier: "org.mailpresence.sync")
+        request.earliestBeginDate = Date(timeIntervalSinceNow: 15 * 60)
+        try? BGTaskScheduler.shared.submit(request)
+    }
+}
