@@ -20,6 +20,7 @@ final class AppModel: ObservableObject {
     init() {
         colleagues = ColleaguesStore(lang: lang) { Int64(Date().timeIntervalSince1970) }
         Self.shared = self
+        colleagues.onChange = { [weak self] in Task { @MainActor in self?.objectWillChange.send() } }
         if let form = AccountStorage.load() { open(form) }
         network.pathUpdateHandler = { [weak self] path in
             Task { @MainActor in self?.client?.networkChanged(online: path.status == .satisfied) }

@@ -17,6 +17,8 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
     private var known: [String: ColleaguePresence] = [:]
     private var connectionLine: String?
     private var waiting: UInt32 = 0
+    /// Called after every change (on the listener's thread); the app redraws.
+    public var onChange: (@Sendable () -> Void)?
 
     public init(lang: Lang, clock: @escaping () -> Int64) {
         self.lang = lang
@@ -36,6 +38,7 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
 
     public func onColleague(colleague: ColleaguePresence) {
         lock.with { known[colleague.presence.account] = colleague }
+        onChange?()
     }
 
     public func onPublishState(state: PublishState) {
@@ -50,6 +53,7 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
         case let .failed(error): line = ErrorText.of(error, lang)
         }
         lock.with { connectionLine = line }
+        onChange?()
     }
 }
 

@@ -75,11 +75,14 @@ final class MailPresenceUITests: XCTestCase {
         let now = p.updatedUnix! + 60
         let store = ColleaguesStore(lang: .ja) { now }
         let done = expectation(description: "listener called")
+        let changed = expectation(description: "the app is told to redraw")
+        store.onChange = { changed.fulfill() }
         Thread.detachNewThread {
             store.onColleague(colleague: ColleaguePresence(presence: p, receivedUnix: now))
             done.fulfill()
         }
-        wait(for: [done], timeout: 5)
+        wait(for: [done, changed], timeout: 5)
+        store.onChange = nil
         XCTAssertEqual(store.rows().map(\.text), ["会議中（部長会議） · 13:00-15:00 部長会議 · 1分前"])
         store.onConnection(status: .failed(error: .WrongPassword(detail: "535")))
         XCTAssertEqual(store.connection, "メールサーバーにログインできません。ユーザー名とパスワードを確認してください。")
