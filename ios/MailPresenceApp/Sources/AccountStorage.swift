@@ -17,6 +17,7 @@ enum AccountStorage {
         f.imapPort = d.string(forKey: "imapPort") ?? "993"
         f.smtpPort = d.string(forKey: "smtpPort") ?? "587"
         f.password = Keychain.read(account: f.mail) ?? ""
+        f.granularity = ["off": .off, "district": .district, "street": .street][d.string(forKey: "granularity") ?? ""] ?? .city
         return f
     }
 
@@ -25,6 +26,14 @@ enum AccountStorage {
         for (key, value) in zip(keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort]) {
             d.set(value, forKey: key)
         }
+        let g: String
+        switch f.granularity {
+        case .off: g = "off"
+        case .city: g = "city"
+        case .district: g = "district"
+        case .street: g = "street"
+        }
+        d.set(g, forKey: "granularity")
         Keychain.write(account: f.mail, password: f.password)
     }
 }

@@ -20,6 +20,7 @@ struct MyStatusView: View {
     @State private var text = ""
     @State private var plan = ""
     @State private var sharing = false
+    @State private var granularity = AccountStorage.load()?.granularity ?? .city
     private let kinds: [ActivityKind] = [.available, .onSite, .driving, .meeting, .break]
 
     var body: some View {
@@ -39,7 +40,15 @@ struct MyStatusView: View {
             Button("status.addPlan") { Task { await model.run { try await $0.addSchedule(entry: plan) }; plan = "" } }
             ForEach(model.own?.schedule ?? [], id: \.self) { Text($0) }
             Toggle("status.share", isOn: $sharing).onChange(of: sharing) { model.share($0) }
+            Picker("status.granularity", selection: $granularity) {
+                Text("granularity.city").tag(LocationGranularity.city)
+                Text("granularity.district").tag(LocationGranularity.district)
+                Text("granularity.street").tag(LocationGranularity.street)
+            }.onChange(of: granularity) { g in
+                if var form = AccountStorage.load() { form.granularity = g; AccountStorage.save(form); model.open(form) }
+            }
             Text(model.own?.location ?? "—")
+            Text(PresenceFormat.age(updatedUnix: model.own?.updatedUnix, nowUnix: Int64(Date().timeIntervalSince1970), model.lang))
             if let waiting = try? model.client?.outboxDepth(), waiting > 0 { Text("status.pending \(waiting)") }
             if let m = model.message { Text(m).foregroundColor(.red) }
         }

@@ -28,6 +28,7 @@ class AccountStore(private val context: Context) {
             mailHost = p.getString("mailHost", "")!!,
             imapPort = p.getString("imapPort", "993")!!,
             smtpPort = p.getString("smtpPort", "587")!!,
+            granularity = org.mailpresence.LocationGranularity.valueOf(p.getString("granularity", "CITY")!!),
         )
     }
 
@@ -36,6 +37,7 @@ class AccountStore(private val context: Context) {
             .putString("account", form.account).putString("mail", form.mail).putString("password", form.password)
             .putString("presenceServer", form.presenceServer).putString("mailHost", form.mailHost)
             .putString("imapPort", form.imapPort).putString("smtpPort", form.smtpPort)
+            .putString("granularity", form.granularity.name)
             .apply()
     }
 }

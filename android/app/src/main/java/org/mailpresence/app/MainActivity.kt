@@ -62,7 +62,10 @@ class MainActivity : ComponentActivity() {
                     Column(Modifier.padding(padding).padding(16.dp)) {
                         when (tab) {
                             0 -> MyStatusScreen(app, onShare = { on ->
-                                if (on) askLocation.launch(arrayOf(Manifest.permission.ACCESS_FINE_LOCATION, Manifest.permission.ACCESS_COARSE_LOCATION))
+                                if (on) askLocation.launch(arrayOf(
+                                    Manifest.permission.ACCESS_FINE_LOCATION, Manifest.permission.ACCESS_COARSE_LOCATION,
+                                    Manifest.permission.POST_NOTIFICATIONS,
+                                ))
                                 else stopService(Intent(this@MainActivity, LocationService::class.java))
                             })
                             1 -> ColleaguesScreen(app)
@@ -100,7 +103,21 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
         Text(stringResource(R.string.share_location))
         Switch(sharing, { sharing = it; onShare(it) })
     }
+    Row {
+        Text(stringResource(R.string.granularity))
+        listOf(
+            org.mailpresence.LocationGranularity.CITY to R.string.granularity_city,
+            org.mailpresence.LocationGranularity.DISTRICT to R.string.granularity_district,
+            org.mailpresence.LocationGranularity.STREET to R.string.granularity_street,
+        ).forEach { (g, label) ->
+            FilterChip(selected = false, onClick = {
+                val store = AccountStore(app)
+                store.load()?.copy(granularity = g)?.let { store.save(it); app.open(it) }
+            }, label = { Text(stringResource(label)) })
+        }
+    }
     Text("${stringResource(R.string.current_address)}: ${ui.location}")
+    Text(ui.lastPublish)
     ui.pending?.let { Text(it) }
     ui.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
 }

@@ -10,11 +10,17 @@ data class MyStatusUi(
     val activity: String,
     val location: String,
     val plans: List<String>,
+    /** "最終送信: 5分前" / "Last published: 5 min ago". */
+    val lastPublish: String,
     val pending: String?,
     val error: String?,
 )
 
-class MyStatusState(private val client: PresenceClient, private val lang: Lang) {
+class MyStatusState(
+    private val client: PresenceClient,
+    private val lang: Lang,
+    private val clock: () -> Long = { System.currentTimeMillis() / 1000 },
+) {
     var ui: MyStatusUi = read(null)
         private set
 
@@ -27,7 +33,9 @@ class MyStatusState(private val client: PresenceClient, private val lang: Lang) 
             else -> "$depth waiting to be sent"
         }
         val location = own.location ?: if (lang == Lang.JA) "位置情報なし" else "No location shared"
-        return MyStatusUi(PresenceFormat.activity(own, lang), location, own.schedule, pending, error)
+        val age = PresenceFormat.age(own.updatedUnix, clock(), lang)
+        val lastPublish = (if (lang == Lang.JA) "最終送信: " else "Last published: ") + if (own.updatedUnix == null) "—" else age
+        return MyStatusUi(PresenceFormat.activity(own, lang), location, own.schedule, lastPublish, pending, error)
     }
 
     private suspend fun act(block: suspend () -> Unit): MyStatusUi {

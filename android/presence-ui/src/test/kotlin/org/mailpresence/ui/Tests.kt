@@ -59,8 +59,10 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         val state = MyStatusState(offlineClient(), Lang.JA)
         same(state.ui.activity, "在席")
         same(state.ui.location, "位置情報なし")
+        same(state.ui.lastPublish, "最終送信: —")
         runBlocking { state.setActivity(ActivityKind.ON_SITE, "設備点検中") }
         same(state.ui.activity, "現場作業中（設備点検中）")
+        same(state.ui.lastPublish, "最終送信: たった今")
         same(state.ui.pending, "送信待ち 1件")
         same(state.ui.error, null)
         runBlocking { state.locationFix(35.0394, 135.7292, 8.0) }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The whole loop on this machine, on loopback, with real parts: Dovecot and
+# Postfix, the presence server (SQLite store, mail and SIP sides), a field
+# worker (the `mailpresence` command on the phone's core) replaying a real GPS
+# track and setting a status, and a desk phone (a small SIP user agent) that
+# watches the worker and publishes its own meeting. Prints what each side sees,
+# then a summary, and shuts everything down.
+#   scripts/demo.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+
+say "Setting up (Debian packages when missing, then the build)"
+scripts/install-deps.sh
+cargo build --quiet -p mailpresence-server -p mailpresence-cli
+bin=$repo/target/debug
+demo=$(mktemp -d /tmp/mailpresence-demo.XXXXXX)
+mail_dir=$demo/mail
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  scripts/mail-servers.sh stop "$mail_dir" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+eval "$(scripts/mail-servers.sh start "$mail_dir" 2>/dev/null)"
+sip_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+cat > "$demo/server.toml" <<EOF
+[server]
+address = "presence@example.test"
+storage = "$demo/presence.db"
+language = "ja"
+[imap]
+host = "127.0.0.1"
+port = $MAILPRESENCE_IMAP_PORT
+tls = "starttls"
+user = "presence@example.test"
+password = "secret"
+ca_file = "$MAILPRESENCE_MAIL_CA"
+[smtp]
+host = "127.0.0.1"
+port = $MAILPRESENCE_SUBMISSION_PORT
+tls = "starttls"
+user = "presence@example.test"
+password = "secret"
+ca_file = "$MAILPRESENCE_MAIL_CA"
+[presence]
+notify_interval_secs = 1
+[sip]
+listen = "127.0.0.1:$sip_port"
+domain = "example.test"
+[[person]]
+account = "tanaka"
+name = "田中 太郎"
+mail = "tanaka@example.test"
+groups = ["field"]
+[[person]]
+account = "yamada"
+name = "山田 部長"
+sip = "sip:yamada@example.test"
+groups = ["desk"]
+[[rule]]
+watchers = ["group:desk"]
+may_see = ["group:field"]
+location = true
+[[rule]]
+watchers = ["group:field"]
+may_see = ["group:desk"]
+EOF
+cat > "$demo/tanaka.toml" <<EOF
+account = "tanaka"
+mail = "tanaka@example.test"
+presence_server = "presence@example.test"
+[imap]
+host = "127.0.0.1"
+port = $MAILPRESENCE_IMAP_PORT
+tls = "starttls"
+user = "tanaka@example.test"
+password = "secret"
+ca_file = "$MAILPRESENCE_MAIL_CA"
+[smtp]
+host = "127.0.0.1"
+port = $MAILPRESENCE_SUBMISSION_PORT
+tls = "starttls"
+user = "tanaka@example.test"
+password = "secret"
+ca_file = "$MAILPRESENCE_MAIL_CA"
+[location]
+granularity = "district"
+min_interval_secs = 0
+EOF
+
+say "Presence server: mail via Dovecot/Postfix (STARTTLS), SIP on 127.0.0.1:$sip_port"
+RUST_LOG=info "$bin/mailpresence-server" --config "$demo/server.toml" > "$demo/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do grep -q "presence server running" "$demo/server.log" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+
+say "Desk phone (yamada, SIP) watches the field worker; field worker (tanaka, mail) sets a status"
+python3 scripts/desk_phone.py --server "127.0.0.1:$sip_port" --user yamada --domain example.test \
+  --watch tanaka --publish-after 14 --duration 26 &
+desk=$!
+sleep 1
+field() { echo "[field tanaka] $*"; }
+"$bin/mailpresence" status set "on-site — 設備点検中" --config "$demo/tanaka.toml" >/dev/null && field "status: 現場作業中（設備点検中）"
+sleep 1.5
+"$bin/mailpresence" schedule add "15:00 帰社予定" --config "$demo/tanaka.toml" >/dev/null && field "plan: 15:00 帰社予定"
+sleep 1.5
+
+say "Field worker drives and walks through Istria (a real GPS track, 871 fixes); the phone publishes only real changes"
+"$bin/mailpresence" replay assets/tracks/korita-zbevnica.gpx --config "$demo/tanaka.toml" --pace-ms 8 \
+  | while read -r line; do
+      case "$line" in
+        *'"location"'*) field "published: $(echo "$line" | sed -E 's/.*"location":"([^"]*)".*/\1/')" ;;
+        *'"fixes"'*) field "track done: $line" ;;
+      esac
+    done
+
+say "Field worker asks for the desk colleague (after the desk's own PUBLISH)"
+sleep 3
+"$bin/mailpresence" lookup yamada --config "$demo/tanaka.toml" --timeout 20 \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    p = json.loads(l)
+    print("[field tanaka] Notify mail: %s — %s" % (p["account"], p["summary"]))'
+wait "$desk" || true
+
+say "Summary"
+"$bin/mailpresence-server" --config "$demo/server.toml" --status | python3 -c 'import json,sys
+s = json.load(sys.stdin)
+print("presence mails handled by the server: %d; presence records: %d; mails still queued: %d" % (s["mails_handled"], s["records"], s["outbox_depth"]))'
+grep -E "WARN|ERROR" "$demo/server.log" | grep -v 'tls = "none"' | head -5 || true
+kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+server_pid=""
+echo "Shut down cleanly. Logs: $demo"
