@@ -16,6 +16,7 @@ scripts/install-deps.sh
 cargo build --quiet -p mailpresence-server -p mailpresence-cli
 bin=$repo/target/debug
 demo=$(mktemp -d /tmp/mailpresence-demo.XXXXXX)
+chmod 755 "$demo"  # the mail servers run as their own users
 mail_dir=$demo/mail
 server_pid=""
 cleanup() {

@@ -221,6 +221,9 @@ case "${1:-}" in
   start)
     install_packages
     mkdir -p "$DIR"
+    # Postfix and Dovecot work as their own users: they must enter the folder
+    # (mktemp -d makes it 0700).
+    chmod 755 "$DIR"
     stop_postfix; stop_dovecot
     for port in $SMTP_PORT $IMAP_PORT; do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

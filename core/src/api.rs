@@ -155,7 +155,7 @@ pub struct Presence {
     pub activity: Option<ActivityKind>,
     pub activity_text: Option<String>,
     pub location: Option<String>,
-    /// Plans as written (`15:00 帰社予定`).
+    /// Plans as a person reads them (`15:00 帰社予定`, `13:00-15:00 部長会議`).
     pub schedule: Vec<String>,
     /// When it changed, seconds since 1970 (UTC).
     pub updated_unix: Option<i64>,
@@ -208,7 +208,11 @@ fn presence(account: &str, fields: &PresenceFields, lang: Lang) -> Presence {
         activity: fields.activity.token.map(Into::into),
         activity_text: fields.activity.text.clone(),
         location: fields.location.clone(),
-        schedule: fields.schedule.iter().map(ScheduleEntry::to_wire).collect(),
+        schedule: fields
+            .schedule
+            .iter()
+            .map(ScheduleEntry::to_human)
+            .collect(),
         updated_unix: fields.updated.map(|t| t.timestamp()),
         summary: summary_line(fields, lang),
     }

@@ -368,6 +368,25 @@ impl ScheduleEntry {
             })
     }
 
+    /// The plan as a person reads it: times of day only, in the writer's own
+    /// zone (`13:00-15:00 部長会議`), even when the wire carries full instants.
+    pub fn to_human(&self) -> String {
+        let hm = |t: &ScheduleTime| match t {
+            ScheduleTime::Clock(c) => c.format("%H:%M").to_string(),
+            ScheduleTime::Instant(i) => i.format("%H:%M").to_string(),
+        };
+        let times = match (&self.start, &self.end) {
+            (Some(s), Some(e)) => format!("{}-{}", hm(s), hm(e)),
+            (Some(s), None) => hm(s),
+            _ => return self.text.clone(),
+        };
+        if self.text.is_empty() {
+            times
+        } else {
+            format!("{times} {}", self.text)
+        }
+    }
+
     /// The mail form that [`ScheduleEntry::parse`] reads back to the same entry.
     pub fn to_wire(&self) -> String {
         let times = match (&self.start, &self.end) {
@@ -517,6 +536,8 @@ mod tests {
         assert_eq!(r.to_wire(), "13:00-14:30 定例会議");
         let rfc =
             ScheduleEntry::parse("2026-11-26T15:00:00+09:00-2026-11-26T16:00:00+09:00 打合せ");
+        assert_eq!(rfc.to_human(), "15:00-16:00 打合せ");
+        assert_eq!(e.to_human(), "15:00 帰社予定");
         assert!(matches!(rfc.start, Some(ScheduleTime::Instant(_))));
         assert!(matches!(rfc.end, Some(ScheduleTime::Instant(_))));
         assert_eq!(ScheduleEntry::parse(&rfc.to_wire()), rfc);

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ActivityToken, PresenceFields};
+use crate::model::{ActivityToken, PresenceFields, ScheduleEntry};
 
 /// The language of user-facing text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,14 +68,14 @@ pub fn activity_line(fields: &PresenceFields, lang: Lang) -> String {
 pub fn summary_line(fields: &PresenceFields, lang: Lang) -> String {
     let mut parts = vec![activity_line(fields, lang)];
     parts.extend(fields.location.clone());
-    parts.extend(fields.next_plan().map(|e| e.to_wire()));
+    parts.extend(fields.next_plan().map(ScheduleEntry::to_human));
     parts.join(SEPARATOR)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activity, ScheduleEntry};
+    use crate::model::Activity;
 
     #[test]
     fn summary_in_both_languages() {
