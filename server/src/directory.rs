@@ -44,6 +44,9 @@ pub struct Directory {
     people: Vec<Person>,
     by_account: HashMap<AccountName, usize>,
     by_mail: HashMap<String, usize>,
+    /// (user, lower-cased host) of each SIP URI, and each SIP user part.
+    by_sip: HashMap<(String, String), usize>,
+    by_sip_user: HashMap<String, usize>,
     rules: Vec<Rule>,
 }
 
@@ -62,6 +65,10 @@ impl Directory {
             dir.by_account.insert(account.clone(), index);
             if let Some(m) = &p.mail {
                 dir.by_mail.insert(m.to_ascii_lowercase(), index);
+            }
+            if let Some((user, host)) = p.sip.as_deref().and_then(sip_user_host) {
+                dir.by_sip_user.entry(user.clone()).or_insert(index);
+                dir.by_sip.insert((user, host), index);
             }
             dir.people.push(Person {
                 account,
@@ -88,22 +95,16 @@ impl Directory {
     /// The person whose SIP URI has this user and host (parameters and
     /// ports ignored), or whose account is the user part.
     pub fn by_sip_uri(&self, uri: &str) -> Option<&Person> {
-        self.people
-            .iter()
-            .find(|p| p.sip.as_deref().is_some_and(|s| same_sip_uri(s, uri)))
+        let key = sip_user_host(uri)?;
+        self.by_sip.get(&key).map(|&i| &self.people[i])
     }
 
     /// The person a Request-URI's user part names: the user of their SIP URI,
     /// or their account name (`sip:tanaka@10.0.0.5` finds tanaka).
     pub fn by_sip_user(&self, user: &str) -> Option<&Person> {
-        self.people
-            .iter()
-            .find(|p| {
-                p.sip
-                    .as_deref()
-                    .and_then(sip_user_host)
-                    .is_some_and(|(u, _)| u == user)
-            })
+        self.by_sip_user
+            .get(user)
+            .map(|&i| &self.people[i])
             .or_else(|| user.parse().ok().and_then(|a: AccountName| self.person(&a)))
     }
 

@@ -16,6 +16,8 @@ use tracing::{debug, warn};
 
 use super::message::{MAX_MESSAGE_BYTES, frame_len};
 
+const UDP_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+
 /// Where a message came from, and so where its answers go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Peer {
@@ -85,7 +87,12 @@ pub async fn bind(
     listen: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(Outbound, mpsc::Receiver<Inbound>, SocketAddr)> {
-    let udp = Arc::new(UdpSocket::bind(listen).await?);
+    let udp = UdpSocket::bind(listen).await?;
+    // A burst (a floor of phones re-subscribing after a restart) must wait in
+    // the kernel rather than be dropped: ask for a large receive buffer (the
+    // kernel caps it at net.core.rmem_max).
+    let _ = socket2::SockRef::from(&udp).set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    let udp = Arc::new(udp);
     let local = udp.local_addr()?;
     // TCP on the same port as UDP, also when the port was picked by the OS.
     let tcp = TcpListener::bind(local).await?;
