@@ -9,7 +9,7 @@ use crate::store::{Counts, SqliteStore, Store, StoreError};
 
 /// Reads the counts from the database (safe beside a running server: WAL).
 pub fn read(storage: &Path) -> Result<Counts, StoreError> {
-    let mut store = SqliteStore::open(storage)?;
+    let mut store = SqliteStore::open_read_only(storage)?;
     store.transaction(|tx| tx.counts(Utc::now()))
 }
 

@@ -664,3 +664,23 @@ fn the_database_file_holds_no_old_location() {
         "the old location is gone from the file"
     );
 }
+
+#[test]
+fn two_processes_opening_a_new_database_at_once_both_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&p).map(|_| ()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        let mut store = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(store.transaction(|s| s.counts(t(0))).unwrap().records, 0);
+    }
+    assert!(SqliteStore::open_read_only(std::path::Path::new("/nonexistent/x.db")).is_err());
+}

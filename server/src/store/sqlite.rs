@@ -73,7 +73,37 @@ impl SqliteStore {
                 source,
             })?;
         }
-        Self::setup(Connection::open(path)?)
+        // Switching a new file to WAL can answer BUSY at once while another
+        // process sets it up (SQLite does not wait there): try again shortly.
+        let mut tries = 0;
+        loop {
+            match Self::setup(Connection::open(path)?) {
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens an existing database for reading only (the status report): never
+    /// creates or migrates it.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(StoreError::Corrupt(format!(
+                "no database at {} yet: has the server run?",
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Self { conn })
     }
 
     /// A private database in memory (for tests of the engine).
@@ -82,6 +112,8 @@ impl SqliteStore {
     }
 
     fn setup(mut conn: Connection) -> Result<Self> {
+        // First: another process may be opening the same new file right now.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // WAL: readers (the status command) never block the writer; NORMAL
         // sync is durable against a crash of this process, which is what the
         // IMAP "done" flag relies on.
@@ -91,7 +123,6 @@ impl SqliteStore {
         // Deleted rows (sent Notify mails, old locations) are overwritten, not
         // left in free pages: no location trail on disk.
         conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(Self { conn })
     }
@@ -109,8 +140,12 @@ impl SqliteStore {
     }
 }
 
+/// Brings the schema up to date. The write lock is taken first and the
+/// version read under it, so two processes opening a new database at once
+/// (the server and `--status`) cannot both run the same migration.
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > MIGRATIONS.len() {
         return Err(StoreError::Corrupt(format!(
             "schema version {version} is newer than this server knows ({})",
@@ -118,11 +153,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
 }
 

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""The mail path of the presence server, on real Dovecot and Postfix
+(scripts/mail-servers.sh must be running; its `export` lines in the env):
+
+1. throughput: N Publish mails put straight into the presence mailbox (IMAP
+   APPEND), then the server started; presence mails handled per second, with
+   a watcher per publisher so that every Publish also queues a Notify;
+2. field Publish (SMTP → Postfix → Dovecot → server) → desk NOTIFY (SIP): ms;
+3. desk PUBLISH (SIP) → Notify mail seen by the phone core in IMAP IDLE
+   (`mailpresence watch`): ms.
+
+    bench/mail_path.py TARGET_DIR [N] [ROUNDS]
+"""
+import imaplib, json, os, re, smtplib, socket, statistics, subprocess, sys, tempfile, time
+
+BIN = sys.argv[1]
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+E = os.environ
+IMAP, SMTP, SUB = int(E["MAILPRESENCE_IMAP_PORT"]), int(E["MAILPRESENCE_SMTP_PORT"]), int(E["MAILPRESENCE_SUBMISSION_PORT"])
+CA = E["MAILPRESENCE_MAIL_CA"]
+TAG = "%06x" % (int(time.time() * 1000) % 0xFFFFFF)
+D = "example.test"
+PRESENCE = "presence.%s@%s" % (TAG, D)
+
+
+def mail(who):
+    return "%s.%s@%s" % (who, TAG, D)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def server_config(work, sip_port, publishers):
+    path = os.path.join(work, "server.toml")
+    with open(path, "w") as f:
+        f.write('[server]\naddress = "%s"\nstorage = "%s/p.db"\n' % (PRESENCE, work))
+        f.write('[imap]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nuser = "%s"\npassword = "secret"\n' % (IMAP, PRESENCE))
+        f.write('[smtp]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nmax_per_second = 1000\n' % SMTP)
+        f.write('[presence]\nnotify_interval_secs = 1\n[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\n' % (sip_port, D))
+        for who in publishers + ["watcher", "tanaka", "yamada"]:
+            f.write('[[person]]\naccount = "%s"\nmail = "%s"\nsip = "sip:%s@%s"\n' % (who, mail(who), who, D))
+        f.write('[[rule]]\nwatchers = ["*"]\nmay_see = ["*"]\nlocation = true\n')
+    return path
+
+
+def compose(kind, frm, **tags):
+    args = [os.path.join(BIN, "mailpresence"), "compose", kind, "--from", frm, "--to", PRESENCE]
+    for k, v in tags.items():
+        flag = "--" + k.replace("_", "-")
+        if v is None:
+            args.append(flag)
+            continue
+        for value in (v if isinstance(v, list) else [v]):
+            args += [flag, value]
+    return subprocess.run(args, check=True, capture_output=True).stdout
+
+
+def status(cfg):
+    out = subprocess.run([os.path.join(BIN, "mailpresence-server"), "--config", cfg, "--status"], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+def pct(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def start_server(cfg, work):
+    log = open(os.path.join(work, "server.log"), "a")
+    proc = subprocess.Popen([os.path.join(BIN, "mailpresence-server"), "--config", cfg], stdout=log, stderr=log, env=dict(E, RUST_LOG="warn"))
+    return proc
+
+
+def throughput(work):
+    publishers = ["u%d" % i for i in range(100)]
+    sip_port = free_port()
+    cfg = server_config(work, sip_port, publishers)
+    # A watch for every publisher, so each Publish queues a Notify too.
+    imap = imaplib.IMAP4("127.0.0.1", IMAP)
+    imap.login(PRESENCE, "secret")
+    imap.append("INBOX", None, None, compose("subscribe", mail("watcher"), watcher="watcher", notifier=publishers, mode="watch", expires="3600"))
+    template = {p: compose("publish", mail(p), publisher=p, activity="on-site — 設備点検 #N", no_updated=None) for p in publishers[:1]}
+    raw = template[publishers[0]].decode()
+    for i in range(N):
+        who = publishers[i % len(publishers)]
+        msg = raw.replace(mail(publishers[0]), mail(who)).replace("Publisher: %s" % publishers[0], "Publisher: %s" % who)
+        msg = re.sub(r"Message-ID: <[^>]+>", "Message-ID: <bench%d.%s@%s>" % (i, TAG, D), msg)
+        imap.append("INBOX", None, None, msg.encode())
+    imap.logout()
+    t0 = time.time()
+    proc = start_server(cfg, work)
+    while status(cfg).get("mails_handled", 0) < N + 1 and time.time() - t0 < 300:
+        time.sleep(0.2)
+    elapsed = time.time() - t0
+    handled = status(cfg).get("mails_handled", 0)
+    proc.terminate()
+    proc.wait()
+    return handled, elapsed
+
+
+def latencies(work):
+    sip_port = free_port()
+    cfg = server_config(work, sip_port, [])
+    proc = start_server(cfg, work)
+    time.sleep(1.5)
+    # The desk phone: a UDP watcher of tanaka that answers NOTIFYs.
+    desk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    desk.bind(("127.0.0.1", 0))
+    desk.settimeout(10)
+    port = desk.getsockname()[1]
+    def sip(method, user, target, extra, body=b"", ctype=""):
+        head = ("%s sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%x;rport\r\nFrom: <sip:%s@%s>;tag=%s\r\nTo: <sip:%s@%s>\r\n"
+                "Call-ID: %s-%x\r\nCSeq: 1 %s\r\nContact: <sip:%s@127.0.0.1:%d>\r\nEvent: presence\r\n%s%sContent-Length: %d\r\n\r\n"
+                % (method, target, D, port, int(time.time() * 1e6), user, D, user, target, D, method, int(time.time() * 1e6), method, user, port, extra,
+                   ("Content-Type: %s\r\n" % ctype) if ctype else "", len(body)))
+        desk.sendto(head.encode() + body, ("127.0.0.1", sip_port))
+    def answer_notify():
+        while True:
+            data = desk.recv(65535).decode("utf-8", "replace")
+            if data.startswith("NOTIFY"):
+                hs = {}
+                for line in data.split("\r\n")[1:]:
+                    if ":" in line:
+                        k, v = line.split(":", 1); hs.setdefault(k.strip().lower(), v.strip())
+                ok = "SIP/2.0 200 OK\r\n" + "".join("%s: %s\r\n" % (k, hs.get(k.lower(), "")) for k in ("Via", "From", "To", "Call-ID", "CSeq")) + "Content-Length: 0\r\n\r\n"
+                desk.sendto(ok.encode(), ("127.0.0.1", sip_port))
+                return data
+    sip("SUBSCRIBE", "yamada", "tanaka", "Expires: 3600\r\n")
+    answer_notify()
+    smtp = smtplib.SMTP("127.0.0.1", SMTP)
+    field_to_desk = []
+    for i in range(ROUNDS):
+        raw = compose("publish", mail("tanaka"), publisher="tanaka", activity="on-site — round %d" % i)
+        t0 = time.time()
+        smtp.sendmail(mail("tanaka"), [PRESENCE], raw)
+        while "round %d" % i not in answer_notify():
+            pass
+        field_to_desk.append((time.time() - t0) * 1000)
+        time.sleep(1.1)
+    smtp.quit()
+    # The phone core watching yamada over IMAP IDLE.
+    account = os.path.join(work, "tanaka.toml")
+    with open(account, "w") as f:
+        f.write('account = "tanaka"\nmail = "%s"\npresence_server = "%s"\n' % (mail("tanaka"), PRESENCE))
+        for svc, p in (("imap", IMAP), ("smtp", SUB)):
+            f.write('[%s]\nhost = "127.0.0.1"\nport = %d\ntls = "starttls"\nuser = "%s"\npassword = "secret"\nca_file = "%s"\n' % (svc, p, mail("tanaka"), CA))
+    watch = subprocess.Popen([os.path.join(BIN, "mailpresence"), "watch", "yamada", "--config", account, "--count", str(ROUNDS + 1), "--for", "300"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    desk_to_field = []
+    body = lambda i: ('<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" entity="sip:yamada@%s">'
+                      '<tuple id="a"><status><basic>open</basic></status></tuple><dm:person id="p"><dm:note>desk %d</dm:note></dm:person></presence>' % (D, i)).encode()
+    sip("PUBLISH", "yamada", "yamada", "Expires: 3600\r\n", body(-1), "application/pidf+xml")
+    while "desk -1" not in watch.stdout.readline():
+        pass
+    for i in range(ROUNDS):
+        time.sleep(1.1)
+        t0 = time.time()
+        sip("PUBLISH", "yamada", "yamada", "Expires: 3600\r\n", body(i), "application/pidf+xml")
+        while "desk %d" % i not in watch.stdout.readline():
+            pass
+        desk_to_field.append((time.time() - t0) * 1000)
+    watch.terminate()
+    proc.terminate()
+    proc.wait()
+    return field_to_desk, desk_to_field
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="mailpresence-bench-")
+    handled, elapsed = throughput(work)
+    print("throughput: %d presence mails handled in %.2f s = %.0f mails/s" % (handled, elapsed, handled / elapsed))
+    f2d, d2f = latencies(work)
+    for name, v in (("field Publish mail -> desk NOTIFY", f2d), ("desk PUBLISH -> Notify mail seen in IDLE", d2f)):
+        print("latency %s: p50 %.0f ms, p99 %.0f ms, min %.0f, max %.0f (%d rounds)" % (name, statistics.median(v), pct(v, 99), min(v), max(v), len(v)))
+
+
+if __name__ == "__main__":
+    main()
