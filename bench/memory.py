@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Server memory at scale, ours next to Kamailio's presence module: each
+server in turn gets USERS people (u0…) who all PUBLISH a status over SIP,
+then each subscribes to SUBS others (USERS × SUBS SIP subscriptions, every
+NOTIFY answered 200). Prints the memory the server's processes hold
+(proportional set size, so Kamailio's shared memory is counted once) idle,
+after the PUBLISHes and after the subscriptions. One UDP socket plays all
+phones.
+    bench/memory.py TARGET_DIR [USERS] [SUBS]
+e.g. bench/memory.py target/release 10000 10   (build with
+     cargo build --release -p mailpresence-server first; Kamailio from
+     Debian's kamailio and kamailio-presence-modules, as bench/sip.sh installs)."""
+import os, select, socket, subprocess, sys, tempfile, time
+
+DOMAIN = "example.test"
+
+
+def write_config(path, port, users):
+    with open(path, "w") as f:
+        f.write('[server]\naddress = "presence@example.test"\nstorage = "%s"\n' % (path + ".db"))
+        # No mail servers in this benchmark: the IMAP/SMTP ends point nowhere and
+        # the server keeps retrying them in the background, as when offline.
+        f.write('[imap]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nuser = "p"\npassword = "p"\n')
+        f.write('[smtp]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\n')
+        f.write('[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\n' % (port, DOMAIN))
+        for i in range(users):
+            f.write('[[person]]\naccount = "u%d"\nsip = "sip:u%d@%s"\n' % (i, i, DOMAIN))
+        f.write('[[rule]]\nwatchers = ["*"]\nmay_see = ["*"]\n')
+
+
+def family(pid):
+    """pid and all its descendants (Kamailio forks its workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def pss_kib(pid):
+    total = 0
+    for p in family(pid):
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Phones:
+    """All simulated SIP phones, behind one UDP socket."""
+
+    def __init__(self, server):
+        self.server = server
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.ok = 0
+        self.notifies = 0
+        self.failures = 0
+
+    def send(self, text):
+        self.sock.sendto(text.encode(), self.server)
+
+    def request(self, method, user, target, call_id, extra, body=""):
+        self.send(
+            "%s sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK%s;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=t%s\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\n"
+            "CSeq: 1 %s\r\nContact: <sip:%s@127.0.0.1:%d>\r\nEvent: presence\r\nExpires: 3600\r\n%s"
+            "Content-Length: %d\r\n\r\n%s"
+            % (method, target, DOMAIN, self.port, call_id, user, DOMAIN, call_id, target, DOMAIN,
+               call_id, method, user, self.port, extra, len(body.encode()), body))
+
+    def answer_notify(self, text):
+        headers = {}
+        for line in text.split("\r\n")[1:]:
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            headers.setdefault(k.strip().lower(), v.strip())
+        self.send("SIP/2.0 200 OK\r\n" + "".join(
+            "%s: %s\r\n" % (k, headers.get(k.lower(), "")) for k in ("Via", "From", "To", "Call-ID", "CSeq"))
+            + "Content-Length: 0\r\n\r\n")
+
+    def drain(self, seconds):
+        until = time.time() + seconds
+        while time.time() < until:
+            r, _, _ = select.select([self.sock], [], [], 0.02)
+            if not r:
+                continue
+            while True:
+                try:
+                    data, _ = self.sock.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                text = data.decode("utf-8", "replace")
+                if text.startswith("NOTIFY"):
+                    self.notifies += 1
+                    self.answer_notify(text)
+                elif text.startswith("SIP/2.0 2"):
+                    self.ok += 1
+                elif text.startswith("SIP/2.0"):
+                    self.failures += 1
+
+    def wait_for(self, ok, notifies, seconds):
+        until = time.time() + seconds
+        while time.time() < until and (self.ok < ok or self.notifies < notifies):
+            self.drain(0.1)
+
+
+def pidf(user, i):
+    return ('<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'entity="sip:%s@%s"><tuple id="t%d"><status><basic>open</basic></status>'
+            '<note>在席（内線 %d）</note></tuple></presence>' % (user, DOMAIN, i, 2000 + i))
+
+
+def start_ours(target, work, port, users):
+    config = os.path.join(work, "server.toml")
+    write_config(config, port, users)
+    env = dict(os.environ, RUST_LOG="error")
+    return subprocess.Popen([os.path.join(target, "mailpresence-server"), "--config", config], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "ours.log"), "w"))
+
+
+def start_kamailio(work, port):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "kamailio-presence.cfg")) as f:
+        cfg = f.read().replace("25060", str(port))
+    path = os.path.join(work, "kamailio.cfg")
+    with open(path, "w") as f:
+        f.write(cfg)
+    # 1 GiB may be used, as in bench/sip.sh; only touched pages count below.
+    return subprocess.Popen(["kamailio", "-f", path, "-P", os.path.join(work, "kam.pid"), "-m", "1024",
+                             "-M", "16", "-DD", "-E"], stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(work, "kam.log"), "w"))
+
+
+def measure(server, port, users, subs):
+    """Runs the load against a started server; returns the figures."""
+    time.sleep(2)
+    fig = {"idle": pss_kib(server.pid)}
+    phones = Phones(("127.0.0.1", port))
+    for i in range(users):
+        phones.request("PUBLISH", "u%d" % i, "u%d" % i, "p%d" % i,
+                       "Content-Type: application/pidf+xml\r\n", pidf("u%d" % i, i))
+        if i % 200 == 199:
+            phones.wait_for(i + 1 - 200, 0, 10)
+    phones.wait_for(users, 0, 30)
+    fig["published"] = phones.ok
+    fig["after_publish"] = pss_kib(server.pid)
+    t0, n = time.time(), 0
+    for i in range(users):
+        for k in range(1, subs + 1):
+            phones.request("SUBSCRIBE", "u%d" % i, "u%d" % ((i + k) % users), "s%d-%d" % (i, k), "")
+            n += 1
+            if n % 200 == 0:
+                phones.wait_for(fig["published"] + n - 200, n - 200, 10)
+    phones.wait_for(fig["published"] + n, n, 60)
+    fig["took"] = time.time() - t0
+    phones.drain(2)
+    fig["subscribed"] = phones.ok - fig["published"]
+    fig["notifies"] = phones.notifies
+    fig["failures"] = phones.failures
+    fig["after_subscribe"] = pss_kib(server.pid)
+    return fig
+
+
+def run(start, port, users, subs):
+    server = start()
+    try:
+        return measure(server, port, users, subs)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    target = sys.argv[1]
+    users = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+    subs = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+    work = tempfile.mkdtemp()
+    ours = run(lambda: start_ours(target, work, 27060, users), 27060, users, subs)
+    kam = run(lambda: start_kamailio(work, 27070), 27070, users, subs)
+    mib = lambda kib: "%.1f MiB" % (kib / 1024)
+    cnt = lambda n: format(n, ",")
+    print("| %s people, %s SIP subscriptions | ours | Kamailio presence (4 UDP workers) |" % (cnt(users), cnt(users * subs)))
+    print("|---|---|---|")
+    print("| memory, started and idle | %s | %s |" % (mib(ours["idle"]), mib(kam["idle"])))
+    print("| memory after %s PUBLISHes | %s | %s |" % (cnt(users), mib(ours["after_publish"]), mib(kam["after_publish"])))
+    print("| memory after %s SUBSCRIBEs | %s | %s |" % (cnt(users * subs), mib(ours["after_subscribe"]), mib(kam["after_subscribe"])))
+    for label, key in (("PUBLISHes answered 2xx", "published"), ("SUBSCRIBEs answered 2xx", "subscribed"),
+                       ("NOTIFYs received", "notifies"), ("other answers (errors)", "failures")):
+        print("| %s | %s | %s |" % (label, cnt(ours[key]), cnt(kam[key])))
+    print("| seconds to subscribe everyone | %.1f | %.1f |" % (ours["took"], kam["took"]))
+
+
+if __name__ == "__main__":
+    main()
