@@ -10,7 +10,7 @@ phones.
 e.g. bench/memory.py target/release 10000 10   (build with
      cargo build --release -p mailpresence-server first; Kamailio from
      Debian's kamailio and kamailio-presence-modules, as bench/sip.sh installs)."""
-import os, select, socket, subprocess, sys, tempfile, time
+import os, select, shutil, socket, subprocess, sys, tempfile, time
 
 DOMAIN = "example.test"
 
@@ -193,6 +193,11 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     target = sys.argv[1]
+    if not shutil.which("kamailio"):
+        sys.exit("memory.py: kamailio is not installed; run bench/sip.sh once (it installs "
+                 "kamailio and kamailio-presence-modules) or apt-get install them")
+    if not os.path.exists(os.path.join(target, "mailpresence-server")):
+        sys.exit("memory.py: no %s/mailpresence-server; run cargo build --release -p mailpresence-server" % target)
     users = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
     subs = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     work = tempfile.mkdtemp()
