@@ -6,11 +6,11 @@ NOTIFY answered 200). Prints the memory the server's processes hold
 (proportional set size, so Kamailio's shared memory is counted once) idle,
 after the PUBLISHes and after the subscriptions. One UDP socket plays all
 phones.
-    bench/memory.py TARGET_DIR [USERS] [SUBS]
-e.g. bench/memory.py target/release 10000 10   (build with
+    bench/memory.py TARGET_DIR [USERS] [SUBS] [RUNS]
+e.g. bench/memory.py target/release 10000 10 3   (build with
      cargo build --release -p mailpresence-server first; Kamailio from
      Debian's kamailio and kamailio-presence-modules, as bench/sip.sh installs)."""
-import os, select, shutil, socket, subprocess, sys, tempfile, time
+import os, select, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 DOMAIN = "example.test"
 
@@ -189,6 +189,12 @@ def run(start, port, users, subs):
         server.wait()
 
 
+def spread(values, fmt):
+    """min / median / max of several runs."""
+    v = sorted(values)
+    return " / ".join(fmt(x) for x in (v[0], statistics.median(v), v[-1]))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -200,20 +206,29 @@ def main():
         sys.exit("memory.py: no %s/mailpresence-server; run cargo build --release -p mailpresence-server" % target)
     users = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
     subs = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-    work = tempfile.mkdtemp()
-    ours = run(lambda: start_ours(target, work, 27060, users), 27060, users, subs)
-    kam = run(lambda: start_kamailio(work, 27070), 27070, users, subs)
-    mib = lambda kib: "%.1f MiB" % (kib / 1024)
-    cnt = lambda n: format(n, ",")
-    print("| %s people, %s SIP subscriptions | ours | Kamailio presence (4 UDP workers) |" % (cnt(users), cnt(users * subs)))
-    print("|---|---|---|")
-    print("| memory, started and idle | %s | %s |" % (mib(ours["idle"]), mib(kam["idle"])))
-    print("| memory after %s PUBLISHes | %s | %s |" % (cnt(users), mib(ours["after_publish"]), mib(kam["after_publish"])))
-    print("| memory after %s SUBSCRIBEs | %s | %s |" % (cnt(users * subs), mib(ours["after_subscribe"]), mib(kam["after_subscribe"])))
+    runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    ours, kam = [], []
+    for r in range(runs):
+        work = tempfile.mkdtemp()
+        print("run %d of %d …" % (r + 1, runs), file=sys.stderr)
+        ours.append(run(lambda: start_ours(target, work, 27060, users), 27060, users, subs))
+        kam.append(run(lambda: start_kamailio(work, 27070), 27070, users, subs))
+    mib = lambda kib: "%.1f" % (kib / 1024)
+    cnt = lambda n: format(int(n), ",")
+    col = lambda figs, key, fmt: spread([f[key] for f in figs], fmt)
+    ratio = lambda key: "%.2f ×" % (statistics.median([f[key] for f in ours]) / statistics.median([f[key] for f in kam]))
+    print("| %s people, %s SIP subscriptions; min / median / max of %d runs | ours | Kamailio presence (4 UDP workers) | ours ÷ Kamailio (medians) |"
+          % (cnt(users), cnt(users * subs), runs))
+    print("|---|---|---|---|")
+    for label, key in (("memory (MiB), started and idle", "idle"),
+                       ("memory (MiB) after %s PUBLISHes" % cnt(users), "after_publish"),
+                       ("memory (MiB) after %s SUBSCRIBEs" % cnt(users * subs), "after_subscribe")):
+        print("| %s | %s | %s | %s |" % (label, col(ours, key, mib), col(kam, key, mib), ratio(key)))
     for label, key in (("PUBLISHes answered 2xx", "published"), ("SUBSCRIBEs answered 2xx", "subscribed"),
                        ("NOTIFYs received", "notifies"), ("other answers (errors)", "failures")):
-        print("| %s | %s | %s |" % (label, cnt(ours[key]), cnt(kam[key])))
-    print("| seconds to subscribe everyone | %.1f | %.1f |" % (ours["took"], kam["took"]))
+        print("| %s | %s | %s | |" % (label, col(ours, key, cnt), col(kam, key, cnt)))
+    print("| seconds to subscribe everyone | %s | %s | |"
+          % (col(ours, "took", lambda x: "%.1f" % x), col(kam, "took", lambda x: "%.1f" % x)))
 
 
 if __name__ == "__main__":

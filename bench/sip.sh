@@ -5,7 +5,7 @@
 # highest offered rate (stepping up) at which every call succeeded, for
 # PUBLISH and for SUBSCRIBE+NOTIFY (a fetch), and the time from one PUBLISH to
 # the last of 1,000 watchers' NOTIFYs. Prints Markdown for BENCHMARKS.md.
-#   bench/sip.sh [RUNS]   (fan-out repeated RUNS times, default 3)
+#   bench/sip.sh [RUNS]   (rates and fan-out repeated RUNS times, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-3}"
@@ -81,17 +81,26 @@ fanout() {
   echo "${out[*]}"
 }
 
+# min / median / max of RUNS repetitions of max_rate.
+rates() {
+  local vals=()
+  for _ in $(seq 1 "$runs"); do vals+=("$(max_rate "$@")"); done
+  printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d / %d / %d", v[1], m, v[NR] }'
+}
+
 measure() {
   local port=$1
-  echo "$(max_rate publish_load.xml "$port")|$(max_rate fetch_load.xml "$port" -s u0)|$(fanout "$port")"
+  echo "$(rates publish_load.xml "$port")|$(rates fetch_load.xml "$port" -s u0)|$(fanout "$port")"
 }
 
 start_ours; ours=$(measure "$ours_port"); stop_all
 start_kamailio; kam=$(measure "$kam_port"); stop_all
 IFS='|' read -r op of ofan <<<"$ours"
 IFS='|' read -r kp kf kfan <<<"$kam"
-echo "| SIP on loopback, 2 cores, one server at a time | ours | Kamailio 5.6 presence (memory, 4 UDP workers) |"
-echo "|---|---|---|"
-echo "| PUBLISH/s, best achieved with no failed call | $op | $kp |"
-echo "| SUBSCRIBE+NOTIFY (fetch)/s, same | $of | $kf |"
-echo "| one PUBLISH → 1,000 watchers: ms to the last NOTIFY, each of $runs runs (20 s = some watcher never notified) | $ofan | $kfan |"
+# ours ÷ Kamailio, from the medians (the middle figure of "min / median / max").
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " / "); split(b, y, " / "); if (y[2] > 0) printf "%.1f ×", x[2] / y[2]; else print "n/a" }'; }
+echo "| SIP on loopback, 2 cores, one server at a time; min / median / max of $runs runs | ours | Kamailio 5.6 presence (memory, 4 UDP workers) | ours ÷ Kamailio (medians) |"
+echo "|---|---|---|---|"
+echo "| PUBLISH/s, best achieved with no failed call | $op | $kp | $(ratio "$op" "$kp") |"
+echo "| SUBSCRIBE+NOTIFY (fetch)/s, same | $of | $kf | $(ratio "$of" "$kf") |"
+echo "| one PUBLISH → 1,000 watchers: ms to the last NOTIFY, each of $runs runs (20 s = some watcher never notified) | $ofan | $kfan | |"
