@@ -23,6 +23,14 @@ echo "|---|---|---|"
 echo "| load | $load (Criterion low/estimate/high) | $(awk "BEGIN{printf \"%.0f / %.0f / %.0f ms\", $pl_min*1000, $pl_med*1000, $pl_max*1000}") (min/median/max of 5, incl. numpy/scipy import) |"
 echo "| lookups per second | $rate | $(awk "BEGIN{printf \"%.0f / %.0f / %.0f Kelem/s\", $pr_min/1000, $pr_med/1000, $pr_max/1000}") (batch query, one process) |"
 echo "| peak memory | $rss MB (the whole \`mailpresence geocode\` process) | $pm_med MB (median; $pm_min–$pm_max) |"
+# Ratios from the middle figures: Criterion's estimate (value, unit) and Python's median.
+read -r _ _ load_v load_u _ <<<"$load"
+read -r _ _ rate_v rate_u _ <<<"$rate"
+awk -v lv="$load_v" -v lu="$load_u" -v rv="$rate_v" -v ru="$rate_u" -v plm="$pl_med" -v prm="$pr_med" -v rss="$rss" -v pmm="$pm_med" 'BEGIN {
+  ms = (lu == "s") ? lv * 1000 : (lu == "µs" || lu == "us") ? lv / 1000 : lv
+  per_s = (ru ~ /^M/) ? rv * 1e6 : (ru ~ /^K/) ? rv * 1e3 : rv
+  printf "| ours ÷ Python | load time %.2f × · lookups/s %.2f × · memory %.2f × | |\n", ms / (plm * 1000), per_s / prm, rss / pmm
+}'
 echo
 echo "| track | fixes | Publish mails, city | Publish mails, district |"
 echo "|---|---|---|---|"

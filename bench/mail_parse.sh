@@ -18,3 +18,5 @@ echo "| parse one mail (golden set of $n) | min | median | max |"
 echo "|---|---|---|---|"
 echo "| mailpresence-core (Criterion, low/estimate/high) | $(to_us "$lo" "$lou" "$n") µs | $(to_us "$mid" "$midu" "$n") µs | $(to_us "$hi" "$hiu" "$n") µs |"
 echo "$py" | sed -E 's/.*min ([0-9.]+) µs, median ([0-9.]+) µs, max ([0-9.]+) µs/| Python 3 `email` (policy.default), 7 runs | \1 µs | \2 µs | \3 µs |/'
+py_med=$(echo "$py" | sed -E 's/.*median ([0-9.]+) µs.*/\1/')
+awk -v o="$(to_us "$mid" "$midu" "$n")" -v p="$py_med" 'BEGIN { printf "\nOurs ÷ Python, medians: %.3f × the time (Python takes %.0f × ours).\n", o / p, p / o }'
