@@ -145,6 +145,11 @@ pub struct AccountConfig {
     pub imap: MailServerConfig,
     pub smtp: MailServerConfig,
     pub granularity: LocationGranularity,
+    /// The authserv-id of the company's mail system (`mx.example.co.jp`): when
+    /// set, a Notify counts only if that system proved it came from the
+    /// presence server's domain. Ask the company's IT for it.
+    #[uniffi(default = None)]
+    pub authserv_id: Option<String>,
 }
 
 /// Someone's presence as the app shows it.
@@ -272,6 +277,7 @@ impl PresenceClient {
                 },
                 ..Default::default()
             },
+            authserv_id: config.authserv_id.filter(|id| !id.trim().is_empty()),
         };
         let terminal = Terminal::open(
             terminal_config,

@@ -464,7 +464,25 @@ pub struct PresenceFields {
     pub address: Option<CivicAddress>,
 }
 
+/// How far ahead of the receiver's clock an `Updated` may be before it is
+/// taken as "now": phones' clocks drift, but a time far in the future would
+/// make every later, honest update look older and freeze the presence.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
+
 impl PresenceFields {
+    /// Takes an `updated` later than `now` plus [`MAX_CLOCK_SKEW_SECS`] as
+    /// `now` (in the writer's offset). Returns true when it did.
+    pub fn clamp_future_updated(&mut self, now: DateTime<chrono::Utc>) -> bool {
+        let Some(updated) = self.updated else {
+            return false;
+        };
+        if updated.signed_duration_since(now) <= chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
+            return false;
+        }
+        self.updated = Some(now.with_timezone(updated.offset()));
+        true
+    }
+
     pub fn new(contact: impl Into<String>, activity: Activity) -> Self {
         Self {
             contact: contact.into(),

@@ -34,6 +34,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     #[serde(default)]
     pub presence: PresencePolicy,
+    /// How the sender of a presence mail is proven; required (see `problems`).
+    pub trust: Option<TrustConfig>,
     /// The SIP side; without this section the server speaks mail only.
     pub sip: Option<SipConfig>,
     #[serde(default, rename = "person")]
@@ -98,6 +100,49 @@ pub struct SmtpConfig {
     /// Longest wait between two tries of a mail the SMTP server did not take.
     #[serde(default = "default_retry_secs")]
     pub max_retry_secs: u64,
+}
+
+/// How a presence mail proves who sent it. Phones are on the internet: the
+/// From header alone proves nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    pub mode: TrustMode,
+    /// `authentication-results`: the authserv-id the company's receiving mail
+    /// system writes in its `Authentication-Results` header.
+    pub authserv_id: Option<String>,
+    /// `dkim`: public keys to use instead of asking DNS, e.g. for a mail
+    /// system whose DNS the server cannot reach.
+    #[serde(default, rename = "dkim_key")]
+    pub dkim_keys: Vec<DkimKey>,
+    /// How long a DKIM key lookup in DNS may take.
+    #[serde(default = "default_dns_timeout")]
+    pub dns_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustMode {
+    /// The company MTA's `Authentication-Results` (RFC 8601) header.
+    AuthenticationResults,
+    /// DKIM verified by the server itself.
+    Dkim,
+    /// The From header as written: only for a closed mail system.
+    FromHeader,
+}
+
+/// A DKIM public key as its DNS TXT record holds it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKey {
+    /// `selector._domainkey.domain`, e.g. `mail._domainkey.example.co.jp`.
+    pub name: String,
+    /// The TXT record, e.g. `v=DKIM1; k=rsa; p=MIIBIjAN…`.
+    pub record: String,
+}
+
+fn default_dns_timeout() -> u64 {
+    10
 }
 
 /// The SIP presence agent for desk phones.
@@ -168,6 +213,8 @@ pub struct PresencePolicy {
     pub stale_after_secs: u64,
     /// A location is forgotten this long after it was published.
     pub location_ttl_secs: u64,
+    /// Presence mails one sender may send per hour; more are refused.
+    pub sender_mails_per_hour: u32,
 }
 
 impl Default for PresencePolicy {
@@ -178,6 +225,7 @@ impl Default for PresencePolicy {
             notify_interval_secs: 60,
             stale_after_secs: 2 * 3600,
             location_ttl_secs: 8 * 3600,
+            sender_mails_per_hour: 120,
         }
     }
 }
@@ -322,6 +370,10 @@ impl Config {
         if self.presence.notify_interval_secs == 0 {
             p.push("[presence] notify_interval_secs must be at least 1".into());
         }
+        if self.presence.sender_mails_per_hour == 0 {
+            p.push("[presence] sender_mails_per_hour must be at least 1".into());
+        }
+        self.trust_problems(&mut p);
         if let Some(sip) = &self.sip
             && !(sip.min_expires <= sip.default_expires && sip.default_expires <= sip.max_expires)
         {
@@ -330,6 +382,60 @@ impl Config {
         self.people_problems(&mut p);
         self.rule_problems(&mut p);
         p
+    }
+
+    fn trust_problems(&self, p: &mut Vec<String>) {
+        let Some(trust) = &self.trust else {
+            p.push(
+                "[trust] is missing: say how a presence mail proves its sender. Usually\n    \
+                 [trust]\n    mode = \"authentication-results\"\n    authserv_id = \"<the id your mail system writes in Authentication-Results>\"\n    \
+                 or mode = \"dkim\" (the server checks DKIM itself), or mode = \"from-header\" (closed mail systems only; see the README)"
+                    .into(),
+            );
+            return;
+        };
+        let id = trust
+            .authserv_id
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        match trust.mode {
+            TrustMode::AuthenticationResults if id.is_empty() => p.push(
+                "[trust] mode = \"authentication-results\" needs authserv_id: the name your receiving mail system writes first in its Authentication-Results header (e.g. \"mx.example.co.jp\"; Google Workspace: \"mx.google.com\"; see the README)"
+                    .into(),
+            ),
+            TrustMode::AuthenticationResults => {
+                if id.contains(char::is_whitespace) || id.contains(';') {
+                    p.push(format!("[trust] authserv_id {id:?} must be one word"));
+                }
+            }
+            TrustMode::Dkim | TrustMode::FromHeader => {
+                if trust.authserv_id.is_some() {
+                    p.push("[trust] authserv_id is only used with mode = \"authentication-results\"".into());
+                }
+            }
+        }
+        if trust.mode != TrustMode::Dkim && !trust.dkim_keys.is_empty() {
+            p.push("[[trust.dkim_key]] is only used with mode = \"dkim\"".into());
+        }
+        for key in &trust.dkim_keys {
+            if !key.name.contains("._domainkey.") {
+                p.push(format!(
+                    "[[trust.dkim_key]] name {:?} must be selector._domainkey.domain",
+                    key.name
+                ));
+            }
+            use mail_auth::common::parse::TxtRecordParser;
+            if let Err(e) = mail_auth::common::verify::DomainKey::parse(key.record.as_bytes()) {
+                p.push(format!(
+                    "[[trust.dkim_key]] {}: the record is not a DKIM key ({e})",
+                    key.name
+                ));
+            }
+        }
+        if trust.dns_timeout_secs == 0 {
+            p.push("[trust] dns_timeout_secs must be at least 1".into());
+        }
     }
 
     fn people_problems(&self, p: &mut Vec<String>) {
@@ -402,6 +508,18 @@ impl Config {
         }
         if self.people.is_empty() {
             w.push("no [[person]]: every presence mail will be refused".into());
+        }
+        if self
+            .trust
+            .as_ref()
+            .is_some_and(|t| t.mode == TrustMode::FromHeader)
+        {
+            w.push(
+                "[trust] mode = \"from-header\": the server believes the From header, which anyone can write. \
+                 Anyone who can send mail to the presence address can change a colleague's status and location. \
+                 Use it only for a closed mail system that accepts no mail from outside."
+                    .into(),
+            );
         }
         for (section, tls) in [("imap", self.imap.tls), ("smtp", self.smtp.tls)] {
             if tls == TlsMode::None {

@@ -7,6 +7,7 @@
 //! transaction, a crash never leaves a presence applied but its Notify lost.
 
 use chrono::{Duration, Local};
+use mailpresence_core::mail::auth::{Proof, TrustFailure};
 use mailpresence_core::mail::{
     Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
@@ -61,6 +62,17 @@ pub enum Refusal {
     NoFrom,
     #[error("mail from the server's own address")]
     OwnAddress,
+    #[error("sender not proven: {0}")]
+    Unproven(TrustFailure),
+    #[error(
+        "{sender} sent more than {limit} presence mails this hour; its mails are refused until the hour is over"
+    )]
+    RateLimited {
+        sender: String,
+        limit: u32,
+        /// The first refusal of this window: the one worth a warning.
+        first: bool,
+    },
     #[error("{0} is not in the directory")]
     UnknownAccount(AccountName),
     #[error("From {from} is not the address registered for {account}")]
@@ -79,6 +91,13 @@ pub enum Refusal {
     },
     #[error("a Notify is for terminals, not for the server")]
     NotifyToServer,
+}
+
+impl Refusal {
+    /// Refusals that repeat one already logged as a warning.
+    pub fn is_repeat(&self) -> bool {
+        matches!(self, Self::RateLimited { first: false, .. })
+    }
 }
 
 /// The verdict and the deliveries of one step.
@@ -140,8 +159,15 @@ impl Engine {
         &self.directory
     }
 
-    /// A mail read from the presence mailbox.
-    pub fn on_mail(&self, store: &mut dyn Store, mail: &ParsedMail, now: Time) -> Result<Step> {
+    /// A mail read from the presence mailbox, with what the transport could
+    /// prove about its sender.
+    pub fn on_mail(
+        &self,
+        store: &mut dyn Store,
+        mail: &ParsedMail,
+        sender: &std::result::Result<Proof, TrustFailure>,
+        now: Time,
+    ) -> Result<Step> {
         let message = match &mail.outcome {
             Outcome::Presence(m) => m,
             Outcome::NotPresence(why) => {
@@ -159,6 +185,18 @@ impl Engine {
         };
         if from.eq_ignore_ascii_case(&self.own_address) {
             return Ok(Step::refused(Refusal::OwnAddress));
+        }
+        if let Err(why) = sender {
+            return Ok(Step::refused(Refusal::Unproven(why.clone())));
+        }
+        let limit = self.policy.sender_mails_per_hour;
+        let count = store.count_sender_mail(&from.to_ascii_lowercase(), now)?;
+        if count > limit {
+            return Ok(Step::refused(Refusal::RateLimited {
+                sender: from.to_owned(),
+                limit,
+                first: count == limit.saturating_add(1),
+            }));
         }
         match message {
             PresenceMessage::Publish(p) => self.on_publish_mail(store, p, from, now),
@@ -243,10 +281,14 @@ impl Engine {
         &self,
         store: &mut dyn Store,
         account: &AccountName,
-        fields: PresenceFields,
+        mut fields: PresenceFields,
         source: Medium,
         now: Time,
     ) -> Result<Step> {
+        // A clock far ahead would make every later, honest update look older.
+        if fields.clamp_future_updated(now) {
+            tracing::debug!(%account, "Updated lies in the future; taken as now");
+        }
         let previous = store.presence(account)?;
         if let (Some(prev), Some(new)) = (
             previous.as_ref().and_then(|p| p.fields.updated),
@@ -452,6 +494,7 @@ impl Engine {
     pub fn tick(&self, store: &mut dyn Store, now: Time) -> Result<Step> {
         let expired_requests = store.expire_requests(now)?;
         let expired_locations = store.expire_locations(now)?;
+        store.forget_sender_counts(after_signed(now, -secs(3600)))?;
         store.forget_handled_mail(after_signed(now, -secs(HANDLED_MAIL_MEMORY_SECS)))?;
         let mut deliveries = Vec::new();
         let notified_before = now

@@ -119,12 +119,19 @@ enum RunError {
     Sip(std::net::SocketAddr, std::io::Error),
     #[error("signals: {0}")]
     Signal(std::io::Error),
+    #[error("{0}")]
+    Trust(#[from] mail::trust::TrustSetupError),
+    #[error("the configuration has no [trust] section")]
+    NoTrust,
 }
 
 async fn run(config: Config) -> Result<(), RunError> {
     for w in config.warnings() {
         warn!("{w}");
     }
+    let trust = config.trust.as_ref().ok_or(RunError::NoTrust)?;
+    let verifier = Arc::new(mail::trust::SenderVerifier::new(trust)?);
+    info!(proof = ?verifier, "presence mail senders are proven");
     let store = SqliteStore::open(&config.server.storage)?;
     let directory = Directory::from_config(&config.people, &config.rules);
     let engine = Engine::new(
@@ -138,6 +145,7 @@ async fn run(config: Config) -> Result<(), RunError> {
     let intake = tokio::spawn(mail::intake::run(
         hub.clone(),
         config.imap.clone(),
+        verifier,
         shutdown.clone(),
     ));
     let outbox = tokio::spawn(mail::outbox::run(

@@ -88,8 +88,69 @@ may_see = ["sato"]
         "belongs to someone else too",
         "needs a mail address or a SIP URI",
         "\"group:nobody\" is no account",
+        "[trust] is missing",
     ] {
         assert!(text.contains(says), "missing {says:?} in:\n{text}");
+    }
+}
+
+/// A configuration that differs from the example in its `[trust]` section.
+fn with_trust(dir: &Path, trust: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = std::fs::read_to_string(root.join("docs/server.example.toml")).unwrap();
+    let start = example.find("[trust]").unwrap();
+    let end = start + example[start..].find("\n\n").unwrap();
+    let text = format!("{}{trust}{}", &example[..start], &example[end..]);
+    let path = dir.join("trust.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_example_warns_about_nothing() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/server.example.toml");
+    let (ok, text) = check(&example);
+    assert!(ok && !text.contains("warning"), "{text}");
+}
+
+#[test]
+fn trusting_the_from_header_is_warned_about_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = check(&with_trust(dir.path(), "[trust]\nmode = \"from-header\""));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("warning: [trust] mode = \"from-header\": the server believes the From header, which anyone can write"),
+        "{text}"
+    );
+}
+
+#[test]
+fn trust_mistakes_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    for (trust, says) in [
+        (
+            "[trust]\nmode = \"authentication-results\"",
+            "needs authserv_id",
+        ),
+        (
+            "[trust]\nmode = \"authentication-results\"\nauthserv_id = \"a b\"",
+            "must be one word",
+        ),
+        (
+            "[trust]\nmode = \"dkim\"\n[[trust.dkim_key]]\nname = \"mail._domainkey.example.co.jp\"\nrecord = \"v=DKIM1; p=notbase64!\"",
+            "is not a DKIM key",
+        ),
+        (
+            "[trust]\nmode = \"dkim\"\n[[trust.dkim_key]]\nname = \"example.co.jp\"\nrecord = \"v=DKIM1; p=\"",
+            "must be selector._domainkey.domain",
+        ),
+        ("[trust]\nmode = \"maybe\"", "unknown variant"),
+    ] {
+        let (ok, text) = check(&with_trust(dir.path(), trust));
+        assert!(
+            !ok && text.contains(says),
+            "{trust}: missing {says:?} in:\n{text}"
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 use chrono::{DateTime, TimeZone, Utc};
+use mailpresence_core::mail::auth::{self, Proof, TrustFailure};
 use mailpresence_core::mail::{
     self, ComposeEnvelope, Limits, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
@@ -9,7 +10,7 @@ use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFie
 use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, Refusal, Step, Verdict};
-use mailpresence_server::store::{SqliteStore, Store, StoreError};
+use mailpresence_server::store::{SqliteStore, Store, StoreError, Time};
 
 fn person(account: &str, groups: &[&str]) -> config::Person {
     config::Person {
@@ -70,6 +71,22 @@ fn fields(activity: &str, location: Option<&str>, updated_secs: Option<i64>) -> 
     f
 }
 
+/// A mail whose sender the transport proved (a DKIM pass of its domain).
+fn on_mail(
+    e: &Engine,
+    s: &mut dyn Store,
+    m: &ParsedMail,
+    now: Time,
+) -> mailpresence_server::store::Result<Step> {
+    let domain = m
+        .envelope
+        .from
+        .as_deref()
+        .and_then(auth::domain_of)
+        .unwrap_or_default();
+    e.on_mail(s, m, &Ok(Proof::Dkim { domain }), now)
+}
+
 /// A mail as the intake would see it, made with the real composer and parser.
 fn mail(from: &str, message: PresenceMessage) -> ParsedMail {
     let env = ComposeEnvelope {
@@ -117,7 +134,8 @@ fn run(db: &mut SqliteStore, f: impl FnOnce(&mut dyn Store) -> Result<Step, Stor
 fn subscribe_after_publish_is_answered_at_once_and_only_once() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -129,7 +147,8 @@ fn subscribe_after_publish_is_answered_at_once_and_only_once() {
     });
     assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -171,7 +190,8 @@ fn subscribe_after_publish_is_answered_at_once_and_only_once() {
 fn subscribe_before_publish_waits_for_the_first_publish() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -189,7 +209,8 @@ fn subscribe_before_publish_waits_for_the_first_publish() {
         1
     );
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -212,7 +233,8 @@ fn subscribe_before_publish_waits_for_the_first_publish() {
 fn watch_is_coalesced_to_one_notify_per_interval_with_the_latest_presence() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -226,7 +248,8 @@ fn watch_is_coalesced_to_one_notify_per_interval_with_the_latest_presence() {
     });
     let pub_at = |db: &mut SqliteStore, secs: i64, act: &str| {
         run(db, |s| {
-            e.on_mail(
+            on_mail(
+                &e,
                 s,
                 &publish_mail(
                     "tanaka@example.test",
@@ -260,7 +283,8 @@ fn watch_is_coalesced_to_one_notify_per_interval_with_the_latest_presence() {
 fn an_older_publish_never_overwrites_a_newer_one() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -271,7 +295,8 @@ fn an_older_publish_never_overwrites_a_newer_one() {
         )
     });
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -293,7 +318,8 @@ fn an_older_publish_never_overwrites_a_newer_one() {
 fn a_missing_optional_tag_blanks_the_field() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -304,7 +330,8 @@ fn a_missing_optional_tag_blanks_the_field() {
         )
     });
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -325,7 +352,8 @@ fn a_missing_optional_tag_blanks_the_field() {
 fn refusals_change_nothing_and_answer_nobody() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -379,7 +407,7 @@ fn refusals_change_nothing_and_answer_nobody() {
         ),
     ];
     for (m, says) in cases {
-        let step = run(&mut db, |s| e.on_mail(s, &m, t(5)));
+        let step = run(&mut db, |s| on_mail(&e, s, &m, t(5)));
         match &step.verdict {
             Verdict::Refused(r) => assert!(r.to_string().contains(says), "{r} / {says}"),
             v => panic!("{says}: {v:?}"),
@@ -402,7 +430,8 @@ fn refusals_change_nothing_and_answer_nobody() {
 fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -413,7 +442,8 @@ fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
         )
     });
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -441,10 +471,16 @@ fn an_activity_only_watcher_never_gets_the_location() {
     let mut f = fields("on-site", Some("東京都千代田区丸の内"), Some(0));
     f.coordinates = mailpresence_core::model::Coordinates::new(35.68, 139.76, None);
     run(&mut db, |s| {
-        e.on_mail(s, &publish_mail("tanaka@example.test", "tanaka", f), t(0))
+        on_mail(
+            &e,
+            s,
+            &publish_mail("tanaka@example.test", "tanaka", f),
+            t(0),
+        )
     });
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "ito@example.test",
@@ -460,7 +496,8 @@ fn an_activity_only_watcher_never_gets_the_location() {
     assert_eq!(p.activity.token, Some(ActivityToken::OnSite));
     assert_eq!((p.location.as_ref(), p.coordinates.as_ref()), (None, None));
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -479,14 +516,16 @@ fn an_activity_only_watcher_never_gets_the_location() {
 fn old_presence_is_delivered_as_stale_with_its_age() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail("tanaka@example.test", "tanaka", fields("busy", None, None)),
             t(0),
         )
     });
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -511,7 +550,8 @@ fn old_presence_is_delivered_as_stale_with_its_age() {
 fn locations_and_requests_expire() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -522,7 +562,8 @@ fn locations_and_requests_expire() {
         )
     });
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &subscribe_mail(
                 "sato@example.test",
@@ -561,7 +602,8 @@ fn locations_and_requests_expire() {
     );
     // Suzuki's first publish after expiry answers nobody.
     let step = run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "suzuki@example.test",
@@ -579,7 +621,7 @@ fn a_sent_notify_leaves_no_copy_of_the_location_behind() {
     let mut db = SqliteStore::in_memory().unwrap();
     let secret = "東京都千代田区丸の内一丁目".as_bytes();
     let id = db
-        .transaction(|s| s.enqueue_mail("p@example.test", "sato@example.test", secret, t(0)))
+        .transaction(|s| s.enqueue_mail("p@example.test", "sato@example.test", secret, None, t(0)))
         .unwrap();
     assert_eq!(db.transaction(|s| s.due_mails(t(1), 10)).unwrap().len(), 1);
     db.transaction(|s| s.mark_mail_sent(id, t(1))).unwrap();
@@ -590,7 +632,7 @@ fn a_sent_notify_leaves_no_copy_of_the_location_behind() {
     );
     assert_eq!(db.transaction(|s| s.counts(t(2))).unwrap().outbox_depth, 0);
     let id = db
-        .transaction(|s| s.enqueue_mail("p@example.test", "gone@example.test", secret, t(3)))
+        .transaction(|s| s.enqueue_mail("p@example.test", "gone@example.test", secret, None, t(3)))
         .unwrap();
     db.transaction(|s| s.mark_mail_undeliverable(id, "550 no such user", t(4)))
         .unwrap();
@@ -608,7 +650,8 @@ fn the_database_file_holds_no_old_location() {
     let path = dir.path().join("p.db");
     let (e, mut db) = (engine(), SqliteStore::open(&path).unwrap());
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -627,7 +670,7 @@ fn the_database_file_holds_no_old_location() {
         SubscribeMode::Once,
     );
     db.transaction(|s| -> Result<usize, StoreError> {
-        let step = e.on_mail(s, &sub, t(1))?;
+        let step = on_mail(&e, s, &sub, t(1))?;
         mailpresence_server::mail::queue_deliveries(
             s,
             &step.deliveries,
@@ -643,7 +686,8 @@ fn the_database_file_holds_no_old_location() {
         db.transaction(|s| s.mark_mail_sent(m.id, t(2))).unwrap();
     }
     run(&mut db, |s| {
-        e.on_mail(
+        on_mail(
+            &e,
             s,
             &publish_mail(
                 "tanaka@example.test",
@@ -683,4 +727,209 @@ fn two_processes_opening_a_new_database_at_once_both_succeed() {
         assert_eq!(store.transaction(|s| s.counts(t(0))).unwrap().records, 0);
     }
     assert!(SqliteStore::open_read_only(std::path::Path::new("/nonexistent/x.db")).is_err());
+}
+
+/// Raw mail text as a person's mailer would send it.
+fn raw_mail(from: &str, subject: &str, body: &str) -> ParsedMail {
+    let raw = format!(
+        "From: {from}\r\nTo: presence@example.test\r\nSubject: {subject}\r\nMessage-ID: <{}@example.test>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{body}",
+        uuid_like(body)
+    );
+    mail::parse(raw.as_bytes(), Limits::default())
+}
+
+fn uuid_like(body: &str) -> String {
+    format!(
+        "{:x}",
+        body.len() * 7919 + body.bytes().map(usize::from).sum::<usize>()
+    )
+}
+
+#[test]
+fn an_unproven_sender_changes_nothing() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let m = publish_mail(
+        "tanaka@example.test",
+        "tanaka",
+        fields("busy", Some("東京都"), Some(0)),
+    );
+    let why = TrustFailure::NotProven {
+        authserv_id: "mx.example.test".into(),
+        from_domain: "example.test".into(),
+        found: "dkim=none".into(),
+    };
+    let step = run(&mut db, |s| e.on_mail(s, &m, &Err(why.clone()), t(0)));
+    assert_eq!(step.verdict, Verdict::Refused(Refusal::Unproven(why)));
+    assert!(step.deliveries.is_empty());
+    assert_eq!(db.transaction(|s| s.counts(t(1))).unwrap().records, 0);
+}
+
+#[test]
+fn one_sender_is_refused_past_its_hourly_limit_and_warned_once() {
+    let e = Engine::new(
+        Directory::from_config(&[person("tanaka", &[])], &[]),
+        PresencePolicy {
+            sender_mails_per_hour: 3,
+            ..Default::default()
+        },
+        "presence@example.test",
+    );
+    let mut db = SqliteStore::in_memory().unwrap();
+    let verdicts: Vec<Verdict> = (0..6)
+        .map(|i| {
+            let m = publish_mail(
+                "Tanaka@Example.test",
+                "tanaka",
+                fields("busy", None, Some(i)),
+            );
+            run(&mut db, |s| on_mail(&e, s, &m, t(i))).verdict
+        })
+        .collect();
+    assert!(
+        verdicts[..3]
+            .iter()
+            .all(|v| matches!(v, Verdict::Applied(_))),
+        "{verdicts:?}"
+    );
+    let firsts: Vec<bool> = verdicts[3..]
+        .iter()
+        .map(|v| match v {
+            Verdict::Refused(Refusal::RateLimited {
+                first, limit: 3, ..
+            }) => *first,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(firsts, [true, false, false]);
+    // The next hour starts afresh.
+    let m = publish_mail(
+        "tanaka@example.test",
+        "tanaka",
+        fields("away", None, Some(4000)),
+    );
+    let step = run(&mut db, |s| on_mail(&e, s, &m, t(4000)));
+    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+}
+
+#[test]
+fn a_subscribe_naming_a_colleague_3000_times_asks_once() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    run(&mut db, |s| {
+        on_mail(
+            &e,
+            s,
+            &publish_mail(
+                "tanaka@example.test",
+                "tanaka",
+                fields("busy", None, Some(0)),
+            ),
+            t(0),
+        )
+    });
+    let body = format!(
+        "Watcher: sato\nSend-To: sato@example.test\n{}",
+        "Notifier: tanaka\n".repeat(3000)
+    );
+    let m = raw_mail("sato@example.test", "Subscribe", &body);
+    let step = run(&mut db, |s| on_mail(&e, s, &m, t(1)));
+    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+    assert_eq!(step.deliveries.len(), 1);
+    let counts = db.transaction(|s| s.counts(t(1))).unwrap();
+    assert_eq!(
+        counts.pending_requests + counts.open_watches,
+        0,
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn a_subscribe_naming_more_than_100_colleagues_is_refused_whole() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let names: Vec<String> = (0..101).map(|i| format!("Notifier: p{i}")).collect();
+    let body = format!(
+        "Watcher: sato\nSend-To: sato@example.test\n{}\n",
+        names.join("\n")
+    );
+    let m = raw_mail("sato@example.test", "Subscribe", &body);
+    let step = run(&mut db, |s| on_mail(&e, s, &m, t(1)));
+    match step.verdict {
+        Verdict::Refused(Refusal::Malformed(why)) => {
+            assert!(why.contains("101 colleagues named; at most 100"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_flood_of_subscribes_queues_one_notify_per_watcher_and_colleague() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let queue = |db: &mut SqliteStore, m: &ParsedMail, now: Time| {
+        db.transaction(|s| {
+            let step = on_mail(&e, s, m, now)?;
+            mailpresence_server::mail::queue_deliveries(
+                s,
+                &step.deliveries,
+                "presence@example.test",
+                now,
+            )
+        })
+        .unwrap()
+    };
+    let publish = |activity: &str, secs: i64| {
+        publish_mail(
+            "tanaka@example.test",
+            "tanaka",
+            fields(activity, None, Some(secs)),
+        )
+    };
+    queue(&mut db, &publish("busy", 0), t(0));
+    for i in 1..=20 {
+        let m = subscribe_mail(
+            "sato@example.test",
+            "sato",
+            &["tanaka"],
+            "sato@example.test",
+            SubscribeMode::Once,
+        );
+        assert_eq!(queue(&mut db, &m, t(i)), 1);
+    }
+    assert_eq!(db.transaction(|s| s.counts(t(30))).unwrap().outbox_depth, 1);
+    // A newer presence replaces the queued one: the old never goes out after it.
+    queue(&mut db, &publish("away", 31), t(31));
+    let m = subscribe_mail(
+        "sato@example.test",
+        "sato",
+        &["tanaka"],
+        "sato@example.test",
+        SubscribeMode::Once,
+    );
+    assert_eq!(queue(&mut db, &m, t(32)), 1);
+    let due = db.transaction(|s| s.due_mails(t(40), 10)).unwrap();
+    assert_eq!(due.len(), 1);
+    let text = String::from_utf8_lossy(&due[0].raw).into_owned();
+    assert!(text.contains("Activity: away"), "{text}");
+}
+
+#[test]
+fn an_updated_in_the_future_is_taken_as_now() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let m = publish_mail(
+        "tanaka@example.test",
+        "tanaka",
+        fields("busy", None, Some(86_400)),
+    );
+    run(&mut db, |s| on_mail(&e, s, &m, t(0)));
+    let stored = db
+        .transaction(|s| s.presence(&a("tanaka")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.fields.updated, Some(t(0).fixed_offset()));
+    // So the next honest update, a minute later, is not taken as older.
+    let m = publish_mail(
+        "tanaka@example.test",
+        "tanaka",
+        fields("away", None, Some(60)),
+    );
+    let step = run(&mut db, |s| on_mail(&e, s, &m, t(60)));
+    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
 }

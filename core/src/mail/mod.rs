@@ -2,7 +2,10 @@
 //! received mail is classified, and how one is composed. `tags` reads the body,
 //! `parse` reads a whole RFC 5322 mail, `compose` writes one.
 
+pub mod auth;
 pub mod compose;
+mod flowed;
+mod html;
 pub mod parse;
 pub mod tags;
 
@@ -123,6 +126,13 @@ pub struct Envelope {
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
     pub subject: Option<String>,
+    /// The values of the top-level `Authentication-Results` headers, topmost
+    /// first: what the receiving mail systems proved about the sender.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authentication_results: Vec<String>,
+    /// How many `From:` headers the mail has (one, in an honest mail).
+    #[serde(skip)]
+    pub from_headers: usize,
 }
 
 /// How a received mail was classified. Every mail is exactly one of these.
@@ -188,6 +198,8 @@ pub enum Malformed {
     },
     #[error("{0}")]
     Tags(tags::TagError),
+    #[error("Notifier: {count} colleagues named; at most {limit} in one Subscribe")]
+    TooManyNotifiers { count: usize, limit: usize },
     #[error("application/pidf+xml part: {0}")]
     Pidf(PidfError),
 }
@@ -199,6 +211,7 @@ impl Malformed {
             Self::NotAMail | Self::MimeStructure => "message",
             Self::NoText | Self::Undecodable(_) => "body",
             Self::MissingTag(t) | Self::BadValue { tag: t, .. } => t,
+            Self::TooManyNotifiers { .. } => "Notifier",
             Self::Tags(tags::TagError::Repeated(t) | tags::TagError::TooLong { tag: t, .. }) => t,
             Self::Pidf(_) => "application/pidf+xml",
         }

@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_mail_bytes: usize,
     /// The decoded text body that holds the tags.
     pub max_body_bytes: usize,
+    /// Distinct colleagues one Subscribe may name.
+    pub max_notifiers: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
         Self {
             max_mail_bytes: 1024 * 1024,
             max_body_bytes: 64 * 1024,
+            max_notifiers: 100,
         }
     }
 }
@@ -89,7 +92,27 @@ fn envelope_of(message: &Message<'_>) -> Envelope {
             .map(|id| format!("<{id}>"))
             .or_else(|| message.in_reply_to().as_text().map(|id| format!("<{id}>"))),
         subject: message.subject().map(str::to_owned),
+        authentication_results: message
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, value)| unfold(value))
+            .collect(),
+        from_headers: message
+            .headers()
+            .iter()
+            .filter(|h| h.name == mail_parser::HeaderName::From)
+            .count(),
     }
+}
+
+/// A header value on one line: folding line breaks become the white space
+/// they stand for.
+fn unfold(value: &str) -> String {
+    value
+        .replace("\r\n", "")
+        .replace('\n', "")
+        .trim()
+        .to_owned()
 }
 
 fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outcome {
@@ -201,22 +224,24 @@ fn read_body(
             let presence = presence_fields(&tags, pidf.as_ref())?;
             PresenceMessage::Notify(Notify { notifier, presence })
         }
-        MailKind::Subscribe => PresenceMessage::Subscribe(subscribe(&tags)?),
+        MailKind::Subscribe => PresenceMessage::Subscribe(subscribe(&tags, limits)?),
     })
 }
 
-/// The first text part, or the text of the first HTML part, decoded.
+/// The first text part, or the text of the first HTML part, decoded. A
+/// `format=flowed` text (RFC 3676, Apple Mail) has its soft breaks joined; an
+/// HTML part (webmail) has its block elements turned into line breaks.
 fn body_text(message: &Message<'_>) -> Result<String, Malformed> {
     let part = message
         .text_part(0)
         .or_else(|| message.html_part(0))
         .ok_or(Malformed::NoText)?;
     let text = match &part.body {
-        PartType::Text(t) => t.to_string(),
-        PartType::Html(_) => message
-            .body_text(0)
-            .map(|t| t.into_owned())
-            .ok_or(Malformed::NoText)?,
+        PartType::Text(t) => match flowed_params(part) {
+            Some(delsp) => super::flowed::unflow(t, delsp),
+            None => t.to_string(),
+        },
+        PartType::Html(h) => super::html::to_text(h),
         _ => return Err(Malformed::NoText),
     };
     if part.is_encoding_problem || charset_decoding_failed(message, part, &text) {
@@ -227,6 +252,18 @@ fn body_text(message: &Message<'_>) -> Result<String, Malformed> {
         return Err(Malformed::Undecodable(charset.to_owned()));
     }
     Ok(text)
+}
+
+/// `Some(delsp)` for a `format=flowed` text part.
+fn flowed_params(part: &MessagePart<'_>) -> Option<bool> {
+    let ct = part.content_type()?;
+    let flowed = ct
+        .attribute("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("flowed"));
+    flowed.then(|| {
+        ct.attribute("delsp")
+            .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+    })
 }
 
 /// A charset decoder puts U+FFFD where bytes made no sense. The sender may have
@@ -343,16 +380,29 @@ fn presence_fields(
     })
 }
 
-fn subscribe(tags: &Tags) -> Result<Subscribe, Malformed> {
+fn subscribe(tags: &Tags, limits: Limits) -> Result<Subscribe, Malformed> {
     let watcher = account(tags, Tag::Watcher)?;
-    // Repeatable, and people also list several on one line.
-    let notifiers = tags
+    // Repeatable, and people also list several on one line. A name given twice
+    // is asked for once: one mail must not cause a Notify per repetition.
+    let mut notifiers: Vec<AccountName> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for name in tags
         .all(Tag::Notifier)
         .flat_map(|v| v.split([',', '、', '，', ';']))
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map(|n| n.parse::<AccountName>().map_err(bad(Tag::Notifier)))
-        .collect::<Result<Vec<_>, _>>()?;
+    {
+        let name = name.parse::<AccountName>().map_err(bad(Tag::Notifier))?;
+        if seen.insert(name.clone()) {
+            notifiers.push(name);
+        }
+    }
+    if notifiers.len() > limits.max_notifiers {
+        return Err(Malformed::TooManyNotifiers {
+            count: notifiers.len(),
+            limit: limits.max_notifiers,
+        });
+    }
     if notifiers.is_empty() {
         return Err(Malformed::MissingTag(Tag::Notifier.name()));
     }

@@ -21,10 +21,31 @@ use super::config::TerminalConfig;
 use super::engine::{Sharing, publish_message, subscribe_message};
 use super::store::{Colleague, StoreError, TerminalStore};
 use crate::location::{ChangePolicy, Fix, LocationError, OfflineGeocoder};
+use crate::mail::auth::{SenderTrust, check_sender};
 use crate::mail::{self, ComposeEnvelope, Limits, Outcome, PresenceMessage, SubscribeMode};
 use crate::model::{AccountName, Activity, ActivityToken, PresenceFields, ScheduleEntry};
 use crate::transport::imap::{self, ConnectError, ImapSession};
 use crate::transport::{Backoff, smtp};
+
+/// What became of one mail of the inbox.
+enum Reading {
+    /// A Notify from the presence server.
+    Presence { changed: bool },
+    /// Not one: a person's mail, or a forgery. Left for the user.
+    NotFromServer,
+}
+
+/// `1,2,3` for a UID FETCH or STORE.
+fn uid_list(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Marks a mail that looks like a Notify but is not proven to be one, so it is
+/// not read again; it stays unread for the user.
+pub const NOT_OURS_KEYWORD: &str = "$PresenceNotOurs";
 
 /// The keyword that marks a Notify mail as read by the app.
 const DONE_KEYWORD: &str = "$PresenceDone";
@@ -387,7 +408,7 @@ impl Terminal {
     async fn read_notifies(&self, session: &mut ImapSession) -> Result<usize, TerminalError> {
         let protocol = |e: async_imap::error::Error| TerminalError::Protocol(e.to_string());
         let query = format!(
-            "UNKEYWORD {DONE_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
+            "UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
             self.config.presence_server
         );
         let mut uids: Vec<u32> = session
@@ -400,47 +421,75 @@ impl Terminal {
             return Ok(0);
         }
         uids.sort_unstable();
-        let set = uids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
         let fetched: Vec<_> = session
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .uid_fetch(uid_list(&uids), "(UID BODY.PEEK[])")
             .await
             .map_err(protocol)?
             .try_collect()
             .await
             .map_err(protocol)?;
         let mut changed = 0;
+        let (mut read, mut not_ours) = (Vec::new(), Vec::new());
         for f in &fetched {
-            if let Some(body) = f.body() {
-                changed += usize::from(self.apply_mail(body)?);
+            let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+                continue;
+            };
+            match self.read_mail(body)? {
+                Reading::Presence { changed: c } => {
+                    changed += usize::from(c);
+                    read.push(uid);
+                }
+                Reading::NotFromServer => not_ours.push(uid),
             }
         }
-        let _: Vec<_> = session
-            .uid_store(&set, format!("+FLAGS.SILENT (\\Seen {DONE_KEYWORD})"))
-            .await
-            .map_err(protocol)?
-            .try_collect()
-            .await
-            .map_err(protocol)?;
+        // A Notify read is marked read; a mail that only looks like one is the
+        // user's and stays unread, marked only so it is not fetched again.
+        for (uids, flags) in [
+            (read, format!("(\\Seen {DONE_KEYWORD})")),
+            (not_ours, format!("({NOT_OURS_KEYWORD})")),
+        ] {
+            if uids.is_empty() {
+                continue;
+            }
+            let _: Vec<_> = session
+                .uid_store(uid_list(&uids), format!("+FLAGS.SILENT {flags}"))
+                .await
+                .map_err(protocol)?
+                .try_collect()
+                .await
+                .map_err(protocol)?;
+        }
         Ok(changed)
     }
 
-    /// One mail from the inbox: a Notify updates that colleague.
+    /// One mail from the inbox: a Notify from the presence server updates that
+    /// colleague. Returns whether a colleague changed.
     pub fn apply_mail(&self, raw: &[u8]) -> Result<bool, TerminalError> {
+        Ok(matches!(
+            self.read_mail(raw)?,
+            Reading::Presence { changed: true }
+        ))
+    }
+
+    fn read_mail(&self, raw: &[u8]) -> Result<Reading, TerminalError> {
         let parsed = mail::parse(raw, Limits::default());
-        let Outcome::Presence(PresenceMessage::Notify(n)) = parsed.outcome else {
+        let Outcome::Presence(PresenceMessage::Notify(mut n)) = parsed.outcome else {
             debug!(outcome = ?parsed.outcome, "not a Notify");
-            return Ok(false);
+            return Ok(Reading::NotFromServer);
         };
+        if let Err(why) = self.proven_from_presence_server(&parsed.envelope) {
+            warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left alone: {why}");
+            return Ok(Reading::NotFromServer);
+        }
         if let Some(id) = &parsed.envelope.message_id
             && self.store().seen(id)?
         {
-            return Ok(false);
+            return Ok(Reading::Presence { changed: false });
         }
         let now = Utc::now();
+        if n.presence.clamp_future_updated(now) {
+            debug!(colleague = %n.notifier, "Updated lies in the future; taken as now");
+        }
         let saved = self
             .store()
             .save_colleague(n.notifier.as_str(), &n.presence, now)?;
@@ -455,7 +504,26 @@ impl Terminal {
                 received_at: now,
             })));
         }
-        Ok(saved)
+        Ok(Reading::Presence { changed: saved })
+    }
+
+    /// A Notify counts only from the presence server's exact address and, when
+    /// the account names the company's authserv-id, as its mail system proved.
+    fn proven_from_presence_server(&self, envelope: &mail::Envelope) -> Result<(), String> {
+        let from = envelope.from.as_deref().unwrap_or_default();
+        if !from.eq_ignore_ascii_case(self.config.presence_server.trim()) {
+            return Err(format!(
+                "From {from:?} is not {}",
+                self.config.presence_server
+            ));
+        }
+        if let Some(authserv_id) = &self.config.authserv_id {
+            let trust = SenderTrust::AuthenticationResults {
+                authserv_id: authserv_id.clone(),
+            };
+            check_sender(&trust, envelope).map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// Runs the mail loops until `shutdown`: the outbox is sent whenever there

@@ -25,6 +25,11 @@ pub struct TerminalConfig {
     pub smtp: MailServer,
     #[serde(default)]
     pub location: PolicyConfig,
+    /// The authserv-id of the company's mail system. When set, a Notify counts
+    /// only if that system's `Authentication-Results` proves it came from the
+    /// presence server's domain (a DKIM pass aligned with it, or DMARC).
+    #[serde(default)]
+    pub authserv_id: Option<String>,
 }
 
 /// One mail service (IMAP or SMTP) of the company's mail server.

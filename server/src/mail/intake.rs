@@ -18,6 +18,7 @@ use mailpresence_core::transport::imap::{self, ConnectError, ImapSession};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::trust::SenderVerifier;
 use crate::config::ImapConfig;
 use crate::engine::Verdict;
 use crate::hub::{Committed, Hub};
@@ -39,10 +40,20 @@ pub enum IntakeError {
 }
 
 /// Runs until `shutdown` turns true.
-pub async fn run(hub: Arc<Hub>, config: ImapConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    hub: Arc<Hub>,
+    config: ImapConfig,
+    verifier: Arc<SenderVerifier>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+    let reader = Reader {
+        hub: &hub,
+        config: &config,
+        verifier: &verifier,
+    };
     loop {
-        match session(&hub, &config, &mut shutdown, &mut backoff).await {
+        match session(&reader, &mut shutdown, &mut backoff).await {
             Ok(()) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
@@ -56,13 +67,20 @@ pub async fn run(hub: Arc<Hub>, config: ImapConfig, mut shutdown: watch::Receive
     }
 }
 
+/// What handling the mailbox needs.
+struct Reader<'a> {
+    hub: &'a Hub,
+    config: &'a ImapConfig,
+    verifier: &'a SenderVerifier,
+}
+
 /// One connection's life: returns Ok only on shutdown.
 async fn session(
-    hub: &Hub,
-    config: &ImapConfig,
+    reader: &Reader<'_>,
     shutdown: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<(), IntakeError> {
+    let (hub, config) = (reader.hub, reader.config);
     let mut session = connect(config).await?;
     let has_idle = session.capabilities().await?.has_str("IDLE");
     let mailbox = session.select(&config.mailbox).await?;
@@ -70,7 +88,7 @@ async fn session(
     info!(host = %config.host, mailbox = %config.mailbox, idle = has_idle, "IMAP connected");
     backoff.reset();
     loop {
-        handle_new_mail(hub, config, &mut session, uid_validity).await?;
+        handle_new_mail(reader, &mut session, uid_validity).await?;
         note_contact(hub)?;
         if *shutdown.borrow() {
             session.logout().await.ok();
@@ -116,11 +134,11 @@ async fn connect(config: &ImapConfig) -> Result<ImapSession, IntakeError> {
 
 /// Handles every mail not yet marked done, oldest first.
 async fn handle_new_mail(
-    hub: &Hub,
-    config: &ImapConfig,
+    reader: &Reader<'_>,
     session: &mut ImapSession,
     uid_validity: u32,
 ) -> Result<(), IntakeError> {
+    let config = reader.config;
     let mut uids: Vec<u32> = session
         .uid_search(format!("UNKEYWORD {DONE_KEYWORD}"))
         .await?
@@ -139,7 +157,7 @@ async fn handle_new_mail(
             let (Some(uid), Some(body)) = (fetch.uid, fetch.body()) else {
                 continue;
             };
-            handle_one(hub, body, &format!("uid:{uid_validity}:{uid}"))?;
+            handle_one(reader, body, &format!("uid:{uid_validity}:{uid}")).await?;
             done.push(uid);
         }
         if done.is_empty() {
@@ -159,20 +177,26 @@ async fn handle_new_mail(
     Ok(())
 }
 
-/// One mail: parsed, applied, its Notify mails queued, recorded as handled —
-/// all in one transaction.
-fn handle_one(hub: &Hub, raw: &[u8], fallback_id: &str) -> Result<(), IntakeError> {
+/// One mail: its sender checked, then parsed, applied, its Notify mails
+/// queued, recorded as handled — all in one transaction.
+async fn handle_one(reader: &Reader<'_>, raw: &[u8], fallback_id: &str) -> Result<(), IntakeError> {
+    let hub = reader.hub;
     let parsed = mail::parse(raw, Limits::default());
     let id = parsed
         .envelope
         .message_id
         .clone()
         .unwrap_or_else(|| fallback_id.to_owned());
+    // Only a presence mail is worth a check (in `dkim` mode, DNS lookups).
+    let sender = match parsed.outcome {
+        mail::Outcome::Presence(_) => reader.verifier.check(raw, &parsed.envelope).await,
+        _ => Err(mail::auth::TrustFailure::NoFrom),
+    };
     let committed = hub.step(|engine, tx, now| {
         if tx.mail_handled(&id)? {
             return Ok(None);
         }
-        let step = engine.on_mail(tx, &parsed, now)?;
+        let step = engine.on_mail(tx, &parsed, &sender, now)?;
         tx.mark_mail_handled(&id, &step.verdict.to_string(), now)?;
         Ok(Some(step))
     })?;
@@ -188,6 +212,9 @@ fn handle_one(hub: &Hub, raw: &[u8], fallback_id: &str) -> Result<(), IntakeErro
     match &step.verdict {
         Verdict::Applied(what) => info!(message_id = %id, from, queued, "{what}"),
         Verdict::Ignored(why) => info!(message_id = %id, from, "ignored: {why}"),
+        Verdict::Refused(why) if why.is_repeat() => {
+            debug!(message_id = %id, from, "refused: {why}")
+        }
         Verdict::Refused(why) => warn!(message_id = %id, from, "refused: {why}"),
     }
     for refusal in &step.partial_refusals {

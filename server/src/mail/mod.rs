@@ -4,6 +4,7 @@
 
 pub mod intake;
 pub mod outbox;
+pub mod trust;
 
 use mailpresence_core::mail::{self, ComposeEnvelope, PresenceMessage};
 
@@ -31,7 +32,9 @@ pub fn queue_deliveries(
         };
         match mail::compose(&PresenceMessage::Notify(d.notify.clone()), &envelope) {
             Ok(raw) => {
-                store.enqueue_mail(server_address, &d.to, &raw, now)?;
+                // One pending Notify per watcher address and colleague.
+                let key = format!("{}\n{}", d.to.to_ascii_lowercase(), d.notify.notifier);
+                store.enqueue_mail(server_address, &d.to, &raw, Some(&key), now)?;
                 queued += 1;
                 if d.stale {
                     tracing::info!(to = %d.to, notifier = %d.notify.notifier, "presence sent as stale");

@@ -137,8 +137,18 @@ pub trait Store {
     /// on the IMAP server, so only a lost flag could bring one back).
     fn forget_handled_mail(&mut self, before: Time) -> Result<usize>;
 
-    fn enqueue_mail(&mut self, sender: &str, recipient: &str, raw: &[u8], now: Time)
-    -> Result<i64>;
+    /// Queues a mail. A mail with a `replaces` key takes the place of any
+    /// unsent mail with the same key (a newer Notify for the same watcher
+    /// and colleague), so a flood queues one mail per key and an old
+    /// presence never goes out after a newer one.
+    fn enqueue_mail(
+        &mut self,
+        sender: &str,
+        recipient: &str,
+        raw: &[u8],
+        replaces: Option<&str>,
+        now: Time,
+    ) -> Result<i64>;
     fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>>;
     /// Sent: the mail leaves the store (it may hold a location).
     fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()>;
@@ -150,5 +160,11 @@ pub trait Store {
     fn next_mail_due(&self) -> Result<Option<Time>>;
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Counts one more presence mail from `sender` in its current hour and
+    /// returns the count, this one included. An hour starts with a sender's
+    /// first mail after the last hour ended.
+    fn count_sender_mail(&mut self, sender: &str, now: Time) -> Result<u32>;
+    /// Forgets counts of hours that started before `before`.
+    fn forget_sender_counts(&mut self, before: Time) -> Result<usize>;
     fn counts(&self, now: Time) -> Result<Counts>;
 }

@@ -15,7 +15,8 @@ use super::{
 };
 
 /// Each entry moves the schema one version up; never edit a shipped one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE presence (
         account TEXT PRIMARY KEY,
         fields TEXT NOT NULL,               -- PresenceFields as JSON
@@ -56,7 +57,19 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX outbox_due ON outbox(sent_at, next_attempt_at);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"#];
+"#,
+    r#"
+    -- A newer Notify for the same watcher and colleague replaces an unsent one.
+    ALTER TABLE outbox ADD COLUMN replace_key TEXT;
+    CREATE INDEX outbox_replace ON outbox(replace_key) WHERE sent_at IS NULL;
+    -- Presence mails per sender in the current hour (rate limit).
+    CREATE TABLE sender_hour (
+        sender TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        mails INTEGER NOT NULL
+    );
+"#,
+];
 
 /// The SQLite database of one server.
 #[derive(Debug)]
@@ -406,13 +419,43 @@ impl Store for SqliteTx<'_> {
         sender: &str,
         recipient: &str,
         raw: &[u8],
+        replaces: Option<&str>,
         now: Time,
     ) -> Result<i64> {
+        if let Some(key) = replaces {
+            // Deleted, not updated: a sender holding the old row's id then
+            // finds nothing to mark, and the new row is sent after it.
+            self.tx.execute(
+                "DELETE FROM outbox WHERE replace_key = ?1 AND sent_at IS NULL",
+                [key],
+            )?;
+        }
         self.tx.execute(
-            "INSERT INTO outbox (sender, recipient, raw, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![sender, recipient, raw, ms(now)],
+            "INSERT INTO outbox (sender, recipient, raw, created_at, next_attempt_at, replace_key) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            params![sender, recipient, raw, ms(now), replaces],
         )?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    fn count_sender_mail(&mut self, sender: &str, now: Time) -> Result<u32> {
+        let hour_ago = ms(now) - 3_600_000;
+        let mails: i64 = self.tx.query_row(
+            "INSERT INTO sender_hour (sender, started_at, mails) VALUES (?1, ?2, 1)
+             ON CONFLICT(sender) DO UPDATE SET
+               mails = CASE WHEN started_at <= ?3 THEN 1 ELSE mails + 1 END,
+               started_at = CASE WHEN started_at <= ?3 THEN ?2 ELSE started_at END
+             RETURNING mails",
+            params![sender, ms(now), hour_ago],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(mails).unwrap_or(u32::MAX))
+    }
+
+    fn forget_sender_counts(&mut self, before: Time) -> Result<usize> {
+        Ok(self.tx.execute(
+            "DELETE FROM sender_hour WHERE started_at < ?1",
+            [ms(before)],
+        )?)
     }
 
     fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>> {
