@@ -42,7 +42,12 @@ def server_config(work, sip_port, publishers):
         f.write('[server]\naddress = "%s"\nstorage = "%s/p.db"\n' % (PRESENCE, work))
         f.write('[imap]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nuser = "%s"\npassword = "secret"\n' % (IMAP, PRESENCE))
         f.write('[smtp]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nmax_per_second = 1000\n' % SMTP)
-        f.write('[presence]\nnotify_interval_secs = 1\n[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\n' % (sip_port, D))
+        # The mails are injected unsigned on the inbound port, many per sender:
+        # the From header is trusted here and the hourly limit lifted, so that
+        # intake itself is measured (the Authentication-Results check it skips
+        # is one header parse).
+        f.write('[trust]\nmode = "from-header"\n')
+        f.write('[presence]\nsender_mails_per_hour = 100000000\nnotify_interval_secs = 1\n[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\n' % (sip_port, D))
         for who in publishers + ["watcher", "tanaka", "yamada"]:
             f.write('[[person]]\naccount = "%s"\nmail = "%s"\nsip = "sip:%s@%s"\n' % (who, mail(who), who, D))
         f.write('[[rule]]\nwatchers = ["*"]\nmay_see = ["*"]\nlocation = true\n')

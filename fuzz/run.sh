@@ -12,15 +12,17 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
 
-# Seed corpora: real-shaped inputs make the fuzzer reach deep paths quickly.
-mkdir -p corpus/mail_parse corpus/pidf_decode corpus/sip_message
+# Seed corpora (mails, PIDF, SIP, Authentication-Results as OpenDKIM, Gmail
+# and Microsoft 365 write them): real-shaped inputs make the fuzzer reach deep paths quickly.
+mkdir -p corpus/mail_parse corpus/pidf_decode corpus/sip_message corpus/auth_results
 cp ../core/tests/golden/*.eml corpus/mail_parse/
 cp ../core/tests/pidf/*.xml corpus/pidf_decode/
 cp ../core/tests/sip/*.sip corpus/sip_message/
+cp ../core/tests/auth_results/*.txt corpus/auth_results/
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in mail_parse pidf_decode sip_message; do
+for target in mail_parse pidf_decode sip_message auth_results; do
   echo "fuzz: $target for ${seconds}s"
   if cargo fuzz run "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then

@@ -46,6 +46,11 @@ tls = "starttls"
 user = "presence@example.test"
 password = "secret"
 ca_file = "$MAILPRESENCE_MAIL_CA"
+[trust]
+# Phones submit through Postfix, where OpenDKIM signs; the inbound OpenDKIM
+# verifies and writes its verdict under this name.
+mode = "authentication-results"
+authserv_id = "$MAILPRESENCE_AUTHSERV_ID"
 [presence]
 notify_interval_secs = 1
 [sip]
@@ -70,6 +75,7 @@ watchers = ["group:field"]
 may_see = ["group:desk"]
 EOF
 cat > "$demo/tanaka.toml" <<EOF
+authserv_id = "$MAILPRESENCE_AUTHSERV_ID"
 account = "tanaka"
 mail = "tanaka@example.test"
 presence_server = "presence@example.test"

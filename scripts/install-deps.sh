@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need, when missing:
-# Dovecot and Postfix (real mail servers), SIPp (a real SIP peer), openssl
+# Dovecot and Postfix (real mail servers), OpenDKIM (signs and verifies like a
+# company's mail system), SIPp (a real SIP peer), openssl
 # (test certificates), libssl-dev (to check the optional online-geocoding
 # feature). Safe to run again; does nothing when all are there.
 set -euo pipefail
@@ -10,6 +11,8 @@ command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 command -v postfix >/dev/null || need+=(postfix)
 command -v sipp >/dev/null || need+=(sip-tester)
+command -v opendkim >/dev/null || need+=(opendkim)
+command -v opendkim-genkey >/dev/null || need+=(opendkim-tools)
 command -v openssl >/dev/null || need+=(openssl)
 # Only for checking the optional `online` geocoding feature (reqwest with native-tls).
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)

@@ -12,12 +12,21 @@
 # Ports: SMTP 12525 (plain, AUTH optional), 12587 (STARTTLS + AUTH),
 # 12465 (implicit TLS); IMAP 11143 (plain/STARTTLS), 11993 (implicit TLS).
 # The certificates are signed by a CA made here: DIR/tls/ca.crt.
+#
+# Like a company's mail system, it proves senders with OpenDKIM: mail
+# submitted with AUTH (12587, 12465: the phones' path) is DKIM-signed for
+# example.test and then relayed to the plain port, which plays the inbound MX:
+# there a verifying OpenDKIM checks every mail and stamps
+# "Authentication-Results: mx.example.test; dkim=...". Keys for example.test
+# and other.test (a stranger's domain) are made here; the verifier reads the
+# public keys from DIR/dkim/keys.txt instead of DNS.
 set -euo pipefail
 
 DIR="${2:-${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}}"
 DOMAIN=example.test
 SMTP_PORT=12525 SUBMISSION_PORT=12587 SMTPS_PORT=12465
 IMAP_PORT=11143 IMAPS_PORT=11993 LMTP_PORT=12424
+DKIM_SIGN_PORT=12891 DKIM_VERIFY_PORT=12892 AUTHSERV_ID=mx.example.test
 VMAIL_UID=5000
 
 log() { echo "mail-servers: $*" >&2; }
@@ -38,6 +47,74 @@ make_certificates() {
   openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
     -days 3650 -extfile "$t/ext.cnf" -out "$t/server.crt" 2>/dev/null
   chmod 644 "$t"/*.crt "$t/server.key"
+}
+
+make_dkim_keys() {
+  local k="$DIR/dkim" domain record
+  [ -f "$k/keys.txt" ] && return
+  mkdir -p "$k"
+  : > "$k/keys.txt.new"
+  for domain in $DOMAIN other.test; do
+    mkdir -p "$k/$domain"
+    opendkim-genkey -b 2048 -d "$domain" -s mail -D "$k/$domain"
+    # mail.txt is a BIND record: its quoted parts, joined, without spaces.
+    record=$(grep -o '"[^"]*"' "$k/$domain/mail.txt" | tr -d '" \n\t')
+    echo "mail._domainkey.$domain $record" >> "$k/keys.txt.new"
+  done
+  chmod 600 "$k"/*/mail.private
+  mv "$k/keys.txt.new" "$k/keys.txt"
+}
+
+write_opendkim() {
+  local k="$DIR/dkim"
+  # The submission side: signs what authenticated users send.
+  cat > "$k/sign.conf" <<EOF
+Mode s
+Socket inet:$DKIM_SIGN_PORT@127.0.0.1
+PidFile $k/sign.pid
+Domain $DOMAIN
+Selector mail
+KeyFile $k/$DOMAIN/mail.private
+# The test folder lies under /tmp, which others may write.
+RequireSafeKeys no
+Canonicalization relaxed/simple
+Syslog no
+UMask 022
+EOF
+  # The inbound side: verifies every mail and always says what it found.
+  cat > "$k/verify.conf" <<EOF
+Mode v
+Socket inet:$DKIM_VERIFY_PORT@127.0.0.1
+PidFile $k/verify.pid
+AuthservID $AUTHSERV_ID
+AlwaysAddARHeader yes
+TestDNSData file:$k/keys.txt
+Syslog no
+UMask 022
+EOF
+}
+
+start_opendkim() {
+  local k="$DIR/dkim" which
+  for which in sign verify; do
+    if ! opendkim -x "$k/$which.conf" >>"$k/stdout.log" 2>&1; then
+      log "OpenDKIM ($which) did not start:"; tail -n 5 "$k/stdout.log" >&2; return 1
+    fi
+  done
+  wait_port "$DKIM_SIGN_PORT"; wait_port "$DKIM_VERIFY_PORT"
+}
+
+# By the process ids it wrote, never by a name pattern.
+stop_opendkim() {
+  local k="$DIR/dkim" which pid
+  for which in sign verify; do
+    pid=$(cat "$k/$which.pid" 2>/dev/null || true)
+    [ -n "$pid" ] || continue
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$k/$which.pid"
+  done
 }
 
 write_dovecot() {
@@ -145,12 +222,17 @@ EOF
   cat >> "$p/master.cf" <<EOF
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
   -o smtpd_sasl_auth_enable=yes
+  -o smtpd_milters=inet:127.0.0.1:$DKIM_VERIFY_PORT
 127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
+  -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_PORT
+  -o content_filter=smtp:[127.0.0.1]:$SMTP_PORT
 127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
+  -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_PORT
+  -o content_filter=smtp:[127.0.0.1]:$SMTP_PORT
 EOF
   # Postfix re-reads config files changed in the last seconds; these are old news.
   touch -d '-1 min' "$p/main.cf" "$p/master.cf"
@@ -213,6 +295,7 @@ export MAILPRESENCE_MAIL_DOMAIN=$DOMAIN
 export MAILPRESENCE_SMTP_PORT=$SMTP_PORT MAILPRESENCE_SUBMISSION_PORT=$SUBMISSION_PORT MAILPRESENCE_SMTPS_PORT=$SMTPS_PORT
 export MAILPRESENCE_IMAP_PORT=$IMAP_PORT MAILPRESENCE_IMAPS_PORT=$IMAPS_PORT
 export MAILPRESENCE_MAIL_CA=$DIR/tls/ca.crt
+export MAILPRESENCE_AUTHSERV_ID=$AUTHSERV_ID MAILPRESENCE_DKIM_DIR=$DIR/dkim
 EOF
 }
 
@@ -224,18 +307,18 @@ case "${1:-}" in
     # Postfix and Dovecot work as their own users: they must enter the folder
     # (mktemp -d makes it 0700).
     chmod 755 "$DIR"
-    stop_postfix; stop_dovecot
-    for port in $SMTP_PORT $IMAP_PORT; do
+    stop_postfix; stop_dovecot; stop_opendkim
+    for port in $SMTP_PORT $IMAP_PORT $DKIM_SIGN_PORT $DKIM_VERIFY_PORT; do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         log "port $port is taken by another instance; stop it first (scripts/mail-servers.sh stop OTHER_DIR)"; exit 1
       fi
     done
     rm -rf "$DIR/mail" "$DIR/postfix/queue"   # a fresh start holds no old mail
-    make_certificates; write_dovecot; write_postfix
-    start_dovecot; start_postfix
-    log "Dovecot and Postfix up in $DIR"
+    make_certificates; make_dkim_keys; write_opendkim; write_dovecot; write_postfix
+    start_opendkim; start_dovecot; start_postfix
+    log "OpenDKIM, Dovecot and Postfix up in $DIR"
     print_env ;;
-  stop) stop_postfix; stop_dovecot; log "stopped" ;;
+  stop) stop_postfix; stop_dovecot; stop_opendkim; log "stopped" ;;
   stop-postfix) stop_postfix ;;
   start-postfix) start_postfix ;;
   stop-dovecot) stop_dovecot ;;

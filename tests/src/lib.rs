@@ -29,6 +29,11 @@ pub struct MailServers {
     pub imap_port: u16,
     pub imaps_port: u16,
     pub ca: PathBuf,
+    /// The name the inbound OpenDKIM writes in Authentication-Results.
+    pub authserv_id: String,
+    /// DKIM keys: `example.test/mail.private`, `other.test/mail.private`,
+    /// and `keys.txt` (selector name and TXT record per line).
+    pub dkim_dir: PathBuf,
 }
 
 fn env(name: &str) -> String {
@@ -52,6 +57,8 @@ impl MailServers {
             imap_port: port("MAILPRESENCE_IMAP_PORT"),
             imaps_port: port("MAILPRESENCE_IMAPS_PORT"),
             ca: env("MAILPRESENCE_MAIL_CA").into(),
+            authserv_id: env("MAILPRESENCE_AUTHSERV_ID"),
+            dkim_dir: env("MAILPRESENCE_DKIM_DIR").into(),
         }
     }
 
@@ -126,6 +133,8 @@ pub struct World {
     /// The server's SIP port, when the test speaks SIP; extra `[sip]` lines.
     pub sip_port: Option<u16>,
     pub sip_extra: String,
+    /// The `[trust]` section; default: the test MTA's Authentication-Results.
+    pub trust: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -150,7 +159,12 @@ impl World {
                 }
             })
             .collect();
+        let trust = format!(
+            "[trust]\nmode = \"authentication-results\"\nauthserv_id = \"{}\"\n",
+            servers.authserv_id
+        );
         Self {
+            trust,
             presence: format!("presence.{tag}@{}", servers.domain),
             servers,
             tag,
@@ -208,6 +222,7 @@ impl World {
         if smtp_auth {
             writeln!(t, "user = \"{}\"\npassword = \"secret\"", self.presence).unwrap();
         }
+        writeln!(t, "\n{}", self.trust).unwrap();
         writeln!(t, "\n[presence]\n{}", self.policy).unwrap();
         if let Some(port) = self.sip_port {
             writeln!(
@@ -262,7 +277,8 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("status JSON")
     }
 
-    /// Sends `raw` over SMTP (Postfix, no authentication) from `from` to `to`.
+    /// Sends `raw` over plain SMTP (Postfix's inbound port, no login), as a
+    /// stranger on the internet would: the mail is verified there, not signed.
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) {
         let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
             .port(self.servers.smtp_port)
@@ -273,7 +289,63 @@ impl World {
             .expect("Postfix takes the mail");
     }
 
-    /// Composes a presence mail with the core and sends it to the presence mailbox.
+    /// Sends `raw` as a phone does: logged in as `from` on the submission
+    /// port (STARTTLS), where the company's mail system signs it.
+    pub async fn submit(&self, from: &str, to: &str, raw: &[u8]) {
+        let endpoint = mailpresence_core::transport::Endpoint {
+            host: "127.0.0.1".into(),
+            port: self.servers.submission_port,
+            tls: mailpresence_core::transport::TlsMode::Starttls,
+            credentials: Some((from.to_owned(), "secret".to_owned())),
+            ca_file: Some(self.servers.ca.clone()),
+        };
+        let smtp = mailpresence_core::transport::smtp::transport(&endpoint).expect("SMTP setup");
+        let env = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        smtp.send_raw(&env, raw)
+            .await
+            .expect("Postfix takes the mail on submission");
+    }
+
+    /// `raw` with a DKIM signature by `domain`'s test key, as that domain's
+    /// submission server would sign it.
+    pub fn sign_as(&self, domain: &str, raw: &[u8]) -> Vec<u8> {
+        use mail_auth::common::crypto::{RsaKey, Sha256};
+        use mail_auth::common::headers::HeaderWriter;
+        let pem = std::fs::read_to_string(self.servers.dkim_dir.join(domain).join("mail.private"))
+            .expect("DKIM key of the test mail servers");
+        #[allow(deprecated)] // the PEM helper is deprecated in favour of DER plumbing
+        let key = RsaKey::<Sha256>::from_pkcs8_pem(&pem).expect("PKCS#8 key");
+        let signature = mail_auth::dkim::DkimSigner::from_key(key)
+            .domain(domain)
+            .selector("mail")
+            .headers(["From", "To", "Subject", "Message-ID"])
+            .sign(raw)
+            .expect("signs");
+        let mut signed = signature.to_header().into_bytes();
+        signed.extend_from_slice(raw);
+        signed
+    }
+
+    /// A presence mail signed with the company's key and delivered on the
+    /// inbound port, as mail from the company's submission server relayed by
+    /// another MTA: it needs no login, so it goes through while Dovecot (the
+    /// login backend) is down.
+    pub async fn send_presence_signed(&self, from: &str, message: &PresenceMessage) -> String {
+        let id = format!("<{}.{}@{}>", tag(), self.tag, self.servers.domain);
+        let env = ComposeEnvelope {
+            from: from.into(),
+            to: self.presence.clone(),
+            message_id: Some(id.clone()),
+            in_reply_to: None,
+        };
+        let raw = mail::compose(message, &env).expect("composes");
+        let signed = self.sign_as(&self.servers.domain, &raw);
+        self.send(from, &self.presence, &signed).await;
+        id
+    }
+
+    /// Composes a presence mail with the core and submits it to the presence
+    /// mailbox as the phone of `from` would.
     pub async fn send_presence(&self, from: &str, message: &PresenceMessage) -> String {
         let id = format!("<{}.{}@{}>", tag(), self.tag, self.servers.domain);
         let env = ComposeEnvelope {
@@ -283,7 +355,7 @@ impl World {
             in_reply_to: None,
         };
         let raw = mail::compose(message, &env).expect("composes");
-        self.send(from, &self.presence, &raw).await;
+        self.submit(from, &self.presence, &raw).await;
         id
     }
 
@@ -432,18 +504,29 @@ impl World {
         let s = &self.servers;
         let mail = self.mail_of(account);
         let text = format!(
-            "account = \"{account}\"\nmail = \"{mail}\"\npresence_server = \"{presence}\"\n\n\
+            "{trust}account = \"{account}\"\nmail = \"{mail}\"\npresence_server = \"{presence}\"\n\n\
              [imap]\nhost = \"127.0.0.1\"\nport = {imap}\ntls = \"starttls\"\nuser = \"{mail}\"\npassword = \"secret\"\nca_file = \"{ca}\"\n\n\
              [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"starttls\"\nuser = \"{mail}\"\npassword = \"secret\"\nca_file = \"{ca}\"\n\n\
              [location]\ngranularity = \"city\"\nmin_interval_secs = 0\n",
             presence = self.presence,
             imap = s.imap_port,
             smtp = s.submission_port,
-            ca = s.ca.display()
+            ca = s.ca.display(),
+            trust = self.terminal_trust(),
         );
         let path = self.dir.path().join(format!("{account}.toml"));
         std::fs::write(&path, text).expect("write account file");
         path
+    }
+
+    /// The phone checks a Notify with the test MTA's Authentication-Results
+    /// when the server sends through the submission port (where it is signed).
+    fn terminal_trust(&self) -> String {
+        if self.security == Security::Plain {
+            String::new()
+        } else {
+            format!("authserv_id = \"{}\"\n", self.servers.authserv_id)
+        }
     }
 
     /// Runs the `mailpresence` command and waits for it.
@@ -619,6 +702,16 @@ impl Mailbox {
             .append("INBOX", None, None, raw)
             .await
             .expect("append");
+    }
+
+    /// How many mails are still unread.
+    pub async fn count_unseen(&mut self) -> usize {
+        self.session.select("INBOX").await.expect("select");
+        self.session
+            .uid_search("UNSEEN")
+            .await
+            .expect("search")
+            .len()
     }
 
     /// How many mails carry the server's done flag.

@@ -53,6 +53,9 @@ fn account(world: &World, who: &str, password: &str, security: Security) -> Acco
         imap: server(s.imap_port),
         smtp: server(s.submission_port),
         granularity: LocationGranularity::City,
+        // The Notify is signed when the server sends through submission.
+        authserv_id: (world.security != mailpresence_e2e::Security::Plain)
+            .then(|| s.authserv_id.clone()),
     }
 }
 

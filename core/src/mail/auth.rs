@@ -103,14 +103,14 @@ pub fn parse_authentication_results(value: &str) -> Result<AuthResults, AuthResu
 }
 
 /// The authserv-id of a header, read without judging the rest: used to find
-/// the header that is ours before reading it in full.
+/// the header that is ours before reading it in full. Whatever follows the id
+/// (a comment the MTA copied from the sender, say) cannot hide the header.
 pub fn authserv_id_of(value: &str) -> Option<String> {
-    let head = value.get(..value.len().min(MAX_HEADER_BYTES))?;
-    // The id is the first token; a header cut inside a later token still has it.
-    let first = head.split(';').next()?;
-    match tokenize(first).ok()?.into_iter().next()? {
-        Token::Word(w) | Token::Quoted(w) => Some(w),
-        Token::Punct(_) => None,
+    // Only the first token is read, however long the rest.
+    let mut chars = value.chars().peekable();
+    match next_token(&mut chars)? {
+        Ok(Token::Word(w) | Token::Quoted(w)) => Some(w),
+        _ => None,
     }
 }
 
@@ -131,24 +131,39 @@ impl Token {
     }
 }
 
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
 /// Words, quoted strings and the punctuation `;` `=`; comments `( … )`
 /// (nested, with `\` escapes) and white space are dropped.
 fn tokenize(value: &str) -> Result<Vec<Token>, AuthResultsError> {
-    let mut tokens = Vec::new();
     let mut chars = value.chars().peekable();
-    while let Some(&c) = chars.peek() {
+    let mut tokens = Vec::new();
+    while let Some(token) = next_token(&mut chars) {
+        tokens.push(token?);
+    }
+    Ok(tokens)
+}
+
+/// The next token, or `None` at the end.
+fn next_token(chars: &mut Chars<'_>) -> Option<Result<Token, AuthResultsError>> {
+    loop {
+        let c = *chars.peek()?;
         match c {
             c if c.is_whitespace() => {
                 chars.next();
             }
-            '(' => skip_comment(&mut chars)?,
+            '(' => {
+                if let Err(e) = skip_comment(chars) {
+                    return Some(Err(e));
+                }
+            }
             ';' | '=' => {
                 chars.next();
-                tokens.push(Token::Punct(c));
+                return Some(Ok(Token::Punct(c)));
             }
             '"' => {
                 chars.next();
-                tokens.push(Token::Quoted(quoted(&mut chars)?));
+                return Some(quoted(chars).map(Token::Quoted));
             }
             _ => {
                 let mut word = String::new();
@@ -162,14 +177,12 @@ fn tokenize(value: &str) -> Result<Vec<Token>, AuthResultsError> {
                 if word.is_empty() {
                     // A stray `)`.
                     chars.next();
-                    tokens.push(Token::Punct(c));
-                } else {
-                    tokens.push(Token::Word(word));
+                    return Some(Ok(Token::Punct(c)));
                 }
+                return Some(Ok(Token::Word(word)));
             }
         }
     }
-    Ok(tokens)
 }
 
 fn skip_comment(
@@ -624,6 +637,17 @@ mod tests {
         // Another MTA's pass alone is nothing.
         let err = check("tanaka@example.co.jp", &headers[..1]).unwrap_err();
         assert!(matches!(err, TrustFailure::NoResults { .. }), "{err}");
+    }
+
+    #[test]
+    fn our_header_broken_after_its_id_still_hides_a_forgery_below() {
+        let headers = [
+            "mx.example.co.jp; spf=pass smtp.mailfrom=\"unterminated",
+            "mx.example.co.jp; dkim=pass header.d=example.co.jp",
+        ];
+        let err = check("tanaka@example.co.jp", &headers).unwrap_err();
+        assert!(matches!(err, TrustFailure::Unreadable { .. }), "{err}");
+        assert_eq!(authserv_id_of("\"a;b\" 1; none").as_deref(), Some("a;b"));
     }
 
     #[test]

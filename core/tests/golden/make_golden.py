@@ -249,6 +249,51 @@ def main():
           b"Publisher: tanaka\r\nContact: a@b\r\nActivity: \xff\xfe\xfd busy\r\n",
           {"outcome": "malformed", "part": "body"})
 
+    webmail()
+
+
+def webmail():
+    """Mail as webmail and Apple Mail write it: every line of a typed body in
+    its own block element, entities for spaces, and format=flowed soft breaks."""
+    # Gmail on the web, HTML only: a <div> per line inside <div dir="ltr">,
+    # an empty line as <div><br></div>, the signature in gmail_signature.
+    lines = SPEC_BODY.strip("\n").split("\n")
+    gmail = ('<div dir="ltr">' + lines[0]
+             + "".join("<div>%s</div>" % l.replace("  ", " &nbsp;") for l in lines[1:])
+             + '<div><br></div><span class="gmail_signature_prefix">-- </span><br>'
+             + '<div dir="ltr" class="gmail_signature">田中 太郎<br>保守部</div></div>\n')
+    write("publish-gmail-web-html-only",
+          single("Publish", gmail, "utf-8", "quoted-printable", ctype="text/html",
+                 extra=("X-Mailer: (none)",)),
+          presence(SPEC_EXPECT))
+
+    # Outlook on the web, HTML only: a <head> with styles, then one <div
+    # class="elementToProof"> per line; base64.
+    owa_style = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">'
+                 '<style type="text/css" style="display:none;"> P {margin-top:0;margin-bottom:0;} '
+                 '</style></head><body dir="ltr">')
+    owa = owa_style + "".join(
+        '<div class="elementToProof" style="font-family: Aptos, Calibri, Helvetica, sans-serif; '
+        'font-size: 12pt; color: rgb(0, 0, 0);">%s</div>' % l.replace("—", "&mdash;") for l in lines
+    ) + '<div id="Signature"><p>田中&nbsp;太郎</p></div></body></html>\n'
+    write("publish-outlook-web-html-only",
+          single("Publish", owa, "utf-8", "base64", ctype="text/html",
+                 extra=("X-MS-Has-Attach: ", "X-MS-TNEF-Correlator: ")),
+          presence(SPEC_EXPECT))
+
+    # Apple Mail, format=flowed with delsp=yes: the long lines are wrapped at a
+    # space it added (the Japanese address has none), quoted-printable.
+    flowed = SPEC_BODY.replace(
+        "Location: 東京都千代田区丸の内一丁目",
+        "Location: 東京都千代田区 \n丸の内一丁目").replace(
+        "Activity: on-site — 設備点検中", "Activity: on-site — \n 設備点検中")
+    flowed = flowed.replace(" \n ", "  \n")  # space-stuffing is by the reader: keep it simple
+    raw = headers("Publish", extra=("X-Mailer: Apple Mail (2.3826.600.51.1.1)",)).encode("ascii")
+    raw += (b"Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+    raw += encode_body(flowed + "\n田中\n", "utf-8", "quoted-printable")
+    write("publish-apple-mail-flowed", raw, presence(SPEC_EXPECT))
+
 
 if __name__ == "__main__":
     main()
