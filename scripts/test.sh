@@ -21,7 +21,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The optional online geocoders (not in the apps' default build) must still compile.
 cargo clippy -p mailpresence-core --features online --locked -- -D warnings
 
-step "mail servers (Dovecot, Postfix)"
+step "mail servers (OpenDKIM, Dovecot, Postfix)"
 # One fixed folder: a start stops what a crashed earlier run left there.
 export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}"
 trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true' EXIT

@@ -587,6 +587,9 @@ impl Terminal {
                 session.logout().await.ok();
                 return Ok(());
             }
+            if imap::mail_announced(&session) {
+                continue;
+            }
             let mut idle = session.idle();
             idle.init().await.map_err(protocol)?;
             {

@@ -85,3 +85,20 @@ async fn wrap_tls(
         .await
         .map_err(|e| ConnectError::Tls(endpoint.host.clone(), e.to_string()))
 }
+
+/// Whether the server announced new mail while other commands ran (an
+/// `EXISTS` or `RECENT` among the unsolicited responses, which are drained
+/// here). Such a mail arrived after the last search and before IDLE: IDLE
+/// would not announce it again, so the caller reads the mailbox once more
+/// instead of waiting for the next change.
+pub fn mail_announced(session: &ImapSession) -> bool {
+    use async_imap::types::UnsolicitedResponse;
+    let mut announced = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        announced |= matches!(
+            response,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    announced
+}

@@ -94,6 +94,9 @@ async fn session(
             session.logout().await.ok();
             return Ok(());
         }
+        if imap::mail_announced(&session) {
+            continue;
+        }
         if has_idle {
             session = idle(session, config, shutdown).await?;
         } else {
