@@ -24,7 +24,8 @@ cleanup() {
   scripts/mail-servers.sh stop "$mail_dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-eval "$(scripts/mail-servers.sh start "$mail_dir" 2>/dev/null)"
+mail_env=$(scripts/mail-servers.sh start "$mail_dir") || { echo "demo: the mail servers did not start (see above)" >&2; exit 1; }
+eval "$mail_env"
 sip_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 cat > "$demo/server.toml" <<EOF

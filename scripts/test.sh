@@ -25,7 +25,13 @@ step "mail servers (OpenDKIM, Dovecot, Postfix)"
 # One fixed folder: a start stops what a crashed earlier run left there.
 export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}"
 trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true' EXIT
-eval "$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR")"
+# Captured first: `eval "$(…)"` alone would swallow a failed start and the run
+# would go on to fail minutes later for want of the servers.
+if ! mail_env=$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR"); then
+  echo "test: the mail servers did not start (see above); stopping" >&2
+  exit 1
+fi
+eval "$mail_env"
 
 step "tests"
 cargo build --workspace --bins --locked

@@ -1,5 +1,5 @@
 //! Parse and compose speed of presence mails, on the golden mails (every
-//! charset and mailer shape). Compared with Python's `email` package on the
+//! charset and mailer shape), and the cost of the sender check. Compared with Python's `email` package on the
 //! same files by `bench/mail_parse_python.py`; figures in BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -71,5 +71,30 @@ fn compose(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, compose);
+/// What the `authentication-results` trust mode adds to each presence mail:
+/// finding the MTA's header among several and reading it.
+fn sender_check(c: &mut Criterion) {
+    use mailpresence_core::mail::Envelope;
+    use mailpresence_core::mail::auth::{SenderTrust, check_sender};
+    let envelope = Envelope {
+        from: Some("tanaka@example.co.jp".into()),
+        from_headers: 1,
+        authentication_results: vec![
+            "mx.example.co.jp; dkim=pass (2048-bit key; unprotected) header.d=example.co.jp header.i=@example.co.jp header.a=rsa-sha256 header.s=mail header.b=ZnCjikGj; dkim-atps=neutral".into(),
+            "relay.example.net; spf=pass smtp.mailfrom=tanaka@example.co.jp".into(),
+        ],
+        ..Envelope::default()
+    };
+    let trust = SenderTrust::AuthenticationResults {
+        authserv_id: "mx.example.co.jp".into(),
+    };
+    let mut group = c.benchmark_group("mail");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("check_sender_authentication_results", |b| {
+        b.iter(|| black_box(check_sender(&trust, black_box(&envelope)).expect("proven")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, compose, sender_check);
 criterion_main!(benches);

@@ -518,6 +518,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_updated_far_in_the_future_is_taken_as_now_in_the_writers_offset() {
+        let now = parse_timestamp("2026-11-26T04:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let mut f = PresenceFields::new("a@example.co.jp", Activity::parse("busy").unwrap());
+        f.updated = Some(parse_timestamp("2026-11-26T13:04:59+09:00").unwrap());
+        assert!(!f.clamp_future_updated(now), "4 min 59 s ahead is clock drift");
+        f.updated = Some(parse_timestamp("2027-01-01T00:00:00+09:00").unwrap());
+        assert!(f.clamp_future_updated(now));
+        assert_eq!(
+            f.updated,
+            Some(parse_timestamp("2026-11-26T13:00:00+09:00").unwrap())
+        );
+        f.updated = None;
+        assert!(!f.clamp_future_updated(now));
+    }
+
+    #[test]
     fn activity_forms() {
         let a = Activity::parse("on-site — 設備点検中").unwrap();
         assert_eq!(a.token, Some(ActivityToken::OnSite));
