@@ -175,6 +175,9 @@ fn real_tracks_publish_far_fewer_mails_than_fixes_without_flapping() {
         ("korita-zbevnica.gpx", Granularity::District),
         ("around-visnjan-with-car.gpx", Granularity::District),
         ("Mojstrovka.gpx", Granularity::District),
+        // A route between real places (assets/README.md), through Tokyo's 丁目.
+        ("tokyo-shimbashi-ueno-route.gpx", Granularity::District),
+        ("tokyo-shimbashi-ueno-route.gpx", Granularity::City),
     ] {
         let (fixes, published) = replay(track, granularity);
         let runs = naive_runs(&fixes, granularity);
@@ -233,6 +236,31 @@ fn real_tracks_publish_far_fewer_mails_than_fixes_without_flapping() {
         ],
         "{runs:?}"
     );
+}
+
+#[test]
+fn a_walk_through_tokyo_publishes_each_town_once_in_order() {
+    let (fixes, published) = replay("tokyo-shimbashi-ueno-route.gpx", Granularity::District);
+    let runs = naive_runs(&fixes, Granularity::District);
+    let sequence: Vec<&str> = published.iter().map(|(_, a)| a.as_str()).collect();
+    // Every town the walk passes, once each: noise on a 丁目 boundary sends
+    // no mail back and forth.
+    let mut distinct = sequence.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), sequence.len(), "{sequence:?}");
+    assert!(
+        runs.len() > sequence.len(),
+        "the noise crosses boundaries back and forth: naive {runs:?}"
+    );
+    for town in [
+        "東京都千代田区有楽町二丁目",
+        "東京都千代田区丸の内一丁目",
+        "東京都千代田区神田鍛冶町三丁目",
+    ] {
+        assert!(sequence.contains(&town), "{town}: {sequence:?}");
+    }
+    assert_eq!(sequence.last().copied(), Some("東京都台東区東上野四丁目"));
 }
 
 #[test]
