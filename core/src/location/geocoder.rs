@@ -158,7 +158,6 @@ pub trait ReverseGeocoder {
 /// east–west gap alone exceeds the best distance. No tree to build when the
 /// pack loads, and no memory beyond the points. Distances are squared, in
 /// degrees of latitude (`kx` shrinks longitude to match).
-#[allow(clippy::too_many_arguments)] // one search's state, kept flat for speed
 fn sweep<T>(
     points: &[T],
     at: impl Fn(&T) -> (f32, f32),

@@ -162,3 +162,47 @@ impl MapPack {
         rest.split(NAME_SEPARATOR).next()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> MapPack {
+        MapPack {
+            version: PACK_VERSION,
+            attributions: vec!["test".into()],
+            names: "JP\n東京都\n".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_pack_round_trips_and_names_are_found_by_offset() {
+        let pack = MapPack::from_bytes(&tiny().to_bytes().expect("packs")).expect("unpacks");
+        assert_eq!(pack, tiny());
+        assert_eq!(pack.name(0), Some("JP"));
+        assert_eq!(pack.name(3), Some("東京都"));
+        assert_eq!(pack.name(4), None, "not at a character boundary");
+        assert_eq!(pack.name(99), None);
+    }
+
+    #[test]
+    fn old_damaged_and_oversized_packs_are_refused() {
+        let old = MapPack {
+            version: 1,
+            ..tiny()
+        };
+        assert!(matches!(
+            MapPack::from_bytes(&old.to_bytes().expect("packs")),
+            Err(PackError::Version { found: 1 })
+        ));
+        let mut bytes = tiny().to_bytes().expect("packs");
+        bytes.truncate(bytes.len() / 2);
+        assert!(MapPack::from_bytes(&bytes).is_err());
+        assert!(matches!(
+            MapPack::from_bytes(&[0xff, 0xff, 0xff, 0x7f, 0]),
+            Err(PackError::Compression(_))
+        ));
+        assert!(MapPack::from_bytes(&[1, 2]).is_err());
+    }
+}

@@ -276,3 +276,55 @@ pub fn pack(
     );
     (municipalities, towns, areas)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn towns_and_villages_lose_their_county_cities_keep_their_names() {
+        assert_eq!(without_county("安八郡安八町"), "安八町");
+        assert_eq!(without_county("西多摩郡檜原村"), "檜原村");
+        assert_eq!(without_county("郡山市"), "郡山市");
+        assert_eq!(without_county("大和郡山市"), "大和郡山市");
+        assert_eq!(without_county("京都市左京区"), "京都市左京区");
+    }
+
+    #[test]
+    fn an_isj_file_is_read_and_a_wrong_one_refused() {
+        let mut raw = b"JRGD".to_vec();
+        raw.extend(1u16.to_le_bytes());
+        raw.extend([5]);
+        raw.extend(b"19.0b");
+        raw.extend([1, 13]); // one prefecture, code 13
+        raw.extend(9u16.to_le_bytes());
+        raw.extend("東京都".as_bytes());
+        raw.extend(1u16.to_le_bytes()); // one municipality
+        raw.extend(13101u32.to_le_bytes());
+        raw.extend([0]);
+        raw.extend(12u16.to_le_bytes());
+        raw.extend("千代田区".as_bytes());
+        raw.extend(1u32.to_le_bytes()); // one town name
+        raw.extend(18u16.to_le_bytes());
+        raw.extend("丸の内一丁目".as_bytes());
+        raw.extend(1u32.to_le_bytes()); // one record
+        raw.extend(0u16.to_le_bytes());
+        raw.extend(0u32.to_le_bytes());
+        raw.extend(0u64.to_le_bytes());
+        raw.extend(35_681_000i32.to_le_bytes());
+        raw.extend(139_766_000i32.to_le_bytes());
+        let (version, munis) = parse_isj(&raw).expect("reads");
+        assert_eq!(version, "19.0b");
+        assert_eq!(munis.len(), 1);
+        assert_eq!(
+            (munis[0].code, munis[0].prefecture.as_str()),
+            (13101, "東京都")
+        );
+        assert_eq!(
+            munis[0].towns,
+            vec![("丸の内一丁目".to_string(), 35.681, 139.766)]
+        );
+        assert!(parse_isj(&raw[..raw.len() - 3]).is_err(), "truncated");
+        assert!(parse_isj(b"JRGX").is_err());
+    }
+}

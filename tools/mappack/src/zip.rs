@@ -38,3 +38,55 @@ pub fn only_file(zip: &[u8]) -> Result<Vec<u8>, String> {
         m => Err(format!("compression method {m}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-file archive as `zip` writes it, by hand.
+    fn archive(method: u16, data: &[u8], name: &str) -> Vec<u8> {
+        let mut z = b"PK\x03\x04".to_vec();
+        z.extend(20u16.to_le_bytes());
+        z.extend(0u16.to_le_bytes());
+        z.extend(method.to_le_bytes());
+        z.extend([0; 16]); // time, date, CRC, sizes (the directory has them)
+        z.extend((name.len() as u16).to_le_bytes());
+        z.extend(0u16.to_le_bytes());
+        z.extend(name.as_bytes());
+        z.extend(data);
+        let dir = z.len() as u32;
+        z.extend(b"PK\x01\x02");
+        z.extend([20, 0, 20, 0, 0, 0]);
+        z.extend(method.to_le_bytes());
+        z.extend([0; 8]);
+        z.extend((data.len() as u32).to_le_bytes());
+        z.extend([0; 4]);
+        z.extend((name.len() as u16).to_le_bytes());
+        z.extend([0; 12]);
+        z.extend(0u32.to_le_bytes()); // local header at 0
+        z.extend(name.as_bytes());
+        let dir_len = z.len() as u32 - dir;
+        z.extend(b"PK\x05\x06");
+        z.extend([0, 0, 0, 0, 1, 0, 1, 0]);
+        z.extend(dir_len.to_le_bytes());
+        z.extend(dir.to_le_bytes());
+        z.extend([0, 0]);
+        z
+    }
+
+    #[test]
+    fn stored_and_deflated_files_come_out_whole() {
+        let text = br#"{"type":"FeatureCollection","features":[]}"#;
+        assert_eq!(
+            only_file(&archive(0, text, "a.json")).expect("stored"),
+            text
+        );
+        let packed = miniz_oxide::deflate::compress_to_vec(text, 6);
+        assert_eq!(
+            only_file(&archive(8, &packed, "a.json")).expect("deflated"),
+            text
+        );
+        assert!(only_file(&archive(12, text, "a.json")).is_err(), "bzip2");
+        assert!(only_file(b"not a zip").is_err());
+    }
+}
