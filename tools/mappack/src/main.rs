@@ -173,9 +173,11 @@ fn build(args: &Args) -> Result<(), BuildError> {
         });
     }
     for ((area, name), v) in countries.iter_mut().zip(&votes) {
+        // Ties go to the first code in order, so that every build of the
+        // pack is the same bytes.
         area.country = v
             .iter()
-            .max_by_key(|(_, n)| **n)
+            .max_by_key(|(c, n)| (**n, std::cmp::Reverse(c.as_str())))
             .map(|(c, _)| c.clone())
             .unwrap_or_default();
         area.name = strings.add(name);
