@@ -60,10 +60,21 @@ impl AreaGrid {
         let rows = ((lat1 - lat0) / step).ceil().max(1.0) as usize;
         let col_of = |x: f64| ((x - lon0) / step).floor().clamp(0.0, (cols - 1) as f64) as usize;
         let row_of = |y: f64| ((y - lat0) / step).floor().clamp(0.0, (rows - 1) as f64) as usize;
-        // Every edge with the cells its bounding box covers, in area order.
+        // The grid is built over single polygons ("shapes"), each with the
+        // area that owns it: even-odd counting over all of an area's polygons
+        // at once would take a point where two of them overlap for outside.
+        let mut owner: Vec<u32> = Vec::new();
+        for (area, polygons) in areas.clone().into_iter().enumerate() {
+            owner.extend(polygons.iter().map(|_| area as u32));
+        }
         let each_edge = |f: EdgeVisit| {
-            for (area, polygons) in areas.clone().into_iter().enumerate() {
-                for ring in polygons.iter().flatten() {
+            let shapes = areas
+                .clone()
+                .into_iter()
+                .flat_map(|polygons| polygons.iter());
+            // Every edge with the cells its bounding box covers, in shape order.
+            for (shape, rings) in shapes.enumerate() {
+                for ring in rings {
                     let n = ring.len();
                     for i in 0..n {
                         let (p, q) = (ring[i], ring[(i + 1) % n]);
@@ -73,7 +84,7 @@ impl AreaGrid {
                         let (x1, x2) = (f64::from(p[0]), f64::from(q[0]));
                         let (y1, y2) = (f64::from(p[1]), f64::from(q[1]));
                         f(
-                            area as u32,
+                            shape as u32,
                             [p[0], p[1], q[0], q[1]],
                             (col_of(x1.min(x2)), col_of(x1.max(x2))),
                             (row_of(y1.min(y2)), row_of(y1.max(y2))),
@@ -193,6 +204,15 @@ impl AreaGrid {
             if let Some(p) = parts.last_mut() {
                 p.last = true;
             }
+        }
+        let area_of = |shape: u32| owner.get(shape as usize).copied().unwrap_or(EMPTY);
+        for cell in &mut cells {
+            if *cell != EMPTY && *cell & FULL != 0 {
+                *cell = FULL | area_of(*cell & !FULL);
+            }
+        }
+        for part in &mut parts {
+            part.area = area_of(part.area);
         }
         // A sentinel, so that every part's edges end at the next part's first.
         parts.push(Part {
@@ -342,5 +362,119 @@ mod tests {
         ] {
             assert_eq!(grid.find(x, y), want, "({x}, {y})");
         }
+    }
+}
+
+/// The grid against plain point-in-polygon (geo) on the shipped pack's real
+/// borders: the same area for points spread over the world and over Japan.
+#[cfg(test)]
+mod against_polygons {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon};
+
+    use super::AreaGrid;
+    use crate::location::pack::MapPack;
+
+    fn shape(polygons: &[super::Rings]) -> MultiPolygon<f64> {
+        MultiPolygon::new(
+            polygons
+                .iter()
+                .filter_map(|rings| {
+                    let mut it = rings.iter().map(|r| {
+                        LineString::from(
+                            r.iter()
+                                .map(|p| Coord {
+                                    x: f64::from(p[0]),
+                                    y: f64::from(p[1]),
+                                })
+                                .collect::<Vec<_>>(),
+                        )
+                    });
+                    let outer = it.next()?;
+                    Some(Polygon::new(outer, it.collect()))
+                })
+                .collect(),
+        )
+    }
+
+    /// A fixed sequence of points in a box (a small LCG: no randomness crate).
+    fn points(n: usize, (x0, y0, x1, y1): (f64, f64, f64, f64)) -> Vec<(f64, f64)> {
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| (x0 + next() * (x1 - x0), y0 + next() * (y1 - y0)))
+            .collect()
+    }
+
+    fn agree(areas: &[&[super::Rings]], grid: &AreaGrid, pts: &[(f64, f64)]) {
+        let shapes: Vec<MultiPolygon<f64>> = areas.iter().map(|a| shape(a)).collect();
+        let boxes: Vec<_> = shapes.iter().map(|s| s.bounding_rect()).collect();
+        let mut differ = Vec::new();
+        for &(x, y) in pts {
+            let p = Point::new(x, y);
+            let exact: Vec<u32> = (0..shapes.len())
+                .filter(|&i| boxes[i].is_some_and(|b| b.contains(&p)) && shapes[i].contains(&p))
+                .map(|i| i as u32)
+                .collect();
+            let found = grid.find(x, y);
+            let ok = match found {
+                Some(a) => exact.contains(&a),
+                None => exact.is_empty(),
+            };
+            if !ok {
+                differ.push((x, y, found, exact));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{} of {}: {:?}",
+            differ.len(),
+            pts.len(),
+            &differ[..differ.len().min(5)]
+        );
+    }
+
+    #[test]
+    fn the_grid_agrees_with_point_in_polygon_on_the_shipped_borders() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../assets/mappack.bin"
+        ))
+        .unwrap();
+        let pack = MapPack::from_bytes(&bytes).unwrap();
+        let countries: Vec<&[super::Rings]> = pack
+            .countries
+            .iter()
+            .map(|a| a.polygons.as_slice())
+            .collect();
+        let grid = AreaGrid::new(countries.iter().copied(), (-180.0, -90.0, 180.0, 90.0), 0.5);
+        agree(
+            &countries,
+            &grid,
+            &points(3_000, (-180.0, -60.0, 180.0, 75.0)),
+        );
+        let municipal: Vec<&[super::Rings]> = pack
+            .municipal_areas
+            .iter()
+            .map(|a| a.polygons.as_slice())
+            .collect();
+        let grid = AreaGrid::new(municipal.iter().copied(), (122.0, 20.0, 154.0, 46.0), 0.05);
+        agree(
+            &municipal,
+            &grid,
+            &points(3_000, (129.0, 31.0, 142.0, 43.0)),
+        );
+        // Densely around Tokyo Station, where four wards meet.
+        agree(
+            &municipal,
+            &grid,
+            &points(2_000, (139.74, 35.66, 139.80, 35.70)),
+        );
     }
 }
