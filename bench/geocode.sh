@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reverse geocoding: ours (the map pack, Criterion) beside Python's
 # reverse_geocoder on the same 10,000 points (bench/points.csv); then the
-# Publish mails each real track causes. Prints Markdown for BENCHMARKS.md.
+# Publish mails each track causes, and how often Japanese addresses come out
+# right (bench/geocode_accuracy.py). Prints Markdown for BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import reverse_geocoder" 2>/dev/null || pip install --quiet reverse_geocoder
@@ -40,3 +41,5 @@ for t in assets/tracks/*; do
   fixes=$(echo "$city" | sed -E 's/.*"fixes":([0-9]+).*/\1/')
   echo "| $(basename "$t") | $fixes | $(echo "$city" | sed -E 's/.*"publishes":([0-9]+).*/\1/') | $(echo "$district" | sed -E 's/.*"publishes":([0-9]+).*/\1/') |"
 done
+echo
+python3 bench/geocode_accuracy.py target/release/mailpresence

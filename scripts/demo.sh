@@ -116,8 +116,8 @@ sleep 1.5
 "$bin/mailpresence" schedule add "15:00 帰社予定" --config "$demo/tanaka.toml" >/dev/null && field "plan: 15:00 帰社予定"
 sleep 1.5
 
-say "Field worker drives and walks through Istria (a real GPS track, 871 fixes); the phone publishes only real changes"
-"$bin/mailpresence" replay assets/tracks/korita-zbevnica.gpx --config "$demo/tanaka.toml" --pace-ms 8 \
+say "Field worker walks from 新橋 to 上野 through Tokyo's towns (a route between real places, not a recording: 798 fixes); the phone publishes only real changes"
+"$bin/mailpresence" replay assets/tracks/tokyo-shimbashi-ueno-route.gpx --config "$demo/tanaka.toml" --pace-ms 8 \
   | while read -r line; do
       case "$line" in
         *'"location"'*) field "published: $(echo "$line" | sed -E 's/.*"location":"([^"]*)".*/\1/')" ;;

@@ -298,7 +298,15 @@ fn every_command_has_help() {
 
 #[test]
 fn geocode_prints_one_json_object_per_point() {
-    let out = run(&["geocode", "35.0394,135.7292", "35.3317,136.6710"], None);
+    let out = run(
+        &[
+            "geocode",
+            "35.6812,139.7671",
+            "35.0394,135.7292",
+            "35.3317,136.6710",
+        ],
+        None,
+    );
     assert!(out.status.success());
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -306,9 +314,23 @@ fn geocode_prints_one_json_object_per_point() {
         .collect();
     assert_eq!(
         lines[0],
-        json!({"country": "JP", "region": "京都府", "city": "京都市", "district": null, "display": "京都府京都市"})
+        json!({"country": "JP", "region": "東京都", "city": "千代田区", "district": "丸の内一丁目", "display": "東京都千代田区丸の内一丁目"})
     );
-    assert_eq!(lines[1]["display"], "岐阜県安八町");
+    assert_eq!(lines[1]["city"], "京都市北区");
+    assert!(
+        lines[1]["display"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("京都府京都市北区")),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2]["display"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("岐阜県安八町")),
+        "{}",
+        lines[2]
+    );
     // Points on standard input, English names, the sea, and a bad line.
     let out = run(
         &["geocode", "--lang", "en"],

@@ -29,34 +29,51 @@ fn display(g: &OfflineGeocoder, lat: f64, lon: f64) -> Option<String> {
 }
 
 #[test]
-fn japanese_addresses_in_japanese_order_and_script() {
+fn japanese_addresses_go_down_to_the_town() {
     let g = geocoder(Lang::Ja);
-    let kyoto = g.address(35.0394, 135.7292).unwrap().unwrap(); // 金閣寺
+    // Tokyo Station: in 千代田区 by a few hundred metres (the nearest
+    // municipality centre would say 中央区).
+    let tokyo = g.address(35.6812, 139.7671).unwrap().unwrap();
     assert_eq!(
         (
-            kyoto.country.as_deref(),
-            kyoto.region.as_deref(),
-            kyoto.city.as_deref()
+            tokyo.country.as_deref(),
+            tokyo.region.as_deref(),
+            tokyo.city.as_deref(),
+            tokyo.district.as_deref()
         ),
-        (Some("JP"), Some("京都府"), Some("京都市"))
+        (
+            Some("JP"),
+            Some("東京都"),
+            Some("千代田区"),
+            Some("丸の内一丁目")
+        )
     );
-    assert_eq!(kyoto.display, "京都府京都市");
-    assert_eq!(
-        display(&g, 43.0687, 141.3508).as_deref(),
-        Some("北海道札幌市")
-    ); // 札幌駅
-    assert_eq!(
-        display(&g, 26.2124, 127.6792).as_deref(),
-        Some("沖縄県那覇市")
+    assert_eq!(tokyo.display, "東京都千代田区丸の内一丁目");
+    assert_eq!(tokyo.down_to(2).display, "東京都千代田区");
+    // Across the ward boundary, 600 m east: 中央区.
+    let nihonbashi = g.address(35.6800, 139.7720).unwrap().unwrap();
+    assert_eq!(nihonbashi.city.as_deref(), Some("中央区"), "{nihonbashi:?}");
+    // Designated cities come with their ward.
+    let kinkakuji = g.address(35.0394, 135.7292).unwrap().unwrap();
+    assert_eq!(kinkakuji.city.as_deref(), Some("京都市北区"));
+    assert!(
+        kinkakuji.display.starts_with("京都府京都市北区"),
+        "{}",
+        kinkakuji.display
     );
-    assert_eq!(
-        display(&g, 35.6586, 139.7454).as_deref(),
-        Some("東京都港区")
-    ); // 東京タワー
-    assert_eq!(
-        display(&g, 34.6863, 135.5260).as_deref(),
-        Some("大阪府大阪市")
-    ); // 大阪城
+    assert_eq!(kinkakuji.down_to(2).display, "京都府京都市北区");
+    for (lat, lon, want) in [
+        (35.0270, 135.7982, "京都府京都市左京区銀閣寺町"), // 銀閣寺
+        (34.6863, 135.5260, "大阪府大阪市中央区大阪城"),   // 大阪城: 大阪市 is one JMA area
+        (35.5075, 139.6176, "神奈川県横浜市港北区新横浜二丁目"), // 新横浜駅: inside 横浜市北部
+        (43.0687, 141.3508, "北海道札幌市北区北六条西三丁目"), // 札幌駅
+        (26.2124, 127.6792, "沖縄県那覇市泉崎一丁目"),
+    ] {
+        assert_eq!(display(&g, lat, lon).as_deref(), Some(want), "{lat},{lon}");
+    }
+    // A quay outside the simplified municipal border still gets its town.
+    let quay = g.address(35.4500, 139.6450).unwrap().unwrap();
+    assert_eq!(quay.city.as_deref(), Some("横浜市中区"), "{quay:?}");
 }
 
 #[test]
@@ -65,9 +82,15 @@ fn english_and_other_countries_use_geonames_names() {
     let kyoto = display(&g, 35.0394, 135.7292).unwrap();
     assert!(kyoto.ends_with(", Kyoto, Japan"), "{kyoto}");
     let paris = display(&g, 48.8530, 2.3499).unwrap(); // Notre-Dame
-    assert!(
-        paris.contains("Paris") && paris.ends_with("France"),
-        "{paris}"
+    assert_eq!(paris, "Paris, Île-de-France, France");
+    // The city is the commune, not the département above it.
+    let annecy = g.address(45.8992, 6.1294).unwrap().unwrap();
+    assert_eq!(annecy.city.as_deref(), Some("Annecy"));
+    assert!(!annecy.display.contains("Haute-Savoie"), "{annecy:?}");
+    let villeurbanne = g.address(45.7719, 4.8902).unwrap().unwrap();
+    assert_eq!(
+        villeurbanne.down_to(2).display,
+        "Villeurbanne, Auvergne-Rhône-Alpes, France"
     );
     let ja = geocoder(Lang::Ja);
     assert_eq!(
@@ -77,9 +100,18 @@ fn english_and_other_countries_use_geonames_names() {
     );
     assert_eq!(display(&ja, 0.0, -30.0), None, "open sea");
     assert!(ja.address(91.0, 0.0).is_err());
-    assert!(
-        !ja.attributions().is_empty() && ja.attributions().iter().any(|a| a.contains("GeoNames"))
-    );
+    for source in [
+        "GeoNames",
+        "Natural Earth",
+        "「位置参照情報」(国土交通省) を加工して作成",
+        "気象庁",
+    ] {
+        assert!(
+            ja.attributions().iter().any(|a| a.contains(source)),
+            "{source}: {:?}",
+            ja.attributions()
+        );
+    }
 }
 
 fn replay(track: &str, granularity: Granularity) -> (Vec<Fix>, Vec<(Option<String>, String)>) {
@@ -129,6 +161,11 @@ fn a_stationary_receiver_in_gifu_publishes_once() {
     assert!(fixes.len() >= 30, "{}", fixes.len());
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].1, "岐阜県安八町");
+    // At town level too: the receiver wanders a few metres around a point
+    // between towns, and the policy holds one town.
+    let (_, published) = replay("gifu-itrek.nmea", Granularity::District);
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(published[0].1.starts_with("岐阜県安八町"), "{published:?}");
 }
 
 #[test]
@@ -138,6 +175,9 @@ fn real_tracks_publish_far_fewer_mails_than_fixes_without_flapping() {
         ("korita-zbevnica.gpx", Granularity::District),
         ("around-visnjan-with-car.gpx", Granularity::District),
         ("Mojstrovka.gpx", Granularity::District),
+        // A route between real places (assets/README.md), through Tokyo's 丁目.
+        ("tokyo-shimbashi-ueno-route.gpx", Granularity::District),
+        ("tokyo-shimbashi-ueno-route.gpx", Granularity::City),
     ] {
         let (fixes, published) = replay(track, granularity);
         let runs = naive_runs(&fixes, granularity);
@@ -172,10 +212,10 @@ fn real_tracks_publish_far_fewer_mails_than_fixes_without_flapping() {
             );
         }
     }
-    // On the hike along the Lanišće/Lupoglav boundary a naive phone sends a
-    // mail for a five-fix excursion into Lupoglav and for the walk back; the
-    // policy sends neither. (The later twelve-fix pass through Lanišće's corner
-    // covers more than 200 m: that one is real.)
+    // On the hike along the line where Lanišće and Lupoglav are equally near
+    // a naive phone sends a mail for a five-fix excursion towards Lupoglav and
+    // for the walk back; the policy sends neither. (The later twelve-fix pass
+    // on Lanišće's side covers more than 200 m: that one is real.)
     let (fixes, published) = replay("korita-zbevnica.gpx", Granularity::City);
     let runs = naive_runs(&fixes, Granularity::City);
     assert!(
@@ -189,13 +229,38 @@ fn real_tracks_publish_far_fewer_mails_than_fixes_without_flapping() {
     assert_eq!(
         sequence,
         [
-            "Općina Lanišće, Istria, Croatia",
-            "Općina Lupoglav, Istria, Croatia",
-            "Općina Lanišće, Istria, Croatia",
-            "Grad Buzet, Istria, Croatia"
+            "Lanišće, Istria, Croatia",
+            "Lupoglav, Istria, Croatia",
+            "Lanišće, Istria, Croatia",
+            "Buzet, Istria, Croatia"
         ],
         "{runs:?}"
     );
+}
+
+#[test]
+fn a_walk_through_tokyo_publishes_each_town_once_in_order() {
+    let (fixes, published) = replay("tokyo-shimbashi-ueno-route.gpx", Granularity::District);
+    let runs = naive_runs(&fixes, Granularity::District);
+    let sequence: Vec<&str> = published.iter().map(|(_, a)| a.as_str()).collect();
+    // Every town the walk passes, once each: noise on a 丁目 boundary sends
+    // no mail back and forth.
+    let mut distinct = sequence.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), sequence.len(), "{sequence:?}");
+    assert!(
+        runs.len() > sequence.len(),
+        "the noise crosses boundaries back and forth: naive {runs:?}"
+    );
+    for town in [
+        "東京都千代田区有楽町二丁目",
+        "東京都千代田区丸の内一丁目",
+        "東京都千代田区神田鍛冶町三丁目",
+    ] {
+        assert!(sequence.contains(&town), "{town}: {sequence:?}");
+    }
+    assert_eq!(sequence.last().copied(), Some("東京都台東区東上野四丁目"));
 }
 
 #[test]
@@ -221,6 +286,6 @@ fn off_publishes_no_location_and_poor_fixes_are_ignored() {
             .unwrap()
             .map(|a| a.display)
             .as_deref(),
-        Some("京都府京都市")
+        Some("京都府京都市北区")
     );
 }

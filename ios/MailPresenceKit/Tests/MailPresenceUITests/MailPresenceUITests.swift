@@ -48,11 +48,11 @@ final class MailPresenceUITests: XCTestCase {
         let client = try offlineClient()
         try await client.setStatus(activity: .onSite, text: "設備点検中")
         let placed = try await client.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8, timeUnixMs: nil)
-        XCTAssertEqual(placed, "京都府京都市")
+        XCTAssertEqual(placed, "京都府京都市北区")
         try await client.addSchedule(entry: "15:00 帰社予定")
         let own = try client.ownPresence()
         XCTAssertEqual(PresenceFormat.activity(own, .ja), "現場作業中（設備点検中）")
-        XCTAssertEqual(own.location, "京都府京都市")
+        XCTAssertEqual(own.location, "京都府京都市北区")
         XCTAssertEqual(own.schedule, ["15:00 帰社予定"])
         XCTAssertEqual(try client.outboxDepth(), 3, "waiting for the network")
     }

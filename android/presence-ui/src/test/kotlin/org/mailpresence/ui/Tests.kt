@@ -66,7 +66,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         same(state.ui.pending, "送信待ち 1件")
         same(state.ui.error, null)
         runBlocking { state.locationFix(35.0394, 135.7292, 8.0) }
-        same(state.ui.location, "京都府京都市")
+        same(state.ui.location, "京都府京都市北区")
         runBlocking { state.addPlan("15:00 帰社予定") }
         same(state.ui.plans, listOf("15:00 帰社予定"))
         same(state.ui.pending, "送信待ち 3件")
