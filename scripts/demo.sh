@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole loop on this machine, on loopback, with real parts: Dovecot and
 # Postfix, the presence server (SQLite store, mail and SIP sides), a field
-# worker (the `mailpresence` command on the phone's core) replaying a real GPS
-# track and setting a status, and a desk phone (a small SIP user agent) that
+# worker (the `mailpresence` command on the phone's core) replaying a route
+# between real Tokyo stations (a generated walk, labelled so) and setting a status, and a desk phone (a small SIP user agent) that
 # watches the worker and publishes its own meeting. Prints what each side sees,
 # then a summary, and shuts everything down.
 #   scripts/demo.sh

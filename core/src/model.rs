@@ -524,7 +524,10 @@ mod tests {
             .with_timezone(&chrono::Utc);
         let mut f = PresenceFields::new("a@example.co.jp", Activity::parse("busy").unwrap());
         f.updated = Some(parse_timestamp("2026-11-26T13:04:59+09:00").unwrap());
-        assert!(!f.clamp_future_updated(now), "4 min 59 s ahead is clock drift");
+        assert!(
+            !f.clamp_future_updated(now),
+            "4 min 59 s ahead is clock drift"
+        );
         f.updated = Some(parse_timestamp("2027-01-01T00:00:00+09:00").unwrap());
         assert!(f.clamp_future_updated(now));
         assert_eq!(
