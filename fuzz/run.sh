@@ -12,6 +12,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
 
+# The sanitizer build of the whole stack is slow and the same for every clone:
+# keep it in one place on the machine.
+target_dir="${FUZZ_TARGET_DIR:-/var/cache/mailpresence/fuzz-target}"
+mkdir -p "$target_dir"
+
 # Seed corpora (mails, PIDF, SIP, Authentication-Results as OpenDKIM, Gmail
 # and Microsoft 365 write them): real-shaped inputs make the fuzzer reach deep paths quickly.
 mkdir -p corpus/mail_parse corpus/pidf_decode corpus/sip_message corpus/auth_results
@@ -24,7 +29,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for target in mail_parse pidf_decode sip_message auth_results; do
   echo "fuzz: $target for ${seconds}s"
-  if cargo fuzz run "$target" "corpus/$target" -- \
+  if cargo fuzz run --target-dir "$target_dir" "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     grep -E "^stat::number_of_executed_units" "$log" || true
   else
