@@ -704,6 +704,12 @@ impl Mailbox {
             .expect("append");
     }
 
+    /// How many mails the mailbox holds.
+    pub async fn count(&mut self) -> usize {
+        self.session.select("INBOX").await.expect("select");
+        self.session.uid_search("ALL").await.expect("search").len()
+    }
+
     /// How many mails are still unread.
     pub async fn count_unseen(&mut self) -> usize {
         self.session.select("INBOX").await.expect("select");
