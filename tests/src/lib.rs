@@ -331,22 +331,15 @@ impl World {
     /// another MTA: it needs no login, so it goes through while Dovecot (the
     /// login backend) is down.
     pub async fn send_presence_signed(&self, from: &str, message: &PresenceMessage) -> String {
-        let id = format!("<{}.{}@{}>", tag(), self.tag, self.servers.domain);
-        let env = ComposeEnvelope {
-            from: from.into(),
-            to: self.presence.clone(),
-            message_id: Some(id.clone()),
-            in_reply_to: None,
-        };
-        let raw = mail::compose(message, &env).expect("composes");
+        let (id, raw) = self.compose_presence(from, message);
         let signed = self.sign_as(&self.servers.domain, &raw);
         self.send(from, &self.presence, &signed).await;
         id
     }
 
-    /// Composes a presence mail with the core and submits it to the presence
-    /// mailbox as the phone of `from` would.
-    pub async fn send_presence(&self, from: &str, message: &PresenceMessage) -> String {
+    /// A presence mail from `from` to the presence mailbox, with a fresh
+    /// Message-ID (returned with it).
+    fn compose_presence(&self, from: &str, message: &PresenceMessage) -> (String, Vec<u8>) {
         let id = format!("<{}.{}@{}>", tag(), self.tag, self.servers.domain);
         let env = ComposeEnvelope {
             from: from.into(),
@@ -354,7 +347,13 @@ impl World {
             message_id: Some(id.clone()),
             in_reply_to: None,
         };
-        let raw = mail::compose(message, &env).expect("composes");
+        (id, mail::compose(message, &env).expect("composes"))
+    }
+
+    /// Composes a presence mail with the core and submits it to the presence
+    /// mailbox as the phone of `from` would.
+    pub async fn send_presence(&self, from: &str, message: &PresenceMessage) -> String {
+        let (id, raw) = self.compose_presence(from, message);
         self.submit(from, &self.presence, &raw).await;
         id
     }

@@ -7,9 +7,6 @@
 
 use std::time::Duration;
 
-use mail_auth::common::crypto::{RsaKey, Sha256};
-use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::DkimSigner;
 use mailpresence_core::mail::{
     self, ComposeEnvelope, Limits, Outcome, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
@@ -55,17 +52,7 @@ fn compose(world: &World, message: &PresenceMessage) -> String {
 
 /// `raw` with a DKIM signature by `domain`'s key (made by mail-servers.sh).
 fn signed_by(world: &World, domain: &str, raw: &str) -> String {
-    let pem =
-        std::fs::read_to_string(world.servers.dkim_dir.join(domain).join("mail.private")).unwrap();
-    #[allow(deprecated)] // the PEM helper is deprecated in favour of DER plumbing
-    let key = RsaKey::<Sha256>::from_pkcs8_pem(&pem).unwrap();
-    let signature = DkimSigner::from_key(key)
-        .domain(domain)
-        .selector("mail")
-        .headers(["From", "To", "Subject", "Message-ID"])
-        .sign(raw.as_bytes())
-        .unwrap();
-    format!("{}{raw}", signature.to_header())
+    String::from_utf8(world.sign_as(domain, raw.as_bytes())).unwrap()
 }
 
 /// The four forgeries an attacker on the internet can send as tanaka, each
