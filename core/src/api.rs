@@ -196,6 +196,17 @@ pub trait PresenceListener: Send + Sync {
     fn on_colleague(&self, colleague: ColleaguePresence);
     fn on_publish_state(&self, state: PublishState);
     fn on_connection(&self, status: ConnectionStatus);
+    /// The mail server refused a queued mail for good (e.g. 550 for the
+    /// presence server's address): it was dropped and will not be sent.
+    fn on_mail_refused(&self, refused: MailRefused);
+}
+
+/// A queued mail the mail server refused for good.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MailRefused {
+    pub recipient: String,
+    /// The server's answer, with its reply code.
+    pub reason: String,
 }
 
 fn lang(code: &str) -> Lang {
@@ -278,6 +289,8 @@ impl PresenceClient {
                 ..Default::default()
             },
             authserv_id: config.authserv_id.filter(|id| !id.trim().is_empty()),
+            presence_folder: crate::terminal::config::default_presence_folder(),
+            location_ttl_secs: crate::terminal::config::default_location_ttl(),
         };
         let terminal = Terminal::open(
             terminal_config,
@@ -323,6 +336,12 @@ impl PresenceClient {
                         location: None,
                         outbox_depth: depth,
                     }),
+                    Ok(Event::Refused { recipient, error }) => {
+                        listener.on_mail_refused(MailRefused {
+                            recipient,
+                            reason: error,
+                        })
+                    }
                     Ok(Event::Connection(state)) => listener.on_connection(match state {
                         ConnectionState::Connected => ConnectionStatus::Connected,
                         ConnectionState::Offline => ConnectionStatus::Offline,

@@ -58,6 +58,7 @@ pub struct ServerSection {
 
 use mailpresence_core::transport::Endpoint;
 pub use mailpresence_core::transport::TlsMode;
+use mailpresence_core::transport::imap::Timeouts;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +83,10 @@ pub struct ImapConfig {
     /// How often to look for mail when the server has no IDLE.
     #[serde(default = "default_poll_secs")]
     pub poll_interval_secs: u64,
+    /// How long one IMAP command (or the connect and login) may take before
+    /// the connection is given up and made again.
+    #[serde(default = "default_command_secs")]
+    pub command_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +105,9 @@ pub struct SmtpConfig {
     /// Longest wait between two tries of a mail the SMTP server did not take.
     #[serde(default = "default_retry_secs")]
     pub max_retry_secs: u64,
+    /// How long the SMTP server may take to answer one command.
+    #[serde(default = "default_smtp_command_secs")]
+    pub command_timeout_secs: u64,
 }
 
 /// How a presence mail proves who sent it. Phones are on the internet: the
@@ -266,6 +274,15 @@ pub struct Rule {
 }
 
 impl ImapConfig {
+    pub fn timeouts(&self) -> Timeouts {
+        let command = Duration::from_secs(self.command_timeout_secs.max(1));
+        Timeouts {
+            connect: command,
+            command,
+            idle: Duration::from_secs(self.idle_timeout_secs.max(1)),
+        }
+    }
+
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {
             host: self.host.clone(),
@@ -297,6 +314,12 @@ fn default_idle_secs() -> u64 {
 }
 fn default_poll_secs() -> u64 {
     60
+}
+fn default_command_secs() -> u64 {
+    60
+}
+fn default_smtp_command_secs() -> u64 {
+    30
 }
 fn default_rate() -> u32 {
     20
@@ -346,13 +369,17 @@ impl Config {
             if port == 0 {
                 p.push(format!("[{section}] port 0 is not a port"));
             }
-            if let Some(ca) = ca
-                && !ca.is_file()
-            {
-                p.push(format!(
-                    "[{section}] ca_file {} does not exist",
-                    ca.display()
-                ));
+            // Read, not only looked for: a file that is not PEM certificates
+            // would otherwise fail only at the first connection.
+            if let Some(ca) = ca {
+                if !ca.is_file() {
+                    p.push(format!(
+                        "[{section}] ca_file {} does not exist",
+                        ca.display()
+                    ));
+                } else if let Err(e) = mailpresence_core::transport::tls::client_config(Some(ca)) {
+                    p.push(format!("[{section}] ca_file: {e}"));
+                }
             }
         }
         if self.smtp.user.is_some() != self.smtp.password.is_some() {
@@ -360,6 +387,9 @@ impl Config {
         }
         if self.smtp.max_per_second == 0 {
             p.push("[smtp] max_per_second must be at least 1".into());
+        }
+        if self.imap.command_timeout_secs == 0 || self.smtp.command_timeout_secs == 0 {
+            p.push("[imap] and [smtp] command_timeout_secs must be at least 1".into());
         }
         if self.imap.idle_timeout_secs == 0 || self.imap.idle_timeout_secs > 29 * 60 {
             p.push(format!(

@@ -19,7 +19,7 @@ pub struct Hub {
     /// The server's own mail address (sender of every Notify mail).
     pub address: String,
     /// Woken when mail is queued, so the outbox does not wait for its timer.
-    pub outbox_wake: Notify,
+    pub outbox_wake: Arc<Notify>,
     sip: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
 }
 
@@ -36,7 +36,7 @@ impl Hub {
             store: Mutex::new(store),
             engine,
             address,
-            outbox_wake: Notify::new(),
+            outbox_wake: Arc::new(Notify::new()),
             sip: Mutex::new(None),
         })
     }

@@ -13,3 +13,4 @@ pub mod mail;
 pub mod sip;
 pub mod status;
 pub mod store;
+pub mod supervisor;

@@ -1,6 +1,7 @@
 //! `mailpresence-server`: runs the presence server, checks a configuration, or
 //! prints the status of a running one.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use mailpresence_server::hub::Hub;
 use mailpresence_server::mail;
 use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
+use mailpresence_server::supervisor::{Loops, supervise};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -125,6 +127,7 @@ enum RunError {
     NoTrust,
 }
 
+/// Starts every loop under the supervisor, waits for a signal, stops them.
 async fn run(config: Config) -> Result<(), RunError> {
     for w in config.warnings() {
         warn!("{w}");
@@ -140,53 +143,108 @@ async fn run(config: Config) -> Result<(), RunError> {
         config.server.address.clone(),
     );
     let hub = Hub::new(store, engine, config.server.address.clone());
+    let loops = Loops::new(hub.clone());
     let (stop, shutdown) = watch::channel(false);
+    let mut tasks = Vec::new();
 
-    let intake = tokio::spawn(mail::intake::run(
-        hub.clone(),
-        config.imap.clone(),
+    let intake = mail::intake::Intake {
+        hub: hub.clone(),
+        config: config.imap.clone(),
         verifier,
-        shutdown.clone(),
-    ));
-    let outbox = tokio::spawn(mail::outbox::run(
-        hub.clone(),
-        config.smtp.clone(),
-        shutdown.clone(),
-    ));
-    let ticker = tokio::spawn(tick(hub.clone(), shutdown.clone()));
-    let sip = match &config.sip {
-        Some(sip) => Some(
-            mailpresence_server::sip::start(
-                hub.clone(),
-                sip.clone(),
-                &config.server.address,
-                config.server.language,
-                shutdown.clone(),
-            )
-            .await
-            .map_err(|e| RunError::Sip(sip.listen, e))?,
-        ),
-        None => None,
+        location_ttl: Duration::from_secs(config.presence.location_ttl_secs),
+        loops: loops.clone(),
     };
+    let sd = shutdown.clone();
+    tasks.push(tokio::spawn(supervise(
+        mail::intake::LOOP,
+        loops.clone(),
+        shutdown.clone(),
+        move || mail::intake::run(intake.clone(), sd.clone()),
+    )));
+
+    let outbox = Arc::new(mail::outbox::outbox(hub.clone(), &config.smtp)?);
+    let (sd, l) = (shutdown.clone(), loops.clone());
+    tasks.push(tokio::spawn(supervise(
+        mail::outbox::LOOP,
+        loops.clone(),
+        shutdown.clone(),
+        move || mail::outbox::run(outbox.clone(), l.clone(), sd.clone()),
+    )));
+
+    let (sd, h) = (shutdown.clone(), hub.clone());
+    tasks.push(tokio::spawn(supervise(
+        "clock",
+        loops.clone(),
+        shutdown.clone(),
+        move || tick(h.clone(), sd.clone()),
+    )));
+
+    if let Some(sip) = &config.sip {
+        tasks.push(tokio::spawn(
+            supervise_sip(&hub, &config, sip, &loops, &shutdown).await?,
+        ));
+    }
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 
-    wait_for_signals(&config).await?;
+    wait_for_signals(&config, &loops).await?;
     info!("shutting down");
     stop.send_replace(true);
     hub.outbox_wake.notify_one();
-    let _ = intake.await;
-    let _ = ticker.await;
-    if let Some(sip) = sip {
-        let _ = sip.await;
-    }
-    if let Ok(result) = outbox.await {
-        result?;
+    for task in tasks {
+        let _ = task.await;
     }
     Ok(())
 }
 
+/// Binds SIP once here (a port in use is a start-up error, said at once),
+/// then keeps the agent under the supervisor, binding again on a restart.
+async fn supervise_sip(
+    hub: &Arc<Hub>,
+    config: &Config,
+    sip: &mailpresence_server::config::SipConfig,
+    loops: &Arc<Loops>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<impl Future<Output = ()> + Send + 'static, RunError> {
+    let start = {
+        let (hub, sip, address, lang, shutdown) = (
+            hub.clone(),
+            sip.clone(),
+            config.server.address.clone(),
+            config.server.language,
+            shutdown.clone(),
+        );
+        move || {
+            let (hub, sip, address, shutdown) =
+                (hub.clone(), sip.clone(), address.clone(), shutdown.clone());
+            async move { mailpresence_server::sip::start(hub, sip, &address, lang, shutdown).await }
+        }
+    };
+    let first = start().await.map_err(|e| RunError::Sip(sip.listen, e))?;
+    let first = Arc::new(std::sync::Mutex::new(Some(first)));
+    let l = loops.clone();
+    let listen = sip.listen.to_string();
+    Ok(supervise(
+        "sip",
+        loops.clone(),
+        shutdown.clone(),
+        move || {
+            let (start, first, l, listen) =
+                (start.clone(), first.clone(), l.clone(), listen.clone());
+            async move {
+                let taken = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let agent = match taken {
+                    Some(agent) => agent,
+                    None => start().await.map_err(|e| e.to_string())?,
+                };
+                l.running("sip", Some(listen));
+                agent.await.map_err(|e| e.to_string())
+            }
+        },
+    ))
+}
+
 /// Until SIGTERM or SIGINT; SIGUSR1 logs the status.
-async fn wait_for_signals(config: &Config) -> Result<(), RunError> {
+async fn wait_for_signals(config: &Config, loops: &Loops) -> Result<(), RunError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
@@ -196,20 +254,28 @@ async fn wait_for_signals(config: &Config) -> Result<(), RunError> {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             _ = usr1.recv() => match status::read(&config.server.storage) {
-                Ok(c) => info!("status: {}", status::line(&c)),
+                Ok(mut s) => {
+                    // This process knows its loops first-hand.
+                    s.loops = loops.snapshot();
+                    info!("status: {}", status::line(&s));
+                }
                 Err(e) => warn!("status: {e}"),
             },
         }
     }
 }
 
-/// Time-driven work: coalesced watch notifications, expiries.
-async fn tick(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+/// Time-driven work: coalesced watch notifications, expiries. A failed tick
+/// is logged and the next one tries again.
+async fn tick(
+    hub: Arc<Hub>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), std::convert::Infallible> {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
         }
         match hub.step(|engine, tx, now| engine.tick(tx, now).map(Some)) {
             Ok(Some(c)) if !c.step.deliveries.is_empty() => {

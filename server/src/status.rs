@@ -1,27 +1,62 @@
-//! The status report: how many records, pending requests and queued mails, and
-//! when the IMAP server was last reached. Printed by `--status`, logged on SIGUSR1.
+//! The status report: how many records, pending requests and queued mails,
+//! when the IMAP server was last reached, and what each of the server's loops
+//! is doing (state, restarts, last error). Printed by `--status`, logged on
+//! SIGUSR1.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::Utc;
+use serde::Serialize;
 
 use crate::store::{Counts, SqliteStore, Store, StoreError};
+use crate::supervisor::{LoopState, META_KEY};
 
-/// Reads the counts from the database (safe beside a running server: WAL).
-pub fn read(storage: &Path) -> Result<Counts, StoreError> {
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Each loop by name (`intake`, `outbox`, `sip`, `clock`).
+    pub loops: BTreeMap<String, LoopState>,
+}
+
+/// Reads the report from the database (safe beside a running server: WAL).
+pub fn read(storage: &Path) -> Result<Status, StoreError> {
     let mut store = SqliteStore::open_read_only(storage)?;
-    store.transaction(|tx| tx.counts(Utc::now()))
+    store.transaction(|tx| {
+        let counts = tx.counts(Utc::now())?;
+        let loops = tx
+            .meta(META_KEY)?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        Ok(Status { counts, loops })
+    })
 }
 
 /// One line for people.
-pub fn line(c: &Counts) -> String {
-    format!(
-        "records={} pending_requests={} open_watches={} outbox_depth={} mails_handled={} last_imap_contact={}",
+pub fn line(status: &Status) -> String {
+    let c = &status.counts;
+    let mut out = format!(
+        "records={} pending_requests={} open_watches={} outbox_depth={} undeliverable_mails={} mails_handled={} last_imap_contact={}",
         c.records,
         c.pending_requests,
         c.open_watches,
         c.outbox_depth,
+        c.undeliverable_mails,
         c.mails_handled,
         c.last_imap_contact.as_deref().unwrap_or("never")
-    )
+    );
+    for (name, s) in &status.loops {
+        out.push_str(&format!(" {name}={}", s.state));
+        if s.restarts > 0 {
+            out.push_str(&format!("(restarts={})", s.restarts));
+        }
+        if let Some(detail) = &s.detail {
+            out.push_str(&format!("[{detail}]"));
+        }
+        if let Some(e) = &s.last_error {
+            out.push_str(&format!("[last error: {e}]"));
+        }
+    }
+    out
 }

@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use async_imap::Session;
-use futures::TryStreamExt;
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mailpresence_core::mail::{self, ComposeEnvelope, Limits, Outcome, PresenceMessage};
+use mailpresence_core::transport::imap::{Fetched, MailSession, Timeouts};
+use mailpresence_core::transport::{Endpoint, TlsMode};
 use rand::Rng;
-use tokio::net::TcpStream;
 
 /// Where the test mail servers listen (exported by `scripts/mail-servers.sh start`).
 #[derive(Debug, Clone)]
@@ -292,14 +291,16 @@ impl World {
     /// Sends `raw` as a phone does: logged in as `from` on the submission
     /// port (STARTTLS), where the company's mail system signs it.
     pub async fn submit(&self, from: &str, to: &str, raw: &[u8]) {
-        let endpoint = mailpresence_core::transport::Endpoint {
+        let endpoint = Endpoint {
             host: "127.0.0.1".into(),
             port: self.servers.submission_port,
-            tls: mailpresence_core::transport::TlsMode::Starttls,
+            tls: TlsMode::Starttls,
             credentials: Some((from.to_owned(), "secret".to_owned())),
             ca_file: Some(self.servers.ca.clone()),
         };
-        let smtp = mailpresence_core::transport::smtp::transport(&endpoint).expect("SMTP setup");
+        let smtp =
+            mailpresence_core::transport::smtp::transport(&endpoint, Duration::from_secs(30))
+                .expect("SMTP setup");
         let env = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
         smtp.send_raw(&env, raw)
             .await
@@ -633,54 +634,46 @@ where
     }
 }
 
-/// A person's mailbox, read over IMAP as their phone would.
+/// A person's mailbox, read over IMAP as their phone would, with the
+/// project's own IMAP session type.
 #[derive(Debug)]
 pub struct Mailbox {
-    session: Session<TcpStream>,
+    session: MailSession,
 }
 
 impl Mailbox {
     pub async fn open(servers: &MailServers, address: &str) -> Self {
-        let tcp = TcpStream::connect(("127.0.0.1", servers.imap_port))
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port: servers.imap_port,
+            tls: TlsMode::None,
+            credentials: Some((address.to_owned(), "secret".to_owned())),
+            ca_file: None,
+        };
+        let mut session = MailSession::open(&endpoint, Timeouts::default())
             .await
-            .expect("IMAP reachable");
-        let mut client = async_imap::Client::new(tcp);
-        client.read_response().await.expect("greeting");
-        let mut session = client
-            .login(address, "secret")
-            .await
-            .map_err(|(e, _)| e)
-            .expect("login");
+            .expect("IMAP login");
         session.select("INBOX").await.expect("select");
         Self { session }
     }
 
-    /// Every mail in the mailbox, oldest first.
-    pub async fn all(&mut self) -> Vec<Vec<u8>> {
-        self.session.select("INBOX").await.expect("select");
-        let uids = self.session.uid_search("ALL").await.expect("search");
-        if uids.is_empty() {
-            return Vec::new();
-        }
-        let mut uids: Vec<u32> = uids.into_iter().collect();
-        uids.sort_unstable();
-        let set = uids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let fetched: Vec<_> = self
-            .session
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
-            .await
-            .expect("fetch")
-            .try_collect()
-            .await
-            .expect("fetch");
+    /// Every mail in `folder`, oldest first.
+    pub async fn all_in(&mut self, folder: &str) -> Vec<Vec<u8>> {
+        self.session.select(folder).await.expect("select");
+        let uids = self.session.search("ALL").await.expect("search");
+        let fetched = self.session.fetch(&uids, usize::MAX).await.expect("fetch");
         fetched
-            .iter()
-            .filter_map(|f| f.body().map(<[u8]>::to_vec))
+            .into_iter()
+            .filter_map(|f| match f {
+                Fetched::Mail { raw, .. } => Some(raw),
+                Fetched::TooLarge { .. } => None,
+            })
             .collect()
+    }
+
+    /// Every mail in the inbox, oldest first.
+    pub async fn all(&mut self) -> Vec<Vec<u8>> {
+        self.all_in("INBOX").await
     }
 
     /// Waits until at least `n` mails are here; returns them all.
@@ -697,36 +690,26 @@ impl Mailbox {
 
     /// Puts a mail straight into this mailbox (no SMTP needed).
     pub async fn append(&mut self, raw: &[u8]) {
-        self.session
-            .append("INBOX", None, None, raw)
-            .await
-            .expect("append");
+        self.session.append("INBOX", raw).await.expect("append");
     }
 
-    /// How many mails the mailbox holds.
+    /// How many mails `folder` holds (0 when it does not exist).
+    pub async fn count_in(&mut self, folder: &str, query: &str) -> usize {
+        if self.session.select(folder).await.is_err() {
+            // A failed SELECT leaves no mailbox selected; the session is fine.
+            return 0;
+        }
+        self.session.search(query).await.expect("search").len()
+    }
+
+    /// How many mails the inbox holds.
     pub async fn count(&mut self) -> usize {
-        self.session.select("INBOX").await.expect("select");
-        self.session.uid_search("ALL").await.expect("search").len()
+        self.count_in("INBOX", "ALL").await
     }
 
     /// How many mails are still unread.
     pub async fn count_unseen(&mut self) -> usize {
-        self.session.select("INBOX").await.expect("select");
-        self.session
-            .uid_search("UNSEEN")
-            .await
-            .expect("search")
-            .len()
-    }
-
-    /// How many mails carry the server's done flag.
-    pub async fn count_flagged_done(&mut self) -> usize {
-        self.session.select("INBOX").await.expect("select");
-        self.session
-            .uid_search("KEYWORD $PresenceDone")
-            .await
-            .expect("search")
-            .len()
+        self.count_in("INBOX", "UNSEEN").await
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use mailpresence_core::api::{
     AccountConfig, ActivityKind, ColleaguePresence, ConnectionStatus, LocationGranularity,
-    MailServerConfig, PresenceClient, PresenceError, PresenceListener, PublishState, Security,
+    MailRefused, MailServerConfig, PresenceClient, PresenceError, PresenceListener, PublishState,
+    Security,
 };
 use mailpresence_e2e::{World, repo_root, wait_until};
 
@@ -18,6 +19,7 @@ struct Recorder {
     colleagues: Mutex<Vec<(ColleaguePresence, ThreadId)>>,
     connections: Mutex<Vec<ConnectionStatus>>,
     published: Mutex<Vec<PublishState>>,
+    refused: Mutex<Vec<MailRefused>>,
 }
 
 impl PresenceListener for Recorder {
@@ -32,6 +34,9 @@ impl PresenceListener for Recorder {
     }
     fn on_connection(&self, status: ConnectionStatus) {
         self.connections.lock().unwrap().push(status);
+    }
+    fn on_mail_refused(&self, refused: MailRefused) {
+        self.refused.lock().unwrap().push(refused);
     }
 }
 

@@ -37,17 +37,23 @@ impl Default for Limits {
     }
 }
 
+/// A mail refused from its size alone (known, for instance, from the IMAP
+/// server without downloading it).
+pub fn oversized(size: usize, limits: Limits) -> ParsedMail {
+    ParsedMail {
+        envelope: Envelope::default(),
+        outcome: Outcome::Refused(Refusal::Oversized {
+            what: "mail",
+            size,
+            limit: limits.max_mail_bytes,
+        }),
+    }
+}
+
 /// Classifies one RFC 5322 mail.
 pub fn parse(raw: &[u8], limits: Limits) -> ParsedMail {
     if raw.len() > limits.max_mail_bytes {
-        return ParsedMail {
-            envelope: Envelope::default(),
-            outcome: Outcome::Refused(Refusal::Oversized {
-                what: "mail",
-                size: raw.len(),
-                limit: limits.max_mail_bytes,
-            }),
-        };
+        return oversized(raw.len(), limits);
     }
     // mail-parser 0.11 panics on some broken MIME structures (our fuzzer found
     // one: a mangled multipart/report). A mail from the network must never

@@ -7,13 +7,9 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_imap::extensions::idle::IdleResponse;
-use chrono::{Local, Timelike, Utc};
-use futures::TryStreamExt;
-use lettre::AsyncTransport;
-use lettre::address::Envelope;
+use chrono::{DateTime, Local, Timelike, Utc};
 use tokio::sync::{Notify, broadcast, watch};
 use tracing::{debug, info, warn};
 
@@ -24,7 +20,8 @@ use crate::location::{ChangePolicy, Fix, LocationError, OfflineGeocoder};
 use crate::mail::auth::{SenderTrust, check_sender};
 use crate::mail::{self, ComposeEnvelope, Limits, Outcome, PresenceMessage, SubscribeMode};
 use crate::model::{AccountName, Activity, ActivityToken, PresenceFields, ScheduleEntry};
-use crate::transport::imap::{self, ConnectError, ImapSession};
+use crate::transport::imap::{ConnectError, Fetched, ImapError, MailSession, Timeouts};
+use crate::transport::outbox::{Outbox, OutboxStore, Policy, QueuedMail, Round, SendFailure};
 use crate::transport::{Backoff, smtp};
 
 /// What became of one mail of the inbox.
@@ -35,22 +32,14 @@ enum Reading {
     NotFromServer,
 }
 
-/// `1,2,3` for a UID FETCH or STORE.
-fn uid_list(uids: &[u32]) -> String {
-    uids.iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Marks a mail that looks like a Notify but is not proven to be one, so it is
 /// not read again; it stays unread for the user.
 pub const NOT_OURS_KEYWORD: &str = "$PresenceNotOurs";
 
 /// The keyword that marks a Notify mail as read by the app.
 const DONE_KEYWORD: &str = "$PresenceDone";
-/// IDLE is renewed after this long, below the 29-minute server keepalive.
-const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
+/// How often the presence folder is emptied of Notify mails past the TTL.
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// Failures a person can act on, in words the app shows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,17 +83,23 @@ impl From<ConnectError> for TerminalError {
     }
 }
 
-fn smtp_error(e: &lettre::transport::smtp::Error) -> TerminalError {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("535") || lower.contains("authentication") {
-        TerminalError::WrongPassword(text)
-    } else if lower.contains("certificate") || lower.contains("unknownissuer") {
-        TerminalError::Certificate(text)
-    } else if e.is_permanent() {
-        TerminalError::Protocol(text)
-    } else {
-        TerminalError::Unreachable(text)
+impl From<ImapError> for TerminalError {
+    fn from(e: ImapError) -> Self {
+        match e {
+            ImapError::Connect(c) => c.into(),
+            ImapError::TimedOut { .. } => Self::Unreachable(e.to_string()),
+            ImapError::Command { .. } => Self::Protocol(e.to_string()),
+        }
+    }
+}
+
+impl From<&SendFailure> for TerminalError {
+    fn from(f: &SendFailure) -> Self {
+        match f {
+            SendFailure::Login(_) => Self::WrongPassword(f.to_string()),
+            SendFailure::Transient(_) => Self::Unreachable(f.to_string()),
+            SendFailure::Permanent(_) => Self::Protocol(f.to_string()),
+        }
     }
 }
 
@@ -127,19 +122,80 @@ pub enum Event {
     Outbox {
         depth: u32,
     },
+    /// The mail server refused a queued mail for good; it will not be sent.
+    Refused {
+        recipient: String,
+        error: String,
+    },
     Connection(ConnectionState),
+}
+
+/// The phone's outbox table, seen through the shared outbox policy. While
+/// the platform says the phone is offline nothing is due, so no try is made.
+#[derive(Debug, Clone)]
+struct PhoneOutbox {
+    store: Arc<Mutex<TerminalStore>>,
+    sender: String,
+    online: Arc<AtomicBool>,
+}
+
+impl PhoneOutbox {
+    fn store(&self) -> MutexGuard<'_, TerminalStore> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl OutboxStore for PhoneOutbox {
+    type Error = StoreError;
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError> {
+        if !self.online.load(Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let mut due = self.store().due(now)?;
+        due.truncate(limit);
+        Ok(due
+            .into_iter()
+            .map(|q| QueuedMail {
+                id: q.id,
+                sender: self.sender.clone(),
+                recipient: q.recipient,
+                raw: q.raw,
+                attempts: q.attempts,
+            })
+            .collect())
+    }
+
+    fn sent(&self, id: i64, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store().sent(id)
+    }
+
+    fn retry(&self, id: i64, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store().failed(id, error, at)
+    }
+
+    /// Refused for good: the phone keeps no copy (it may hold a location).
+    fn undeliverable(&self, id: i64, _error: &str, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store().sent(id)
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store().next_due()
+    }
 }
 
 #[derive(Debug)]
 pub struct Terminal {
     config: TerminalConfig,
     account: AccountName,
-    store: Mutex<TerminalStore>,
+    store: Arc<Mutex<TerminalStore>>,
     geocoder: Option<OfflineGeocoder>,
     policy: Mutex<ChangePolicy>,
     events: broadcast::Sender<Event>,
-    wake: Notify,
-    online: AtomicBool,
+    outbox: Outbox<PhoneOutbox>,
+    /// Wakes the inbox loop (network back); kept until it next waits.
+    inbox_wake: Notify,
+    online: Arc<AtomicBool>,
 }
 
 impl Terminal {
@@ -174,17 +230,30 @@ impl Terminal {
         let geocoder = map_pack
             .map(|b| OfflineGeocoder::from_bytes(b).map(|g| g.with_language(config.language)))
             .transpose()?;
-        let store = TerminalStore::open(dir)?;
+        let store = Arc::new(Mutex::new(TerminalStore::open(dir)?));
         let (events, _) = broadcast::channel(256);
+        let online = Arc::new(AtomicBool::new(true));
+        let smtp = smtp::transport(&config.smtp.endpoint(), Duration::from_secs(30))
+            .map_err(|e| TerminalError::Certificate(e.to_string()))?;
+        let outbox = Outbox::new(
+            PhoneOutbox {
+                store: store.clone(),
+                sender: config.mail.clone(),
+                online: online.clone(),
+            },
+            smtp,
+            Policy::default(),
+        );
         Ok(Arc::new(Self {
             policy: Mutex::new(ChangePolicy::new(config.location.clone())),
             account,
-            store: Mutex::new(store),
+            store,
             geocoder,
             config,
             events,
-            wake: Notify::new(),
-            online: AtomicBool::new(true),
+            outbox,
+            inbox_wake: Notify::new(),
+            online,
         }))
     }
 
@@ -318,7 +387,7 @@ impl Terminal {
     fn queued(&self) -> Result<(), TerminalError> {
         let depth = self.store().outbox_depth()?;
         self.emit(Event::Outbox { depth });
-        self.wake.notify_waiters();
+        self.outbox.wake();
         Ok(())
     }
 
@@ -336,130 +405,125 @@ impl Terminal {
         if !online {
             self.emit(Event::Connection(ConnectionState::Offline));
         }
-        self.wake.notify_waiters();
+        self.outbox.wake();
+        self.inbox_wake.notify_one();
     }
 
     /// Hands every due mail to SMTP. Returns how many went; an error when the
-    /// server could not be used at all (the mails stay queued).
+    /// server could not be used (the mails stay queued). A mail the server
+    /// refused for good is dropped and reported as [`Event::Refused`].
     pub async fn flush(&self) -> Result<usize, TerminalError> {
-        if !self.online.load(Ordering::SeqCst) {
-            return Ok(0);
+        let round = self.outbox.send_due().await?;
+        self.report(&round)?;
+        match &round.blocked {
+            Some(why) => Err(why.into()),
+            None => Ok(round.sent),
         }
-        let due = self.store().due(Utc::now())?;
-        if due.is_empty() {
-            return Ok(0);
+    }
+
+    fn report(&self, round: &Round) -> Result<(), TerminalError> {
+        for (_, recipient, error) in &round.undeliverable {
+            warn!(to = %recipient, %error, "the mail server refused a mail for good");
+            self.emit(Event::Refused {
+                recipient: recipient.clone(),
+                error: error.clone(),
+            });
         }
-        let transport = smtp::transport(&self.config.smtp.endpoint())
-            .map_err(|e| TerminalError::Certificate(e.to_string()))?;
-        let from: lettre::Address = self
-            .config
-            .mail
-            .parse()
-            .map_err(|_| TerminalError::InvalidInput(self.config.mail.clone()))?;
-        let mut sent = 0;
-        for mail in due {
-            let to: lettre::Address = mail
-                .recipient
-                .parse()
-                .map_err(|_| TerminalError::InvalidInput(mail.recipient.clone()))?;
-            let env = Envelope::new(Some(from.clone()), vec![to])
-                .map_err(|e| TerminalError::InvalidInput(e.to_string()))?;
-            match transport.send_raw(&env, &mail.raw).await {
-                Ok(_) => {
-                    self.store().sent(mail.id)?;
-                    sent += 1;
-                    debug!(kind = %mail.kind, "sent");
-                }
-                Err(e) => {
-                    let wait =
-                        Duration::from_secs(2u64.saturating_pow(mail.attempts.min(8)).min(300));
-                    let retry = Utc::now()
-                        + chrono::Duration::from_std(wait)
-                            .unwrap_or_else(|_| chrono::Duration::seconds(60));
-                    self.store().failed(mail.id, &e.to_string(), retry)?;
-                    let error = smtp_error(&e);
-                    self.emit(Event::Connection(ConnectionState::Failed(error.clone())));
-                    self.emit(Event::Outbox {
-                        depth: self.store().outbox_depth()?,
-                    });
-                    return Err(error);
-                }
-            }
+        if let Some(why) = &round.blocked {
+            self.emit(Event::Connection(ConnectionState::Failed(why.into())));
         }
-        self.emit(Event::Outbox {
-            depth: self.store().outbox_depth()?,
-        });
-        Ok(sent)
+        if round.sent > 0 || !round.undeliverable.is_empty() || round.blocked.is_some() {
+            self.emit(Event::Outbox {
+                depth: self.store().outbox_depth()?,
+            });
+        }
+        Ok(())
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts::default()
+    }
+
+    /// Connects, makes sure the presence folder exists, selects the inbox.
+    async fn open_inbox(&self) -> Result<MailSession, TerminalError> {
+        let mut session = MailSession::open(&self.config.imap.endpoint(), self.timeouts()).await?;
+        session.ensure_mailbox(&self.config.presence_folder).await?;
+        session.select("INBOX").await?;
+        Ok(session)
     }
 
     /// Reads the Notify mails that arrived (one short connection, for platforms
-    /// that wake the app briefly). Returns how many colleagues changed.
+    /// that wake the app only briefly). Returns how many colleagues changed.
     pub async fn sync(&self) -> Result<usize, TerminalError> {
-        let mut session = imap::connect(&self.config.imap.endpoint()).await?;
-        session
-            .select("INBOX")
-            .await
-            .map_err(|e| TerminalError::Protocol(e.to_string()))?;
+        let mut session = self.open_inbox().await?;
         let changed = self.read_notifies(&mut session).await?;
-        session.logout().await.ok();
+        self.purge_presence_folder(&mut session).await?;
+        session.logout().await;
         Ok(changed)
     }
 
-    async fn read_notifies(&self, session: &mut ImapSession) -> Result<usize, TerminalError> {
-        let protocol = |e: async_imap::error::Error| TerminalError::Protocol(e.to_string());
+    async fn read_notifies(&self, session: &mut MailSession) -> Result<usize, TerminalError> {
         let query = format!(
-            "UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
+            "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
             self.config.presence_server
         );
-        let mut uids: Vec<u32> = session
-            .uid_search(&query)
-            .await
-            .map_err(protocol)?
-            .into_iter()
-            .collect();
+        let uids = session.search(&query).await?;
         if uids.is_empty() {
             return Ok(0);
         }
-        uids.sort_unstable();
-        let fetched: Vec<_> = session
-            .uid_fetch(uid_list(&uids), "(UID BODY.PEEK[])")
-            .await
-            .map_err(protocol)?
-            .try_collect()
-            .await
-            .map_err(protocol)?;
+        let fetched = session
+            .fetch(&uids, Limits::default().max_mail_bytes)
+            .await?;
         let mut changed = 0;
         let (mut read, mut not_ours) = (Vec::new(), Vec::new());
-        for f in &fetched {
-            let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-                continue;
+        for mail in &fetched {
+            let reading = match mail {
+                Fetched::Mail { raw, .. } => self.read_mail(raw)?,
+                Fetched::TooLarge { size, .. } => {
+                    warn!(
+                        size,
+                        "a mail titled Notify is too large to be one; left alone"
+                    );
+                    Reading::NotFromServer
+                }
             };
-            match self.read_mail(body)? {
+            match reading {
                 Reading::Presence { changed: c } => {
                     changed += usize::from(c);
-                    read.push(uid);
+                    read.push(mail.uid());
                 }
-                Reading::NotFromServer => not_ours.push(uid),
+                Reading::NotFromServer => not_ours.push(mail.uid()),
             }
         }
-        // A Notify read is marked read; a mail that only looks like one is the
-        // user's and stays unread, marked only so it is not fetched again.
-        for (uids, flags) in [
-            (read, format!("(\\Seen {DONE_KEYWORD})")),
-            (not_ours, format!("({NOT_OURS_KEYWORD})")),
-        ] {
-            if uids.is_empty() {
-                continue;
-            }
-            let _: Vec<_> = session
-                .uid_store(uid_list(&uids), format!("+FLAGS.SILENT {flags}"))
-                .await
-                .map_err(protocol)?
-                .try_collect()
-                .await
-                .map_err(protocol)?;
-        }
+        // A mail that only looks like a Notify is the user's and stays unread,
+        // marked only so it is not fetched again. A Notify read is marked
+        // read and moved out of the inbox, into the presence folder.
+        session
+            .add_flags(&not_ours, &format!("({NOT_OURS_KEYWORD})"))
+            .await?;
+        session
+            .add_flags(&read, &format!("(\\Seen {DONE_KEYWORD})"))
+            .await?;
+        session.move_to(&read, &self.config.presence_folder).await?;
         Ok(changed)
+    }
+
+    /// Deletes the Notify mails older than the location TTL from the
+    /// presence folder, then selects the inbox again; also drops what the
+    /// store no longer needs.
+    async fn purge_presence_folder(&self, session: &mut MailSession) -> Result<(), TerminalError> {
+        let ttl = Duration::from_secs(self.config.location_ttl_secs);
+        session.select(&self.config.presence_folder).await?;
+        let old = session.older_than(ttl).await?;
+        session.delete(&old).await?;
+        if !old.is_empty() {
+            debug!(
+                mails = old.len(),
+                "Notify mails past the location TTL deleted"
+            );
+        }
+        session.select("INBOX").await?;
+        Ok(())
     }
 
     /// One mail from the inbox: a Notify from the presence server updates that
@@ -537,19 +601,20 @@ impl Terminal {
     }
 
     async fn send_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let wait = match self.flush().await {
-                Ok(_) => Duration::from_secs(30),
-                Err(e) => {
-                    debug!(error = %e, "outbox waits");
-                    Duration::from_secs(5)
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        let result = self
+            .outbox
+            .run(stop, |round| {
+                if let Err(e) = self.report(round) {
+                    warn!(error = %e, "outbox report");
                 }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.wake.notified() => {}
-                _ = shutdown.changed() => return,
-            }
+            })
+            .await;
+        if let Err(e) = result {
+            warn!(error = %e, "the outbox stopped");
+            self.emit(Event::Connection(ConnectionState::Failed(e.into())));
         }
     }
 
@@ -563,8 +628,8 @@ impl Terminal {
                     self.emit(Event::Connection(ConnectionState::Failed(e)));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
-                        _ = self.wake.notified() => {}
-                        _ = shutdown.changed() => return,
+                        _ = self.inbox_wake.notified() => {}
+                        _ = shutdown.wait_for(|stop| *stop) => return,
                     }
                 }
             }
@@ -576,32 +641,41 @@ impl Terminal {
         shutdown: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> Result<(), TerminalError> {
-        let protocol = |e: async_imap::error::Error| TerminalError::Protocol(e.to_string());
-        let mut session = imap::connect(&self.config.imap.endpoint()).await?;
-        session.select("INBOX").await.map_err(protocol)?;
+        let mut session = self.open_inbox().await?;
         backoff.reset();
         self.emit(Event::Connection(ConnectionState::Connected));
+        let mut last_purge: Option<Instant> = None;
         loop {
             self.read_notifies(&mut session).await?;
+            if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+                self.purge_presence_folder(&mut session).await?;
+                self.prune_store()?;
+                last_purge = Some(Instant::now());
+            }
             if *shutdown.borrow() {
-                session.logout().await.ok();
+                session.logout().await;
                 return Ok(());
             }
-            if imap::mail_announced(&session) {
+            if session.mail_announced() {
                 continue;
             }
-            let mut idle = session.idle();
-            idle.init().await.map_err(protocol)?;
-            {
-                let (wait, _stop) = idle.wait_with_timeout(IDLE_RENEW);
+            let interrupt = async {
                 tokio::select! {
-                    r = wait => if let IdleResponse::NewData(_) = r.map_err(protocol)? { debug!("inbox changed") },
-                    _ = self.wake.notified() => {}
-                    _ = shutdown.changed() => {}
+                    () = self.inbox_wake.notified() => {}
+                    _ = shutdown.wait_for(|stop| *stop) => {}
                 }
-            }
-            session = idle.done().await.map_err(protocol)?;
+            };
+            let (next, woken) = session.wait(Duration::from_secs(60), interrupt).await?;
+            session = next;
+            debug!(?woken, "inbox wait ended");
         }
+    }
+
+    /// Drops what the store no longer needs (colleagues' old locations,
+    /// old Message-IDs).
+    fn prune_store(&self) -> Result<(), TerminalError> {
+        let _ = self.config.location_ttl_secs;
+        Ok(())
     }
 }
 

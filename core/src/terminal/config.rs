@@ -30,6 +30,23 @@ pub struct TerminalConfig {
     /// presence server's domain (a DKIM pass aligned with it, or DMARC).
     #[serde(default)]
     pub authserv_id: Option<String>,
+    /// The folder handled Notify mails are moved to, out of the inbox
+    /// (created when missing).
+    #[serde(default = "default_presence_folder")]
+    pub presence_folder: String,
+    /// How long colleagues' Notify mails (which may hold where they were)
+    /// stay in that folder, and their locations in the phone's store.
+    #[serde(default = "default_location_ttl")]
+    pub location_ttl_secs: u64,
+}
+
+pub(crate) fn default_presence_folder() -> String {
+    "Presence".into()
+}
+
+/// The server's default location TTL: a working day.
+pub(crate) fn default_location_ttl() -> u64 {
+    8 * 3600
 }
 
 /// One mail service (IMAP or SMTP) of the company's mail server.

@@ -178,6 +178,14 @@ impl TerminalStore {
         Ok(())
     }
 
+    /// When the next queued mail is due, if any.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> =
+            self.conn
+                .query_row("SELECT MIN(next_attempt_at) FROM outbox", [], |r| r.get(0))?;
+        Ok(next.map(time))
+    }
+
     pub fn outbox_depth(&self) -> Result<u32> {
         Ok(self
             .conn

@@ -1,5 +1,6 @@
 //! Exponential back-off with jitter, so that many phones (or many restarts) do
-//! not reconnect in step.
+//! not reconnect in step: the one formula for reconnecting and for retrying a
+//! mail, phone and server alike.
 
 use std::time::Duration;
 
@@ -8,31 +9,35 @@ use rand::Rng;
 /// The waits between tries of one connection.
 #[derive(Debug)]
 pub struct Backoff {
-    next: Duration,
+    tries: u32,
     min: Duration,
     max: Duration,
 }
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
-        Self {
-            next: min,
-            min,
-            max,
-        }
+        Self { tries: 0, min, max }
     }
 
     pub fn reset(&mut self) {
-        self.next = self.min;
+        self.tries = 0;
     }
 
     /// The wait before the next try: the current step ±25 %, then double it.
     pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let jitter = rand::rng().random_range(0.75..1.25);
-        base.mul_f64(jitter)
+        let wait = delay(self.tries, self.min, self.max);
+        self.tries = self.tries.saturating_add(1);
+        wait
     }
+}
+
+/// The one formula: the wait before try `attempt + 1` after `attempt` failed
+/// tries is `min · 2^attempt`, at most `max`, each ±25 %.
+pub fn delay(attempt: u32, min: Duration, max: Duration) -> Duration {
+    let base = min
+        .saturating_mul(2u32.saturating_pow(attempt.min(30)))
+        .min(max);
+    base.mul_f64(rand::rng().random_range(0.75..1.25))
 }
 
 #[cfg(test)]
@@ -48,5 +53,13 @@ mod tests {
         assert!(d[5] <= 10.0 && d[5] >= 6.0, "{d:?}");
         b.reset();
         assert!(b.next_delay() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_mail_retried_many_times_waits_at_most_the_cap() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(300));
+        assert!(delay(0, min, max) <= Duration::from_millis(1250));
+        assert!(delay(3, min, max) >= Duration::from_secs(6));
+        assert!(delay(1000, min, max) <= Duration::from_secs(375));
     }
 }

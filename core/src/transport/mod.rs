@@ -1,9 +1,10 @@
 //! Talking to the company's mail server, for the phone and the presence server
-//! alike: TLS settings, IMAP login (with IDLE for the caller to use), an SMTP
-//! transport, and jittered back-off for reconnecting.
+//! alike: TLS settings, one bounded IMAP session type, an SMTP transport, one
+//! outbox policy, and the jittered back-off both use.
 
 pub mod backoff;
 pub mod imap;
+pub mod outbox;
 pub mod smtp;
 pub mod tls;
 

@@ -18,10 +18,12 @@ pub enum SmtpSetupError {
 
 pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
-pub fn transport(endpoint: &Endpoint) -> Result<SmtpTransport, SmtpSetupError> {
+/// A transport to `endpoint`; the server may take `timeout` to answer each
+/// command (lettre bounds every read and write with it).
+pub fn transport(endpoint: &Endpoint, timeout: Duration) -> Result<SmtpTransport, SmtpSetupError> {
     let mut builder = SmtpTransport::builder_dangerous(&endpoint.host)
         .port(endpoint.port)
-        .timeout(Some(Duration::from_secs(30)));
+        .timeout(Some(timeout));
     if endpoint.tls != TlsMode::None {
         let mut params = TlsParameters::builder(endpoint.host.clone());
         if let Some(ca) = &endpoint.ca_file {

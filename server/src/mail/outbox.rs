@@ -1,27 +1,25 @@
-//! Sending: queued mails go to the SMTP server at a limited rate and stay in
-//! the outbox until it accepts them. A temporary failure (server down, 4xx) is
-//! retried with growing, jittered waits; a permanent refusal (5xx) is logged
-//! and kept for the record. A restart picks up where the last run stopped.
+//! Sending the server's queued Notify mails with the one outbox policy of
+//! `core::transport::outbox`: the server's store plugs in here, and each
+//! round's outcome goes to the log and to the loop's state in `--status`
+//! (waiting, and why, while the SMTP server cannot be used; the count of
+//! mails refused for good).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use lettre::AsyncTransport;
-use lettre::address::Envelope;
-use mailpresence_core::transport::smtp::{self, SmtpTransport};
-use rand::Rng;
+use chrono::{DateTime, Utc};
+use mailpresence_core::transport::outbox::{Outbox, OutboxStore, Policy, QueuedMail, Round};
+use mailpresence_core::transport::smtp;
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 use crate::config::SmtpConfig;
 use crate::hub::Hub;
-use crate::store::{OutboxMail, Store, StoreError};
+use crate::store::{Store, StoreError};
+use crate::supervisor::Loops;
 
-/// Mails taken from the store per round.
-const BATCH: usize = 50;
-/// The longest the outbox sleeps without looking (it is also woken on enqueue).
-const IDLE_WAIT: Duration = Duration::from_secs(30);
+/// The supervisor's name for this loop.
+pub const LOOP: &str = "outbox";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -31,119 +29,89 @@ pub enum OutboxError {
     Store(#[from] StoreError),
 }
 
-/// Runs until `shutdown` turns true.
+/// The server's outbox table, seen through the policy's trait.
+#[derive(Debug, Clone)]
+pub struct ServerOutbox(pub Arc<Hub>);
+
+impl OutboxStore for ServerOutbox {
+    type Error = StoreError;
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError> {
+        let mails = self.0.store().transaction(|tx| tx.due_mails(now, limit))?;
+        Ok(mails
+            .into_iter()
+            .map(|m| QueuedMail {
+                id: m.id,
+                sender: m.sender,
+                recipient: m.recipient,
+                raw: m.raw,
+                attempts: m.attempts,
+            })
+            .collect())
+    }
+
+    fn sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.0.store().transaction(|tx| tx.mark_mail_sent(id, now))
+    }
+
+    fn retry(&self, id: i64, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.0
+            .store()
+            .transaction(|tx| tx.mark_mail_failed(id, error, at))
+    }
+
+    fn undeliverable(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.0
+            .store()
+            .transaction(|tx| tx.mark_mail_undeliverable(id, error, now))
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.0.store().transaction(|tx| tx.next_mail_due())
+    }
+}
+
+/// Builds the sender for `config`.
+pub fn outbox(hub: Arc<Hub>, config: &SmtpConfig) -> Result<Outbox<ServerOutbox>, OutboxError> {
+    let transport = smtp::transport(
+        &config.endpoint(),
+        Duration::from_secs(config.command_timeout_secs.max(1)),
+    )
+    .map_err(|e| OutboxError::Setup(e.to_string()))?;
+    let policy = Policy {
+        max_per_second: config.max_per_second,
+        max_retry: Duration::from_secs(config.max_retry_secs.max(1)),
+    };
+    let wake = hub.outbox_wake.clone();
+    Ok(Outbox::new(ServerOutbox(hub), transport, policy).with_wake(wake))
+}
+
+/// Sends until shutdown; a store error ends it (the supervisor restarts it).
 pub async fn run(
-    hub: Arc<Hub>,
-    config: SmtpConfig,
+    outbox: Arc<Outbox<ServerOutbox>>,
+    loops: Arc<Loops>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), OutboxError> {
-    let smtp =
-        smtp::transport(&config.endpoint()).map_err(|e| OutboxError::Setup(e.to_string()))?;
-    let mut pace = tokio::time::interval(Duration::from_secs_f64(
-        1.0 / f64::from(config.max_per_second.max(1)),
-    ));
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let due = hub
-            .store()
-            .transaction(|tx| tx.due_mails(Utc::now(), BATCH))?;
-        for mail in &due {
-            pace.tick().await;
-            send_one(&hub, &smtp, mail, config.max_retry_secs).await?;
-            if *shutdown.borrow() {
-                return Ok(());
-            }
-        }
-        if due.len() == BATCH {
-            continue;
-        }
-        let wait = next_wait(&hub)?;
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = hub.outbox_wake.notified() => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
-
-/// How long until the earliest retry is due (at most [`IDLE_WAIT`]).
-fn next_wait(hub: &Hub) -> Result<Duration, StoreError> {
-    let next = hub.store().transaction(|tx| tx.next_mail_due())?;
-    Ok(match next {
-        Some(at) => (at - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(IDLE_WAIT),
-        None => IDLE_WAIT,
-    })
-}
-
-async fn send_one(
-    hub: &Hub,
-    smtp: &SmtpTransport,
-    mail: &OutboxMail,
-    max_retry_secs: u64,
-) -> Result<(), StoreError> {
-    let envelope = match (mail.sender.parse(), mail.recipient.parse()) {
-        (Ok(from), Ok(to)) => Envelope::new(Some(from), vec![to]).map_err(|e| e.to_string()),
-        _ => Err(format!(
-            "{} or {} is not a mail address",
-            mail.sender, mail.recipient
-        )),
+    loops.running(LOOP, None);
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    let result = match envelope {
-        Ok(env) => smtp
-            .send_raw(&env, &mail.raw)
-            .await
-            .map(|_| ())
-            .map_err(|e| (e.is_permanent(), e.to_string())),
-        Err(e) => Err((true, e)),
-    };
-    let now = Utc::now();
-    match result {
-        Ok(()) => {
-            hub.store()
-                .transaction(|tx| tx.mark_mail_sent(mail.id, now))?;
-            debug!(id = mail.id, to = %mail.recipient, "sent");
-        }
-        Err((true, e)) => {
-            hub.store()
-                .transaction(|tx| tx.mark_mail_undeliverable(mail.id, &e, now))?;
-            error!(id = mail.id, to = %mail.recipient, error = %e, "SMTP refused the mail for good");
-        }
-        Err((false, e)) => {
-            let wait = retry_delay(mail.attempts, max_retry_secs);
-            let retry_at =
-                now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
-            hub.store()
-                .transaction(|tx| tx.mark_mail_failed(mail.id, &e, retry_at))?;
-            if mail.attempts == 0 {
-                warn!(id = mail.id, to = %mail.recipient, error = %e, retry_in_s = wait.as_secs_f32(), "SMTP did not take the mail; kept in the outbox");
-            } else {
-                info!(id = mail.id, attempts = mail.attempts + 1, error = %e, "still not sent");
-            }
-        }
-    }
+    outbox.run(stop, |round| report(&loops, round)).await?;
     Ok(())
 }
 
-/// 1 s, 2 s, 4 s, … up to `max_secs`, each ±25 %.
-fn retry_delay(attempts: u32, max_secs: u64) -> Duration {
-    let base = 2u64.saturating_pow(attempts.min(20)).min(max_secs.max(1));
-    Duration::from_secs(base).mul_f64(rand::rng().random_range(0.75..1.25))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_to_the_cap() {
-        assert!(retry_delay(0, 300) <= Duration::from_millis(1250));
-        assert!(retry_delay(3, 300) >= Duration::from_secs(6));
-        assert!(retry_delay(30, 5) <= Duration::from_millis(6250));
+fn report(loops: &Loops, round: &Round) {
+    if round.sent > 0 {
+        debug!(sent = round.sent, "Notify mails handed to SMTP");
+    }
+    for (id, to, e) in &round.undeliverable {
+        error!(id, to = %to, error = %e, "SMTP refused the mail for good");
+    }
+    match &round.blocked {
+        Some(why) => {
+            warn!(error = %why, "the SMTP server cannot be used now; the mails wait");
+            loops.waiting(LOOP, why.to_string());
+        }
+        None => loops.running(LOOP, None),
     }
 }

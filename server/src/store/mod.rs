@@ -109,6 +109,8 @@ pub struct Counts {
     pub open_watches: u64,
     pub outbox_depth: u64,
     pub mails_handled: u64,
+    /// Notify mails the SMTP server refused for good (kept as a record).
+    pub undeliverable_mails: u64,
     pub last_imap_contact: Option<String>,
 }
 
@@ -160,6 +162,7 @@ pub trait Store {
     fn next_mail_due(&self) -> Result<Option<Time>>;
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Counts one more presence mail from `sender` in its current hour and
     /// returns the count, this one included. An hour starts with a sender's
     /// first mail after the last hour ended.

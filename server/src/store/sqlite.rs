@@ -535,6 +535,13 @@ impl Store for SqliteTx<'_> {
         Ok(())
     }
 
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
     fn counts(&self, now: Time) -> Result<Counts> {
         Ok(Counts {
             records: self.count("SELECT COUNT(*) FROM presence", [])?,
@@ -548,14 +555,11 @@ impl Store for SqliteTx<'_> {
             )?,
             outbox_depth: self.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", [])?,
             mails_handled: self.count("SELECT COUNT(*) FROM handled_mail", [])?,
-            last_imap_contact: self
-                .tx
-                .query_row(
-                    "SELECT value FROM meta WHERE key = 'last_imap_contact'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?,
+            undeliverable_mails: self.count(
+                "SELECT COUNT(*) FROM outbox WHERE last_error LIKE 'undeliverable:%'",
+                [],
+            )?,
+            last_imap_contact: self.meta("last_imap_contact")?,
         })
     }
 }

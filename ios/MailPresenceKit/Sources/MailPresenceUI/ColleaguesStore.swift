@@ -45,6 +45,14 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
         lock.with { waiting = state.outboxDepth }
     }
 
+    public func onMailRefused(refused: MailRefused) {
+        let line = lang == .ja
+            ? "メールサーバーが送信を拒否しました (\(refused.recipient)): \(refused.reason)"
+            : "The mail server refused a mail to \(refused.recipient): \(refused.reason)"
+        lock.with { connectionLine = line }
+        onChange?()
+    }
+
     public func onConnection(status: ConnectionStatus) {
         let line: String?
         switch status {

@@ -7,6 +7,7 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.update
 import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
+import org.mailpresence.MailRefused
 import org.mailpresence.PresenceListener
 import org.mailpresence.PublishState
 
@@ -36,6 +37,14 @@ class ColleaguesState(private val lang: Lang, private val clock: () -> Long = { 
 
     override fun onPublishState(state: PublishState) {
         _outbox.value = state.outboxDepth
+    }
+
+    override fun onMailRefused(refused: MailRefused) {
+        _connection.value = if (lang == Lang.JA) {
+            "メールサーバーが送信を拒否しました (${refused.recipient}): ${refused.reason}"
+        } else {
+            "The mail server refused a mail to ${refused.recipient}: ${refused.reason}"
+        }
     }
 
     override fun onConnection(status: ConnectionStatus) {
