@@ -126,7 +126,8 @@ async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing()
     futures::future::join_all(sends).await;
     let mut presence_box = world.mailbox(&world.presence).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while presence_box.count().await < 506 {
+    // The first 6 were handled and deleted before the server stopped.
+    while presence_box.count().await < 500 {
         assert!(
             std::time::Instant::now() < deadline,
             "Postfix delivered the 500 mails"
@@ -250,8 +251,11 @@ async fn a_dovecot_restart_under_the_server_misses_nothing() {
         server.log_text()
     );
     assert!(
-        server.log_text().contains("IMAP connection lost"),
-        "it noticed and reconnected"
+        world.status()["loops"]["intake"]["restarts"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "it noticed and reconnected: {}",
+        world.status()
     );
 }
 
@@ -316,5 +320,9 @@ async fn notify_mails_wait_in_the_outbox_while_postfix_is_down() {
         })
         .await
     );
-    assert!(server.log_text().contains("kept in the outbox"));
+    assert!(
+        server
+            .log_text()
+            .contains("the SMTP server cannot be used now; the mails wait")
+    );
 }
