@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use mailpresence_e2e::{World, binary, repo_root, wait_until};
+use mailpresence_e2e::{World, binary, presence_messages, repo_root, wait_until};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,5 +126,15 @@ async fn a_watcher_sees_every_change_a_field_worker_publishes() {
             world.status()["open_watches"] == 0
         })
         .await
+    );
+    // Sato's phone moved every Notify it read out of the inbox, into its
+    // Presence folder: nothing of where Tanaka was stays in Sato's inbox.
+    let mut sato_box = world.mailbox(&world.mail_of("sato")).await;
+    assert_eq!(sato_box.count().await, 0, "the inbox holds no Notify mail");
+    let kept = sato_box.all_in("Presence").await;
+    assert!(
+        presence_messages(&kept).len() >= 4,
+        "the Notify mails read are in the Presence folder: {}",
+        kept.len()
     );
 }

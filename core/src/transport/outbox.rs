@@ -284,4 +284,144 @@ mod tests {
         assert!(!class(Some(550)).blocks_the_round());
         assert!(class(Some(535)).blocks_the_round());
     }
+
+    /// An in-process SMTP server that answers RCPT (or AUTH) with `refusal`.
+    async fn refusing_server(refusal: &'static str, with_auth: bool) -> u16 {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+                let mut in_data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &str = if in_data {
+                        if line == "." {
+                            in_data = false;
+                            "250 queued\r\n"
+                        } else {
+                            continue;
+                        }
+                    } else if upper.starts_with("EHLO") {
+                        if with_auth {
+                            "250-fake\r\n250 AUTH PLAIN\r\n"
+                        } else {
+                            "250 fake\r\n"
+                        }
+                    } else if upper.starts_with("AUTH") || upper.starts_with("RCPT") {
+                        refusal
+                    } else if upper.starts_with("DATA") {
+                        in_data = true;
+                        "354 go on\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        "250 ok\r\n"
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        port
+    }
+
+    #[derive(Debug, Default)]
+    struct Memory {
+        queued: std::sync::Mutex<Vec<QueuedMail>>,
+        log: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl OutboxStore for Memory {
+        type Error = std::io::Error;
+        fn due(&self, _: DateTime<Utc>, _: usize) -> Result<Vec<QueuedMail>, Self::Error> {
+            Ok(self.queued.lock().expect("lock").clone())
+        }
+        fn sent(&self, id: i64, _: DateTime<Utc>) -> Result<(), Self::Error> {
+            self.queued.lock().expect("lock").retain(|m| m.id != id);
+            self.log.lock().expect("lock").push(format!("sent {id}"));
+            Ok(())
+        }
+        fn retry(&self, id: i64, _: &str, _: DateTime<Utc>) -> Result<(), Self::Error> {
+            // Kept, but not due again in this round.
+            self.queued.lock().expect("lock").retain(|m| m.id != id);
+            self.log.lock().expect("lock").push(format!("retry {id}"));
+            Ok(())
+        }
+        fn undeliverable(&self, id: i64, _: &str, _: DateTime<Utc>) -> Result<(), Self::Error> {
+            self.queued.lock().expect("lock").retain(|m| m.id != id);
+            self.log
+                .lock()
+                .expect("lock")
+                .push(format!("undeliverable {id}"));
+            Ok(())
+        }
+        fn next_due(&self) -> Result<Option<DateTime<Utc>>, Self::Error> {
+            Ok(None)
+        }
+    }
+
+    fn two_mails() -> Memory {
+        let mail = |id| QueuedMail {
+            id,
+            sender: "tanaka@example.test".into(),
+            recipient: "presence@example.test".into(),
+            raw: b"Subject: Publish\r\n\r\nActivity: busy\r\n".to_vec(),
+            attempts: 0,
+        };
+        Memory {
+            queued: std::sync::Mutex::new(vec![mail(1), mail(2)]),
+            ..Memory::default()
+        }
+    }
+
+    fn outbox(port: u16, login: bool) -> Outbox<Memory> {
+        let endpoint = super::super::Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            tls: super::super::TlsMode::None,
+            credentials: login.then(|| ("tanaka@example.test".into(), "secret".into())),
+            ca_file: None,
+        };
+        let smtp = super::super::smtp::transport(&endpoint, Duration::from_secs(5)).expect("smtp");
+        let policy = Policy {
+            max_per_second: 1000,
+            ..Policy::default()
+        };
+        Outbox::new(two_mails(), smtp, policy)
+    }
+
+    #[tokio::test]
+    async fn mails_refused_for_good_end_one_by_one_without_stopping_the_round() {
+        let port = refusing_server("550 5.1.1 no such user\r\n", false).await;
+        let outbox = outbox(port, false);
+        let round = outbox.send_due().await.expect("round");
+        assert_eq!(round.undeliverable.len(), 2, "{round:?}");
+        assert!(round.undeliverable[0].2.contains("550"), "{round:?}");
+        assert_eq!(round.blocked, None);
+        assert_eq!(
+            *outbox.store().log.lock().expect("lock"),
+            ["undeliverable 1", "undeliverable 2"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_keeps_the_mails_and_stops_the_round() {
+        let port = refusing_server("535 5.7.8 authentication failed\r\n", true).await;
+        let outbox = outbox(port, true);
+        let round = outbox.send_due().await.expect("round");
+        assert!(
+            matches!(&round.blocked, Some(SendFailure::Login(e)) if e.contains("535")),
+            "{round:?}"
+        );
+        assert!(round.undeliverable.is_empty());
+        assert_eq!(*outbox.store().log.lock().expect("lock"), ["retry 1"]);
+    }
 }
