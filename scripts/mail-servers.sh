@@ -8,6 +8,9 @@
 #   scripts/mail-servers.sh env [DIR]           the `export` lines of a started instance
 #   scripts/mail-servers.sh stop-postfix|start-postfix [DIR]
 #   scripts/mail-servers.sh stop-dovecot|start-dovecot|restart-dovecot [DIR]
+#   scripts/mail-servers.sh freeze-dovecot|thaw-dovecot [DIR]
+#   scripts/mail-servers.sh freeze-postfix|thaw-postfix [DIR]
+#   scripts/mail-servers.sh smtp-logins off|on [DIR]
 #
 # DIR defaults to $MAILPRESENCE_MAIL_DIR, else /tmp/mailpresence-mail.
 #
@@ -42,6 +45,24 @@
 # earlier boot cannot hit a stranger. The Dovecot instance is named after DIR
 # (process titles read dovecot-mailpresence-XXXXXXXX/imap ...).
 #
+# freeze-* sends SIGSTOP to every process of that server (master first, so it
+# starts no new ones): a connection in progress stops mid-command, and a new
+# one is accepted by the kernel but never greeted. thaw-* sends SIGCONT. `stop`
+# also ends frozen processes.
+#
+# smtp-logins off|on: while off, every SMTP AUTH on this instance (submission,
+# SMTPS, and the optional AUTH on the plain port) fails with
+# "535 5.7.8 Error: authentication failed"; IMAP logins still work. Postfix
+# asks Dovecot's auth service (smtpd_sasl_type = dovecot), which tells it the
+# service ("smtp"). The first passdb is a deny list looked up by service name
+# (passwd-file with username_format=%s): the switch writes or empties the
+# entry "smtp" in DIR/dovecot/smtp-logins-off. Dovecot re-reads a passwd-file
+# when it changes (checked at most once a second; the switch returns only when
+# that second is over), so the switch holds for the very next login: no
+# reload, no restart, no connection dropped, under a second. (Turning AUTH off in
+# Postfix instead would need a reload that reaches only new smtpd processes,
+# and the client would see "503 authentication not enabled", not a refusal.)
+#
 # Like a company's mail system, it proves senders with OpenDKIM: mail
 # submitted with AUTH (submission and SMTPS: the phones' path) is DKIM-signed
 # for example.test and then relayed to the plain port, which plays the inbound
@@ -52,7 +73,13 @@
 set -euo pipefail
 
 ACTION="${1:-}"
-DIR="${2:-${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}}"
+SWITCH=""
+if [ "$ACTION" = smtp-logins ]; then
+  SWITCH="${2:-}"
+  DIR="${3:-${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}}"
+else
+  DIR="${2:-${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}}"
+fi
 # The folder's path goes into configuration files and names the instance.
 DIR=$(realpath -m -- "$DIR")
 DOMAIN=example.test
@@ -339,6 +366,9 @@ wake_opendkim() {
 write_dovecot() {
   mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail"
   chown "$VMAIL_UID:$VMAIL_UID" "$DIR/mail"
+  # SMTP logins are on: the deny list is empty (see smtp-logins above).
+  : > "$DIR/dovecot/smtp-logins-off"
+  chmod 644 "$DIR/dovecot/smtp-logins-off"
   cat > "$DIR/dovecot/dovecot.conf" <<EOF
 instance_name = $INSTANCE
 hostname = mail.$DOMAIN
@@ -357,6 +387,13 @@ auth_failure_delay = 0
 first_valid_uid = $VMAIL_UID
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 200
+# Looked up by service name: an entry "smtp" refuses every SMTP login
+# (scripts/mail-servers.sh smtp-logins off).
+passdb {
+  driver = passwd-file
+  args = username_format=%s $DIR/dovecot/smtp-logins-off
+  deny = yes
+}
 passdb {
   driver = static
   args = password=secret
@@ -532,6 +569,48 @@ start_postfix() {
 }
 
 
+# --- freezing ---------------------------------------------------------------
+
+# SIGSTOP to the master first, so that it starts no new process, then to
+# every process of the session; again, for a child forked in between.
+freeze() {
+  local what=$1 list=$2 pids
+  pids=$($list)
+  [ -n "$pids" ] || die "$what is not running in $DIR"
+  # shellcheck disable=SC2046,SC2086
+  signal STOP $(echo "$pids" | head -n 1)
+  # shellcheck disable=SC2046
+  signal STOP $($list); signal STOP $($list)
+  log "$what frozen ($(echo $($list) | wc -w) processes)"
+}
+
+thaw() {
+  local what=$1 list=$2 pids
+  pids=$($list)
+  [ -n "$pids" ] || die "$what is not running in $DIR"
+  # shellcheck disable=SC2086
+  signal CONT $pids
+  log "$what thawed"
+}
+
+smtp_logins() {
+  local f="$DIR/dovecot/smtp-logins-off"
+  [ -f "$f" ] || die "no instance was started in $DIR ($f is missing); run: scripts/mail-servers.sh start $DIR"
+  case "$SWITCH" in
+    off) echo "smtp:{PLAIN}refused-by-smtp-logins-off" > "$f.new" ;;
+    on) : > "$f.new" ;;
+    *) die "usage: $0 smtp-logins off|on [DIR]" ;;
+  esac
+  chmod 644 "$f.new"
+  # Another size: Dovecot sees the change at its next look at the file, which
+  # it makes at most once a second (on the first lookup in a new second of its
+  # clock). Returning only in the next second makes sure every login after
+  # this command sees the switch.
+  mv "$f.new" "$f"
+  sleep "$(date +%s.%N | awk '{ printf "%.3f", int($1) + 1.05 - $1 }')"
+  log "SMTP logins $SWITCH in $DIR"
+}
+
 print_env() {
   cat <<EOF
 export MAILPRESENCE_MAIL_DIR=$DIR
@@ -617,5 +696,11 @@ case "$ACTION" in
     # Dovecot was away (its own retry can lag behind a race in its queue scan).
     [ -f "$DIR/postfix/main.cf" ] && postqueue -c "$DIR/postfix" -f 2>/dev/null || true ;;
   restart-dovecot) need_ports; stop_dovecot; start_dovecot ;;
-  *) echo "usage: $0 install|start|stop|env|stop-postfix|start-postfix|stop-dovecot|start-dovecot|restart-dovecot [DIR]" >&2; exit 2 ;;
+  freeze-dovecot) freeze Dovecot dovecot_pids ;;
+  thaw-dovecot) thaw Dovecot dovecot_pids ;;
+  freeze-postfix) freeze Postfix postfix_pids ;;
+  thaw-postfix) thaw Postfix postfix_pids ;;
+  smtp-logins) smtp_logins ;;
+  *) echo "usage: $0 install|start|stop|env|stop-postfix|start-postfix|stop-dovecot|start-dovecot|restart-dovecot|freeze-dovecot|thaw-dovecot|freeze-postfix|thaw-postfix [DIR]" >&2
+     echo "       $0 smtp-logins off|on [DIR]" >&2; exit 2 ;;
 esac
