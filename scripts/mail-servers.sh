@@ -91,7 +91,7 @@ PORT_NAMES=(SMTP SUBMISSION SMTPS IMAP IMAPS LMTP DKIM_SIGN DKIM_VERIFY)
 PORTS_FILE=$DIR/ports.env
 # Held while ports are chosen and the servers start, so that two starts at
 # the same moment cannot choose the same free port.
-PORTS_LOCK=/tmp/mailpresence-mail-servers.lock
+PORTS_LOCK=/tmp/mailpresence-ports.lock
 INSTANCE="mailpresence-$(printf '%s' "$DIR" | cksum | { read -r crc _; printf '%08x' "$crc"; })"
 POSTFIX_DAEMONS=$(postconf -h daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
 
@@ -577,11 +577,15 @@ freeze() {
   local what=$1 list=$2 pids
   pids=$($list)
   [ -n "$pids" ] || die "$what is not running in $DIR"
-  # shellcheck disable=SC2046,SC2086
-  signal STOP $(echo "$pids" | head -n 1)
-  # shellcheck disable=SC2046
-  signal STOP $($list); signal STOP $($list)
-  log "$what frozen ($(echo $($list) | wc -w) processes)"
+  # shellcheck disable=SC2086  # lists of pids; the master comes first
+  signal STOP ${pids%%$'\n'*}
+  pids=$($list)
+  # shellcheck disable=SC2086
+  signal STOP $pids
+  pids=$($list)
+  # shellcheck disable=SC2086
+  signal STOP $pids
+  log "$what frozen ($(wc -w <<<"$pids") processes)"
 }
 
 thaw() {
