@@ -109,8 +109,13 @@ impl MailServers {
     /// LMTP and OpenDKIM ports too), as recorded in its `ports.env`.
     pub fn ports(&self) -> Vec<(String, u16)> {
         let path = self.dir.join("ports.env");
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (an instance started before mail-servers.sh recorded its ports: \
+                 start it again)",
+                path.display()
+            )
+        });
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.split_once('='))
