@@ -14,7 +14,7 @@ say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 say "Setting up (Debian packages when missing, then the build)"
 scripts/install-deps.sh
 cargo build --quiet -p mailpresence-server -p mailpresence-cli
-bin=$repo/target/debug
+bin=${CARGO_TARGET_DIR:-$repo/target}/debug
 demo=$(mktemp -d /tmp/mailpresence-demo.XXXXXX)
 chmod 755 "$demo"  # the mail servers run as their own users
 mail_dir=$demo/mail
@@ -23,8 +23,10 @@ cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   scripts/mail-servers.sh stop "$mail_dir" >/dev/null 2>&1 || true
 }
+# The mail servers stop by their own process ids (scripts/mail-servers.sh
+# stop), and only this demo's: they run on free ports of their own.
 trap cleanup EXIT
-mail_env=$(scripts/mail-servers.sh start "$mail_dir") || { echo "demo: the mail servers did not start (see above)" >&2; exit 1; }
+mail_env=$(scripts/mail-servers.sh start "$mail_dir") || { echo "demo: the mail servers did not start (see above); stopping" >&2; exit 1; }
 eval "$mail_env"
 sip_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
@@ -102,7 +104,16 @@ EOF
 say "Presence server: mail via Dovecot/Postfix (STARTTLS), SIP on 127.0.0.1:$sip_port"
 RUST_LOG=info "$bin/mailpresence-server" --config "$demo/server.toml" > "$demo/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do grep -q "presence server running" "$demo/server.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  grep -q "presence server running" "$demo/server.log" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! grep -q "presence server running" "$demo/server.log" 2>/dev/null; then
+  echo "demo: the presence server did not start; its log ($demo/server.log) ends:" >&2
+  tail -n 15 "$demo/server.log" >&2
+  exit 1
+fi
 sleep 0.5
 
 say "Desk phone (yamada, SIP) watches the field worker; field worker (tanaka, mail) sets a status"

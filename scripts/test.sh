@@ -22,8 +22,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p mailpresence-core --features online --locked -- -D warnings
 
 step "mail servers (OpenDKIM, Dovecot, Postfix)"
-# One fixed folder: a start stops what a crashed earlier run left there.
-export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail}"
+# One folder per checkout: a start stops what a crashed earlier run of this
+# checkout left there, and nothing of another checkout's. The servers take
+# free ports (or the MAILPRESENCE_*_PORT given) and are stopped by their own
+# process ids, so two checkouts can run their tests side by side.
+export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail-$(pwd | cksum | cut -d' ' -f1)}"
 trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true' EXIT
 # Captured first: `eval "$(…)"` alone would swallow a failed start and the run
 # would go on to fail minutes later for want of the servers.
