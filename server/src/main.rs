@@ -171,12 +171,12 @@ async fn run(config: Config) -> Result<(), RunError> {
         move || mail::outbox::run(outbox.clone(), l.clone(), sd.clone()),
     )));
 
-    let (sd, h) = (shutdown.clone(), hub.clone());
+    let (sd, h, l) = (shutdown.clone(), hub.clone(), loops.clone());
     tasks.push(tokio::spawn(supervise(
         "clock",
         loops.clone(),
         shutdown.clone(),
-        move || tick(h.clone(), sd.clone()),
+        move || tick(h.clone(), l.clone(), sd.clone()),
     )));
 
     if let Some(sip) = &config.sip {
@@ -269,8 +269,10 @@ async fn wait_for_signals(config: &Config, loops: &Loops) -> Result<(), RunError
 /// is logged and the next one tries again.
 async fn tick(
     hub: Arc<Hub>,
+    loops: Arc<Loops>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), std::convert::Infallible> {
+    loops.running("clock", None);
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {

@@ -1,5 +1,5 @@
-//! The server under failure: killed mid-burst, its IMAP server restarted, its
-//! SMTP server down. These tests stop and start the shared mail servers, so
+//! The server under failure: killed mid-burst, its IMAP server restarted or
+//! frozen mid-fetch, its SMTP server down, frozen or refusing logins. These tests stop and start the shared mail servers, so
 //! they live in their own test binary and run one at a time.
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +11,7 @@ use mailpresence_core::mail::{
     self, ComposeEnvelope, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
 use mailpresence_core::model::{Activity, PresenceFields, parse_timestamp};
-use mailpresence_e2e::{World, presence_messages, wait_until};
+use mailpresence_e2e::{Security, World, presence_messages, wait_until};
 
 /// One disruption at a time: they share Dovecot and Postfix.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -324,5 +324,206 @@ async fn notify_mails_wait_in_the_outbox_while_postfix_is_down() {
         server
             .log_text()
             .contains("the SMTP server cannot be used now; the mails wait")
+    );
+}
+
+/// The status of one of the server's loops (`intake`, `outbox`, …).
+fn loop_state(world: &World, name: &str) -> serde_json::Value {
+    world.status()["loops"][name].clone()
+}
+
+/// Puts `message` straight into the presence mailbox over IMAP (no SMTP:
+/// for tests where Postfix is frozen or refusing). Trust by From header.
+async fn append_presence(world: &World, from: &str, message: &PresenceMessage) {
+    let env = ComposeEnvelope {
+        from: world.mail_of(from),
+        to: world.presence.clone(),
+        ..Default::default()
+    };
+    let raw = mail::compose(message, &env).unwrap();
+    world.mailbox(&world.presence).await.append(&raw).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
+    let _serial = SERIAL.lock().await;
+    let mut world = World::new(&["tanaka", "sato"]);
+    world.trust = "[trust]\nmode = \"from-header\"\n".into();
+    world.policy.push_str("sender_mails_per_hour = 10000\n");
+    // A backlog of 300 publishes waits before the server starts.
+    let mut presence_box = world.mailbox(&world.presence).await;
+    for i in 0..300u32 {
+        let env = ComposeEnvelope {
+            from: world.mail_of("tanaka"),
+            to: world.presence.clone(),
+            ..Default::default()
+        };
+        let m = publish("tanaka", presence(&world, "tanaka", &format!("#{i}"), i));
+        presence_box.append(&mail::compose(&m, &env).unwrap()).await;
+    }
+    let server = world.start_server();
+    assert!(
+        wait_until(Duration::from_secs(30), || async { handled(&world) >= 10 }).await,
+        "{}",
+        server.log_text()
+    );
+    // Frozen in the middle of the backlog: the command in flight gets no
+    // answer, nor do the reconnects (the kernel accepts, Dovecot never greets).
+    let frozen = world.freeze_dovecot();
+    let at_freeze = handled(&world);
+    assert!(
+        at_freeze < 300,
+        "frozen before the end ({at_freeze} handled)"
+    );
+    let noticed = wait_until(Duration::from_secs(20), || async {
+        let intake = loop_state(&world, "intake");
+        intake["restarts"].as_u64().is_some_and(|n| n >= 1)
+            && intake["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("did not answer"))
+    })
+    .await;
+    assert!(
+        noticed,
+        "the hang became an error: {}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    frozen.undo();
+    assert!(
+        wait_until(Duration::from_secs(60), || async { handled(&world) == 300 }).await,
+        "all 300 handled once Dovecot resumed: {}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = presence_box.count().await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(left, 0, "every handled mail deleted");
+    assert_eq!(loop_state(&world, "intake")["state"], "running");
+    // The record is the newest publish, whatever the order of handling.
+    world
+        .send_presence_signed(
+            &world.mail_of("sato"),
+            &subscribe(&world, "sato", &["tanaka"]),
+        )
+        .await;
+    let mut sato = world.mailbox(&world.mail_of("sato")).await;
+    let mails = sato.wait_for(1, Duration::from_secs(20)).await;
+    let notify = presence_messages(&mails).pop().map(|(_, m)| m);
+    assert!(
+        matches!(&notify, Some(PresenceMessage::Notify(n)) if n.presence.activity.text.as_deref() == Some("#299")),
+        "{notify:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_smtp_server_during_a_send_is_left_and_the_notify_goes_later() {
+    let _serial = SERIAL.lock().await;
+    let mut world = World::new(&["tanaka", "sato"]);
+    world.trust = "[trust]\nmode = \"from-header\"\n".into();
+    world.smtp_max_retry_secs = 2;
+    let server = world.start_server();
+    append_presence(
+        &world,
+        "tanaka",
+        &publish("tanaka", presence(&world, "tanaka", "frozen", 4)),
+    )
+    .await;
+    assert!(wait_until(Duration::from_secs(15), || async { handled(&world) == 1 }).await);
+    let frozen = world.freeze_postfix();
+    append_presence(&world, "sato", &subscribe(&world, "sato", &["tanaka"])).await;
+    let waiting = wait_until(Duration::from_secs(30), || async {
+        loop_state(&world, "outbox")["state"] == "waiting"
+    })
+    .await;
+    assert!(
+        waiting,
+        "the send timed out and the mail waits: {}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    assert_eq!(world.status()["outbox_depth"], 1);
+    frozen.undo();
+    let mut sato = world.mailbox(&world.mail_of("sato")).await;
+    let mails = sato.wait_for(1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = sato.all().await;
+    assert_eq!(presence_messages(&mails).len(), 1, "{}", server.log_text());
+    assert_eq!(all.len(), 1, "sent once, not twice");
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            loop_state(&world, "outbox")["state"] == "running"
+                && world.status()["outbox_depth"] == 0
+        })
+        .await,
+        "{}",
+        world.status()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifies_wait_while_smtp_logins_are_refused_and_go_once_they_work() {
+    let _serial = SERIAL.lock().await;
+    let mut world = World::new(&["tanaka", "sato"]);
+    // The server sends on the submission port, logged in, as in a company.
+    world.security = Security::Starttls;
+    world.smtp_max_retry_secs = 2;
+    let server = world.start_server();
+    world
+        .send_presence(
+            &world.mail_of("tanaka"),
+            &publish("tanaka", presence(&world, "tanaka", "login", 5)),
+        )
+        .await;
+    assert!(wait_until(Duration::from_secs(15), || async { handled(&world) == 1 }).await);
+    let refused = world.smtp_logins_off();
+    // Signed by the company's MTA and delivered on the MX port: no login needed.
+    world
+        .send_presence_signed(
+            &world.mail_of("sato"),
+            &subscribe(&world, "sato", &["tanaka"]),
+        )
+        .await;
+    let says_why = wait_until(Duration::from_secs(30), || async {
+        let outbox = loop_state(&world, "outbox");
+        outbox["state"] == "waiting" && outbox["detail"].as_str().is_some_and(|d| d.contains("535"))
+    })
+    .await;
+    assert!(
+        says_why,
+        "the status says why: {}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(world.status()["outbox_depth"], 1, "the Notify still waits");
+    assert_eq!(
+        world.status()["undeliverable_mails"],
+        0,
+        "a refused login ends no mail"
+    );
+    refused.undo();
+    let mut sato = world.mailbox(&world.mail_of("sato")).await;
+    let mails = sato.wait_for(1, Duration::from_secs(30)).await;
+    let notify = presence_messages(&mails).pop().map(|(_, m)| m);
+    assert!(
+        matches!(&notify, Some(PresenceMessage::Notify(n)) if n.presence.activity.text.as_deref() == Some("login")),
+        "{notify:?}\n{}",
+        server.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            world.status()["outbox_depth"] == 0
+                && loop_state(&world, "outbox")["state"] == "running"
+        })
+        .await,
+        "{}",
+        world.status()
     );
 }

@@ -312,7 +312,7 @@ async fn smtp_login(servers: &MailServers, tls: TlsMode, user: &str) -> Result<(
         credentials: Some((user.to_owned(), "secret".to_owned())),
         ca_file: Some(servers.ca.clone()),
     };
-    let transport = smtp::transport(&endpoint).expect("SMTP setup");
+    let transport = smtp::transport(&endpoint, Duration::from_secs(30)).expect("SMTP setup");
     match transport.test_connection().await {
         Ok(_) => Ok(()),
         Err(e) => Err(e

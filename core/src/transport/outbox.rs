@@ -24,9 +24,6 @@ use super::smtp::SmtpTransport;
 const BATCH: usize = 50;
 /// The longest the sender sleeps without looking (it is also woken on enqueue).
 const IDLE_WAIT: Duration = Duration::from_secs(30);
-/// One whole hand-over (connect, TLS, login, envelope, data). lettre bounds
-/// each read and write on its own; this bounds a server that trickles.
-const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A mail waiting in an outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +103,10 @@ pub struct Policy {
     pub max_per_second: u32,
     /// The longest wait between two tries of one mail.
     pub max_retry: Duration,
+    /// One whole hand-over: connect, greeting, TLS, login, envelope, data.
+    /// lettre bounds the connect but not every read of the async transport,
+    /// so a server that accepts and never answers is bounded here.
+    pub send_timeout: Duration,
 }
 
 impl Default for Policy {
@@ -113,6 +114,7 @@ impl Default for Policy {
         Self {
             max_per_second: 10,
             max_retry: Duration::from_secs(300),
+            send_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -223,12 +225,13 @@ impl<S: OutboxStore> Outbox<S> {
                 )));
             }
         };
-        match tokio::time::timeout(SEND_TIMEOUT, self.smtp.send_raw(&envelope, &mail.raw)).await {
+        let limit = self.policy.send_timeout;
+        match tokio::time::timeout(limit, self.smtp.send_raw(&envelope, &mail.raw)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(SendFailure::from_smtp(&e)),
             Err(_) => Err(SendFailure::Transient(format!(
                 "the SMTP server did not take the mail within {} s",
-                SEND_TIMEOUT.as_secs()
+                limit.as_secs()
             ))),
         }
     }

@@ -73,14 +73,14 @@ impl OutboxStore for ServerOutbox {
 
 /// Builds the sender for `config`.
 pub fn outbox(hub: Arc<Hub>, config: &SmtpConfig) -> Result<Outbox<ServerOutbox>, OutboxError> {
-    let transport = smtp::transport(
-        &config.endpoint(),
-        Duration::from_secs(config.command_timeout_secs.max(1)),
-    )
-    .map_err(|e| OutboxError::Setup(e.to_string()))?;
+    let command = Duration::from_secs(config.command_timeout_secs.max(1));
+    let transport = smtp::transport(&config.endpoint(), command)
+        .map_err(|e| OutboxError::Setup(e.to_string()))?;
     let policy = Policy {
         max_per_second: config.max_per_second,
         max_retry: Duration::from_secs(config.max_retry_secs.max(1)),
+        // A hand-over is a handful of commands.
+        send_timeout: command * 4,
     };
     let wake = hub.outbox_wake.clone();
     Ok(Outbox::new(ServerOutbox(hub), transport, policy).with_wake(wake))
