@@ -940,6 +940,19 @@ impl Mailbox {
         self.session.search(query).await.expect("search").len()
     }
 
+    /// Waits up to `timeout` for the inbox to be empty; returns how many
+    /// mails are left.
+    pub async fn wait_until_empty(&mut self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.count().await;
+            if left == 0 || Instant::now() > deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// How many mails the inbox holds.
     pub async fn count(&mut self) -> usize {
         self.count_in("INBOX", "ALL").await

@@ -191,14 +191,7 @@ async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing()
     }
     // Handled and then deleted, the mails leave no trail; the crash between a
     // commit and its deletion left none behind either.
-    let mut left = usize::MAX;
-    for _ in 0..50 {
-        left = presence_box.count().await;
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let left = presence_box.wait_until_empty(Duration::from_secs(10)).await;
     assert_eq!(
         left, 0,
         "every handled mail deleted from the presence mailbox"
@@ -396,14 +389,7 @@ async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
         world.status(),
         server.log_text()
     );
-    let mut left = usize::MAX;
-    for _ in 0..50 {
-        left = presence_box.count().await;
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let left = presence_box.wait_until_empty(Duration::from_secs(10)).await;
     assert_eq!(left, 0, "every handled mail deleted");
     assert_eq!(loop_state(&world, "intake")["state"], "running");
     // The record is the newest publish, whatever the order of handling.

@@ -287,14 +287,7 @@ async fn bad_mails_change_nothing_and_are_never_answered() {
     assert_eq!(notify.presence, good);
     // Every mail, good or bad, was handled and then deleted: no trail.
     let mut presence_box = world.mailbox(&world.presence).await;
-    let mut left = usize::MAX;
-    for _ in 0..50 {
-        left = presence_box.count().await;
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let left = presence_box.wait_until_empty(Duration::from_secs(10)).await;
     assert_eq!(
         left, 0,
         "every handled mail deleted from the presence mailbox"

@@ -239,15 +239,7 @@ impl MailSession {
         let mut out = Vec::with_capacity(uids.len());
         for batch in uids.chunks(FETCH_BATCH) {
             let set = uid_set(batch);
-            let session = &mut self.session;
-            let sizes = within(self.timeouts.command, "UID FETCH (RFC822.SIZE)", async {
-                session
-                    .uid_fetch(&set, "(UID RFC822.SIZE)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
+            let sizes = self.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
             let mut small = Vec::new();
             for f in &sizes {
                 let (Some(uid), Some(size)) = (f.uid, f.size) else {
@@ -264,15 +256,7 @@ impl MailSession {
                 continue;
             }
             let set = uid_set(&small);
-            let session = &mut self.session;
-            let bodies = within(self.timeouts.command, "UID FETCH (BODY.PEEK[])", async {
-                session
-                    .uid_fetch(&set, "(UID BODY.PEEK[])")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
+            let bodies = self.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
             for f in &bodies {
                 if let (Some(uid), Some(body)) = (f.uid, f.body()) {
                     out.push(Fetched::Mail {
@@ -293,6 +277,18 @@ impl MailSession {
             "APPEND",
             self.session.append(mailbox, None, None, raw),
         )
+        .await
+    }
+
+    async fn uid_fetch(
+        &mut self,
+        set: &str,
+        items: &'static str,
+    ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
+        let session = &mut self.session;
+        within(self.timeouts.command, "UID FETCH", async {
+            session.uid_fetch(set, items).await?.try_collect().await
+        })
         .await
     }
 
