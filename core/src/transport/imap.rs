@@ -125,10 +125,19 @@ pub enum Woken {
 pub struct MailSession {
     session: RawSession,
     timeouts: Timeouts,
-    can_idle: bool,
-    can_move: bool,
-    can_uidplus: bool,
-    can_within: bool,
+    caps: Caps,
+}
+
+/// The extensions this session uses when the server has them.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    idle: bool,
+    /// MOVE (RFC 6851).
+    mv: bool,
+    /// UID EXPUNGE (RFC 4315).
+    uidplus: bool,
+    /// OLDER/YOUNGER search keys (RFC 5032).
+    within: bool,
 }
 
 impl MailSession {
@@ -149,17 +158,19 @@ impl MailSession {
             })?
             .map_err(ImapError::command("CAPABILITY"))?;
         Ok(Self {
-            can_idle: caps.has_str("IDLE"),
-            can_move: caps.has_str("MOVE"),
-            can_uidplus: caps.has_str("UIDPLUS"),
-            can_within: caps.has_str("WITHIN"),
+            caps: Caps {
+                idle: caps.has_str("IDLE"),
+                mv: caps.has_str("MOVE"),
+                uidplus: caps.has_str("UIDPLUS"),
+                within: caps.has_str("WITHIN"),
+            },
             session,
             timeouts,
         })
     }
 
     pub fn can_idle(&self) -> bool {
-        self.can_idle
+        self.caps.idle
     }
 
     /// Selects `mailbox`; returns its UIDVALIDITY.
@@ -219,7 +230,7 @@ impl MailSession {
     /// extension (RFC 5032) to the second, otherwise by date (IMAP `BEFORE`
     /// counts whole days, so the age is rounded up to the next midnight).
     pub async fn older_than(&mut self, age: Duration) -> Result<Vec<u32>, ImapError> {
-        let query = if self.can_within {
+        let query = if self.caps.within {
             format!("OLDER {}", age.as_secs().max(1))
         } else {
             let cutoff = chrono::Utc::now()
@@ -318,7 +329,7 @@ impl MailSession {
             return Ok(());
         }
         let set = uid_set(uids);
-        if self.can_move {
+        if self.caps.mv {
             return within(
                 self.timeouts.command,
                 "UID MOVE",
@@ -343,7 +354,7 @@ impl MailSession {
         }
         self.add_flags(uids, "(\\Deleted)").await?;
         let set = uid_set(uids);
-        if self.can_uidplus {
+        if self.caps.uidplus {
             let session = &mut self.session;
             within(self.timeouts.command, "UID EXPUNGE", async {
                 session
@@ -388,16 +399,13 @@ impl MailSession {
         poll: Duration,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Self, Woken), ImapError> {
-        if !self.can_idle {
+        if !self.caps.idle {
             return self.poll(poll, interrupt).await;
         }
         let Self {
             session,
             timeouts,
-            can_idle,
-            can_move,
-            can_uidplus,
-            can_within,
+            caps,
         } = self;
         let command_secs = timeouts.command.as_secs();
         let timed_out = |command| ImapError::TimedOut {
@@ -428,10 +436,7 @@ impl MailSession {
             Self {
                 session,
                 timeouts,
-                can_idle,
-                can_move,
-                can_uidplus,
-                can_within,
+                caps,
             },
             woken,
         ))
