@@ -16,7 +16,8 @@ use crate::mail::SubscribeMode;
 use crate::model::{Activity, ActivityToken, PresenceFields, ScheduleEntry};
 use crate::summary::{Lang, summary_line};
 use crate::terminal::{
-    ConnectionState, Event, MailServer, Sharing, Terminal, TerminalConfig, TerminalError,
+    ConnectionState, DEFAULT_LOCATION_TTL_SECS, Event, MailServer, Sharing, Terminal,
+    TerminalConfig, TerminalError,
 };
 use crate::transport::TlsMode;
 
@@ -278,6 +279,7 @@ impl PresenceClient {
                 ..Default::default()
             },
             authserv_id: config.authserv_id.filter(|id| !id.trim().is_empty()),
+            location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
         };
         let terminal = Terminal::open(
             terminal_config,
