@@ -12,6 +12,8 @@ runs="${1:-3}"
 command -v kamailio >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends kamailio kamailio-presence-modules >/dev/null
 scripts/install-deps.sh
 cargo build --quiet --release -p mailpresence-server
+# Where cargo put it: CARGO_TARGET_DIR when set (a worktree's own), else target/.
+target_dir="${CARGO_TARGET_DIR:-target}"
 work=$(mktemp -d)
 ours_port=26060 kam_port=25060
 ours_pid="" kam_pid=""
@@ -35,7 +37,7 @@ with open(path, "w") as f:
 PY
 sed "s/25060/$kam_port/g" bench/kamailio-presence.cfg > "$work/kamailio.cfg"
 start_ours() {
-  RUST_LOG=error target/release/mailpresence-server --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
+  RUST_LOG=error "$target_dir/release/mailpresence-server" --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
   ours_pid=$!; sleep 2
 }
 start_kamailio() {
