@@ -28,6 +28,8 @@ with open(path, "w") as f:
     f.write('[server]\naddress = "presence@example.test"\nstorage = "%s"\n' % (path + ".db"))
     f.write('[imap]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nuser = "p"\npassword = "p"\n')
     f.write('[smtp]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\n')
+    # Required since the sender proof; no mail flows in this benchmark.
+    f.write('[trust]\nmode = "from-header"\n')
     f.write('[presence]\nnotify_interval_secs = 1\n')
     f.write('[sip]\nlisten = "127.0.0.1:%s"\ndomain = "example.test"\nmin_expires = 0\n' % port)
     for prefix in ("u", "w"):
