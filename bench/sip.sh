@@ -12,6 +12,8 @@ runs="${1:-3}"
 command -v kamailio >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends kamailio kamailio-presence-modules >/dev/null
 scripts/install-deps.sh
 cargo build --quiet --release -p mailpresence-server
+# Where cargo put it: CARGO_TARGET_DIR when set (a worktree's own), else target/.
+target_dir="${CARGO_TARGET_DIR:-target}"
 work=$(mktemp -d)
 ours_port=26060 kam_port=25060
 ours_pid="" kam_pid=""
@@ -26,6 +28,8 @@ with open(path, "w") as f:
     f.write('[server]\naddress = "presence@example.test"\nstorage = "%s"\n' % (path + ".db"))
     f.write('[imap]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nuser = "p"\npassword = "p"\n')
     f.write('[smtp]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\n')
+    # Required since the sender proof; no mail flows in this benchmark.
+    f.write('[trust]\nmode = "from-header"\n')
     f.write('[presence]\nnotify_interval_secs = 1\n')
     f.write('[sip]\nlisten = "127.0.0.1:%s"\ndomain = "example.test"\nmin_expires = 0\n' % port)
     for prefix in ("u", "w"):
@@ -35,7 +39,7 @@ with open(path, "w") as f:
 PY
 sed "s/25060/$kam_port/g" bench/kamailio-presence.cfg > "$work/kamailio.cfg"
 start_ours() {
-  RUST_LOG=error target/release/mailpresence-server --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
+  RUST_LOG=error "$target_dir/release/mailpresence-server" --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
   ours_pid=$!; sleep 2
 }
 start_kamailio() {

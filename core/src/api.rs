@@ -16,7 +16,8 @@ use crate::mail::SubscribeMode;
 use crate::model::{Activity, ActivityToken, PresenceFields, ScheduleEntry};
 use crate::summary::{Lang, summary_line};
 use crate::terminal::{
-    ConnectionState, Event, MailServer, Sharing, Terminal, TerminalConfig, TerminalError,
+    ConnectionState, DEFAULT_LOCATION_TTL_SECS, Event, MailServer, Sharing, Terminal,
+    TerminalConfig, TerminalError,
 };
 use crate::transport::TlsMode;
 
@@ -289,8 +290,8 @@ impl PresenceClient {
                 ..Default::default()
             },
             authserv_id: config.authserv_id.filter(|id| !id.trim().is_empty()),
-            presence_folder: crate::terminal::config::default_presence_folder(),
-            location_ttl_secs: crate::terminal::config::default_location_ttl(),
+            presence_folder: crate::terminal::config::DEFAULT_PRESENCE_FOLDER.into(),
+            location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
         };
         let terminal = Terminal::open(
             terminal_config,

@@ -1,7 +1,9 @@
 //! What the transports share: the one writer connection to the store, the
-//! engine, and the ways out. `Hub::step` is the only way the transports run the
-//! engine: one transaction holds the engine's changes and the Notify mails they
-//! cause; the NOTIFYs for SIP watchers are handed to the SIP agent after commit.
+//! engine, and the ways out. `Hub::step` and `Hub::steps` are the only ways the
+//! transports run the engine: one transaction holds the engine's changes and
+//! the Notify mails they cause; the NOTIFYs for SIP watchers are handed to the
+//! SIP agent after commit. `steps` groups many steps in one transaction, so
+//! that a burst costs one fsync, not one per step.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -10,7 +12,11 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::engine::{Delivery, Engine, Step};
 use crate::mail::queue_deliveries;
-use crate::store::{Medium, SqliteStore, SqliteTx, StoreError, Time};
+use crate::store::{Medium, SqliteBatch, SqliteStore, SqliteTx, StoreError, Time};
+
+/// What a caller gives [`Hub::step`] and [`Batch::step`]: it runs the engine on
+/// the open transaction; `None` means nothing to do.
+pub type StepResult = Result<Option<Step>, StoreError>;
 
 #[derive(Debug)]
 pub struct Hub {
@@ -23,7 +29,8 @@ pub struct Hub {
     sip: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
 }
 
-/// A committed step and how many mails it queued.
+/// A committed step and how many mails it queued. Inside a [`Batch`] it is
+/// kept, and committed when [`Hub::steps`] returns Ok.
 #[derive(Debug)]
 pub struct Committed {
     pub step: Step,
@@ -60,32 +67,87 @@ impl Hub {
     /// deliveries are handed over after it.
     pub fn step(
         &self,
-        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> Result<Option<Step>, StoreError>,
+        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult,
     ) -> Result<Option<Committed>, StoreError> {
-        let now = Utc::now();
-        let committed = self.store().transaction(|tx| -> Result<_, StoreError> {
-            let Some(step) = f(&self.engine, tx, now)? else {
-                return Ok(None);
+        self.steps(|batch| batch.step(f))?
+    }
+
+    /// Runs `f`, which runs any number of steps through the [`Batch`], in one
+    /// transaction with one fsync. Each step is kept or undone on its own
+    /// (see [`Batch::step`]); when this returns Ok every kept step is durable,
+    /// and only then are their SIP deliveries handed over and the outbox woken.
+    /// When it returns Err (the commit failed) none of them is kept, whatever
+    /// their own results said.
+    ///
+    /// `f` must not block on I/O (the store is held for all writers meanwhile)
+    /// and must not call `step` or `steps` again: the store's lock is not
+    /// reentrant.
+    pub fn steps<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> T) -> Result<T, StoreError> {
+        let (value, queued_mails, sip) = {
+            let mut store = self.store();
+            let mut batch = Batch {
+                hub: self,
+                store: store.batch()?,
+                queued_mails: 0,
+                sip: Vec::new(),
             };
-            let queued_mails = queue_deliveries(tx, &step.deliveries, &self.address, now)?;
-            Ok(Some(Committed { step, queued_mails }))
-        })?;
-        if let Some(c) = &committed {
-            if c.queued_mails > 0 {
-                self.outbox_wake.notify_one();
-            }
-            self.forward_sip(&c.step.deliveries);
+            let value = f(&mut batch);
+            batch.store.commit()?;
+            (value, batch.queued_mails, batch.sip)
+        };
+        if queued_mails > 0 {
+            self.outbox_wake.notify_one();
         }
-        Ok(committed)
+        self.forward_sip(&sip);
+        Ok(value)
     }
 
     fn forward_sip(&self, deliveries: &[Delivery]) {
+        if deliveries.is_empty() {
+            return;
+        }
         let guard = self.sip.lock().unwrap_or_else(|p| p.into_inner());
-        for d in deliveries.iter().filter(|d| d.medium == Medium::Sip) {
+        for d in deliveries {
             match guard.as_ref() {
                 Some(tx) if tx.send(d.clone()).is_ok() => {}
                 _ => tracing::warn!(to = %d.to, "SIP delivery dropped: SIP is not running"),
             }
         }
+    }
+}
+
+/// Steps waiting for one commit; see [`Hub::steps`].
+#[derive(Debug)]
+pub struct Batch<'h> {
+    hub: &'h Hub,
+    store: SqliteBatch<'h>,
+    queued_mails: usize,
+    /// SIP deliveries of the kept steps, handed over after the commit.
+    sip: Vec<Delivery>,
+}
+
+impl Batch<'_> {
+    /// Runs `f` like [`Hub::step`], in a savepoint of the batch: on Err its
+    /// changes are undone and the other steps of the batch are not touched.
+    /// A step sees the changes of the steps before it in the batch.
+    pub fn step(
+        &mut self,
+        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult,
+    ) -> Result<Option<Committed>, StoreError> {
+        let now = Utc::now();
+        let hub = self.hub;
+        let committed = self.store.step(|tx| -> Result<_, StoreError> {
+            let Some(step) = f(&hub.engine, tx, now)? else {
+                return Ok(None);
+            };
+            let queued_mails = queue_deliveries(tx, &step.deliveries, &hub.address, now)?;
+            Ok(Some(Committed { step, queued_mails }))
+        })?;
+        if let Some(c) = &committed {
+            self.queued_mails += c.queued_mails;
+            let sip = c.step.deliveries.iter().filter(|d| d.medium == Medium::Sip);
+            self.sip.extend(sip.cloned());
+        }
+        Ok(committed)
     }
 }

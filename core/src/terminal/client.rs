@@ -459,6 +459,7 @@ impl Terminal {
         let changed = self.read_notifies(&mut session).await?;
         self.purge_presence_folder(&mut session).await?;
         session.logout().await;
+        self.prune_store()?;
         Ok(changed)
     }
 
@@ -674,7 +675,18 @@ impl Terminal {
     /// Drops what the store no longer needs (colleagues' old locations,
     /// old Message-IDs).
     fn prune_store(&self) -> Result<(), TerminalError> {
-        let _ = self.config.location_ttl_secs;
+        let pruned = self.store().prune(Utc::now(), self.config.location_ttl())?;
+        if pruned.seen > 0 {
+            debug!(message_ids = pruned.seen, "old Message-IDs forgotten");
+        }
+        // The app shows these colleagues again, without where they were.
+        for account in &pruned.locations {
+            let colleague = self.store().colleague(account)?;
+            if let Some(colleague) = colleague {
+                debug!(colleague = %account, "location past its TTL forgotten");
+                self.emit(Event::Colleague(Box::new(colleague)));
+            }
+        }
         Ok(())
     }
 }

@@ -30,23 +30,28 @@ pub struct TerminalConfig {
     /// presence server's domain (a DKIM pass aligned with it, or DMARC).
     #[serde(default)]
     pub authserv_id: Option<String>,
-    /// The folder handled Notify mails are moved to, out of the inbox
-    /// (created when missing).
+    /// The folder read Notify mails are moved to, out of the inbox (created
+    /// when missing).
     #[serde(default = "default_presence_folder")]
     pub presence_folder: String,
-    /// How long colleagues' Notify mails (which may hold where they were)
-    /// stay in that folder, and their locations in the phone's store.
-    #[serde(default = "default_location_ttl")]
+    /// A colleague's location is forgotten on the phone this long after it was
+    /// published, like the server's `location_ttl_secs` (the same default, 8 h);
+    /// the Notify mails in the presence folder are deleted after it too.
+    #[serde(default = "default_location_ttl_secs")]
     pub location_ttl_secs: u64,
 }
 
-pub(crate) fn default_presence_folder() -> String {
-    "Presence".into()
+/// The server's default `location_ttl_secs`.
+pub const DEFAULT_LOCATION_TTL_SECS: u64 = 8 * 3600;
+/// Where read Notify mails go unless the account says otherwise.
+pub const DEFAULT_PRESENCE_FOLDER: &str = "Presence";
+
+fn default_presence_folder() -> String {
+    DEFAULT_PRESENCE_FOLDER.into()
 }
 
-/// The server's default location TTL: a working day.
-pub(crate) fn default_location_ttl() -> u64 {
-    8 * 3600
+fn default_location_ttl_secs() -> u64 {
+    DEFAULT_LOCATION_TTL_SECS
 }
 
 /// One mail service (IMAP or SMTP) of the company's mail server.
@@ -77,5 +82,39 @@ impl MailServer {
 impl TerminalConfig {
     pub fn granularity(&self) -> Granularity {
         self.location.granularity
+    }
+
+    /// `location_ttl_secs` as a duration (capped, so a huge value cannot overflow).
+    pub fn location_ttl(&self) -> chrono::Duration {
+        let secs = i64::try_from(self.location_ttl_secs).unwrap_or(i64::MAX);
+        chrono::Duration::try_seconds(secs).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use super::*;
+
+    const ACCOUNT: &str = r#"
+        account = "tanaka"
+        mail = "tanaka@example.co.jp"
+        presence_server = "presence@example.co.jp"
+        [imap]
+        host = "mail.example.co.jp"
+        port = 993
+        [smtp]
+        host = "mail.example.co.jp"
+        port = 587
+    "#;
+
+    #[test]
+    fn colleagues_locations_are_kept_eight_hours_like_on_the_server_unless_set() {
+        let config: TerminalConfig = toml::from_str(ACCOUNT).unwrap();
+        assert_eq!(config.location_ttl(), chrono::Duration::hours(8));
+        let set = format!("location_ttl_secs = 3600\n{ACCOUNT}");
+        let config: TerminalConfig = toml::from_str(&set).unwrap();
+        assert_eq!(config.location_ttl(), chrono::Duration::hours(1));
     }
 }

@@ -9,6 +9,6 @@ pub mod engine;
 pub mod store;
 
 pub use client::{ConnectionState, Event, Terminal, TerminalError};
-pub use config::{MailServer, TerminalConfig};
+pub use config::{DEFAULT_LOCATION_TTL_SECS, MailServer, TerminalConfig};
 pub use engine::Sharing;
-pub use store::Colleague;
+pub use store::{Colleague, Pruned};

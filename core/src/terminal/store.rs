@@ -1,18 +1,25 @@
 //! What the phone keeps between runs, in one SQLite file (WAL): its own record
 //! (seed figure 9), the sharing preferences, the colleagues' last presence, the
 //! outbox of mails not yet handed to SMTP, and the Notify mails already read.
-//! The app may be killed at any moment: every change is one transaction.
+//! The app may be killed, or the phone lose power, at any moment: every change
+//! is one transaction, on disk when it returns. Schema migrations by
+//! `PRAGMA user_version`, like the server's. Colleagues' locations and the
+//! record of read Notify mails are not kept for ever: see [`TerminalStore::prune`].
 
 use std::path::Path;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::model::PresenceFields;
 
-const SCHEMA: &str = r#"
+/// Each entry moves the schema one version up; never edit a shipped one.
+const MIGRATIONS: &[&str] = &[
+    // The schema before versions were counted (user_version 0): phones that
+    // ran it have these tables already, hence IF NOT EXISTS.
+    r#"
     CREATE TABLE IF NOT EXISTS own (id INTEGER PRIMARY KEY CHECK (id = 1), fields TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS pref (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS colleague (
@@ -21,7 +28,25 @@ const SCHEMA: &str = r#"
         id INTEGER PRIMARY KEY, kind TEXT NOT NULL, recipient TEXT NOT NULL, raw BLOB NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, last_error TEXT);
     CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
-"#;
+"#,
+    r#"
+    -- When a colleague's location was published (unix ms), so that it can be
+    -- forgotten after the TTL; NULL when the presence holds no location.
+    -- Rows kept before this count from when they were received.
+    ALTER TABLE colleague ADD COLUMN location_at INTEGER;
+    UPDATE colleague SET location_at = received_at
+     WHERE json_extract(fields, '$.location') IS NOT NULL
+        OR json_extract(fields, '$.coordinates') IS NOT NULL
+        OR json_extract(fields, '$.address') IS NOT NULL;
+    CREATE INDEX colleague_location_at ON colleague(location_at) WHERE location_at IS NOT NULL;
+    CREATE INDEX seen_at ON seen(at);
+"#,
+];
+
+/// How long a read Notify's Message-ID is remembered. It guards against the
+/// same mail being applied twice when its IMAP flag was lost; a mail older
+/// than this would anyway be refused as older than the colleague's presence.
+pub const SEEN_MEMORY: Duration = Duration::days(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +56,10 @@ pub enum StoreError {
     Create(String, std::io::Error),
     #[error("storage: damaged value: {0}")]
     Corrupt(String),
+    #[error(
+        "storage: schema version {found} is newer than this app knows ({known}); update the app"
+    )]
+    TooNew { found: usize, known: usize },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -53,6 +82,15 @@ pub struct Colleague {
     pub received_at: DateTime<Utc>,
 }
 
+/// What [`TerminalStore::prune`] forgot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Colleagues whose location was dropped (their presence otherwise kept).
+    pub locations: Vec<String>,
+    /// Message-IDs of read Notify mails forgotten.
+    pub seen: usize,
+}
+
 #[derive(Debug)]
 pub struct TerminalStore {
     conn: Connection,
@@ -60,6 +98,12 @@ pub struct TerminalStore {
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
+}
+
+/// `age` before `now` in unix ms; the dawn of time when that is out of range
+/// (a TTL of years means: keep).
+fn before(now: DateTime<Utc>, age: Duration) -> i64 {
+    now.checked_sub_signed(age).map_or(i64::MIN, ms)
 }
 
 fn time(ms: i64) -> DateTime<Utc> {
@@ -79,12 +123,16 @@ impl TerminalStore {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Create(dir.display().to_string(), e))?;
-        let conn = Connection::open(dir.join("terminal.db"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "secure_delete", "ON")?;
+        let mut conn = Connection::open(dir.join("terminal.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is fsynced before it returns. The outbox and the own
+        // record must survive the phone losing power, and a Notify is marked
+        // done on the IMAP server only after it is stored.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Forgotten locations are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        migrate(&mut conn)?;
         Ok(Self { conn })
     }
 
@@ -193,6 +241,36 @@ impl TerminalStore {
             .clamp(0, i64::from(u32::MAX)) as u32)
     }
 
+    /// Forgets colleagues' locations published more than `location_ttl` before
+    /// `now` (the rest of their presence stays) and read Notify mails older
+    /// than [`SEEN_MEMORY`]. For the client to call now and then (a minute
+    /// is often enough); one transaction.
+    pub fn prune(&mut self, now: DateTime<Utc>, location_ttl: Duration) -> Result<Pruned> {
+        let tx = self.conn.transaction()?;
+        let expired: Vec<(String, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT account, fields FROM colleague WHERE location_at <= ?1 ORDER BY account",
+            )?;
+            stmt.query_map([before(now, location_ttl)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut pruned = Pruned::default();
+        for (account, fields) in expired {
+            let mut fields: PresenceFields = from_json(&fields)?;
+            fields.location = None;
+            fields.coordinates = None;
+            fields.address = None;
+            tx.execute(
+                "UPDATE colleague SET fields = ?2, location_at = NULL WHERE account = ?1",
+                params![account, to_json(&fields)?],
+            )?;
+            pruned.locations.push(account);
+        }
+        pruned.seen = tx.execute("DELETE FROM seen WHERE at < ?1", [before(now, SEEN_MEMORY)])?;
+        tx.commit()?;
+        Ok(pruned)
+    }
+
     /// Keeps a colleague's presence unless what is stored is newer.
     pub fn save_colleague(
         &mut self,
@@ -207,9 +285,9 @@ impl TerminalStore {
             return Ok(false);
         }
         self.conn.execute(
-            "INSERT INTO colleague (account, fields, received_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(account) DO UPDATE SET fields = ?2, received_at = ?3",
-            params![account, to_json(fields)?, ms(now)],
+            "INSERT INTO colleague (account, fields, received_at, location_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(account) DO UPDATE SET fields = ?2, received_at = ?3, location_at = ?4",
+            params![account, to_json(fields)?, ms(now), location_at(fields, now).map(ms)],
         )?;
         Ok(true)
     }
@@ -269,5 +347,216 @@ impl TerminalStore {
             params![message_id, ms(now)],
         )?;
         Ok(())
+    }
+}
+
+/// When the location of `fields` was published, as far as the phone can tell:
+/// its Updated, unless that is later than its arrival. `None` without a location.
+fn location_at(fields: &PresenceFields, received: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let has_location =
+        fields.location.is_some() || fields.coordinates.is_some() || fields.address.is_some();
+    has_location.then(|| {
+        fields
+            .updated
+            .map(|u| u.with_timezone(&Utc))
+            .map_or(received, |u| u.min(received))
+    })
+}
+
+/// Brings the schema up to date, under the write lock so that two openers
+/// of a new database (the app and a background task) cannot both migrate.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::TooNew {
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use chrono::FixedOffset;
+
+    use super::*;
+    use crate::model::{Activity, ActivityToken};
+
+    /// The schema as phones created it before versions were counted.
+    const UNVERSIONED_SCHEMA: &str = r#"
+    CREATE TABLE IF NOT EXISTS own (id INTEGER PRIMARY KEY CHECK (id = 1), fields TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS pref (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS colleague (
+        account TEXT PRIMARY KEY, fields TEXT NOT NULL, received_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, recipient TEXT NOT NULL, raw BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, last_error TEXT);
+    CREATE TABLE IF NOT EXISTS seen (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+"#;
+
+    const TTL: Duration = Duration::hours(8);
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_795_000_000 + secs, 0).single().unwrap()
+    }
+
+    fn presence(location: Option<&str>, updated: Option<DateTime<Utc>>) -> PresenceFields {
+        let mut f = PresenceFields::new(
+            "tanaka@example.test",
+            Activity::token(ActivityToken::OnSite),
+        );
+        f.location = location.map(str::to_owned);
+        let jst = FixedOffset::east_opt(9 * 3600).unwrap();
+        f.updated = updated.map(|u| u.with_timezone(&jst));
+        f
+    }
+
+    fn pragma(store: &TerminalStore, name: &str) -> i64 {
+        store
+            .conn
+            .pragma_query_value(None, name, |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn commits_are_fsynced_before_they_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TerminalStore::open(dir.path()).unwrap();
+        assert_eq!(
+            pragma(&store, "synchronous"),
+            2,
+            "PRAGMA synchronous must be FULL (2)"
+        );
+    }
+
+    #[test]
+    fn a_database_of_the_unversioned_schema_migrates_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let fields = presence(Some("東京都千代田区丸の内一丁目"), Some(t(0)));
+        {
+            let old = Connection::open(dir.path().join("terminal.db")).unwrap();
+            old.pragma_update(None, "journal_mode", "WAL").unwrap();
+            old.execute_batch(UNVERSIONED_SCHEMA).unwrap();
+            let json = serde_json::to_string(&fields).unwrap();
+            old.execute("INSERT INTO own (id, fields) VALUES (1, ?1)", [&json])
+                .unwrap();
+            old.execute(
+                "INSERT INTO colleague (account, fields, received_at) VALUES ('tanaka', ?1, ?2)",
+                params![json, ms(t(60))],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO outbox (kind, recipient, raw, next_attempt_at) VALUES ('Publish', 'presence@example.test', X'41', ?1)",
+                [ms(t(0))],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO seen (message_id, at) VALUES ('<n1@server>', ?1)",
+                [ms(t(60))],
+            )
+            .unwrap();
+        }
+        let mut store = TerminalStore::open(dir.path()).unwrap();
+        assert_eq!(pragma(&store, "user_version"), MIGRATIONS.len() as i64);
+        assert_eq!(store.own().unwrap(), Some(fields.clone()));
+        assert_eq!(store.colleague("tanaka").unwrap().unwrap().fields, fields);
+        assert_eq!(store.due(t(0)).unwrap().len(), 1);
+        assert!(store.seen("<n1@server>").unwrap());
+        // A location kept before the migration is forgotten too, counted from
+        // when it was received.
+        let pruned = store.prune(t(60) + TTL, TTL).unwrap();
+        assert_eq!(pruned.locations, ["tanaka"]);
+        // Opening again changes nothing.
+        drop(store);
+        let store = TerminalStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.colleague("tanaka").unwrap().unwrap().fields.location,
+            None
+        );
+    }
+
+    #[test]
+    fn a_database_of_a_newer_app_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(TerminalStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("terminal.db")).unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS.len() + 1)
+            .unwrap();
+        drop(conn);
+        assert!(matches!(
+            TerminalStore::open(dir.path()),
+            Err(StoreError::TooNew { .. })
+        ));
+    }
+
+    #[test]
+    fn a_colleagues_location_is_forgotten_after_the_ttl_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = TerminalStore::open(dir.path()).unwrap();
+        let there = Some("岐阜県安八町");
+        store
+            .save_colleague("tanaka", &presence(there, Some(t(0))), t(0))
+            .unwrap();
+        store
+            .save_colleague("suzuki", &presence(there, Some(t(3600))), t(3600))
+            .unwrap();
+        store
+            .save_colleague("sato", &presence(None, Some(t(0))), t(0))
+            .unwrap();
+
+        let pruned = store.prune(t(0) + TTL - Duration::seconds(1), TTL).unwrap();
+        assert!(pruned.locations.is_empty(), "too early: {pruned:?}");
+        let pruned = store.prune(t(0) + TTL, TTL).unwrap();
+        assert_eq!(pruned.locations, ["tanaka"]);
+
+        let tanaka = store.colleague("tanaka").unwrap().unwrap();
+        assert_eq!(tanaka.fields.location, None);
+        assert_eq!(
+            tanaka.fields.activity,
+            Activity::token(ActivityToken::OnSite)
+        );
+        assert_eq!(tanaka.fields.updated, presence(None, Some(t(0))).updated);
+        let suzuki = store.colleague("suzuki").unwrap().unwrap();
+        assert_eq!(suzuki.fields.location.as_deref(), there);
+        // Dropped once: the next prune has nothing more to drop for tanaka.
+        assert_eq!(
+            store.prune(t(3600) + TTL, TTL).unwrap().locations,
+            ["suzuki"]
+        );
+    }
+
+    #[test]
+    fn a_location_counts_from_when_it_was_published_not_from_when_it_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = TerminalStore::open(dir.path()).unwrap();
+        // Published at 0, read from the mailbox two hours later.
+        let published_earlier = presence(Some("岐阜県安八町"), Some(t(0)));
+        store
+            .save_colleague("tanaka", &published_earlier, t(7200))
+            .unwrap();
+        assert_eq!(store.prune(t(0) + TTL, TTL).unwrap().locations, ["tanaka"]);
+    }
+
+    #[test]
+    fn read_notify_mails_are_forgotten_after_thirty_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = TerminalStore::open(dir.path()).unwrap();
+        store.mark_seen("<old@server>", t(0)).unwrap();
+        store.mark_seen("<new@server>", t(86_400)).unwrap();
+        let pruned = store
+            .prune(t(0) + SEEN_MEMORY + Duration::seconds(1), TTL)
+            .unwrap();
+        assert_eq!(pruned.seen, 1);
+        assert!(!store.seen("<old@server>").unwrap());
+        assert!(store.seen("<new@server>").unwrap());
     }
 }

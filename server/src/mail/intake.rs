@@ -97,7 +97,8 @@ pub async fn run(intake: Intake, mut shutdown: watch::Receiver<bool>) -> Result<
     }
 }
 
-/// Handles every mail not yet marked done, oldest first.
+/// Handles every mail not yet marked done, oldest first: a fetched batch is
+/// checked, then committed in one transaction (one fsync), then deleted.
 async fn handle_new_mail(
     intake: &Intake,
     session: &mut MailSession,
@@ -109,26 +110,90 @@ async fn handle_new_mail(
         .await?;
     for batch in uids.chunks(50) {
         let fetched = session.fetch(batch, limits.max_mail_bytes).await?;
-        let mut done = Vec::with_capacity(fetched.len());
+        let mut read = Vec::with_capacity(fetched.len());
         for mail in &fetched {
-            let fallback_id = format!("uid:{uid_validity}:{}", mail.uid());
-            match mail {
-                Fetched::Mail { raw, .. } => handle_one(intake, raw, &fallback_id).await?,
-                Fetched::TooLarge { size, .. } => {
-                    let parsed = mail::parse::oversized(*size, limits);
-                    commit(
-                        intake,
-                        &parsed,
-                        &Err(mail::auth::TrustFailure::NoFrom),
-                        &fallback_id,
-                    )?;
-                }
-            }
-            done.push(mail.uid());
+            read.push(read_one(intake, mail, uid_validity, limits).await);
         }
+        commit(intake, &read)?;
+        let done: Vec<u32> = fetched.iter().map(Fetched::uid).collect();
         finish(intake, session, &done).await?;
     }
     Ok(())
+}
+
+/// One mail read and its sender checked, ready for the engine.
+struct Read {
+    id: String,
+    parsed: ParsedMail,
+    sender: Result<mail::auth::Proof, mail::auth::TrustFailure>,
+}
+
+async fn read_one(intake: &Intake, mail: &Fetched, uid_validity: u32, limits: Limits) -> Read {
+    let fallback_id = format!("uid:{uid_validity}:{}", mail.uid());
+    let (parsed, sender) = match mail {
+        Fetched::Mail { raw, .. } => {
+            let parsed = mail::parse(raw, limits);
+            // Only a presence mail is worth a check (in `dkim` mode, DNS lookups).
+            let sender = match parsed.outcome {
+                mail::Outcome::Presence(_) => intake.verifier.check(raw, &parsed.envelope).await,
+                _ => Err(mail::auth::TrustFailure::NoFrom),
+            };
+            (parsed, sender)
+        }
+        Fetched::TooLarge { size, .. } => (
+            mail::parse::oversized(*size, limits),
+            Err(mail::auth::TrustFailure::NoFrom),
+        ),
+    };
+    let id = parsed.envelope.message_id.clone().unwrap_or(fallback_id);
+    Read { id, parsed, sender }
+}
+
+/// Applies the mails in one transaction: each its own step (a failing one
+/// is undone alone), its Notify mails queued, its Message-ID recorded.
+fn commit(intake: &Intake, read: &[Read]) -> Result<(), IntakeError> {
+    let outcomes = intake.hub.steps(|batch| {
+        read.iter()
+            .map(|r| {
+                batch.step(|engine, tx, now| {
+                    if tx.mail_handled(&r.id)? {
+                        return Ok(None);
+                    }
+                    let step = engine.on_mail(tx, &r.parsed, &r.sender, now)?;
+                    tx.mark_mail_handled(&r.id, &step.verdict.to_string(), now)?;
+                    Ok(Some(step))
+                })
+            })
+            .collect::<Vec<_>>()
+    })?;
+    for (r, outcome) in read.iter().zip(outcomes) {
+        log_outcome(r, outcome?);
+    }
+    Ok(())
+}
+
+fn log_outcome(r: &Read, committed: Option<Committed>) {
+    let id = &r.id;
+    let Some(Committed {
+        step,
+        queued_mails: queued,
+    }) = committed
+    else {
+        debug!(message_id = %id, "already handled");
+        return;
+    };
+    let from = r.parsed.envelope.from.as_deref().unwrap_or("-");
+    match &step.verdict {
+        Verdict::Applied(what) => info!(message_id = %id, from, queued, "{what}"),
+        Verdict::Ignored(why) => info!(message_id = %id, from, "ignored: {why}"),
+        Verdict::Refused(why) if why.is_repeat() => {
+            debug!(message_id = %id, from, "refused: {why}")
+        }
+        Verdict::Refused(why) => warn!(message_id = %id, from, "refused: {why}"),
+    }
+    for refusal in &step.partial_refusals {
+        warn!(message_id = %id, from, "refused in part: {refusal}");
+    }
 }
 
 /// Only now, with every effect of these mails committed, are they marked
@@ -147,60 +212,6 @@ async fn finish(
     match &intake.config.done_mailbox {
         Some(folder) => session.move_to(done, folder).await?,
         None => session.delete(done).await?,
-    }
-    Ok(())
-}
-
-/// One mail: its sender checked, then parsed, applied, its Notify mails
-/// queued, recorded as handled — all in one transaction.
-async fn handle_one(intake: &Intake, raw: &[u8], fallback_id: &str) -> Result<(), IntakeError> {
-    let parsed = mail::parse(raw, Limits::default());
-    // Only a presence mail is worth a check (in `dkim` mode, DNS lookups).
-    let sender = match parsed.outcome {
-        mail::Outcome::Presence(_) => intake.verifier.check(raw, &parsed.envelope).await,
-        _ => Err(mail::auth::TrustFailure::NoFrom),
-    };
-    commit(intake, &parsed, &sender, fallback_id)
-}
-
-fn commit(
-    intake: &Intake,
-    parsed: &ParsedMail,
-    sender: &Result<mail::auth::Proof, mail::auth::TrustFailure>,
-    fallback_id: &str,
-) -> Result<(), IntakeError> {
-    let id = parsed
-        .envelope
-        .message_id
-        .clone()
-        .unwrap_or_else(|| fallback_id.to_owned());
-    let committed = intake.hub.step(|engine, tx, now| {
-        if tx.mail_handled(&id)? {
-            return Ok(None);
-        }
-        let step = engine.on_mail(tx, parsed, sender, now)?;
-        tx.mark_mail_handled(&id, &step.verdict.to_string(), now)?;
-        Ok(Some(step))
-    })?;
-    let Some(Committed {
-        step,
-        queued_mails: queued,
-    }) = committed
-    else {
-        debug!(message_id = %id, "already handled");
-        return Ok(());
-    };
-    let from = parsed.envelope.from.as_deref().unwrap_or("-");
-    match &step.verdict {
-        Verdict::Applied(what) => info!(message_id = %id, from, queued, "{what}"),
-        Verdict::Ignored(why) => info!(message_id = %id, from, "ignored: {why}"),
-        Verdict::Refused(why) if why.is_repeat() => {
-            debug!(message_id = %id, from, "refused: {why}")
-        }
-        Verdict::Refused(why) => warn!(message_id = %id, from, "refused: {why}"),
-    }
-    for refusal in &step.partial_refusals {
-        warn!(message_id = %id, from, "refused in part: {refusal}");
     }
     Ok(())
 }

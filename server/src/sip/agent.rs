@@ -3,6 +3,11 @@
 //! publications, subscription dialogs, NOTIFY transactions — and reacts to
 //! three things: a message from the network, a delivery from the engine, the
 //! clock. Presence itself lives in the engine and the store, like mail's.
+//!
+//! Messages that arrive while the agent is busy (storing the last group) are
+//! taken together: all their engine steps run in one transaction, each in its
+//! own savepoint, and what they cause — answers and NOTIFYs — is held until
+//! that transaction is committed (one fsync for the whole group), then sent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,15 +20,16 @@ use mailpresence_core::pidf;
 use mailpresence_core::summary::Lang;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::digest::Nonces;
+use super::held::{Held, Kind};
 use super::message::{Message, SipError, event_package, has_param, param, uri_of};
 use super::transport::{Inbound, Outbound, Peer};
 use crate::config::SipConfig;
 use crate::directory::{Person, sip_user_host};
 use crate::engine::{Delivery, SubscribeRequest, Verdict};
-use crate::hub::Hub;
+use crate::hub::{Batch, Hub};
 use crate::store::{Medium, StoreError};
 
 const PIDF: &str = "application/pidf+xml";
@@ -31,6 +37,9 @@ const ALLOW: &str = "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS";
 /// RFC 3261 T1 and T2: NOTIFY over UDP is resent after 0.5 s, 1 s, 2 s, 4 s, 4 s…
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
+/// The most messages (or deliveries) stored in one transaction: a bound on
+/// how long an answer waits and how long the store is held from mail.
+const MAX_GROUP: usize = 256;
 
 /// One phone's presence publication.
 #[derive(Debug)]
@@ -77,11 +86,21 @@ pub struct Agent {
     domain: String,
     advertise: String,
     lang: Lang,
-    out: Outbound,
+    out: Held,
     publications: HashMap<String, Publication>,
     dialogs: HashMap<String, Dialog>,
     pending: HashMap<String, Pending>,
     nonces: Nonces,
+    /// Dialogs and publications made by the group being stored: undone if
+    /// its commit fails, since their requests are then answered 500.
+    made: Vec<Made>,
+}
+
+/// Something a group of messages added to the agent's memory.
+#[derive(Debug)]
+enum Made {
+    Dialog(String),
+    Publication(String),
 }
 
 /// What the agent answers a request with before anything else happens.
@@ -102,11 +121,12 @@ impl Agent {
             domain,
             advertise,
             lang,
-            out,
+            out: Held::new(out),
             publications: HashMap::new(),
             dialogs: HashMap::new(),
             pending: HashMap::new(),
             nonces: Nonces::default(),
+            made: Vec::new(),
         }
     }
 
@@ -119,26 +139,91 @@ impl Agent {
         let mut clock = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
-                Some(message) = inbound.recv() => self.on_message(message),
-                Some(delivery) = deliveries.recv() => self.deliver(delivery),
-                _ = clock.tick() => self.on_clock(Instant::now()),
+                Some(first) = inbound.recv() => {
+                    let messages = take_queued(first, || inbound.try_recv().ok());
+                    self.on_messages(&messages);
+                }
+                Some(first) = deliveries.recv() => {
+                    let batch = take_queued(first, || deliveries.try_recv().ok());
+                    self.grouped(|agent, b| batch.into_iter().for_each(|d| agent.deliver(d, b)));
+                }
+                _ = clock.tick() => self.grouped(|agent, b| agent.on_clock(Instant::now(), b)),
                 _ = shutdown.changed() => {
-                    self.shut_down();
+                    self.grouped(Self::shut_down);
                     return;
                 }
             }
         }
     }
 
+    /// Runs `f` as one group: its steps in one transaction, what it sends
+    /// held until the commit. Nothing here answers a request, so a failed
+    /// commit still lets the NOTIFYs go (they tell what was committed before).
+    fn grouped(&mut self, f: impl FnOnce(&mut Self, &mut Batch<'_>)) {
+        let hub = Arc::clone(&self.hub);
+        if let Err(e) = hub.steps(|b| f(self, b)) {
+            error!(error = %e, "SIP housekeeping not stored");
+        }
+        self.out.release();
+    }
+
     // ---- inbound ------------------------------------------------------------
 
-    fn on_message(&mut self, inbound: Inbound) {
+    /// A group of messages, stored together; their answers go out after the
+    /// commit, or, when it fails, every request is answered 500.
+    fn on_messages(&mut self, messages: &[Inbound]) {
+        self.made.clear();
+        let hub = Arc::clone(&self.hub);
+        let stored = hub.steps(|b| {
+            for inbound in messages {
+                self.on_message(inbound, b);
+            }
+        });
+        if let Err(e) = stored {
+            error!(error = %e, requests = messages.len(), "SIP requests not stored; answered 500");
+            self.undo_group(messages);
+        }
+        self.out.release();
+    }
+
+    /// After a failed commit: forgets the group's dialogs and publications and
+    /// answers its requests 500 in place of what was held for them.
+    fn undo_group(&mut self, messages: &[Inbound]) {
+        self.out.drop_responses();
+        for made in std::mem::take(&mut self.made) {
+            match made {
+                Made::Dialog(id) => {
+                    self.dialogs.remove(&id);
+                    self.pending.retain(|_, p| p.dialog != id);
+                }
+                Made::Publication(etag) => {
+                    self.publications.remove(&etag);
+                }
+            }
+        }
+        for inbound in messages {
+            let Ok(req) = Message::parse(&inbound.bytes, inbound.peer.is_reliable()) else {
+                continue;
+            };
+            if req.method().is_some_and(|m| m != "ACK") && check_request(&req).is_ok() {
+                self.respond(
+                    &req,
+                    &inbound.peer,
+                    (500, "Server Internal Error"),
+                    None,
+                    |_| {},
+                );
+            }
+        }
+    }
+
+    fn on_message(&mut self, inbound: &Inbound, b: &mut Batch<'_>) {
         let message = match Message::parse(&inbound.bytes, inbound.peer.is_reliable()) {
             Ok(m) => m,
-            Err(e) => return self.on_broken(&inbound, &e),
+            Err(e) => return self.on_broken(inbound, &e),
         };
         if message.status().is_some() {
-            return self.on_response(&message);
+            return self.on_response(&message, b);
         }
         if let Err(e) = check_request(&message) {
             return self.respond(&message, &inbound.peer, (400, "Bad Request"), None, |r| {
@@ -146,8 +231,8 @@ impl Agent {
             });
         }
         match message.method().unwrap_or_default() {
-            "PUBLISH" => self.on_publish(&message, &inbound.peer),
-            "SUBSCRIBE" => self.on_subscribe(&message, &inbound.peer),
+            "PUBLISH" => self.on_publish(&message, &inbound.peer, b),
+            "SUBSCRIBE" => self.on_subscribe(&message, &inbound.peer, b),
             "OPTIONS" => self.respond(&message, &inbound.peer, (200, "OK"), None, |r| {
                 r.push("Allow", ALLOW)
                     .push("Accept", PIDF)
@@ -175,7 +260,7 @@ impl Agent {
 
     /// A message that does not parse: answered 400 when its head is readable
     /// enough to address an answer, dropped otherwise.
-    fn on_broken(&self, inbound: &Inbound, error: &SipError) {
+    fn on_broken(&mut self, inbound: &Inbound, error: &SipError) {
         debug!(peer = %inbound.peer.addr(), %error, "unreadable SIP message");
         let Some(head) = readable_head(&inbound.bytes) else {
             return;
@@ -187,7 +272,7 @@ impl Agent {
         }
     }
 
-    fn on_publish(&mut self, req: &Message, peer: &Peer) {
+    fn on_publish(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
         if !is_presence_event(req) {
             return self.respond(req, peer, (489, "Bad Event"), None, |r| {
                 r.push("Allow-Events", "presence");
@@ -244,7 +329,7 @@ impl Agent {
                 r.push("Expires", "0");
             });
             info!(account = %person.account, "publication removed");
-            return self.publish_offline_unless_published(&person);
+            return self.publish_offline_unless_published(&person, b);
         }
         let etag = random_token();
         self.publications.insert(
@@ -254,14 +339,16 @@ impl Agent {
                 expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
             },
         );
+        self.made.push(Made::Publication(etag.clone()));
         if let Some(fields) = fields
-            && let Err(e) = self.hub.step(|engine, tx, now| {
+            && let Err(e) = b.step(|engine, tx, now| {
                 engine
                     .publish(tx, &person.account, fields, Medium::Sip, now)
                     .map(Some)
             })
         {
             warn!(error = %e, "PUBLISH not stored");
+            self.publications.remove(&etag);
             return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
         }
         info!(account = %person.account, expires, refresh = if_match.is_some(), "presence published over SIP");
@@ -297,7 +384,7 @@ impl Agent {
         Ok(Some(decoded.fields))
     }
 
-    fn on_subscribe(&mut self, req: &Message, peer: &Peer) {
+    fn on_subscribe(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
         if !is_presence_event(req) {
             return self.respond(req, peer, (489, "Bad Event"), None, |r| {
                 r.push("Allow-Events", "presence");
@@ -336,19 +423,26 @@ impl Agent {
         match req.header("To").and_then(|t| param(t, "tag")) {
             Some(tag) => {
                 let id = dialog_id(req, tag);
-                self.in_dialog_subscribe(req, peer, &id, expires);
+                self.in_dialog_subscribe(req, peer, &id, expires, b);
             }
-            None => self.new_subscription(req, peer, &watcher, expires),
+            None => self.new_subscription(req, peer, &watcher, expires, b),
         }
     }
 
-    fn new_subscription(&mut self, req: &Message, peer: &Peer, watcher: &Person, expires: u32) {
+    fn new_subscription(
+        &mut self,
+        req: &Message,
+        peer: &Peer,
+        watcher: &Person,
+        expires: u32,
+        b: &mut Batch<'_>,
+    ) {
         let Some(presentity) = self.presentity(req).cloned() else {
             return self.respond(req, peer, (404, "Not Found"), None, |_| {});
         };
         let tag = random_token();
         if expires == 0 {
-            return self.fetch(req, peer, watcher, &presentity, &tag);
+            return self.fetch(req, peer, (watcher, &presentity), &tag, b);
         }
         let id = dialog_id(req, &tag);
         let request = SubscribeRequest {
@@ -370,9 +464,8 @@ impl Agent {
             id.clone(),
             self.dialog(req, peer, &tag, watcher, &presentity, expires),
         );
-        let committed = self
-            .hub
-            .step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some));
+        self.made.push(Made::Dialog(id.clone()));
+        let committed = b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some));
         let step = match committed {
             Ok(Some(c)) => c.step,
             Ok(None) => return,
@@ -395,7 +488,7 @@ impl Agent {
             .any(|d| d.reference.as_deref() == Some(id.as_str()))
         {
             // No presence yet: the first NOTIFY has no body (RFC 6665 §4.2.2).
-            self.send_notify(&id, None);
+            self.send_notify(&id, None, b);
         }
     }
 
@@ -404,12 +497,12 @@ impl Agent {
         &mut self,
         req: &Message,
         peer: &Peer,
-        watcher: &Person,
-        presentity: &Person,
+        (watcher, presentity): (&Person, &Person),
         tag: &str,
+        b: &mut Batch<'_>,
     ) {
         let mut view = Ok(None);
-        let result = self.hub.step(|engine, tx, now| {
+        let result = b.step(|engine, tx, now| {
             view = engine.current_view(tx, &watcher.account, &presentity.account, now)?;
             Ok(None)
         });
@@ -428,11 +521,19 @@ impl Agent {
         let mut dialog = self.dialog(req, peer, tag, watcher, presentity, 0);
         dialog.terminating = true;
         self.dialogs.insert(id.clone(), dialog);
+        self.made.push(Made::Dialog(id.clone()));
         self.respond_subscribe_ok(req, peer, tag, 0);
-        self.send_notify(&id, fields.as_ref());
+        self.send_notify(&id, fields.as_ref(), b);
     }
 
-    fn in_dialog_subscribe(&mut self, req: &Message, peer: &Peer, id: &str, expires: u32) {
+    fn in_dialog_subscribe(
+        &mut self,
+        req: &Message,
+        peer: &Peer,
+        id: &str,
+        expires: u32,
+        b: &mut Batch<'_>,
+    ) {
         let Some(dialog) = self.dialogs.get_mut(id) else {
             return self.respond(
                 req,
@@ -449,7 +550,7 @@ impl Agent {
         if expires == 0 {
             info!(watcher = %dialog.watcher, presentity = %dialog.presentity, "SIP subscription ended by the watcher");
             self.respond_subscribe_ok(req, peer, &tag, 0);
-            return self.end_dialog(id);
+            return self.end_dialog(id, b);
         }
         dialog.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
         let request = SubscribeRequest {
@@ -462,17 +563,14 @@ impl Agent {
             reference: Some(id.to_owned()),
         };
         self.respond_subscribe_ok(req, peer, &tag, expires);
-        match self
-            .hub
-            .step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some))
-        {
-            Ok(Some(c)) if c.step.deliveries.is_empty() => self.send_notify(id, None),
+        match b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some)) {
+            Ok(Some(c)) if c.step.deliveries.is_empty() => self.send_notify(id, None, b),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "refresh not stored"),
         }
     }
 
-    fn on_response(&mut self, response: &Message) {
+    fn on_response(&mut self, response: &Message, b: &mut Batch<'_>) {
         let Some(branch) = response.header("Via").and_then(|v| param(v, "branch")) else {
             return;
         };
@@ -493,28 +591,28 @@ impl Agent {
             }
         } else {
             info!(code, "NOTIFY refused by the watcher; subscription ended");
-            self.drop_watcher(&pending.dialog);
+            self.drop_watcher(&pending.dialog, b);
         }
     }
 
     // ---- outbound -----------------------------------------------------------
 
     /// A presence change for a SIP watcher, from the engine.
-    fn deliver(&mut self, delivery: Delivery) {
+    fn deliver(&mut self, delivery: Delivery, b: &mut Batch<'_>) {
         let Some(id) = delivery.reference.as_deref() else {
             return;
         };
         if !self.dialogs.contains_key(id) {
             // The dialog is gone (restart, expiry): the request goes too.
-            self.end_request(id);
+            self.end_request(id, b);
             return;
         }
-        self.send_notify(id, Some(&delivery.notify.presence));
+        self.send_notify(id, Some(&delivery.notify.presence), b);
     }
 
     /// Sends a NOTIFY in dialog `id`: active with the remaining time, or
-    /// terminated when the dialog is ending.
-    fn send_notify(&mut self, id: &str, fields: Option<&PresenceFields>) {
+    /// terminated when the dialog is ending. Held until the group is stored.
+    fn send_notify(&mut self, id: &str, fields: Option<&PresenceFields>, b: &mut Batch<'_>) {
         let body = fields.and_then(|f| {
             let dialog = self.dialogs.get(id)?;
             Some(pidf::encode(&self.entity(&dialog.presentity), f, self.lang).into_bytes())
@@ -559,10 +657,11 @@ impl Agent {
         }
         let bytes = notify.to_bytes();
         let peer = dialog.peer.clone();
-        if !self.out.send(&peer, bytes.clone()) {
+        if !self.out.can_reach(&peer) {
             info!(dialog = %id, "watcher's connection is gone; subscription ended");
-            return self.drop_watcher(id);
+            return self.drop_watcher(id, b);
         }
+        self.out.hold(Kind::Request, &peer, bytes.clone());
         let now = Instant::now();
         self.pending.insert(
             branch,
@@ -577,8 +676,9 @@ impl Agent {
         );
     }
 
+    /// Answers `req`; held until the group is stored.
     fn respond(
-        &self,
+        &mut self,
         req: &Message,
         peer: &Peer,
         (code, reason): Answer,
@@ -589,12 +689,10 @@ impl Agent {
         mark_via_received(&mut response, peer);
         response.push("Server", "mailpresence");
         extra(&mut response);
-        if !self.out.send(peer, response.to_bytes()) {
-            debug!(peer = %peer.addr(), "response not sent: connection gone");
-        }
+        self.out.hold(Kind::Response, peer, response.to_bytes());
     }
 
-    fn respond_subscribe_ok(&self, req: &Message, peer: &Peer, tag: &str, expires: u32) {
+    fn respond_subscribe_ok(&mut self, req: &Message, peer: &Peer, tag: &str, expires: u32) {
         let contact = format!("<sip:{}>", self.advertise);
         self.respond(req, peer, (200, "OK"), Some(tag), |r| {
             r.push("Expires", expires.to_string())
@@ -602,7 +700,7 @@ impl Agent {
         });
     }
 
-    fn respond_expires(&self, req: &Message, peer: &Peer, answer: Answer) {
+    fn respond_expires(&mut self, req: &Message, peer: &Peer, answer: Answer) {
         let min = self.config.min_expires;
         self.respond(req, peer, answer, None, |r| {
             if answer.0 == 423 {
@@ -613,21 +711,21 @@ impl Agent {
 
     // ---- time ---------------------------------------------------------------
 
-    fn on_clock(&mut self, now: Instant) {
-        self.give_up_unanswered(now);
+    fn on_clock(&mut self, now: Instant, b: &mut Batch<'_>) {
+        self.give_up_unanswered(now, b);
         self.retransmit(now);
         for id in keys_where(&self.dialogs, |d| !d.terminating && d.expires_at <= now) {
-            self.end_dialog(&id);
+            self.end_dialog(&id, b);
         }
-        self.expire_publications(now);
+        self.expire_publications(now, b);
     }
 
     /// A NOTIFY unanswered until its deadline: the watcher is unreachable.
-    fn give_up_unanswered(&mut self, now: Instant) {
+    fn give_up_unanswered(&mut self, now: Instant, b: &mut Batch<'_>) {
         for branch in keys_where(&self.pending, |p| p.give_up_at <= now) {
             if let Some(p) = self.pending.remove(&branch) {
                 warn!(dialog = %p.dialog, peer = %p.peer.addr(), "watcher does not answer NOTIFY; dropped");
-                self.drop_watcher(&p.dialog);
+                self.drop_watcher(&p.dialog, b);
             }
         }
     }
@@ -639,44 +737,44 @@ impl Agent {
             .values_mut()
             .filter(|p| !p.peer.is_reliable() && p.next_at <= now)
         {
-            self.out.send(&p.peer, p.bytes.clone());
+            self.out.send_now(&p.peer, p.bytes.clone());
             p.interval = (p.interval * 2).min(T2);
             p.next_at = now + p.interval;
         }
     }
 
-    fn expire_publications(&mut self, now: Instant) {
+    fn expire_publications(&mut self, now: Instant, b: &mut Batch<'_>) {
         for etag in keys_where(&self.publications, |p| p.expires_at <= now) {
             if let Some(p) = self.publications.remove(&etag)
                 && let Some(person) = self.hub.engine.directory().person(&p.account).cloned()
             {
                 info!(account = %p.account, "publication expired");
-                self.publish_offline_unless_published(&person);
+                self.publish_offline_unless_published(&person, b);
             }
         }
     }
 
     /// Ends a subscription: its request goes, and a last NOTIFY
     /// (`terminated`) carries the state now. The dialog goes when it is answered.
-    fn end_dialog(&mut self, id: &str) {
+    fn end_dialog(&mut self, id: &str, b: &mut Batch<'_>) {
         let Some(d) = self.dialogs.get_mut(id) else {
             return;
         };
         d.terminating = true;
         let (watcher, presentity) = (d.watcher.clone(), d.presentity.clone());
-        let fields = self.view(&watcher, &presentity);
-        self.end_request(id);
-        self.send_notify(id, fields.as_ref());
+        let fields = view(&watcher, &presentity, b);
+        self.end_request(id, b);
+        self.send_notify(id, fields.as_ref(), b);
     }
 
     /// On shutdown every watcher hears that its subscription ends.
-    fn shut_down(&mut self) {
+    fn shut_down(&mut self, b: &mut Batch<'_>) {
         let ids: Vec<String> = self.dialogs.keys().cloned().collect();
         for id in ids {
             if let Some(d) = self.dialogs.get_mut(&id) {
                 d.terminating = true;
             }
-            self.send_notify(&id, None);
+            self.send_notify(&id, None, b);
         }
     }
 
@@ -765,22 +863,8 @@ impl Agent {
         Ok(e)
     }
 
-    fn view(&self, watcher: &AccountName, presentity: &AccountName) -> Option<PresenceFields> {
-        let mut view = None;
-        let result = self.hub.step(|engine, tx, now| {
-            if let Ok(v) = engine.current_view(tx, watcher, presentity, now)? {
-                view = v;
-            }
-            Ok(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "presence not readable");
-        }
-        view.map(|n| n.presence)
-    }
-
     /// When a phone's last publication ends, its person is offline.
-    fn publish_offline_unless_published(&self, person: &Person) {
+    fn publish_offline_unless_published(&self, person: &Person, b: &mut Batch<'_>) {
         if self
             .publications
             .values()
@@ -795,7 +879,7 @@ impl Agent {
             .unwrap_or_default();
         let mut fields = PresenceFields::new(contact, Activity::token(ActivityToken::Offline));
         fields.updated = Some(Local::now().fixed_offset());
-        if let Err(e) = self.hub.step(|engine, tx, now| {
+        if let Err(e) = b.step(|engine, tx, now| {
             engine
                 .publish(tx, &person.account, fields, Medium::Sip, now)
                 .map(Some)
@@ -804,8 +888,8 @@ impl Agent {
         }
     }
 
-    fn end_request(&self, id: &str) {
-        let result = self.hub.step(|engine, tx, _| {
+    fn end_request(&self, id: &str, b: &mut Batch<'_>) {
+        let result = b.step(|engine, tx, _| {
             engine.end_request(tx, id)?;
             Ok::<_, StoreError>(None)
         });
@@ -814,11 +898,39 @@ impl Agent {
         }
     }
 
-    fn drop_watcher(&mut self, id: &str) {
+    fn drop_watcher(&mut self, id: &str, b: &mut Batch<'_>) {
         self.dialogs.remove(id);
         self.pending.retain(|_, p| p.dialog != id);
-        self.end_request(id);
+        self.end_request(id, b);
     }
+}
+
+/// What `watcher` may see of `presentity` now, read in the group's transaction.
+fn view(
+    watcher: &AccountName,
+    presentity: &AccountName,
+    b: &mut Batch<'_>,
+) -> Option<PresenceFields> {
+    let mut view = None;
+    let result = b.step(|engine, tx, now| {
+        if let Ok(v) = engine.current_view(tx, watcher, presentity, now)? {
+            view = v;
+        }
+        Ok(None)
+    });
+    if let Err(e) = result {
+        warn!(error = %e, "presence not readable");
+    }
+    view.map(|n| n.presence)
+}
+
+/// `first` and whatever else is already queued behind it, up to [`MAX_GROUP`]:
+/// what arrived while the last group was being stored.
+fn take_queued<T>(first: T, next: impl FnMut() -> Option<T>) -> Vec<T> {
+    std::iter::once(first)
+        .chain(std::iter::from_fn(next))
+        .take(MAX_GROUP)
+        .collect()
 }
 
 fn is_presence_event(req: &Message) -> bool {

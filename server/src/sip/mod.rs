@@ -1,10 +1,12 @@
 //! The SIP side of the server: desk phones publish their presence and watch
 //! their colleagues' with SIP presence (PUBLISH, SUBSCRIBE/NOTIFY, PIDF).
 //! `message` reads and writes SIP, `transport` carries it over UDP and TCP,
-//! `agent` is the presence agent, `digest` checks passwords.
+//! `agent` is the presence agent, `held` keeps its output until the store
+//! has committed, `digest` checks passwords.
 
 pub mod agent;
 pub mod digest;
+pub mod held;
 pub mod message;
 pub mod transport;
 

@@ -79,6 +79,18 @@ impl Outbound {
             }
         }
     }
+
+    /// False when `peer`'s TCP connection is gone (UDP is always open).
+    pub fn is_open(&self, peer: &Peer) -> bool {
+        match peer {
+            Peer::Udp(_) => true,
+            Peer::Tcp { conn, .. } => self
+                .tcp
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(conn),
+        }
+    }
 }
 
 /// Binds UDP and TCP on `listen` and starts reading. Messages arrive on the

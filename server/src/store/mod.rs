@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use mailpresence_core::mail::SubscribeMode;
 use mailpresence_core::model::{AccountName, PresenceFields};
 
-pub use sqlite::{SqliteStore, SqliteTx};
+pub use sqlite::{SqliteBatch, SqliteStore, SqliteTx};
 
 pub type Time = DateTime<Utc>;
 
