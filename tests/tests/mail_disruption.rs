@@ -343,20 +343,25 @@ async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
     let mut world = World::new(&["tanaka", "sato"]);
     world.trust = "[trust]\nmode = \"from-header\"\n".into();
     world.policy.push_str("sender_mails_per_hour = 10000\n");
-    // A backlog of 300 publishes waits before the server starts.
+    // A backlog of 1,000 publishes waits before the server starts.
     let mut presence_box = world.mailbox(&world.presence).await;
-    for i in 0..300u32 {
+    for i in 0..1000u32 {
         let env = ComposeEnvelope {
             from: world.mail_of("tanaka"),
             to: world.presence.clone(),
             ..Default::default()
         };
-        let m = publish("tanaka", presence(&world, "tanaka", &format!("#{i}"), i));
+        // One second apart: the newest is #999 whatever the order of handling.
+        let mut fields = presence(&world, "tanaka", &format!("#{i}"), 0);
+        fields.updated = fields
+            .updated
+            .map(|t| t + Duration::from_secs(u64::from(i)));
+        let m = publish("tanaka", fields);
         presence_box.append(&mail::compose(&m, &env).unwrap()).await;
     }
     let server = world.start_server();
     assert!(
-        wait_until(Duration::from_secs(30), || async { handled(&world) >= 10 }).await,
+        wait_until(Duration::from_secs(30), || async { handled(&world) >= 1 }).await,
         "{}",
         server.log_text()
     );
@@ -365,7 +370,7 @@ async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
     let frozen = world.freeze_dovecot();
     let at_freeze = handled(&world);
     assert!(
-        at_freeze < 300,
+        at_freeze < 1000,
         "frozen before the end ({at_freeze} handled)"
     );
     let noticed = wait_until(Duration::from_secs(20), || async {
@@ -384,8 +389,11 @@ async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
     );
     frozen.undo();
     assert!(
-        wait_until(Duration::from_secs(60), || async { handled(&world) == 300 }).await,
-        "all 300 handled once Dovecot resumed: {}\n{}",
+        wait_until(Duration::from_secs(60), || async {
+            handled(&world) == 1000
+        })
+        .await,
+        "all 1,000 handled once Dovecot resumed: {}\n{}",
         world.status(),
         server.log_text()
     );
@@ -403,7 +411,7 @@ async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
     let mails = sato.wait_for(1, Duration::from_secs(20)).await;
     let notify = presence_messages(&mails).pop().map(|(_, m)| m);
     assert!(
-        matches!(&notify, Some(PresenceMessage::Notify(n)) if n.presence.activity.text.as_deref() == Some("#299")),
+        matches!(&notify, Some(PresenceMessage::Notify(n)) if n.presence.activity.text.as_deref() == Some("#999")),
         "{notify:?}"
     );
 }

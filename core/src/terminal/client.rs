@@ -468,6 +468,11 @@ impl Terminal {
             "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
             self.config.presence_server
         );
+        // Read before a crash or a lost connection, but not yet moved.
+        let leftovers = session.search(&format!("KEYWORD {DONE_KEYWORD}")).await?;
+        session
+            .move_to(&leftovers, &self.config.presence_folder)
+            .await?;
         let uids = session.search(&query).await?;
         if uids.is_empty() {
             return Ok(0);

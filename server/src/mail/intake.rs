@@ -105,6 +105,11 @@ async fn handle_new_mail(
     uid_validity: u32,
 ) -> Result<(), IntakeError> {
     let limits = Limits::default();
+    // Handled before a crash or a lost connection, but not yet deleted.
+    let leftovers = session
+        .search(&format!("OR DELETED KEYWORD {DONE_KEYWORD}"))
+        .await?;
+    finish(intake, session, &leftovers).await?;
     let uids = session
         .search(&format!("UNDELETED UNKEYWORD {DONE_KEYWORD}"))
         .await?;
