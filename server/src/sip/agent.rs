@@ -38,7 +38,8 @@ const ALLOW: &str = "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS";
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// The most messages (or deliveries) stored in one transaction: a bound on
-/// how long an answer waits and how long the store is held from mail.
+/// how long an answer waits and how long the store is held from mail. A
+/// group ends earlier when one peer's burst of answers is full (see `held`).
 const MAX_GROUP: usize = 256;
 
 /// One phone's presence publication.
@@ -139,14 +140,10 @@ impl Agent {
         let mut clock = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
-                Some(first) = inbound.recv() => {
-                    let messages = take_queued(first, || inbound.try_recv().ok());
-                    self.on_messages(&messages);
-                }
-                Some(first) = deliveries.recv() => {
-                    let batch = take_queued(first, || deliveries.try_recv().ok());
-                    self.grouped(|agent, b| batch.into_iter().for_each(|d| agent.deliver(d, b)));
-                }
+                Some(first) = inbound.recv() => self.on_messages(first, &mut inbound),
+                Some(first) = deliveries.recv() => self.grouped(|agent, b| {
+                    agent.take_group(first, || deliveries.try_recv().ok(), b, Self::deliver);
+                }),
                 _ = clock.tick() => self.grouped(|agent, b| agent.on_clock(Instant::now(), b)),
                 _ = shutdown.changed() => {
                     self.grouped(Self::shut_down);
@@ -167,21 +164,41 @@ impl Agent {
         self.out.release();
     }
 
+    /// Handles `first`, then what is already queued behind it (`next`: what
+    /// arrived while the last group was stored), one by one while the group
+    /// has room. Returns what it took.
+    fn take_group<T>(
+        &mut self,
+        first: T,
+        mut next: impl FnMut() -> Option<T>,
+        b: &mut Batch<'_>,
+        mut handle: impl FnMut(&mut Self, &T, &mut Batch<'_>),
+    ) -> Vec<T> {
+        let mut taken = Vec::new();
+        let mut item = Some(first);
+        while let Some(it) = item {
+            handle(self, &it, b);
+            taken.push(it);
+            let room = taken.len() < MAX_GROUP && self.out.largest_burst() < Held::MAX_BURST;
+            item = if room { next() } else { None };
+        }
+        taken
+    }
+
     // ---- inbound ------------------------------------------------------------
 
     /// A group of messages, stored together; their answers go out after the
     /// commit, or, when it fails, every request is answered 500.
-    fn on_messages(&mut self, messages: &[Inbound]) {
+    fn on_messages(&mut self, first: Inbound, inbound: &mut mpsc::Receiver<Inbound>) {
         self.made.clear();
         let hub = Arc::clone(&self.hub);
+        let mut messages = Vec::new();
         let stored = hub.steps(|b| {
-            for inbound in messages {
-                self.on_message(inbound, b);
-            }
+            messages = self.take_group(first, || inbound.try_recv().ok(), b, Self::on_message);
         });
         if let Err(e) = stored {
             error!(error = %e, requests = messages.len(), "SIP requests not stored; answered 500");
-            self.undo_group(messages);
+            self.undo_group(&messages);
         }
         self.out.release();
     }
@@ -598,7 +615,7 @@ impl Agent {
     // ---- outbound -----------------------------------------------------------
 
     /// A presence change for a SIP watcher, from the engine.
-    fn deliver(&mut self, delivery: Delivery, b: &mut Batch<'_>) {
+    fn deliver(&mut self, delivery: &Delivery, b: &mut Batch<'_>) {
         let Some(id) = delivery.reference.as_deref() else {
             return;
         };
@@ -922,15 +939,6 @@ fn view(
         warn!(error = %e, "presence not readable");
     }
     view.map(|n| n.presence)
-}
-
-/// `first` and whatever else is already queued behind it, up to [`MAX_GROUP`]:
-/// what arrived while the last group was being stored.
-fn take_queued<T>(first: T, next: impl FnMut() -> Option<T>) -> Vec<T> {
-    std::iter::once(first)
-        .chain(std::iter::from_fn(next))
-        .take(MAX_GROUP)
-        .collect()
 }
 
 fn is_presence_event(req: &Message) -> bool {
