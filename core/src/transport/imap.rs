@@ -27,8 +27,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
 
 type RawSession = Session<Box<dyn Stream>>;
 
-/// Mails fetched per round trip.
-const FETCH_BATCH: usize = 50;
+/// Mails whose sizes are asked for in one round trip.
+const SIZE_BATCH: usize = 500;
+/// Bodies fetched in one round trip, at most this many bytes together (a
+/// single mail up to the caller's limit goes alone).
+const BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long the mail server may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,17 +244,19 @@ impl MailSession {
     }
 
     /// The mails `uids`: first their sizes, then the bodies of those within
-    /// `max_bytes`, in batches. A mail that went away meanwhile is left out.
+    /// `max_bytes`, a few MiB per round trip. A mail that went away meanwhile
+    /// is left out.
     pub async fn fetch(
         &mut self,
         uids: &[u32],
         max_bytes: usize,
     ) -> Result<Vec<Fetched>, ImapError> {
         let mut out = Vec::with_capacity(uids.len());
-        for batch in uids.chunks(FETCH_BATCH) {
+        for batch in uids.chunks(SIZE_BATCH) {
             let set = uid_set(batch);
             let sizes = self.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
-            let mut small = Vec::new();
+            let mut group: Vec<u32> = Vec::new();
+            let mut group_bytes = 0;
             for f in &sizes {
                 let (Some(uid), Some(size)) = (f.uid, f.size) else {
                     continue;
@@ -259,26 +264,39 @@ impl MailSession {
                 let size = size as usize;
                 if size > max_bytes {
                     out.push(Fetched::TooLarge { uid, size });
-                } else {
-                    small.push(uid);
+                    continue;
                 }
-            }
-            if small.is_empty() {
-                continue;
-            }
-            let set = uid_set(&small);
-            let bodies = self.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-            for f in &bodies {
-                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                    out.push(Fetched::Mail {
-                        uid,
-                        raw: body.to_vec(),
-                    });
+                if !group.is_empty() && group_bytes + size > BODY_BYTES {
+                    self.fetch_bodies(&group, &mut out).await?;
+                    group.clear();
+                    group_bytes = 0;
                 }
+                group.push(uid);
+                group_bytes += size;
+            }
+            if !group.is_empty() {
+                self.fetch_bodies(&group, &mut out).await?;
             }
         }
         out.sort_by_key(Fetched::uid);
         Ok(out)
+    }
+
+    async fn fetch_bodies(
+        &mut self,
+        uids: &[u32],
+        out: &mut Vec<Fetched>,
+    ) -> Result<(), ImapError> {
+        let bodies = self.uid_fetch(&uid_set(uids), "(UID BODY.PEEK[])").await?;
+        for f in &bodies {
+            if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                out.push(Fetched::Mail {
+                    uid,
+                    raw: body.to_vec(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Stores a mail in `mailbox` (for tests and tools).

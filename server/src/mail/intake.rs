@@ -30,6 +30,8 @@ use crate::supervisor::Loops;
 pub const DONE_KEYWORD: &str = "$PresenceDone";
 /// The supervisor's name for this loop.
 pub const LOOP: &str = "intake";
+/// Mails committed together, and then deleted together.
+const INTAKE_BATCH: usize = 100;
 /// How often the done mailbox is emptied of mails older than the TTL.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
@@ -113,7 +115,9 @@ async fn handle_new_mail(
     let uids = session
         .search(&format!("UNDELETED UNKEYWORD {DONE_KEYWORD}"))
         .await?;
-    for batch in uids.chunks(50) {
+    // One transaction (one fsync) and one expunge per batch; at most a
+    // batch of mails (each at most 1 MiB) is held in memory at once.
+    for batch in uids.chunks(INTAKE_BATCH) {
         let fetched = session.fetch(batch, limits.max_mail_bytes).await?;
         let mut read = Vec::with_capacity(fetched.len());
         for mail in &fetched {
