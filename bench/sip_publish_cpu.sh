@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Server CPU per SIP PUBLISH, for one or more server binaries (say, before and
 # after a change): each binary gets a fresh database and the same SIPp PUBLISH
-# scenario as bench/sip.sh at a rate every build keeps up with; the CPU time
-# the server process spent (user + system, /proc/PID/stat) over 16,000
-# PUBLISHes, after as many to warm up, divided by 16,000. Prints Markdown rows.
+# scenario as bench/sip.sh at a moderate 4,000/s; the CPU time the server
+# process spent (user + system, /proc/PID/stat) over 16,000 PUBLISHes, after as
+# many to warm up, divided by 16,000. A build that falls behind also pays for
+# the retransmissions it causes, which is part of its cost. Prints Markdown rows.
 #   bench/sip_publish_cpu.sh [RUNS] BINARY...     (RUNS default 3; rate 4,000/s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
