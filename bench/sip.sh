@@ -64,7 +64,7 @@ max_rate() {
     local calls=$((rate * 4)) t0 t1
     t0=$(date +%s.%N)
     if timeout 120 sipp -sf "bench/sipp/$scenario" -inf bench/sipp/users.csv -r "$rate" -m "$calls" -i 127.0.0.1 \
-        -p $((31000 + step)) -key domain example.test "$@" -nostdin -timeout 60s -timeout_error -l 5000 -max_socket 100 \
+        -p $((31000 + step)) -key domain example.test "$@" -nostdin -timeout 60s -timeout_error -l 5000 -max_socket 100 -buff_size 4194304 \
         "127.0.0.1:$port" >"$work/sipp-$port-$scenario-$rate.log" 2>&1; then
       t1=$(date +%s.%N)
       best=$(awk -v c="$calls" -v a="$t0" -v b="$t1" -v best="$best" 'BEGIN { r = c / (b - a); print (r > best) ? int(r) : best }')
