@@ -456,8 +456,8 @@ impl Terminal {
     /// that wake the app only briefly). Returns how many colleagues changed.
     pub async fn sync(&self) -> Result<usize, TerminalError> {
         let mut session = self.open_inbox().await?;
-        let changed = self.read_notifies(&mut session).await?;
         self.purge_presence_folder(&mut session).await?;
+        let changed = self.read_notifies(&mut session).await?;
         session.logout().await;
         self.prune_store()?;
         Ok(changed)
@@ -652,12 +652,14 @@ impl Terminal {
         self.emit(Event::Connection(ConnectionState::Connected));
         let mut last_purge: Option<Instant> = None;
         loop {
-            self.read_notifies(&mut session).await?;
+            // First, so that the search below sees every Notify that arrived
+            // while the presence folder was selected.
             if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
                 self.purge_presence_folder(&mut session).await?;
                 self.prune_store()?;
                 last_purge = Some(Instant::now());
             }
+            self.read_notifies(&mut session).await?;
             if *shutdown.borrow() {
                 session.logout().await;
                 return Ok(());

@@ -72,12 +72,14 @@ pub async fn run(intake: Intake, mut shutdown: watch::Receiver<bool>) -> Result<
     );
     let mut last_purge: Option<Instant> = None;
     loop {
-        handle_new_mail(&intake, &mut session, uid_validity).await?;
-        note_contact(&intake.hub)?;
+        // First, so that the search below sees every mail that arrived while
+        // another mailbox was selected (the new SELECT announces none).
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
             purge_done_mailbox(&intake, &mut session).await?;
             last_purge = Some(Instant::now());
         }
+        handle_new_mail(&intake, &mut session, uid_validity).await?;
+        note_contact(&intake.hub)?;
         if *shutdown.borrow() {
             session.logout().await;
             return Ok(());
