@@ -99,20 +99,38 @@ pub async fn bind(
     listen: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(Outbound, mpsc::Receiver<Inbound>, SocketAddr)> {
-    let udp = UdpSocket::bind(listen).await?;
+    let (udp, tcp) = bind_pair(listen).await?;
     // A burst (a floor of phones re-subscribing after a restart) must wait in
     // the kernel rather than be dropped: ask for a large receive buffer (the
     // kernel caps it at net.core.rmem_max).
     let _ = socket2::SockRef::from(&udp).set_recv_buffer_size(UDP_RECEIVE_BUFFER);
     let udp = Arc::new(udp);
     let local = udp.local_addr()?;
-    // TCP on the same port as UDP, also when the port was picked by the OS.
-    let tcp = TcpListener::bind(local).await?;
     let (tx, rx) = mpsc::channel(1024);
     let writers: TcpWriters = Arc::default();
     tokio::spawn(read_udp(udp.clone(), tx.clone(), shutdown.clone()));
     tokio::spawn(accept_tcp(tcp, tx, writers.clone(), shutdown));
     Ok((Outbound { udp, tcp: writers }, rx, local))
+}
+
+/// UDP and TCP on the same port. When the OS picks the port (port 0), the
+/// number it gave UDP may be taken for TCP by another program: pick again.
+async fn bind_pair(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut tries = 0;
+    loop {
+        let udp = UdpSocket::bind(listen).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e)
+                if listen.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tries < 20 =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn read_udp(
