@@ -55,11 +55,14 @@ stop_all() {
 }
 
 # The best achieved rate (calls/s: calls ÷ elapsed) over steps of offered
-# rate, while every call of the step succeeds.
+# rate, while every call of the step succeeds. The steps are about √2 apart so
+# that neither server's figure is rounded down to a power of two, and go past
+# what SIPp can offer on this machine, so the last step is where a server (or
+# the load generator) fails, not where the list ends.
 max_rate() {
   local scenario=$1 port=$2 best=0 step=0
   shift 2
-  for rate in 500 1000 2000 4000 8000 16000; do
+  for rate in 500 1000 2000 4000 5600 8000 11300 16000 22600 32000; do
     step=$((step + 1))
     local calls=$((rate * 4)) t0 t1
     t0=$(date +%s.%N)
