@@ -22,7 +22,7 @@ def write_config(path, port, users):
         # the server keeps retrying them in the background, as when offline.
         f.write('[imap]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nuser = "p"\npassword = "p"\n')
         f.write('[smtp]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\n')
-        f.write('[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\n' % (port, DOMAIN))
+        f.write('[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\ntrusted_networks = ["127.0.0.0/8"]\n' % (port, DOMAIN))
         for i in range(users):
             f.write('[[person]]\naccount = "u%d"\nsip = "sip:u%d@%s"\n' % (i, i, DOMAIN))
         f.write('[[rule]]\nwatchers = ["*"]\nmay_see = ["*"]\n')

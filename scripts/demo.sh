@@ -59,6 +59,7 @@ notify_interval_secs = 1
 [sip]
 listen = "127.0.0.1:$sip_port"
 domain = "example.test"
+trusted_networks = ["127.0.0.0/8"]   # the demo's SIP peers run on this machine
 [[person]]
 account = "tanaka"
 name = "田中 太郎"

@@ -175,6 +175,36 @@ pub struct SipConfig {
     /// A NOTIFY unanswered this long drops the watcher (RFC 3261 Timer F is 32 s).
     #[serde(default = "default_notify_timeout")]
     pub notify_timeout_secs: u64,
+    /// Sources believed without a password: the company's SIP proxy that
+    /// has authenticated its phones, or a closed LAN (e.g. "10.1.0.0/16").
+    /// From anywhere else PUBLISH and SUBSCRIBE need the person's
+    /// `sip_password` (digest); a person without one cannot use SIP from there.
+    #[serde(default)]
+    pub trusted_networks: Vec<ipnet::IpNet>,
+    /// Answer REGISTER (with the same authentication): for a site with no
+    /// other SIP server, since most desk phones register before they publish.
+    /// Leave off behind a company PBX, which is the registrar there.
+    #[serde(default)]
+    pub registrar: bool,
+    /// Bounds on subscriptions: in all, and per watcher (a desk phone
+    /// watching a whole floor needs a few hundred).
+    #[serde(default = "default_max_dialogs")]
+    pub max_dialogs: usize,
+    #[serde(default = "default_max_dialogs_per_watcher")]
+    pub max_dialogs_per_watcher: usize,
+    /// Live publications one person may have (one per device).
+    #[serde(default = "default_max_publications_per_person")]
+    pub max_publications_per_person: usize,
+}
+
+fn default_max_dialogs() -> usize {
+    100_000
+}
+fn default_max_dialogs_per_watcher() -> usize {
+    500
+}
+fn default_max_publications_per_person() -> usize {
+    8
 }
 
 fn default_sip_listen() -> std::net::SocketAddr {
@@ -200,6 +230,12 @@ impl SipConfig {
             .unwrap_or_else(|| server_address.rsplit('@').next().unwrap_or(server_address))
     }
 
+    /// Whether requests from `ip` are believed without a password.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted_networks.iter().any(|n| n.contains(&ip))
+    }
+
     pub fn advertise(&self) -> String {
         self.advertise
             .clone()
@@ -215,8 +251,12 @@ pub struct PresencePolicy {
     pub request_ttl_secs: u64,
     /// The longest a `watch` may last, whatever it asks for.
     pub watch_max_secs: u64,
-    /// A watcher gets at most one Notify per colleague per this interval.
+    /// A watcher gets at most one Notify mail per colleague per this interval
+    /// (changes in between are folded into the next one).
     pub notify_interval_secs: u64,
+    /// The same for SIP watchers (desk phones), in milliseconds: short, since a
+    /// NOTIFY costs a datagram, not a phone's download (RFC 6446's rate control).
+    pub sip_notify_interval_ms: u64,
     /// Presence older than this is sent as stale (its Updated says how old).
     pub stale_after_secs: u64,
     /// A location is forgotten this long after it was published.
@@ -231,6 +271,7 @@ impl Default for PresencePolicy {
             request_ttl_secs: 24 * 3600,
             watch_max_secs: 24 * 3600,
             notify_interval_secs: 60,
+            sip_notify_interval_ms: 1000,
             stale_after_secs: 2 * 3600,
             location_ttl_secs: 8 * 3600,
             sender_mails_per_hour: 120,
@@ -551,6 +592,9 @@ impl Config {
                     .into(),
             );
         }
+        if let Some(sip) = &self.sip {
+            self.sip_warnings(sip, &mut w);
+        }
         for (section, tls) in [("imap", self.imap.tls), ("smtp", self.smtp.tls)] {
             if tls == TlsMode::None {
                 w.push(format!(
@@ -559,6 +603,35 @@ impl Config {
             }
         }
         w
+    }
+}
+
+impl Config {
+    /// What a `[sip]` section leaves open, or shut, without saying so.
+    fn sip_warnings(&self, sip: &SipConfig, w: &mut Vec<String>) {
+        if let Some(open) = sip.trusted_networks.iter().find(|n| n.prefix_len() == 0) {
+            w.push(format!(
+                "[sip] trusted_networks has {open}: anyone who reaches the SIP port can publish as any \
+                 desk user and watch every field worker's location, without a password. List only the \
+                 company's SIP proxy or a closed LAN, and give people a sip_password."
+            ));
+        }
+        if sip.trusted_networks.is_empty() {
+            let without: Vec<&str> = self
+                .people
+                .iter()
+                .filter(|p| p.sip.is_some() && p.sip_password.is_none())
+                .map(|p| p.account.as_str())
+                .collect();
+            if !without.is_empty() {
+                w.push(format!(
+                    "[sip] has no trusted_networks and {} have a SIP URI but no sip_password: \
+                     their phones will be refused (403). Give each a sip_password, or list the \
+                     SIP proxy that authenticates them in trusted_networks.",
+                    without.join(", ")
+                ));
+            }
+        }
     }
 }
 

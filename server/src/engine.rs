@@ -318,7 +318,7 @@ impl Engine {
             let first_answer = request.state == RequestState::Unprocessed;
             let interval_passed = request
                 .last_notified_at
-                .is_none_or(|t| now - t >= secs(self.policy.notify_interval_secs));
+                .is_none_or(|t| now - t >= self.notify_interval(request.medium));
             if first_answer || interval_passed {
                 deliveries.push(delivery);
                 request.state = RequestState::Processed;
@@ -497,10 +497,12 @@ impl Engine {
         store.forget_sender_counts(after_signed(now, -secs(3600)))?;
         store.forget_handled_mail(after_signed(now, -secs(HANDLED_MAIL_MEMORY_SECS)))?;
         let mut deliveries = Vec::new();
-        let notified_before = now
-            .checked_sub_signed(secs(self.policy.notify_interval_secs))
-            .unwrap_or(now);
-        for mut request in store.due_watches(notified_before, now)? {
+        let before = |medium| {
+            now.checked_sub_signed(self.notify_interval(medium))
+                .unwrap_or(now)
+        };
+        let due = store.due_watches(before(Medium::Mail), before(Medium::Sip), now)?;
+        for mut request in due {
             if let Some(record) = store.presence(&request.notifier)?
                 && let Some(delivery) = self.answer(&request, &record, now)
             {
@@ -518,6 +520,17 @@ impl Engine {
             deliveries,
             partial_refusals: Vec::new(),
         })
+    }
+
+    /// The least time between two notifications to one watcher about one
+    /// colleague: a mail costs the phone a download, a SIP NOTIFY a datagram.
+    fn notify_interval(&self, medium: Medium) -> Duration {
+        match medium {
+            Medium::Mail => secs(self.policy.notify_interval_secs),
+            Medium::Sip => Duration::milliseconds(
+                i64::try_from(self.policy.sip_notify_interval_ms).unwrap_or(i64::MAX),
+            ),
+        }
     }
 
     /// The presence this request's watcher may see, or `None` if no longer allowed.

@@ -113,6 +113,48 @@ fn the_example_warns_about_nothing() {
     assert!(ok && !text.contains("warning"), "{text}");
 }
 
+/// The example with a `[sip]` section appended.
+fn with_sip(dir: &Path, sip: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = std::fs::read_to_string(root.join("docs/server.example.toml")).unwrap();
+    let path = dir.join("sip.toml");
+    std::fs::write(&path, format!("{example}\n[sip]\n{sip}\n")).unwrap();
+    path
+}
+
+#[test]
+fn a_sip_section_open_to_anyone_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = check(&with_sip(dir.path(), "trusted_networks = [\"0.0.0.0/0\"]"));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("warning: [sip] trusted_networks has 0.0.0.0/0: anyone who reaches the SIP port can publish as any desk user"),
+        "{text}"
+    );
+    // No trusted network, and the example's desk staff have no sip_password.
+    let (ok, text) = check(&with_sip(dir.path(), ""));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "sato, yamada have a SIP URI but no sip_password: their phones will be refused (403)"
+        ),
+        "{text}"
+    );
+    let (ok, text) = check(&with_sip(
+        dir.path(),
+        "trusted_networks = [\"10.1.0.0/16\"]",
+    ));
+    assert!(
+        ok && !text.contains("warning"),
+        "a closed LAN is fine: {text}"
+    );
+    let (ok, text) = check(&with_sip(
+        dir.path(),
+        "trusted_networks = [\"10.1.0.0/33\"]",
+    ));
+    assert!(!ok, "{text}");
+}
+
 #[test]
 fn trusting_the_from_header_is_warned_about_in_plain_words() {
     let dir = tempfile::tempdir().unwrap();

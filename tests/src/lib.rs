@@ -340,6 +340,9 @@ pub struct World {
     /// The server's SIP port, when the test speaks SIP; extra `[sip]` lines.
     pub sip_port: Option<u16>,
     pub sip_extra: String,
+    /// `[sip] trusted_networks` (TOML array items); default loopback, where
+    /// the tests' SIP peers run. Empty: every request must prove its password.
+    pub sip_trusted: String,
     /// The `[trust]` section; default: the test MTA's Authentication-Results.
     pub trust: String,
     pub dir: tempfile::TempDir,
@@ -382,6 +385,7 @@ impl World {
             smtp_max_retry_secs: 2,
             sip_port: None,
             sip_extra: String::new(),
+            sip_trusted: "\"127.0.0.0/8\"".into(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -434,8 +438,8 @@ impl World {
         if let Some(port) = self.sip_port {
             writeln!(
                 t,
-                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\n{}\n",
-                s.domain, self.sip_extra
+                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\ntrusted_networks = [{}]\n{}\n",
+                s.domain, self.sip_trusted, self.sip_extra
             )
             .unwrap();
         }
@@ -812,6 +816,27 @@ impl ServerProcess {
     pub fn kill9(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
+    }
+
+    /// SIGTERM and wait: the planned stop an administrator makes.
+    pub fn stop_gracefully(&mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .ok();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A planned stop, then a start on the same configuration and store.
+    pub fn restart_gracefully(&mut self) {
+        self.stop_gracefully();
+        let runs_before = self.log_text().matches(RUNNING).count();
+        *self = Self::start(&self.config.clone(), &self.log.clone());
+        self.wait_for_runs(runs_before + 1);
     }
 
     pub fn restart(&mut self) {

@@ -179,8 +179,9 @@ async fn figure_3_subscribe_mail_then_sip_publish() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn digest_authentication_lets_in_only_the_right_password() {
-    let mut world = World::new(&["yamada"]).with_sip();
+async fn outside_trusted_networks_only_the_right_password_gets_in() {
+    let mut world = World::new(&["yamada", "sato"]).with_sip();
+    world.sip_trusted = String::new();
     world.staff[0].sip_password = Some("kaigi-2026".into());
     let _server = world.start_server();
     let (ok, err) = sipp_passed(world.sipp(
@@ -210,6 +211,18 @@ async fn digest_authentication_lets_in_only_the_right_password() {
     ))
     .await;
     assert_eq!(raw.status().await, Some(401), "no credentials, no publish");
+    // sato has no password: from outside the trusted networks he cannot prove
+    // who he is, so he may neither publish nor watch.
+    raw.send_text(&publish_text(
+        &raw,
+        "sato",
+        "PUBLISH",
+        "presence",
+        Some(("application/pidf+xml", MINIMAL_PIDF)),
+        "",
+    ))
+    .await;
+    assert_eq!(raw.status().await, Some(403), "no password, not trusted");
 }
 
 const MINIMAL_PIDF: &str = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:x@example.test"><tuple id="a"><status><basic>open</basic></status></tuple></presence>"#;

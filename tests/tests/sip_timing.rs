@@ -119,9 +119,10 @@ async fn an_unanswered_notify_is_retransmitted_then_the_watcher_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn quick_changes_are_coalesced_to_one_notify_per_interval() {
+async fn quick_changes_are_coalesced_to_one_notify_per_sip_interval_not_the_mail_one() {
     let mut world = World::new(&["yamada", "sato"]).with_sip();
-    world.policy = "notify_interval_secs = 2".into();
+    // Mail watchers would wait ten minutes; desk phones have their own throttle.
+    world.policy = "notify_interval_secs = 600\nsip_notify_interval_ms = 2000".into();
     let _server = world.start_server();
     let watcher = RawSip::new(world.sip_addr()).await;
     subscribed(&watcher, "yamada", 600).await;
@@ -284,4 +285,23 @@ async fn a_removed_or_expired_publication_makes_the_person_offline() {
         .await
         .expect("NOTIFY at expiry");
     assert!(expired.contains("<basic>closed</basic>"), "{expired}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watcher_that_never_answered_gets_no_retransmissions() {
+    // A SUBSCRIBE with a forged source address makes the server send a NOTIFY
+    // to someone who never asked: that one NOTIFY goes, nothing more.
+    let world = World::new(&["yamada", "sato"]).with_sip();
+    let _server = world.start_server();
+    let victim = RawSip::new(world.sip_addr()).await;
+    victim
+        .send_text(&subscribe(&victim, "sato", "yamada", 600, None, 1))
+        .await;
+    let ok = victim.recv(Duration::from_secs(2)).await.expect("200");
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let first = victim.recv(Duration::from_secs(2)).await.expect("NOTIFY");
+    assert!(first.starts_with("NOTIFY"), "{first}");
+    // Unanswered: with retransmission it would come again after 0.5 s, 1 s, 2 s.
+    let again = victim.recv(Duration::from_millis(3_600)).await;
+    assert!(again.is_none(), "resent to a silent source: {again:?}");
 }

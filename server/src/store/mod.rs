@@ -130,8 +130,9 @@ pub trait Store {
     fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize>;
     /// Drops requests past their expiry; returns how many.
     fn expire_requests(&mut self, now: Time) -> Result<usize>;
-    /// Watches with a change owed whose coalescing interval has passed.
-    fn due_watches(&self, notified_before: Time, now: Time) -> Result<Vec<Request>>;
+    /// Watches with a change owed whose coalescing interval has passed: last
+    /// notified before `mail_before` (by mail) or `sip_before` (over SIP).
+    fn due_watches(&self, mail_before: Time, sip_before: Time, now: Time) -> Result<Vec<Request>>;
 
     fn mail_handled(&self, message_id: &str) -> Result<bool>;
     fn mark_mail_handled(&mut self, message_id: &str, verdict: &str, now: Time) -> Result<()>;

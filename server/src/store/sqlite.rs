@@ -71,6 +71,19 @@ const MIGRATIONS: &[&str] = &[
         mails INTEGER NOT NULL
     );
 "#,
+    r#"
+    -- SIP state that outlives a restart: subscription dialogs, publications,
+    -- registrar bindings; each a JSON record under its kind and key, gone
+    -- when it expires.
+    CREATE TABLE sip_record (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        record TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,        -- unix ms
+        PRIMARY KEY (kind, key)
+    );
+    CREATE INDEX sip_record_expiry ON sip_record(expires_at);
+"#,
 ];
 
 /// The SQLite database of one server.
@@ -329,6 +342,59 @@ impl SqliteTx<'_> {
     }
 }
 
+/// SIP state kept across restarts (the SIP agent's, not the engine's).
+impl SqliteTx<'_> {
+    /// Stores (or replaces) the record `kind`/`key` until `expires_at`.
+    pub fn put_sip_record(
+        &mut self,
+        kind: &str,
+        key: &str,
+        record: &str,
+        expires_at: Time,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO sip_record (kind, key, record, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![kind, key, record, ms(expires_at)])?;
+        Ok(())
+    }
+
+    pub fn delete_sip_record(&mut self, kind: &str, key: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM sip_record WHERE kind = ?1 AND key = ?2")?
+            .execute(params![kind, key])?;
+        Ok(())
+    }
+
+    /// The records of `kind` still live at `now`, with their expiry.
+    pub fn sip_records(&self, kind: &str, now: Time) -> Result<Vec<(String, String, Time)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, record, expires_at FROM sip_record WHERE kind = ?1 AND expires_at > ?2 ORDER BY key",
+        )?;
+        let rows = stmt
+            .query_map(params![kind, ms(now)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(k, v, t)| Ok((k, v, time(t)?)))
+            .collect()
+    }
+
+    /// Drops every record expired at `now`.
+    pub fn expire_sip_records(&mut self, now: Time) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM sip_record WHERE expires_at <= ?1")?
+            .execute([ms(now)])?)
+    }
+}
+
 impl Store for SqliteTx<'_> {
     fn presence(&self, account: &AccountName) -> Result<Option<PresenceRecord>> {
         let row = self
@@ -427,10 +493,11 @@ impl Store for SqliteTx<'_> {
             .execute("DELETE FROM request WHERE expires_at <= ?1", [ms(now)])?)
     }
 
-    fn due_watches(&self, notified_before: Time, now: Time) -> Result<Vec<Request>> {
+    fn due_watches(&self, mail_before: Time, sip_before: Time, now: Time) -> Result<Vec<Request>> {
         self.requests(
-            "mode = 'watch' AND change_pending = 1 AND expires_at > ?2 AND (last_notified_at IS NULL OR last_notified_at <= ?1)",
-            params![ms(notified_before), ms(now)],
+            "mode = 'watch' AND change_pending = 1 AND expires_at > ?3 AND (last_notified_at IS NULL \
+             OR last_notified_at <= CASE medium WHEN 'sip' THEN ?2 ELSE ?1 END)",
+            params![ms(mail_before), ms(sip_before), ms(now)],
         )
     }
 

@@ -8,77 +8,47 @@
 //! taken together: all their engine steps run in one transaction, each in its
 //! own savepoint, and what they cause — answers and NOTIFYs — is held until
 //! that transaction is committed (one fsync for the whole group), then sent.
+//!
+//! This file is the routing loop and what every request shares (answers,
+//! authentication, Expires); `publish`, `subscribe` and `transaction` (our
+//! NOTIFYs awaiting their answers) hold the rest.
+
+mod dialogs;
+mod publish;
+mod registrar;
+mod subscribe;
+mod transaction;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Local;
-use mailpresence_core::mail::SubscribeMode;
-use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
+use mailpresence_core::model::AccountName;
 use mailpresence_core::pidf;
 use mailpresence_core::summary::Lang;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
+use self::dialogs::{Dialogs, Ending, RESUBSCRIBE_AFTER};
+use self::publish::Publication;
+use self::transaction::Pending;
 use super::digest::Nonces;
 use super::held::{Held, Kind};
 use super::message::{Message, SipError, event_package, has_param, param, uri_of};
 use super::transport::{Inbound, Outbound, Peer};
 use crate::config::SipConfig;
 use crate::directory::{Person, sip_user_host};
-use crate::engine::{Delivery, SubscribeRequest, Verdict};
+use crate::engine::Delivery;
 use crate::hub::{Batch, Hub};
-use crate::store::{Medium, StoreError};
 
 const PIDF: &str = "application/pidf+xml";
 const ALLOW: &str = "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS";
-/// RFC 3261 T1 and T2: NOTIFY over UDP is resent after 0.5 s, 1 s, 2 s, 4 s, 4 s…
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
+const ALLOW_WITH_REGISTER: &str = "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS, REGISTER";
 /// The most messages (or deliveries) stored in one transaction: a bound on
 /// how long an answer waits and how long the store is held from mail. A
 /// group ends earlier when one peer's burst of answers is full (see `held`).
 const MAX_GROUP: usize = 256;
-
-/// One phone's presence publication.
-#[derive(Debug)]
-struct Publication {
-    account: AccountName,
-    expires_at: Instant,
-}
-
-/// One watcher's subscription to one presentity.
-#[derive(Debug)]
-struct Dialog {
-    call_id: String,
-    /// Our To header (with our tag) and theirs (their From, with their tag).
-    local_party: String,
-    remote_party: String,
-    /// Request-URI of our NOTIFYs: their Contact.
-    remote_target: String,
-    presentity: AccountName,
-    watcher: AccountName,
-    /// Where the SUBSCRIBE came from; NOTIFYs go there, not to the Contact
-    /// (it may be a GRUU or a private address).
-    peer: Peer,
-    cseq: u32,
-    expires_at: Instant,
-    /// A final NOTIFY was sent; the dialog ends when it is answered.
-    terminating: bool,
-}
-
-/// A NOTIFY waiting for its answer.
-#[derive(Debug)]
-struct Pending {
-    dialog: String,
-    bytes: Vec<u8>,
-    peer: Peer,
-    next_at: Instant,
-    interval: Duration,
-    give_up_at: Instant,
-}
 
 #[derive(Debug)]
 pub struct Agent {
@@ -89,7 +59,9 @@ pub struct Agent {
     lang: Lang,
     out: Held,
     publications: HashMap<String, Publication>,
-    dialogs: HashMap<String, Dialog>,
+    dialogs: Dialogs,
+    /// Registered contacts, when this server is the registrar.
+    bindings: registrar::Bindings,
     pending: HashMap<String, Pending>,
     nonces: Nonces,
     /// Dialogs and publications made by the group being stored: undone if
@@ -116,6 +88,12 @@ impl Agent {
         lang: Lang,
         out: Outbound,
     ) -> Self {
+        let dialogs = Dialogs::resume(&hub);
+        let bindings = if config.registrar {
+            registrar::resume(&hub)
+        } else {
+            registrar::Bindings::new()
+        };
         Self {
             hub,
             config,
@@ -124,7 +102,8 @@ impl Agent {
             lang,
             out: Held::new(out),
             publications: HashMap::new(),
-            dialogs: HashMap::new(),
+            dialogs,
+            bindings,
             pending: HashMap::new(),
             nonces: Nonces::default(),
             made: Vec::new(),
@@ -210,6 +189,7 @@ impl Agent {
         for made in std::mem::take(&mut self.made) {
             match made {
                 Made::Dialog(id) => {
+                    // The store rolled back with the group; memory follows.
                     self.dialogs.remove(&id);
                     self.pending.retain(|_, p| p.dialog != id);
                 }
@@ -247,11 +227,13 @@ impl Agent {
                 r.push("Warning", format!("399 mailpresence \"{e}\""));
             });
         }
+        let allow = self.allow();
         match message.method().unwrap_or_default() {
             "PUBLISH" => self.on_publish(&message, &inbound.peer, b),
             "SUBSCRIBE" => self.on_subscribe(&message, &inbound.peer, b),
+            "REGISTER" if self.config.registrar => self.on_register(&message, &inbound.peer, b),
             "OPTIONS" => self.respond(&message, &inbound.peer, (200, "OK"), None, |r| {
-                r.push("Allow", ALLOW)
+                r.push("Allow", allow)
                     .push("Accept", PIDF)
                     .push("Allow-Events", "presence");
             }),
@@ -269,7 +251,7 @@ impl Agent {
                 (405, "Method Not Allowed"),
                 None,
                 |r| {
-                    r.push("Allow", ALLOW);
+                    r.push("Allow", allow);
                 },
             ),
         }
@@ -289,409 +271,7 @@ impl Agent {
         }
     }
 
-    fn on_publish(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
-        if !is_presence_event(req) {
-            return self.respond(req, peer, (489, "Bad Event"), None, |r| {
-                r.push("Allow-Events", "presence");
-            });
-        }
-        let Some(person) = self.presentity(req).cloned() else {
-            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
-        };
-        let publisher = req
-            .header("From")
-            .map(uri_of)
-            .and_then(|u| self.hub.engine.directory().by_sip_uri(u));
-        if publisher.is_none_or(|p| p.account != person.account) {
-            warn!(presentity = %person.account, from = req.header("From").unwrap_or("-"), "PUBLISH for someone else refused");
-            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
-        }
-        if !self.authorized(req, peer, &person) {
-            return;
-        }
-        let expires = match self.expires(req) {
-            Ok(e) => e,
-            Err(answer) => return self.respond_expires(req, peer, answer),
-        };
-        let fields = match self.publish_body(req, &person) {
-            Ok(f) => f,
-            Err(answer) => {
-                return self.respond(req, peer, answer, None, |r| {
-                    r.push("Accept", PIDF);
-                });
-            }
-        };
-        let if_match = req.header("SIP-If-Match").map(str::trim).map(str::to_owned);
-        if let Some(etag) = &if_match
-            && self
-                .publications
-                .get(etag)
-                .is_none_or(|p| p.account != person.account)
-        {
-            return self.respond(req, peer, (412, "Conditional Request Failed"), None, |_| {});
-        }
-        if if_match.is_none() && fields.is_none() {
-            return self.respond(req, peer, (400, "Bad Request"), None, |r| {
-                r.push(
-                    "Warning",
-                    "399 mailpresence \"an initial PUBLISH needs a PIDF body\"",
-                );
-            });
-        }
-        if let Some(old) = &if_match {
-            self.publications.remove(old);
-        }
-        if expires == 0 {
-            self.respond(req, peer, (200, "OK"), None, |r| {
-                r.push("Expires", "0");
-            });
-            info!(account = %person.account, "publication removed");
-            return self.publish_offline_unless_published(&person, b);
-        }
-        let etag = random_token();
-        self.publications.insert(
-            etag.clone(),
-            Publication {
-                account: person.account.clone(),
-                expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
-            },
-        );
-        self.made.push(Made::Publication(etag.clone()));
-        if let Some(fields) = fields
-            && let Err(e) = b.step(|engine, tx, now| {
-                engine
-                    .publish(tx, &person.account, fields, Medium::Sip, now)
-                    .map(Some)
-            })
-        {
-            warn!(error = %e, "PUBLISH not stored");
-            self.publications.remove(&etag);
-            return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
-        }
-        info!(account = %person.account, expires, refresh = if_match.is_some(), "presence published over SIP");
-        self.respond(req, peer, (200, "OK"), None, |r| {
-            r.push("SIP-ETag", etag)
-                .push("Expires", expires.to_string());
-        });
-    }
-
-    /// The PIDF body of a PUBLISH as presence fields; `None` without a body.
-    fn publish_body(
-        &self,
-        req: &Message,
-        person: &Person,
-    ) -> Result<Option<PresenceFields>, Answer> {
-        if req.body.is_empty() {
-            return Ok(None);
-        }
-        let content_type = req.header("Content-Type").unwrap_or_default();
-        if !content_type.trim().to_ascii_lowercase().starts_with(PIDF) {
-            return Err((415, "Unsupported Media Type"));
-        }
-        let mut decoded = pidf::decode(&req.body).map_err(|e| {
-            debug!(error = %e, "bad PIDF in PUBLISH");
-            (400, "Bad Request")
-        })?;
-        if decoded.fields.contact.is_empty() {
-            decoded.fields.contact = person
-                .sip
-                .clone()
-                .unwrap_or_else(|| person.account.to_string());
-        }
-        Ok(Some(decoded.fields))
-    }
-
-    fn on_subscribe(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
-        if !is_presence_event(req) {
-            return self.respond(req, peer, (489, "Bad Event"), None, |r| {
-                r.push("Allow-Events", "presence");
-            });
-        }
-        if let Some(accept) = req.header("Accept")
-            && !accept.is_empty()
-            && !accept.split(',').any(|a| {
-                matches!(
-                    a.trim().split(';').next(),
-                    Some(PIDF | "*/*" | "application/*")
-                )
-            })
-        {
-            return self.respond(req, peer, (406, "Not Acceptable"), None, |_| {});
-        }
-        let expires = match self.expires(req) {
-            Ok(e) => e,
-            Err(answer) => return self.respond_expires(req, peer, answer),
-        };
-        let watcher = req
-            .header("From")
-            .map(uri_of)
-            .and_then(|u| self.hub.engine.directory().by_sip_uri(u))
-            .cloned();
-        let Some(watcher) = watcher else {
-            warn!(
-                from = req.header("From").unwrap_or("-"),
-                "SUBSCRIBE from someone not in the directory"
-            );
-            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
-        };
-        if !self.authorized(req, peer, &watcher) {
-            return;
-        }
-        match req.header("To").and_then(|t| param(t, "tag")) {
-            Some(tag) => {
-                let id = dialog_id(req, tag);
-                self.in_dialog_subscribe(req, peer, &id, expires, b);
-            }
-            None => self.new_subscription(req, peer, &watcher, expires, b),
-        }
-    }
-
-    fn new_subscription(
-        &mut self,
-        req: &Message,
-        peer: &Peer,
-        watcher: &Person,
-        expires: u32,
-        b: &mut Batch<'_>,
-    ) {
-        let Some(presentity) = self.presentity(req).cloned() else {
-            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
-        };
-        let tag = random_token();
-        if expires == 0 {
-            return self.fetch(req, peer, (watcher, &presentity), &tag, b);
-        }
-        let id = dialog_id(req, &tag);
-        let request = SubscribeRequest {
-            watcher: watcher.account.clone(),
-            notifiers: vec![presentity.account.clone()],
-            medium: Medium::Sip,
-            deliver_to: req
-                .header("From")
-                .map(uri_of)
-                .unwrap_or_default()
-                .to_owned(),
-            mode: SubscribeMode::Watch,
-            expires_secs: Some(u64::from(expires)),
-            reference: Some(id.clone()),
-        };
-        // The dialog exists before the engine runs, so that the NOTIFY it
-        // causes finds it.
-        self.dialogs.insert(
-            id.clone(),
-            self.dialog(req, peer, &tag, watcher, &presentity, expires),
-        );
-        self.made.push(Made::Dialog(id.clone()));
-        let committed = b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some));
-        let step = match committed {
-            Ok(Some(c)) => c.step,
-            Ok(None) => return,
-            Err(e) => {
-                self.dialogs.remove(&id);
-                warn!(error = %e, "SUBSCRIBE not stored");
-                return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
-            }
-        };
-        if let Verdict::Refused(why) = &step.verdict {
-            self.dialogs.remove(&id);
-            warn!(watcher = %watcher.account, presentity = %presentity.account, "SUBSCRIBE refused: {why}");
-            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
-        }
-        info!(watcher = %watcher.account, presentity = %presentity.account, expires, "SIP subscription");
-        self.respond_subscribe_ok(req, peer, &tag, expires);
-        if !step
-            .deliveries
-            .iter()
-            .any(|d| d.reference.as_deref() == Some(id.as_str()))
-        {
-            // No presence yet: the first NOTIFY has no body (RFC 6665 §4.2.2).
-            self.send_notify(&id, None, b);
-        }
-    }
-
-    /// `Expires: 0` outside a dialog: one NOTIFY with the state now, then done.
-    fn fetch(
-        &mut self,
-        req: &Message,
-        peer: &Peer,
-        (watcher, presentity): (&Person, &Person),
-        tag: &str,
-        b: &mut Batch<'_>,
-    ) {
-        let mut view = Ok(None);
-        let result = b.step(|engine, tx, now| {
-            view = engine.current_view(tx, &watcher.account, &presentity.account, now)?;
-            Ok(None)
-        });
-        let fields = match (result, view) {
-            (Err(e), _) => {
-                warn!(error = %e, "fetch failed");
-                return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
-            }
-            (Ok(_), Err(why)) => {
-                warn!(watcher = %watcher.account, "fetch refused: {why}");
-                return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
-            }
-            (Ok(_), Ok(view)) => view.map(|n| n.presence),
-        };
-        let id = dialog_id(req, tag);
-        let mut dialog = self.dialog(req, peer, tag, watcher, presentity, 0);
-        dialog.terminating = true;
-        self.dialogs.insert(id.clone(), dialog);
-        self.made.push(Made::Dialog(id.clone()));
-        self.respond_subscribe_ok(req, peer, tag, 0);
-        self.send_notify(&id, fields.as_ref(), b);
-    }
-
-    fn in_dialog_subscribe(
-        &mut self,
-        req: &Message,
-        peer: &Peer,
-        id: &str,
-        expires: u32,
-        b: &mut Batch<'_>,
-    ) {
-        let Some(dialog) = self.dialogs.get_mut(id) else {
-            return self.respond(
-                req,
-                peer,
-                (481, "Subscription Does Not Exist"),
-                None,
-                |_| {},
-            );
-        };
-        dialog.peer = peer.clone();
-        let tag = param(&dialog.local_party, "tag")
-            .unwrap_or_default()
-            .to_owned();
-        if expires == 0 {
-            info!(watcher = %dialog.watcher, presentity = %dialog.presentity, "SIP subscription ended by the watcher");
-            self.respond_subscribe_ok(req, peer, &tag, 0);
-            return self.end_dialog(id, b);
-        }
-        dialog.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
-        let request = SubscribeRequest {
-            watcher: dialog.watcher.clone(),
-            notifiers: vec![dialog.presentity.clone()],
-            medium: Medium::Sip,
-            deliver_to: uri_of(&dialog.remote_party).to_owned(),
-            mode: SubscribeMode::Watch,
-            expires_secs: Some(u64::from(expires)),
-            reference: Some(id.to_owned()),
-        };
-        self.respond_subscribe_ok(req, peer, &tag, expires);
-        match b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some)) {
-            Ok(Some(c)) if c.step.deliveries.is_empty() => self.send_notify(id, None, b),
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "refresh not stored"),
-        }
-    }
-
-    fn on_response(&mut self, response: &Message, b: &mut Batch<'_>) {
-        let Some(branch) = response.header("Via").and_then(|v| param(v, "branch")) else {
-            return;
-        };
-        let code = response.status().unwrap_or(0);
-        if code < 200 {
-            return;
-        }
-        let Some(pending) = self.pending.remove(branch) else {
-            return;
-        };
-        let done = self
-            .dialogs
-            .get(&pending.dialog)
-            .is_some_and(|d| d.terminating);
-        if (200..300).contains(&code) {
-            if done {
-                self.dialogs.remove(&pending.dialog);
-            }
-        } else {
-            info!(code, "NOTIFY refused by the watcher; subscription ended");
-            self.drop_watcher(&pending.dialog, b);
-        }
-    }
-
     // ---- outbound -----------------------------------------------------------
-
-    /// A presence change for a SIP watcher, from the engine.
-    fn deliver(&mut self, delivery: &Delivery, b: &mut Batch<'_>) {
-        let Some(id) = delivery.reference.as_deref() else {
-            return;
-        };
-        if !self.dialogs.contains_key(id) {
-            // The dialog is gone (restart, expiry): the request goes too.
-            self.end_request(id, b);
-            return;
-        }
-        self.send_notify(id, Some(&delivery.notify.presence), b);
-    }
-
-    /// Sends a NOTIFY in dialog `id`: active with the remaining time, or
-    /// terminated when the dialog is ending. Held until the group is stored.
-    fn send_notify(&mut self, id: &str, fields: Option<&PresenceFields>, b: &mut Batch<'_>) {
-        let body = fields.and_then(|f| {
-            let dialog = self.dialogs.get(id)?;
-            Some(pidf::encode(&self.entity(&dialog.presentity), f, self.lang).into_bytes())
-        });
-        let Some(dialog) = self.dialogs.get_mut(id) else {
-            return;
-        };
-        dialog.cseq = dialog.cseq.wrapping_add(1);
-        let remaining = dialog
-            .expires_at
-            .saturating_duration_since(Instant::now())
-            .as_secs();
-        let state = if dialog.terminating || remaining == 0 {
-            "terminated;reason=timeout".to_owned()
-        } else {
-            format!("active;expires={remaining}")
-        };
-        let branch = format!("z9hG4bK{}", random_token());
-        let mut notify = Message::request("NOTIFY", &dialog.remote_target);
-        notify
-            .push(
-                "Via",
-                format!(
-                    "SIP/2.0/{} {};branch={branch};rport",
-                    dialog.peer.transport(),
-                    self.advertise
-                ),
-            )
-            .push("Max-Forwards", "70")
-            .push("From", dialog.local_party.clone())
-            .push("To", dialog.remote_party.clone())
-            .push("Call-ID", dialog.call_id.clone())
-            .push("CSeq", format!("{} NOTIFY", dialog.cseq))
-            .push(
-                "Contact",
-                format!("<sip:{}@{}>", dialog.presentity, self.advertise),
-            )
-            .push("Event", "presence")
-            .push("Subscription-State", state);
-        if let Some(body) = body {
-            notify.set_body(PIDF, body);
-        }
-        let bytes = notify.to_bytes();
-        let peer = dialog.peer.clone();
-        if !self.out.can_reach(&peer) {
-            info!(dialog = %id, "watcher's connection is gone; subscription ended");
-            return self.drop_watcher(id, b);
-        }
-        self.out.hold(Kind::Request, &peer, bytes.clone());
-        let now = Instant::now();
-        self.pending.insert(
-            branch,
-            Pending {
-                dialog: id.to_owned(),
-                bytes,
-                next_at: now + T1,
-                interval: T1,
-                give_up_at: now + Duration::from_secs(self.config.notify_timeout_secs),
-                peer,
-            },
-        );
-    }
 
     /// Answers `req`; held until the group is stored.
     fn respond(
@@ -702,19 +282,32 @@ impl Agent {
         to_tag: Option<&str>,
         extra: impl FnOnce(&mut Message),
     ) {
-        let mut response = Message::response_to(req, code, reason, to_tag);
+        // RFC 3261 §8.2.6.2: every final answer outside a dialog carries our To-tag.
+        let tag = to_tag.map_or_else(random_token, str::to_owned);
+        let mut response = Message::response_to(req, code, reason, Some(&tag));
         mark_via_received(&mut response, peer);
         response.push("Server", "mailpresence");
         extra(&mut response);
         self.out.hold(Kind::Response, peer, response.to_bytes());
     }
 
-    fn respond_subscribe_ok(&mut self, req: &Message, peer: &Peer, tag: &str, expires: u32) {
-        let contact = format!("<sip:{}>", self.advertise);
-        self.respond(req, peer, (200, "OK"), Some(tag), |r| {
-            r.push("Expires", expires.to_string())
-                .push("Contact", contact);
-        });
+    fn allow(&self) -> &'static str {
+        if self.config.registrar {
+            ALLOW_WITH_REGISTER
+        } else {
+            ALLOW
+        }
+    }
+
+    /// Our Contact for a dialog with `peer`: on the transport the peer came on
+    /// (RFC 3261 §8.1.1.8), so the phone keeps the dialog there.
+    fn contact(&self, user: Option<&AccountName>, peer: &Peer) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let transport = match peer.transport() {
+            "UDP" => String::new(),
+            other => format!(";transport={}", other.to_ascii_lowercase()),
+        };
+        format!("<sip:{user}{}{transport}>", self.advertise)
     }
 
     fn respond_expires(&mut self, req: &Message, peer: &Peer, answer: Answer) {
@@ -731,100 +324,31 @@ impl Agent {
     fn on_clock(&mut self, now: Instant, b: &mut Batch<'_>) {
         self.give_up_unanswered(now, b);
         self.retransmit(now);
-        for id in keys_where(&self.dialogs, |d| !d.terminating && d.expires_at <= now) {
-            self.end_dialog(&id, b);
+        for id in self
+            .dialogs
+            .ids_where(|d| d.ending.is_none() && d.expires_at <= now)
+        {
+            self.end_dialog(&id, Ending::Timeout, b);
         }
         self.expire_publications(now, b);
+        self.expire_bindings(now, b);
     }
 
-    /// A NOTIFY unanswered until its deadline: the watcher is unreachable.
-    fn give_up_unanswered(&mut self, now: Instant, b: &mut Batch<'_>) {
-        for branch in keys_where(&self.pending, |p| p.give_up_at <= now) {
-            if let Some(p) = self.pending.remove(&branch) {
-                warn!(dialog = %p.dialog, peer = %p.peer.addr(), "watcher does not answer NOTIFY; dropped");
-                self.drop_watcher(&p.dialog, b);
-            }
-        }
-    }
-
-    /// RFC 3261 Timer E: resend over UDP, doubling the wait up to T2.
-    fn retransmit(&mut self, now: Instant) {
-        for p in self
-            .pending
-            .values_mut()
-            .filter(|p| !p.peer.is_reliable() && p.next_at <= now)
-        {
-            self.out.send_now(&p.peer, p.bytes.clone());
-            p.interval = (p.interval * 2).min(T2);
-            p.next_at = now + p.interval;
-        }
-    }
-
-    fn expire_publications(&mut self, now: Instant, b: &mut Batch<'_>) {
-        for etag in keys_where(&self.publications, |p| p.expires_at <= now) {
-            if let Some(p) = self.publications.remove(&etag)
-                && let Some(person) = self.hub.engine.directory().person(&p.account).cloned()
-            {
-                info!(account = %p.account, "publication expired");
-                self.publish_offline_unless_published(&person, b);
-            }
-        }
-    }
-
-    /// Ends a subscription: its request goes, and a last NOTIFY
-    /// (`terminated`) carries the state now. The dialog goes when it is answered.
-    fn end_dialog(&mut self, id: &str, b: &mut Batch<'_>) {
-        let Some(d) = self.dialogs.get_mut(id) else {
-            return;
-        };
-        d.terminating = true;
-        let (watcher, presentity) = (d.watcher.clone(), d.presentity.clone());
-        let fields = view(&watcher, &presentity, b);
-        self.end_request(id, b);
-        self.send_notify(id, fields.as_ref(), b);
-    }
-
-    /// On shutdown every watcher hears that its subscription ends.
+    /// On a planned stop, subscriptions over UDP stay in the store and go on
+    /// after the restart; those over TCP or TLS die with their connections,
+    /// so their watchers are told to subscribe again shortly (RFC 6665
+    /// `probation` with `retry-after`), which phones do without anyone's help.
     fn shut_down(&mut self, b: &mut Batch<'_>) {
-        let ids: Vec<String> = self.dialogs.keys().cloned().collect();
-        for id in ids {
-            if let Some(d) = self.dialogs.get_mut(&id) {
-                d.terminating = true;
-            }
-            self.send_notify(&id, None, b);
+        let after = u32::try_from(RESUBSCRIBE_AFTER.as_secs()).unwrap_or(u32::MAX);
+        for id in self
+            .dialogs
+            .ids_where(|d| d.ending.is_none() && d.peer.is_reliable())
+        {
+            self.end_dialog(&id, Ending::Probation(after), b);
         }
     }
 
     // ---- helpers ------------------------------------------------------------
-
-    fn dialog(
-        &self,
-        req: &Message,
-        peer: &Peer,
-        tag: &str,
-        watcher: &Person,
-        presentity: &Person,
-        expires: u32,
-    ) -> Dialog {
-        let to = req.header("To").unwrap_or_default();
-        let from = req.header("From").unwrap_or_default();
-        Dialog {
-            call_id: req.header("Call-ID").unwrap_or_default().to_owned(),
-            local_party: format!("{to};tag={tag}"),
-            remote_party: from.to_owned(),
-            remote_target: req
-                .header("Contact")
-                .map(uri_of)
-                .unwrap_or_else(|| uri_of(from))
-                .to_owned(),
-            presentity: presentity.account.clone(),
-            watcher: watcher.account.clone(),
-            peer: peer.clone(),
-            cseq: 0,
-            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
-            terminating: false,
-        }
-    }
 
     /// The person a request is about: its Request-URI's user (or the To URI's).
     fn presentity(&self, req: &Message) -> Option<&Person> {
@@ -848,11 +372,22 @@ impl Agent {
             .unwrap_or_else(|| pidf::entity_for(account, &self.domain))
     }
 
-    /// Checks digest credentials when `person` has a SIP password; answers 401
-    /// (and returns false) when they are missing or wrong.
+    /// Whether `req` may act for `person`: it comes from a trusted network,
+    /// or carries `person`'s digest credentials. Otherwise answers 401 with a
+    /// challenge (or 403 when `person` has no password to prove) and returns false.
     fn authorized(&mut self, req: &Message, peer: &Peer, person: &Person) -> bool {
-        let Some(password) = &person.sip_password else {
+        if self.config.trusts(peer.addr().ip()) {
             return true;
+        }
+        let Some(password) = &person.sip_password else {
+            warn!(account = %person.account, peer = %peer.addr(), "SIP request refused: no sip_password and not from a trusted network");
+            self.respond(req, peer, (403, "Forbidden"), None, |r| {
+                r.push(
+                    "Warning",
+                    "399 mailpresence \"not from a trusted network and no password set\"",
+                );
+            });
+            return false;
         };
         let user = sip_user_host(person.sip.as_deref().unwrap_or_default())
             .map(|(u, _)| u)
@@ -879,66 +414,6 @@ impl Agent {
         }
         Ok(e)
     }
-
-    /// When a phone's last publication ends, its person is offline.
-    fn publish_offline_unless_published(&self, person: &Person, b: &mut Batch<'_>) {
-        if self
-            .publications
-            .values()
-            .any(|p| p.account == person.account)
-        {
-            return;
-        }
-        let contact = person
-            .sip
-            .clone()
-            .or_else(|| person.mail.clone())
-            .unwrap_or_default();
-        let mut fields = PresenceFields::new(contact, Activity::token(ActivityToken::Offline));
-        fields.updated = Some(Local::now().fixed_offset());
-        if let Err(e) = b.step(|engine, tx, now| {
-            engine
-                .publish(tx, &person.account, fields, Medium::Sip, now)
-                .map(Some)
-        }) {
-            warn!(error = %e, "offline state not stored");
-        }
-    }
-
-    fn end_request(&self, id: &str, b: &mut Batch<'_>) {
-        let result = b.step(|engine, tx, _| {
-            engine.end_request(tx, id)?;
-            Ok::<_, StoreError>(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "request not removed");
-        }
-    }
-
-    fn drop_watcher(&mut self, id: &str, b: &mut Batch<'_>) {
-        self.dialogs.remove(id);
-        self.pending.retain(|_, p| p.dialog != id);
-        self.end_request(id, b);
-    }
-}
-
-/// What `watcher` may see of `presentity` now, read in the group's transaction.
-fn view(
-    watcher: &AccountName,
-    presentity: &AccountName,
-    b: &mut Batch<'_>,
-) -> Option<PresenceFields> {
-    let mut view = None;
-    let result = b.step(|engine, tx, now| {
-        if let Ok(v) = engine.current_view(tx, watcher, presentity, now)? {
-            view = v;
-        }
-        Ok(None)
-    });
-    if let Err(e) = result {
-        warn!(error = %e, "presence not readable");
-    }
-    view.map(|n| n.presence)
 }
 
 fn is_presence_event(req: &Message) -> bool {
@@ -1005,18 +480,6 @@ fn keys_where<V>(map: &HashMap<String, V>, matches: impl Fn(&V) -> bool) -> Vec<
         .filter(|(_, v)| matches(v))
         .map(|(k, _)| k.clone())
         .collect()
-}
-
-/// Call-ID, our tag and theirs name a dialog.
-fn dialog_id(req: &Message, local_tag: &str) -> String {
-    let remote_tag = req
-        .header("From")
-        .and_then(|f| param(f, "tag"))
-        .unwrap_or_default();
-    format!(
-        "{};{local_tag};{remote_tag}",
-        req.header("Call-ID").unwrap_or_default()
-    )
 }
 
 fn random_token() -> String {

@@ -1,0 +1,245 @@
+//! The subscription dialogs the agent holds, with their bounds, and what of
+//! them is stored so that a restart does not end them: a UDP dialog is kept
+//! in SQLite (written with the group that changes it) and resumed when the
+//! server starts again; a TCP or TLS dialog dies with its connection, so a
+//! planned shutdown ends it with a reason that makes the phone subscribe again.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mailpresence_core::model::AccountName;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::Agent;
+use crate::hub::{Batch, Hub};
+use crate::sip::transport::Peer;
+use crate::store::StoreError;
+
+/// The kind under which dialogs are kept in the store.
+const KIND: &str = "dialog";
+
+/// How a dialog ends; the reason goes into the last NOTIFY's
+/// Subscription-State (RFC 6665 §4.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// Expired, withdrawn by the watcher, or a fetch: no retry expected.
+    Timeout,
+    /// The server stops: subscribe again after this many seconds.
+    Probation(u32),
+}
+
+impl Ending {
+    pub(super) fn subscription_state(self) -> String {
+        match self {
+            Self::Timeout => "terminated;reason=timeout".into(),
+            Self::Probation(after) => format!("terminated;reason=probation;retry-after={after}"),
+        }
+    }
+}
+
+/// One watcher's subscription to one presentity.
+#[derive(Debug)]
+pub(super) struct Dialog {
+    pub(super) call_id: String,
+    /// Our To header (with our tag) and theirs (their From, with their tag).
+    pub(super) local_party: String,
+    pub(super) remote_party: String,
+    /// Request-URI of our NOTIFYs: their Contact.
+    pub(super) remote_target: String,
+    pub(super) presentity: AccountName,
+    pub(super) watcher: AccountName,
+    /// Where the SUBSCRIBE came from; NOTIFYs go there, not to the Contact
+    /// (it may be a GRUU or a private address).
+    pub(super) peer: Peer,
+    pub(super) cseq: u32,
+    pub(super) expires_at: Instant,
+    /// The watcher has answered one of our NOTIFYs: its address is proven to
+    /// be its own, so a lost NOTIFY may be resent there. Until then we send
+    /// each NOTIFY once, so that a SUBSCRIBE with a forged source cannot turn
+    /// the server into a datagram cannon aimed at someone else.
+    pub(super) answered: bool,
+    /// A final NOTIFY was sent; the dialog ends when it is answered.
+    pub(super) ending: Option<Ending>,
+}
+
+/// What a stored dialog holds (its expiry is the store row's).
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    call_id: String,
+    local_party: String,
+    remote_party: String,
+    remote_target: String,
+    presentity: AccountName,
+    watcher: AccountName,
+    peer: SocketAddr,
+    cseq: u32,
+    answered: bool,
+}
+
+/// The live dialogs by id, counted per watcher for the bounds.
+#[derive(Debug, Default)]
+pub(super) struct Dialogs {
+    by_id: HashMap<String, Dialog>,
+    per_watcher: HashMap<AccountName, usize>,
+}
+
+impl Dialogs {
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(super) fn of_watcher(&self, watcher: &AccountName) -> usize {
+        self.per_watcher.get(watcher).copied().unwrap_or(0)
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<&Dialog> {
+        self.by_id.get(id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: &str) -> Option<&mut Dialog> {
+        self.by_id.get_mut(id)
+    }
+
+    pub(super) fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub(super) fn insert(&mut self, id: String, dialog: Dialog) {
+        *self.per_watcher.entry(dialog.watcher.clone()).or_default() += 1;
+        if let Some(old) = self.by_id.insert(id, dialog) {
+            self.uncount(&old.watcher);
+        }
+    }
+
+    pub(super) fn remove(&mut self, id: &str) -> Option<Dialog> {
+        let dialog = self.by_id.remove(id)?;
+        self.uncount(&dialog.watcher);
+        Some(dialog)
+    }
+
+    fn uncount(&mut self, watcher: &AccountName) {
+        if let Some(n) = self.per_watcher.get_mut(watcher) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_watcher.remove(watcher);
+            }
+        }
+    }
+
+    /// The ids of the dialogs that `matches`.
+    pub(super) fn ids_where(&self, matches: impl Fn(&Dialog) -> bool) -> Vec<String> {
+        self.by_id
+            .iter()
+            .filter(|(_, d)| matches(d))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The dialogs stored by an earlier run, still live.
+    pub(super) fn resume(hub: &Hub) -> Self {
+        let mut records = Vec::new();
+        let read = hub.step(|_, tx, now| {
+            tx.expire_sip_records(now)?;
+            records = tx.sip_records(KIND, now)?;
+            Ok(None)
+        });
+        if let Err(e) = read {
+            warn!(error = %e, "stored SIP subscriptions not readable; phones subscribe again on their refresh");
+        }
+        let mut dialogs = Self::default();
+        let now = Utc::now();
+        for (id, record, expires_at) in records {
+            let Ok(s) = serde_json::from_str::<Stored>(&record) else {
+                warn!(dialog = %id, "stored SIP subscription unreadable; skipped");
+                continue;
+            };
+            let left = (expires_at - now).to_std().unwrap_or_default();
+            dialogs.insert(
+                id,
+                Dialog {
+                    call_id: s.call_id,
+                    local_party: s.local_party,
+                    remote_party: s.remote_party,
+                    remote_target: s.remote_target,
+                    presentity: s.presentity,
+                    watcher: s.watcher,
+                    peer: Peer::Udp(s.peer),
+                    cseq: s.cseq,
+                    expires_at: Instant::now() + left,
+                    answered: s.answered,
+                    ending: None,
+                },
+            );
+        }
+        if dialogs.len() > 0 {
+            info!(
+                subscriptions = dialogs.len(),
+                "SIP subscriptions resumed from the store"
+            );
+        }
+        dialogs
+    }
+}
+
+impl Agent {
+    /// Writes dialog `id` to the store with the group, when it can outlive a
+    /// restart (UDP, not ending).
+    pub(super) fn store_dialog(&self, id: &str, b: &mut Batch<'_>) {
+        let Some(d) = self.dialogs.get(id) else {
+            return;
+        };
+        let Peer::Udp(peer) = d.peer else {
+            return;
+        };
+        if d.ending.is_some() {
+            return;
+        }
+        let stored = Stored {
+            call_id: d.call_id.clone(),
+            local_party: d.local_party.clone(),
+            remote_party: d.remote_party.clone(),
+            remote_target: d.remote_target.clone(),
+            presentity: d.presentity.clone(),
+            watcher: d.watcher.clone(),
+            peer,
+            cseq: d.cseq,
+            answered: d.answered,
+        };
+        let left = d.expires_at.saturating_duration_since(Instant::now());
+        let result = b.step(|_, tx, now| {
+            let record = serde_json::to_string(&stored)
+                .map_err(|e| StoreError::Corrupt(format!("dialog record: {e}")))?;
+            let expires_at = now + chrono::Duration::from_std(left).unwrap_or_default();
+            tx.put_sip_record(KIND, id, &record, expires_at)?;
+            Ok(None)
+        });
+        if let Err(e) = result {
+            warn!(error = %e, dialog = %id, "SIP subscription not stored; it ends with a restart");
+        }
+    }
+
+    /// Forgets dialog `id`: from memory, its NOTIFYs awaiting an answer, and
+    /// the store.
+    pub(super) fn forget_dialog(&mut self, id: &str, b: &mut Batch<'_>) {
+        self.dialogs.remove(id);
+        self.pending.retain(|_, p| p.dialog != id);
+        self.forget_stored_dialog(id, b);
+    }
+
+    /// Removes dialog `id` from the store only (it is ending).
+    pub(super) fn forget_stored_dialog(&self, id: &str, b: &mut Batch<'_>) {
+        let result = b.step(|_, tx, _| {
+            tx.delete_sip_record(KIND, id)?;
+            Ok(None)
+        });
+        if let Err(e) = result {
+            warn!(error = %e, dialog = %id, "stored SIP subscription not removed");
+        }
+    }
+}
+
+/// How long after a planned stop phones are asked to subscribe again.
+pub(super) const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);

@@ -1,0 +1,227 @@
+//! PUBLISH (RFC 3903): a desk phone publishes its presence. Each publication
+//! lives until its Expires. A person with several devices (a desk phone and a
+//! softphone) has one publication each; their presence is the one changed
+//! last among the live ones (§4.4's composition, kept simple), so a device
+//! that stops refreshing never hides one that is still live. When the last
+//! one ends, they are offline.
+
+use std::time::{Duration, Instant};
+
+use chrono::Local;
+use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
+use mailpresence_core::pidf;
+use tracing::{debug, info, warn};
+
+use super::{Agent, Answer, Made, PIDF, is_presence_event, keys_where, random_token};
+use crate::directory::Person;
+use crate::hub::Batch;
+use crate::sip::message::{Message, uri_of};
+use crate::sip::transport::Peer;
+use crate::store::Medium;
+
+/// One phone's presence publication.
+#[derive(Debug)]
+pub(super) struct Publication {
+    pub(super) account: AccountName,
+    pub(super) expires_at: Instant,
+    /// What it last said, and when (a refresh without a body keeps both).
+    fields: PresenceFields,
+    changed_at: Instant,
+}
+
+impl Agent {
+    pub(super) fn on_publish(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
+        if !is_presence_event(req) {
+            return self.respond(req, peer, (489, "Bad Event"), None, |r| {
+                r.push("Allow-Events", "presence");
+            });
+        }
+        let Some(person) = self.presentity(req).cloned() else {
+            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
+        };
+        let publisher = req
+            .header("From")
+            .map(uri_of)
+            .and_then(|u| self.hub.engine.directory().by_sip_uri(u));
+        if publisher.is_none_or(|p| p.account != person.account) {
+            warn!(presentity = %person.account, from = req.header("From").unwrap_or("-"), "PUBLISH for someone else refused");
+            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
+        }
+        if !self.authorized(req, peer, &person) {
+            return;
+        }
+        let expires = match self.expires(req) {
+            Ok(e) => e,
+            Err(answer) => return self.respond_expires(req, peer, answer),
+        };
+        let fields = match self.publish_body(req, &person) {
+            Ok(f) => f,
+            Err(answer) => {
+                return self.respond(req, peer, answer, None, |r| {
+                    r.push("Accept", PIDF);
+                });
+            }
+        };
+        let if_match = req.header("SIP-If-Match").map(str::trim).map(str::to_owned);
+        if let Some(etag) = &if_match
+            && self
+                .publications
+                .get(etag)
+                .is_none_or(|p| p.account != person.account)
+        {
+            return self.respond(req, peer, (412, "Conditional Request Failed"), None, |_| {});
+        }
+        if if_match.is_none() && fields.is_none() {
+            return self.respond(req, peer, (400, "Bad Request"), None, |r| {
+                r.push(
+                    "Warning",
+                    "399 mailpresence \"an initial PUBLISH needs a PIDF body\"",
+                );
+            });
+        }
+        let old = if_match.as_ref().and_then(|e| self.publications.remove(e));
+        if expires == 0 {
+            self.respond(req, peer, (200, "OK"), None, |r| {
+                r.push("Expires", "0");
+            });
+            info!(account = %person.account, "publication removed");
+            if let Some(old) = old {
+                self.recompose(&person, &old, b);
+            }
+            return;
+        }
+        let (kept, changed_at) = match (&fields, old) {
+            (Some(new), _) => (new.clone(), Instant::now()),
+            (None, Some(old)) => (old.fields, old.changed_at),
+            // Refused above: an initial PUBLISH without a body.
+            (None, None) => return,
+        };
+        if if_match.is_none() {
+            self.make_room_for_publication(&person.account);
+        }
+        let etag = random_token();
+        self.publications.insert(
+            etag.clone(),
+            Publication {
+                account: person.account.clone(),
+                expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+                fields: kept,
+                changed_at,
+            },
+        );
+        self.made.push(Made::Publication(etag.clone()));
+        if let Some(fields) = fields
+            && let Err(e) = b.step(|engine, tx, now| {
+                engine
+                    .publish(tx, &person.account, fields, Medium::Sip, now)
+                    .map(Some)
+            })
+        {
+            warn!(error = %e, "PUBLISH not stored");
+            self.publications.remove(&etag);
+            return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
+        }
+        info!(account = %person.account, expires, refresh = if_match.is_some(), "presence published over SIP");
+        self.respond(req, peer, (200, "OK"), None, |r| {
+            r.push("SIP-ETag", etag)
+                .push("Expires", expires.to_string());
+        });
+    }
+
+    /// The PIDF body of a PUBLISH as presence fields; `None` without a body.
+    pub(super) fn publish_body(
+        &self,
+        req: &Message,
+        person: &Person,
+    ) -> Result<Option<PresenceFields>, Answer> {
+        if req.body.is_empty() {
+            return Ok(None);
+        }
+        let content_type = req.header("Content-Type").unwrap_or_default();
+        if !content_type.trim().to_ascii_lowercase().starts_with(PIDF) {
+            return Err((415, "Unsupported Media Type"));
+        }
+        let mut decoded = pidf::decode(&req.body).map_err(|e| {
+            debug!(error = %e, "bad PIDF in PUBLISH");
+            (400, "Bad Request")
+        })?;
+        if decoded.fields.contact.is_empty() {
+            decoded.fields.contact = person
+                .sip
+                .clone()
+                .unwrap_or_else(|| person.account.to_string());
+        }
+        Ok(Some(decoded.fields))
+    }
+
+    pub(super) fn expire_publications(&mut self, now: Instant, b: &mut Batch<'_>) {
+        for etag in keys_where(&self.publications, |p| p.expires_at <= now) {
+            if let Some(p) = self.publications.remove(&etag)
+                && let Some(person) = self.hub.engine.directory().person(&p.account).cloned()
+            {
+                info!(account = %p.account, "publication expired");
+                self.recompose(&person, &p, b);
+            }
+        }
+    }
+
+    /// A person's device stopped publishing (`gone`): when it was the one
+    /// that set their presence, the live publication changed last takes its
+    /// place; when none is left, they are offline.
+    fn recompose(&self, person: &Person, gone: &Publication, b: &mut Batch<'_>) {
+        let latest = self
+            .publications
+            .values()
+            .filter(|p| p.account == person.account)
+            .max_by_key(|p| p.changed_at);
+        let fields = match latest {
+            Some(live) if live.changed_at > gone.changed_at => return,
+            Some(live) => {
+                let mut fields = live.fields.clone();
+                // Newer than what `gone` said, or the engine would keep that.
+                fields.updated = Some(Local::now().fixed_offset());
+                fields
+            }
+            None => offline(person),
+        };
+        if let Err(e) = b.step(|engine, tx, now| {
+            engine
+                .publish(tx, &person.account, fields, Medium::Sip, now)
+                .map(Some)
+        }) {
+            warn!(error = %e, "presence after a publication ended not stored");
+        }
+    }
+
+    /// A new publication of `account` fits under the bound: the one refreshed
+    /// longest ago goes when not (a phone that reboots publishes anew each time).
+    fn make_room_for_publication(&mut self, account: &AccountName) {
+        let mine = || {
+            self.publications
+                .iter()
+                .filter(|(_, p)| &p.account == account)
+        };
+        if mine().count() < self.config.max_publications_per_person {
+            return;
+        }
+        let oldest = mine()
+            .min_by_key(|(_, p)| p.expires_at)
+            .map(|(etag, _)| etag.clone());
+        if let Some(etag) = oldest {
+            debug!(%account, "publications at their bound; the oldest is dropped");
+            self.publications.remove(&etag);
+        }
+    }
+}
+
+/// `person` with no device publishing.
+fn offline(person: &Person) -> PresenceFields {
+    let contact = person
+        .sip
+        .clone()
+        .or_else(|| person.mail.clone())
+        .unwrap_or_default();
+    let mut fields = PresenceFields::new(contact, Activity::token(ActivityToken::Offline));
+    fields.updated = Some(Local::now().fixed_offset());
+    fields
+}

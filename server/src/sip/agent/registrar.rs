@@ -1,0 +1,291 @@
+//! REGISTER (RFC 3261 §10), for sites where this server is the only SIP
+//! server: most desk phones register before they publish or subscribe, and
+//! give up on presence when REGISTER is refused. Off unless `[sip] registrar
+//! = true` (behind a company PBX, the PBX is the registrar). Bindings are
+//! authenticated like every request, bounded per person, kept in the store
+//! so that a restart does not log the phones out, and dropped when they expire.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mailpresence_core::model::AccountName;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::{Agent, keys_where};
+use crate::hub::{Batch, Hub};
+use crate::sip::message::{Message, param, uri_of};
+use crate::sip::transport::Peer;
+
+/// The kind under which bindings are kept in the store.
+const KIND: &str = "binding";
+/// Contacts one person may register (desk phone, softphone, mobile…).
+const MAX_BINDINGS_PER_PERSON: usize = 10;
+
+/// One registered contact of a person.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Binding {
+    account: AccountName,
+    contact: String,
+    call_id: String,
+    cseq: u32,
+    #[serde(skip, default = "Instant::now")]
+    expires_at: Instant,
+}
+
+/// The bindings by store key (`account contact`).
+pub(super) type Bindings = HashMap<String, Binding>;
+
+fn key(account: &AccountName, contact: &str) -> String {
+    format!("{account} {contact}")
+}
+
+/// The bindings stored by an earlier run, still live.
+pub(super) fn resume(hub: &Hub) -> Bindings {
+    let mut records = Vec::new();
+    if let Err(e) = hub.step(|_, tx, now| {
+        records = tx.sip_records(KIND, now)?;
+        Ok(None)
+    }) {
+        warn!(error = %e, "stored registrations not readable; phones register again on their refresh");
+    }
+    let now = Utc::now();
+    records
+        .into_iter()
+        .filter_map(|(k, record, expires_at)| {
+            let mut b: Binding = serde_json::from_str(&record).ok()?;
+            b.expires_at = Instant::now() + (expires_at - now).to_std().unwrap_or_default();
+            Some((k, b))
+        })
+        .collect()
+}
+
+/// One Contact of a REGISTER: its URI and the lifetime it asks for.
+struct Asked<'a> {
+    uri: &'a str,
+    expires: Option<u32>,
+}
+
+impl Agent {
+    pub(super) fn on_register(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
+        // The address of record is the To URI; it must be someone's.
+        let person = req
+            .header("To")
+            .map(uri_of)
+            .and_then(|u| self.hub.engine.directory().by_sip_uri(u))
+            .cloned();
+        let Some(person) = person else {
+            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
+        };
+        if !self.authorized(req, peer, &person) {
+            return;
+        }
+        let contacts: Vec<&str> = req
+            .headers_named("Contact")
+            .flat_map(split_contacts)
+            .collect();
+        if contacts.iter().any(|c| c.trim() == "*") {
+            return self.unregister_all(req, peer, &person.account, contacts.len(), b);
+        }
+        let asked: Vec<Asked<'_>> = contacts
+            .iter()
+            .map(|c| Asked {
+                uri: uri_of(c),
+                expires: param(c, "expires").and_then(|e| e.parse().ok()),
+            })
+            .collect();
+        let header_expires = match req.expires() {
+            Ok(e) => e,
+            Err(_) => return self.respond(req, peer, (400, "Bad Request"), None, |_| {}),
+        };
+        for a in &asked {
+            let wanted = a.expires.or(header_expires);
+            if let Err(answer) = self.lifetime(wanted) {
+                return self.respond_expires(req, peer, answer);
+            }
+        }
+        let (call_id, cseq) = (
+            req.header("Call-ID").unwrap_or_default().to_owned(),
+            req.cseq().map(|(n, _)| n).unwrap_or(0),
+        );
+        for a in asked {
+            let seconds = self.lifetime(a.expires.or(header_expires)).unwrap_or(0);
+            let k = key(&person.account, a.uri);
+            if let Some(old) = self.bindings.get(&k)
+                && old.call_id == call_id
+                && old.cseq >= cseq
+            {
+                // §10.3 step 7: an older REGISTER arriving late changes nothing.
+                continue;
+            }
+            if seconds == 0 {
+                self.unbind(&k, b);
+                continue;
+            }
+            if !self.bindings.contains_key(&k)
+                && self.bindings_of(&person.account) >= MAX_BINDINGS_PER_PERSON
+            {
+                warn!(account = %person.account, "too many registered contacts; REGISTER refused");
+                return self.respond(req, peer, (403, "Forbidden"), None, |r| {
+                    r.push(
+                        "Warning",
+                        "399 mailpresence \"too many registered contacts\"",
+                    );
+                });
+            }
+            let binding = Binding {
+                account: person.account.clone(),
+                contact: a.uri.to_owned(),
+                call_id: call_id.clone(),
+                cseq,
+                expires_at: Instant::now() + Duration::from_secs(u64::from(seconds)),
+            };
+            self.bind(k, binding, seconds, b);
+        }
+        info!(account = %person.account, contacts = self.bindings_of(&person.account), "registered");
+        self.respond_bindings(req, peer, &person.account);
+    }
+
+    /// `Contact: *` with `Expires: 0`: every binding of the person goes.
+    fn unregister_all(
+        &mut self,
+        req: &Message,
+        peer: &Peer,
+        account: &AccountName,
+        contacts: usize,
+        b: &mut Batch<'_>,
+    ) {
+        if contacts != 1 || req.expires().ok().flatten() != Some(0) {
+            return self.respond(req, peer, (400, "Bad Request"), None, |r| {
+                r.push(
+                    "Warning",
+                    "399 mailpresence \"Contact: * goes alone and with Expires: 0\"",
+                );
+            });
+        }
+        for k in keys_where(&self.bindings, |x| &x.account == account) {
+            self.unbind(&k, b);
+        }
+        info!(%account, "unregistered");
+        self.respond_bindings(req, peer, account);
+    }
+
+    /// The lifetime a binding gets, or the answer when it is too brief.
+    fn lifetime(&self, wanted: Option<u32>) -> Result<u32, super::Answer> {
+        let e = wanted
+            .unwrap_or(self.config.default_expires)
+            .min(self.config.max_expires);
+        if e != 0 && e < self.config.min_expires {
+            return Err((423, "Interval Too Brief"));
+        }
+        Ok(e)
+    }
+
+    fn bindings_of(&self, account: &AccountName) -> usize {
+        self.bindings
+            .values()
+            .filter(|x| &x.account == account)
+            .count()
+    }
+
+    fn bind(&mut self, k: String, binding: Binding, seconds: u32, b: &mut Batch<'_>) {
+        let record = serde_json::to_string(&binding).unwrap_or_default();
+        let result = b.step(|_, tx, now| {
+            tx.put_sip_record(
+                KIND,
+                &k,
+                &record,
+                now + chrono::Duration::seconds(i64::from(seconds)),
+            )?;
+            Ok(None)
+        });
+        if let Err(e) = result {
+            warn!(error = %e, "registration not stored; it ends with a restart");
+        }
+        self.bindings.insert(k, binding);
+    }
+
+    fn unbind(&mut self, k: &str, b: &mut Batch<'_>) {
+        self.bindings.remove(k);
+        if let Err(e) = b.step(|_, tx, _| {
+            tx.delete_sip_record(KIND, k)?;
+            Ok(None)
+        }) {
+            warn!(error = %e, "stored registration not removed");
+        }
+    }
+
+    /// 200 OK listing the person's bindings with what is left of each.
+    fn respond_bindings(&mut self, req: &Message, peer: &Peer, account: &AccountName) {
+        let now = Instant::now();
+        let contacts: Vec<String> = self
+            .bindings
+            .values()
+            .filter(|x| &x.account == account)
+            .map(|x| {
+                let left = x.expires_at.saturating_duration_since(now).as_secs();
+                format!("<{}>;expires={left}", x.contact)
+            })
+            .collect();
+        self.respond(req, peer, (200, "OK"), None, |r| {
+            for c in contacts {
+                r.push("Contact", c);
+            }
+            r.push(
+                "Date",
+                Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            );
+        });
+    }
+
+    /// Bindings whose time is up go (the phone did not refresh).
+    pub(super) fn expire_bindings(&mut self, now: Instant, b: &mut Batch<'_>) {
+        for k in keys_where(&self.bindings, |x| x.expires_at <= now) {
+            info!(binding = %k, "registration expired");
+            self.unbind(&k, b);
+        }
+    }
+}
+
+/// A Contact header value as its comma-separated entries (commas inside
+/// `<…>` or quotes belong to the entry).
+fn split_contacts(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth -= 1,
+            ',' if !quoted && depth <= 0 => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_contacts;
+
+    #[test]
+    fn contacts_split_on_commas_outside_brackets_and_quotes() {
+        assert_eq!(
+            split_contacts(
+                r#""Sato, J" <sip:sato@10.0.0.5;a=1,2>;expires=60, <sip:sato@10.0.0.6>"#
+            ),
+            [
+                r#""Sato, J" <sip:sato@10.0.0.5;a=1,2>;expires=60"#,
+                "<sip:sato@10.0.0.6>"
+            ]
+        );
+        assert_eq!(split_contacts("*"), ["*"]);
+        assert!(split_contacts(" , ").is_empty());
+    }
+}

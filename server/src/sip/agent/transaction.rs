@@ -1,0 +1,81 @@
+//! The NOTIFY transactions (RFC 3261 §17.1.2): each NOTIFY waits for its
+//! answer, is resent over UDP (Timer E) and given up on after a deadline
+//! (Timer F), which ends the subscription.
+
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::{Agent, keys_where};
+use crate::hub::Batch;
+use crate::sip::message::{Message, param};
+use crate::sip::transport::Peer;
+
+/// RFC 3261 T1 and T2: NOTIFY over UDP is resent after 0.5 s, 1 s, 2 s, 4 s, 4 s…
+pub(super) const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+
+/// A NOTIFY waiting for its answer.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) dialog: String,
+    pub(super) bytes: Vec<u8>,
+    pub(super) peer: Peer,
+    pub(super) next_at: Instant,
+    pub(super) interval: Duration,
+    pub(super) give_up_at: Instant,
+}
+
+impl Agent {
+    pub(super) fn on_response(&mut self, response: &Message, b: &mut Batch<'_>) {
+        let Some(branch) = response.header("Via").and_then(|v| param(v, "branch")) else {
+            return;
+        };
+        let code = response.status().unwrap_or(0);
+        if code < 200 {
+            return;
+        }
+        let Some(pending) = self.pending.remove(branch) else {
+            return;
+        };
+        if (200..300).contains(&code) {
+            let Some(dialog) = self.dialogs.get_mut(&pending.dialog) else {
+                return;
+            };
+            if dialog.ending.is_some() {
+                self.forget_dialog(&pending.dialog, b);
+            } else if !dialog.answered {
+                dialog.answered = true;
+                self.store_dialog(&pending.dialog, b);
+            }
+        } else {
+            info!(code, "NOTIFY refused by the watcher; subscription ended");
+            self.drop_watcher(&pending.dialog, b);
+        }
+    }
+
+    /// A NOTIFY unanswered until its deadline: the watcher is unreachable.
+    pub(super) fn give_up_unanswered(&mut self, now: Instant, b: &mut Batch<'_>) {
+        for branch in keys_where(&self.pending, |p| p.give_up_at <= now) {
+            if let Some(p) = self.pending.remove(&branch) {
+                warn!(dialog = %p.dialog, peer = %p.peer.addr(), "watcher does not answer NOTIFY; dropped");
+                self.drop_watcher(&p.dialog, b);
+            }
+        }
+    }
+
+    /// RFC 3261 Timer E: resend over UDP, doubling the wait up to T2 — only
+    /// to watchers that have answered us before (see `Dialog::answered`).
+    pub(super) fn retransmit(&mut self, now: Instant) {
+        let dialogs = &self.dialogs;
+        for p in self.pending.values_mut().filter(|p| {
+            !p.peer.is_reliable()
+                && p.next_at <= now
+                && dialogs.get(&p.dialog).is_some_and(|d| d.answered)
+        }) {
+            self.out.send_now(&p.peer, p.bytes.clone());
+            p.interval = (p.interval * 2).min(T2);
+            p.next_at = now + p.interval;
+        }
+    }
+}
