@@ -818,6 +818,16 @@ impl ServerProcess {
         self.child.wait().ok();
     }
 
+    /// The server's resident memory in KiB (VmRSS), as `ps` would show it.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// SIGTERM and wait: the planned stop an administrator makes.
     pub fn stop_gracefully(&mut self) {
         Command::new("kill")

@@ -1,6 +1,7 @@
 //! Hostile SIP at the running server: a few thousand malformed, truncated and
-//! oversized datagrams and TCP streams. Afterwards it must still answer a valid
-//! PUBLISH on both transports, and it must not have panicked.
+//! oversized datagrams and TCP streams, and thousands of valid SUBSCRIBEs from
+//! one source. Afterwards it must still answer a valid PUBLISH on both
+//! transports, its memory must stay bounded, and it must not have panicked.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -182,4 +183,52 @@ fn tail(log: &str) -> String {
         .rev()
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_subscribes_from_one_source_stop_at_the_per_watcher_bound() {
+    let mut world = World::new(&["yamada", "sato"]).with_sip();
+    world.sip_extra = "max_dialogs_per_watcher = 300".into();
+    let server = world.start_server();
+    let before = server.rss_kib();
+    let flood = RawSip::new(world.sip_addr()).await;
+    let (mut ok, mut refused) = (0, 0);
+    for n in 0..3000 {
+        flood.send_bytes(&valid_subscribe(flood.port(), n)).await;
+        // Read what came back so far (200s, 403s, NOTIFYs), without waiting.
+        while let Some(m) = flood
+            .recv(Duration::from_millis(if n % 100 == 99 { 200 } else { 0 }))
+            .await
+        {
+            if m.starts_with("SIP/2.0 200") {
+                ok += 1;
+            } else if m.starts_with("SIP/2.0 403") {
+                refused += 1;
+            }
+        }
+    }
+    while let Some(m) = flood.recv(Duration::from_millis(500)).await {
+        if m.starts_with("SIP/2.0 200") {
+            ok += 1;
+        } else if m.starts_with("SIP/2.0 403") {
+            refused += 1;
+        }
+    }
+    assert_eq!(ok, 300, "accepted up to the bound ({refused} refused)");
+    assert!(refused > 2000, "the rest refused: {refused}");
+    assert_eq!(world.status()["open_watches"], 300);
+    let phone = RawSip::new(world.sip_addr()).await;
+    phone.send_bytes(&valid_publish(phone.port(), 7)).await;
+    assert_eq!(
+        phone.status().await,
+        Some(200),
+        "{}",
+        tail(&server.log_text())
+    );
+    let after = server.rss_kib();
+    println!("server memory: {before} KiB before, {after} KiB after 3,000 SUBSCRIBEs");
+    assert!(
+        after < before + 64 * 1024,
+        "memory grew from {before} to {after} KiB"
+    );
 }
