@@ -73,8 +73,13 @@ impl Held {
         self.out.is_open(peer)
     }
 
-    /// Sends everything held, in the order it was held.
+    /// Sends everything held: the answers first, then our requests, each in
+    /// the order held — so a phone hears the 200 OK to its SUBSCRIBE before
+    /// the NOTIFY that the same request caused (RFC 6665 allows either, but
+    /// some phones drop a NOTIFY for a dialog they do not know yet).
     pub fn release(&mut self) {
+        // A stable sort: responses keep their order, requests theirs.
+        self.queue.sort_by_key(|(kind, ..)| *kind == Kind::Request);
         for (_, peer, bytes) in self.queue.drain(..) {
             if !self.out.send(&peer, bytes) {
                 debug!(peer = %peer.addr(), "not sent: connection gone");

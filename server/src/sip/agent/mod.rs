@@ -16,6 +16,7 @@
 mod dialogs;
 mod publish;
 mod registrar;
+mod reply;
 mod subscribe;
 mod transaction;
 
@@ -32,6 +33,7 @@ use tracing::{debug, error, warn};
 
 use self::dialogs::{Dialogs, Ending, RESUBSCRIBE_AFTER};
 use self::publish::Publication;
+use self::reply::{Handled, Reply};
 use self::transaction::Pending;
 use super::digest::Nonces;
 use super::held::{Held, Kind};
@@ -75,9 +77,6 @@ enum Made {
     Dialog(String),
     Publication(String),
 }
-
-/// What the agent answers a request with before anything else happens.
-type Answer = (u16, &'static str);
 
 impl Agent {
     pub fn new(
@@ -206,9 +205,7 @@ impl Agent {
                 self.respond(
                     &req,
                     &inbound.peer,
-                    (500, "Server Internal Error"),
-                    None,
-                    |_| {},
+                    Reply::new(500, "Server Internal Error"),
                 );
             }
         }
@@ -222,38 +219,29 @@ impl Agent {
         if message.status().is_some() {
             return self.on_response(&message, b);
         }
-        if let Err(e) = check_request(&message) {
-            return self.respond(&message, &inbound.peer, (400, "Bad Request"), None, |r| {
-                r.push("Warning", format!("399 mailpresence \"{e}\""));
-            });
+        if message.method() == Some("ACK") {
+            return;
         }
-        let allow = self.allow();
-        match message.method().unwrap_or_default() {
-            "PUBLISH" => self.on_publish(&message, &inbound.peer, b),
-            "SUBSCRIBE" => self.on_subscribe(&message, &inbound.peer, b),
-            "REGISTER" if self.config.registrar => self.on_register(&message, &inbound.peer, b),
-            "OPTIONS" => self.respond(&message, &inbound.peer, (200, "OK"), None, |r| {
-                r.push("Allow", allow)
-                    .push("Accept", PIDF)
-                    .push("Allow-Events", "presence");
-            }),
-            "ACK" => {}
-            "NOTIFY" => self.respond(
-                &message,
-                &inbound.peer,
-                (481, "Subscription Does Not Exist"),
-                None,
-                |_| {},
-            ),
-            _ => self.respond(
-                &message,
-                &inbound.peer,
-                (405, "Method Not Allowed"),
-                None,
-                |r| {
-                    r.push("Allow", allow);
-                },
-            ),
+        let handled = match check_request(&message) {
+            Err(e) => Err(Reply::new(400, "Bad Request").because(e)),
+            Ok(()) => self.route(&message, &inbound.peer, b),
+        };
+        let (Ok(reply) | Err(reply)) = handled;
+        self.respond(&message, &inbound.peer, reply);
+    }
+
+    /// The handler of each method; every request gets exactly one answer.
+    fn route(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) -> Handled {
+        match req.method().unwrap_or_default() {
+            "PUBLISH" => self.on_publish(req, peer, b),
+            "SUBSCRIBE" => self.on_subscribe(req, peer, b),
+            "REGISTER" if self.config.registrar => self.on_register(req, peer, b),
+            "OPTIONS" => Ok(Reply::ok()
+                .with("Allow", self.allow())
+                .with("Accept", PIDF)
+                .with("Allow-Events", "presence")),
+            "NOTIFY" => Err(Reply::new(481, "Subscription Does Not Exist")),
+            _ => Err(Reply::new(405, "Method Not Allowed").with("Allow", self.allow())),
         }
     }
 
@@ -265,29 +253,28 @@ impl Agent {
             return;
         };
         if head.method().is_some() && head.method() != Some("ACK") && check_request(&head).is_ok() {
-            self.respond(&head, &inbound.peer, (400, "Bad Request"), None, |r| {
-                r.push("Warning", format!("399 mailpresence \"{error}\""));
-            });
+            self.respond(
+                &head,
+                &inbound.peer,
+                Reply::new(400, "Bad Request").because(error),
+            );
         }
     }
 
     // ---- outbound -----------------------------------------------------------
 
-    /// Answers `req`; held until the group is stored.
-    fn respond(
-        &mut self,
-        req: &Message,
-        peer: &Peer,
-        (code, reason): Answer,
-        to_tag: Option<&str>,
-        extra: impl FnOnce(&mut Message),
-    ) {
-        // RFC 3261 §8.2.6.2: every final answer outside a dialog carries our To-tag.
-        let tag = to_tag.map_or_else(random_token, str::to_owned);
-        let mut response = Message::response_to(req, code, reason, Some(&tag));
+    /// Answers `req` with `reply`; held until the group is stored. The one
+    /// place a response is made.
+    fn respond(&mut self, req: &Message, peer: &Peer, reply: Reply) {
+        // RFC 3261 §8.2.6.2: every final answer carries our To-tag (kept when
+        // the request's To already has one).
+        let tag = reply.to_tag.unwrap_or_else(random_token);
+        let mut response = Message::response_to(req, reply.code, reply.reason, Some(&tag));
         mark_via_received(&mut response, peer);
         response.push("Server", "mailpresence");
-        extra(&mut response);
+        for (name, value) in reply.headers {
+            response.push(name, value);
+        }
         self.out.hold(Kind::Response, peer, response.to_bytes());
     }
 
@@ -308,15 +295,6 @@ impl Agent {
             other => format!(";transport={}", other.to_ascii_lowercase()),
         };
         format!("<sip:{user}{}{transport}>", self.advertise)
-    }
-
-    fn respond_expires(&mut self, req: &Message, peer: &Peer, answer: Answer) {
-        let min = self.config.min_expires;
-        self.respond(req, peer, answer, None, |r| {
-            if answer.0 == 423 {
-                r.push("Min-Expires", min.to_string());
-            }
-        });
     }
 
     // ---- time ---------------------------------------------------------------
@@ -373,44 +351,44 @@ impl Agent {
     }
 
     /// Whether `req` may act for `person`: it comes from a trusted network,
-    /// or carries `person`'s digest credentials. Otherwise answers 401 with a
-    /// challenge (or 403 when `person` has no password to prove) and returns false.
-    fn authorized(&mut self, req: &Message, peer: &Peer, person: &Person) -> bool {
+    /// or carries `person`'s digest credentials. Otherwise the answer: 401
+    /// with a challenge, or 403 when `person` has no password to prove.
+    fn authorize(&mut self, req: &Message, peer: &Peer, person: &Person) -> Result<(), Reply> {
         if self.config.trusts(peer.addr().ip()) {
-            return true;
+            return Ok(());
         }
         let Some(password) = &person.sip_password else {
             warn!(account = %person.account, peer = %peer.addr(), "SIP request refused: no sip_password and not from a trusted network");
-            self.respond(req, peer, (403, "Forbidden"), None, |r| {
-                r.push(
-                    "Warning",
-                    "399 mailpresence \"not from a trusted network and no password set\"",
-                );
-            });
-            return false;
+            return Err(Reply::new(403, "Forbidden")
+                .because("not from a trusted network and no password set"));
         };
         let user = sip_user_host(person.sip.as_deref().unwrap_or_default())
             .map(|(u, _)| u)
             .unwrap_or_else(|| person.account.to_string());
         if self.nonces.verify(req, &self.domain, &user, password) {
-            return true;
+            return Ok(());
         }
         let challenge = self.nonces.challenge(&self.domain);
-        self.respond(req, peer, (401, "Unauthorized"), None, |r| {
-            r.push("WWW-Authenticate", challenge);
-        });
-        false
+        Err(Reply::new(401, "Unauthorized").with("WWW-Authenticate", challenge))
     }
 
-    /// The Expires of a request, defaulted and capped; an answer when it is
+    /// The Expires of a request, defaulted and capped; the answer when it is
     /// unreadable (400) or too brief (423).
-    fn expires(&self, req: &Message) -> Result<u32, Answer> {
-        let asked = req.expires().map_err(|_| (400, "Bad Request"))?;
+    fn expires(&self, req: &Message) -> Result<u32, Reply> {
+        let asked = req
+            .expires()
+            .map_err(|_| Reply::new(400, "Bad Request").because("Expires is not a number"))?;
+        self.granted_expires(asked)
+    }
+
+    /// What is granted of an asked lifetime (none asked: the default).
+    fn granted_expires(&self, asked: Option<u32>) -> Result<u32, Reply> {
         let e = asked
             .unwrap_or(self.config.default_expires)
             .min(self.config.max_expires);
         if e != 0 && e < self.config.min_expires {
-            return Err((423, "Interval Too Brief"));
+            return Err(Reply::new(423, "Interval Too Brief")
+                .with("Min-Expires", self.config.min_expires.to_string()));
         }
         Ok(e)
     }

@@ -12,7 +12,8 @@ use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFie
 use mailpresence_core::pidf;
 use tracing::{debug, info, warn};
 
-use super::{Agent, Answer, Made, PIDF, is_presence_event, keys_where, random_token};
+use super::reply::{Handled, Reply};
+use super::{Agent, Made, PIDF, is_presence_event, keys_where, random_token};
 use crate::directory::Person;
 use crate::hub::Batch;
 use crate::sip::message::{Message, uri_of};
@@ -30,38 +31,27 @@ pub(super) struct Publication {
 }
 
 impl Agent {
-    pub(super) fn on_publish(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
+    pub(super) fn on_publish(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) -> Handled {
         if !is_presence_event(req) {
-            return self.respond(req, peer, (489, "Bad Event"), None, |r| {
-                r.push("Allow-Events", "presence");
-            });
+            return Err(Reply::new(489, "Bad Event").with("Allow-Events", "presence"));
         }
-        let Some(person) = self.presentity(req).cloned() else {
-            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
-        };
+        let person = self
+            .presentity(req)
+            .cloned()
+            .ok_or_else(|| Reply::new(404, "Not Found"))?;
         let publisher = req
             .header("From")
             .map(uri_of)
             .and_then(|u| self.hub.engine.directory().by_sip_uri(u));
         if publisher.is_none_or(|p| p.account != person.account) {
             warn!(presentity = %person.account, from = req.header("From").unwrap_or("-"), "PUBLISH for someone else refused");
-            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
+            return Err(Reply::new(403, "Forbidden"));
         }
-        if !self.authorized(req, peer, &person) {
-            return;
-        }
-        let expires = match self.expires(req) {
-            Ok(e) => e,
-            Err(answer) => return self.respond_expires(req, peer, answer),
-        };
-        let fields = match self.publish_body(req, &person) {
-            Ok(f) => f,
-            Err(answer) => {
-                return self.respond(req, peer, answer, None, |r| {
-                    r.push("Accept", PIDF);
-                });
-            }
-        };
+        self.authorize(req, peer, &person)?;
+        let expires = self.expires(req)?;
+        let fields = self
+            .publish_body(req, &person)
+            .map_err(|r| r.with("Accept", PIDF))?;
         let if_match = req.header("SIP-If-Match").map(str::trim).map(str::to_owned);
         if let Some(etag) = &if_match
             && self
@@ -69,32 +59,25 @@ impl Agent {
                 .get(etag)
                 .is_none_or(|p| p.account != person.account)
         {
-            return self.respond(req, peer, (412, "Conditional Request Failed"), None, |_| {});
+            return Err(Reply::new(412, "Conditional Request Failed"));
         }
         if if_match.is_none() && fields.is_none() {
-            return self.respond(req, peer, (400, "Bad Request"), None, |r| {
-                r.push(
-                    "Warning",
-                    "399 mailpresence \"an initial PUBLISH needs a PIDF body\"",
-                );
-            });
+            return Err(
+                Reply::new(400, "Bad Request").because("an initial PUBLISH needs a PIDF body")
+            );
         }
         let old = if_match.as_ref().and_then(|e| self.publications.remove(e));
         if expires == 0 {
-            self.respond(req, peer, (200, "OK"), None, |r| {
-                r.push("Expires", "0");
-            });
             info!(account = %person.account, "publication removed");
             if let Some(old) = old {
                 self.recompose(&person, &old, b);
             }
-            return;
+            return Ok(Reply::ok().with("Expires", "0"));
         }
         let (kept, changed_at) = match (&fields, old) {
             (Some(new), _) => (new.clone(), Instant::now()),
             (None, Some(old)) => (old.fields, old.changed_at),
-            // Refused above: an initial PUBLISH without a body.
-            (None, None) => return,
+            (None, None) => return Err(Reply::new(500, "Server Internal Error")),
         };
         if if_match.is_none() {
             self.make_room_for_publication(&person.account);
@@ -119,13 +102,12 @@ impl Agent {
         {
             warn!(error = %e, "PUBLISH not stored");
             self.publications.remove(&etag);
-            return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
+            return Err(Reply::new(500, "Server Internal Error"));
         }
         info!(account = %person.account, expires, refresh = if_match.is_some(), "presence published over SIP");
-        self.respond(req, peer, (200, "OK"), None, |r| {
-            r.push("SIP-ETag", etag)
-                .push("Expires", expires.to_string());
-        });
+        Ok(Reply::ok()
+            .with("SIP-ETag", etag)
+            .with("Expires", expires.to_string()))
     }
 
     /// The PIDF body of a PUBLISH as presence fields; `None` without a body.
@@ -133,17 +115,17 @@ impl Agent {
         &self,
         req: &Message,
         person: &Person,
-    ) -> Result<Option<PresenceFields>, Answer> {
+    ) -> Result<Option<PresenceFields>, Reply> {
         if req.body.is_empty() {
             return Ok(None);
         }
         let content_type = req.header("Content-Type").unwrap_or_default();
         if !content_type.trim().to_ascii_lowercase().starts_with(PIDF) {
-            return Err((415, "Unsupported Media Type"));
+            return Err(Reply::new(415, "Unsupported Media Type"));
         }
         let mut decoded = pidf::decode(&req.body).map_err(|e| {
             debug!(error = %e, "bad PIDF in PUBLISH");
-            (400, "Bad Request")
+            Reply::new(400, "Bad Request").because("the body is not PIDF")
         })?;
         if decoded.fields.contact.is_empty() {
             decoded.fields.contact = person

@@ -13,6 +13,7 @@ use mailpresence_core::model::AccountName;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use super::reply::{Handled, Reply};
 use super::{Agent, keys_where};
 use crate::hub::{Batch, Hub};
 use crate::sip::message::{Message, param, uri_of};
@@ -68,25 +69,21 @@ struct Asked<'a> {
 }
 
 impl Agent {
-    pub(super) fn on_register(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
+    pub(super) fn on_register(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) -> Handled {
         // The address of record is the To URI; it must be someone's.
         let person = req
             .header("To")
             .map(uri_of)
             .and_then(|u| self.hub.engine.directory().by_sip_uri(u))
             .cloned();
-        let Some(person) = person else {
-            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
-        };
-        if !self.authorized(req, peer, &person) {
-            return;
-        }
+        let person = person.ok_or_else(|| Reply::new(404, "Not Found"))?;
+        self.authorize(req, peer, &person)?;
         let contacts: Vec<&str> = req
             .headers_named("Contact")
             .flat_map(split_contacts)
             .collect();
         if contacts.iter().any(|c| c.trim() == "*") {
-            return self.unregister_all(req, peer, &person.account, contacts.len(), b);
+            return self.unregister_all(req, &person.account, contacts.len(), b);
         }
         let asked: Vec<Asked<'_>> = contacts
             .iter()
@@ -95,15 +92,11 @@ impl Agent {
                 expires: param(c, "expires").and_then(|e| e.parse().ok()),
             })
             .collect();
-        let header_expires = match req.expires() {
-            Ok(e) => e,
-            Err(_) => return self.respond(req, peer, (400, "Bad Request"), None, |_| {}),
-        };
+        let header_expires = req
+            .expires()
+            .map_err(|_| Reply::new(400, "Bad Request").because("Expires is not a number"))?;
         for a in &asked {
-            let wanted = a.expires.or(header_expires);
-            if let Err(answer) = self.lifetime(wanted) {
-                return self.respond_expires(req, peer, answer);
-            }
+            self.lifetime(a.expires.or(header_expires))?;
         }
         let (call_id, cseq) = (
             req.header("Call-ID").unwrap_or_default().to_owned(),
@@ -127,12 +120,7 @@ impl Agent {
                 && self.bindings_of(&person.account) >= MAX_BINDINGS_PER_PERSON
             {
                 warn!(account = %person.account, "too many registered contacts; REGISTER refused");
-                return self.respond(req, peer, (403, "Forbidden"), None, |r| {
-                    r.push(
-                        "Warning",
-                        "399 mailpresence \"too many registered contacts\"",
-                    );
-                });
+                return Err(Reply::new(403, "Forbidden").because("too many registered contacts"));
             }
             let binding = Binding {
                 account: person.account.clone(),
@@ -144,42 +132,32 @@ impl Agent {
             self.bind(k, binding, seconds, b);
         }
         info!(account = %person.account, contacts = self.bindings_of(&person.account), "registered");
-        self.respond_bindings(req, peer, &person.account);
+        Ok(self.bindings_reply(&person.account))
     }
 
     /// `Contact: *` with `Expires: 0`: every binding of the person goes.
     fn unregister_all(
         &mut self,
         req: &Message,
-        peer: &Peer,
         account: &AccountName,
         contacts: usize,
         b: &mut Batch<'_>,
-    ) {
+    ) -> Handled {
         if contacts != 1 || req.expires().ok().flatten() != Some(0) {
-            return self.respond(req, peer, (400, "Bad Request"), None, |r| {
-                r.push(
-                    "Warning",
-                    "399 mailpresence \"Contact: * goes alone and with Expires: 0\"",
-                );
-            });
+            return Err(
+                Reply::new(400, "Bad Request").because("Contact: * goes alone and with Expires: 0")
+            );
         }
         for k in keys_where(&self.bindings, |x| &x.account == account) {
             self.unbind(&k, b);
         }
         info!(%account, "unregistered");
-        self.respond_bindings(req, peer, account);
+        Ok(self.bindings_reply(account))
     }
 
     /// The lifetime a binding gets, or the answer when it is too brief.
-    fn lifetime(&self, wanted: Option<u32>) -> Result<u32, super::Answer> {
-        let e = wanted
-            .unwrap_or(self.config.default_expires)
-            .min(self.config.max_expires);
-        if e != 0 && e < self.config.min_expires {
-            return Err((423, "Interval Too Brief"));
-        }
-        Ok(e)
+    fn lifetime(&self, wanted: Option<u32>) -> Result<u32, Reply> {
+        self.granted_expires(wanted)
     }
 
     fn bindings_of(&self, account: &AccountName) -> usize {
@@ -217,26 +195,22 @@ impl Agent {
     }
 
     /// 200 OK listing the person's bindings with what is left of each.
-    fn respond_bindings(&mut self, req: &Message, peer: &Peer, account: &AccountName) {
+    fn bindings_reply(&self, account: &AccountName) -> Reply {
         let now = Instant::now();
-        let contacts: Vec<String> = self
+        let contacts = self
             .bindings
             .values()
             .filter(|x| &x.account == account)
             .map(|x| {
                 let left = x.expires_at.saturating_duration_since(now).as_secs();
                 format!("<{}>;expires={left}", x.contact)
-            })
-            .collect();
-        self.respond(req, peer, (200, "OK"), None, |r| {
-            for c in contacts {
-                r.push("Contact", c);
-            }
-            r.push(
+            });
+        contacts
+            .fold(Reply::ok(), |r, c| r.with("Contact", c))
+            .with(
                 "Date",
                 Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-            );
-        });
+            )
     }
 
     /// Bindings whose time is up go (the phone did not refresh).

@@ -10,6 +10,7 @@ use mailpresence_core::pidf;
 use tracing::{info, warn};
 
 use super::dialogs::{Dialog, Ending};
+use super::reply::{Handled, Reply};
 use super::transaction::{Pending, T1};
 use super::{Agent, Made, PIDF, is_presence_event, random_token};
 use crate::directory::Person;
@@ -21,11 +22,14 @@ use crate::sip::transport::Peer;
 use crate::store::{Medium, StoreError};
 
 impl Agent {
-    pub(super) fn on_subscribe(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) {
+    pub(super) fn on_subscribe(
+        &mut self,
+        req: &Message,
+        peer: &Peer,
+        b: &mut Batch<'_>,
+    ) -> Handled {
         if !is_presence_event(req) {
-            return self.respond(req, peer, (489, "Bad Event"), None, |r| {
-                r.push("Allow-Events", "presence");
-            });
+            return Err(Reply::new(489, "Bad Event").with("Allow-Events", "presence"));
         }
         if let Some(accept) = req.header("Accept")
             && !accept.is_empty()
@@ -36,12 +40,9 @@ impl Agent {
                 )
             })
         {
-            return self.respond(req, peer, (406, "Not Acceptable"), None, |_| {});
+            return Err(Reply::new(406, "Not Acceptable"));
         }
-        let expires = match self.expires(req) {
-            Ok(e) => e,
-            Err(answer) => return self.respond_expires(req, peer, answer),
-        };
+        let expires = self.expires(req)?;
         let watcher = req
             .header("From")
             .map(uri_of)
@@ -52,36 +53,31 @@ impl Agent {
                 from = req.header("From").unwrap_or("-"),
                 "SUBSCRIBE from someone not in the directory"
             );
-            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
+            return Err(Reply::new(403, "Forbidden"));
         };
-        if !self.authorized(req, peer, &watcher) {
-            return;
-        }
+        self.authorize(req, peer, &watcher)?;
         match req.header("To").and_then(|t| param(t, "tag")) {
             Some(tag) => {
                 let id = dialog_id(req, tag);
-                self.in_dialog_subscribe(req, peer, &id, expires, b);
+                self.in_dialog_subscribe(peer, &id, expires, b)
             }
             None => self.new_subscription(req, peer, &watcher, expires, b),
         }
     }
 
-    pub(super) fn new_subscription(
+    fn new_subscription(
         &mut self,
         req: &Message,
         peer: &Peer,
         watcher: &Person,
         expires: u32,
         b: &mut Batch<'_>,
-    ) {
-        let Some(presentity) = self.presentity(req).cloned() else {
-            return self.respond(req, peer, (404, "Not Found"), None, |_| {});
-        };
-        if let Err(answer) = self.room_for_dialog(&watcher.account) {
-            return self.respond(req, peer, answer, None, |r| {
-                r.push("Retry-After", "60");
-            });
-        }
+    ) -> Handled {
+        let presentity = self
+            .presentity(req)
+            .cloned()
+            .ok_or_else(|| Reply::new(404, "Not Found"))?;
+        self.room_for_dialog(&watcher.account)?;
         let tag = random_token();
         if expires == 0 {
             return self.fetch(req, peer, (watcher, &presentity), &tag, b);
@@ -110,21 +106,19 @@ impl Agent {
         let committed = b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some));
         let step = match committed {
             Ok(Some(c)) => c.step,
-            Ok(None) => return,
-            Err(e) => {
+            Ok(None) | Err(_) => {
                 self.dialogs.remove(&id);
-                warn!(error = %e, "SUBSCRIBE not stored");
-                return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
+                warn!(error = ?committed.err(), "SUBSCRIBE not stored");
+                return Err(Reply::new(500, "Server Internal Error"));
             }
         };
         if let Verdict::Refused(why) = &step.verdict {
             self.dialogs.remove(&id);
             warn!(watcher = %watcher.account, presentity = %presentity.account, "SUBSCRIBE refused: {why}");
-            return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
+            return Err(Reply::new(403, "Forbidden"));
         }
         info!(watcher = %watcher.account, presentity = %presentity.account, expires, "SIP subscription");
         self.store_dialog(&id, b);
-        self.respond_subscribe_ok(req, peer, &tag, expires);
         if !step
             .deliveries
             .iter()
@@ -133,17 +127,18 @@ impl Agent {
             // No presence yet: the first NOTIFY has no body (RFC 6665 §4.2.2).
             self.send_notify(&id, None, b);
         }
+        Ok(self.subscribe_ok(peer, &tag, expires))
     }
 
     /// `Expires: 0` outside a dialog: one NOTIFY with the state now, then done.
-    pub(super) fn fetch(
+    fn fetch(
         &mut self,
         req: &Message,
         peer: &Peer,
         (watcher, presentity): (&Person, &Person),
         tag: &str,
         b: &mut Batch<'_>,
-    ) {
+    ) -> Handled {
         let mut view = Ok(None);
         let result = b.step(|engine, tx, now| {
             view = engine.current_view(tx, &watcher.account, &presentity.account, now)?;
@@ -152,11 +147,11 @@ impl Agent {
         let fields = match (result, view) {
             (Err(e), _) => {
                 warn!(error = %e, "fetch failed");
-                return self.respond(req, peer, (500, "Server Internal Error"), None, |_| {});
+                return Err(Reply::new(500, "Server Internal Error"));
             }
             (Ok(_), Err(why)) => {
                 warn!(watcher = %watcher.account, "fetch refused: {why}");
-                return self.respond(req, peer, (403, "Forbidden"), None, |_| {});
+                return Err(Reply::new(403, "Forbidden"));
             }
             (Ok(_), Ok(view)) => view.map(|n| n.presence),
         };
@@ -165,41 +160,32 @@ impl Agent {
         dialog.ending = Some(Ending::Timeout);
         self.dialogs.insert(id.clone(), dialog);
         self.made.push(Made::Dialog(id.clone()));
-        self.respond_subscribe_ok(req, peer, tag, 0);
         self.send_notify(&id, fields.as_ref(), b);
+        Ok(self.subscribe_ok(peer, tag, 0))
     }
 
-    pub(super) fn in_dialog_subscribe(
+    /// A refresh (or, with Expires 0, the end) of an existing subscription.
+    fn in_dialog_subscribe(
         &mut self,
-        req: &Message,
         peer: &Peer,
         id: &str,
         expires: u32,
         b: &mut Batch<'_>,
-    ) {
-        let Some(dialog) = self.dialogs.get_mut(id) else {
-            return self.respond(
-                req,
-                peer,
-                (481, "Subscription Does Not Exist"),
-                None,
-                |_| {},
-            );
-        };
+    ) -> Handled {
+        let dialog = self
+            .dialogs
+            .get_mut(id)
+            .ok_or_else(|| Reply::new(481, "Subscription Does Not Exist"))?;
         dialog.peer = peer.clone();
         let tag = param(&dialog.local_party, "tag")
             .unwrap_or_default()
             .to_owned();
         if expires == 0 {
             info!(watcher = %dialog.watcher, presentity = %dialog.presentity, "SIP subscription ended by the watcher");
-            self.respond_subscribe_ok(req, peer, &tag, 0);
-            return self.end_dialog(id, Ending::Timeout, b);
+            self.end_dialog(id, Ending::Timeout, b);
+            return Ok(self.subscribe_ok(peer, &tag, 0));
         }
         dialog.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
-        self.store_dialog(id, b);
-        let Some(dialog) = self.dialogs.get(id) else {
-            return;
-        };
         let request = SubscribeRequest {
             watcher: dialog.watcher.clone(),
             notifiers: vec![dialog.presentity.clone()],
@@ -209,12 +195,13 @@ impl Agent {
             expires_secs: Some(u64::from(expires)),
             reference: Some(id.to_owned()),
         };
-        self.respond_subscribe_ok(req, peer, &tag, expires);
+        self.store_dialog(id, b);
         match b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some)) {
             Ok(Some(c)) if c.step.deliveries.is_empty() => self.send_notify(id, None, b),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "refresh not stored"),
         }
+        Ok(self.subscribe_ok(peer, &tag, expires))
     }
 
     /// A presence change for a SIP watcher, from the engine.
@@ -307,18 +294,12 @@ impl Agent {
         );
     }
 
-    pub(super) fn respond_subscribe_ok(
-        &mut self,
-        req: &Message,
-        peer: &Peer,
-        tag: &str,
-        expires: u32,
-    ) {
-        let contact = self.contact(None, peer);
-        self.respond(req, peer, (200, "OK"), Some(tag), |r| {
-            r.push("Expires", expires.to_string())
-                .push("Contact", contact);
-        });
+    /// The 200 OK that opens (or refreshes) a subscription dialog.
+    fn subscribe_ok(&self, peer: &Peer, tag: &str, expires: u32) -> Reply {
+        Reply::ok()
+            .tagged(tag)
+            .with("Expires", expires.to_string())
+            .with("Contact", self.contact(None, peer))
     }
 
     /// Ends a subscription: its request goes, and a last NOTIFY
@@ -337,17 +318,17 @@ impl Agent {
     }
 
     /// Whether `watcher` may open one more dialog; the answer when not.
-    fn room_for_dialog(&self, watcher: &AccountName) -> Result<(), super::Answer> {
+    fn room_for_dialog(&self, watcher: &AccountName) -> Result<(), Reply> {
         if self.dialogs.len() >= self.config.max_dialogs {
             warn!(
                 dialogs = self.dialogs.len(),
                 "SIP subscriptions at their limit; SUBSCRIBE refused"
             );
-            return Err((503, "Service Unavailable"));
+            return Err(Reply::new(503, "Service Unavailable").with("Retry-After", "60"));
         }
         if self.dialogs.of_watcher(watcher) >= self.config.max_dialogs_per_watcher {
             warn!(%watcher, "too many SIP subscriptions from one watcher; SUBSCRIBE refused");
-            return Err((403, "Forbidden"));
+            return Err(Reply::new(403, "Forbidden").because("too many subscriptions"));
         }
         Ok(())
     }
