@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need, when missing:
 # Dovecot and Postfix (real mail servers), OpenDKIM (signs and verifies like a
-# company's mail system), SIPp (a real SIP peer), openssl
+# company's mail system), SIPp (a real SIP peer), baresip and linphonec (real
+# desk softphones) with Kamailio (the company's SIP registrar), openssl
 # (test certificates), libssl-dev (to check the optional online-geocoding
 # feature). Safe to run again; does nothing when all are there.
 set -euo pipefail
@@ -11,6 +12,11 @@ command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-
 [ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 command -v postfix >/dev/null || need+=(postfix)
 command -v sipp >/dev/null || need+=(sip-tester)
+# Real desk phones and a company registrar for tests/tests/desk_phones.rs;
+# the baresip modules the tests load are in baresip-core.
+[ -e /usr/lib/baresip/modules/ctrl_tcp.so ] && [ -e /usr/lib/baresip/modules/presence.so ] || need+=(baresip)
+command -v linphonec >/dev/null || need+=(linphone-cli)
+command -v kamailio >/dev/null || need+=(kamailio)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-genkey >/dev/null || need+=(opendkim-tools)
 command -v openssl >/dev/null || need+=(openssl)

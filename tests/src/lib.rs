@@ -17,6 +17,8 @@ use mailpresence_core::transport::imap::{Fetched, MailSession, Timeouts};
 use mailpresence_core::transport::{Endpoint, TlsMode};
 use rand::Rng;
 
+pub mod phones;
+
 /// Where the test mail servers listen (exported by `scripts/mail-servers.sh start`).
 #[derive(Debug, Clone)]
 pub struct MailServers {
