@@ -324,6 +324,27 @@ pub enum Security {
     Implicit,
 }
 
+/// The server's SIP over TLS in a test: its port, and its self-signed
+/// certificate (which is also what a client trusts).
+#[derive(Debug, Clone)]
+pub struct SipTls {
+    pub port: u16,
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+impl SipTls {
+    /// Its lines of the `[sip]` section.
+    fn config(&self) -> String {
+        format!(
+            "tls_listen = \"127.0.0.1:{}\"\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            self.port,
+            self.certificate.display(),
+            self.key.display()
+        )
+    }
+}
+
 /// A test's world: its presence mailbox, its people, its server configuration.
 #[derive(Debug)]
 pub struct World {
@@ -340,6 +361,8 @@ pub struct World {
     /// The server's SIP port, when the test speaks SIP; extra `[sip]` lines.
     pub sip_port: Option<u16>,
     pub sip_extra: String,
+    /// SIP over TLS, when the test wants it (see `with_sip_tls`).
+    pub sip_tls: Option<SipTls>,
     /// The `[trust]` section; default: the test MTA's Authentication-Results.
     pub trust: String,
     pub dir: tempfile::TempDir,
@@ -382,6 +405,7 @@ impl World {
             smtp_max_retry_secs: 2,
             sip_port: None,
             sip_extra: String::new(),
+            sip_tls: None,
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -434,8 +458,13 @@ impl World {
         if let Some(port) = self.sip_port {
             writeln!(
                 t,
-                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\n{}\n",
-                s.domain, self.sip_extra
+                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\n{}{}\n",
+                s.domain,
+                self.sip_tls
+                    .as_ref()
+                    .map(SipTls::config)
+                    .unwrap_or_default(),
+                self.sip_extra
             )
             .unwrap();
         }
@@ -624,6 +653,52 @@ impl World {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.sip_port.expect("SIP enabled")))
     }
 
+    /// Gives the server SIP over TLS too, on a free port of its own, with a
+    /// self-signed certificate for localhost and 127.0.0.1 made by openssl.
+    pub fn with_sip_tls(self) -> Self {
+        let mut world = if self.sip_port.is_some() {
+            self
+        } else {
+            self.with_sip()
+        };
+        let certificate = world.dir.path().join("sip-cert.pem");
+        let key = world.dir.path().join("sip-key.pem");
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        world.sip_tls = Some(SipTls {
+            port,
+            certificate,
+            key,
+        });
+        world
+    }
+
+    pub fn sip_tls_addr(&self) -> std::net::SocketAddr {
+        let tls = self.sip_tls.as_ref().expect("SIP over TLS enabled");
+        std::net::SocketAddr::from(([127, 0, 0, 1], tls.port))
+    }
+
     /// Runs a SIPp scenario from `tests/sipp/` against the server as one call:
     /// `service` is the Request-URI user, `user` the phone's own account.
     pub fn sipp(
@@ -633,8 +708,20 @@ impl World {
         user: &str,
         extra: &[&str],
     ) -> tokio::process::Child {
+        self.sipp_at(self.sip_addr(), scenario, service, user, extra)
+    }
+
+    /// `sipp`, sending to `target` instead of the server's SIP address.
+    pub fn sipp_at(
+        &self,
+        target: std::net::SocketAddr,
+        scenario: &str,
+        service: &str,
+        user: &str,
+        extra: &[&str],
+    ) -> tokio::process::Child {
         let port = free_port().to_string();
-        let server = self.sip_addr().to_string();
+        let server = target.to_string();
         let scenario = repo_root().join("tests/sipp").join(scenario);
         tokio::process::Command::new("timeout")
             .arg("40")
@@ -788,6 +875,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The server's process id (for /proc and prlimit).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(config: &Path, log: &Path) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)
