@@ -266,7 +266,7 @@ async fn a_connection_hog_and_a_slow_sender_do_not_shut_out_a_phone() {
     }
     let checks = hog
         .iter_mut()
-        .map(|tcp| is_closed(tcp, Duration::from_millis(500)));
+        .map(|tcp| is_closed(tcp, Duration::from_secs(2)));
     let refused = futures::future::join_all(checks)
         .await
         .into_iter()
