@@ -195,6 +195,31 @@ pub struct SipConfig {
     /// Live publications one person may have (one per device).
     #[serde(default = "default_max_publications_per_person")]
     pub max_publications_per_person: usize,
+    // The bounds of TCP and TLS connections (counted together) and SIP over TLS.
+    /// Connections open at once; more are closed as they come.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// A connection that sends nothing (not even a CRLF keep-alive) this
+    /// long is closed.
+    #[serde(default = "default_connection_idle_timeout")]
+    pub connection_idle_timeout_secs: u64,
+    /// A message must be complete this long after its first byte (a TLS
+    /// handshake too, and each of our writes taken by the phone).
+    #[serde(default = "default_message_timeout")]
+    pub message_timeout_secs: u64,
+    /// Bytes waiting to be sent on one connection; a phone that does not
+    /// read is disconnected past this.
+    #[serde(default = "default_connection_write_queue")]
+    pub connection_write_queue_bytes: usize,
+    /// SIP over TLS (usually "0.0.0.0:5061"); off when absent.
+    pub tls_listen: Option<std::net::SocketAddr>,
+    /// PEM file with the server's certificate (then any intermediates).
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM file with the certificate's private key.
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_max_dialogs() -> usize {
@@ -221,6 +246,21 @@ fn default_sip_max_expires() -> u32 {
 }
 fn default_notify_timeout() -> u64 {
     32
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_max_connections_per_ip() -> usize {
+    32
+}
+fn default_connection_idle_timeout() -> u64 {
+    300
+}
+fn default_message_timeout() -> u64 {
+    10
+}
+fn default_connection_write_queue() -> usize {
+    256 * 1024
 }
 
 impl SipConfig {
@@ -450,6 +490,10 @@ impl Config {
         {
             p.push("[sip] needs min_expires <= default_expires <= max_expires".into());
         }
+        if let Some(sip) = &self.sip {
+            sip_connection_problems(sip, &mut p);
+            sip_tls_problems(sip, &mut p);
+        }
         self.people_problems(&mut p);
         self.rule_problems(&mut p);
         p
@@ -632,6 +676,54 @@ impl Config {
                 ));
             }
         }
+    }
+}
+
+fn sip_connection_problems(sip: &SipConfig, p: &mut Vec<String>) {
+    if sip.max_connections == 0 || sip.max_connections_per_ip == 0 {
+        p.push("[sip] max_connections and max_connections_per_ip must be at least 1".into());
+    }
+    if sip.max_connections_per_ip > sip.max_connections {
+        p.push(format!(
+            "[sip] max_connections_per_ip {} is more than max_connections {}",
+            sip.max_connections_per_ip, sip.max_connections
+        ));
+    }
+    if sip.connection_idle_timeout_secs == 0 || sip.message_timeout_secs == 0 {
+        p.push(
+            "[sip] connection_idle_timeout_secs and message_timeout_secs must be at least 1".into(),
+        );
+    }
+    let largest = crate::sip::message::MAX_MESSAGE_BYTES;
+    if sip.connection_write_queue_bytes < largest {
+        p.push(format!(
+            "[sip] connection_write_queue_bytes {} must hold at least one message of the largest size ({largest})",
+            sip.connection_write_queue_bytes
+        ));
+    }
+}
+
+fn sip_tls_problems(sip: &SipConfig, p: &mut Vec<String>) {
+    let Some(tls_listen) = sip.tls_listen else {
+        if sip.tls_certificate.is_some() || sip.tls_key.is_some() {
+            p.push("[sip] tls_certificate and tls_key are only used with tls_listen".into());
+        }
+        return;
+    };
+    let (tcp, tls) = (sip.listen, tls_listen);
+    let same_host = tcp.ip() == tls.ip() || tcp.ip().is_unspecified() || tls.ip().is_unspecified();
+    if same_host && tcp.port() == tls.port() && tls.port() != 0 {
+        p.push(format!(
+            "[sip] tls_listen {tls_listen} is the TCP address of listen: give TLS its own port (usually 5061)"
+        ));
+    }
+    let (Some(certificate), Some(key)) = (&sip.tls_certificate, &sip.tls_key) else {
+        p.push("[sip] tls_listen needs tls_certificate and tls_key (PEM files)".into());
+        return;
+    };
+    // Read and matched now, not at the first phone's handshake.
+    if let Err(e) = crate::sip::transport::tls::server_config(certificate, key) {
+        p.push(format!("[sip] {e}"));
     }
 }
 

@@ -326,6 +326,27 @@ pub enum Security {
     Implicit,
 }
 
+/// The server's SIP over TLS in a test: its port, and its self-signed
+/// certificate (which is also what a client trusts).
+#[derive(Debug, Clone)]
+pub struct SipTls {
+    pub port: u16,
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+impl SipTls {
+    /// Its lines of the `[sip]` section.
+    fn config(&self) -> String {
+        format!(
+            "tls_listen = \"127.0.0.1:{}\"\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            self.port,
+            self.certificate.display(),
+            self.key.display()
+        )
+    }
+}
+
 /// A test's world: its presence mailbox, its people, its server configuration.
 #[derive(Debug)]
 pub struct World {
@@ -345,6 +366,8 @@ pub struct World {
     /// `[sip] trusted_networks` (TOML array items); default loopback, where
     /// the tests' SIP peers run. Empty: every request must prove its password.
     pub sip_trusted: String,
+    /// SIP over TLS, when the test wants it (see `with_sip_tls`).
+    pub sip_tls: Option<SipTls>,
     /// The `[trust]` section; default: the test MTA's Authentication-Results.
     pub trust: String,
     pub dir: tempfile::TempDir,
@@ -388,6 +411,7 @@ impl World {
             sip_port: None,
             sip_extra: String::new(),
             sip_trusted: "\"127.0.0.0/8\"".into(),
+            sip_tls: None,
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -440,8 +464,14 @@ impl World {
         if let Some(port) = self.sip_port {
             writeln!(
                 t,
-                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\ntrusted_networks = [{}]\n{}\n",
-                s.domain, self.sip_trusted, self.sip_extra
+                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\ntrusted_networks = [{}]\n{}{}\n",
+                s.domain,
+                self.sip_trusted,
+                self.sip_tls
+                    .as_ref()
+                    .map(SipTls::config)
+                    .unwrap_or_default(),
+                self.sip_extra
             )
             .unwrap();
         }
@@ -630,6 +660,52 @@ impl World {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.sip_port.expect("SIP enabled")))
     }
 
+    /// Gives the server SIP over TLS too, on a free port of its own, with a
+    /// self-signed certificate for localhost and 127.0.0.1 made by openssl.
+    pub fn with_sip_tls(self) -> Self {
+        let mut world = if self.sip_port.is_some() {
+            self
+        } else {
+            self.with_sip()
+        };
+        let certificate = world.dir.path().join("sip-cert.pem");
+        let key = world.dir.path().join("sip-key.pem");
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        world.sip_tls = Some(SipTls {
+            port,
+            certificate,
+            key,
+        });
+        world
+    }
+
+    pub fn sip_tls_addr(&self) -> std::net::SocketAddr {
+        let tls = self.sip_tls.as_ref().expect("SIP over TLS enabled");
+        std::net::SocketAddr::from(([127, 0, 0, 1], tls.port))
+    }
+
     /// Runs a SIPp scenario from `tests/sipp/` against the server as one call:
     /// `service` is the Request-URI user, `user` the phone's own account.
     pub fn sipp(
@@ -639,8 +715,20 @@ impl World {
         user: &str,
         extra: &[&str],
     ) -> tokio::process::Child {
+        self.sipp_at(self.sip_addr(), scenario, service, user, extra)
+    }
+
+    /// `sipp`, sending to `target` instead of the server's SIP address.
+    pub fn sipp_at(
+        &self,
+        target: std::net::SocketAddr,
+        scenario: &str,
+        service: &str,
+        user: &str,
+        extra: &[&str],
+    ) -> tokio::process::Child {
         let port = free_port().to_string();
-        let server = self.sip_addr().to_string();
+        let server = target.to_string();
         let scenario = repo_root().join("tests/sipp").join(scenario);
         tokio::process::Command::new("timeout")
             .arg("40")
@@ -794,6 +882,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// The server's process id (for /proc and prlimit).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(config: &Path, log: &Path) -> Self {
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -20,12 +20,10 @@ const SEEN: Duration = Duration::from_secs(10);
 /// A field worker's mail through Postfix, Dovecot and the server.
 const BY_MAIL: Duration = Duration::from_secs(20);
 
-/// Desk colleagues and field workers; the SIP side on, NOTIFYs at most a
-/// second apart (the default 60 s interval is for mail).
+/// Desk colleagues and field workers; the SIP side on with its defaults
+/// (NOTIFYs at most a second apart; the 60 s interval is for mail).
 fn office(accounts: &[&str]) -> World {
-    let mut world = World::new(accounts).with_sip();
-    world.policy = "notify_interval_secs = 1\n".into();
-    world
+    World::new(accounts).with_sip()
 }
 
 /// The server's log and each phone's, for a failure message.

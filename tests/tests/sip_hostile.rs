@@ -1,16 +1,18 @@
 //! Hostile SIP at the running server: a few thousand malformed, truncated and
-//! oversized datagrams and TCP streams, and thousands of valid SUBSCRIBEs from
-//! one source. Afterwards it must still answer a valid PUBLISH on both
-//! transports, its memory must stay bounded, and it must not have panicked.
+//! oversized datagrams and TCP streams; thousands of valid SUBSCRIBEs from one
+//! source; more connections than one address may hold, a sender of one byte a
+//! second, no file descriptors left. Afterwards it must still answer a valid
+//! PUBLISH, with bounded memory, and it must not have panicked.
 #![allow(clippy::unwrap_used)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mailpresence_e2e::{RawSip, World, wait_until};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 fn valid_publish(port: u16, n: usize) -> Vec<u8> {
     let body = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:yamada@example.test"><tuple id="a"><status><basic>open</basic></status></tuple><dm:person id="p"><rpid:activities><rpid:busy/></rpid:activities><dm:note>来客対応</dm:note></dm:person></presence>"#;
@@ -170,6 +172,188 @@ async fn thousands_of_broken_messages_then_a_valid_publish_is_answered() {
     assert!(
         !server.log_text().contains("panicked"),
         "{}",
+        tail(&server.log_text())
+    );
+}
+
+/// A valid PUBLISH over a new TCP connection from `from` (127.0.0.x): the
+/// status line of the answer, or what went wrong.
+async fn publish_over_tcp(world: &World, from: [u8; 4], n: usize) -> String {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    let Ok(mut tcp) = socket.connect(world.sip_addr()).await else {
+        return "connect failed".into();
+    };
+    if tcp.write_all(&valid_publish(5060, n)).await.is_err() {
+        return "write failed".into();
+    }
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or("(closed)")
+            .to_owned(),
+        other => format!("no answer: {other:?}"),
+    }
+}
+
+fn connect_from(from: [u8; 4], to: SocketAddr) -> impl Future<Output = std::io::Result<TcpStream>> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(to)
+}
+
+/// CPU time the server has used, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After "(comm)": state is the 1st field, utime the 12th, stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// True when the server closes `stream` within `within`.
+async fn is_closed(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let until_closed = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, until_closed).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_hog_and_a_slow_sender_do_not_shut_out_a_phone() {
+    let mut world = World::new(&["yamada"]).with_sip();
+    world.sip_extra = "max_connections_per_ip = 32\nmessage_timeout_secs = 3\n".into();
+    let server = world.start_server();
+    let rss_before = server.rss_kib();
+
+    // One byte a second: cut off after the 3 s a message may take.
+    let mut slow = TcpStream::connect(world.sip_addr()).await.unwrap();
+    let publish = valid_publish(5060, 1);
+    let slow_sender = tokio::spawn(async move {
+        for byte in publish.iter().take(30) {
+            if slow.write_all(&[*byte]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        is_closed(&mut slow, Duration::from_secs(1)).await
+    });
+    // 300 more from the same address: all but 31 (or 32, once the slow one
+    // is gone) are closed at once.
+    let mut hog = Vec::new();
+    for _ in 0..300 {
+        hog.push(TcpStream::connect(world.sip_addr()).await.unwrap());
+    }
+    let checks = hog
+        .iter_mut()
+        .map(|tcp| is_closed(tcp, Duration::from_secs(2)));
+    let refused = futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .filter(|closed| *closed)
+        .count();
+    // The ones let in each begin a 60 KB message and stop there.
+    for tcp in &mut hog {
+        let _ = tcp
+            .write_all(b"PUBLISH sip:yamada@example.test SIP/2.0\r\nX-Fill: ")
+            .await;
+        let _ = tcp.write_all(&[b'x'; 60_000]).await;
+    }
+    // Meanwhile a phone at another address is served.
+    let answer = publish_over_tcp(&world, [127, 0, 0, 2], 2).await;
+    assert_eq!(answer, "SIP/2.0 200 OK", "{}", tail(&server.log_text()));
+    let rss_during = server.rss_kib();
+
+    assert!(
+        slow_sender.await.unwrap(),
+        "the 1-byte-a-second sender was not cut off"
+    );
+    drop(hog);
+    let answer = publish_over_tcp(&world, [127, 0, 0, 1], 3).await;
+    assert_eq!(answer, "SIP/2.0 200 OK", "{}", tail(&server.log_text()));
+    let rss_after = server.rss_kib();
+    let log = server.log_text();
+    let refusal_lines = log.matches("SIP connection refused").count();
+    println!(
+        "300 connections from one address: {refused} closed at once; {refusal_lines} log line(s); \
+         server RSS {rss_before} KiB before, {rss_during} KiB under the hog, {rss_after} KiB after"
+    );
+    assert!(
+        (300 - 32..=300 - 31).contains(&refused),
+        "{refused} of 300 closed at once"
+    );
+    assert!(
+        refusal_lines <= 3,
+        "refusals flood the log:\n{}",
+        tail(&log)
+    );
+    assert!(rss_after < 256 * 1024, "server RSS {rss_after} KiB");
+    assert!(!log.contains("panicked"), "{}", tail(&log));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_file_descriptors_the_server_pauses_and_then_serves_again() {
+    let world = World::new(&["yamada"]).with_sip();
+    let server = world.start_server();
+    let pid = server.pid();
+    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limit = format!("--nofile={}", open_files + 4);
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &limit])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(status.success());
+
+    // 16 addresses, no per-address bound in the way: four connections get
+    // a descriptor, the others wait in the listen backlog.
+    let mut waiting = Vec::new();
+    for n in 0..40u8 {
+        waiting.push(
+            connect_from([127, 0, 1, n % 16 + 1], world.sip_addr())
+                .await
+                .unwrap(),
+        );
+    }
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let used = cpu_ticks(pid) - before;
+    let log = server.log_text();
+    let pauses = log.matches("cannot accept SIP connections").count();
+    println!("out of descriptors: {used} ticks of CPU in 3 s, {pauses} log line(s)");
+    assert!(pauses >= 1, "no accept failure seen:\n{}", tail(&log));
+    assert!(
+        pauses <= 2,
+        "accept failures flood the log:\n{}",
+        tail(&log)
+    );
+    // Idle, it uses none; retrying every millisecond already costs ~20.
+    assert!(
+        used < 10,
+        "{used}/300 ticks of CPU in 3 s: the accept loop spins"
+    );
+
+    drop(waiting);
+    let served = wait_until(Duration::from_secs(15), || async {
+        publish_over_tcp(&world, [127, 0, 0, 1], 4).await == "SIP/2.0 200 OK"
+    })
+    .await;
+    assert!(
+        served,
+        "no 200 once descriptors were free:\n{}",
         tail(&server.log_text())
     );
 }

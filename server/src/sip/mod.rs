@@ -1,6 +1,6 @@
 //! The SIP side of the server: desk phones publish their presence and watch
 //! their colleagues' with SIP presence (PUBLISH, SUBSCRIBE/NOTIFY, PIDF).
-//! `message` reads and writes SIP, `transport` carries it over UDP and TCP,
+//! `message` reads and writes SIP, `transport` carries it over UDP, TCP and TLS,
 //! `agent` is the presence agent, `held` keeps its output until the store
 //! has committed, `digest` checks passwords.
 
@@ -27,7 +27,9 @@ pub async fn start(
     lang: Lang,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let (out, inbound, local) = transport::bind(config.listen, shutdown.clone()).await?;
+    let settings = transport::Settings::from_config(&config).map_err(std::io::Error::other)?;
+    let bound = transport::bind_with(config.listen, settings, shutdown.clone()).await?;
+    let (out, inbound, local) = (bound.out, bound.inbound, bound.local);
     let domain = config.domain(server_address).to_owned();
     let advertise = config
         .advertise
@@ -35,7 +37,20 @@ pub async fn start(
         .unwrap_or_else(|| local.to_string());
     let (tx, deliveries) = mpsc::unbounded_channel();
     hub.connect_sip(tx);
-    info!(listen = %local, %domain, "SIP presence agent running (UDP and TCP)");
-    let agent = agent::Agent::new(hub, config, domain, advertise, lang, out);
+    match bound.tls_local {
+        Some(tls) => {
+            info!(listen = %local, %tls, %domain, "SIP presence agent running (UDP, TCP and TLS)")
+        }
+        None => info!(listen = %local, %domain, "SIP presence agent running (UDP and TCP)"),
+    }
+    // TLS dialogs are reached on the TLS port: the advertised host with it.
+    let advertise_tls = bound.tls_local.map(|tls| {
+        let host = advertise
+            .rsplit_once(':')
+            .map_or(advertise.as_str(), |(host, _)| host);
+        format!("{host}:{}", tls.port())
+    });
+    let agent =
+        agent::Agent::new(hub, config, domain, advertise, lang, out).advertising_tls(advertise_tls);
     Ok(tokio::spawn(agent.run(inbound, deliveries, shutdown)))
 }

@@ -58,6 +58,8 @@ pub struct Agent {
     config: SipConfig,
     domain: String,
     advertise: String,
+    /// `host:port` for TLS dialogs (the TLS port), when TLS is on.
+    advertise_tls: Option<String>,
     lang: Lang,
     out: Held,
     publications: HashMap<String, Publication>,
@@ -98,6 +100,7 @@ impl Agent {
             config,
             domain,
             advertise,
+            advertise_tls: None,
             lang,
             out: Held::new(out),
             publications: HashMap::new(),
@@ -106,6 +109,20 @@ impl Agent {
             pending: HashMap::new(),
             nonces: Nonces::default(),
             made: Vec::new(),
+        }
+    }
+
+    /// Where phones reach us over TLS (written in Via and Contact of TLS dialogs).
+    pub fn advertising_tls(mut self, host_port: Option<String>) -> Self {
+        self.advertise_tls = host_port;
+        self
+    }
+
+    /// `host:port` as `peer` reaches us: the TLS port for TLS.
+    fn advertised(&self, peer: &Peer) -> &str {
+        match (peer, &self.advertise_tls) {
+            (Peer::Tls { .. }, Some(tls)) => tls,
+            _ => &self.advertise,
         }
     }
 
@@ -290,11 +307,11 @@ impl Agent {
     /// (RFC 3261 §8.1.1.8), so the phone keeps the dialog there.
     fn contact(&self, user: Option<&AccountName>, peer: &Peer) -> String {
         let user = user.map(|u| format!("{u}@")).unwrap_or_default();
-        let transport = match peer.transport() {
-            "UDP" => String::new(),
-            other => format!(";transport={}", other.to_ascii_lowercase()),
-        };
-        format!("<sip:{user}{}{transport}>", self.advertise)
+        let transport = peer
+            .uri_param()
+            .map(|t| format!(";transport={t}"))
+            .unwrap_or_default();
+        format!("<sip:{user}{}{transport}>", self.advertised(peer))
     }
 
     // ---- time ---------------------------------------------------------------

@@ -229,8 +229,11 @@ impl Agent {
             let dialog = self.dialogs.get(id)?;
             Some(pidf::encode(&self.entity(&dialog.presentity), f, self.lang).into_bytes())
         });
-        let contact = match self.dialogs.get(id) {
-            Some(d) => self.contact(Some(&d.presentity), &d.peer),
+        let (contact, via_host) = match self.dialogs.get(id) {
+            Some(d) => (
+                self.contact(Some(&d.presentity), &d.peer),
+                self.advertised(&d.peer).to_owned(),
+            ),
             None => return,
         };
         let Some(dialog) = self.dialogs.get_mut(id) else {
@@ -254,7 +257,7 @@ impl Agent {
                 format!(
                     "SIP/2.0/{} {};branch={branch};rport",
                     dialog.peer.transport(),
-                    self.advertise
+                    via_host
                 ),
             )
             .push("Max-Forwards", "70")
