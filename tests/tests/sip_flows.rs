@@ -183,11 +183,14 @@ async fn digest_authentication_lets_in_only_the_right_password() {
     let mut world = World::new(&["yamada"]).with_sip();
     world.staff[0].sip_password = Some("kaigi-2026".into());
     let _server = world.start_server();
+    // SIPp's digest uri is its remote address unless told; the server wants
+    // the Request-URI, which the scenario makes the person's address.
+    let aor = format!("yamada@{}", world.servers.domain);
     let (ok, err) = sipp_passed(world.sipp(
         "publish_auth.xml",
         "yamada",
         "yamada",
-        &["-au", "yamada", "-ap", "kaigi-2026"],
+        &["-au", "yamada", "-ap", "kaigi-2026", "-auth_uri", &aor],
     ))
     .await;
     assert!(ok, "right password: {err}\n{}", world.sipp_errors());
@@ -195,10 +198,18 @@ async fn digest_authentication_lets_in_only_the_right_password() {
         "publish_auth.xml",
         "yamada",
         "yamada",
-        &["-au", "yamada", "-ap", "guess"],
+        &["-au", "yamada", "-ap", "guess", "-auth_uri", &aor],
     ))
     .await;
     assert!(!ok, "a wrong password is refused");
+    let (ok, _) = sipp_passed(world.sipp(
+        "publish_auth.xml",
+        "yamada",
+        "yamada",
+        &["-au", "yamada", "-ap", "kaigi-2026"],
+    ))
+    .await;
+    assert!(!ok, "the right password for another URI is refused");
     let raw = RawSip::new(world.sip_addr()).await;
     raw.send_text(&publish_text(
         &raw,
