@@ -186,6 +186,12 @@ pub struct SipConfig {
     /// Leave off behind a company PBX, which is the registrar there.
     #[serde(default)]
     pub registrar: bool,
+    /// Digest algorithms offered in a 401, most preferred first (RFC 8760):
+    /// SHA-256, and MD5 for phones that know nothing else. A phone that reads
+    /// only the first challenge and knows only MD5 (SIPp before 3.7) needs
+    /// `["MD5"]`.
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<crate::sip::digest::Algorithm>,
     /// Bounds on subscriptions: in all, and per watcher (a desk phone
     /// watching a whole floor needs a few hundred).
     #[serde(default = "default_max_dialogs")]
@@ -222,6 +228,10 @@ pub struct SipConfig {
     pub tls_key: Option<PathBuf>,
 }
 
+fn default_digest_algorithms() -> Vec<crate::sip::digest::Algorithm> {
+    use crate::sip::digest::Algorithm;
+    vec![Algorithm::Sha256, Algorithm::Md5]
+}
 fn default_max_dialogs() -> usize {
     100_000
 }

@@ -182,13 +182,18 @@ async fn figure_3_subscribe_mail_then_sip_publish() {
 async fn outside_trusted_networks_only_the_right_password_gets_in() {
     let mut world = World::new(&["yamada", "sato"]).with_sip();
     world.sip_trusted = String::new();
+    // Debian's SIPp (3.6) reads only the first challenge and knows only MD5.
+    world.sip_extra = "digest_algorithms = [\"MD5\"]".into();
     world.staff[0].sip_password = Some("kaigi-2026".into());
     let _server = world.start_server();
+    // SIPp's digest uri is its remote address unless told; the server wants
+    // the Request-URI, which the scenario makes the person's address.
+    let aor = format!("yamada@{}", world.servers.domain);
     let (ok, err) = sipp_passed(world.sipp(
         "publish_auth.xml",
         "yamada",
         "yamada",
-        &["-au", "yamada", "-ap", "kaigi-2026"],
+        &["-au", "yamada", "-ap", "kaigi-2026", "-auth_uri", &aor],
     ))
     .await;
     assert!(ok, "right password: {err}\n{}", world.sipp_errors());
@@ -196,10 +201,18 @@ async fn outside_trusted_networks_only_the_right_password_gets_in() {
         "publish_auth.xml",
         "yamada",
         "yamada",
-        &["-au", "yamada", "-ap", "guess"],
+        &["-au", "yamada", "-ap", "guess", "-auth_uri", &aor],
     ))
     .await;
     assert!(!ok, "a wrong password is refused");
+    let (ok, _) = sipp_passed(world.sipp(
+        "publish_auth.xml",
+        "yamada",
+        "yamada",
+        &["-au", "yamada", "-ap", "kaigi-2026"],
+    ))
+    .await;
+    assert!(!ok, "the right password for another URI is refused");
     let raw = RawSip::new(world.sip_addr()).await;
     raw.send_text(&publish_text(
         &raw,
@@ -223,6 +236,32 @@ async fn outside_trusted_networks_only_the_right_password_gets_in() {
     ))
     .await;
     assert_eq!(raw.status().await, Some(403), "no password, not trusted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_challenge_offers_sha_256_first_and_md5_for_old_phones() {
+    let mut world = World::new(&["yamada"]).with_sip();
+    world.sip_trusted = String::new();
+    world.staff[0].sip_password = Some("kaigi-2026".into());
+    let _server = world.start_server();
+    let raw = RawSip::new(world.sip_addr()).await;
+    raw.send_text(&publish_text(
+        &raw,
+        "yamada",
+        "PUBLISH",
+        "presence",
+        Some(("application/pidf+xml", MINIMAL_PIDF)),
+        "",
+    ))
+    .await;
+    let answer = raw.recv(Duration::from_secs(3)).await.expect("401");
+    let challenges: Vec<&str> = answer
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))
+        .collect();
+    assert_eq!(challenges.len(), 2, "{answer}");
+    assert!(challenges[0].contains("algorithm=SHA-256"), "{answer}");
+    assert!(challenges[1].contains("algorithm=MD5"), "{answer}");
 }
 
 const MINIMAL_PIDF: &str = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:x@example.test"><tuple id="a"><status><basic>open</basic></status></tuple></presence>"#;

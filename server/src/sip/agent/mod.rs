@@ -34,8 +34,8 @@ use tracing::{debug, error, warn};
 use self::dialogs::{Dialogs, Ending, RESUBSCRIBE_AFTER};
 use self::publish::Publication;
 use self::reply::{Handled, Reply};
-use self::transaction::Pending;
-use super::digest::Nonces;
+use self::transaction::{Answered, Pending};
+use super::digest::{Check, Nonces};
 use super::held::{Held, Kind};
 use super::message::{Message, SipError, event_package, has_param, param, uri_of};
 use super::transport::{Inbound, Outbound, Peer};
@@ -67,6 +67,8 @@ pub struct Agent {
     /// Registered contacts, when this server is the registrar.
     bindings: registrar::Bindings,
     pending: HashMap<String, Pending>,
+    /// Recent answers, for requests sent again (see `transaction::Answered`).
+    answered: Answered,
     nonces: Nonces,
     /// Dialogs and publications made by the group being stored: undone if
     /// its commit fails, since their requests are then answered 500.
@@ -90,6 +92,8 @@ impl Agent {
         out: Outbound,
     ) -> Self {
         let dialogs = Dialogs::resume(&hub);
+        let nonces = Nonces::offering(&config.digest_algorithms);
+        let publications = publish::resume(&hub);
         let bindings = if config.registrar {
             registrar::resume(&hub)
         } else {
@@ -103,11 +107,12 @@ impl Agent {
             advertise_tls: None,
             lang,
             out: Held::new(out),
-            publications: HashMap::new(),
+            publications,
             dialogs,
             bindings,
             pending: HashMap::new(),
-            nonces: Nonces::default(),
+            answered: Answered::default(),
+            nonces,
             made: Vec::new(),
         }
     }
@@ -239,6 +244,13 @@ impl Agent {
         if message.method() == Some("ACK") {
             return;
         }
+        if let Some(again) =
+            Answered::key(&message, &inbound.peer).and_then(|key| self.answered.get(&key))
+        {
+            debug!(peer = %inbound.peer.addr(), "request sent again; same answer");
+            let again = again.to_vec();
+            return self.out.hold(Kind::Response, &inbound.peer, again);
+        }
         let handled = match check_request(&message) {
             Err(e) => Err(Reply::new(400, "Bad Request").because(e)),
             Ok(()) => self.route(&message, &inbound.peer, b),
@@ -292,7 +304,11 @@ impl Agent {
         for (name, value) in reply.headers {
             response.push(name, value);
         }
-        self.out.hold(Kind::Response, peer, response.to_bytes());
+        let bytes = response.to_bytes();
+        if let Some(key) = Answered::key(req, peer) {
+            self.answered.remember(key, &bytes, Instant::now());
+        }
+        self.out.hold(Kind::Response, peer, bytes);
     }
 
     fn allow(&self) -> &'static str {
@@ -382,11 +398,17 @@ impl Agent {
         let user = sip_user_host(person.sip.as_deref().unwrap_or_default())
             .map(|(u, _)| u)
             .unwrap_or_else(|| person.account.to_string());
-        if self.nonces.verify(req, &self.domain, &user, password) {
+        let check = self.nonces.check(req, &self.domain, &user, password);
+        if check == Check::Valid {
             return Ok(());
         }
-        let challenge = self.nonces.challenge(&self.domain);
-        Err(Reply::new(401, "Unauthorized").with("WWW-Authenticate", challenge))
+        debug!(account = %person.account, peer = %peer.addr(), ?check, "digest credentials not accepted");
+        let challenges = self.nonces.challenges(&self.domain, check == Check::Stale);
+        Err(challenges
+            .into_iter()
+            .fold(Reply::new(401, "Unauthorized"), |r, c| {
+                r.with("WWW-Authenticate", c)
+            }))
     }
 
     /// The Expires of a request, defaulted and capped; the answer when it is

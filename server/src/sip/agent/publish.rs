@@ -5,20 +5,35 @@
 //! that stops refreshing never hides one that is still live. When the last
 //! one ends, they are offline.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::Local;
+use chrono::{DateTime, Local, Utc};
 use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
 use mailpresence_core::pidf;
+use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::reply::{Handled, Reply};
 use super::{Agent, Made, PIDF, is_presence_event, keys_where, random_token};
 use crate::directory::Person;
-use crate::hub::Batch;
+use crate::hub::{Batch, Hub};
 use crate::sip::message::{Message, uri_of};
 use crate::sip::transport::Peer;
-use crate::store::Medium;
+use crate::store::{Medium, StoreError};
+
+/// The kind under which publications are kept in the store: a restart must
+/// not forget them, or a phone's removal (`SIP-If-Match` with `Expires: 0`)
+/// would meet a 412 and its person would stay "online" for good.
+const KIND: &str = "publication";
+
+/// What a stored publication holds (its expiry is the store row's).
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    account: AccountName,
+    fields: PresenceFields,
+    changed_at: DateTime<Utc>,
+}
 
 /// One phone's presence publication.
 #[derive(Debug)]
@@ -66,7 +81,7 @@ impl Agent {
                 Reply::new(400, "Bad Request").because("an initial PUBLISH needs a PIDF body")
             );
         }
-        let old = if_match.as_ref().and_then(|e| self.publications.remove(e));
+        let old = if_match.as_ref().and_then(|e| self.unpublish(e, b));
         if expires == 0 {
             info!(account = %person.account, "publication removed");
             if let Some(old) = old {
@@ -80,18 +95,17 @@ impl Agent {
             (None, None) => return Err(Reply::new(500, "Server Internal Error")),
         };
         if if_match.is_none() {
-            self.make_room_for_publication(&person.account);
+            self.make_room_for_publication(&person.account, b);
         }
         let etag = random_token();
-        self.publications.insert(
-            etag.clone(),
-            Publication {
-                account: person.account.clone(),
-                expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
-                fields: kept,
-                changed_at,
-            },
-        );
+        let publication = Publication {
+            account: person.account.clone(),
+            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+            fields: kept,
+            changed_at,
+        };
+        store_publication(&etag, &publication, b);
+        self.publications.insert(etag.clone(), publication);
         self.made.push(Made::Publication(etag.clone()));
         if let Some(fields) = fields
             && let Err(e) = b.step(|engine, tx, now| {
@@ -138,13 +152,25 @@ impl Agent {
 
     pub(super) fn expire_publications(&mut self, now: Instant, b: &mut Batch<'_>) {
         for etag in keys_where(&self.publications, |p| p.expires_at <= now) {
-            if let Some(p) = self.publications.remove(&etag)
+            if let Some(p) = self.unpublish(&etag, b)
                 && let Some(person) = self.hub.engine.directory().person(&p.account).cloned()
             {
                 info!(account = %p.account, "publication expired");
                 self.recompose(&person, &p, b);
             }
         }
+    }
+
+    /// Forgets publication `etag`, in memory and in the store.
+    fn unpublish(&mut self, etag: &str, b: &mut Batch<'_>) -> Option<Publication> {
+        let gone = self.publications.remove(etag)?;
+        if let Err(e) = b.step(|_, tx, _| {
+            tx.delete_sip_record(KIND, etag)?;
+            Ok(None)
+        }) {
+            warn!(error = %e, "stored publication not removed");
+        }
+        Some(gone)
     }
 
     /// A person's device stopped publishing (`gone`): when it was the one
@@ -177,7 +203,7 @@ impl Agent {
 
     /// A new publication of `account` fits under the bound: the one refreshed
     /// longest ago goes when not (a phone that reboots publishes anew each time).
-    fn make_room_for_publication(&mut self, account: &AccountName) {
+    fn make_room_for_publication(&mut self, account: &AccountName, b: &mut Batch<'_>) {
         let mine = || {
             self.publications
                 .iter()
@@ -191,7 +217,7 @@ impl Agent {
             .map(|(etag, _)| etag.clone());
         if let Some(etag) = oldest {
             debug!(%account, "publications at their bound; the oldest is dropped");
-            self.publications.remove(&etag);
+            self.unpublish(&etag, b);
         }
     }
 }
@@ -206,4 +232,52 @@ fn offline(person: &Person) -> PresenceFields {
     let mut fields = PresenceFields::new(contact, Activity::token(ActivityToken::Offline));
     fields.updated = Some(Local::now().fixed_offset());
     fields
+}
+
+/// Writes `p` to the store with the group, so that it outlives a restart.
+fn store_publication(etag: &str, p: &Publication, b: &mut Batch<'_>) {
+    let left = p.expires_at.saturating_duration_since(Instant::now());
+    let ago = p.changed_at.elapsed();
+    let result = b.step(|_, tx, now| {
+        let stored = Stored {
+            account: p.account.clone(),
+            fields: p.fields.clone(),
+            changed_at: now - chrono::Duration::from_std(ago).unwrap_or_default(),
+        };
+        let record = serde_json::to_string(&stored)
+            .map_err(|e| StoreError::Corrupt(format!("publication record: {e}")))?;
+        let expires_at = now + chrono::Duration::from_std(left).unwrap_or_default();
+        tx.put_sip_record(KIND, etag, &record, expires_at)?;
+        Ok(None)
+    });
+    if let Err(e) = result {
+        warn!(error = %e, "publication not stored; it ends with a restart");
+    }
+}
+
+/// The publications stored by an earlier run, still live.
+pub(super) fn resume(hub: &Hub) -> HashMap<String, Publication> {
+    let mut records = Vec::new();
+    if let Err(e) = hub.step(|_, tx, now| {
+        records = tx.sip_records(KIND, now)?;
+        Ok(None)
+    }) {
+        warn!(error = %e, "stored publications not readable; phones publish again on their refresh");
+    }
+    let now = Utc::now();
+    records
+        .into_iter()
+        .filter_map(|(etag, record, expires_at)| {
+            let s: Stored = serde_json::from_str(&record).ok()?;
+            let left = (expires_at - now).to_std().unwrap_or_default();
+            let ago = (now - s.changed_at).to_std().unwrap_or_default();
+            let publication = Publication {
+                account: s.account,
+                expires_at: Instant::now() + left,
+                fields: s.fields,
+                changed_at: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+            };
+            Some((etag, publication))
+        })
+        .collect()
 }

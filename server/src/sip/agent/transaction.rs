@@ -2,6 +2,7 @@
 //! answer, is resent over UDP (Timer E) and given up on after a deadline
 //! (Timer F), which ends the subscription.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -76,6 +77,67 @@ impl Agent {
             self.out.send_now(&p.peer, p.bytes.clone());
             p.interval = (p.interval * 2).min(T2);
             p.next_at = now + p.interval;
+        }
+    }
+}
+
+/// How long an answer is kept for a retransmitted request: RFC 3261 Timer J
+/// (64 × T1) for non-INVITE server transactions over UDP.
+const TIMER_J: Duration = Duration::from_secs(32);
+/// The most answers kept; the oldest go first under a flood.
+const MAX_ANSWERED: usize = 16_384;
+
+/// Our recent answers to requests over UDP, by transaction (top Via branch,
+/// sent-by and method): a phone whose answer was lost sends the same request
+/// again, and gets the same answer again without it being handled twice
+/// (RFC 3261 §17.2.2) — a PUBLISH stored twice, or a digest answer refused
+/// as a replay.
+#[derive(Debug, Default)]
+pub(super) struct Answered {
+    by_transaction: HashMap<String, Vec<u8>>,
+    order: VecDeque<(Instant, String)>,
+}
+
+impl Answered {
+    /// The transaction key of a request, when it has an RFC 3261 branch.
+    pub(super) fn key(req: &Message, peer: &Peer) -> Option<String> {
+        if peer.is_reliable() {
+            return None;
+        }
+        let via = req.header("Via")?;
+        let branch = param(via, "branch").filter(|b| b.starts_with("z9hG4bK"))?;
+        let sent_by = via.split(';').next().unwrap_or_default().trim();
+        Some(format!("{branch} {sent_by} {}", req.method()?))
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&[u8]> {
+        self.by_transaction.get(key).map(Vec::as_slice)
+    }
+
+    pub(super) fn remember(&mut self, key: String, answer: &[u8], now: Instant) {
+        self.forget_old(now);
+        if self.by_transaction.len() >= MAX_ANSWERED
+            && let Some((_, oldest)) = self.order.pop_front()
+        {
+            self.by_transaction.remove(&oldest);
+        }
+        if self
+            .by_transaction
+            .insert(key.clone(), answer.to_vec())
+            .is_none()
+        {
+            self.order.push_back((now, key));
+        }
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < TIMER_J {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_front() {
+                self.by_transaction.remove(&key);
+            }
         }
     }
 }
