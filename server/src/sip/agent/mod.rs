@@ -17,6 +17,7 @@ mod dialogs;
 mod publish;
 mod registrar;
 mod reply;
+mod stored;
 mod subscribe;
 mod transaction;
 
