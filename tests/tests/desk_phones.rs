@@ -5,7 +5,7 @@
 //! desk colleagues see each other's status and a field worker's (who
 //! publishes and asks by mail), and after a server restart the phones still
 //! follow changes without anyone touching them. Then the same over TCP and
-//! TLS.
+//! TLS, and with every phone proving its password (digest).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -453,6 +453,103 @@ async fn a_baresip_phone_over_tls_and_one_over_udp_see_each_other() {
             .any(|l| l.starts_with("TLS 127.0.0.1:") && l.trim_end().ends_with(&to_server))
             && !yamada.log_text().contains("UDP 127.0.0.1:"),
         "yamada's phone did not talk TLS to the server\n{}",
+        why()
+    );
+}
+
+/// Nobody is trusted for their address: every desk person has a SIP
+/// password, which their phone must prove.
+fn office_with_passwords(accounts: &[&str]) -> World {
+    let mut world = office(accounts);
+    world.sip_trusted = String::new();
+    for person in &mut world.staff {
+        person.sip_password = Some(format!("{}-desk-pw", person.account));
+    }
+    world
+}
+
+/// With the default digest algorithms (SHA-256 offered first, then MD5),
+/// two linphonec phones register, publish and watch; they answer SHA-256.
+#[tokio::test(flavor = "multi_thread")]
+async fn linphonec_phones_prove_their_passwords_with_sha256() {
+    let mut world = office_with_passwords(&["linda:desk", "ken:desk"]);
+    world.sip_extra = "registrar = true\n".into();
+    let server = world.start_server();
+    let (linda_uri, ken_uri) = (world_aor(&world, "linda"), world_aor(&world, "ken"));
+    let linda = Linphonec::start(
+        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
+        &[&ken_uri],
+    )
+    .await;
+    let mut ken = Linphonec::start(
+        &DeskAccount::registering_at(&world, "ken", world.sip_addr()),
+        &[&linda_uri],
+    )
+    .await;
+    let why = || evidence(&server, &[linda.describe(), ken.describe()]);
+
+    assert!(
+        linda.wait_for_presence(&ken_uri, "Online", SEEN).await,
+        "linda's linphonec does not show ken online\n{}",
+        why()
+    );
+    assert!(
+        ken.wait_for_presence(&linda_uri, "Online", SEEN).await,
+        "ken's linphonec does not show linda online\n{}",
+        why()
+    );
+    for phone in [&linda, &ken] {
+        assert!(
+            phone
+                .log_text()
+                .lines()
+                .any(|l| l.starts_with("Authorization:") && l.contains("algorithm=SHA-256")),
+            "{} did not answer with SHA-256\n{}",
+            phone.account.aor,
+            why()
+        );
+    }
+    ken.quit().await;
+    assert!(
+        linda.wait_for_presence(&ken_uri, "Offline", SEEN).await,
+        "linda's linphonec still shows ken online after he quit\n{}",
+        evidence(&server, &[linda.describe(), ken.describe()])
+    );
+}
+
+/// baresip 1.0 (libre 1.1) answers a 401 only when its one challenge is
+/// MD5: it gives up on a SHA-256 challenge, and on a second challenge for
+/// the same realm. With `digest_algorithms = ["MD5"]`, the setting for such
+/// phones, it and linphonec publish and watch with their passwords.
+#[tokio::test(flavor = "multi_thread")]
+async fn baresip_and_linphonec_prove_their_passwords_with_md5_only() {
+    let mut world = office_with_passwords(&["linda:desk", "sato:desk"]);
+    world.sip_extra = "registrar = true\ndigest_algorithms = [\"MD5\"]\n".into();
+    let server = world.start_server();
+    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
+    let linda = Linphonec::start(
+        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
+        &[&sato_uri],
+    )
+    .await;
+    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&linda_uri]).await;
+    let why = || evidence(&server, &[linda.describe(), sato.describe()]);
+
+    sato.set_online().await;
+    assert!(
+        linda.wait_for_presence(&sato_uri, "Online", SEEN).await,
+        "linda's linphonec does not show sato online\n{}",
+        why()
+    );
+    assert!(
+        sato.wait_for_presence(&linda_uri, "Online", SEEN).await,
+        "sato's phone does not show linda online\n{}",
+        why()
+    );
+    sato.set_offline().await;
+    assert!(
+        linda.wait_for_presence(&sato_uri, "Offline", SEEN).await,
+        "linda's linphonec still shows sato online\n{}",
         why()
     );
 }
