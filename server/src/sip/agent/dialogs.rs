@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mailpresence_core::model::AccountName;
 use serde::{Deserialize, Serialize};
@@ -22,15 +22,18 @@ use crate::sip::transport::Peer;
 pub(super) enum Ending {
     /// Expired, withdrawn by the watcher, or a fetch: no retry expected.
     Timeout,
-    /// The server stops: subscribe again after this many seconds.
-    Probation(u32),
+    /// The server stops and cannot keep the dialog: subscribe again now
+    /// (RFC 6665 `deactivated`, meant for moving subscriptions). Not
+    /// `probation` with `retry-after`: baresip 1.0 waits at least 300 s
+    /// after that, whatever `retry-after` says; after `deactivated`, 5 s.
+    Deactivated,
 }
 
 impl Ending {
     pub(super) fn subscription_state(self) -> String {
         match self {
             Self::Timeout => "terminated;reason=timeout".into(),
-            Self::Probation(after) => format!("terminated;reason=probation;retry-after={after}"),
+            Self::Deactivated => "terminated;reason=deactivated".into(),
         }
     }
 }
@@ -205,6 +208,3 @@ impl Agent {
         stored::delete(b, stored::DIALOG, id);
     }
 }
-
-/// How long after a planned stop phones are asked to subscribe again.
-pub(super) const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);
