@@ -26,15 +26,11 @@ scripts/bindings.sh target/bindings
 kit=ios/MailPresenceKit
 rm -rf "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
 mkdir -p "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
-cp target/bindings/swift/MailPresence.swift "$kit/Sources/MailPresence/"
-cp target/bindings/swift/MailPresenceFFI.h "$kit/Sources/MailPresenceFFI/"
-cat > "$kit/Sources/MailPresenceFFI/module.modulemap" <<MAP
-module MailPresenceFFI {
-    header "MailPresenceFFI.h"
-    link "mailpresence_core"
-    export *
-}
-MAP
+# Both crates' Swift files build one module, MailPresence; both headers one C module.
+cp target/bindings/swift/*.swift "$kit/Sources/MailPresence/"
+cp target/bindings/swift/*.h "$kit/Sources/MailPresenceFFI/"
+sed 's/^    export \*$/    link "mailpresence_phone"\n    export */' target/bindings/swift/module.modulemap \
+  > "$kit/Sources/MailPresenceFFI/module.modulemap"
 lib=/work/repo/target/debug
 log=$(mktemp)
 set +e
