@@ -23,5 +23,5 @@ echo "test-kotlin: compiling" >&2
 "$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" \
   $(find target/bindings/kotlin -name '*.kt') \
   $(find android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt')
-java -Djna.library.path="$PWD/${CARGO_TARGET_DIR:-target}/debug" -Drepo.root="$PWD" \
+java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" \
   -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.TestsKt
