@@ -31,7 +31,10 @@ cp target/bindings/swift/*.swift "$kit/Sources/MailPresence/"
 cp target/bindings/swift/*.h "$kit/Sources/MailPresenceFFI/"
 sed 's/^    export \*$/    link "mailpresence_phone"\n    export */' target/bindings/swift/module.modulemap \
   > "$kit/Sources/MailPresenceFFI/module.modulemap"
-lib=/work/repo/target/debug
+# The library where the chroot sees it (CARGO_TARGET_DIR may lie outside the clone).
+mkdir -p target/swift-lib
+cp "${CARGO_TARGET_DIR:-$repo/target}/debug/libmailpresence_phone.so" target/swift-lib/
+lib=/work/repo/target/swift-lib
 log=$(mktemp)
 set +e
 chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
