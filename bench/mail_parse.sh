@@ -4,8 +4,8 @@
 #   bench/mail_parse.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=$(ls core/tests/golden/*.eml | wc -l)
-out=$(cargo bench -q -p mailpresence-core --bench mail -- --noplot 2>/dev/null)
+n=$(ls protocol/tests/golden/*.eml | wc -l)
+out=$(cargo bench -q -p mailpresence-protocol --bench mail -- --noplot 2>/dev/null)
 echo "$out" | grep -A1 -E "^mail/" >&2 || true
 # Criterion prints "time: [low mid high]" per benchmark; per mail = set time / n.
 set_line=$(echo "$out" | grep -A1 "mail/parse_golden_set" | grep "time:")
@@ -16,7 +16,7 @@ read -r lo lou mid midu hi hiu <<<"$(echo "$set_line" | sed 's/.*\[//; s/\]//')"
 echo
 echo "| parse one mail (golden set of $n) | min | median | max |"
 echo "|---|---|---|---|"
-echo "| mailpresence-core (Criterion, low/estimate/high) | $(to_us "$lo" "$lou" "$n") µs | $(to_us "$mid" "$midu" "$n") µs | $(to_us "$hi" "$hiu" "$n") µs |"
+echo "| mailpresence-protocol (Criterion, low/estimate/high) | $(to_us "$lo" "$lou" "$n") µs | $(to_us "$mid" "$midu" "$n") µs | $(to_us "$hi" "$hiu" "$n") µs |"
 echo "$py" | sed -E 's/.*min ([0-9.]+) µs, median ([0-9.]+) µs, max ([0-9.]+) µs/| Python 3 `email` (policy.default), 7 runs | \1 µs | \2 µs | \3 µs |/'
 py_med=$(echo "$py" | sed -E 's/.*median ([0-9.]+) µs.*/\1/')
 awk -v o="$(to_us "$mid" "$midu" "$n")" -v p="$py_med" 'BEGIN { printf "\nOurs ÷ Python, medians: %.3f × the time (Python takes %.0f × ours).\n", o / p, p / o }'

@@ -40,7 +40,7 @@ def parse(raw):
 
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    mails = [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(ROOT, "core/tests/golden/*.eml")))]
+    mails = [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(ROOT, "protocol/tests/golden/*.eml")))]
     per_mail = []
     for _ in range(runs):
         rounds = 50

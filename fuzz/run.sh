@@ -20,10 +20,10 @@ mkdir -p "$target_dir"
 # Seed corpora (mails, PIDF, SIP, Authentication-Results as OpenDKIM, Gmail
 # and Microsoft 365 write them): real-shaped inputs make the fuzzer reach deep paths quickly.
 mkdir -p corpus/mail_parse corpus/pidf_decode corpus/sip_message corpus/auth_results
-cp ../core/tests/golden/*.eml corpus/mail_parse/
-cp ../core/tests/pidf/*.xml corpus/pidf_decode/
-cp ../core/tests/sip/*.sip corpus/sip_message/
-cp ../core/tests/auth_results/*.txt corpus/auth_results/
+cp ../protocol/tests/golden/*.eml corpus/mail_parse/
+cp ../protocol/tests/pidf/*.xml corpus/pidf_decode/
+cp ../server/tests/sip-messages/*.sip corpus/sip_message/
+cp ../protocol/tests/auth_results/*.txt corpus/auth_results/
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -8,22 +8,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios
 for t in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
-  cargo build --release -p mailpresence-core --target "$t"
+  cargo build --release -p mailpresence-phone --target "$t"
 done
 mkdir -p ios/build/sim
-lipo -create target/aarch64-apple-ios-sim/release/libmailpresence_core.a target/x86_64-apple-ios/release/libmailpresence_core.a \
-  -output ios/build/sim/libmailpresence_core.a
-cargo run -q -p uniffi-bindgen -- generate --no-format --library target/aarch64-apple-ios/release/libmailpresence_core.a \
+lipo -create target/aarch64-apple-ios-sim/release/libmailpresence_phone.a target/x86_64-apple-ios/release/libmailpresence_phone.a \
+  -output ios/build/sim/libmailpresence_phone.a
+cargo run -q -p uniffi-bindgen -- generate --no-format --library target/aarch64-apple-ios/release/libmailpresence_phone.a \
   --language swift --config uniffi.toml --out-dir ios/build/bindings
 mkdir -p ios/build/headers ios/MailPresenceKit/Sources/MailPresence ios/MailPresenceKit/Sources/MailPresenceFFI
-cp ios/build/bindings/MailPresenceFFI.h ios/build/headers/
-printf 'module MailPresenceFFI {\n    header "MailPresenceFFI.h"\n    export *\n}\n' > ios/build/headers/module.modulemap
-cp ios/build/bindings/MailPresence.swift ios/MailPresenceKit/Sources/MailPresence/
+# Two crates' exports: both headers in one C module, both Swift files in one module.
+cp ios/build/bindings/*.h ios/build/headers/
+{
+  echo "module MailPresenceFFI {"
+  for h in ios/build/bindings/*.h; do echo "    header \"$(basename "$h")\""; done
+  echo "    export *"
+  echo "}"
+} > ios/build/headers/module.modulemap
+cp ios/build/bindings/*.swift ios/MailPresenceKit/Sources/MailPresence/
 cp ios/build/headers/* ios/MailPresenceKit/Sources/MailPresenceFFI/
 rm -rf ios/build/MailPresenceCore.xcframework
 xcodebuild -create-xcframework \
-  -library target/aarch64-apple-ios/release/libmailpresence_core.a -headers ios/build/headers \
-  -library ios/build/sim/libmailpresence_core.a -headers ios/build/headers \
+  -library target/aarch64-apple-ios/release/libmailpresence_phone.a -headers ios/build/headers \
+  -library ios/build/sim/libmailpresence_phone.a -headers ios/build/headers \
   -output ios/build/MailPresenceCore.xcframework
 cp assets/mappack.bin ios/MailPresenceApp/Resources/
 echo "build-ios: now cd ios/MailPresenceApp && xcodegen generate" >&2

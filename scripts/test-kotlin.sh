@@ -21,7 +21,7 @@ out=target/kotlin
 mkdir -p "$out"
 echo "test-kotlin: compiling" >&2
 "$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" \
-  target/bindings/kotlin/org/mailpresence/*.kt \
+  $(find target/bindings/kotlin -name '*.kt') \
   $(find android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt')
-java -Djna.library.path="$PWD/target/debug" -Drepo.root="$PWD" \
+java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" \
   -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.TestsKt

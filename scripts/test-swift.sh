@@ -26,16 +26,15 @@ scripts/bindings.sh target/bindings
 kit=ios/MailPresenceKit
 rm -rf "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
 mkdir -p "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
-cp target/bindings/swift/MailPresence.swift "$kit/Sources/MailPresence/"
-cp target/bindings/swift/MailPresenceFFI.h "$kit/Sources/MailPresenceFFI/"
-cat > "$kit/Sources/MailPresenceFFI/module.modulemap" <<MAP
-module MailPresenceFFI {
-    header "MailPresenceFFI.h"
-    link "mailpresence_core"
-    export *
-}
-MAP
-lib=/work/repo/target/debug
+# Both crates' Swift files build one module, MailPresence; both headers one C module.
+cp target/bindings/swift/*.swift "$kit/Sources/MailPresence/"
+cp target/bindings/swift/*.h "$kit/Sources/MailPresenceFFI/"
+sed 's/^    export \*$/    link "mailpresence_phone"\n    export */' target/bindings/swift/module.modulemap \
+  > "$kit/Sources/MailPresenceFFI/module.modulemap"
+# The library where the chroot sees it (CARGO_TARGET_DIR may lie outside the clone).
+mkdir -p target/swift-lib
+cp "${CARGO_TARGET_DIR:-$repo/target}/debug/libmailpresence_phone.so" target/swift-lib/
+lib=/work/repo/target/swift-lib
 log=$(mktemp)
 set +e
 chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"

@@ -14,13 +14,13 @@ android {
         versionCode = 1
         versionName = "0.1.0"
     }
-    buildFeatures { compose = true }
+    buildFeatures { compose = true; buildConfig = true }
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
     kotlinOptions { jvmTarget = "17" }
-    // libmailpresence_core.so per ABI, from scripts/build-android.sh.
+    // libmailpresence_phone.so per ABI, from scripts/build-android.sh.
     sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
     // mappack.bin, copied by the same script from ../assets.
     sourceSets["main"].assets.srcDir("build/generated/mappack")

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use chrono::{Local, Timelike};
-use mailpresence_core::mail::{
+use mailpresence_protocol::mail::{
     self, ComposeEnvelope, Notify, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
-use mailpresence_core::model::{
+use mailpresence_protocol::model::{
     AccountName, Activity, Coordinates, PresenceFields, ScheduleEntry, Timestamp, parse_timestamp,
 };
 

@@ -5,16 +5,13 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mailpresence_core::location::{
+use mailpresence_phone::location::{
     Address, ChangePolicy, Granularity, OfflineGeocoder, PolicyConfig, read_track,
 };
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::summary::Lang;
 use serde::Serialize;
 
-use crate::{CliError, read_input};
-
-/// The map pack shipped with the apps, built into the command.
-pub const MAP_PACK: &[u8] = include_bytes!("../../assets/mappack.bin");
+use crate::{CliError, MAP_PACK, read_input};
 
 fn geocoder(lang: &str) -> Result<OfflineGeocoder, CliError> {
     let lang = if lang == "en" { Lang::En } else { Lang::Ja };
@@ -155,19 +152,37 @@ struct ReplayTotals {
     publishes: usize,
 }
 
-pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
-    if !args.dry_run {
-        let Some(config) = args.config else {
+/// Where a replay that publishes goes: the track, the pace, the account file
+/// and the storage folder (`main` hands them to the terminal commands).
+pub struct PublishingReplay {
+    pub file: PathBuf,
+    pub pace_ms: u64,
+    pub config: PathBuf,
+    pub storage: Option<PathBuf>,
+}
+
+impl ReplayArgs {
+    /// `None` for `--dry-run`; otherwise what publishing needs, or why it cannot.
+    pub fn publishing(&self) -> Result<Option<PublishingReplay>, CliError> {
+        if self.dry_run {
+            return Ok(None);
+        }
+        let Some(config) = self.config.clone() else {
             return Err(CliError::Input(
                 "replay publishes through the presence server: give the account file with --config, or use --dry-run".into(),
             ));
         };
-        return crate::terminal::replay(crate::terminal::PublishReplay {
-            file: args.file,
-            pace_ms: args.pace_ms,
-            account: crate::terminal::Account::new(config, args.storage),
-        });
+        Ok(Some(PublishingReplay {
+            file: self.file.clone(),
+            pace_ms: self.pace_ms,
+            config,
+            storage: self.storage.clone(),
+        }))
     }
+}
+
+/// `--dry-run`: what the change policy would publish along the track.
+pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     let bytes = read_input(Some(&args.file))?;
     let fixes =
         read_track(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", args.file.display())))?;

@@ -56,6 +56,10 @@ pub enum CliError {
     Input(String),
 }
 
+/// The map pack shipped with the apps, built into the command (geocoding and
+/// the phone commands use it).
+pub const MAP_PACK: &[u8] = include_bytes!("../../assets/mappack.bin");
+
 /// Exit status for a failure of the command itself (file missing, bad JSON, …).
 pub const EXIT_USAGE: u8 = 3;
 
@@ -66,7 +70,15 @@ fn main() -> ExitCode {
         Command::Compose(kind) => compose::run(kind),
         Command::Pidf(cmd) => pidf::run(cmd),
         Command::Geocode(args) => location::geocode(args),
-        Command::Replay(args) => location::replay(args),
+        Command::Replay(args) => match args.publishing() {
+            Ok(None) => location::replay(args),
+            Ok(Some(p)) => terminal::replay(terminal::PublishReplay {
+                file: p.file,
+                pace_ms: p.pace_ms,
+                account: terminal::Account::new(p.config, p.storage),
+            }),
+            Err(e) => Err(e),
+        },
         Command::Status(cmd) => terminal::status(cmd),
         Command::Schedule(cmd) => terminal::schedule(cmd),
         Command::Lookup(args) => terminal::lookup(args),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mailpresence_core::mail::{self, Limits, Outcome};
+use mailpresence_protocol::mail::{self, Limits, Outcome};
 
 use crate::{CliError, read_input};
 

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mailpresence_core::mail::PresenceMessage;
-use mailpresence_core::model::{AccountName, PresenceFields};
-use mailpresence_core::pidf;
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::mail::PresenceMessage;
+use mailpresence_protocol::model::{AccountName, PresenceFields};
+use mailpresence_protocol::pidf;
+use mailpresence_protocol::summary::Lang;
 use serde::{Deserialize, Serialize};
 
 use crate::{CliError, read_input};

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailpresence_core::location::read_track;
-use mailpresence_core::mail::SubscribeMode;
-use mailpresence_core::model::{Activity, PresenceFields, ScheduleEntry};
-use mailpresence_core::terminal::{Colleague, Event, Terminal, TerminalConfig};
+use mailpresence_phone::location::read_track;
+use mailpresence_phone::terminal::{Colleague, Event, Terminal, TerminalConfig};
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -114,7 +114,7 @@ fn open(account: &Account) -> Result<Arc<Terminal>, CliError> {
             .unwrap_or_default();
         dir.join(format!("{}.state", config.account))
     });
-    Terminal::open(config, &storage, Some(crate::location::MAP_PACK))
+    Terminal::open(config, &storage, Some(crate::MAP_PACK))
         .map_err(|e| CliError::Input(e.to_string()))
 }
 
@@ -205,7 +205,10 @@ fn print_colleague(c: &Colleague, terminal: &Terminal) {
     let line = ColleagueLine {
         account: &c.account,
         fields: &c.fields,
-        summary: mailpresence_core::summary::summary_line(&c.fields, terminal.config().language),
+        summary: mailpresence_protocol::summary::summary_line(
+            &c.fields,
+            terminal.config().language,
+        ),
     };
     if let Ok(json) = serde_json::to_string(&line) {
         println!("{json}");

@@ -60,8 +60,9 @@ fn parse_prints_the_contract_json_for_the_spec_example() {
 
 #[test]
 fn parse_reads_an_iso_2022_jp_publish_from_stdin() {
-    let raw = std::fs::read(root().join("core/tests/golden/publish-feature-phone-iso2022jp.eml"))
-        .expect("golden");
+    let raw =
+        std::fs::read(root().join("protocol/tests/golden/publish-feature-phone-iso2022jp.eml"))
+            .expect("golden");
     assert!(
         raw.windows(3).any(|w| w == b"\x1b$B"),
         "the file really is ISO-2022-JP"
@@ -80,7 +81,7 @@ fn parse_reads_an_iso_2022_jp_publish_from_stdin() {
 fn exit_codes_say_what_kind_of_mail_it_was() {
     let golden = |n: &str| {
         root()
-            .join("core/tests/golden")
+            .join("protocol/tests/golden")
             .join(n)
             .to_string_lossy()
             .into_owned()

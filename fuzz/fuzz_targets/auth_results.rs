@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailpresence_core::mail::Envelope;
-use mailpresence_core::mail::auth::{
+use mailpresence_protocol::mail::Envelope;
+use mailpresence_protocol::mail::auth::{
     SenderTrust, TrustFailure, authserv_id_of, check_sender, parse_authentication_results,
 };
 

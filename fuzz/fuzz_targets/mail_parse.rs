@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 static INIT: std::sync::Once = std::sync::Once::new();
-use mailpresence_core::mail::{self, ComposeEnvelope, Limits, Outcome};
+use mailpresence_protocol::mail::{self, ComposeEnvelope, Limits, Outcome};
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on any panic, even a contained one; the default hook

@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 
 static INIT: std::sync::Once = std::sync::Once::new();
-use mailpresence_core::pidf;
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::pidf;
+use mailpresence_protocol::summary::Lang;
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on any panic, even a contained one; the default hook

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mailpresence_core::model::AccountName;
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::model::AccountName;
+use mailpresence_protocol::summary::Lang;
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +56,10 @@ pub struct ServerSection {
     pub language: Lang,
 }
 
-use mailpresence_core::transport::Endpoint;
-pub use mailpresence_core::transport::TlsMode;
-use mailpresence_core::transport::imap::Timeouts;
+use mailpresence_protocol::secret::Secret;
+use mailpresence_protocol::transport::Endpoint;
+pub use mailpresence_protocol::transport::TlsMode;
+use mailpresence_protocol::transport::imap::Timeouts;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +69,7 @@ pub struct ImapConfig {
     #[serde(default)]
     pub tls: TlsMode,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
     /// Extra CA certificate (PEM) to trust, e.g. the company's own CA.
     pub ca_file: Option<PathBuf>,
     /// The folder the presence mails arrive in.
@@ -97,7 +98,7 @@ pub struct SmtpConfig {
     #[serde(default)]
     pub tls: TlsMode,
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub ca_file: Option<PathBuf>,
     /// At most this many mails per second leave the outbox.
     #[serde(default = "default_rate")]
@@ -335,7 +336,7 @@ pub struct Person {
     /// SIP URI; people without one use mail only.
     pub sip: Option<String>,
     /// Digest password for the SIP side, when authentication is wanted.
-    pub sip_password: Option<String>,
+    pub sip_password: Option<Secret>,
     #[serde(default)]
     pub groups: Vec<String>,
 }
@@ -367,7 +368,7 @@ impl ImapConfig {
             host: self.host.clone(),
             port: self.port,
             tls: self.tls,
-            credentials: Some((self.user.clone(), self.password.clone())),
+            credentials: Some((self.user.clone(), self.password.expose().to_owned())),
             ca_file: self.ca_file.clone(),
         }
     }
@@ -379,7 +380,10 @@ impl SmtpConfig {
             host: self.host.clone(),
             port: self.port,
             tls: self.tls,
-            credentials: self.user.clone().zip(self.password.clone()),
+            credentials: self
+                .user
+                .clone()
+                .zip(self.password.as_ref().map(|p| p.expose().to_owned())),
             ca_file: self.ca_file.clone(),
         }
     }
@@ -456,7 +460,9 @@ impl Config {
                         "[{section}] ca_file {} does not exist",
                         ca.display()
                     ));
-                } else if let Err(e) = mailpresence_core::transport::tls::client_config(Some(ca)) {
+                } else if let Err(e) =
+                    mailpresence_protocol::transport::tls::client_config(Some(ca))
+                {
                     p.push(format!("[{section}] ca_file: {e}"));
                 }
             }

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use mailpresence_core::model::AccountName;
+use mailpresence_protocol::model::AccountName;
+use mailpresence_protocol::secret::Secret;
 
 use crate::config::{self, Rule};
 
@@ -14,7 +15,7 @@ pub struct Person {
     pub name: String,
     pub mail: Option<String>,
     pub sip: Option<String>,
-    pub sip_password: Option<String>,
+    pub sip_password: Option<Secret>,
     pub groups: Vec<String>,
 }
 

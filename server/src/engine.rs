@@ -8,11 +8,11 @@
 //! transaction, a crash never leaves a presence applied but its Notify lost.
 
 use chrono::{Duration, Local};
-use mailpresence_core::mail::auth::{Proof, TrustFailure};
-use mailpresence_core::mail::{
+use mailpresence_protocol::mail::auth::{Proof, TrustFailure};
+use mailpresence_protocol::mail::{
     Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
-use mailpresence_core::model::{AccountName, PresenceFields};
+use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 use crate::config::PresencePolicy;
 use crate::directory::{Access, Directory};

@@ -2,11 +2,11 @@
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 use chrono::{DateTime, TimeZone, Utc};
-use mailpresence_core::mail::auth::{self, Proof, TrustFailure};
-use mailpresence_core::mail::{
+use mailpresence_protocol::mail::auth::{self, Proof, TrustFailure};
+use mailpresence_protocol::mail::{
     self, ComposeEnvelope, Limits, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
-use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
+use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, PresenceFields};
 use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, Refusal, Step, Verdict};
@@ -469,7 +469,7 @@ fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
 fn an_activity_only_watcher_never_gets_the_location() {
     let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
     let mut f = fields("on-site", Some("東京都千代田区丸の内"), Some(0));
-    f.coordinates = mailpresence_core::model::Coordinates::new(35.68, 139.76, None);
+    f.coordinates = mailpresence_protocol::model::Coordinates::new(35.68, 139.76, None);
     run(&mut db, |s| {
         on_mail(
             &e,

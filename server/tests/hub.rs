@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mailpresence_core::mail::SubscribeMode;
-use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, PresenceFields};
 use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, SubscribeRequest};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::summary::Lang;
 use mailpresence_server::config::{self, PresencePolicy, Rule, SipConfig};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::Engine;

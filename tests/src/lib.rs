@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use mailpresence_core::mail::{self, ComposeEnvelope, Limits, Outcome, PresenceMessage};
-use mailpresence_core::transport::imap::{Fetched, MailSession, Timeouts};
-use mailpresence_core::transport::{Endpoint, TlsMode};
+use mailpresence_protocol::mail::{self, ComposeEnvelope, Limits, Outcome, PresenceMessage};
+use mailpresence_protocol::transport::imap::{Fetched, MailSession, Timeouts};
+use mailpresence_protocol::transport::{Endpoint, TlsMode};
 use rand::Rng;
 
 pub mod phones;
@@ -543,7 +543,7 @@ impl World {
             ca_file: Some(self.servers.ca.clone()),
         };
         let smtp =
-            mailpresence_core::transport::smtp::transport(&endpoint, Duration::from_secs(30))
+            mailpresence_protocol::transport::smtp::transport(&endpoint, Duration::from_secs(30))
                 .expect("SMTP setup");
         let env = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
         smtp.send_raw(&env, raw)

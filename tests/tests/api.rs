@@ -7,18 +7,21 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use mailpresence_core::api::{
-    AccountConfig, ActivityKind, ColleaguePresence, ConnectionStatus, LocationGranularity,
-    MailRefused, MailServerConfig, PresenceClient, PresenceError, PresenceListener, PublishState,
-    Security,
-};
 use mailpresence_e2e::{World, repo_root, wait_until};
+use mailpresence_phone::api::{
+    AccountConfig, ColleaguePresence, ConnectionStatus, MailRefused, MailServer, PresenceClient,
+    PresenceError, PresenceListener,
+};
+use mailpresence_phone::location::Granularity;
+use mailpresence_protocol::model::ActivityToken;
+use mailpresence_protocol::transport::TlsMode;
 
 #[derive(Default)]
 struct Recorder {
     colleagues: Mutex<Vec<(ColleaguePresence, ThreadId)>>,
     connections: Mutex<Vec<ConnectionStatus>>,
-    published: Mutex<Vec<PublishState>>,
+    published: Mutex<Vec<Option<String>>>,
+    outbox: Mutex<Vec<u32>>,
     refused: Mutex<Vec<MailRefused>>,
 }
 
@@ -29,8 +32,11 @@ impl PresenceListener for Recorder {
             .unwrap()
             .push((colleague, std::thread::current().id()));
     }
-    fn on_publish_state(&self, state: PublishState) {
-        self.published.lock().unwrap().push(state);
+    fn on_published(&self, location: Option<String>) {
+        self.published.lock().unwrap().push(location);
+    }
+    fn on_outbox_changed(&self, depth: u32) {
+        self.outbox.lock().unwrap().push(depth);
     }
     fn on_connection(&self, status: ConnectionStatus) {
         self.connections.lock().unwrap().push(status);
@@ -40,12 +46,12 @@ impl PresenceListener for Recorder {
     }
 }
 
-fn account(world: &World, who: &str, password: &str, security: Security) -> AccountConfig {
+fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountConfig {
     let s = &world.servers;
-    let server = |port: u16| MailServerConfig {
+    let server = |port: u16| MailServer {
         host: "127.0.0.1".into(),
         port,
-        security,
+        tls,
         user: Some(world.mail_of(who)),
         password: Some(password.into()),
         ca_file: Some(s.ca.display().to_string()),
@@ -57,7 +63,7 @@ fn account(world: &World, who: &str, password: &str, security: Security) -> Acco
         language: "ja".into(),
         imap: server(s.imap_port),
         smtp: server(s.submission_port),
-        granularity: LocationGranularity::City,
+        granularity: Granularity::City,
         // The Notify is signed when the server sends through submission.
         authserv_id: (world.security != mailpresence_e2e::Security::Plain)
             .then(|| s.authserv_id.clone()),
@@ -71,7 +77,7 @@ fn map_pack() -> Vec<u8> {
 fn client(world: &World, who: &str) -> Arc<PresenceClient> {
     let dir = world.dir.path().join(format!("{who}-app"));
     PresenceClient::new(
-        account(world, who, "secret", Security::Starttls),
+        account(world, who, "secret", TlsMode::Starttls),
         dir.display().to_string(),
         Some(map_pack()),
     )
@@ -97,11 +103,11 @@ async fn two_apps_through_the_real_servers() {
     );
 
     tanaka
-        .set_status(Some(ActivityKind::OnSite), Some("設備点検中".into()))
+        .set_status(Some(ActivityToken::OnSite), Some("設備点検中".into()))
         .await
         .unwrap();
     let own = tanaka.own_presence().unwrap();
-    assert_eq!(own.activity, Some(ActivityKind::OnSite));
+    assert_eq!(own.activity, Some(ActivityToken::OnSite));
     assert_eq!(own.summary, "現場作業中（設備点検中）");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let placed = tanaka
@@ -133,7 +139,7 @@ async fn two_apps_through_the_real_servers() {
             last.activity,
             last.activity_text.as_deref()
         ),
-        ("tanaka", Some(ActivityKind::OnSite), Some("設備点検中"))
+        ("tanaka", Some(ActivityToken::OnSite), Some("設備点検中"))
     );
     assert_eq!(last.summary, "現場作業中（設備点検中） · 岐阜県安八町");
     assert!(
@@ -161,7 +167,7 @@ async fn two_apps_through_the_real_servers() {
     // A lookup read with sync(), as an app woken briefly by the platform does.
     let dir = world.dir.path().join("sato-woken").display().to_string();
     let woken = PresenceClient::new(
-        account(&world, "sato", "secret", Security::Starttls),
+        account(&world, "sato", "secret", TlsMode::Starttls),
         dir,
         None,
     )
@@ -190,7 +196,7 @@ async fn errors_say_what_is_wrong() {
     let dir = |n: &str| world.dir.path().join(n).display().to_string();
     // Wrong password: the mail server refuses the login.
     let c = PresenceClient::new(
-        account(&world, "tanaka", "wrong", Security::Starttls),
+        account(&world, "tanaka", "wrong", TlsMode::Starttls),
         dir("a"),
         None,
     )
@@ -201,7 +207,7 @@ async fn errors_say_what_is_wrong() {
         c.sync().await
     );
     // Unreachable: nobody listens there.
-    let mut gone = account(&world, "tanaka", "secret", Security::None);
+    let mut gone = account(&world, "tanaka", "secret", TlsMode::None);
     gone.imap.port = mailpresence_e2e::free_port();
     let c = PresenceClient::new(gone, dir("b"), None).unwrap();
     assert!(matches!(
@@ -209,7 +215,7 @@ async fn errors_say_what_is_wrong() {
         Err(PresenceError::Unreachable { .. })
     ));
     // Certificate: TLS without the company CA.
-    let mut untrusted = account(&world, "tanaka", "secret", Security::Implicit);
+    let mut untrusted = account(&world, "tanaka", "secret", TlsMode::Implicit);
     untrusted.imap.port = world.servers.imaps_port;
     untrusted.imap.ca_file = None;
     let c = PresenceClient::new(untrusted, dir("c"), None).unwrap();
@@ -219,7 +225,7 @@ async fn errors_say_what_is_wrong() {
     ));
     // Bad input is refused before anything is sent.
     let c = PresenceClient::new(
-        account(&world, "tanaka", "secret", Security::Starttls),
+        account(&world, "tanaka", "secret", TlsMode::Starttls),
         dir("d"),
         None,
     )
@@ -232,7 +238,7 @@ async fn errors_say_what_is_wrong() {
         c.lookup(vec!["not a name".into()]).await,
         Err(PresenceError::InvalidInput { .. })
     ));
-    let mut bad = account(&world, "tanaka", "secret", Security::None);
+    let mut bad = account(&world, "tanaka", "secret", TlsMode::None);
     bad.mail = "nobody".into();
     assert!(matches!(
         PresenceClient::new(bad, dir("e"), None),
@@ -250,18 +256,32 @@ async fn offline_changes_wait_in_the_outbox_and_survive_a_restart() {
         .join("tanaka-offline")
         .display()
         .to_string();
-    let mut unreachable = account(&world, "tanaka", "secret", Security::Starttls);
+    let mut unreachable = account(&world, "tanaka", "secret", TlsMode::Starttls);
     unreachable.smtp.port = mailpresence_e2e::free_port();
     let app = PresenceClient::new(unreachable, dir.clone(), None).unwrap();
+    let heard = Arc::new(Recorder::default());
+    app.set_listener(heard.clone());
     app.network_changed(false);
-    app.set_status(Some(ActivityKind::Driving), None)
+    app.set_status(Some(ActivityToken::Driving), None)
         .await
         .unwrap();
     app.add_schedule("17:00 帰社".into()).await.unwrap();
     assert_eq!(app.outbox_depth().unwrap(), 2, "kept while offline");
+    // Each event says what it knows: two Publishes without a place, the
+    // outbox growing to two; never a made-up depth or place.
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            heard.outbox.lock().unwrap().last() == Some(&2)
+        })
+        .await,
+        "{:?}",
+        heard.outbox.lock().unwrap()
+    );
+    assert_eq!(*heard.published.lock().unwrap(), [None, None]);
+    assert_eq!(*heard.outbox.lock().unwrap(), [1, 2]);
     drop(app); // the app is killed
     let app = PresenceClient::new(
-        account(&world, "tanaka", "secret", Security::Starttls),
+        account(&world, "tanaka", "secret", TlsMode::Starttls),
         dir,
         None,
     )

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use mailpresence_core::mail::{PresenceMessage, Publish, Subscribe, SubscribeMode};
-use mailpresence_core::model::{Activity, ActivityToken, PresenceFields};
 use mailpresence_e2e::phones::{Baresip, DeskAccount, Linphonec, Registrar, world_aor};
 use mailpresence_e2e::{ServerProcess, World, presence_messages};
+use mailpresence_protocol::mail::{PresenceMessage, Publish, Subscribe, SubscribeMode};
+use mailpresence_protocol::model::{Activity, ActivityToken, PresenceFields};
 
 /// A status change from one phone shown on another (the server's SIP
 /// throttle is one second here).

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use mailpresence_core::mail::{
+use mailpresence_e2e::{Security, World, presence_messages, wait_until};
+use mailpresence_protocol::mail::{
     self, ComposeEnvelope, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
-use mailpresence_core::model::{Activity, PresenceFields, parse_timestamp};
-use mailpresence_e2e::{Security, World, presence_messages, wait_until};
+use mailpresence_protocol::model::{Activity, PresenceFields, parse_timestamp};
 
 /// One disruption at a time: they share Dovecot and Postfix.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

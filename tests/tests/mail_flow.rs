@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use mailpresence_core::mail::{Notify, PresenceMessage, Publish, Subscribe, SubscribeMode};
-use mailpresence_core::model::{
+use mailpresence_e2e::{Security, World, presence_messages, wait_until};
+use mailpresence_protocol::mail::{Notify, PresenceMessage, Publish, Subscribe, SubscribeMode};
+use mailpresence_protocol::model::{
     Activity, ActivityToken, Coordinates, PresenceFields, ScheduleEntry, parse_timestamp,
 };
-use mailpresence_e2e::{Security, World, presence_messages, wait_until};
 
 const HOP: Duration = Duration::from_secs(15);
 
@@ -51,7 +51,7 @@ fn subscribe(
     })
 }
 
-fn only_notify(mails: &[Vec<u8>]) -> (mailpresence_core::mail::Envelope, Notify) {
+fn only_notify(mails: &[Vec<u8>]) -> (mailpresence_protocol::mail::Envelope, Notify) {
     let mut found = presence_messages(mails);
     assert_eq!(
         found.len(),

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use mailpresence_core::transport::{Endpoint, TlsMode, smtp};
 use mailpresence_e2e::{MailServers, OwnMailServers, World, tag};
+use mailpresence_protocol::transport::{Endpoint, TlsMode, smtp};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};

@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use mailpresence_core::mail::{
+use mailpresence_e2e::{ServerProcess, World, presence_messages, wait_until};
+use mailpresence_protocol::mail::{
     self, ComposeEnvelope, Limits, Outcome, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
-use mailpresence_core::model::{Activity, PresenceFields, parse_timestamp};
-use mailpresence_e2e::{ServerProcess, World, presence_messages, wait_until};
+use mailpresence_protocol::model::{Activity, PresenceFields, parse_timestamp};
 
 const HOP: Duration = Duration::from_secs(20);
 

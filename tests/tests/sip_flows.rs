@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use mailpresence_core::mail::{PresenceMessage, Publish, Subscribe, SubscribeMode};
-use mailpresence_core::model::{
+use mailpresence_e2e::{RawSip, World, header, presence_messages, sipp_passed, wait_until};
+use mailpresence_protocol::mail::{PresenceMessage, Publish, Subscribe, SubscribeMode};
+use mailpresence_protocol::model::{
     Activity, ActivityToken, PresenceFields, ScheduleEntry, ScheduleTime, parse_timestamp,
 };
-use mailpresence_e2e::{RawSip, World, header, presence_messages, sipp_passed, wait_until};
 
 const HOP: Duration = Duration::from_secs(15);
 

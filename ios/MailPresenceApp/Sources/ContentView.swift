@@ -21,7 +21,7 @@ struct MyStatusView: View {
     @State private var plan = ""
     @State private var sharing = false
     @State private var granularity = AccountStorage.load()?.granularity ?? .city
-    private let kinds: [ActivityKind] = [.available, .onSite, .driving, .meeting, .break]
+    private let kinds: [ActivityToken] = [.available, .onSite, .driving, .meeting, .break]
 
     var body: some View {
         Form {
@@ -41,9 +41,9 @@ struct MyStatusView: View {
             ForEach(model.own?.schedule ?? [], id: \.self) { Text($0) }
             Toggle("status.share", isOn: $sharing).onChange(of: sharing) { model.share($0) }
             Picker("status.granularity", selection: $granularity) {
-                Text("granularity.city").tag(LocationGranularity.city)
-                Text("granularity.district").tag(LocationGranularity.district)
-                Text("granularity.street").tag(LocationGranularity.street)
+                Text("granularity.city").tag(Granularity.city)
+                Text("granularity.district").tag(Granularity.district)
+                Text("granularity.street").tag(Granularity.street)
             }.onChange(of: granularity) { g in
                 if var form = AccountStorage.load() { form.granularity = g; AccountStorage.save(form); model.open(form) }
             }

@@ -1,6 +1,7 @@
 // The app: one AppModel; background refresh wakes it briefly to read new
 // Notify mails with the core's sync().
 import BackgroundTasks
+import MailPresence
 import SwiftUI
 
 @main
@@ -9,6 +10,11 @@ struct MailPresenceApp: App {
     @Environment(\.scenePhase) private var phase
 
     init() {
+        #if DEBUG
+        setLogSink(sink: CoreLog(), level: .debug)
+        #else
+        setLogSink(sink: CoreLog(), level: .warn)
+        #endif
         BGTaskScheduler.shared.register(forTaskWithIdentifier: "org.mailpresence.sync", using: nil) { task in
             Self.scheduleRefresh()
             let work = Task { _ = try? await AppModel.shared?.client?.sync() }

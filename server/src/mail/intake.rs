@@ -13,8 +13,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailpresence_core::mail::{self, Limits, ParsedMail};
-use mailpresence_core::transport::imap::{Fetched, ImapError, MailSession, Woken};
+use mailpresence_protocol::mail::{self, Limits, ParsedMail};
+use mailpresence_protocol::transport::imap::{Fetched, ImapError, MailSession, Woken};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 

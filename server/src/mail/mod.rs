@@ -6,7 +6,7 @@ pub mod intake;
 pub mod outbox;
 pub mod trust;
 
-use mailpresence_core::mail::{self, ComposeEnvelope, PresenceMessage};
+use mailpresence_protocol::mail::{self, ComposeEnvelope, PresenceMessage};
 
 use crate::engine::Delivery;
 use crate::store::{Medium, Store, Time};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mailpresence_core::transport::outbox::{Outbox, OutboxStore, Policy, QueuedMail, Round};
-use mailpresence_core::transport::smtp;
+use mailpresence_protocol::transport::outbox::{Outbox, OutboxStore, Policy, QueuedMail, Round};
+use mailpresence_protocol::transport::smtp;
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, Txt};
-use mailpresence_core::mail::Envelope;
-use mailpresence_core::mail::auth::{
+use mailpresence_protocol::mail::Envelope;
+use mailpresence_protocol::mail::auth::{
     Proof, SenderTrust, TrustFailure, aligned, check_sender, domain_of, single_from,
 };
 

@@ -12,7 +12,7 @@ pub mod transport;
 
 use std::sync::Arc;
 
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::summary::Lang;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 

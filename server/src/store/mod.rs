@@ -6,8 +6,8 @@
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
-use mailpresence_core::mail::SubscribeMode;
-use mailpresence_core::model::{AccountName, PresenceFields};
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 pub use sqlite::{SqliteBatch, SqliteStore, SqliteTx};
 

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use mailpresence_core::mail::SubscribeMode;
-use mailpresence_core::model::{AccountName, PresenceFields};
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{AccountName, PresenceFields};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
@@ -676,7 +676,7 @@ impl Store for SqliteTx<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
-    use mailpresence_core::model::{Activity, ActivityToken};
+    use mailpresence_protocol::model::{Activity, ActivityToken};
 
     use super::*;
 

@@ -10,8 +10,8 @@ public struct AccountForm: Equatable {
 
     public var account = "", mail = "", password = "", presenceServer = "", mailHost = ""
     public var imapPort = "993", smtpPort = "587"
-    public var imapSecurity = Security.implicit, smtpSecurity = Security.starttls
-    public var granularity = LocationGranularity.city
+    public var imapSecurity = TlsMode.implicit, smtpSecurity = TlsMode.starttls
+    public var granularity = Granularity.city
 
     public init() {}
 
@@ -33,8 +33,8 @@ public struct AccountForm: Equatable {
 
     /// The core's configuration; only call when `problems` is empty.
     public func config(_ lang: Lang) -> AccountConfig {
-        func server(_ port: String, _ security: Security) -> MailServerConfig {
-            MailServerConfig(host: mailHost.trimmed, port: UInt16(Self.port(port) ?? 0), security: security,
+        func server(_ port: String, _ tls: TlsMode) -> MailServer {
+            MailServer(host: mailHost.trimmed, port: UInt16(Self.port(port) ?? 0), tls: tls,
                              user: mail.trimmed, password: password, caFile: nil)
         }
         return AccountConfig(account: account.trimmed, mail: mail.trimmed, presenceServer: presenceServer.trimmed,

@@ -17,6 +17,7 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
     private var known: [String: ColleaguePresence] = [:]
     private var connectionLine: String?
     private var waiting: UInt32 = 0
+    private var published: String?
     /// Called after every change (on the listener's thread); the app redraws.
     public var onChange: (@Sendable () -> Void)?
 
@@ -35,14 +36,22 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
     /// A line for the status bar when the link to the mail server has a problem.
     public var connection: String? { lock.with { connectionLine } }
     public var outboxDepth: UInt32 { lock.with { waiting } }
+    /// The location the last Publish carried (nil while sharing is off or none is known).
+    public var publishedLocation: String? { lock.with { published } }
 
     public func onColleague(colleague: ColleaguePresence) {
         lock.with { known[colleague.presence.account] = colleague }
         onChange?()
     }
 
-    public func onPublishState(state: PublishState) {
-        lock.with { waiting = state.outboxDepth }
+    public func onPublished(location: String?) {
+        lock.with { published = location }
+        onChange?()
+    }
+
+    public func onOutboxChanged(depth: UInt32) {
+        lock.with { waiting = depth }
+        onChange?()
     }
 
     public func onMailRefused(refused: MailRefused) {

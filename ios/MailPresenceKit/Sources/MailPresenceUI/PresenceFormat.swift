@@ -9,7 +9,7 @@ public enum Lang: String {
 }
 
 public enum PresenceFormat {
-    public static func activityLabel(_ kind: ActivityKind, _ lang: Lang) -> String {
+    public static func activityLabel(_ kind: ActivityToken, _ lang: Lang) -> String {
         switch lang {
         case .ja:
             switch kind {

@@ -8,12 +8,12 @@ import XCTest
 let repoRoot = URL(fileURLWithPath: ProcessInfo.processInfo.environment["MAILPRESENCE_REPO"] ?? "../..")
 
 func goldenNotify() throws -> Data {
-    try Data(contentsOf: repoRoot.appendingPathComponent("core/tests/golden/notify-from-server.eml"))
+    try Data(contentsOf: repoRoot.appendingPathComponent("protocol/tests/golden/notify-from-server.eml"))
 }
 
 /// An account whose mail server is not there: everything stays on the phone.
 func offlineClient() throws -> PresenceClient {
-    let server = MailServerConfig(host: "127.0.0.1", port: 1, security: .none, user: "tanaka@example.test", password: "pw", caFile: nil)
+    let server = MailServer(host: "127.0.0.1", port: 1, tls: .none, user: "tanaka@example.test", password: "pw", caFile: nil)
     let config = AccountConfig(account: "tanaka", mail: "tanaka@example.test", presenceServer: "presence@example.test",
                                language: "ja", imap: server, smtp: server, granularity: .city)
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mailpresence-\(UUID().uuidString)").path
@@ -88,7 +88,63 @@ final class MailPresenceUITests: XCTestCase {
         XCTAssertEqual(store.connection, "メールサーバーにログインできません。ユーザー名とパスワードを確認してください。")
     }
 
+    func testListenerEventsEachCarryWhatTheyKnow() async throws {
+        let client = try offlineClient()
+        let store = ColleaguesStore(lang: .ja) { 0 }
+        client.setListener(listener: store)
+        try await client.setStatus(activity: .onSite, text: nil)
+        try await eventually("the outbox holds the Publish") { store.outboxDepth == 1 }
+        XCTAssertNil(store.publishedLocation)
+        _ = try await client.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8, timeUnixMs: nil)
+        try await eventually("the place was published") { store.publishedLocation == "京都府京都市北区" }
+        try await eventually("the outbox holds both") { store.outboxDepth == 2 }
+    }
+
+    func testAWarningTheCoreWritesArrivesInTheAppsLogSink() throws {
+        let sink = KeptLogs()
+        setLogSink(sink: sink, level: .warn)
+        var form = AccountForm()
+        form.account = "tanaka"; form.mail = "tanaka@example.co.jp"; form.password = "pw"
+        form.presenceServer = "presence@example.co.jp"; form.mailHost = "mail.example.co.jp"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mailpresence-\(UUID().uuidString)").path
+        _ = try PresenceClient(config: form.config(.ja), storageDir: dir, mapPack: nil)
+        setLogSink(sink: nil, level: .warn)
+        let records = sink.all
+        let warning = records.first { $0.message.contains("no map pack") }
+        XCTAssertEqual(warning?.level, .warn, "\(records)")
+        XCTAssertTrue(warning?.target.hasPrefix("mailpresence_phone") ?? false, "\(records)")
+        XCTAssertFalse(records.contains { $0.level == .info || $0.level == .debug }, "\(records)")
+    }
+
+    func testPrintingAnAccountNeverShowsItsPassword() {
+        let server = MailServer(host: "mail.example.co.jp", port: 993, tls: .implicit, user: "tanaka", password: "s3cret-パス", caFile: nil)
+        let config = AccountConfig(account: "tanaka", mail: "tanaka@example.co.jp", presenceServer: "presence@example.co.jp",
+                                   language: "ja", imap: server, smtp: server, granularity: .city)
+        for shown in [String(describing: server), String(reflecting: server), "\(config)", String(reflecting: config)] {
+            XCTAssertFalse(shown.contains("s3cret"), shown)
+        }
+        XCTAssertTrue(String(describing: server).contains("tanaka"))
+        XCTAssertEqual(server.password, "s3cret-パス")
+    }
+
     func testTheAboutScreenListsTheMapDataSources() throws {
         XCTAssertTrue(try offlineClient().attributions().contains { $0.contains("GeoNames") && $0.contains("CC BY 4.0") })
+    }
+}
+
+/// The app's side of the log sink, as a test keeps it.
+final class KeptLogs: LogSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [LogRecord] = []
+    func log(record: LogRecord) { lock.lock(); records.append(record); lock.unlock() }
+    var all: [LogRecord] { lock.lock(); defer { lock.unlock() }; return records }
+}
+
+/// Waits up to five seconds for what a background thread will make true.
+func eventually(_ what: String, _ condition: () -> Bool) async throws {
+    let until = Date().addingTimeInterval(5)
+    while !condition() {
+        if Date() > until { XCTFail("never: \(what)"); return }
+        try await Task.sleep(nanoseconds: 20_000_000)
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use mailpresence_core::model::AccountName;
+use mailpresence_protocol::model::AccountName;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 

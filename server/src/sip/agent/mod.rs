@@ -25,9 +25,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailpresence_core::model::AccountName;
-use mailpresence_core::pidf;
-use mailpresence_core::summary::Lang;
+use mailpresence_protocol::model::AccountName;
+use mailpresence_protocol::pidf;
+use mailpresence_protocol::summary::Lang;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, warn};
@@ -398,7 +398,9 @@ impl Agent {
         let user = sip_user_host(person.sip.as_deref().unwrap_or_default())
             .map(|(u, _)| u)
             .unwrap_or_else(|| person.account.to_string());
-        let check = self.nonces.check(req, &self.domain, &user, password);
+        let check = self
+            .nonces
+            .check(req, &self.domain, &user, password.expose());
         if check == Check::Valid {
             return Ok(());
         }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local, Utc};
-use mailpresence_core::model::{AccountName, Activity, ActivityToken, PresenceFields};
-use mailpresence_core::pidf;
+use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, Contact, PresenceFields};
+use mailpresence_protocol::pidf;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
@@ -141,8 +141,8 @@ impl Agent {
         if decoded.fields.contact.is_empty() {
             decoded.fields.contact = person
                 .sip
-                .clone()
-                .unwrap_or_else(|| person.account.to_string());
+                .as_deref()
+                .map_or_else(|| person.account.to_string().into(), Contact::parse);
         }
         Ok(Some(decoded.fields))
     }

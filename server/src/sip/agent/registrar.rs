@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mailpresence_core::model::AccountName;
+use mailpresence_protocol::model::AccountName;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use mailpresence_core::mail::SubscribeMode;
-use mailpresence_core::model::{AccountName, PresenceFields};
-use mailpresence_core::pidf;
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{AccountName, PresenceFields};
+use mailpresence_protocol::pidf;
 use tracing::{info, warn};
 
 use super::dialogs::{Dialog, Ending};

@@ -28,7 +28,7 @@ class AccountStore(private val context: Context) {
             mailHost = p.getString("mailHost", "")!!,
             imapPort = p.getString("imapPort", "993")!!,
             smtpPort = p.getString("smtpPort", "587")!!,
-            granularity = org.mailpresence.LocationGranularity.valueOf(p.getString("granularity", "CITY")!!),
+            granularity = org.mailpresence.Granularity.valueOf(p.getString("granularity", "CITY")!!),
         )
     }
 

@@ -35,7 +35,7 @@ import androidx.compose.ui.draw.alpha
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
 import kotlinx.coroutines.launch
-import org.mailpresence.ActivityKind
+import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.WatchHandle
 import org.mailpresence.ui.AccountForm
 import org.mailpresence.ui.MyStatusState
@@ -90,7 +90,7 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
     val scope = rememberCoroutineScope()
     Text(ui.activity, style = MaterialTheme.typography.headlineSmall)
     Row {
-        listOf(ActivityKind.AVAILABLE, ActivityKind.ON_SITE, ActivityKind.DRIVING, ActivityKind.MEETING, ActivityKind.BREAK).forEach { kind ->
+        listOf(ActivityToken.AVAILABLE, ActivityToken.ON_SITE, ActivityToken.DRIVING, ActivityToken.MEETING, ActivityToken.BREAK).forEach { kind ->
             FilterChip(selected = false, onClick = { scope.launch { ui = state.setActivity(kind, text.ifBlank { null }) } },
                 label = { Text(PresenceFormat.activityLabel(kind, app.lang)) })
         }
@@ -106,9 +106,9 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
     Row {
         Text(stringResource(R.string.granularity))
         listOf(
-            org.mailpresence.LocationGranularity.CITY to R.string.granularity_city,
-            org.mailpresence.LocationGranularity.DISTRICT to R.string.granularity_district,
-            org.mailpresence.LocationGranularity.STREET to R.string.granularity_street,
+            org.mailpresence.Granularity.CITY to R.string.granularity_city,
+            org.mailpresence.Granularity.DISTRICT to R.string.granularity_district,
+            org.mailpresence.Granularity.STREET to R.string.granularity_street,
         ).forEach { (g, label) ->
             FilterChip(selected = false, onClick = {
                 val store = AccountStore(app)

@@ -9,7 +9,9 @@ import android.net.Network
 import androidx.lifecycle.DefaultLifecycleObserver
 import androidx.lifecycle.LifecycleOwner
 import androidx.lifecycle.ProcessLifecycleOwner
+import org.mailpresence.LogLevel
 import org.mailpresence.PresenceClient
+import org.mailpresence.setLogSink
 import org.mailpresence.ui.AccountForm
 import org.mailpresence.ui.ColleaguesState
 import org.mailpresence.ui.Lang
@@ -22,6 +24,8 @@ class PresenceApp : Application() {
 
     override fun onCreate() {
         super.onCreate()
+        // Warnings and errors always; everything in a debug build.
+        setLogSink(CoreLog, if (BuildConfig.DEBUG) LogLevel.DEBUG else LogLevel.WARN)
         AccountStore(this).load()?.let { open(it) }
         getSystemService(ConnectivityManager::class.java).registerDefaultNetworkCallback(object : ConnectivityManager.NetworkCallback() {
             override fun onAvailable(network: Network) { client?.networkChanged(true) }

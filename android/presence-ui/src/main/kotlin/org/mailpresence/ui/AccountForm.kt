@@ -3,9 +3,9 @@
 package org.mailpresence.ui
 
 import org.mailpresence.AccountConfig
-import org.mailpresence.LocationGranularity
-import org.mailpresence.MailServerConfig
-import org.mailpresence.Security
+import org.mailpresence.Granularity
+import org.mailpresence.MailServer
+import org.mailpresence.protocol.TlsMode
 
 data class AccountForm(
     val account: String = "",
@@ -14,10 +14,10 @@ data class AccountForm(
     val presenceServer: String = "",
     val mailHost: String = "",
     val imapPort: String = "993",
-    val imapSecurity: Security = Security.IMPLICIT,
+    val imapSecurity: TlsMode = TlsMode.IMPLICIT,
     val smtpPort: String = "587",
-    val smtpSecurity: Security = Security.STARTTLS,
-    val granularity: LocationGranularity = LocationGranularity.CITY,
+    val smtpSecurity: TlsMode = TlsMode.STARTTLS,
+    val granularity: Granularity = Granularity.CITY,
 ) {
     enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT }
 
@@ -38,8 +38,8 @@ data class AccountForm(
 
     /** The core's configuration; only call when [problems] is empty. */
     fun toConfig(lang: Lang): AccountConfig {
-        fun server(port: String, security: Security) = MailServerConfig(
-            host = mailHost.trim(), port = (port(port) ?: 0).toUShort(), security = security,
+        fun server(port: String, security: TlsMode) = MailServer(
+            host = mailHost.trim(), port = (port(port) ?: 0).toUShort(), tls = security,
             user = mail.trim(), password = password, caFile = null,
         )
         return AccountConfig(

@@ -9,7 +9,6 @@ import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
 import org.mailpresence.MailRefused
 import org.mailpresence.PresenceListener
-import org.mailpresence.PublishState
 
 data class ColleagueRow(val account: String, val text: String, val stale: Boolean)
 
@@ -17,6 +16,7 @@ class ColleaguesState(private val lang: Lang, private val clock: () -> Long = { 
     private val known = MutableStateFlow<Map<String, ColleaguePresence>>(emptyMap())
     private val _connection = MutableStateFlow<String?>(null)
     private val _outbox = MutableStateFlow(0u)
+    private val _published = MutableStateFlow<String?>(null)
 
     /** Rows sorted by account, as the list shows them. */
     fun rows(): List<ColleagueRow> {
@@ -30,13 +30,19 @@ class ColleaguesState(private val lang: Lang, private val clock: () -> Long = { 
     /** A line for the status bar when the link to the mail server has a problem. */
     val connection: StateFlow<String?> get() = _connection
     val outboxDepth: StateFlow<UInt> get() = _outbox
+    /** The location the last Publish carried (null while sharing is off or none is known). */
+    val publishedLocation: StateFlow<String?> get() = _published
 
     override fun onColleague(colleague: ColleaguePresence) {
         known.update { it + (colleague.presence.account to colleague) }
     }
 
-    override fun onPublishState(state: PublishState) {
-        _outbox.value = state.outboxDepth
+    override fun onPublished(location: String?) {
+        _published.value = location
+    }
+
+    override fun onOutboxChanged(depth: UInt) {
+        _outbox.value = depth
     }
 
     override fun onMailRefused(refused: MailRefused) {

@@ -2,7 +2,7 @@
 // action publishes; a failure becomes a message, never a crash.
 package org.mailpresence.ui
 
-import org.mailpresence.ActivityKind
+import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
 
@@ -48,7 +48,7 @@ class MyStatusState(
         return ui
     }
 
-    suspend fun setActivity(kind: ActivityKind?, text: String?) = act { client.setStatus(kind, text) }
+    suspend fun setActivity(kind: ActivityToken?, text: String?) = act { client.setStatus(kind, text) }
     suspend fun addPlan(plan: String) = act { client.addSchedule(plan) }
     suspend fun clearPlans() = act { client.clearSchedule() }
     suspend fun locationFix(lat: Double, lon: Double, accuracyM: Double?) = act { client.locationFix(lat, lon, accuracyM, null) }

@@ -2,35 +2,35 @@
 // ("on site · 千代田区 · 15:00 帰社予定 · 5 min ago") and the age of what we know.
 package org.mailpresence.ui
 
-import org.mailpresence.ActivityKind
+import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.ColleaguePresence
 import org.mailpresence.Presence
 
 object PresenceFormat {
-    fun activityLabel(kind: ActivityKind, lang: Lang): String = when (lang) {
+    fun activityLabel(kind: ActivityToken, lang: Lang): String = when (lang) {
         Lang.JA -> when (kind) {
-            ActivityKind.AVAILABLE -> "在席"
-            ActivityKind.BUSY -> "取込み中"
-            ActivityKind.AWAY -> "離席中"
-            ActivityKind.MEETING -> "会議中"
-            ActivityKind.ON_THE_PHONE -> "電話中"
-            ActivityKind.ON_SITE -> "現場作業中"
-            ActivityKind.DRIVING -> "運転中"
-            ActivityKind.BREAK -> "休憩中"
-            ActivityKind.VACATION -> "休暇中"
-            ActivityKind.OFFLINE -> "オフライン"
+            ActivityToken.AVAILABLE -> "在席"
+            ActivityToken.BUSY -> "取込み中"
+            ActivityToken.AWAY -> "離席中"
+            ActivityToken.MEETING -> "会議中"
+            ActivityToken.ON_THE_PHONE -> "電話中"
+            ActivityToken.ON_SITE -> "現場作業中"
+            ActivityToken.DRIVING -> "運転中"
+            ActivityToken.BREAK -> "休憩中"
+            ActivityToken.VACATION -> "休暇中"
+            ActivityToken.OFFLINE -> "オフライン"
         }
         Lang.EN -> when (kind) {
-            ActivityKind.AVAILABLE -> "available"
-            ActivityKind.BUSY -> "busy"
-            ActivityKind.AWAY -> "away"
-            ActivityKind.MEETING -> "in a meeting"
-            ActivityKind.ON_THE_PHONE -> "on the phone"
-            ActivityKind.ON_SITE -> "on site"
-            ActivityKind.DRIVING -> "driving"
-            ActivityKind.BREAK -> "on a break"
-            ActivityKind.VACATION -> "on vacation"
-            ActivityKind.OFFLINE -> "offline"
+            ActivityToken.AVAILABLE -> "available"
+            ActivityToken.BUSY -> "busy"
+            ActivityToken.AWAY -> "away"
+            ActivityToken.MEETING -> "in a meeting"
+            ActivityToken.ON_THE_PHONE -> "on the phone"
+            ActivityToken.ON_SITE -> "on site"
+            ActivityToken.DRIVING -> "driving"
+            ActivityToken.BREAK -> "on a break"
+            ActivityToken.VACATION -> "on vacation"
+            ActivityToken.OFFLINE -> "offline"
         }
     }
 
@@ -42,7 +42,7 @@ object PresenceFormat {
             label != null && text != null -> if (lang == Lang.JA) "$label（$text）" else "$label ($text)"
             label != null -> label
             text != null -> text
-            else -> activityLabel(ActivityKind.AVAILABLE, lang)
+            else -> activityLabel(ActivityToken.AVAILABLE, lang)
         }
     }
 

@@ -6,15 +6,19 @@ import java.io.File
 import java.nio.file.Files
 import kotlinx.coroutines.runBlocking
 import org.mailpresence.AccountConfig
-import org.mailpresence.ActivityKind
+import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
-import org.mailpresence.LocationGranularity
-import org.mailpresence.MailServerConfig
+import org.mailpresence.Granularity
+import org.mailpresence.LogLevel
+import org.mailpresence.LogRecord
+import org.mailpresence.LogSink
+import org.mailpresence.MailServer
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
-import org.mailpresence.Security
+import org.mailpresence.protocol.TlsMode
 import org.mailpresence.readNotify
+import org.mailpresence.setLogSink
 
 val root = File(System.getProperty("repo.root") ?: ".")
 
@@ -24,12 +28,21 @@ fun check(condition: Boolean, message: () -> String) {
 
 fun <T> same(actual: T, expected: T) = check(actual == expected) { "expected <$expected> but was <$actual>" }
 
-fun goldenNotify(): ByteArray = File(root, "core/tests/golden/notify-from-server.eml").readBytes()
+/** Waits up to five seconds for what a background thread will make true. */
+fun eventually(what: String, condition: () -> Boolean) {
+    val until = System.currentTimeMillis() + 5_000
+    while (!condition()) {
+        check(System.currentTimeMillis() < until) { "never: $what" }
+        Thread.sleep(20)
+    }
+}
+
+fun goldenNotify(): ByteArray = File(root, "protocol/tests/golden/notify-from-server.eml").readBytes()
 
 /** An account whose mail server is not there: everything stays on the phone. */
 fun offlineClient(): PresenceClient {
-    val server = MailServerConfig("127.0.0.1", 1u, Security.NONE, "tanaka@example.test", "pw", null)
-    val config = AccountConfig("tanaka", "tanaka@example.test", "presence@example.test", "ja", server, server, LocationGranularity.CITY)
+    val server = MailServer("127.0.0.1", 1u, TlsMode.NONE, "tanaka@example.test", "pw", null)
+    val config = AccountConfig("tanaka", "tanaka@example.test", "presence@example.test", "ja", server, server, Granularity.CITY)
     val dir = Files.createTempDirectory("mailpresence-app").toString()
     val client = PresenceClient(config, dir, File(root, "assets/mappack.bin").readBytes())
     client.networkChanged(false)
@@ -60,7 +73,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         same(state.ui.activity, "在席")
         same(state.ui.location, "位置情報なし")
         same(state.ui.lastPublish, "最終送信: —")
-        runBlocking { state.setActivity(ActivityKind.ON_SITE, "設備点検中") }
+        runBlocking { state.setActivity(ActivityToken.ON_SITE, "設備点検中") }
         same(state.ui.activity, "現場作業中（設備点検中）")
         same(state.ui.lastPublish, "最終送信: たった今")
         same(state.ui.pending, "送信待ち 1件")
@@ -104,6 +117,41 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         same(state.connection.value, "メールサーバーにログインできません。ユーザー名とパスワードを確認してください。")
         state.onConnection(ConnectionStatus.Connected)
         same(state.connection.value, null)
+    },
+    "the core's listener events each carry what they know: published places and the outbox apart" to {
+        val client = offlineClient()
+        val state = ColleaguesState(Lang.JA)
+        client.setListener(state)
+        runBlocking { client.setStatus(ActivityToken.ON_SITE, null) }
+        eventually("the outbox holds the Publish") { state.outboxDepth.value == 1u }
+        same(state.publishedLocation.value, null)
+        runBlocking { client.locationFix(35.0394, 135.7292, 8.0, null) }
+        eventually("the place was published") { state.publishedLocation.value == "京都府京都市北区" }
+        eventually("the outbox holds both") { state.outboxDepth.value == 2u }
+        client.close()
+    },
+    "a warning the core writes arrives in the app's log sink" to {
+        val records = java.util.concurrent.CopyOnWriteArrayList<LogRecord>()
+        setLogSink(object : LogSink {
+            override fun log(record: LogRecord) { records.add(record) }
+        }, LogLevel.WARN)
+        val form = AccountForm("tanaka", "tanaka@example.co.jp", "pw", "presence@example.co.jp", "mail.example.co.jp")
+        PresenceClient(form.toConfig(Lang.JA), Files.createTempDirectory("mailpresence-log").toString(), null).close()
+        setLogSink(null, LogLevel.WARN)
+        val warning = records.firstOrNull { it.message.contains("no map pack") }
+        check(warning != null) { "no warning about the map pack among $records" }
+        same(warning!!.level, LogLevel.WARN)
+        check(warning.target.startsWith("mailpresence_phone")) { warning.target }
+        check(records.none { it.level == LogLevel.INFO || it.level == LogLevel.DEBUG }) { "below WARN: $records" }
+    },
+    "printing an account never shows its password" to {
+        val server = MailServer("mail.example.co.jp", 993u, TlsMode.IMPLICIT, "tanaka", "s3cret-パス", null)
+        val config = AccountConfig("tanaka", "tanaka@example.co.jp", "presence@example.co.jp", "ja", server, server, Granularity.CITY)
+        for (shown in listOf(server.toString(), config.toString())) {
+            check(!shown.contains("s3cret")) { shown }
+        }
+        check(server.toString().contains("tanaka")) { server.toString() }
+        same(server.password, "s3cret-パス")
     },
     "the About screen lists the map data sources" to {
         check(offlineClient().attributions().any { it.contains("GeoNames") && it.contains("CC BY 4.0") }) { "no GeoNames attribution" }

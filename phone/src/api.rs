@@ -1,0 +1,464 @@
+//! The API the Android and iOS apps call, through UniFFI. It is thin: every
+//! decision is in `terminal`, `location` and `mail`; this layer only converts
+//! types, runs work on the client's own runtime, and forwards events to the
+//! app's listener. One public error enum; async where it is natural (Kotlin
+//! `suspend`, Swift `async`); a watch returns a handle that ends it when dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{NaiveTime, TimeZone, Utc};
+use tokio::sync::watch;
+
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{Activity, ActivityToken, PresenceFields, ScheduleEntry};
+use mailpresence_protocol::summary::{Lang, summary_line};
+
+use crate::error::Error;
+pub use crate::error::PresenceError;
+use crate::location::{Fix, Granularity, PolicyConfig};
+pub use crate::terminal::{ConnectionStatus, MailRefused, MailServer};
+use crate::terminal::{DEFAULT_LOCATION_TTL_SECS, Event, Sharing, Terminal, TerminalConfig};
+
+fn invalid(message: impl Into<String>) -> PresenceError {
+    PresenceError::InvalidInput {
+        detail: message.into(),
+    }
+}
+
+/// The account settings screen, as one record.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AccountConfig {
+    pub account: String,
+    pub mail: String,
+    pub presence_server: String,
+    /// `ja` or `en`.
+    pub language: String,
+    pub imap: MailServer,
+    pub smtp: MailServer,
+    pub granularity: Granularity,
+    /// The authserv-id of the company's mail system (`mx.example.co.jp`): when
+    /// set, a Notify counts only if that system proved it came from the
+    /// presence server's domain. Ask the company's IT for it.
+    #[uniffi(default = None)]
+    pub authserv_id: Option<String>,
+}
+
+/// Someone's presence as the app shows it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Presence {
+    pub account: String,
+    pub contact: String,
+    pub activity: Option<ActivityToken>,
+    pub activity_text: Option<String>,
+    pub location: Option<String>,
+    /// Plans as a person reads them (`15:00 帰社予定`, `13:00-15:00 部長会議`).
+    pub schedule: Vec<String>,
+    /// When it changed, seconds since 1970 (UTC).
+    pub updated_unix: Option<i64>,
+    /// One line for lists: `現場作業中（設備点検中） · 千代田区 · 15:00 帰社予定`.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ColleaguePresence {
+    pub presence: Presence,
+    /// When this phone received it, seconds since 1970.
+    pub received_unix: i64,
+}
+
+/// Implemented by the app; called from a background thread. Each event
+/// carries what it knows and nothing else.
+#[uniffi::export(with_foreign)]
+pub trait PresenceListener: Send + Sync {
+    /// A colleague's presence arrived (or their location expired).
+    fn on_colleague(&self, colleague: ColleaguePresence);
+    /// The own presence was queued for the server, with the location it
+    /// carries (`None` while sharing is off or no address is known).
+    fn on_published(&self, location: Option<String>);
+    /// The number of mails waiting for the network changed.
+    fn on_outbox_changed(&self, depth: u32);
+    fn on_connection(&self, status: ConnectionStatus);
+    /// The mail server refused a queued mail for good (e.g. 550 for the
+    /// presence server's address): it was dropped and will not be sent.
+    fn on_mail_refused(&self, refused: MailRefused);
+}
+
+fn lang(code: &str) -> Lang {
+    if code.eq_ignore_ascii_case("en") {
+        Lang::En
+    } else {
+        Lang::Ja
+    }
+}
+
+fn presence(account: &str, fields: &PresenceFields, lang: Lang) -> Presence {
+    Presence {
+        account: account.to_owned(),
+        contact: fields.contact.to_string(),
+        activity: fields.activity.token,
+        activity_text: fields.activity.text.clone(),
+        location: fields.location.clone(),
+        schedule: fields
+            .schedule
+            .iter()
+            .map(ScheduleEntry::to_human)
+            .collect(),
+        updated_unix: fields.updated.map(|t| t.timestamp()),
+        summary: summary_line(fields, lang),
+    }
+}
+
+/// The field worker's presence client.
+#[derive(Debug, uniffi::Object)]
+pub struct PresenceClient {
+    terminal: Arc<Terminal>,
+    /// Taken on drop: a runtime cannot be dropped from async code, only shut down.
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: watch::Sender<bool>,
+    running: AtomicBool,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    lang: Lang,
+}
+
+#[uniffi::export]
+impl PresenceClient {
+    /// Opens the client over `storage_dir` (created when missing). `map_pack`
+    /// is the bytes of the app's `mappack.bin` asset.
+    #[uniffi::constructor]
+    pub fn new(
+        config: AccountConfig,
+        storage_dir: String,
+        map_pack: Option<Vec<u8>>,
+    ) -> Result<Arc<Self>, PresenceError> {
+        let lang = lang(&config.language);
+        let terminal_config = TerminalConfig {
+            account: config.account,
+            mail: config.mail,
+            presence_server: config.presence_server,
+            language: lang,
+            imap: config.imap,
+            smtp: config.smtp,
+            location: PolicyConfig {
+                granularity: config.granularity,
+                ..Default::default()
+            },
+            authserv_id: config.authserv_id.filter(|id| !id.trim().is_empty()),
+            presence_folder: crate::terminal::config::DEFAULT_PRESENCE_FOLDER.into(),
+            location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
+        };
+        let terminal = Terminal::open(
+            terminal_config,
+            std::path::Path::new(&storage_dir),
+            map_pack.as_deref(),
+        )?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("mailpresence")
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let (stop, _) = watch::channel(false);
+        Ok(Arc::new(Self {
+            terminal,
+            runtime: Some(runtime),
+            stop,
+            running: AtomicBool::new(false),
+            listener: Mutex::new(None),
+            lang,
+        }))
+    }
+
+    /// The app's listener; it replaces any earlier one.
+    pub fn set_listener(&self, listener: Arc<dyn PresenceListener>) {
+        let mut events = self.terminal.events();
+        let lang = self.lang;
+        let Some(runtime) = &self.runtime else { return };
+        let task = runtime.spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Colleague(c)) => listener.on_colleague(ColleaguePresence {
+                        presence: presence(&c.account, &c.fields, lang),
+                        received_unix: c.received_at.timestamp(),
+                    }),
+                    Ok(Event::Published { location }) => listener.on_published(location),
+                    Ok(Event::OutboxChanged { depth }) => listener.on_outbox_changed(depth),
+                    Ok(Event::Refused(refused)) => listener.on_mail_refused(refused),
+                    Ok(Event::Connection(status)) => listener.on_connection(status),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                }
+            }
+        });
+        if let Some(old) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(task)
+        {
+            old.abort();
+        }
+    }
+
+    /// Starts sending the outbox and watching the inbox (IMAP IDLE) in the
+    /// background, until `stop` or the client goes away.
+    pub fn start(&self) {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.stop.send_replace(false);
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(self.terminal.clone().run(self.stop.subscribe()));
+        }
+    }
+
+    pub fn stop(&self) {
+        self.running.store(false, Ordering::SeqCst);
+        self.stop.send_replace(true);
+    }
+
+    /// The platform's network came or went.
+    pub fn network_changed(&self, online: bool) {
+        self.terminal.network_changed(online);
+    }
+
+    pub fn own_presence(&self) -> Result<Presence, PresenceError> {
+        Ok(presence(
+            &self.terminal.config().account,
+            &self.terminal.own()?,
+            self.lang,
+        ))
+    }
+
+    pub fn colleagues(&self) -> Result<Vec<ColleaguePresence>, PresenceError> {
+        Ok(self
+            .terminal
+            .colleagues()?
+            .iter()
+            .map(|c| ColleaguePresence {
+                presence: presence(&c.account, &c.fields, self.lang),
+                received_unix: c.received_at.timestamp(),
+            })
+            .collect())
+    }
+
+    pub fn outbox_depth(&self) -> Result<u32, PresenceError> {
+        Ok(self.terminal.outbox_depth()?)
+    }
+
+    /// Map data attributions, for the About screen.
+    pub fn attributions(&self) -> Vec<String> {
+        self.terminal.attributions()
+    }
+
+    /// Sets the own activity (a token, free text, or both) and publishes it.
+    pub async fn set_status(
+        &self,
+        activity: Option<ActivityToken>,
+        text: Option<String>,
+    ) -> Result<(), PresenceError> {
+        let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        if activity.is_none() && text.is_none() {
+            return Err(invalid("choose an activity or write one"));
+        }
+        self.terminal.set_status(Activity {
+            token: activity,
+            text,
+        })?;
+        self.flush().await
+    }
+
+    /// Adds a plan (`15:00 帰社予定`) and publishes.
+    pub async fn add_schedule(&self, entry: String) -> Result<(), PresenceError> {
+        if entry.trim().is_empty() {
+            return Err(invalid("the plan is empty"));
+        }
+        self.terminal.add_schedule(ScheduleEntry::parse(&entry))?;
+        self.flush().await
+    }
+
+    pub async fn clear_schedule(&self) -> Result<(), PresenceError> {
+        self.terminal.clear_schedule()?;
+        self.flush().await
+    }
+
+    /// Location sharing: until a time (seconds since 1970), within working
+    /// hours (`08:00-19:00`), with or without coordinates. Published at once.
+    pub async fn set_location_sharing(
+        &self,
+        until_unix: Option<i64>,
+        working_hours: Option<String>,
+        share_coordinates: bool,
+    ) -> Result<(), PresenceError> {
+        let until = until_unix
+            .map(|s| {
+                Utc.timestamp_opt(s, 0)
+                    .single()
+                    .map(|t| t.fixed_offset())
+                    .ok_or_else(|| invalid("bad time"))
+            })
+            .transpose()?;
+        let working_hours = working_hours.map(|h| parse_hours(&h)).transpose()?;
+        self.terminal.set_sharing(Sharing {
+            until,
+            working_hours,
+            coordinates: share_coordinates,
+        })?;
+        self.flush().await
+    }
+
+    /// A GPS fix from the platform; returns the address when it was published.
+    pub async fn location_fix(
+        &self,
+        lat: f64,
+        lon: f64,
+        accuracy_m: Option<f64>,
+        time_unix_ms: Option<i64>,
+    ) -> Result<Option<String>, PresenceError> {
+        let time = time_unix_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        let published = self.terminal.on_fix(&Fix {
+            time,
+            lat,
+            lon,
+            accuracy_m,
+        })?;
+        if published.is_some() {
+            self.flush().await?;
+        }
+        Ok(published)
+    }
+
+    /// Asks once for colleagues' presence; answers arrive at the listener.
+    pub async fn lookup(&self, accounts: Vec<String>) -> Result<(), PresenceError> {
+        self.terminal
+            .subscribe(&accounts, SubscribeMode::Once, None)?;
+        self.flush().await
+    }
+
+    /// Watches colleagues until the handle is stopped or dropped.
+    pub fn watch(&self, accounts: Vec<String>) -> Result<Arc<WatchHandle>, PresenceError> {
+        self.terminal
+            .subscribe(&accounts, SubscribeMode::Watch, None)?;
+        Ok(Arc::new(WatchHandle {
+            terminal: self.terminal.clone(),
+            accounts,
+            stopped: AtomicBool::new(false),
+        }))
+    }
+
+    /// Reads new Notify mails once (for platforms that wake the app briefly);
+    /// returns how many colleagues changed.
+    pub async fn sync(&self) -> Result<u32, PresenceError> {
+        let terminal = self.terminal.clone();
+        let changed = self
+            .on_runtime(async move { terminal.sync().await })
+            .await??;
+        self.flush().await?;
+        Ok(u32::try_from(changed).unwrap_or(u32::MAX))
+    }
+}
+
+impl PresenceClient {
+    /// Sends what is queued. A failure to reach the server is not an error
+    /// for the caller: the mail stays queued and goes when the network is back.
+    async fn flush(&self) -> Result<(), PresenceError> {
+        let terminal = self.terminal.clone();
+        match self
+            .on_runtime(async move { terminal.flush().await })
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match PresenceError::from(e) {
+                PresenceError::Unreachable { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+impl PresenceClient {
+    /// Runs I/O on the client's runtime, whatever executor polls the caller
+    /// (Kotlin coroutines, Swift tasks).
+    async fn on_runtime<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, PresenceError> {
+        let runtime = self.runtime.as_ref().ok_or(Error::Closed)?;
+        Ok(runtime.spawn(work).await.map_err(Error::from)?)
+    }
+}
+
+impl Drop for PresenceClient {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A running watch; stopping (or dropping) it ends the watch on the server.
+#[derive(Debug, uniffi::Object)]
+pub struct WatchHandle {
+    terminal: Arc<Terminal>,
+    accounts: Vec<String>,
+    stopped: AtomicBool,
+}
+
+#[uniffi::export]
+impl WatchHandle {
+    pub fn stop(&self) {
+        if !self.stopped.swap(true, Ordering::SeqCst)
+            && let Err(e) = self
+                .terminal
+                .subscribe(&self.accounts, SubscribeMode::Watch, Some(0))
+        {
+            tracing::warn!(error = %e, "could not end the watch");
+        }
+    }
+
+    pub fn accounts(&self) -> Vec<String> {
+        self.accounts.clone()
+    }
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `08:00-19:00` → (08:00, 19:00).
+fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), PresenceError> {
+    let (a, b) = s
+        .split_once(['-', '~', '〜'])
+        .ok_or_else(|| invalid(format!("{s:?} is not HH:MM-HH:MM")))?;
+    let t = |x: &str| {
+        NaiveTime::parse_from_str(x.trim(), "%H:%M")
+            .map_err(|_| invalid(format!("{x:?} is not HH:MM")))
+    };
+    Ok((t(a)?, t(b)?))
+}
+
+/// Reads a Notify mail (RFC 5322 bytes) as the presence it carries — for an
+/// app that is handed a mail (the system mail app's "open with"), and for
+/// showing the same row text the Colleagues list shows.
+#[uniffi::export]
+pub fn read_notify(raw_mail: Vec<u8>, language: String) -> Result<Presence, PresenceError> {
+    match mailpresence_protocol::mail::parse(
+        &raw_mail,
+        mailpresence_protocol::mail::Limits::default(),
+    )
+    .outcome
+    {
+        mailpresence_protocol::mail::Outcome::Presence(
+            mailpresence_protocol::mail::PresenceMessage::Notify(n),
+        ) => Ok(presence(n.notifier.as_str(), &n.presence, lang(&language))),
+        mailpresence_protocol::mail::Outcome::Presence(other) => {
+            Err(invalid(format!("a {} mail, not a Notify", other.kind())))
+        }
+        mailpresence_protocol::mail::Outcome::NotPresence(why) => Err(invalid(why.to_string())),
+        mailpresence_protocol::mail::Outcome::Refused(why) => Err(invalid(why.to_string())),
+        mailpresence_protocol::mail::Outcome::Malformed(why) => Err(invalid(why.to_string())),
+    }
+}

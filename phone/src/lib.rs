@@ -1,0 +1,18 @@
+//! The field phone's Rust core, on top of `mailpresence-protocol`: `location`
+//! turns a GPS fix into an address from the map pack, `terminal` is the
+//! phone's presence client (its record, store, decisions and mail traffic),
+//! and `api` is the UniFFI edge the Android and iOS apps call, with `log`
+//! handing the core's log records to the app.
+//!
+//! "Terminal" is the patent's word (JP6286887B2, "the seed") for a field
+//! worker's phone; "seed figure N" in comments is its figure N.
+
+pub mod api;
+pub mod error;
+pub mod location;
+pub mod log;
+pub mod terminal;
+
+pub use mailpresence_protocol as protocol;
+
+uniffi::setup_scaffolding!();

@@ -1,0 +1,15 @@
+//! Where the field worker is, in words: the phone's GPS fixes become a street
+//! address from map data carried on the phone (`pack`, `geocoder`), read from
+//! real recordings (`track`), and published only when the address truly
+//! changes (`policy`).
+
+pub mod geocoder;
+mod grid;
+pub mod pack;
+pub mod policy;
+pub mod track;
+
+pub use geocoder::{Address, LocationError, OfflineGeocoder, ReverseGeocoder};
+pub use pack::MapPack;
+pub use policy::{ChangePolicy, Granularity, PolicyConfig};
+pub use track::{Fix, read_track};

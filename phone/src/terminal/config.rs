@@ -1,0 +1,179 @@
+//! A field worker's account: who they are, the presence server's address, and
+//! how to reach their mail server. The CLI reads it from TOML; the apps fill
+//! it from their settings screens.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::location::PolicyConfig;
+use mailpresence_protocol::secret::REDACTED;
+use mailpresence_protocol::summary::Lang;
+use mailpresence_protocol::transport::{Endpoint, TlsMode};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalConfig {
+    /// The account name in the company directory, e.g. `tanaka`.
+    pub account: String,
+    /// The worker's own mail address (Publish and Subscribe are sent from it).
+    pub mail: String,
+    /// The presence server's mailbox.
+    pub presence_server: String,
+    #[serde(default)]
+    pub language: Lang,
+    pub imap: MailServer,
+    pub smtp: MailServer,
+    #[serde(default)]
+    pub location: PolicyConfig,
+    /// The authserv-id of the company's mail system. When set, a Notify counts
+    /// only if that system's `Authentication-Results` proves it came from the
+    /// presence server's domain (a DKIM pass aligned with it, or DMARC).
+    #[serde(default)]
+    pub authserv_id: Option<String>,
+    /// The folder read Notify mails are moved to, out of the inbox (created
+    /// when missing).
+    #[serde(default = "default_presence_folder")]
+    pub presence_folder: String,
+    /// A colleague's location is forgotten on the phone this long after it was
+    /// published, like the server's `location_ttl_secs` (the same default, 8 h);
+    /// the Notify mails in the presence folder are deleted after it too.
+    #[serde(default = "default_location_ttl_secs")]
+    pub location_ttl_secs: u64,
+}
+
+/// The server's default `location_ttl_secs`.
+pub const DEFAULT_LOCATION_TTL_SECS: u64 = 8 * 3600;
+/// Where read Notify mails go unless the account says otherwise.
+pub const DEFAULT_PRESENCE_FOLDER: &str = "Presence";
+
+fn default_presence_folder() -> String {
+    DEFAULT_PRESENCE_FOLDER.into()
+}
+
+fn default_location_ttl_secs() -> u64 {
+    DEFAULT_LOCATION_TTL_SECS
+}
+
+/// One mail service (IMAP or SMTP) of the company's mail server. The apps
+/// fill it from their settings screen as it is (a UniFFI record); printed in
+/// Rust, Kotlin or Swift it never shows the password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
+#[uniffi::export(Debug, Display)]
+#[serde(deny_unknown_fields)]
+pub struct MailServer {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsMode,
+    #[uniffi(default = None)]
+    pub user: Option<String>,
+    #[uniffi(default = None)]
+    pub password: Option<String>,
+    /// A PEM file with the company's CA, when its certificate is not public.
+    #[uniffi(default = None)]
+    pub ca_file: Option<String>,
+}
+
+impl MailServer {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls,
+            credentials: self.user.clone().zip(self.password.clone()),
+            ca_file: self.ca_file.as_ref().map(PathBuf::from),
+        }
+    }
+}
+
+impl fmt::Debug for MailServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailServer")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+/// `mail.example.co.jp:993 (Implicit) as tanaka, password <redacted>`.
+impl fmt::Display for MailServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} ({:?})", self.host, self.port, self.tls)?;
+        if let Some(user) = &self.user {
+            write!(f, " as {user}")?;
+        }
+        if self.password.is_some() {
+            write!(f, ", password {REDACTED}")?;
+        }
+        Ok(())
+    }
+}
+
+impl TerminalConfig {
+    /// `location_ttl_secs` as a duration (capped, so a huge value cannot overflow).
+    pub fn location_ttl(&self) -> chrono::Duration {
+        let secs = i64::try_from(self.location_ttl_secs).unwrap_or(i64::MAX);
+        chrono::Duration::try_seconds(secs).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use super::*;
+
+    const ACCOUNT: &str = r#"
+        account = "tanaka"
+        mail = "tanaka@example.co.jp"
+        presence_server = "presence@example.co.jp"
+        [imap]
+        host = "mail.example.co.jp"
+        port = 993
+        [smtp]
+        host = "mail.example.co.jp"
+        port = 587
+    "#;
+
+    #[test]
+    fn a_mail_server_never_prints_its_password() {
+        let server = MailServer {
+            host: "mail.example.co.jp".into(),
+            port: 993,
+            tls: TlsMode::Implicit,
+            user: Some("tanaka".into()),
+            password: Some("s3cret-パス".into()),
+            ca_file: None,
+        };
+        let config: TerminalConfig = toml::from_str(ACCOUNT).unwrap();
+        let config = TerminalConfig {
+            imap: server.clone(),
+            ..config
+        };
+        for shown in [
+            format!("{server:?}"),
+            format!("{server:#?}"),
+            server.to_string(),
+            format!("{config:?}"),
+            format!("{:?}", server.endpoint()),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert!(server.to_string().contains("tanaka"), "{server}");
+    }
+
+    #[test]
+    fn colleagues_locations_are_kept_eight_hours_like_on_the_server_unless_set() {
+        let config: TerminalConfig = toml::from_str(ACCOUNT).unwrap();
+        assert_eq!(config.location_ttl(), chrono::Duration::hours(8));
+        let set = format!("location_ttl_secs = 3600\n{ACCOUNT}");
+        let config: TerminalConfig = toml::from_str(&set).unwrap();
+        assert_eq!(config.location_ttl(), chrono::Duration::hours(1));
+    }
+}

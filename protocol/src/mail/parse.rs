@@ -1,0 +1,434 @@
+//! Reading a received mail: MIME and charsets (by `mail-parser`), then the
+//! Subject rule, refusals, and the tagged body. Any byte string is classified;
+//! nothing here panics on input from the network.
+
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+use super::tags::{self, Tag, Tags};
+use super::{
+    Envelope, MailKind, Malformed, NotPresence, Notify, Outcome, ParsedMail, PresenceMessage,
+    Publish, Refusal, Subscribe, SubscribeMode,
+};
+use crate::model::{
+    AccountName, Activity, Contact, Coordinates, PresenceFields, ScheduleEntry, ValueError,
+    parse_timestamp,
+};
+use crate::pidf;
+
+/// Size limits on what is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The whole mail as received, attachments included.
+    pub max_mail_bytes: usize,
+    /// The decoded text body that holds the tags.
+    pub max_body_bytes: usize,
+    /// Distinct colleagues one Subscribe may name.
+    pub max_notifiers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_mail_bytes: 1024 * 1024,
+            max_body_bytes: 64 * 1024,
+            max_notifiers: 100,
+        }
+    }
+}
+
+/// A mail refused from its size alone (known, for instance, from the IMAP
+/// server without downloading it).
+pub fn oversized(size: usize, limits: Limits) -> ParsedMail {
+    ParsedMail {
+        envelope: Envelope::default(),
+        outcome: Outcome::Refused(Refusal::Oversized {
+            what: "mail",
+            size,
+            limit: limits.max_mail_bytes,
+        }),
+    }
+}
+
+/// Classifies one RFC 5322 mail.
+pub fn parse(raw: &[u8], limits: Limits) -> ParsedMail {
+    if raw.len() > limits.max_mail_bytes {
+        return oversized(raw.len(), limits);
+    }
+    // mail-parser 0.11 panics on some broken MIME structures (our fuzzer found
+    // one: a mangled multipart/report). A mail from the network must never
+    // take the server or the app down, so its reading is contained; the
+    // workspace keeps panic = "unwind" for this. (1.x may fix it but needs a
+    // newer rustc than this project's.)
+    let read = std::panic::catch_unwind(|| {
+        MessageParser::default().parse(raw).map(|message| {
+            let envelope = envelope_of(&message);
+            let outcome = classify(&message, &envelope, limits);
+            ParsedMail { envelope, outcome }
+        })
+    });
+    match read {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => ParsedMail {
+            envelope: Envelope::default(),
+            outcome: Outcome::Malformed(Malformed::NotAMail),
+        },
+        Err(_) => {
+            tracing::warn!("the MIME parser failed on a mail; treated as malformed");
+            ParsedMail {
+                envelope: Envelope::default(),
+                outcome: Outcome::Malformed(Malformed::MimeStructure),
+            }
+        }
+    }
+}
+
+fn envelope_of(message: &Message<'_>) -> Envelope {
+    Envelope {
+        from: message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned),
+        message_id: message.message_id().map(|id| format!("<{id}>")),
+        in_reply_to: message
+            .in_reply_to()
+            .as_text_list()
+            .and_then(|l| l.first())
+            .map(|id| format!("<{id}>"))
+            .or_else(|| message.in_reply_to().as_text().map(|id| format!("<{id}>"))),
+        subject: message.subject().map(str::to_owned),
+        authentication_results: message
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, value)| unfold(value))
+            .collect(),
+        from_headers: message
+            .headers()
+            .iter()
+            .filter(|h| h.name == mail_parser::HeaderName::From)
+            .count(),
+    }
+}
+
+/// A header value on one line: folding line breaks become the white space
+/// they stand for.
+fn unfold(value: &str) -> String {
+    value
+        .replace("\r\n", "")
+        .replace('\n', "")
+        .trim()
+        .to_owned()
+}
+
+fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outcome {
+    if let Some(why) = bounce_reason(message) {
+        return Outcome::Refused(Refusal::Bounce(why));
+    }
+    let Some(subject) = &envelope.subject else {
+        return Outcome::NotPresence(NotPresence::NoSubject);
+    };
+    let Some(kind) = MailKind::from_subject(subject) else {
+        return Outcome::NotPresence(NotPresence::Subject(subject.clone()));
+    };
+    // A Notify is an automatic reply by design; the others must come from a person.
+    if kind != MailKind::Notify
+        && let Some((header, value)) = auto_reply_marker(message)
+    {
+        return Outcome::Refused(Refusal::AutoSubmitted { header, value });
+    }
+    match read_body(message, kind, limits) {
+        Ok(presence) => Outcome::Presence(presence),
+        Err(BodyError::Refused(r)) => Outcome::Refused(r),
+        Err(BodyError::Malformed(m)) => Outcome::Malformed(m),
+    }
+}
+
+/// Delivery reports and bounces: empty return path, `multipart/report`, or a
+/// mailer daemon as sender.
+fn bounce_reason(message: &Message<'_>) -> Option<String> {
+    if let Some(rp) = message.header_raw("Return-Path")
+        && rp.trim().trim_matches(['<', '>']).trim().is_empty()
+    {
+        return Some("empty Return-Path".into());
+    }
+    if message.root_part().is_content_type("multipart", "report") {
+        return Some("multipart/report".into());
+    }
+    let from = message
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address());
+    if let Some(local) = from.and_then(|f| f.split('@').next())
+        && (local.eq_ignore_ascii_case("mailer-daemon") || local.eq_ignore_ascii_case("postmaster"))
+    {
+        return Some(format!("sent by {local}"));
+    }
+    None
+}
+
+/// RFC 3834 `Auto-Submitted` (any value but `no`) and the older markers that
+/// vacation responders still send.
+fn auto_reply_marker(message: &Message<'_>) -> Option<(String, String)> {
+    let header = |name: &str| message.header_raw(name).map(|v| v.trim().to_owned());
+    if let Some(v) = header("Auto-Submitted")
+        && !v.eq_ignore_ascii_case("no")
+    {
+        return Some(("Auto-Submitted".into(), v));
+    }
+    // (Outlook's X-Auto-Response-Suppress is set on ordinary mail: not a marker.)
+    for name in ["X-Autoreply", "X-Autorespond"] {
+        if let Some(v) = header(name) {
+            return Some((name.into(), v));
+        }
+    }
+    if let Some(v) = header("Precedence")
+        && ["auto_reply", "bulk", "junk", "list"].contains(&v.to_ascii_lowercase().as_str())
+    {
+        return Some(("Precedence".into(), v));
+    }
+    None
+}
+
+enum BodyError {
+    Refused(Refusal),
+    Malformed(Malformed),
+}
+
+impl From<Malformed> for BodyError {
+    fn from(m: Malformed) -> Self {
+        Self::Malformed(m)
+    }
+}
+
+fn read_body(
+    message: &Message<'_>,
+    kind: MailKind,
+    limits: Limits,
+) -> Result<PresenceMessage, BodyError> {
+    let text = body_text(message)?;
+    if text.len() > limits.max_body_bytes {
+        return Err(BodyError::Refused(Refusal::Oversized {
+            what: "text body",
+            size: text.len(),
+            limit: limits.max_body_bytes,
+        }));
+    }
+    let tags = tags::scan(&text).map_err(Malformed::Tags)?;
+    let pidf = pidf_part(message)?;
+    Ok(match kind {
+        MailKind::Publish => {
+            let publisher = account(&tags, Tag::Publisher)?;
+            let presence = presence_fields(&tags, pidf.as_ref())?;
+            PresenceMessage::Publish(Publish {
+                publisher,
+                presence,
+            })
+        }
+        MailKind::Notify => {
+            let notifier = account(&tags, Tag::Notifier)?;
+            let presence = presence_fields(&tags, pidf.as_ref())?;
+            PresenceMessage::Notify(Notify { notifier, presence })
+        }
+        MailKind::Subscribe => PresenceMessage::Subscribe(subscribe(&tags, limits)?),
+    })
+}
+
+/// The first text part, or the text of the first HTML part, decoded. A
+/// `format=flowed` text (RFC 3676, Apple Mail) has its soft breaks joined; an
+/// HTML part (webmail) has its block elements turned into line breaks.
+fn body_text(message: &Message<'_>) -> Result<String, Malformed> {
+    let part = message
+        .text_part(0)
+        .or_else(|| message.html_part(0))
+        .ok_or(Malformed::NoText)?;
+    let text = match &part.body {
+        PartType::Text(t) => match flowed_params(part) {
+            Some(delsp) => super::flowed::unflow(t, delsp),
+            None => t.to_string(),
+        },
+        PartType::Html(h) => super::html::to_text(h),
+        _ => return Err(Malformed::NoText),
+    };
+    if part.is_encoding_problem || charset_decoding_failed(message, part, &text) {
+        let charset = part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .unwrap_or("unknown");
+        return Err(Malformed::Undecodable(charset.to_owned()));
+    }
+    Ok(text)
+}
+
+/// `Some(delsp)` for a `format=flowed` text part.
+fn flowed_params(part: &MessagePart<'_>) -> Option<bool> {
+    let ct = part.content_type()?;
+    let flowed = ct
+        .attribute("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("flowed"));
+    flowed.then(|| {
+        ct.attribute("delsp")
+            .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+    })
+}
+
+/// A charset decoder puts U+FFFD where bytes made no sense. The sender may have
+/// written U+FFFD itself (only UTF-8 can carry it), so a failure is a U+FFFD in
+/// the text that the transfer-decoded bytes do not hold.
+fn charset_decoding_failed(message: &Message<'_>, part: &MessagePart<'_>, text: &str) -> bool {
+    const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+    let in_text = text.matches('\u{FFFD}').count();
+    if in_text == 0 {
+        return false;
+    }
+    let raw = message
+        .raw_message()
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let bytes = match part
+        .content_transfer_encoding()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("base64") => base64_decode(raw),
+        Some("quoted-printable") => quoted_printable_decode(raw),
+        _ => Some(raw.to_vec()),
+    };
+    let in_bytes = bytes.map_or(0, |b| {
+        b.windows(REPLACEMENT.len())
+            .filter(|w| *w == REPLACEMENT)
+            .count()
+    });
+    in_text > in_bytes
+}
+
+/// The optional `application/pidf+xml` part, decoded.
+fn pidf_part(message: &Message<'_>) -> Result<Option<pidf::PidfPresence>, Malformed> {
+    let Some(part) = message
+        .parts
+        .iter()
+        .find(|p| p.is_content_type("application", "pidf+xml"))
+    else {
+        return Ok(None);
+    };
+    pidf::decode(part.contents())
+        .map(Some)
+        .map_err(Malformed::Pidf)
+}
+
+fn required(tags: &Tags, tag: Tag) -> Result<&str, Malformed> {
+    tags.one(tag).ok_or(Malformed::MissingTag(tag.name()))
+}
+
+fn bad(tag: Tag) -> impl FnOnce(ValueError) -> Malformed {
+    move |error| Malformed::BadValue {
+        tag: tag.name(),
+        error,
+    }
+}
+
+fn account(tags: &Tags, tag: Tag) -> Result<AccountName, Malformed> {
+    required(tags, tag)?.parse().map_err(bad(tag))
+}
+
+/// A contact as the model keeps it: a bare mail address has no `mailto:`.
+/// The five fields of a Publish or Notify. Tags win; a PIDF part fills only
+/// what the tags leave out.
+fn presence_fields(
+    tags: &Tags,
+    pidf: Option<&pidf::PidfPresence>,
+) -> Result<PresenceFields, Malformed> {
+    let from_pidf = pidf.map(|p| &p.fields);
+    let contact = match (tags.one(Tag::Contact), from_pidf) {
+        (Some(c), _) => Contact::parse(c),
+        (None, Some(p)) if !p.contact.is_empty() => p.contact.clone(),
+        _ => return Err(Malformed::MissingTag(Tag::Contact.name())),
+    };
+    let activity = match (tags.one(Tag::Activity), from_pidf) {
+        (Some(a), _) => Activity::parse(a).map_err(bad(Tag::Activity))?,
+        (None, Some(p)) => p.activity.clone(),
+        _ => return Err(Malformed::MissingTag(Tag::Activity.name())),
+    };
+    let mut schedule: Vec<ScheduleEntry> =
+        tags.all(Tag::Schedule).map(ScheduleEntry::parse).collect();
+    if schedule.is_empty() {
+        schedule = from_pidf.map(|p| p.schedule.clone()).unwrap_or_default();
+    }
+    let updated = match tags.one(Tag::Updated) {
+        Some(u) => Some(parse_timestamp(u).map_err(bad(Tag::Updated))?),
+        None => from_pidf.and_then(|p| p.updated),
+    };
+    let coordinates = match tags.one(Tag::Coordinates) {
+        Some(c) => Some(c.parse::<Coordinates>().map_err(bad(Tag::Coordinates))?),
+        None => from_pidf.and_then(|p| p.coordinates),
+    };
+    let location = tags
+        .one(Tag::Location)
+        .map(str::to_owned)
+        .or_else(|| from_pidf.and_then(|p| p.location.clone()));
+    let address = from_pidf.and_then(|p| p.address.clone());
+    Ok(PresenceFields {
+        contact,
+        activity,
+        location,
+        schedule,
+        updated,
+        coordinates,
+        address,
+    })
+}
+
+fn subscribe(tags: &Tags, limits: Limits) -> Result<Subscribe, Malformed> {
+    let watcher = account(tags, Tag::Watcher)?;
+    // Repeatable, and people also list several on one line. A name given twice
+    // is asked for once: one mail must not cause a Notify per repetition.
+    let mut notifiers: Vec<AccountName> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for name in tags
+        .all(Tag::Notifier)
+        .flat_map(|v| v.split([',', '、', '，', ';']))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let name = name.parse::<AccountName>().map_err(bad(Tag::Notifier))?;
+        if seen.insert(name.clone()) {
+            notifiers.push(name);
+        }
+    }
+    if notifiers.len() > limits.max_notifiers {
+        return Err(Malformed::TooManyNotifiers {
+            count: notifiers.len(),
+            limit: limits.max_notifiers,
+        });
+    }
+    if notifiers.is_empty() {
+        return Err(Malformed::MissingTag(Tag::Notifier.name()));
+    }
+    let send_to = Contact::parse(required(tags, Tag::SendTo)?).to_string();
+    let mode = match tags.one(Tag::Mode) {
+        None => SubscribeMode::Once,
+        Some(m) if m.eq_ignore_ascii_case("once") => SubscribeMode::Once,
+        Some(m) if m.eq_ignore_ascii_case("watch") => SubscribeMode::Watch,
+        Some(m) => {
+            return Err(Malformed::BadValue {
+                tag: Tag::Mode.name(),
+                error: ValueError::Mode(m.to_owned()),
+            });
+        }
+    };
+    let expires = match tags.one(Tag::Expires) {
+        None => None,
+        Some(e) => Some(e.parse::<u32>().map_err(|_| Malformed::BadValue {
+            tag: Tag::Expires.name(),
+            error: ValueError::Seconds(e.to_owned()),
+        })?),
+    };
+    Ok(Subscribe {
+        watcher,
+        notifiers,
+        send_to,
+        mode,
+        expires,
+    })
+}
