@@ -307,6 +307,15 @@ impl PresenceClient {
         self.flush().await
     }
 
+    /// Whether the location goes out with Publishes now (sharing on, not past
+    /// its end, inside working hours): what the app's sharing switch shows.
+    pub fn is_sharing_location(&self) -> Result<bool, PresenceError> {
+        Ok(self
+            .terminal
+            .sharing()?
+            .active(chrono::Local::now().fixed_offset()))
+    }
+
     /// A GPS fix from the platform; returns the address when it was published.
     pub async fn location_fix(
         &self,

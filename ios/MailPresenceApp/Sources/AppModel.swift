@@ -62,7 +62,14 @@ final class AppModel: ObservableObject {
         objectWillChange.send()
     }
 
-    func share(_ on: Bool) { on ? location.start() : location.stop() }
+    /// The sharing switch: the core first (off publishes without a place at
+    /// once), then the location updates.
+    func share(_ on: Bool) {
+        on ? location.start() : location.stop()
+        Task { await run { try await LocationSharing.set(on, client: $0) } }
+    }
+
+    var sharing: Bool { client.map(LocationSharing.isOn) ?? false }
 
     private func fix(lat: Double, lon: Double, accuracy: Double, time: Date) async {
         await run { _ = try await $0.locationFix(lat: lat, lon: lon, accuracyM: accuracy, timeUnixMs: Int64(time.timeIntervalSince1970 * 1000)) }

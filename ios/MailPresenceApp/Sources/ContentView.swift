@@ -40,6 +40,7 @@ struct MyStatusView: View {
             Button("status.addPlan") { Task { await model.run { try await $0.addSchedule(entry: plan) }; plan = "" } }
             ForEach(model.own?.schedule ?? [], id: \.self) { Text($0) }
             Toggle("status.share", isOn: $sharing).onChange(of: sharing) { model.share($0) }
+                .onAppear { sharing = model.sharing }
             Picker("status.granularity", selection: $granularity) {
                 Text("granularity.city").tag(Granularity.city)
                 Text("granularity.district").tag(Granularity.district)
@@ -47,7 +48,7 @@ struct MyStatusView: View {
             }.onChange(of: granularity) { g in
                 if var form = AccountStorage.load() { form.granularity = g; AccountStorage.save(form); model.open(form) }
             }
-            Text(model.own?.location ?? "—")
+            if let own = model.own { Text(LocationSharing.placeLine(own, sharing: model.sharing, model.lang)) }
             Text(PresenceFormat.age(updatedUnix: model.own?.updatedUnix, nowUnix: Int64(Date().timeIntervalSince1970), model.lang))
             if let waiting = try? model.client?.outboxDepth(), waiting > 0 { Text("status.pending \(waiting)") }
             if let m = model.message { Text(m).foregroundColor(.red) }

@@ -86,7 +86,6 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
     var ui by remember { mutableStateOf(state.ui) }
     var text by remember { mutableStateOf("") }
     var plan by remember { mutableStateOf("") }
-    var sharing by remember { mutableStateOf(false) }
     val scope = rememberCoroutineScope()
     Text(ui.activity, style = MaterialTheme.typography.headlineSmall)
     Row {
@@ -101,7 +100,7 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
     ui.plans.forEach { Text(it) }
     Row {
         Text(stringResource(R.string.share_location))
-        Switch(sharing, { sharing = it; onShare(it) })
+        Switch(ui.sharing, { on -> scope.launch { ui = state.setSharing(on) }; onShare(on) })
     }
     Row {
         Text(stringResource(R.string.granularity))

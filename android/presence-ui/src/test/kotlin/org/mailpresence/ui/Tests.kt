@@ -130,6 +130,28 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         eventually("the outbox holds both") { state.outboxDepth.value == 2u }
         client.close()
     },
+    "after sharing is switched off, a status change publishes no location" to {
+        val client = offlineClient()
+        val published = ColleaguesState(Lang.JA)
+        client.setListener(published)
+        val state = MyStatusState(client, Lang.JA)
+        same(state.ui.sharing, true)
+        runBlocking { state.locationFix(35.0394, 135.7292, 8.0) }
+        eventually("the place was published") { published.publishedLocation.value == "京都府京都市北区" }
+        runBlocking { state.setSharing(false) }
+        same(state.ui.sharing, false)
+        same(state.ui.location, "位置情報の共有を停止中")
+        eventually("a Publish without the place went at once") { published.outboxDepth.value == 2u }
+        same(published.publishedLocation.value, null)
+        runBlocking { state.setActivity(ActivityToken.DRIVING, null) }
+        eventually("the status change was queued") { published.outboxDepth.value == 3u }
+        same(published.publishedLocation.value, null)
+        same(MyStatusState(client, Lang.EN).ui.location, "Location sharing paused")
+        runBlocking { state.setSharing(true) }
+        same(state.ui.location, "京都府京都市北区")
+        eventually("sharing on publishes the place again") { published.publishedLocation.value == "京都府京都市北区" }
+        client.close()
+    },
     "a warning the core writes arrives in the app's log sink" to {
         val records = java.util.concurrent.CopyOnWriteArrayList<LogRecord>()
         setLogSink(object : LogSink {
