@@ -19,12 +19,14 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
-    kotlinOptions { jvmTarget = "17" }
     // libmailpresence_phone.so per ABI, from scripts/build-android.sh.
     sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
     // mappack.bin, copied by the same script from ../assets.
     sourceSets["main"].assets.srcDir("build/generated/mappack")
 }
+
+// Kotlin 2.x: compilerOptions replaces the removed kotlinOptions block.
+kotlin { compilerOptions { jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17) } }
 
 dependencies {
     implementation(project(":presence-ui")) {

@@ -50,7 +50,8 @@ struct MyStatusView: View {
             }
             if let own = model.own { Text(LocationSharing.placeLine(own, sharing: model.sharing, model.lang)) }
             Text(PresenceFormat.age(updatedUnix: model.own?.updatedUnix, nowUnix: Int64(Date().timeIntervalSince1970), model.lang))
-            if let waiting = try? model.client?.outboxDepth(), waiting > 0 { Text("status.pending \(waiting)") }
+            // As Int: the localized key is `status.pending %lld` (a UInt32 would look up %u).
+            if let waiting = try? model.client?.outboxDepth(), waiting > 0 { Text("status.pending \(Int(waiting))") }
             if let m = model.message { Text(m).foregroundColor(.red) }
         }
     }

@@ -7,6 +7,7 @@ import android.app.Notification
 import android.app.NotificationChannel
 import android.app.NotificationManager
 import android.app.Service
+import androidx.core.app.ServiceCompat
 import android.content.Intent
 import android.content.pm.ServiceInfo
 import android.os.IBinder
@@ -44,7 +45,8 @@ class LocationService : Service() {
             .setContentText(getString(R.string.location_notification))
             .setSmallIcon(android.R.drawable.ic_menu_mylocation)
             .build()
-        startForeground(1, notification, ServiceInfo.FOREGROUND_SERVICE_TYPE_LOCATION)
+        // The 3-argument startForeground exists from API 29; minSdk is 26.
+        ServiceCompat.startForeground(this, 1, notification, ServiceInfo.FOREGROUND_SERVICE_TYPE_LOCATION)
         val request = LocationRequest.Builder(Priority.PRIORITY_BALANCED_POWER_ACCURACY, 60_000).setMinUpdateDistanceMeters(50f).build()
         try {
             fused.requestLocationUpdates(request, callback, Looper.getMainLooper())

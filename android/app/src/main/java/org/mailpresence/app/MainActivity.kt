@@ -22,7 +22,11 @@ import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Scaffold
 import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
+import androidx.compose.material3.ExperimentalMaterial3Api
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
+import androidx.compose.foundation.text.KeyboardOptions
+import androidx.compose.ui.text.input.KeyboardType
+import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
@@ -42,8 +46,12 @@ import org.mailpresence.ui.MyStatusState
 import org.mailpresence.ui.PresenceFormat
 
 class MainActivity : ComponentActivity() {
+    // Only a location permission starts the location service: with only
+    // notifications granted, Android 14 refuses a location foreground service.
     private val askLocation = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { granted ->
-        if (granted.values.any { it }) startForegroundService(Intent(this, LocationService::class.java))
+        val location = granted[Manifest.permission.ACCESS_FINE_LOCATION] == true ||
+            granted[Manifest.permission.ACCESS_COARSE_LOCATION] == true
+        if (location) startForegroundService(Intent(this, LocationService::class.java))
     }
 
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -82,7 +90,8 @@ class MainActivity : ComponentActivity() {
 @Composable
 fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
     val client = app.client ?: return Text(stringResource(R.string.tab_account))
-    val state = remember { MyStatusState(client, app.lang) }
+    // A new client (the account changed) gets a new state, not the old one's.
+    val state = remember(client) { MyStatusState(client, app.lang) }
     var ui by remember { mutableStateOf(state.ui) }
     var text by remember { mutableStateOf("") }
     var plan by remember { mutableStateOf("") }
@@ -121,6 +130,7 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
     ui.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
 }
 
+@OptIn(ExperimentalMaterial3Api::class) // PullToRefreshBox
 @Composable
 fun ColleaguesScreen(app: PresenceApp) {
     val client = app.client ?: return
@@ -159,7 +169,9 @@ fun AccountScreen(app: PresenceApp) {
     val scope = rememberCoroutineScope()
     OutlinedTextField(form.account, { form = form.copy(account = it) }, label = { Text(stringResource(R.string.account_name)) })
     OutlinedTextField(form.mail, { form = form.copy(mail = it) }, label = { Text(stringResource(R.string.mail_address)) })
-    OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) })
+    OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) },
+        visualTransformation = PasswordVisualTransformation(),
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password))
     OutlinedTextField(form.presenceServer, { form = form.copy(presenceServer = it) }, label = { Text(stringResource(R.string.presence_server)) })
     OutlinedTextField(form.mailHost, { form = form.copy(mailHost = it) }, label = { Text(stringResource(R.string.mail_server)) })
     OutlinedTextField(form.imapPort, { form = form.copy(imapPort = it) }, label = { Text(stringResource(R.string.imap_port)) })
@@ -169,7 +181,10 @@ fun AccountScreen(app: PresenceApp) {
     Row {
         Button(onClick = {
             problems = form.problems(app.lang)
-            if (problems.isEmpty()) { store.save(form); app.open(form) }
+            if (problems.isEmpty()) {
+                result = app.open(form)
+                if (result == null) store.save(form)
+            }
         }) { Text(stringResource(R.string.save)) }
         Button(onClick = {
             scope.launch {

@@ -11,6 +11,8 @@ import androidx.lifecycle.LifecycleOwner
 import androidx.lifecycle.ProcessLifecycleOwner
 import org.mailpresence.LogLevel
 import org.mailpresence.PresenceClient
+import org.mailpresence.PresenceException
+import org.mailpresence.ui.ErrorText
 import org.mailpresence.setLogSink
 import org.mailpresence.ui.AccountForm
 import org.mailpresence.ui.ColleaguesState
@@ -38,13 +40,24 @@ class PresenceApp : Application() {
         })
     }
 
-    /** Opens the core for a (validated) account form. */
-    fun open(form: AccountForm) {
-        client?.stop()
-        val mapPack = assets.open("mappack.bin").use { it.readBytes() }
-        val c = PresenceClient(form.toConfig(lang), filesDir.resolve("presence").path, mapPack)
+    /**
+     * Opens the core for a (validated) account form, replacing and closing the
+     * client before it. Returns the failure in words (and keeps the old client)
+     * instead of crashing the app on Save.
+     */
+    fun open(form: AccountForm): String? {
+        // Without the map pack (an asset missing from a build) the core still
+        // runs; it only cannot turn fixes into addresses, and says so in its log.
+        val mapPack = runCatching { assets.open("mappack.bin").use { it.readBytes() } }.getOrNull()
+        val c = try {
+            PresenceClient(form.toConfig(lang), filesDir.resolve("presence").path, mapPack)
+        } catch (e: PresenceException) {
+            return ErrorText.of(e, lang)
+        }
+        client?.let { it.stop(); it.close() }
         c.setListener(colleagues)
         c.start()
         client = c
+        return null
     }
 }
