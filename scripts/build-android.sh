@@ -10,6 +10,4 @@ command -v cargo-ndk >/dev/null || cargo install cargo-ndk --locked
 rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android
 cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o android/app/src/main/jniLibs build --release -p mailpresence-phone
 scripts/bindings.sh target/bindings
-mkdir -p android/app/build/generated/mappack
-cp assets/mappack.bin android/app/build/generated/mappack/
 echo "build-android: now open android/ in Android Studio, or: cd android && gradle :app:assembleDebug" >&2

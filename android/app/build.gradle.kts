@@ -21,9 +21,16 @@ android {
     }
     // libmailpresence_phone.so per ABI, from scripts/build-android.sh.
     sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
-    // mappack.bin, copied by the same script from ../assets.
-    sourceSets["main"].assets.srcDir("build/generated/mappack")
+    // mappack.bin, copied from ../assets by copyMapPack before every build
+    // (so `gradle clean` cannot leave an app without its map data).
+    sourceSets["main"].assets.srcDir(layout.buildDirectory.dir("generated/mappack"))
 }
+
+val copyMapPack = tasks.register<Copy>("copyMapPack") {
+    from(rootProject.file("../assets/mappack.bin"))
+    into(layout.buildDirectory.dir("generated/mappack"))
+}
+tasks.named("preBuild") { dependsOn(copyMapPack) }
 
 // Kotlin 2.x: compilerOptions replaces the removed kotlinOptions block.
 kotlin { compilerOptions { jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17) } }
