@@ -1,6 +1,6 @@
-// swift-tools-version:5.9
+// swift-tools-version:5.10
 // The iOS app's code that is not UIKit, SwiftUI or CoreLocation, with the core's
-// generated bindings. `scripts/test-swift.sh` generates Sources/MailPresence
+// generated bindings (which use Swift 5.10's nonisolated(unsafe)). `scripts/test-swift.sh` generates Sources/MailPresence
 // and Sources/MailPresenceFFI from the core library, then runs the tests.
 import PackageDescription
 

@@ -15,7 +15,9 @@ struct MailPresenceApp: App {
         #else
         setLogSink(sink: CoreLog(), level: .warn)
         #endif
-        BGTaskScheduler.shared.register(forTaskWithIdentifier: "org.mailpresence.sync", using: nil) { task in
+        // On the main queue: the handler touches the main-actor AppModel, and
+        // with `using: nil` Swift 6 traps on the background queue it runs on.
+        BGTaskScheduler.shared.register(forTaskWithIdentifier: "org.mailpresence.sync", using: .main) { task in
             Self.scheduleRefresh()
             let work = Task { _ = try? await AppModel.shared?.client?.sync() }
             task.expirationHandler = { work.cancel() }
