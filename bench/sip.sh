@@ -225,14 +225,18 @@ max_rate() {
 }
 
 fanout() {
-  local port=$1 out=() args=()
+  local port=$1 udp_port=$2 out=() args=()
   case "$mode" in
     auth) args=(--password-prefix pw-) ;;
     tls) args=(--tls) ;;
   esac
   for _ in $(seq 1 "$runs"); do
+    # The load steps may leave the server busy for a while (queued
+    # requests, retransmissions): start when it answers an OPTIONS again.
+    python3 bench/sipbench.py ping "127.0.0.1:$udp_port" udp 120 >&2 || exit 1
     r=$(python3 bench/sip_fanout.py "127.0.0.1:$port" example.test 1000 "${args[@]}") || exit 1
-    out+=("$(sed -E 's/.*notified=([0-9]+) ms=([0-9.]+)/\2 ms (\1 notified)/' <<<"$r")")
+    out+=("$(sed -E 's/.*refused=([0-9]+) notified=([0-9]+) ms=none/no time: the publisher'"'"'s connection refused (\1 of 1000 watchers'"'"' too)/;
+      s/.*refused=([0-9]+) notified=([0-9]+) ms=([0-9.]+)/\3 ms (\2 notified)\1/; s/\)0$/)/; s/\)([0-9]+)$/, \1 connections refused)/' <<<"$r")")
   done
   local IFS=';'
   echo "${out[*]}"
@@ -249,22 +253,23 @@ rates() {
   printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d / %d / %d", v[1], m, v[NR] }'
 }
 
-# $1: the port SIPp speaks to (stunnel's for TLS), $2: the fan-out's port.
+# $1: the port SIPp speaks to (stunnel's for TLS), $2: the fan-out's port,
+# $3: the server's UDP port.
 measure() {
   local port=$1 fan_port=$2 p f fan
   p=$(rates "$publish" "$port" "${sipp_args[@]}" "${publish_args[@]}") || exit 1
   f=$(rates "$fetch" "$port" -s u0 "${sipp_args[@]}" "${fetch_args[@]}") || exit 1
-  fan=$(fanout "$fan_port") || exit 1
+  fan=$(fanout "$fan_port" "$3") || exit 1
   echo "$p|$f|$fan"
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 if [ "$mode" = tls ]; then
-  start_ours; ours=$(measure "$ours_tunnel" "$ours_tls"); alive ours "$ours_pid" "$work/ours.log"; stop_all
-  start_kamailio; kam=$(measure "$kam_tunnel" "$kam_tls"); alive Kamailio "$kam_pid" "$work/kam.log"; stop_all
+  start_ours; ours=$(measure "$ours_tunnel" "$ours_tls" "$ours_port"); alive ours "$ours_pid" "$work/ours.log"; stop_all
+  start_kamailio; kam=$(measure "$kam_tunnel" "$kam_tls" "$kam_port"); alive Kamailio "$kam_pid" "$work/kam.log"; stop_all
 else
-  start_ours; ours=$(measure "$ours_port" "$ours_port"); alive ours "$ours_pid" "$work/ours.log"; stop_all
-  start_kamailio; kam=$(measure "$kam_port" "$kam_port"); alive Kamailio "$kam_pid" "$work/kam.log"; stop_all
+  start_ours; ours=$(measure "$ours_port" "$ours_port" "$ours_port"); alive ours "$ours_pid" "$work/ours.log"; stop_all
+  start_kamailio; kam=$(measure "$kam_port" "$kam_port" "$kam_port"); alive Kamailio "$kam_pid" "$work/kam.log"; stop_all
 fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 IFS='|' read -r op of ofan <<<"$ours"
