@@ -285,12 +285,6 @@ impl SipConfig {
         let ip = ip.to_canonical();
         self.trusted_networks.iter().any(|n| n.contains(&ip))
     }
-
-    pub fn advertise(&self) -> String {
-        self.advertise
-            .clone()
-            .unwrap_or_else(|| self.listen.to_string())
-    }
 }
 
 /// How presence behaves over time.
@@ -326,12 +320,6 @@ impl Default for PresencePolicy {
             location_ttl_secs: 8 * 3600,
             sender_mails_per_hour: 120,
         }
-    }
-}
-
-impl PresencePolicy {
-    pub fn notify_interval(&self) -> Duration {
-        Duration::from_secs(self.notify_interval_secs)
     }
 }
 

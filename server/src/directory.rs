@@ -108,10 +108,6 @@ impl Directory {
             .or_else(|| user.parse().ok().and_then(|a: AccountName| self.person(&a)))
     }
 
-    pub fn people(&self) -> &[Person] {
-        &self.people
-    }
-
     /// What `watcher` may see of `notifier`. Everyone sees all of themselves.
     pub fn access(&self, watcher: &AccountName, notifier: &AccountName) -> Access {
         let (Some(w), Some(n)) = (self.person(watcher), self.person(notifier)) else {

@@ -1,7 +1,8 @@
-//! The presence engine: the seed's figure 7 with what a real server needs.
+//! The presence engine: the patent's figure 7 (see the glossary in `lib.rs`)
+//! with what a real server needs.
 //!
-//! It does no I/O. Transports hand it parsed requests (a received mail, later a
-//! SIP PUBLISH or SUBSCRIBE) together with the open store transaction, and get
+//! It does no I/O. Transports hand it parsed requests (a received mail, a SIP
+//! PUBLISH or SUBSCRIBE) together with the open store transaction, and get
 //! back a [`Step`]: a verdict for the log and the deliveries to send. Because
 //! the caller commits the store changes and queues the deliveries in the same
 //! transaction, a crash never leaves a presence applied but its Notify lost.

@@ -1,9 +1,18 @@
-//! MailPresence server: the seed's presence server 1. It keeps everyone's
-//! presence, reads presence mails from its mailbox over IMAP, answers over
-//! SMTP, and (next) speaks SIP presence to desk phones.
+//! MailPresence server: the presence server of the patent (JP6286887B2, "the
+//! seed" in comments: its presence server 1). It keeps everyone's presence,
+//! reads presence mails from its mailbox over IMAP and answers over SMTP, and
+//! speaks SIP presence to desk phones, bridging the two.
 //!
-//! `engine` holds the logic and no I/O; `store` keeps state; `mail` is the
-//! mail transport; `config` and `directory` say who is who.
+//! `engine` holds the presence logic and no I/O; `hub` runs its steps in store
+//! transactions for the transports; `store` keeps state (SQLite); `mail` and
+//! `sip` are the transports; `supervisor` keeps their loops running; `config`
+//! and `directory` say who is who and who may see whom; `status` reports.
+//!
+//! Glossary of the comments: "seed figure N" is figure N of the patent —
+//! figure 7 the server's handling of a Publish or Subscribe, figure 9 a
+//! terminal's own record, figure 10 a terminal deciding what to publish;
+//! "terminal" is a field worker's phone; "presentity" the person whose
+//! presence is watched; "watcher" the one watching.
 
 pub mod config;
 pub mod directory;

@@ -266,7 +266,10 @@ async fn a_watcher_gets_its_notify_and_it_is_resent_until_answered() {
     // retransmission). After the SIP throttle's second, or the change would
     // wait for the clock's tick, which this test does not run.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    desk.send(&publish("u0", desk.addr()), addr).await;
+    // A new transaction (a new branch): the same one would be a retransmission,
+    // answered again from memory without being handled.
+    let change = publish("u0", desk.addr()).replace("z9hG4bK-u0", "z9hG4bK-u0-2");
+    desk.send(&change, addr).await;
     assert_eq!(status(&desk.receive().await), 200);
     let second = watcher.receive().await;
     assert!(second.starts_with("NOTIFY "), "{second}");

@@ -28,6 +28,25 @@ const COMMAND: Duration = Duration::from_secs(5);
 /// Lines of a log shown in a failure message.
 const LOG_TAIL: usize = 120;
 
+/// How a phone carries SIP to its outbound proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// Its `transport=` URI parameter.
+    fn param(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+}
+
 /// A desk worker's SIP account as set up on their phone.
 #[derive(Debug, Clone)]
 pub struct DeskAccount {
@@ -39,6 +58,10 @@ pub struct DeskAccount {
     pub proxy: SocketAddr,
     /// Whether it REGISTERs at `proxy` before anything else.
     pub register: bool,
+    /// UDP unless set otherwise (`over_tcp`, `over_tls`).
+    pub transport: Transport,
+    /// The certificate authority the phone trusts for TLS.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl DeskAccount {
@@ -50,6 +73,8 @@ impl DeskAccount {
             password: sip_password(world, account),
             proxy: world.sip_addr(),
             register: false,
+            transport: Transport::Udp,
+            ca_file: None,
         }
     }
 
@@ -61,7 +86,30 @@ impl DeskAccount {
             password: sip_password(world, account),
             proxy: registrar,
             register: true,
+            transport: Transport::Udp,
+            ca_file: None,
         }
+    }
+
+    /// The same account over TCP to the same proxy.
+    pub fn over_tcp(mut self) -> Self {
+        self.transport = Transport::Tcp;
+        self
+    }
+
+    /// The same account over TLS to the presence server's TLS port, trusting
+    /// the server's certificate as the office's CA (`World::with_sip_tls`).
+    pub fn over_tls(mut self, world: &World) -> Self {
+        let tls = world.sip_tls.as_ref().expect("SIP over TLS enabled");
+        self.proxy = world.sip_tls_addr();
+        self.transport = Transport::Tls;
+        self.ca_file = Some(tls.certificate.clone());
+        self
+    }
+
+    /// The proxy as a URI with its transport: `sip:127.0.0.1:5060;transport=tcp`.
+    fn proxy_uri(&self) -> String {
+        format!("sip:{};transport={}", self.proxy, self.transport.param())
     }
 
     /// The user part of the SIP URI (`sato`).
@@ -261,15 +309,22 @@ impl Drop for Baresip {
 fn write_baresip_files(dir: &Path, account: &DeskAccount, ctrl: SocketAddr, contacts: &[&str]) {
     // Port 0 for SIP: baresip also takes the port after its SIP port for
     // TLS, which a fixed free port does not guarantee.
-    let config = format!(
+    let mut config = format!(
         "poll_method epoll\nsip_listen 127.0.0.1:0\nmodule_path /usr/lib/baresip/modules\n\
          module_tmp account.so\nmodule_app contact.so\nmodule_app presence.so\n\
          module_app ctrl_tcp.so\nctrl_tcp_listen {ctrl}\n"
     );
+    // baresip 1.0 loads this CA but does not check the server's
+    // certificate with it (libre 1.1 sets no verification on SIP over TLS);
+    // it is given as an office would give it, for phones that do check.
+    if let Some(ca) = &account.ca_file {
+        writeln!(config, "sip_cafile {}", ca.display()).unwrap();
+    }
     let regint = if account.register { 600 } else { 0 };
     let mut line = format!(
-        "<{}>;regint={regint};pubint=600;mwi=no;outbound=\"sip:{}\"",
-        account.aor, account.proxy
+        "<{}>;regint={regint};pubint=600;mwi=no;outbound=\"{}\"",
+        account.aor,
+        account.proxy_uri()
     );
     if let Some(password) = &account.password {
         write!(line, ";auth_pass={password}").unwrap();
@@ -362,6 +417,11 @@ impl Linphonec {
     /// Starts the phone for `account` with `friends` (SIP URIs) in its phone
     /// book, and waits until the registrar accepted it.
     pub async fn start(account: &DeskAccount, friends: &[&str]) -> Self {
+        assert_ne!(
+            account.transport,
+            Transport::Tls,
+            "linphonec over TLS (its CA, its checks) is not set up here"
+        );
         let dir = tempfile::Builder::new()
             .prefix("linphonec.")
             .tempdir()
@@ -392,10 +452,15 @@ impl Linphonec {
             _dir: dir,
         };
         phone.stdin = phone.child.stdin.take();
-        // linphonec 5.1 opens no SIP socket at start from `sip_port` in its
-        // configuration; setting the port from its prompt does, and the
-        // registration follows.
-        phone.type_line(&format!("ports sip {}", free_port()));
+        // linphonec 5.1 opens no SIP socket at start from the ports in its
+        // configuration; a command that applies its transports again does,
+        // and the registration follows. `ports sip` sets a UDP port (and
+        // turns TCP off); `ipv6 disable` applies the configured ones (IPv4
+        // is all the tests use).
+        match account.transport {
+            Transport::Udp => phone.type_line(&format!("ports sip {}", free_port())),
+            Transport::Tcp | Transport::Tls => phone.type_line("ipv6 disable"),
+        }
         if account.register {
             phone.wait_registered().await;
         }
@@ -497,14 +562,23 @@ fn is_sip_start_line(line: &str) -> bool {
 /// linphonec's configuration: one account (proxy, identity, publish), its
 /// password, and the phone book with presence subscriptions.
 fn linphonerc(account: &DeskAccount, friends: &[&str]) -> String {
-    let proxy = account.proxy;
+    let proxy = account.proxy_uri();
     let mut rc = String::new();
     // The registration waits for no network check (there is no default
     // route on some test machines) and no audio device is needed.
     writeln!(
         rc,
-        "[sip]\ndefault_proxy=0\nregister_only_when_network_is_up=0\n\n\
-         [proxy_0]\nreg_proxy=<sip:{proxy};transport=udp>\nreg_route=<sip:{proxy};transport=udp;lr>\n\
+        "[sip]\ndefault_proxy=0\nregister_only_when_network_is_up=0"
+    )
+    .unwrap();
+    // Over TCP, a TCP port of its own (belle-sip sends over a transport only
+    // from a listening point of it) and no UDP one.
+    if account.transport == Transport::Tcp {
+        writeln!(rc, "sip_port=0\nsip_tcp_port={}", free_port()).unwrap();
+    }
+    writeln!(
+        rc,
+        "\n[proxy_0]\nreg_proxy=<{proxy}>\nreg_route=<{proxy};lr>\n\
          reg_identity=<{aor}>\nreg_expires=600\nreg_sendregister={register}\n\
          publish=1\npublish_expires=600\n",
         aor = account.aor,

@@ -4,7 +4,8 @@
 //! and both behind Kamailio as the company's registrar. In each story the
 //! desk colleagues see each other's status and a field worker's (who
 //! publishes and asks by mail), and after a server restart the phones still
-//! follow changes without anyone touching them.
+//! follow changes without anyone touching them. Then the same over TCP and
+//! TLS, and with every phone proving its password (digest).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -19,6 +20,14 @@ use mailpresence_e2e::{ServerProcess, World, presence_messages};
 const SEEN: Duration = Duration::from_secs(10);
 /// A field worker's mail through Postfix, Dovecot and the server.
 const BY_MAIL: Duration = Duration::from_secs(20);
+/// A planned restart ends TCP and TLS subscriptions (their connections go);
+/// baresip subscribes again 5 s after a `deactivated` NOTIFY.
+const BARESIP_RESUBSCRIBES: Duration = Duration::from_secs(20);
+/// linphonec ignores the reason and subscribes again only once it has
+/// registered again: at once when the server is back before its immediate
+/// retry of the lost connection, else 60 s later (belle-sip's `[sip]
+/// refresher_retry_after`, left at its default here).
+const LINPHONEC_RESUBSCRIBES: Duration = Duration::from_secs(90);
 
 /// Desk colleagues and field workers; the SIP side on with its defaults
 /// (NOTIFYs at most a second apart; the 60 s interval is for mail).
@@ -328,5 +337,219 @@ async fn behind_kamailio_phones_follow_changes_across_a_server_restart() {
             &server,
             &[linda.describe(), sato.describe(), kamailio.describe()]
         )
+    );
+}
+
+/// Over TCP a subscription lives on its connection, which a planned stop
+/// closes: the server ends it first, and linphonec (registered at the
+/// server's own registrar, as a phone that must register is) subscribes
+/// again on its own once it has registered again. Nobody touches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn linphonec_over_tcp_follows_changes_across_a_planned_restart() {
+    let mut world = office(&["linda:desk", "sato:desk"]);
+    world.sip_extra = "registrar = true\n".into();
+    let mut server = world.start_server();
+    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
+    let linda = Linphonec::start(
+        &DeskAccount::registering_at(&world, "linda", world.sip_addr()).over_tcp(),
+        &[&sato_uri],
+    )
+    .await;
+    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&linda_uri]).await;
+    sato.set_online().await;
+    assert!(
+        linda.wait_for_presence(&sato_uri, "Online", SEEN).await,
+        "linda's linphonec (TCP) does not show sato online\n{}",
+        evidence(&server, &[linda.describe(), sato.describe()])
+    );
+
+    server.restart_gracefully();
+    sato.set_offline().await;
+    assert!(
+        linda
+            .wait_for_presence(&sato_uri, "Offline", LINPHONEC_RESUBSCRIBES)
+            .await,
+        "after a planned restart, linda's linphonec (TCP) no longer follows sato\n{}",
+        evidence(&server, &[linda.describe(), sato.describe()])
+    );
+    sato.set_online().await;
+    assert!(
+        linda.wait_for_presence(&sato_uri, "Online", SEEN).await,
+        "linda's linphonec (TCP) does not show sato back online\n{}",
+        evidence(&server, &[linda.describe(), sato.describe()])
+    );
+}
+
+/// The same with baresip over TCP, which honours the reason the server
+/// gives when it ends the subscription (`deactivated`: again at once).
+#[tokio::test(flavor = "multi_thread")]
+async fn baresip_over_tcp_follows_changes_across_a_planned_restart() {
+    let world = office(&["sato:desk", "yamada:desk"]);
+    let mut server = world.start_server();
+    let (sato_uri, yamada_uri) = (world_aor(&world, "sato"), world_aor(&world, "yamada"));
+    let yamada = Baresip::start(
+        &DeskAccount::standalone(&world, "yamada").over_tcp(),
+        &[&sato_uri],
+    )
+    .await;
+    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&yamada_uri]).await;
+    sato.set_online().await;
+    assert!(
+        yamada.wait_for_presence(&sato_uri, "Online", SEEN).await,
+        "yamada's phone (TCP) does not show sato online\n{}",
+        evidence(&server, &[yamada.describe(), sato.describe()])
+    );
+
+    server.restart_gracefully();
+    sato.set_offline().await;
+    assert!(
+        yamada
+            .wait_for_presence(&sato_uri, "Offline", BARESIP_RESUBSCRIBES)
+            .await,
+        "after a planned restart, yamada's phone (TCP) no longer follows sato\n{}",
+        evidence(&server, &[yamada.describe(), sato.describe()])
+    );
+}
+
+/// A desk phone on SIP over TLS (port 5061 in an office) and one on plain
+/// UDP see each other's status both ways.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_baresip_phone_over_tls_and_one_over_udp_see_each_other() {
+    let world = office(&["sato:desk", "yamada:desk"]).with_sip_tls();
+    let server = world.start_server();
+    let (sato_uri, yamada_uri) = (world_aor(&world, "sato"), world_aor(&world, "yamada"));
+    let yamada = Baresip::start(
+        &DeskAccount::standalone(&world, "yamada").over_tls(&world),
+        &[&sato_uri],
+    )
+    .await;
+    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&yamada_uri]).await;
+    let why = || evidence(&server, &[yamada.describe(), sato.describe()]);
+
+    yamada.set_online().await;
+    sato.set_online().await;
+    assert!(
+        sato.wait_for_presence(&yamada_uri, "Online", SEEN).await,
+        "sato's phone does not show yamada (TLS) online\n{}",
+        why()
+    );
+    assert!(
+        yamada.wait_for_presence(&sato_uri, "Online", SEEN).await,
+        "yamada's phone (TLS) does not show sato online\n{}",
+        why()
+    );
+    sato.set_offline().await;
+    assert!(
+        yamada.wait_for_presence(&sato_uri, "Offline", SEEN).await,
+        "yamada's phone (TLS) still shows sato online\n{}",
+        why()
+    );
+    // What it sent and got went over TLS (its SIP trace names the transport).
+    let to_server = format!(" -> {}", world.sip_tls_addr());
+    assert!(
+        yamada
+            .log_text()
+            .lines()
+            .any(|l| l.starts_with("TLS 127.0.0.1:") && l.trim_end().ends_with(&to_server))
+            && !yamada.log_text().contains("UDP 127.0.0.1:"),
+        "yamada's phone did not talk TLS to the server\n{}",
+        why()
+    );
+}
+
+/// Nobody is trusted for their address: every desk person has a SIP
+/// password, which their phone must prove.
+fn office_with_passwords(accounts: &[&str]) -> World {
+    let mut world = office(accounts);
+    world.sip_trusted = String::new();
+    for person in &mut world.staff {
+        person.sip_password = Some(format!("{}-desk-pw", person.account));
+    }
+    world
+}
+
+/// With the default digest algorithms (SHA-256 offered first, then MD5),
+/// two linphonec phones register, publish and watch; they answer SHA-256.
+#[tokio::test(flavor = "multi_thread")]
+async fn linphonec_phones_prove_their_passwords_with_sha256() {
+    let mut world = office_with_passwords(&["linda:desk", "ken:desk"]);
+    world.sip_extra = "registrar = true\n".into();
+    let server = world.start_server();
+    let (linda_uri, ken_uri) = (world_aor(&world, "linda"), world_aor(&world, "ken"));
+    let linda = Linphonec::start(
+        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
+        &[&ken_uri],
+    )
+    .await;
+    let mut ken = Linphonec::start(
+        &DeskAccount::registering_at(&world, "ken", world.sip_addr()),
+        &[&linda_uri],
+    )
+    .await;
+    let why = || evidence(&server, &[linda.describe(), ken.describe()]);
+
+    assert!(
+        linda.wait_for_presence(&ken_uri, "Online", SEEN).await,
+        "linda's linphonec does not show ken online\n{}",
+        why()
+    );
+    assert!(
+        ken.wait_for_presence(&linda_uri, "Online", SEEN).await,
+        "ken's linphonec does not show linda online\n{}",
+        why()
+    );
+    for phone in [&linda, &ken] {
+        assert!(
+            phone
+                .log_text()
+                .lines()
+                .any(|l| l.starts_with("Authorization:") && l.contains("algorithm=SHA-256")),
+            "{} did not answer with SHA-256\n{}",
+            phone.account.aor,
+            why()
+        );
+    }
+    ken.quit().await;
+    assert!(
+        linda.wait_for_presence(&ken_uri, "Offline", SEEN).await,
+        "linda's linphonec still shows ken online after he quit\n{}",
+        evidence(&server, &[linda.describe(), ken.describe()])
+    );
+}
+
+/// baresip 1.0 (libre 1.1) answers a 401 only when its one challenge is
+/// MD5: it gives up on a SHA-256 challenge, and on a second challenge for
+/// the same realm. With `digest_algorithms = ["MD5"]`, the setting for such
+/// phones, it and linphonec publish and watch with their passwords.
+#[tokio::test(flavor = "multi_thread")]
+async fn baresip_and_linphonec_prove_their_passwords_with_md5_only() {
+    let mut world = office_with_passwords(&["linda:desk", "sato:desk"]);
+    world.sip_extra = "registrar = true\ndigest_algorithms = [\"MD5\"]\n".into();
+    let server = world.start_server();
+    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
+    let linda = Linphonec::start(
+        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
+        &[&sato_uri],
+    )
+    .await;
+    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&linda_uri]).await;
+    let why = || evidence(&server, &[linda.describe(), sato.describe()]);
+
+    sato.set_online().await;
+    assert!(
+        linda.wait_for_presence(&sato_uri, "Online", SEEN).await,
+        "linda's linphonec does not show sato online\n{}",
+        why()
+    );
+    assert!(
+        sato.wait_for_presence(&linda_uri, "Online", SEEN).await,
+        "sato's phone does not show linda online\n{}",
+        why()
+    );
+    sato.set_offline().await;
+    assert!(
+        linda.wait_for_presence(&sato_uri, "Offline", SEEN).await,
+        "linda's linphonec still shows sato online\n{}",
+        why()
     );
 }

@@ -140,7 +140,7 @@ async fn a_tcp_watcher_is_told_to_subscribe_again_when_the_server_stops() {
         last.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(
-        last.contains("Subscription-State: terminated;reason=probation;retry-after="),
+        last.contains("Subscription-State: terminated;reason=deactivated"),
         "the phone is told to subscribe again: {last:?}\n{}",
         server.log_text()
     );

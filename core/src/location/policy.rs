@@ -107,11 +107,6 @@ impl ChangePolicy {
         &self.config
     }
 
-    /// The address last published, if any.
-    pub fn published(&self) -> Option<&Address> {
-        self.published.as_ref().map(|p| &p.address)
-    }
-
     /// Feeds one fix; returns the address to publish when one is due.
     pub fn on_fix(
         &mut self,

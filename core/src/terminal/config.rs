@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::location::{Granularity, PolicyConfig};
+use crate::location::PolicyConfig;
 use crate::summary::Lang;
 use crate::transport::{Endpoint, TlsMode};
 
@@ -80,10 +80,6 @@ impl MailServer {
 }
 
 impl TerminalConfig {
-    pub fn granularity(&self) -> Granularity {
-        self.location.granularity
-    }
-
     /// `location_ttl_secs` as a duration (capped, so a huge value cannot overflow).
     pub fn location_ttl(&self) -> chrono::Duration {
         let secs = i64::try_from(self.location_ttl_secs).unwrap_or(i64::MAX);

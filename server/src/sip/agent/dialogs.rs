@@ -6,20 +6,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::Utc;
 use mailpresence_core::model::AccountName;
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::info;
 
-use super::Agent;
+use super::{Agent, stored};
 use crate::hub::{Batch, Hub};
 use crate::sip::transport::Peer;
-use crate::store::StoreError;
-
-/// The kind under which dialogs are kept in the store.
-const KIND: &str = "dialog";
 
 /// How a dialog ends; the reason goes into the last NOTIFY's
 /// Subscription-State (RFC 6665 §4.1.3).
@@ -27,15 +22,18 @@ const KIND: &str = "dialog";
 pub(super) enum Ending {
     /// Expired, withdrawn by the watcher, or a fetch: no retry expected.
     Timeout,
-    /// The server stops: subscribe again after this many seconds.
-    Probation(u32),
+    /// The server stops and cannot keep the dialog: subscribe again now
+    /// (RFC 6665 `deactivated`, meant for moving subscriptions). Not
+    /// `probation` with `retry-after`: baresip 1.0 waits at least 300 s
+    /// after that, whatever `retry-after` says; after `deactivated`, 5 s.
+    Deactivated,
 }
 
 impl Ending {
     pub(super) fn subscription_state(self) -> String {
         match self {
             Self::Timeout => "terminated;reason=timeout".into(),
-            Self::Probation(after) => format!("terminated;reason=probation;retry-after={after}"),
+            Self::Deactivated => "terminated;reason=deactivated".into(),
         }
     }
 }
@@ -140,23 +138,8 @@ impl Dialogs {
 
     /// The dialogs stored by an earlier run, still live.
     pub(super) fn resume(hub: &Hub) -> Self {
-        let mut records = Vec::new();
-        let read = hub.step(|_, tx, now| {
-            tx.expire_sip_records(now)?;
-            records = tx.sip_records(KIND, now)?;
-            Ok(None)
-        });
-        if let Err(e) = read {
-            warn!(error = %e, "stored SIP subscriptions not readable; phones subscribe again on their refresh");
-        }
         let mut dialogs = Self::default();
-        let now = Utc::now();
-        for (id, record, expires_at) in records {
-            let Ok(s) = serde_json::from_str::<Stored>(&record) else {
-                warn!(dialog = %id, "stored SIP subscription unreadable; skipped");
-                continue;
-            };
-            let left = (expires_at - now).to_std().unwrap_or_default();
+        for (id, s, left) in stored::load::<Stored>(hub, stored::DIALOG) {
             dialogs.insert(
                 id,
                 Dialog {
@@ -197,7 +180,7 @@ impl Agent {
         if d.ending.is_some() {
             return;
         }
-        let stored = Stored {
+        let record = Stored {
             call_id: d.call_id.clone(),
             local_party: d.local_party.clone(),
             remote_party: d.remote_party.clone(),
@@ -209,16 +192,7 @@ impl Agent {
             answered: d.answered,
         };
         let left = d.expires_at.saturating_duration_since(Instant::now());
-        let result = b.step(|_, tx, now| {
-            let record = serde_json::to_string(&stored)
-                .map_err(|e| StoreError::Corrupt(format!("dialog record: {e}")))?;
-            let expires_at = now + chrono::Duration::from_std(left).unwrap_or_default();
-            tx.put_sip_record(KIND, id, &record, expires_at)?;
-            Ok(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, dialog = %id, "SIP subscription not stored; it ends with a restart");
-        }
+        stored::put(b, stored::DIALOG, id, &record, left);
     }
 
     /// Forgets dialog `id`: from memory, its NOTIFYs awaiting an answer, and
@@ -231,15 +205,6 @@ impl Agent {
 
     /// Removes dialog `id` from the store only (it is ending).
     pub(super) fn forget_stored_dialog(&self, id: &str, b: &mut Batch<'_>) {
-        let result = b.step(|_, tx, _| {
-            tx.delete_sip_record(KIND, id)?;
-            Ok(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, dialog = %id, "stored SIP subscription not removed");
-        }
+        stored::delete(b, stored::DIALOG, id);
     }
 }
-
-/// How long after a planned stop phones are asked to subscribe again.
-pub(super) const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10);

@@ -17,6 +17,7 @@ mod dialogs;
 mod publish;
 mod registrar;
 mod reply;
+mod stored;
 mod subscribe;
 mod transaction;
 
@@ -31,7 +32,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, warn};
 
-use self::dialogs::{Dialogs, Ending, RESUBSCRIBE_AFTER};
+use self::dialogs::{Dialogs, Ending};
 use self::publish::Publication;
 use self::reply::{Handled, Reply};
 use self::transaction::{Answered, Pending};
@@ -347,15 +348,14 @@ impl Agent {
 
     /// On a planned stop, subscriptions over UDP stay in the store and go on
     /// after the restart; those over TCP or TLS die with their connections,
-    /// so their watchers are told to subscribe again shortly (RFC 6665
-    /// `probation` with `retry-after`), which phones do without anyone's help.
+    /// so their watchers are told to subscribe again (RFC 6665
+    /// `deactivated`), which phones do without anyone's help.
     fn shut_down(&mut self, b: &mut Batch<'_>) {
-        let after = u32::try_from(RESUBSCRIBE_AFTER.as_secs()).unwrap_or(u32::MAX);
         for id in self
             .dialogs
             .ids_where(|d| d.ending.is_none() && d.peer.is_reliable())
         {
-            self.end_dialog(&id, Ending::Probation(after), b);
+            self.end_dialog(&id, Ending::Deactivated, b);
         }
     }
 

@@ -15,19 +15,16 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::reply::{Handled, Reply};
-use super::{Agent, Made, PIDF, is_presence_event, keys_where, random_token};
+use super::{Agent, Made, PIDF, is_presence_event, keys_where, random_token, stored};
 use crate::directory::Person;
 use crate::hub::{Batch, Hub};
 use crate::sip::message::{Message, uri_of};
 use crate::sip::transport::Peer;
-use crate::store::{Medium, StoreError};
+use crate::store::Medium;
 
-/// The kind under which publications are kept in the store: a restart must
-/// not forget them, or a phone's removal (`SIP-If-Match` with `Expires: 0`)
-/// would meet a 412 and its person would stay "online" for good.
-const KIND: &str = "publication";
-
-/// What a stored publication holds (its expiry is the store row's).
+/// What a stored publication holds (its expiry is the store row's). A
+/// restart must not forget publications, or a phone's removal (`SIP-If-Match`
+/// with `Expires: 0`) would meet a 412 and its person stay "online" for good.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
     account: AccountName,
@@ -164,12 +161,7 @@ impl Agent {
     /// Forgets publication `etag`, in memory and in the store.
     fn unpublish(&mut self, etag: &str, b: &mut Batch<'_>) -> Option<Publication> {
         let gone = self.publications.remove(etag)?;
-        if let Err(e) = b.step(|_, tx, _| {
-            tx.delete_sip_record(KIND, etag)?;
-            Ok(None)
-        }) {
-            warn!(error = %e, "stored publication not removed");
-        }
+        stored::delete(b, stored::PUBLICATION, etag);
         Some(gone)
     }
 
@@ -236,40 +228,22 @@ fn offline(person: &Person) -> PresenceFields {
 
 /// Writes `p` to the store with the group, so that it outlives a restart.
 fn store_publication(etag: &str, p: &Publication, b: &mut Batch<'_>) {
+    let ago = chrono::Duration::from_std(p.changed_at.elapsed()).unwrap_or_default();
+    let record = Stored {
+        account: p.account.clone(),
+        fields: p.fields.clone(),
+        changed_at: Utc::now() - ago,
+    };
     let left = p.expires_at.saturating_duration_since(Instant::now());
-    let ago = p.changed_at.elapsed();
-    let result = b.step(|_, tx, now| {
-        let stored = Stored {
-            account: p.account.clone(),
-            fields: p.fields.clone(),
-            changed_at: now - chrono::Duration::from_std(ago).unwrap_or_default(),
-        };
-        let record = serde_json::to_string(&stored)
-            .map_err(|e| StoreError::Corrupt(format!("publication record: {e}")))?;
-        let expires_at = now + chrono::Duration::from_std(left).unwrap_or_default();
-        tx.put_sip_record(KIND, etag, &record, expires_at)?;
-        Ok(None)
-    });
-    if let Err(e) = result {
-        warn!(error = %e, "publication not stored; it ends with a restart");
-    }
+    stored::put(b, stored::PUBLICATION, etag, &record, left);
 }
 
 /// The publications stored by an earlier run, still live.
 pub(super) fn resume(hub: &Hub) -> HashMap<String, Publication> {
-    let mut records = Vec::new();
-    if let Err(e) = hub.step(|_, tx, now| {
-        records = tx.sip_records(KIND, now)?;
-        Ok(None)
-    }) {
-        warn!(error = %e, "stored publications not readable; phones publish again on their refresh");
-    }
     let now = Utc::now();
-    records
+    stored::load::<Stored>(hub, stored::PUBLICATION)
         .into_iter()
-        .filter_map(|(etag, record, expires_at)| {
-            let s: Stored = serde_json::from_str(&record).ok()?;
-            let left = (expires_at - now).to_std().unwrap_or_default();
+        .map(|(etag, s, left)| {
             let ago = (now - s.changed_at).to_std().unwrap_or_default();
             let publication = Publication {
                 account: s.account,
@@ -277,7 +251,7 @@ pub(super) fn resume(hub: &Hub) -> HashMap<String, Publication> {
                 fields: s.fields,
                 changed_at: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
             };
-            Some((etag, publication))
+            (etag, publication)
         })
         .collect()
 }

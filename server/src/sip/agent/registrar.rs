@@ -14,13 +14,11 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::reply::{Handled, Reply};
-use super::{Agent, keys_where};
+use super::{Agent, keys_where, stored};
 use crate::hub::{Batch, Hub};
 use crate::sip::message::{Message, param, uri_of};
 use crate::sip::transport::Peer;
 
-/// The kind under which bindings are kept in the store.
-const KIND: &str = "binding";
 /// Contacts one person may register (desk phone, softphone, mobile…).
 const MAX_BINDINGS_PER_PERSON: usize = 10;
 
@@ -44,20 +42,11 @@ fn key(account: &AccountName, contact: &str) -> String {
 
 /// The bindings stored by an earlier run, still live.
 pub(super) fn resume(hub: &Hub) -> Bindings {
-    let mut records = Vec::new();
-    if let Err(e) = hub.step(|_, tx, now| {
-        records = tx.sip_records(KIND, now)?;
-        Ok(None)
-    }) {
-        warn!(error = %e, "stored registrations not readable; phones register again on their refresh");
-    }
-    let now = Utc::now();
-    records
+    stored::load::<Binding>(hub, stored::BINDING)
         .into_iter()
-        .filter_map(|(k, record, expires_at)| {
-            let mut b: Binding = serde_json::from_str(&record).ok()?;
-            b.expires_at = Instant::now() + (expires_at - now).to_std().unwrap_or_default();
-            Some((k, b))
+        .map(|(k, mut binding, left)| {
+            binding.expires_at = Instant::now() + left;
+            (k, binding)
         })
         .collect()
 }
@@ -168,30 +157,14 @@ impl Agent {
     }
 
     fn bind(&mut self, k: String, binding: Binding, seconds: u32, b: &mut Batch<'_>) {
-        let record = serde_json::to_string(&binding).unwrap_or_default();
-        let result = b.step(|_, tx, now| {
-            tx.put_sip_record(
-                KIND,
-                &k,
-                &record,
-                now + chrono::Duration::seconds(i64::from(seconds)),
-            )?;
-            Ok(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "registration not stored; it ends with a restart");
-        }
+        let lasts = Duration::from_secs(u64::from(seconds));
+        stored::put(b, stored::BINDING, &k, &binding, lasts);
         self.bindings.insert(k, binding);
     }
 
     fn unbind(&mut self, k: &str, b: &mut Batch<'_>) {
         self.bindings.remove(k);
-        if let Err(e) = b.step(|_, tx, _| {
-            tx.delete_sip_record(KIND, k)?;
-            Ok(None)
-        }) {
-            warn!(error = %e, "stored registration not removed");
-        }
+        stored::delete(b, stored::BINDING, k);
     }
 
     /// 200 OK listing the person's bindings with what is left of each.
