@@ -5,6 +5,8 @@
 # highest offered rate (stepping up) at which every call succeeded, for
 # PUBLISH and for SUBSCRIBE+NOTIFY (a fetch), and the time from one PUBLISH to
 # the last of 1,000 watchers' NOTIFYs. Prints Markdown for BENCHMARKS.md.
+# Each server is started afresh after its PUBLISH steps, for the fetches and
+# the fan-out (see measure: Kamailio keeps every publication those steps make).
 #   bench/sip.sh [RUNS] [MODE]   (rates and fan-out repeated RUNS times, default 3)
 # MODE:
 #   plain  (default) UDP, requests from 127.0.0.0/8 trusted without a password
@@ -155,6 +157,8 @@ EOF
   tunnel_pid=$!
 }
 start_ours() {
+  # A fresh store: what an earlier start left there would be resumed.
+  rm -f "$work/ours.toml.db" "$work/ours.toml.db-wal" "$work/ours.toml.db-shm"
   RUST_LOG=error "$target_dir/release/mailpresence-server" --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
   ours_pid=$!
   if [ "$mode" = tls ]; then
@@ -181,6 +185,7 @@ start_kamailio() {
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 stop_all() {
   [ -n "$tunnel_pid" ] && echo "  stunnel used $(cpu_s "$tunnel_pid") s of CPU" >&2
+  local p
   for p in "$ours_pid" "$kam_pid" "$tunnel_pid"; do
     [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
   done
@@ -253,24 +258,54 @@ rates() {
   printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d / %d / %d", v[1], m, v[NR] }'
 }
 
-# $1: the port SIPp speaks to (stunnel's for TLS), $2: the fan-out's port,
-# $3: the server's UDP port.
-measure() {
-  local port=$1 fan_port=$2 p f fan
-  p=$(rates "$publish" "$port" "${sipp_args[@]}" "${publish_args[@]}") || exit 1
-  f=$(rates "$fetch" "$port" -s u0 "${sipp_args[@]}" "${fetch_args[@]}") || exit 1
-  fan=$(fanout "$fan_port" "$3") || exit 1
-  echo "$p|$f|$fan"
+# One PUBLISH for u0 (the first of the injection file), so that the fetches
+# find one publication on either server.
+seed() {
+  local port=$1
+  shift
+  timeout 60 sipp -sf "$publish" -inf "$users" -m 1 -i 127.0.0.1 -p 30999 -key domain example.test \
+    -nostdin -timeout 20s -timeout_error "$@" "127.0.0.1:$port" >"$work/sipp-$port-seed.log" 2>&1 ||
+    { tail -5 "$work/sipp-$port-seed.log" >&2; fail "the PUBLISH before the fetches failed on port $port"; }
 }
 
+# $1: ours|Kamailio, $2: the port SIPp speaks to (stunnel's for TLS), $3: the
+# fan-out's port, $4: the server's UDP port. Sets $1's "PUBLISH|fetch|fan-out".
+# Each PUBLISH call makes a new publication (Expires 600) as a new device
+# would, and Kamailio keeps them all (ours keeps a person's latest 8,
+# max_publications_per_person): after the PUBLISH steps each presentity held
+# hundreds of publications there, which Kamailio goes through for every
+# NOTIFY of u0 (8,000 of u0's took its fetches over TLS from 3,000/s to
+# 33/s). So the fetches and the fan-out start on a fresh server (ours'
+# store removed too) with one publication of u0, the same on both.
+measure() {
+  # (Not "p": stop_all's loop sets that one.)
+  local who=$1 port=$2 fan_port=$3 udp_port=$4 pub fetches fan start
+  [ "$who" = ours ] && start=start_ours || start=start_kamailio
+  $start
+  pub=$(rates "$publish" "$port" "${sipp_args[@]}" "${publish_args[@]}")
+  alive "$who" "$(server_pid)" "$(server_log "$who")"
+  stop_all
+  $start
+  seed "$port" "${sipp_args[@]}" "${publish_args[@]}"
+  fetches=$(rates "$fetch" "$port" -s u0 "${sipp_args[@]}" "${fetch_args[@]}")
+  fan=$(fanout "$fan_port" "$udp_port")
+  alive "$who" "$(server_pid)" "$(server_log "$who")"
+  stop_all
+  printf -v "$who" '%s' "$pub|$fetches|$fan"
+}
+server_pid() { echo "${ours_pid:-$kam_pid}"; }
+server_log() { [ "$1" = ours ] && echo "$work/ours.log" || echo "$work/kam.log"; }
+
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+ours="" Kamailio=""
 if [ "$mode" = tls ]; then
-  start_ours; ours=$(measure "$ours_tunnel" "$ours_tls" "$ours_port"); alive ours "$ours_pid" "$work/ours.log"; stop_all
-  start_kamailio; kam=$(measure "$kam_tunnel" "$kam_tls" "$kam_port"); alive Kamailio "$kam_pid" "$work/kam.log"; stop_all
+  measure ours "$ours_tunnel" "$ours_tls" "$ours_port"
+  measure Kamailio "$kam_tunnel" "$kam_tls" "$kam_port"
 else
-  start_ours; ours=$(measure "$ours_port" "$ours_port" "$ours_port"); alive ours "$ours_pid" "$work/ours.log"; stop_all
-  start_kamailio; kam=$(measure "$kam_port" "$kam_port" "$kam_port"); alive Kamailio "$kam_pid" "$work/kam.log"; stop_all
+  measure ours "$ours_port" "$ours_port" "$ours_port"
+  measure Kamailio "$kam_port" "$kam_port" "$kam_port"
 fi
+kam=$Kamailio
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 IFS='|' read -r op of ofan <<<"$ours"
 IFS='|' read -r kp kf kfan <<<"$kam"
