@@ -5,25 +5,61 @@
 # highest offered rate (stepping up) at which every call succeeded, for
 # PUBLISH and for SUBSCRIBE+NOTIFY (a fetch), and the time from one PUBLISH to
 # the last of 1,000 watchers' NOTIFYs. Prints Markdown for BENCHMARKS.md.
-#   bench/sip.sh [RUNS]   (rates and fan-out repeated RUNS times, default 3)
+# Each server is started afresh after its PUBLISH steps, for the fetches and
+# the fan-out (see measure: Kamailio keeps every publication those steps make).
+#   bench/sip.sh [RUNS] [MODE]   (rates and fan-out repeated RUNS times, default 3)
+# MODE:
+#   plain  (default) UDP, requests from 127.0.0.0/8 trusted without a password
+#   auth   UDP, nobody trusted: every PUBLISH and SUBSCRIBE is answered 401
+#          and sent again with the user's MD5 digest (Debian's SIPp 3.6
+#          answers only an MD5 first challenge, so ours offers only MD5);
+#          Kamailio checks the same passwords with its auth module
+#   tls    SIP over TLS: Debian's SIPp has no TLS, so it speaks TCP to stunnel
+#          in client mode, one stunnel service per server, which carries it
+#          over TLS to the server's TLS port (one connection; SIPTLS_SOCKETS=N
+#          for N); the fan-out watchers hold one TLS connection each
+# SIP_RATES="500 1000" limits the offered rates (a quick check, not a figure);
+# SIP_KEEP=1 keeps the logs (SIPp's, the servers', stunnel's) for a look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${1:-3}"
-command -v kamailio >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends kamailio kamailio-presence-modules >/dev/null
+runs="${1:-3}" mode="${2:-plain}"
+case "$mode" in
+  plain | auth | tls) ;;
+  *) echo "usage: bench/sip.sh [RUNS] [plain|auth|tls]" >&2; exit 2 ;;
+esac
+pkgs=()
+command -v kamailio >/dev/null && [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/presence.so ] || pkgs+=(kamailio kamailio-presence-modules)
+if [ "$mode" = tls ]; then
+  command -v stunnel4 >/dev/null || pkgs+=(stunnel4)
+  [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || pkgs+=(kamailio-tls-modules)
+fi
+[ ${#pkgs[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 scripts/install-deps.sh
 cargo build --quiet --release -p mailpresence-server
 # Where cargo put it: CARGO_TARGET_DIR when set (a worktree's own), else target/.
 target_dir="${CARGO_TARGET_DIR:-target}"
 work=$(mktemp -d)
 ours_port=26060 kam_port=25060
-ours_pid="" kam_pid=""
-cleanup() { [ -n "$ours_pid" ] && kill "$ours_pid" 2>/dev/null; [ -n "$kam_pid" ] && kill "$kam_pid" 2>/dev/null; rm -rf "$work"; }
+# TLS: the servers' TLS ports, and stunnel's TCP ports in front of them.
+ours_tls=26061 kam_tls=25061 ours_tunnel=36061 kam_tunnel=35061
+ours_pid="" kam_pid="" tunnel_pid=""
+cleanup() {
+  for p in "$ours_pid" "$kam_pid" "$tunnel_pid"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  if [ -n "${SIP_KEEP:-}" ]; then echo "bench/sip.sh: logs kept in $work" >&2; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
+fail() { echo "bench/sip.sh: $*" >&2; exit 1; }
+
+if [ "$mode" = tls ]; then
+  # One self-signed certificate for both servers.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -keyout "$work/tls-key.pem" -out "$work/tls-cert.pem" 2>/dev/null
+fi
 
 # Ours: 1,000 presentities u0…u999 and 1,000 watchers w0…w999, everyone sees everyone.
-python3 - "$work/ours.toml" "$ours_port" <<'PY'
+python3 - "$work/ours.toml" "$ours_port" "$mode" "$ours_tls" "$work" <<'PY'
 import sys
-path, port = sys.argv[1], sys.argv[2]
+path, port, mode, tls_port, work = sys.argv[1:]
 with open(path, "w") as f:
     f.write('[server]\naddress = "presence@example.test"\nstorage = "%s"\n' % (path + ".db"))
     f.write('[imap]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nuser = "p"\npassword = "p"\n')
@@ -31,28 +67,134 @@ with open(path, "w") as f:
     # Required since the sender proof; no mail flows in this benchmark.
     f.write('[trust]\nmode = "from-header"\n')
     f.write('[presence]\nnotify_interval_secs = 1\n')
-    f.write('[sip]\nlisten = "127.0.0.1:%s"\ndomain = "example.test"\nmin_expires = 0\ntrusted_networks = ["127.0.0.0/8"]\n' % port)
+    f.write('[sip]\nlisten = "127.0.0.1:%s"\ndomain = "example.test"\nmin_expires = 0\n' % port)
+    if mode == "auth":
+        # Nobody trusted: everyone proves their password (MD5 for SIPp 3.6).
+        f.write('trusted_networks = []\ndigest_algorithms = ["MD5"]\n')
+    else:
+        f.write('trusted_networks = ["127.0.0.0/8"]\n')
+    if mode == "tls":
+        f.write('tls_listen = "127.0.0.1:%s"\ntls_certificate = "%s/tls-cert.pem"\ntls_key = "%s/tls-key.pem"\n'
+                % (tls_port, work, work))
+        # Every fan-out watcher holds its own connection, all from 127.0.0.1
+        # (the default allows 32 per address, as on a LAN of phones).
+        f.write('max_connections = 2048\nmax_connections_per_ip = 2048\n')
+        # All of SIPp's calls share one connection, like a PBX's trunk: the
+        # default bound of a phone's connection (256 KB waiting to be sent)
+        # closed it in bursts from 8,000/s offered. 4 MiB, as Kamailio gets.
+        f.write('connection_write_queue_bytes = 4194304\n')
     for prefix in ("u", "w"):
         for i in range(1000):
             f.write('[[person]]\naccount = "%s%d"\nsip = "sip:%s%d@example.test"\n' % (prefix, i, prefix, i))
+            if mode == "auth":
+                f.write('sip_password = "pw-%s%d"\n' % (prefix, i))
     f.write('[[rule]]\nwatchers = ["*"]\nmay_see = ["*"]\n')
 PY
-sed "s/25060/$kam_port/g" bench/kamailio-presence.cfg > "$work/kamailio.cfg"
+sed "s/25060/$kam_port/g; s/25061/$kam_tls/g" bench/kamailio-presence.cfg > "$work/kamailio.cfg"
+kam_defines=()
+case "$mode" in
+  auth) kam_defines=(-A WITH_AUTH) ;;
+  # --atexit=no: the tls module's documentation asks for it with OpenSSL 1.1+.
+  tls) kam_defines=(-A WITH_TLS --atexit=no) ;;
+esac
+
+# The SIPp scenarios and their arguments for this mode.
+users=bench/sipp/users.csv publish=bench/sipp/publish_load.xml fetch=bench/sipp/fetch_load.xml
+sipp_args=() publish_args=() fetch_args=()
+case "$mode" in
+  auth)
+    # Per-user passwords through the injection file (SIPp reads an
+    # [authentication] keyword there); the digest uri is fixed per run.
+    users="$work/users_auth.csv"
+    { echo SEQUENTIAL; for i in $(seq 0 999); do
+        echo "u$i;w$i;[authentication username=u$i password=pw-u$i];[authentication username=w$i password=pw-w$i]"
+      done; } >"$users"
+    publish=bench/sipp/publish_auth_load.xml fetch=bench/sipp/fetch_auth_load.xml
+    publish_args=(-auth_uri example.test) fetch_args=(-auth_uri u0@example.test)
+    ;;
+  tls)
+    # What a TLS phone sends: TLS in Via, with alias (RFC 5923) so that a
+    # NOTIFY comes back over the connection, and transport=tls in Contact.
+    for s in publish fetch; do
+      sed -E 's|SIP/2.0/\[transport\]|SIP/2.0/TLS|; s|(branch=\[branch\];rport)$|\1;alias|; s|^( *Contact: <sip:[^>]*)>|\1;transport=tls>|' \
+        "bench/sipp/${s}_load.xml" >"$work/${s}_tls_load.xml"
+    done
+    publish="$work/publish_tls_load.xml" fetch="$work/fetch_tls_load.xml"
+    sockets="${SIPTLS_SOCKETS:-1}"
+    if [ "$sockets" -gt 1 ]; then sipp_args=(-t tn -max_socket "$sockets"); else sipp_args=(-t t1); fi
+    ;;
+esac
+
+# Waits until the server answers OPTIONS on every transport of this mode;
+# a server that does not start stops the benchmark.
+ready() {
+  local name=$1 pid=$2 log=$3
+  shift 3
+  for target in "$@"; do
+    # shellcheck disable=SC2086 # "HOST:PORT TRANSPORT"
+    if ! kill -0 "$pid" 2>/dev/null || ! python3 bench/sipbench.py ping $target 30 >&2; then
+      tail -20 "$log" >&2
+      fail "$name did not start (no answer at $target)"
+    fi
+  done
+}
+start_tunnel() {
+  local accept=$1 connect=$2
+  # TCP_NODELAY both ways, as stunnel's manual advises for interactive
+  # traffic; each SIP message is a small write.
+  cat >"$work/stunnel.conf" <<EOF
+foreground = yes
+pid =
+output = $work/stunnel.log
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1
+[sip]
+client = yes
+accept = 127.0.0.1:$accept
+connect = 127.0.0.1:$connect
+EOF
+  stunnel4 "$work/stunnel.conf" >"$work/stunnel.out" 2>&1 &
+  tunnel_pid=$!
+}
 start_ours() {
+  # A fresh store: what an earlier start left there would be resumed.
+  rm -f "$work/ours.toml.db" "$work/ours.toml.db-wal" "$work/ours.toml.db-shm"
   RUST_LOG=error "$target_dir/release/mailpresence-server" --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
-  ours_pid=$!; sleep 2
+  ours_pid=$!
+  if [ "$mode" = tls ]; then
+    start_tunnel "$ours_tunnel" "$ours_tls"
+    ready ours "$ours_pid" "$work/ours.log" "127.0.0.1:$ours_port udp" "127.0.0.1:$ours_tls tls"
+    ready stunnel "$tunnel_pid" "$work/stunnel.log" "127.0.0.1:$ours_tunnel tcp"
+  else
+    ready ours "$ours_pid" "$work/ours.log" "127.0.0.1:$ours_port udp"
+  fi
 }
 start_kamailio() {
   # 1 GiB of shared memory: with the 64 MB default it runs out of transactions under load.
-  kamailio -f "$work/kamailio.cfg" -P "$work/kam.pid" -m 1024 -M 16 -DD -E >"$work/kam.log" 2>&1 &
-  kam_pid=$!; sleep 2
+  kamailio -f "$work/kamailio.cfg" -P "$work/kam.pid" -m 1024 -M 16 -DD -E "${kam_defines[@]}" >"$work/kam.log" 2>&1 &
+  kam_pid=$!
+  if [ "$mode" = tls ]; then
+    start_tunnel "$kam_tunnel" "$kam_tls"
+    ready Kamailio "$kam_pid" "$work/kam.log" "127.0.0.1:$kam_port udp" "127.0.0.1:$kam_tls tls"
+    ready stunnel "$tunnel_pid" "$work/stunnel.log" "127.0.0.1:$kam_tunnel tcp"
+  else
+    ready Kamailio "$kam_pid" "$work/kam.log" "127.0.0.1:$kam_port udp"
+  fi
 }
+# CPU seconds (user + system) a process and its threads have used.
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 stop_all() {
-  [ -n "$ours_pid" ] && kill "$ours_pid" 2>/dev/null && wait "$ours_pid" 2>/dev/null || true
-  [ -n "$kam_pid" ] && kill "$kam_pid" 2>/dev/null && wait "$kam_pid" 2>/dev/null || true
-  ours_pid="" kam_pid=""
+  [ -n "$tunnel_pid" ] && echo "  stunnel used $(cpu_s "$tunnel_pid") s of CPU" >&2
+  local p
+  for p in "$ours_pid" "$kam_pid" "$tunnel_pid"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+  done
+  ours_pid="" kam_pid="" tunnel_pid=""
   sleep 1
 }
+# A server that died under load must not be reported with the figures it
+# gave before dying.
+alive() { kill -0 "$2" 2>/dev/null || { tail -20 "$3" >&2; fail "$1 died during the run"; }; }
 
 # The best achieved rate (calls/s: calls ÷ elapsed) over steps of offered
 # rate, while every call of the step succeeds. The steps are about √2 apart so
@@ -60,19 +202,27 @@ stop_all() {
 # what SIPp can offer on this machine, so the last step is where a server (or
 # the load generator) fails, not where the list ends.
 max_rate() {
-  local scenario=$1 port=$2 best=0 step=0
+  local scenario=$1 port=$2 best=0 step=0 name
   shift 2
-  for rate in 500 1000 2000 4000 5600 8000 11300 16000 22600 32000; do
+  name=$(basename "$scenario" .xml)
+  for rate in ${SIP_RATES:-500 1000 2000 4000 5600 8000 11300 16000 22600 32000}; do
     step=$((step + 1))
     local calls=$((rate * 4)) t0 t1
     t0=$(date +%s.%N)
-    if timeout 120 sipp -sf "bench/sipp/$scenario" -inf bench/sipp/users.csv -r "$rate" -m "$calls" -i 127.0.0.1 \
-        -p $((31000 + step)) -key domain example.test "$@" -nostdin -timeout 60s -timeout_error -l 5000 -max_socket 100 -buff_size 4194304 \
-        "127.0.0.1:$port" >"$work/sipp-$port-$scenario-$rate.log" 2>&1; then
+    if timeout 120 sipp -sf "$scenario" -inf "$users" -r "$rate" -m "$calls" -i 127.0.0.1 \
+        -p $((31000 + step)) -key domain example.test -nostdin -timeout 60s -timeout_error -l 5000 -max_socket 100 -buff_size 4194304 \
+        "$@" "127.0.0.1:$port" >"$work/sipp-$port-$name-$rate.log" 2>&1; then
       t1=$(date +%s.%N)
       best=$(awk -v c="$calls" -v a="$t0" -v b="$t1" -v best="$best" 'BEGIN { r = c / (b - a); print (r > best) ? int(r) : best }')
     else
-      grep -E "Failed call" "$work/sipp-$port-$scenario-$rate.log" 2>/dev/null | tail -1 | sed "s/^/  $scenario offered $rate\/s on $port: /" >&2 || true
+      # Why: the failed calls, and SIPp's TCP errors (a closed connection).
+      grep -E "Failed call|TCP errors" "$work/sipp-$port-$name-$rate.log" 2>/dev/null | tail -2 | sed -E "s/^ +//; s/ +\|? +/ /g; s/^/  $name offered $rate\/s on $port: /" >&2 || true
+      if [ "$best" = 0 ]; then
+        # Not a slow server but a broken setup: no figure rather than a zero.
+        tail -5 "$work/sipp-$port-$name-$rate.log" >&2
+        echo "bench/sip.sh: $name failed calls already at $rate/s on port $port" >&2
+        return 1
+      fi
       break
     fi
   done
@@ -80,9 +230,18 @@ max_rate() {
 }
 
 fanout() {
-  local port=$1 out=()
+  local port=$1 udp_port=$2 out=() args=()
+  case "$mode" in
+    auth) args=(--password-prefix pw-) ;;
+    tls) args=(--tls) ;;
+  esac
   for _ in $(seq 1 "$runs"); do
-    out+=("$(python3 bench/sip_fanout.py "127.0.0.1:$port" example.test 1000 | sed -E 's/.*notified=([0-9]+) ms=([0-9.]+)/\2 ms (\1 notified)/')")
+    # The load steps may leave the server busy for a while (queued
+    # requests, retransmissions): start when it answers an OPTIONS again.
+    python3 bench/sipbench.py ping "127.0.0.1:$udp_port" udp 120 >&2 || exit 1
+    r=$(python3 bench/sip_fanout.py "127.0.0.1:$port" example.test 1000 "${args[@]}") || exit 1
+    out+=("$(sed -E 's/.*refused=([0-9]+) notified=([0-9]+) ms=none/no time: the publisher'"'"'s connection refused (\1 of 1000 watchers'"'"' too)/;
+      s/.*refused=([0-9]+) notified=([0-9]+) ms=([0-9.]+)/\3 ms (\2 notified)\1/; s/\)0$/)/; s/\)([0-9]+)$/, \1 connections refused)/' <<<"$r")")
   done
   local IFS=';'
   echo "${out[*]}"
@@ -91,22 +250,73 @@ fanout() {
 # min / median / max of RUNS repetitions of max_rate.
 rates() {
   local vals=()
-  for _ in $(seq 1 "$runs"); do vals+=("$(max_rate "$@")"); done
+  local v
+  for _ in $(seq 1 "$runs"); do
+    v=$(max_rate "$@") || exit 1
+    vals+=("$v")
+  done
   printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d / %d / %d", v[1], m, v[NR] }'
 }
 
-measure() {
+# One PUBLISH for u0 (the first of the injection file), so that the fetches
+# find one publication on either server.
+seed() {
   local port=$1
-  echo "$(rates publish_load.xml "$port")|$(rates fetch_load.xml "$port" -s u0)|$(fanout "$port")"
+  shift
+  timeout 60 sipp -sf "$publish" -inf "$users" -m 1 -i 127.0.0.1 -p 30999 -key domain example.test \
+    -nostdin -timeout 20s -timeout_error "$@" "127.0.0.1:$port" >"$work/sipp-$port-seed.log" 2>&1 ||
+    { tail -5 "$work/sipp-$port-seed.log" >&2; fail "the PUBLISH before the fetches failed on port $port"; }
 }
 
-start_ours; ours=$(measure "$ours_port"); stop_all
-start_kamailio; kam=$(measure "$kam_port"); stop_all
+# $1: ours|Kamailio, $2: the port SIPp speaks to (stunnel's for TLS), $3: the
+# fan-out's port, $4: the server's UDP port. Sets $1's "PUBLISH|fetch|fan-out".
+# Each PUBLISH call makes a new publication (Expires 600) as a new device
+# would, and Kamailio keeps them all (ours keeps a person's latest 8,
+# max_publications_per_person): after the PUBLISH steps each presentity held
+# hundreds of publications there, which Kamailio goes through for every
+# NOTIFY of u0 (8,000 of u0's took its fetches over TLS from 3,000/s to
+# 33/s). So the fetches and the fan-out start on a fresh server (ours'
+# store removed too) with one publication of u0, the same on both.
+measure() {
+  # (Not "p": stop_all's loop sets that one.)
+  local who=$1 port=$2 fan_port=$3 udp_port=$4 pub fetches fan start
+  [ "$who" = ours ] && start=start_ours || start=start_kamailio
+  $start
+  pub=$(rates "$publish" "$port" "${sipp_args[@]}" "${publish_args[@]}")
+  alive "$who" "$(server_pid)" "$(server_log "$who")"
+  stop_all
+  $start
+  seed "$port" "${sipp_args[@]}" "${publish_args[@]}"
+  fetches=$(rates "$fetch" "$port" -s u0 "${sipp_args[@]}" "${fetch_args[@]}")
+  fan=$(fanout "$fan_port" "$udp_port")
+  alive "$who" "$(server_pid)" "$(server_log "$who")"
+  stop_all
+  printf -v "$who" '%s' "$pub|$fetches|$fan"
+}
+server_pid() { echo "${ours_pid:-$kam_pid}"; }
+server_log() { [ "$1" = ours ] && echo "$work/ours.log" || echo "$work/kam.log"; }
+
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+ours="" Kamailio=""
+if [ "$mode" = tls ]; then
+  measure ours "$ours_tunnel" "$ours_tls" "$ours_port"
+  measure Kamailio "$kam_tunnel" "$kam_tls" "$kam_port"
+else
+  measure ours "$ours_port" "$ours_port" "$ours_port"
+  measure Kamailio "$kam_port" "$kam_port" "$kam_port"
+fi
+kam=$Kamailio
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 IFS='|' read -r op of ofan <<<"$ours"
 IFS='|' read -r kp kf kfan <<<"$kam"
 # ours ÷ Kamailio, from the medians (the middle figure of "min / median / max").
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " / "); split(b, y, " / "); if (y[2] > 0) printf "%.1f ×", x[2] / y[2]; else print "n/a" }'; }
-echo "| SIP on loopback, 2 cores, one server at a time; min / median / max of $runs runs | ours | Kamailio 5.6 presence (memory, 4 UDP workers) | ours ÷ Kamailio (medians) |"
+case "$mode" in
+  plain) what="SIP on loopback" kam_what="Kamailio 5.6 presence (memory, 4 UDP workers)" ;;
+  auth) what="SIP on loopback, digest auth (MD5) on every request" kam_what="Kamailio 5.6 presence + auth (memory, 4 UDP workers)" ;;
+  tls) what="SIP over TLS on loopback (SIPp via stunnel, $sockets connection(s))" kam_what="Kamailio 5.6 presence + tls (memory, 4 TLS workers)" ;;
+esac
+echo "| $what, 2 cores, one server at a time; min / median / max of $runs runs | ours | $kam_what | ours ÷ Kamailio (medians) |"
 echo "|---|---|---|---|"
 echo "| PUBLISH/s, best achieved with no failed call | $op | $kp | $(ratio "$op" "$kp") |"
 echo "| SUBSCRIBE+NOTIFY (fetch)/s, same | $of | $kf | $(ratio "$of" "$kf") |"

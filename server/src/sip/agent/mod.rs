@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, warn};
 
 use self::dialogs::{Dialogs, Ending};
-use self::publish::Publication;
+use self::publish::Publications;
 use self::reply::{Handled, Reply};
 use self::transaction::{Answered, Pending};
 use super::digest::{Check, Nonces};
@@ -63,7 +63,7 @@ pub struct Agent {
     advertise_tls: Option<String>,
     lang: Lang,
     out: Held,
-    publications: HashMap<String, Publication>,
+    publications: Publications,
     dialogs: Dialogs,
     /// Registered contacts, when this server is the registrar.
     bindings: registrar::Bindings,
