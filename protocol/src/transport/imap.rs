@@ -71,22 +71,6 @@ pub enum ConnectError {
     Imap(#[from] async_imap::error::Error),
 }
 
-impl ImapError {
-    /// Whether the link to the server failed (timed out, closed, reset), as
-    /// opposed to the server answering `NO` or `BAD`: the first is worth
-    /// retrying, the second needs a person.
-    pub fn is_connection_failure(&self) -> bool {
-        use async_imap::error::Error as E;
-        match self {
-            Self::Connect(ConnectError::Unreachable(..)) | Self::TimedOut { .. } => true,
-            Self::Connect(ConnectError::Imap(e)) | Self::Command { source: e, .. } => {
-                matches!(e, E::Io(_) | E::ConnectionLost)
-            }
-            Self::Connect(_) => false,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error(transparent)]
@@ -103,6 +87,20 @@ pub enum ImapError {
 impl ImapError {
     fn command(command: &'static str) -> impl FnOnce(async_imap::error::Error) -> Self {
         move |source| Self::Command { command, source }
+    }
+
+    /// Whether the link to the server failed (timed out, closed, reset), as
+    /// opposed to the server answering `NO` or `BAD`: the first is worth
+    /// retrying, the second needs a person.
+    pub fn is_connection_failure(&self) -> bool {
+        use async_imap::error::Error as E;
+        match self {
+            Self::Connect(ConnectError::Unreachable(..)) | Self::TimedOut { .. } => true,
+            Self::Connect(ConnectError::Imap(e)) | Self::Command { source: e, .. } => {
+                matches!(e, E::Io(_) | E::ConnectionLost)
+            }
+            Self::Connect(_) => false,
+        }
     }
 }
 
