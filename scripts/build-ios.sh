@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the core for iOS devices and simulators into
-# ios/build/MailPresenceCore.xcframework, generates the Swift bindings into the
+# ios/MailPresenceKit/MailPresenceFFI.xcframework (the package's binary target,
+# named like the C module it defines), generates the Swift bindings into the
 # Swift package, and copies the map pack into the app's resources. Needs macOS
 # with Xcode; not available on the CI machine, run it on a workstation. Then:
 #   cd ios/MailPresenceApp && xcodegen generate && open MailPresence.xcodeproj
@@ -15,7 +16,7 @@ lipo -create target/aarch64-apple-ios-sim/release/libmailpresence_phone.a target
   -output ios/build/sim/libmailpresence_phone.a
 cargo run -q -p uniffi-bindgen -- generate --no-format --library target/aarch64-apple-ios/release/libmailpresence_phone.a \
   --language swift --config uniffi.toml --out-dir ios/build/bindings
-mkdir -p ios/build/headers ios/MailPresenceKit/Sources/MailPresence ios/MailPresenceKit/Sources/MailPresenceFFI
+mkdir -p ios/build/headers ios/MailPresenceKit/Sources/MailPresence
 # Two crates' exports: both headers in one C module, both Swift files in one module.
 cp ios/build/bindings/*.h ios/build/headers/
 {
@@ -25,11 +26,12 @@ cp ios/build/bindings/*.h ios/build/headers/
   echo "}"
 } > ios/build/headers/module.modulemap
 cp ios/build/bindings/*.swift ios/MailPresenceKit/Sources/MailPresence/
-cp ios/build/headers/* ios/MailPresenceKit/Sources/MailPresenceFFI/
-rm -rf ios/build/MailPresenceCore.xcframework
+# The headers and module map go only into the XCFramework: a second copy in
+# Sources/MailPresenceFFI (the Linux tests' module) would define it twice.
+rm -rf ios/MailPresenceKit/Sources/MailPresenceFFI ios/MailPresenceKit/MailPresenceFFI.xcframework
 xcodebuild -create-xcframework \
   -library target/aarch64-apple-ios/release/libmailpresence_phone.a -headers ios/build/headers \
   -library ios/build/sim/libmailpresence_phone.a -headers ios/build/headers \
-  -output ios/build/MailPresenceCore.xcframework
+  -output ios/MailPresenceKit/MailPresenceFFI.xcframework
 cp assets/mappack.bin ios/MailPresenceApp/Resources/
 echo "build-ios: now cd ios/MailPresenceApp && xcodegen generate" >&2

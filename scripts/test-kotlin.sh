@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Android app's plain-Kotlin layer (android/presence-ui) compiled with
 # kotlinc 2.4 and run on the JVM against the real core library through the
-# generated bindings and JNA. Prints "N passed, N failed".
+# generated bindings and JNA. The tests are JUnit 4 classes (Debian's junit4
+# jar here; `gradle :presence-ui:test` runs the same files on a workstation).
+# Prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${MAILPRESENCE_CACHE:-/var/cache/mailpresence}"
@@ -12,16 +14,19 @@ if [ ! -x "$kotlin/bin/kotlinc-jvm" ]; then
   (cd "$cache" && npm pack --silent kotlin-compiler@2.4.20 >/dev/null && tar xzf kotlin-compiler-2.4.20.tgz && rm -rf kotlin-compiler && mv package kotlin-compiler && rm kotlin-compiler-2.4.20.tgz)
 fi
 [ -f /usr/share/java/jna.jar ] || { echo "test-kotlin: installing libjna-java" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libjna-java >/dev/null; }
+[ -f /usr/share/java/junit4.jar ] || { echo "test-kotlin: installing junit4" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends junit4 >/dev/null; }
 command -v java >/dev/null || { echo "test-kotlin: installing a JDK" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends default-jdk-headless >/dev/null; }
 
 scripts/bindings.sh target/bindings
 lib="$kotlin/lib"
-cp="/usr/share/java/jna.jar:$lib/kotlinx-coroutines-core-jvm.jar"
+cp="/usr/share/java/jna.jar:$lib/kotlinx-coroutines-core-jvm.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar"
 out=target/kotlin
 mkdir -p "$out"
 echo "test-kotlin: compiling" >&2
 "$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" \
   $(find target/bindings/kotlin -name '*.kt') \
   $(find android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt')
+# Every *Test.kt file holds one test class of the same name.
+classes=$(find android/presence-ui/src/test/kotlin -name '*Test.kt' -printf 'org.mailpresence.ui.%f\n' | sed 's/\.kt$//' | sort)
 java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" \
-  -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.TestsKt
+  -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.JvmRunnerKt $classes

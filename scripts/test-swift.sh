@@ -2,7 +2,10 @@
 # The iOS app's plain-Swift layer (ios/MailPresenceKit) built and tested with
 # `swift test` on Linux, in a Debian trixie chroot with swiftlang 6, against
 # the real core library built on this machine. The chroot is kept in a cache
-# folder outside the clone and reused. Prints "N passed, N failed".
+# folder outside the clone and reused. Then checks what it can of the app's
+# shell (scripts/ios-app-check.py): its module name, one definition of the
+# core's C module, and the app's Foundation-only sources type-checked against
+# the generated bindings. Prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -22,6 +25,10 @@ mountpoint -q "$root/work/repo" || mount --bind "$repo" "$root/work/repo"
 cleanup() { umount "$root/work/repo" 2>/dev/null || true; umount "$root/proc" 2>/dev/null || true; }
 trap cleanup EXIT
 
+# The app's shell first: cheap, and a wrong module name hides the bindings.
+app_sources=$(scripts/ios-app-check.py)
+[ -n "$app_sources" ] || { echo "test-swift: no app source to type-check" >&2; exit 1; }
+
 scripts/bindings.sh target/bindings
 kit=ios/MailPresenceKit
 rm -rf "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
@@ -40,6 +47,13 @@ set +e
 chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The app's Foundation-only sources against the modules swift test just built.
+if [ "$status" -eq 0 ]; then
+  app_module=$(sed -n 's/^ *PRODUCT_MODULE_NAME: *//p' ios/MailPresenceApp/project.yml | head -1)
+  echo "test-swift: type-checking the app's $(echo $app_sources | wc -w) Foundation-only source(s) as module $app_module" >&2
+  chroot "$root" /bin/bash -c "cd /work/repo && modules=\$(dirname \$(find /tmp/mailpresence-swift-build -path '*debug/Modules/MailPresenceUI.swiftmodule' | head -1)) && swiftc -typecheck -module-name $app_module -I \$modules -I $kit/Sources/MailPresenceFFI $(echo $app_sources)" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "test-swift: the app's sources do not type-check against the bindings" >&2; status=1; }
+fi
 passed=$(grep -cE "^Test Case .* passed" "$log" || true)
 failed=$(grep -cE "^Test Case .* failed" "$log" || true)
 rm -f "$log"

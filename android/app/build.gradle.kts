@@ -1,16 +1,18 @@
+// AGP 9 compiles Kotlin itself ("built-in Kotlin"): no kotlin-android plugin,
+// and the Kotlin Gradle plugin on the classpath (2.4.20, from the root build
+// file) is the compiler it uses.
 plugins {
     id("com.android.application")
-    id("org.jetbrains.kotlin.android")
     id("org.jetbrains.kotlin.plugin.compose")
 }
 
 android {
     namespace = "org.mailpresence.app"
-    compileSdk = 35
+    compileSdk = 36
     defaultConfig {
         applicationId = "org.mailpresence.app"
         minSdk = 26
-        targetSdk = 35
+        targetSdk = 36
         versionCode = 1
         versionName = "0.1.0"
     }
@@ -19,6 +21,8 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
+    // The NDK scripts/build-android.sh uses (cargo-ndk), AGP 9.1's default.
+    ndkVersion = "28.2.13676358"
     // libmailpresence_phone.so per ABI, from scripts/build-android.sh.
     sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
     // mappack.bin, copied from ../assets by copyMapPack before every build
@@ -45,6 +49,7 @@ dependencies {
     implementation("androidx.compose.ui:ui")
     implementation("androidx.activity:activity-compose:1.9.3")
     implementation("androidx.lifecycle:lifecycle-process:2.8.7")
+    implementation("androidx.lifecycle:lifecycle-runtime-ktx:2.8.7")
     implementation("androidx.compose.material3:material3-window-size-class")
     implementation("com.google.android.gms:play-services-location:21.3.0")
     implementation("androidx.security:security-crypto:1.1.0-alpha06")

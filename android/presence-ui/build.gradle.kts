@@ -12,4 +12,13 @@ sourceSets {
 dependencies {
     implementation("net.java.dev.jna:jna:5.13.0")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.8.0")
+    testImplementation("junit:junit:4.13.2")
+}
+
+// The tests run against the real core: `cargo build -p mailpresence-phone`
+// first (scripts/test-kotlin.sh does the same on the JVM without Gradle).
+tasks.test {
+    val repo = rootProject.file("..")
+    systemProperty("repo.root", repo.path)
+    systemProperty("jna.library.path", System.getenv("CARGO_TARGET_DIR")?.let { "$it/debug" } ?: repo.resolve("target/debug").path)
 }

@@ -1,8 +1,20 @@
 // swift-tools-version:5.10
 // The iOS app's code that is not UIKit, SwiftUI or CoreLocation, with the core's
-// generated bindings (which use Swift 5.10's nonisolated(unsafe)). `scripts/test-swift.sh` generates Sources/MailPresence
-// and Sources/MailPresenceFFI from the core library, then runs the tests.
+// generated bindings (which use Swift 5.10's nonisolated(unsafe)).
+//
+// The C module of the core's functions, MailPresenceFFI, is defined once:
+// - on Apple platforms by the XCFramework scripts/build-ios.sh puts beside this
+//   file (its headers carry the module map, and the library is linked with it);
+//   the app gets it through this package and links nothing else of the core;
+// - on Linux (scripts/test-swift.sh) by the module map that script writes into
+//   Sources/MailPresenceFFI, linking the library built there.
 import PackageDescription
+
+#if os(Linux)
+let coreFFI = Target.systemLibrary(name: "MailPresenceFFI", path: "Sources/MailPresenceFFI")
+#else
+let coreFFI = Target.binaryTarget(name: "MailPresenceFFI", path: "MailPresenceFFI.xcframework")
+#endif
 
 let package = Package(
     name: "MailPresenceKit",
@@ -11,7 +23,7 @@ let package = Package(
         .library(name: "MailPresenceUI", targets: ["MailPresenceUI"]),
     ],
     targets: [
-        .systemLibrary(name: "MailPresenceFFI", path: "Sources/MailPresenceFFI"),
+        coreFFI,
         .target(name: "MailPresence", dependencies: ["MailPresenceFFI"], path: "Sources/MailPresence"),
         .target(name: "MailPresenceUI", dependencies: ["MailPresence"], path: "Sources/MailPresenceUI"),
         .testTarget(name: "MailPresenceUITests", dependencies: ["MailPresenceUI", "MailPresence"], path: "Tests/MailPresenceUITests"),

@@ -1,13 +1,27 @@
-// The account settings: fields in UserDefaults, the password in the Keychain.
+// The account settings: fields in UserDefaults, the password in a password
+// store (the Keychain in the app). Foundation only, so the test command
+// type-checks this file against the bindings on Linux.
 import Foundation
 import MailPresenceUI
-import Security
 
-enum AccountStorage {
+/// Where the password lives; the app's is the Keychain (Keychain.swift).
+protocol PasswordStore {
+    func read(account: String) -> String?
+    func write(account: String, password: String)
+}
+
+final class AccountStorage: AccountVault {
     private static let keys = ["account", "mail", "presenceServer", "mailHost", "imapPort", "smtpPort"]
+    private let defaults: UserDefaults
+    private let passwords: PasswordStore
 
-    static func load() -> AccountForm? {
-        let d = UserDefaults.standard
+    init(defaults: UserDefaults = .standard, passwords: PasswordStore) {
+        self.defaults = defaults
+        self.passwords = passwords
+    }
+
+    func load() -> AccountForm? {
+        let d = defaults
         guard let account = d.string(forKey: "account") else { return nil }
         var f = AccountForm()
         f.account = account
@@ -16,15 +30,14 @@ enum AccountStorage {
         f.mailHost = d.string(forKey: "mailHost") ?? ""
         f.imapPort = d.string(forKey: "imapPort") ?? "993"
         f.smtpPort = d.string(forKey: "smtpPort") ?? "587"
-        f.password = Keychain.read(account: f.mail) ?? ""
+        f.password = passwords.read(account: f.mail) ?? ""
         f.granularity = ["off": .off, "district": .district, "street": .street][d.string(forKey: "granularity") ?? ""] ?? .city
         return f
     }
 
-    static func save(_ f: AccountForm) {
-        let d = UserDefaults.standard
-        for (key, value) in zip(keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort]) {
-            d.set(value, forKey: key)
+    func save(_ f: AccountForm) {
+        for (key, value) in zip(Self.keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort]) {
+            defaults.set(value, forKey: key)
         }
         let g: String
         switch f.granularity {
@@ -33,28 +46,7 @@ enum AccountStorage {
         case .district: g = "district"
         case .street: g = "street"
         }
-        d.set(g, forKey: "granularity")
-        Keychain.write(account: f.mail, password: f.password)
-    }
-}
-
-enum Keychain {
-    private static let service = "org.mailpresence.mail"
-
-    static func write(account: String, password: String) {
-        let query: [String: Any] = [kSecClass as String: kSecClassGenericPassword, kSecAttrService as String: service, kSecAttrAccount as String: account]
-        SecItemDelete(query as CFDictionary)
-        var add = query
-        add[kSecValueData as String] = Data(password.utf8)
-        add[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlock
-        SecItemAdd(add as CFDictionary, nil)
-    }
-
-    static func read(account: String) -> String? {
-        let query: [String: Any] = [kSecClass as String: kSecClassGenericPassword, kSecAttrService as String: service,
-                                    kSecAttrAccount as String: account, kSecReturnData as String: true]
-        var out: AnyObject?
-        guard SecItemCopyMatching(query as CFDictionary, &out) == errSecSuccess, let data = out as? Data else { return nil }
-        return String(data: data, encoding: .utf8)
+        defaults.set(g, forKey: "granularity")
+        passwords.write(account: f.mail, password: f.password)
     }
 }

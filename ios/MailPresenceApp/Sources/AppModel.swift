@@ -1,6 +1,7 @@
-// The app's state: the core's client, the Colleagues store (fed by the core's
-// listener), location, the network. SwiftUI observes it; logic lives in
-// MailPresenceUI and the core.
+// The app's state for SwiftUI: the account session (the core's client), the
+// Colleagues store (fed by the core's listener), location, the network.
+// Decisions live in MailPresenceUI and the core; this observes and forwards.
+import Combine // ObservableObject, @Published
 import Foundation
 import MailPresence
 import MailPresenceUI
@@ -11,17 +12,26 @@ final class AppModel: ObservableObject {
     static weak var shared: AppModel?
     let lang = Lang(localeIdentifier: Locale.preferredLanguages.first ?? "ja")
     let colleagues: ColleaguesStore
-    @Published var client: PresenceClient?
+    let session: AccountSession
     @Published var own: Presence?
     @Published var message: String?
     private let location = LocationTracker()
     private let network = NWPathMonitor()
 
+    var client: PresenceClient? { session.client }
+
     init() {
-        colleagues = ColleaguesStore(lang: lang) { Int64(Date().timeIntervalSince1970) }
+        let colleagues = ColleaguesStore(lang: lang) { Int64(Date().timeIntervalSince1970) }
+        self.colleagues = colleagues
+        let dir = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0].appendingPathComponent("presence").path
+        let pack = Bundle.main.url(forResource: "mappack", withExtension: "bin").flatMap { try? Data(contentsOf: $0) }
+        session = AccountSession(lang: lang, vault: AccountStorage(passwords: Keychain()), listener: colleagues) { config in
+            try PresenceClient(config: config, storageDir: dir, mapPack: pack)
+        }
         Self.shared = self
         colleagues.onChange = { [weak self] in Task { @MainActor in self?.objectWillChange.send() } }
-        if let form = AccountStorage.load() { open(form) }
+        message = session.openSaved()
+        own = try? client?.ownPresence()
         network.pathUpdateHandler = { [weak self] path in
             Task { @MainActor in self?.client?.networkChanged(online: path.status == .satisfied) }
         }
@@ -29,23 +39,30 @@ final class AppModel: ObservableObject {
         location.onFix = { [weak self] lat, lon, accuracy, time in
             Task { @MainActor in await self?.fix(lat: lat, lon: lon, accuracy: accuracy, time: time) }
         }
+        location.onAccess = { [weak self] access in
+            Task { @MainActor in await self?.accessChanged(access) }
+        }
+        Task { await resumeSharing() }
     }
 
-    func open(_ form: AccountForm) {
-        client?.stop()
-        let dir = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0].appendingPathComponent("presence").path
-        let pack = Bundle.main.url(forResource: "mappack", withExtension: "bin").flatMap { try? Data(contentsOf: $0) }
-        do {
-            let c = try PresenceClient(config: form.config(lang), storageDir: dir, mapPack: pack)
-            c.setListener(listener: colleagues)
-            c.start()
-            client = c
-            own = try? c.ownPresence()
-        } catch let e as PresenceError {
-            message = ErrorText.of(e, lang)
-        } catch {
-            message = "\(error)"
+    /// Save on the Account screen: the form's mistakes, or the result in words.
+    func save(_ form: AccountForm) -> [AccountForm.Problem] {
+        let result = session.save(form)
+        objectWillChange.send()
+        switch result {
+        case let .problems(problems): return problems
+        case let .failed(text): message = text
+        case .saved:
+            message = nil
+            own = try? client?.ownPresence()
+            Task { await resumeSharing() }
         }
+        return []
+    }
+
+    func changeGranularity(_ granularity: Granularity) {
+        if case let .failed(text) = session.changeGranularity(granularity) { message = text }
+        objectWillChange.send()
     }
 
     func run(_ work: (PresenceClient) async throws -> Void) async {
@@ -63,15 +80,40 @@ final class AppModel: ObservableObject {
     }
 
     /// The sharing switch: the core first (off publishes without a place at
-    /// once), then the location updates.
+    /// once), then what LocationSharing says to do with CoreLocation.
     func share(_ on: Bool) {
-        on ? location.start() : location.stop()
-        Task { await run { try await LocationSharing.set(on, client: $0) } }
+        let access = location.access
+        Task {
+            await run { client in
+                let step = try await LocationSharing.switched(on, access: access, client: client, lang)
+                location.carryOut(step.action)
+                if let text = step.message { throw Shown(text: text) }
+            }
+        }
     }
 
     var sharing: Bool { client.map(LocationSharing.isOn) ?? false }
 
+    private func accessChanged(_ access: LocationAccess) async {
+        await run { client in
+            let step = try await LocationSharing.accessChanged(access, client: client, lang)
+            location.carryOut(step.action)
+            if let text = step.message { throw Shown(text: text) }
+        }
+    }
+
+    private func resumeSharing() async {
+        let access = location.access
+        await run { location.carryOut(try await LocationSharing.resumed(access, client: $0)) }
+    }
+
     private func fix(lat: Double, lon: Double, accuracy: Double, time: Date) async {
         await run { _ = try await $0.locationFix(lat: lat, lon: lon, accuracyM: accuracy, timeUnixMs: Int64(time.timeIntervalSince1970 * 1000)) }
     }
+}
+
+/// A sentence for the screen, passed through `run`'s error path.
+struct Shown: Error, CustomStringConvertible {
+    let text: String
+    var description: String { text }
 }

@@ -19,8 +19,7 @@ struct MyStatusView: View {
     @EnvironmentObject var model: AppModel
     @State private var text = ""
     @State private var plan = ""
-    @State private var sharing = false
-    @State private var granularity = AccountStorage.load()?.granularity ?? .city
+    @State private var granularity = Granularity.city
     private let kinds: [ActivityToken] = [.available, .onSite, .driving, .meeting, .break]
 
     var body: some View {
@@ -39,15 +38,16 @@ struct MyStatusView: View {
             TextField("status.plan", text: $plan)
             Button("status.addPlan") { Task { await model.run { try await $0.addSchedule(entry: plan) }; plan = "" } }
             ForEach(model.own?.schedule ?? [], id: \.self) { Text($0) }
-            Toggle("status.share", isOn: $sharing).onChange(of: sharing) { model.share($0) }
-                .onAppear { sharing = model.sharing }
+            // The switch shows what the core does, not a copy of it.
+            Toggle("status.share", isOn: Binding(get: { model.sharing }, set: { model.share($0) }))
             Picker("status.granularity", selection: $granularity) {
                 Text("granularity.city").tag(Granularity.city)
                 Text("granularity.district").tag(Granularity.district)
                 Text("granularity.street").tag(Granularity.street)
             }.onChange(of: granularity) { g in
-                if var form = AccountStorage.load() { form.granularity = g; AccountStorage.save(form); model.open(form) }
+                if g != model.session.form().granularity { model.changeGranularity(g) }
             }
+            .onAppear { granularity = model.session.form().granularity }
             if let own = model.own { Text(LocationSharing.placeLine(own, sharing: model.sharing, model.lang)) }
             Text(PresenceFormat.age(updatedUnix: model.own?.updatedUnix, nowUnix: Int64(Date().timeIntervalSince1970), model.lang))
             // As Int: the localized key is `status.pending %lld` (a UInt32 would look up %u).
@@ -81,7 +81,7 @@ struct ColleaguesView: View {
 
 struct AccountView: View {
     @EnvironmentObject var model: AppModel
-    @State private var form = AccountStorage.load() ?? AccountForm()
+    @State private var form = AccountForm()
     @State private var problems: [AccountForm.Problem] = []
     var body: some View {
         Form {
@@ -93,13 +93,10 @@ struct AccountView: View {
             TextField("account.imapPort", text: $form.imapPort)
             TextField("account.smtpPort", text: $form.smtpPort)
             ForEach(problems, id: \.text) { Text($0.text).foregroundColor(.red) }
-            Button("account.save") {
-                problems = form.problems(model.lang)
-                if problems.isEmpty { AccountStorage.save(form); model.open(form) }
-            }
+            Button("account.save") { problems = model.save(form) }
             Button("account.test") { Task { await model.run { _ = try await $0.sync() } } }
             if let m = model.message { Text(m) }
-        }
+        }.onAppear { form = model.session.form() }
     }
 }
 

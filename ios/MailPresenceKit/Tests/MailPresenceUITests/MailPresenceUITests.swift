@@ -100,25 +100,6 @@ final class MailPresenceUITests: XCTestCase {
         try await eventually("the outbox holds both") { store.outboxDepth == 2 }
     }
 
-    func testAfterSharingIsSwitchedOffAStatusChangePublishesNoLocation() async throws {
-        let client = try offlineClient()
-        let published = ColleaguesStore(lang: .ja) { 0 }
-        client.setListener(listener: published)
-        XCTAssertTrue(LocationSharing.isOn(client))
-        _ = try await client.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8, timeUnixMs: nil)
-        try await eventually("the place was published") { published.publishedLocation == "京都府京都市北区" }
-        try await LocationSharing.set(false, client: client)
-        XCTAssertFalse(LocationSharing.isOn(client))
-        XCTAssertEqual(LocationSharing.placeLine(try client.ownPresence(), sharing: false, .ja), "位置情報の共有を停止中")
-        try await eventually("a Publish without the place went at once") { published.outboxDepth == 2 }
-        XCTAssertNil(published.publishedLocation)
-        try await client.setStatus(activity: .driving, text: nil)
-        try await eventually("the status change was queued") { published.outboxDepth == 3 }
-        XCTAssertNil(published.publishedLocation)
-        try await LocationSharing.set(true, client: client)
-        try await eventually("sharing on publishes the place again") { published.publishedLocation == "京都府京都市北区" }
-    }
-
     func testAWarningTheCoreWritesArrivesInTheAppsLogSink() throws {
         let sink = KeptLogs()
         setLogSink(sink: sink, level: .warn)

@@ -1,13 +1,14 @@
 // The account settings, kept in encrypted shared preferences (the password
-// never in plain files).
+// never in plain files). The vault AccountSession reads and writes.
 package org.mailpresence.app
 
 import android.content.Context
 import androidx.security.crypto.EncryptedSharedPreferences
 import androidx.security.crypto.MasterKey
 import org.mailpresence.ui.AccountForm
+import org.mailpresence.ui.AccountVault
 
-class AccountStore(private val context: Context) {
+class AccountStore(private val context: Context) : AccountVault {
     private val prefs by lazy {
         val key = MasterKey.Builder(context).setKeyScheme(MasterKey.KeyScheme.AES256_GCM).build()
         EncryptedSharedPreferences.create(
@@ -17,7 +18,7 @@ class AccountStore(private val context: Context) {
         )
     }
 
-    fun load(): AccountForm? {
+    override fun load(): AccountForm? {
         val p = prefs
         val account = p.getString("account", null) ?: return null
         return AccountForm(
@@ -32,7 +33,7 @@ class AccountStore(private val context: Context) {
         )
     }
 
-    fun save(form: AccountForm) {
+    override fun save(form: AccountForm) {
         prefs.edit()
             .putString("account", form.account).putString("mail", form.mail).putString("password", form.password)
             .putString("presenceServer", form.presenceServer).putString("mailHost", form.mailHost)

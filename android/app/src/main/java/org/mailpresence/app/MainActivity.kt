@@ -1,9 +1,12 @@
 // The four screens (My status, Colleagues, Account, About) in Compose. They
-// draw state from the presence-ui layer and call the core; no logic here.
+// draw state from the presence-ui layer and carry out what it decides
+// (permissions, the location service); no logic here.
 package org.mailpresence.app
 
 import android.Manifest
 import android.content.Intent
+import android.content.pm.PackageManager
+import android.os.Build
 import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
@@ -28,6 +31,7 @@ import androidx.compose.foundation.text.KeyboardOptions
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -38,28 +42,52 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.draw.alpha
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
+import androidx.core.content.ContextCompat
+import androidx.lifecycle.lifecycleScope
 import kotlinx.coroutines.launch
 import org.mailpresence.protocol.ActivityToken
+import org.mailpresence.PresenceClient
+import org.mailpresence.PresenceException
 import org.mailpresence.WatchHandle
 import org.mailpresence.ui.AccountForm
+import org.mailpresence.ui.ErrorText
 import org.mailpresence.ui.MyStatusState
+import org.mailpresence.ui.Permission
 import org.mailpresence.ui.PresenceFormat
+import org.mailpresence.ui.SaveResult
+import org.mailpresence.ui.SharingAction
 
 class MainActivity : ComponentActivity() {
-    // Only a location permission starts the location service: with only
-    // notifications granted, Android 14 refuses a location foreground service.
-    private val askLocation = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { granted ->
-        val location = granted[Manifest.permission.ACCESS_FINE_LOCATION] == true ||
-            granted[Manifest.permission.ACCESS_COARSE_LOCATION] == true
-        if (location) startForegroundService(Intent(this, LocationService::class.java))
+    /** The status screen's state, which hears the permission answers. */
+    private var status: MyStatusState? = null
+
+    private val askPermissions = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { answers ->
+        val granted = answers.filterValues { it }.keys.mapNotNull(::permissionOf).toSet()
+        val state = status ?: return@registerForActivityResult
+        lifecycleScope.launch { carryOut(state.permissionsAnswered(granted)) }
     }
+
+    /** What MyStatusState decided, done with Android's means. */
+    private fun carryOut(action: SharingAction) {
+        when (action) {
+            is SharingAction.AskPermissions -> askPermissions.launch(action.permissions.mapNotNull(::manifestName).toTypedArray())
+            SharingAction.StartLocationService -> startForegroundService(Intent(this, LocationService::class.java))
+            SharingAction.StopLocationService -> stopService(Intent(this, LocationService::class.java))
+            SharingAction.Unchanged -> Unit
+        }
+    }
+
+    private fun grantedNow(): Set<Permission> = Permission.entries.filter { p ->
+        manifestName(p)?.let { ContextCompat.checkSelfPermission(this, it) == PackageManager.PERMISSION_GRANTED } == true
+    }.toSet()
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         val app = application as PresenceApp
         setContent {
             MaterialTheme {
-                var tab by remember { mutableStateOf(if (app.client == null) 2 else 0) }
+                val client by app.session.client.collectAsState()
+                var tab by remember { mutableStateOf(if (client == null) 2 else 0) }
                 Scaffold(bottomBar = {
                     NavigationBar {
                         listOf(R.string.tab_status, R.string.tab_colleagues, R.string.tab_account, R.string.tab_about).forEachIndexed { i, label ->
@@ -68,17 +96,20 @@ class MainActivity : ComponentActivity() {
                     }
                 }) { padding ->
                     Column(Modifier.padding(padding).padding(16.dp)) {
-                        when (tab) {
-                            0 -> MyStatusScreen(app, onShare = { on ->
-                                if (on) askLocation.launch(arrayOf(
-                                    Manifest.permission.ACCESS_FINE_LOCATION, Manifest.permission.ACCESS_COARSE_LOCATION,
-                                    Manifest.permission.POST_NOTIFICATIONS,
-                                ))
-                                else stopService(Intent(this@MainActivity, LocationService::class.java))
-                            })
-                            1 -> ColleaguesScreen(app)
-                            2 -> AccountScreen(app)
-                            else -> AboutScreen(app)
+                        val open = client
+                        when {
+                            tab == 0 && open != null -> {
+                                // A new client (the account changed) gets a new state.
+                                val state = remember(open) { MyStatusState(open, app.lang) }
+                                LaunchedEffect(state) {
+                                    status = state
+                                    carryOut(state.resumeSharing(grantedNow()))
+                                }
+                                MyStatusScreen(app, state, onSwitch = { on -> lifecycleScope.launch { carryOut(state.switchSharing(on)) } })
+                            }
+                            tab == 1 && open != null -> ColleaguesScreen(app, open)
+                            tab == 3 -> AboutScreen(app)
+                            else -> AccountScreen(app)
                         }
                     }
                 }
@@ -87,30 +118,37 @@ class MainActivity : ComponentActivity() {
     }
 }
 
+/** The plain layer's permission names as Android's (null: not on this API level). */
+fun manifestName(p: Permission): String? = when (p) {
+    Permission.FINE_LOCATION -> Manifest.permission.ACCESS_FINE_LOCATION
+    Permission.COARSE_LOCATION -> Manifest.permission.ACCESS_COARSE_LOCATION
+    Permission.NOTIFICATIONS -> if (Build.VERSION.SDK_INT >= 33) Manifest.permission.POST_NOTIFICATIONS else null
+}
+
+fun permissionOf(name: String): Permission? = Permission.entries.firstOrNull { manifestName(it) == name }
+
 @Composable
-fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
-    val client = app.client ?: return Text(stringResource(R.string.tab_account))
-    // A new client (the account changed) gets a new state, not the old one's.
-    val state = remember(client) { MyStatusState(client, app.lang) }
-    var ui by remember { mutableStateOf(state.ui) }
+fun MyStatusScreen(app: PresenceApp, state: MyStatusState, onSwitch: (Boolean) -> Unit) {
+    val ui by state.updates.collectAsState()
     var text by remember { mutableStateOf("") }
     var plan by remember { mutableStateOf("") }
     val scope = rememberCoroutineScope()
     Text(ui.activity, style = MaterialTheme.typography.headlineSmall)
     Row {
         listOf(ActivityToken.AVAILABLE, ActivityToken.ON_SITE, ActivityToken.DRIVING, ActivityToken.MEETING, ActivityToken.BREAK).forEach { kind ->
-            FilterChip(selected = false, onClick = { scope.launch { ui = state.setActivity(kind, text.ifBlank { null }) } },
+            FilterChip(selected = false, onClick = { scope.launch { state.setActivity(kind, text.ifBlank { null }) } },
                 label = { Text(PresenceFormat.activityLabel(kind, app.lang)) })
         }
     }
     OutlinedTextField(text, { text = it }, label = { Text(stringResource(R.string.status_text_hint)) })
     OutlinedTextField(plan, { plan = it }, label = { Text(stringResource(R.string.plan_hint)) })
-    Button(onClick = { scope.launch { ui = state.addPlan(plan); plan = "" } }) { Text(stringResource(R.string.add_plan)) }
+    Button(onClick = { scope.launch { state.addPlan(plan); plan = "" } }) { Text(stringResource(R.string.add_plan)) }
     ui.plans.forEach { Text(it) }
     Row {
         Text(stringResource(R.string.share_location))
-        Switch(ui.sharing, { on -> scope.launch { ui = state.setSharing(on) }; onShare(on) })
+        Switch(ui.sharing, onSwitch)
     }
+    var granularityError by remember { mutableStateOf<String?>(null) }
     Row {
         Text(stringResource(R.string.granularity))
         listOf(
@@ -119,11 +157,11 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
             org.mailpresence.Granularity.STREET to R.string.granularity_street,
         ).forEach { (g, label) ->
             FilterChip(selected = false, onClick = {
-                val store = AccountStore(app)
-                store.load()?.copy(granularity = g)?.let { store.save(it); app.open(it) }
+                granularityError = (app.session.changeGranularity(g) as? SaveResult.Failed)?.message
             }, label = { Text(stringResource(label)) })
         }
     }
+    granularityError?.let { Text(it, color = MaterialTheme.colorScheme.error) }
     Text("${stringResource(R.string.current_address)}: ${ui.location}")
     Text(ui.lastPublish)
     ui.pending?.let { Text(it) }
@@ -132,8 +170,7 @@ fun MyStatusScreen(app: PresenceApp, onShare: (Boolean) -> Unit) {
 
 @OptIn(ExperimentalMaterial3Api::class) // PullToRefreshBox
 @Composable
-fun ColleaguesScreen(app: PresenceApp) {
-    val client = app.client ?: return
+fun ColleaguesScreen(app: PresenceApp, client: PresenceClient) {
     val known by app.colleagues.colleagues.collectAsState()
     val connection by app.colleagues.connection.collectAsState()
     var name by remember { mutableStateOf("") }
@@ -162,10 +199,9 @@ fun ColleaguesScreen(app: PresenceApp) {
 
 @Composable
 fun AccountScreen(app: PresenceApp) {
-    val store = remember { AccountStore(app) }
-    var form by remember { mutableStateOf(store.load() ?: AccountForm()) }
+    var form by remember { mutableStateOf(app.session.form()) }
     var problems by remember { mutableStateOf(emptyList<AccountForm.Problem>()) }
-    var result by remember { mutableStateOf<String?>(null) }
+    var result by remember { mutableStateOf(app.startError) }
     val scope = rememberCoroutineScope()
     OutlinedTextField(form.account, { form = form.copy(account = it) }, label = { Text(stringResource(R.string.account_name)) })
     OutlinedTextField(form.mail, { form = form.copy(mail = it) }, label = { Text(stringResource(R.string.mail_address)) })
@@ -178,18 +214,19 @@ fun AccountScreen(app: PresenceApp) {
     OutlinedTextField(form.smtpPort, { form = form.copy(smtpPort = it) }, label = { Text(stringResource(R.string.smtp_port)) })
     problems.forEach { Text(it.text, color = MaterialTheme.colorScheme.error) }
     val ok = stringResource(R.string.connection_ok)
+    val saved = stringResource(R.string.saved)
     Row {
         Button(onClick = {
-            problems = form.problems(app.lang)
-            if (problems.isEmpty()) {
-                result = app.open(form)
-                if (result == null) store.save(form)
+            when (val r = app.session.save(form)) {
+                is SaveResult.Problems -> { problems = r.problems; result = null }
+                is SaveResult.Failed -> { problems = emptyList(); result = r.message }
+                SaveResult.Saved -> { problems = emptyList(); result = saved }
             }
         }) { Text(stringResource(R.string.save)) }
         Button(onClick = {
             scope.launch {
                 result = runCatching { app.client?.sync(); ok }.getOrElse {
-                    (it as? org.mailpresence.PresenceException)?.let { e -> org.mailpresence.ui.ErrorText.of(e, app.lang) } ?: it.toString()
+                    (it as? PresenceException)?.let { e -> ErrorText.of(e, app.lang) } ?: it.toString()
                 }
             }
         }) { Text(stringResource(R.string.test_connection)) }

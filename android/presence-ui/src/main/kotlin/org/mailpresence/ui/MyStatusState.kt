@@ -2,6 +2,8 @@
 // action publishes; a failure becomes a message, never a crash.
 package org.mailpresence.ui
 
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
 import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
@@ -24,8 +26,13 @@ class MyStatusState(
     private val lang: Lang,
     private val clock: () -> Long = { System.currentTimeMillis() / 1000 },
 ) {
-    var ui: MyStatusUi = read(null)
-        private set
+    private val current = MutableStateFlow(read(null))
+
+    /** What the screen shows now. */
+    val ui: MyStatusUi get() = current.value
+
+    /** The same, for a screen that redraws on every change. */
+    val updates: StateFlow<MyStatusUi> get() = current
 
     private fun read(error: String?): MyStatusUi {
         val own = client.ownPresence()
@@ -51,7 +58,7 @@ class MyStatusState(
         } catch (e: PresenceException) {
             ErrorText.of(e, lang)
         }
-        ui = read(error)
+        current.value = read(error)
         return ui
     }
 
@@ -65,7 +72,46 @@ class MyStatusState(
      * The sharing switch. Off ends sharing now in the core, which publishes at
      * once without a place, and no later Publish carries one until it is on
      * again; stopping the location service alone would keep sending the last
-     * address with every status change. The shell starts or stops its service.
+     * address with every status change. Returns what the shell does next.
      */
+    suspend fun switchSharing(on: Boolean): SharingAction {
+        setSharing(on)
+        return when {
+            !on -> SharingAction.StopLocationService
+            ui.sharing -> SharingAction.AskPermissions(SharingPermissions.asked)
+            else -> SharingAction.Unchanged
+        }
+    }
+
+    /**
+     * The permissions the person granted, after [switchSharing] asked or when
+     * the app starts with sharing on. Without a location permission no fix can
+     * come, so sharing goes off in the core too (no stale address keeps going
+     * out) and the screen says why.
+     */
+    suspend fun permissionsAnswered(granted: Set<Permission>): SharingAction {
+        if (!ui.sharing) return SharingAction.StopLocationService
+        if (SharingPermissions.allowLocationService(granted)) return SharingAction.StartLocationService
+        setSharing(false)
+        current.value = ui.copy(error = ui.error ?: if (lang == Lang.JA) {
+            "位置情報の利用が許可されていないため、位置情報の共有をオフにしました。"
+        } else {
+            "Location access was not allowed, so location sharing is off."
+        })
+        return SharingAction.StopLocationService
+    }
+
+    /**
+     * When the app comes to the front with sharing on: run the service if a
+     * location permission is still granted; if it was taken away meanwhile,
+     * sharing goes off quietly (the switch shows it).
+     */
+    suspend fun resumeSharing(granted: Set<Permission>): SharingAction = when {
+        !ui.sharing -> SharingAction.StopLocationService
+        SharingPermissions.allowLocationService(granted) -> SharingAction.StartLocationService
+        else -> { setSharing(false); SharingAction.StopLocationService }
+    }
+
+    /** Sharing on or off in the core (see [switchSharing] for the whole step). */
     suspend fun setSharing(on: Boolean) = act { client.setLocationSharing(if (on) null else clock(), null, false) }
 }

@@ -1,0 +1,88 @@
+// The account behind the app: the saved form and the one PresenceClient
+// opened from it. Save checks the form, opens a new client, and only when
+// that worked keeps the form and closes the old client, so a mistake never
+// crashes the app nor leaves it without the account that worked. The shell
+// supplies how a client is opened (its storage folder, the map pack) and
+// where the form is kept (encrypted preferences).
+package org.mailpresence.ui
+
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import org.mailpresence.AccountConfig
+import org.mailpresence.Granularity
+import org.mailpresence.PresenceClient
+import org.mailpresence.PresenceException
+import org.mailpresence.PresenceListener
+
+/** Where the account form is kept between runs. */
+interface AccountVault {
+    fun load(): AccountForm?
+    fun save(form: AccountForm)
+}
+
+sealed interface SaveResult {
+    /** The form has mistakes; nothing was opened or kept. */
+    data class Problems(val problems: List<AccountForm.Problem>) : SaveResult
+
+    /** The core could not be opened, in words; the old client stays. */
+    data class Failed(val message: String) : SaveResult
+
+    data object Saved : SaveResult
+}
+
+class AccountSession(
+    private val lang: Lang,
+    private val vault: AccountVault,
+    private val listener: PresenceListener,
+    private val open: (AccountConfig) -> PresenceClient,
+) {
+    private val current = MutableStateFlow<PresenceClient?>(null)
+
+    /** The client in use; a new one after every successful Save. */
+    val client: StateFlow<PresenceClient?> get() = current
+
+    /** The form the Account screen starts from. */
+    fun form(): AccountForm = vault.load() ?: AccountForm()
+
+    /** At app start: opens the saved account, if any. Null, or why not. */
+    fun openSaved(): String? {
+        val form = vault.load() ?: return null
+        return (replaceWith(form) as? SaveResult.Failed)?.message
+    }
+
+    fun save(form: AccountForm): SaveResult {
+        val problems = form.problems(lang)
+        if (problems.isNotEmpty()) return SaveResult.Problems(problems)
+        val result = replaceWith(form)
+        if (result == SaveResult.Saved) vault.save(form)
+        return result
+    }
+
+    /** The place detail chosen on the status screen: the saved account again, with it. */
+    fun changeGranularity(granularity: Granularity): SaveResult {
+        val form = vault.load() ?: return SaveResult.Failed(
+            if (lang == Lang.JA) "先にアカウントを設定してください。" else "Set up the account first.",
+        )
+        return save(form.copy(granularity = granularity))
+    }
+
+    /** Stops and releases the client (the app is going away). */
+    fun close() {
+        current.value?.let { it.stop(); it.close() }
+        current.value = null
+    }
+
+    private fun replaceWith(form: AccountForm): SaveResult {
+        val fresh = try {
+            open(form.toConfig(lang))
+        } catch (e: PresenceException) {
+            return SaveResult.Failed(ErrorText.of(e, lang))
+        }
+        // The old client stops before the new one starts: never two senders.
+        current.value?.let { it.stop(); it.close() }
+        fresh.setListener(listener)
+        fresh.start()
+        current.value = fresh
+        return SaveResult.Saved
+    }
+}

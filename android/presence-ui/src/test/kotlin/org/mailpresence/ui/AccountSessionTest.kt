@@ -1,0 +1,100 @@
+// Saving the account: mistakes named, the core opened, the old client closed,
+// failures in words; all against the real core.
+package org.mailpresence.ui
+
+import java.io.File
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertNotSame
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertSame
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Test
+import org.mailpresence.AccountConfig
+import org.mailpresence.Granularity
+import org.mailpresence.PresenceClient
+
+class AccountSessionTest {
+    private val dir = tempDir("mailpresence-session")
+    private val opened = mutableListOf<AccountConfig>()
+    private fun session(vault: MemoryVault, storage: () -> String = { dir }) =
+        AccountSession(Lang.JA, vault, ColleaguesState(Lang.JA)) { config ->
+            opened += config
+            PresenceClient(config, storage(), mapPack()).also { it.networkChanged(false) }
+        }
+
+    @Test fun `the account form names every mistake`() {
+        val bad = AccountForm(account = "田中 太郎", mail = "tanaka", presenceServer = "presence@", mailHost = "", imapPort = "99999")
+        assertEquals(setOf(
+            AccountForm.Field.ACCOUNT, AccountForm.Field.MAIL, AccountForm.Field.PASSWORD,
+            AccountForm.Field.PRESENCE_SERVER, AccountForm.Field.MAIL_HOST, AccountForm.Field.IMAP_PORT,
+        ), bad.problems(Lang.EN).map { it.field }.toSet())
+        assertEquals("ポート番号は1〜65535です", bad.problems(Lang.JA).first { it.field == AccountForm.Field.IMAP_PORT }.text)
+        assertEquals(emptyList<AccountForm.Problem>(), AccountForm("tanaka", "tanaka@example.co.jp", "pw", "presence@example.co.jp", "mail.example.co.jp").problems(Lang.JA))
+    }
+
+    @Test fun `a form with mistakes opens nothing and keeps nothing`() {
+        val vault = MemoryVault()
+        val s = session(vault)
+        val result = s.save(offlineForm().copy(mail = "tanaka"))
+        assertTrue("$result", result is SaveResult.Problems)
+        assertEquals(listOf(AccountForm.Field.MAIL), (result as SaveResult.Problems).problems.map { it.field })
+        assertTrue(opened.isEmpty())
+        assertNull(vault.form)
+        assertNull(s.client.value)
+    }
+
+    @Test fun `Save opens the core and keeps the form, and the next Save closes the old client`() {
+        val vault = MemoryVault()
+        val s = session(vault)
+        assertEquals(SaveResult.Saved, s.save(offlineForm()))
+        val first = s.client.value!!
+        assertEquals("tanaka", first.ownPresence().account)
+        assertEquals(offlineForm(), vault.form)
+
+        assertEquals(SaveResult.Saved, s.save(offlineForm().copy(account = "tanaka2")))
+        val second = s.client.value!!
+        assertNotSame(first, second)
+        assertEquals("tanaka2", second.ownPresence().account)
+        assertEquals("tanaka2", vault.form!!.account)
+        try {
+            first.ownPresence()
+            fail("the old client still answers")
+        } catch (e: IllegalStateException) {
+            // closed: UniFFI refuses calls on a destroyed object
+        }
+        s.close()
+        assertNull(s.client.value)
+    }
+
+    @Test fun `a client that cannot be opened is an error in words, and the old one stays`() {
+        val vault = MemoryVault()
+        var storage = dir
+        val s = session(vault) { storage }
+        assertEquals(SaveResult.Saved, s.save(offlineForm()))
+        val working = s.client.value!!
+        storage = File(dir, "a-file").apply { writeText("not a folder") }.path
+        val result = s.save(offlineForm().copy(account = "suzuki"))
+        assertEquals(SaveResult.Failed("端末の保存領域に書き込めません。"), result)
+        assertSame(working, s.client.value)
+        assertEquals("tanaka", working.ownPresence().account)
+        assertEquals("tanaka", vault.form!!.account)
+        s.close()
+    }
+
+    @Test fun `the saved account opens at start, and a new place detail reopens it`() {
+        val vault = MemoryVault(offlineForm())
+        val s = session(vault)
+        assertNull(s.openSaved())
+        assertEquals(Granularity.CITY, opened.single().granularity)
+        assertEquals(SaveResult.Saved, s.changeGranularity(Granularity.DISTRICT))
+        assertEquals(Granularity.DISTRICT, opened.last().granularity)
+        assertEquals(Granularity.DISTRICT, vault.form!!.granularity)
+        s.close()
+    }
+
+    @Test fun `a new place detail without an account says so`() {
+        val s = session(MemoryVault())
+        assertEquals(SaveResult.Failed("先にアカウントを設定してください。"), s.changeGranularity(Granularity.STREET))
+    }
+}
