@@ -140,10 +140,16 @@ def main():
                     elif code is not None and 200 <= code < 300:
                         p.ok = True
 
-    for i, p in enumerate(phones):
+    for i, p in enumerate(list(phones)):
         pending["%s-%d" % (token, i)] = ("w%d" % i, "sip:u0@%s" % domain, "SUBSCRIBE",
                                          lambda cseq, auth, p=p, i=i: subscribe(p, i, domain, token, cseq, auth))
-        p.send(subscribe(p, i, domain, token))
+        try:
+            p.send(subscribe(p, i, domain, token))
+        except (OSError, ssl.SSLError):
+            # The server closed the connection it had accepted: refused too.
+            watchers.discard(p)
+            phones.remove(p)
+            refused += 1
         if i % 100 == 99:
             drain(time.time() + 0.05)
     drain(time.time() + 3)
