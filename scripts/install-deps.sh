@@ -3,7 +3,8 @@
 # Dovecot and Postfix (real mail servers), OpenDKIM (signs and verifies like a
 # company's mail system), SIPp (a real SIP peer), baresip and linphonec (real
 # desk softphones) with Kamailio (the company's SIP registrar), openssl
-# (test certificates), libssl-dev (to check the optional online-geocoding
+# (test certificates), Chromium with its chromedriver (the web board's
+# browser tests), libssl-dev (to check the optional online-geocoding
 # feature). Safe to run again; does nothing when all are there.
 set -euo pipefail
 
@@ -20,6 +21,10 @@ command -v kamailio >/dev/null || need+=(kamailio)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-genkey >/dev/null || need+=(opendkim-tools)
 command -v openssl >/dev/null || need+=(openssl)
+# The web board in a real browser (tests/tests/board.rs); fonts for Japanese.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 # Only for checking the optional `online` geocoding feature (reqwest with native-tls).
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)

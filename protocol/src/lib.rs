@@ -1,7 +1,9 @@
 //! What the field phone and the presence server share: the presence model,
 //! the two wire formats (presence mail and PIDF), the one-line summaries both
-//! show, and the mail transport both use (IMAP with IDLE, SMTP, the outbox).
-//! Nothing here knows about GPS, the phone's store or SIP.
+//! show, the mail transport both use (IMAP with IDLE, SMTP, the outbox), and
+//! the map pack's file format (the phone geocodes with it, the server's web
+//! board draws its map from it). Nothing here knows about GPS, the phone's
+//! store or SIP.
 //!
 //! Glossary of the comments: "the seed" is the patent this system implements
 //! (JP6286887B2); "seed figure N" its figure N — figure 7 the server handling
@@ -13,6 +15,7 @@
 //! copies of them.
 
 pub mod mail;
+pub mod mappack;
 pub mod model;
 pub mod pidf;
 pub mod secret;

@@ -1,4 +1,5 @@
-//! The map pack shipped with the app: country borders and GeoNames places for
+//! The map pack shipped with the app (and read by the server's web board for
+//! its map): country borders and GeoNames places for
 //! the world; for Japan, municipal borders (JMA), municipalities with their
 //! JIS codes and the representative points of their towns (MLIT 位置参照情報,
 //! 大字・町丁目), in one compact file (postcard, then LZ4: LZ4 inflates the
@@ -124,7 +125,7 @@ pub enum PackError {
     Compression(String),
     #[error("map pack is damaged: {0}")]
     Format(String),
-    #[error("map pack version {found}, this app reads version {PACK_VERSION}")]
+    #[error("map pack version {found}, this program reads version {PACK_VERSION}")]
     Version { found: u32 },
 }
 

@@ -38,6 +38,8 @@ pub struct Config {
     pub trust: Option<TrustConfig>,
     /// The SIP side; without this section the server speaks mail only.
     pub sip: Option<SipConfig>,
+    /// The presence board in the browser for desk staff; off when absent.
+    pub web: Option<WebConfig>,
     #[serde(default, rename = "person")]
     pub people: Vec<Person>,
     #[serde(default, rename = "rule")]
@@ -288,6 +290,99 @@ impl SipConfig {
     }
 }
 
+/// The presence board in the browser (行き先掲示板) for desk staff.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address and port for HTTP, or HTTPS with a certificate.
+    #[serde(default = "default_web_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The board's address as people open it (`https://presence.example.co.jp`);
+    /// sign-in links start with it, and a change must come from this origin.
+    pub public_url: String,
+    /// HTTPS with rustls: PEM certificate (then intermediates) and key. Without
+    /// them the board speaks plain HTTP, for a reverse proxy in front.
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Single sign-on: the reverse proxy that signs people in, by address,
+    /// and the header in which it names them (account or mail address). The
+    /// header is believed only from these addresses, never from anyone else.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub user_header: Option<String>,
+    /// Whether people may sign in with a link mailed to their address (on
+    /// unless single sign-on replaces it).
+    #[serde(default = "default_true")]
+    pub mail_sign_in: bool,
+    /// A sign-in link works once, within this many minutes.
+    #[serde(default = "default_link_minutes")]
+    pub link_minutes: u32,
+    /// Sign-in mails one address may get per hour; more requests are
+    /// answered the same way, but no mail goes out.
+    #[serde(default = "default_links_per_hour")]
+    pub links_per_hour: u32,
+    /// Sign-in requests one IP address may make per hour.
+    #[serde(default = "default_link_requests_per_ip")]
+    pub link_requests_per_ip_hour: u32,
+    /// A session ends this many hours after sign-in.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+    /// Board pages open at once (live streams); more are refused with 503.
+    #[serde(default = "default_web_max_streams")]
+    pub max_streams: usize,
+    /// The phone's map pack, for the map view's prefecture outlines and the
+    /// towns' representative points; no map view without it.
+    pub map_pack: Option<PathBuf>,
+}
+
+fn default_web_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_true() -> bool {
+    true
+}
+fn default_link_minutes() -> u32 {
+    15
+}
+fn default_links_per_hour() -> u32 {
+    5
+}
+fn default_link_requests_per_ip() -> u32 {
+    30
+}
+fn default_session_hours() -> u32 {
+    12
+}
+fn default_web_max_streams() -> usize {
+    5000
+}
+
+impl WebConfig {
+    /// The origin of `public_url` (`scheme://host[:port]`), as browsers send
+    /// it in `Origin`.
+    pub fn origin(&self) -> &str {
+        let url = self.public_url.trim_end_matches('/');
+        match url.find("://") {
+            Some(i) => match url[i + 3..].find('/') {
+                Some(j) => &url[..i + 3 + j],
+                None => url,
+            },
+            None => url,
+        }
+    }
+
+    /// Whether the board is reached over HTTPS (then cookies are `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// Whether a request from `ip` may name its user in `user_header`.
+    pub fn trusts_proxy(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.user_header.is_some() && self.trusted_proxies.iter().any(|p| p.to_canonical() == ip)
+    }
+}
+
 /// How presence behaves over time.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -498,6 +593,9 @@ impl Config {
             sip_connection_problems(sip, &mut p);
             sip_tls_problems(sip, &mut p);
         }
+        if let Some(web) = &self.web {
+            web_problems(web, &mut p);
+        }
         self.people_problems(&mut p);
         self.rule_problems(&mut p);
         p
@@ -643,6 +741,15 @@ impl Config {
         if let Some(sip) = &self.sip {
             self.sip_warnings(sip, &mut w);
         }
+        if let Some(web) = &self.web
+            && web.tls_certificate.is_none()
+            && !web.listen.ip().is_loopback()
+        {
+            w.push(format!(
+                "[web] listens on {} without HTTPS: put a reverse proxy with HTTPS in front, or give tls_certificate and tls_key",
+                web.listen
+            ));
+        }
         for (section, tls) in [("imap", self.imap.tls), ("smtp", self.smtp.tls)] {
             if tls == TlsMode::None {
                 w.push(format!(
@@ -728,6 +835,49 @@ fn sip_tls_problems(sip: &SipConfig, p: &mut Vec<String>) {
     // Read and matched now, not at the first phone's handshake.
     if let Err(e) = crate::sip::transport::tls::server_config(certificate, key) {
         p.push(format!("[sip] {e}"));
+    }
+}
+
+fn web_problems(web: &WebConfig, p: &mut Vec<String>) {
+    let url = web.public_url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+        p.push(format!(
+            "[web] public_url {url:?} must be the board's address as people open it, e.g. \"https://presence.example.co.jp\""
+        ));
+    }
+    match (&web.tls_certificate, &web.tls_key) {
+        (Some(certificate), Some(key)) => {
+            if let Err(e) = crate::sip::transport::tls::server_config(certificate, key) {
+                p.push(format!("[web] {e}"));
+            }
+        }
+        (None, None) => {}
+        _ => p.push("[web] tls_certificate and tls_key go together: give both or neither".into()),
+    }
+    if web.user_header.is_some() == web.trusted_proxies.is_empty() {
+        p.push(
+            "[web] user_header and trusted_proxies go together: the header is believed only from the proxy's addresses".into(),
+        );
+    }
+    if !web.mail_sign_in && web.user_header.is_none() {
+        p.push("[web] with mail_sign_in = false, nobody can sign in: set user_header and trusted_proxies".into());
+    }
+    if web.link_minutes == 0 || web.link_minutes > 24 * 60 {
+        p.push("[web] link_minutes must be between 1 and 1440".into());
+    }
+    if web.session_hours == 0 {
+        p.push("[web] session_hours must be at least 1".into());
+    }
+    if web.links_per_hour == 0 || web.link_requests_per_ip_hour == 0 || web.max_streams == 0 {
+        p.push(
+            "[web] links_per_hour, link_requests_per_ip_hour and max_streams must be at least 1"
+                .into(),
+        );
+    }
+    if let Some(pack) = &web.map_pack
+        && !pack.is_file()
+    {
+        p.push(format!("[web] map_pack {} does not exist", pack.display()));
     }
 }
 

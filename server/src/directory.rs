@@ -83,6 +83,11 @@ impl Directory {
         dir
     }
 
+    /// Everyone, in the order of the configuration.
+    pub fn people(&self) -> &[Person] {
+        &self.people
+    }
+
     pub fn person(&self, account: &AccountName) -> Option<&Person> {
         self.by_account.get(account).map(|&i| &self.people[i])
     }

@@ -108,6 +108,9 @@ pub struct Step {
     pub deliveries: Vec<Delivery>,
     /// Requests refused within an otherwise applied Subscribe.
     pub partial_refusals: Vec<Refusal>,
+    /// The presence record this step saved (a publish), for the web board's
+    /// live feed once the step is committed.
+    pub published: Option<PresenceRecord>,
 }
 
 impl Step {
@@ -116,6 +119,7 @@ impl Step {
             verdict,
             deliveries: Vec::new(),
             partial_refusals: Vec::new(),
+            published: None,
         }
     }
 
@@ -335,6 +339,7 @@ impl Engine {
             verdict: Verdict::Applied(format!("presence of {account} from {}", source.as_str())),
             deliveries,
             partial_refusals: Vec::new(),
+            published: Some(record),
         })
     }
 
@@ -386,6 +391,7 @@ impl Engine {
                 verdict: Verdict::Refused(reason),
                 deliveries: Vec::new(),
                 partial_refusals: step.partial_refusals,
+                published: None,
             });
         }
         step.verdict = Verdict::Applied(format!(
@@ -418,6 +424,7 @@ impl Engine {
         let same = |r: &Request| match req.medium {
             Medium::Mail => r.deliver_to.eq_ignore_ascii_case(&req.deliver_to),
             Medium::Sip => r.reference.is_some() && r.reference == req.reference,
+            Medium::Web => false,
         };
         let existing = store
             .open_requests_for(notifier, now)?
@@ -520,6 +527,7 @@ impl Engine {
             )),
             deliveries,
             partial_refusals: Vec::new(),
+            published: None,
         })
     }
 
@@ -528,7 +536,7 @@ impl Engine {
     fn notify_interval(&self, medium: Medium) -> Duration {
         match medium {
             Medium::Mail => secs(self.policy.notify_interval_secs),
-            Medium::Sip => Duration::milliseconds(
+            Medium::Sip | Medium::Web => Duration::milliseconds(
                 i64::try_from(self.policy.sip_notify_interval_ms).unwrap_or(i64::MAX),
             ),
         }

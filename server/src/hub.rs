@@ -2,8 +2,9 @@
 //! engine, and the ways out. `Hub::step` and `Hub::steps` are the only ways the
 //! transports run the engine: one transaction holds the engine's changes and
 //! the Notify mails they cause; the NOTIFYs for SIP watchers are handed to the
-//! SIP agent after commit. `steps` groups many steps in one transaction, so
-//! that a burst costs one fsync, not one per step.
+//! SIP agent after commit, and the saved presence to the web board's feed.
+//! `steps` groups many steps in one transaction, so that a burst costs one
+//! fsync, not one per step.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -11,8 +12,9 @@ use chrono::Utc;
 use tokio::sync::{Notify, mpsc};
 
 use crate::engine::{Delivery, Engine, Step};
+use crate::feed::Feed;
 use crate::mail::queue_deliveries;
-use crate::store::{Medium, SqliteBatch, SqliteStore, SqliteTx, StoreError, Time};
+use crate::store::{Medium, PresenceRecord, SqliteBatch, SqliteStore, SqliteTx, StoreError, Time};
 
 /// What a caller gives [`Hub::step`] and [`Batch::step`]: it runs the engine on
 /// the open transaction; `None` means nothing to do.
@@ -27,6 +29,8 @@ pub struct Hub {
     /// Woken when mail is queued, so the outbox does not wait for its timer.
     pub outbox_wake: Arc<Notify>,
     sip: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
+    /// Committed presence changes, for the web board.
+    pub feed: Feed,
 }
 
 /// A committed step and how many mails it queued. Inside a [`Batch`] it is
@@ -45,6 +49,7 @@ impl Hub {
             address,
             outbox_wake: Arc::new(Notify::new()),
             sip: Mutex::new(None),
+            feed: Feed::new(),
         })
     }
 
@@ -83,22 +88,26 @@ impl Hub {
     /// and must not call `step` or `steps` again: the store's lock is not
     /// reentrant.
     pub fn steps<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> T) -> Result<T, StoreError> {
-        let (value, queued_mails, sip) = {
+        let (value, queued_mails, sip, published) = {
             let mut store = self.store();
             let mut batch = Batch {
                 hub: self,
                 store: store.batch()?,
                 queued_mails: 0,
                 sip: Vec::new(),
+                published: Vec::new(),
             };
             let value = f(&mut batch);
             batch.store.commit()?;
-            (value, batch.queued_mails, batch.sip)
+            (value, batch.queued_mails, batch.sip, batch.published)
         };
         if queued_mails > 0 {
             self.outbox_wake.notify_one();
         }
         self.forward_sip(&sip);
+        for record in published {
+            self.feed.push(record);
+        }
         Ok(value)
     }
 
@@ -124,6 +133,8 @@ pub struct Batch<'h> {
     queued_mails: usize,
     /// SIP deliveries of the kept steps, handed over after the commit.
     sip: Vec<Delivery>,
+    /// Presence the kept steps saved, for the board's feed after the commit.
+    published: Vec<PresenceRecord>,
 }
 
 impl Batch<'_> {
@@ -147,6 +158,7 @@ impl Batch<'_> {
             self.queued_mails += c.queued_mails;
             let sip = c.step.deliveries.iter().filter(|d| d.medium == Medium::Sip);
             self.sip.extend(sip.cloned());
+            self.published.extend(c.step.published.clone());
         }
         Ok(committed)
     }

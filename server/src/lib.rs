@@ -5,7 +5,8 @@
 //!
 //! `engine` holds the presence logic and no I/O; `hub` runs its steps in store
 //! transactions for the transports; `store` keeps state (SQLite); `mail` and
-//! `sip` are the transports; `supervisor` keeps their loops running; `config`
+//! `sip` are the transports, `web` the desk staff's board in the browser (fed
+//! by `feed`); `supervisor` keeps their loops running; `config`
 //! and `directory` say who is who and who may see whom; `status` reports.
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
@@ -17,9 +18,11 @@
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod feed;
 pub mod hub;
 pub mod mail;
 pub mod sip;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod web;

@@ -125,6 +125,8 @@ enum RunError {
     Trust(#[from] mail::trust::TrustSetupError),
     #[error("the configuration has no [trust] section")]
     NoTrust,
+    #[error("{0}")]
+    Web(#[from] mailpresence_server::web::WebError),
 }
 
 /// Starts every loop under the supervisor, waits for a signal, stops them.
@@ -183,6 +185,14 @@ async fn run(config: Config) -> Result<(), RunError> {
         tasks.push(tokio::spawn(
             supervise_sip(&hub, &config, sip, &loops, &shutdown).await?,
         ));
+    }
+    if let Some(web) = &config.web {
+        let board =
+            mailpresence_server::web::Web::new(hub.clone(), web.clone(), config.server.language)?;
+        let listening = mailpresence_server::web::bind(board).await?;
+        let listen = listening.local_addr().map(|a| a.to_string()).ok();
+        loops.running(mailpresence_server::web::LOOP, listen);
+        tasks.push(tokio::spawn(listening.run(shutdown.clone())));
     }
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 

@@ -17,6 +17,7 @@ use mailpresence_protocol::transport::imap::{Fetched, MailSession, Timeouts};
 use mailpresence_protocol::transport::{Endpoint, TlsMode};
 use rand::Rng;
 
+pub mod browser;
 pub mod phones;
 
 /// Where the test mail servers listen (exported by `scripts/mail-servers.sh start`).
@@ -370,6 +371,8 @@ pub struct World {
     pub sip_tls: Option<SipTls>,
     /// The `[trust]` section; default: the test MTA's Authentication-Results.
     pub trust: String,
+    /// The web board's port, when the test opens it (see `with_web`).
+    pub web_port: Option<u16>,
     pub dir: tempfile::TempDir,
 }
 
@@ -412,6 +415,7 @@ impl World {
             sip_extra: String::new(),
             sip_trusted: "\"127.0.0.0/8\"".into(),
             sip_tls: None,
+            web_port: None,
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -472,6 +476,15 @@ impl World {
                     .map(SipTls::config)
                     .unwrap_or_default(),
                 self.sip_extra
+            )
+            .unwrap();
+        }
+        if let Some(port) = self.web_port {
+            writeln!(
+                t,
+                "[web]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{}\"\nmap_pack = \"{}\"\n",
+                self.web_url(),
+                repo_root().join("assets/mappack.bin").display()
             )
             .unwrap();
         }
@@ -650,6 +663,20 @@ pub fn free_port() -> u16 {
 }
 
 impl World {
+    /// Gives the server its web board on a free port.
+    pub fn with_web(mut self) -> Self {
+        self.web_port = Some(free_port());
+        self
+    }
+
+    /// The board's address, as people open it.
+    pub fn web_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}",
+            self.web_port.expect("web board enabled")
+        )
+    }
+
     /// Gives the server a SIP side on a free port.
     pub fn with_sip(mut self) -> Self {
         self.sip_port = Some(free_port());

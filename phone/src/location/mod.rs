@@ -5,7 +5,9 @@
 
 pub mod geocoder;
 mod grid;
-pub mod pack;
+/// The map pack's format lives in the protocol crate: the server's web board
+/// reads the same file for its map.
+pub use mailpresence_protocol::mappack as pack;
 pub mod policy;
 pub mod track;
 

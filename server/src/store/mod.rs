@@ -28,11 +28,14 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// How a person or a watcher is reached.
+/// How a person or a watcher is reached, or where a presence came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Medium {
     Mail,
     Sip,
+    /// The web board (a desk worker setting their own state); never a
+    /// watcher's medium: the board reads presence, it holds no requests.
+    Web,
 }
 
 impl Medium {
@@ -40,12 +43,14 @@ impl Medium {
         match self {
             Self::Mail => "mail",
             Self::Sip => "sip",
+            Self::Web => "web",
         }
     }
     fn parse(s: &str) -> Result<Self> {
         match s {
             "mail" => Ok(Self::Mail),
             "sip" => Ok(Self::Sip),
+            "web" => Ok(Self::Web),
             other => Err(StoreError::Corrupt(format!("medium {other:?}"))),
         }
     }

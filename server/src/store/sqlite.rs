@@ -84,6 +84,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sip_record_expiry ON sip_record(expires_at);
 "#,
+    r#"
+    -- The same records serve the web board too (sign-in links, sessions):
+    -- named for what they are, records that expire.
+    ALTER TABLE sip_record RENAME TO expiring_record;
+"#,
 ];
 
 /// The SQLite database of one server.
@@ -342,10 +347,12 @@ impl SqliteTx<'_> {
     }
 }
 
-/// SIP state kept across restarts (the SIP agent's, not the engine's).
+/// Records that outlive a restart until they expire, each a text (JSON)
+/// under its kind and key: the SIP agent's dialogs, publications and
+/// bindings, the web board's sign-in links and sessions.
 impl SqliteTx<'_> {
     /// Stores (or replaces) the record `kind`/`key` until `expires_at`.
-    pub fn put_sip_record(
+    pub fn put_record(
         &mut self,
         kind: &str,
         key: &str,
@@ -354,23 +361,34 @@ impl SqliteTx<'_> {
     ) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO sip_record (kind, key, record, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO expiring_record (kind, key, record, expires_at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![kind, key, record, ms(expires_at)])?;
         Ok(())
     }
 
-    pub fn delete_sip_record(&mut self, kind: &str, key: &str) -> Result<()> {
+    pub fn delete_record(&mut self, kind: &str, key: &str) -> Result<()> {
         self.conn
-            .prepare_cached("DELETE FROM sip_record WHERE kind = ?1 AND key = ?2")?
+            .prepare_cached("DELETE FROM expiring_record WHERE kind = ?1 AND key = ?2")?
             .execute(params![kind, key])?;
         Ok(())
     }
 
+    /// The record `kind`/`key` if it is still live at `now`.
+    pub fn record(&self, kind: &str, key: &str, now: Time) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT record FROM expiring_record WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
+            )?
+            .query_row(params![kind, key, ms(now)], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The records of `kind` still live at `now`, with their expiry.
-    pub fn sip_records(&self, kind: &str, now: Time) -> Result<Vec<(String, String, Time)>> {
+    pub fn records(&self, kind: &str, now: Time) -> Result<Vec<(String, String, Time)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT key, record, expires_at FROM sip_record WHERE kind = ?1 AND expires_at > ?2 ORDER BY key",
+            "SELECT key, record, expires_at FROM expiring_record WHERE kind = ?1 AND expires_at > ?2 ORDER BY key",
         )?;
         let rows = stmt
             .query_map(params![kind, ms(now)], |r| {
@@ -387,10 +405,10 @@ impl SqliteTx<'_> {
     }
 
     /// Drops every record expired at `now`.
-    pub fn expire_sip_records(&mut self, now: Time) -> Result<usize> {
+    pub fn expire_records(&mut self, now: Time) -> Result<usize> {
         Ok(self
             .conn
-            .prepare_cached("DELETE FROM sip_record WHERE expires_at <= ?1")?
+            .prepare_cached("DELETE FROM expiring_record WHERE expires_at <= ?1")?
             .execute([ms(now)])?)
     }
 }

@@ -30,7 +30,7 @@ pub(super) fn put<T: Serialize>(
         let json = serde_json::to_string(record)
             .map_err(|e| StoreError::Corrupt(format!("{kind} record: {e}")))?;
         let expires_at = now + chrono::Duration::from_std(lasts).unwrap_or_default();
-        tx.put_sip_record(kind, key, &json, expires_at)?;
+        tx.put_record(kind, key, &json, expires_at)?;
         Ok(None)
     });
     if let Err(e) = result {
@@ -41,7 +41,7 @@ pub(super) fn put<T: Serialize>(
 /// Removes `kind`/`key` from the store, with the group.
 pub(super) fn delete(b: &mut Batch<'_>, kind: &str, key: &str) {
     let result = b.step(|_, tx, _| {
-        tx.delete_sip_record(kind, key)?;
+        tx.delete_record(kind, key)?;
         Ok(None)
     });
     if let Err(e) = result {
@@ -54,8 +54,8 @@ pub(super) fn delete(b: &mut Batch<'_>, kind: &str, key: &str) {
 pub(super) fn load<T: DeserializeOwned>(hub: &Hub, kind: &str) -> Vec<(String, T, Duration)> {
     let mut rows = Vec::new();
     let read = hub.step(|_, tx, now| {
-        tx.expire_sip_records(now)?;
-        rows = tx.sip_records(kind, now)?;
+        tx.expire_records(now)?;
+        rows = tx.records(kind, now)?;
         Ok(None)
     });
     if let Err(e) = read {

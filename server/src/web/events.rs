@@ -1,0 +1,191 @@
+//! The board's live stream (Server-Sent Events): each committed change of a
+//! person the viewer may see, as that viewer's row, within the moment it is
+//! committed; nothing about anyone the rules hide. The page opens the stream
+//! with `?after=` the board it read; a browser that reconnects sends
+//! `Last-Event-ID`; either way it gets what it missed, or a `reset` (the
+//! server restarted, or it was away too long) and reloads the board.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use futures::Stream;
+use mailpresence_protocol::model::AccountName;
+use tokio::sync::{broadcast, watch};
+
+use super::auth::{self, Refused};
+use super::rows::{no_store, row};
+use super::{StreamSlot, Web};
+use crate::feed::{Change, Missed};
+
+/// A comment line this often keeps proxies and NAT from dropping a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How soon a browser reconnects after the stream drops.
+const RETRY_MS: u64 = 2000;
+
+/// The server's shutdown, so that streams end with it.
+#[derive(Debug, Clone)]
+pub struct Shutdown(pub watch::Receiver<bool>);
+
+#[derive(Debug, serde::Deserialize)]
+pub struct After {
+    /// The `last_event` of the board the page read.
+    after: Option<String>,
+}
+
+/// GET /api/events[?after=RUN-ID].
+pub async fn stream(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(Shutdown(shutdown)): Extension<Shutdown>,
+    Query(query): Query<After>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(viewer) = auth::viewer(&web, &headers, peer) else {
+        return Refused::NotSignedIn.into_response();
+    };
+    let Some(slot) = web.stream_slot() else {
+        tracing::warn!(
+            open = web.open_streams(),
+            "board: too many open streams; one refused"
+        );
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let sent = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(query.after.as_deref());
+    let after = sent.map(|id| event_id(id, web.hub.feed.run_id()));
+    let (receiver, missed) = web.hub.feed.subscribe(after.unwrap_or(None));
+    let missed = match (after, missed) {
+        // Another run's id, or too far back: the browser reloads the board.
+        (Some(None), _) | (_, Missed::TooOld) => None,
+        (_, Missed::Changes(c)) => Some(c),
+    };
+    let state = Viewing {
+        web: web.clone(),
+        viewer: viewer.account,
+        pending: missed.map(|c| c.into_iter().collect()),
+        receiver,
+        shutdown,
+        last_sent: after.flatten().unwrap_or(0),
+        _slot: slot,
+    };
+    let mut response = Sse::new(events(state))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    no_store(&mut response);
+    // Tell nginx and similar proxies not to buffer the stream.
+    response.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    response
+}
+
+/// An event id `RUN-N`: `Some(n)` for this run's change `n`, `None` for
+/// another run's (or a damaged) id.
+fn event_id(value: &str, run_id: &str) -> Option<u64> {
+    let (run, id) = value.trim().split_once('-')?;
+    if run != run_id {
+        return None;
+    }
+    id.parse().ok()
+}
+
+struct Viewing {
+    web: Arc<Web>,
+    viewer: AccountName,
+    /// Changes to send first: missed ones, or `None` to send a reset first.
+    pending: Option<std::collections::VecDeque<Change>>,
+    receiver: broadcast::Receiver<Change>,
+    shutdown: watch::Receiver<bool>,
+    /// Changes up to this id were sent (or were in the board the page read).
+    last_sent: u64,
+    _slot: StreamSlot,
+}
+
+fn events(state: Viewing) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(state, |mut s| async move {
+        let event = s.next_event().await?;
+        Some((Ok(event), s))
+    })
+}
+
+impl Viewing {
+    /// The next event for this viewer; `None` ends the stream.
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let change = match self.pending.as_mut() {
+                None => {
+                    self.pending = Some(Default::default());
+                    return Some(reset());
+                }
+                Some(p) => p.pop_front(),
+            };
+            let change = match change {
+                Some(c) => c,
+                None => {
+                    if *self.shutdown.borrow() {
+                        return None;
+                    }
+                    tokio::select! {
+                        received = self.receiver.recv() => match received {
+                            Ok(c) => c,
+                            // Too slow to keep up: start afresh rather than skip silently.
+                            Err(broadcast::error::RecvError::Lagged(_)) => {
+                                self.receiver = self.receiver.resubscribe();
+                                return Some(reset());
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = self.shutdown.changed() => return None,
+                    }
+                }
+            };
+            if change.id <= self.last_sent {
+                continue;
+            }
+            self.last_sent = change.id;
+            if let Some(event) = self.person_event(&change) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The change as this viewer's row, or nothing when the rules hide the
+    /// person: no event, no id, no name.
+    fn person_event(&self, change: &Change) -> Option<Event> {
+        let directory = self.web.hub.engine.directory();
+        let person = directory.person(&change.record.account)?;
+        let row = row(
+            &self.web,
+            &self.viewer,
+            person,
+            Some(&change.record),
+            Utc::now(),
+        )?;
+        let data = serde_json::to_string(&row).ok()?;
+        Some(
+            Event::default()
+                .event("person")
+                .id(format!("{}-{}", self.web.hub.feed.run_id(), change.id))
+                .retry(Duration::from_millis(RETRY_MS))
+                .data(data),
+        )
+    }
+}
+
+fn reset() -> Event {
+    Event::default()
+        .event("reset")
+        .retry(Duration::from_millis(RETRY_MS))
+        .data("{}")
+}

@@ -1,0 +1,431 @@
+//! What one viewer sees of everyone: a row per person the rules let them
+//! see (状態, 行先, 戻り予定, 備考, 更新時刻), the place only where the rules
+//! allow location; and a desk worker's own change from the board, which is
+//! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{Local, NaiveTime, Timelike, Utc};
+use mailpresence_protocol::model::{
+    AccountName, Activity, ActivityToken, PresenceFields, ScheduleEntry, ScheduleTime,
+};
+use mailpresence_protocol::summary::{Lang, activity_label};
+use serde::{Deserialize, Serialize};
+
+use super::Web;
+use super::auth::{self, Refused};
+use crate::directory::{Access, Person};
+use crate::store::{Medium, PresenceRecord, Store, Time};
+
+/// The longest 備考 a desk worker may write.
+const MAX_NOTE_CHARS: usize = 100;
+
+/// One person as one viewer may see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub account: String,
+    pub name: String,
+    /// Departments (the directory's groups); the first one groups the board.
+    pub groups: Vec<String>,
+    /// The activity token (`on-site`), or none yet.
+    pub state: Option<&'static str>,
+    /// 備考: the free text beside the state.
+    pub note: Option<String>,
+    /// 行先: the town-level place, only where the rules allow location.
+    pub place: Option<String>,
+    /// The place's representative point `[lon, lat]` for the map, only while
+    /// on duty.
+    pub point: Option<[f32; 2]>,
+    /// 戻り予定 as written (`15:00`) and as an instant, to mark it overdue.
+    pub back: Option<String>,
+    pub back_at: Option<String>,
+    /// 更新時刻 (RFC 3339).
+    pub updated: Option<String>,
+}
+
+/// What `viewer` may see of `person`, or nothing at all.
+pub fn row(
+    web: &Web,
+    viewer: &AccountName,
+    person: &Person,
+    record: Option<&PresenceRecord>,
+    now: Time,
+) -> Option<Row> {
+    let access = web.hub.engine.directory().access(viewer, &person.account);
+    if access == Access::Nothing {
+        return None;
+    }
+    let fields = record.map(|r| &r.fields);
+    let state = fields.and_then(|f| f.activity.token);
+    let location_live = record.is_some_and(|r| r.location_expires_at.is_none_or(|t| t > now));
+    let place = fields
+        .and_then(|f| f.location.clone())
+        .filter(|_| access == Access::Full && location_live);
+    let on_duty = state.is_some_and(ActivityToken::is_open);
+    let point = place
+        .as_deref()
+        .filter(|_| on_duty)
+        .and_then(|p| web.map.as_ref()?.point(p));
+    let (back, back_at) = fields.and_then(back_time).unzip();
+    Some(Row {
+        account: person.account.to_string(),
+        name: if person.name.is_empty() {
+            person.account.to_string()
+        } else {
+            person.name.clone()
+        },
+        groups: person.groups.clone(),
+        state: state.map(ActivityToken::as_str),
+        note: fields.and_then(|f| f.activity.text.clone()),
+        place,
+        point,
+        back,
+        back_at: back_at.flatten(),
+        updated: fields
+            .and_then(|f| f.updated)
+            .map(|t| t.to_rfc3339())
+            .or_else(|| record.map(|r| r.received_at.with_timezone(&Local).to_rfc3339())),
+    })
+}
+
+/// Words that mark a plan as the expected return (戻り予定).
+const BACK_WORDS: [&str; 6] = ["戻り", "帰社", "帰着", "帰宅", "back", "return"];
+
+fn is_back_entry(entry: &ScheduleEntry) -> bool {
+    let text = entry.text.to_lowercase();
+    entry.start.is_some() && BACK_WORDS.iter().any(|w| text.contains(w))
+}
+
+/// 戻り予定: the first timed plan that says so, as written and as an instant
+/// (a clock time is on the day of the last update).
+fn back_time(fields: &PresenceFields) -> Option<(String, Option<String>)> {
+    let entry = fields.schedule.iter().find(|e| is_back_entry(e))?;
+    let start = entry.start.as_ref()?;
+    let at = match start {
+        ScheduleTime::Instant(t) => Some(t.to_rfc3339()),
+        ScheduleTime::Clock(clock) => fields.updated.and_then(|u| {
+            u.date_naive()
+                .and_time(*clock)
+                .and_local_timezone(*u.offset())
+                .single()
+                .map(|t| t.to_rfc3339())
+        }),
+    };
+    let shown = match start {
+        ScheduleTime::Clock(c) => c.format("%H:%M").to_string(),
+        ScheduleTime::Instant(t) => t.with_timezone(&Local).format("%H:%M").to_string(),
+    };
+    Some((shown, at))
+}
+
+#[derive(Debug, Serialize)]
+struct StateLabel {
+    token: &'static str,
+    ja: &'static str,
+    en: &'static str,
+    on_duty: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Board {
+    me: Option<Row>,
+    account: String,
+    csrf: String,
+    /// The language the server speaks by default (`ja` or `en`).
+    language: Lang,
+    /// Event ids for `Last-Event-ID` are `run-id`; the board is as of `last_event`.
+    last_event: String,
+    states: Vec<StateLabel>,
+    people: Vec<Row>,
+    map: bool,
+}
+
+/// GET /api/board: everyone the viewer may see, and what the page needs.
+pub async fn board(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(viewer) = auth::viewer(&web, &headers, peer) else {
+        return Refused::NotSignedIn.into_response();
+    };
+    // Read before the records: a change committed meanwhile comes again on
+    // the stream (a row replaced twice), never goes missing.
+    let last_event = format!("{}-{}", web.hub.feed.run_id(), web.hub.feed.last_id());
+    let now = Utc::now();
+    let people = web.hub.engine.directory().people();
+    let records = web.hub.store().transaction(|tx| {
+        people
+            .iter()
+            .map(|p| tx.presence(&p.account))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let records = match records {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "board: cannot read presence");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let rows: Vec<Row> = people
+        .iter()
+        .zip(&records)
+        .filter_map(|(p, r)| row(&web, &viewer.account, p, r.as_ref(), now))
+        .collect();
+    let me = rows
+        .iter()
+        .find(|r| r.account == viewer.account.as_str())
+        .cloned();
+    let board = Board {
+        me,
+        account: viewer.account.to_string(),
+        csrf: viewer.csrf,
+        language: web.language,
+        last_event,
+        states: ActivityToken::ALL
+            .iter()
+            .map(|&t| StateLabel {
+                token: t.as_str(),
+                ja: activity_label(t, Lang::Ja),
+                en: activity_label(t, Lang::En),
+                on_duty: t.is_open(),
+            })
+            .collect(),
+        people: rows,
+        map: web.map.is_some(),
+    };
+    let mut response = Json(board).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// A desk worker's own state, 戻り予定 and 備考, as the board sends them.
+#[derive(Debug, Deserialize)]
+pub struct OwnChange {
+    state: String,
+    #[serde(default)]
+    back: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Why a change was not taken, in words for the page.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("unknown state {0:?}")]
+    State(String),
+    #[error("戻り予定 must be HH:MM on the hour or half hour, not {0:?}")]
+    Back(String),
+    #[error("備考 is longer than {MAX_NOTE_CHARS} characters or holds control characters")]
+    Note,
+}
+
+impl OwnChange {
+    /// The presence this change makes of the person's current one: the state
+    /// and note replace the activity, the return time replaces an earlier
+    /// 戻り予定, the place and other plans stay.
+    pub fn apply(
+        &self,
+        current: Option<&PresenceFields>,
+        contact: &str,
+        lang: Lang,
+    ) -> Result<PresenceFields, ChangeError> {
+        let token = ActivityToken::from_loose(&self.state)
+            .ok_or_else(|| ChangeError::State(self.state.clone()))?;
+        let note = self
+            .note
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        if note
+            .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS || n.chars().any(char::is_control))
+        {
+            return Err(ChangeError::Note);
+        }
+        let back = match self
+            .back
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            None => None,
+            Some(b) => Some(half_hour(b).ok_or_else(|| ChangeError::Back(b.to_owned()))?),
+        };
+        let mut fields = current
+            .cloned()
+            .unwrap_or_else(|| PresenceFields::new(contact, Activity::token(token)));
+        fields.activity = Activity {
+            token: Some(token),
+            text: note.map(str::to_owned),
+        };
+        fields.schedule.retain(|e| !is_back_entry(e));
+        if let Some(t) = back {
+            let text = match lang {
+                Lang::Ja => "戻り予定",
+                Lang::En => "back",
+            };
+            fields.schedule.insert(
+                0,
+                ScheduleEntry {
+                    start: Some(ScheduleTime::Clock(t)),
+                    end: None,
+                    text: text.into(),
+                },
+            );
+        }
+        fields.updated = Some(Local::now().fixed_offset());
+        Ok(fields)
+    }
+}
+
+/// `HH:MM` on a 30-minute step.
+fn half_hour(text: &str) -> Option<NaiveTime> {
+    let t = NaiveTime::parse_from_str(text, "%H:%M").ok()?;
+    (text.len() == 5 && t.minute() % 30 == 0).then_some(t)
+}
+
+/// POST /api/me: the signed-in person's own state (CSRF and origin checked).
+pub async fn set_own(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(change): Json<OwnChange>,
+) -> Response {
+    let viewer = match auth::check_change(&web, &headers, peer) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Some(person) = web.hub.engine.directory().person(&viewer.account).cloned() else {
+        return Refused::NotSignedIn.into_response();
+    };
+    let contact = person
+        .mail
+        .clone()
+        .or(person.sip.clone())
+        .unwrap_or_default();
+    let mut refused = None;
+    let stepped = web.hub.step(|engine, tx, now| {
+        let current = tx.presence(&viewer.account)?;
+        match change.apply(current.as_ref().map(|r| &r.fields), &contact, web.language) {
+            Ok(fields) => engine
+                .publish(tx, &viewer.account, fields, Medium::Web, now)
+                .map(Some),
+            Err(e) => {
+                refused = Some(e);
+                Ok(None)
+            }
+        }
+    });
+    if let Some(e) = refused {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response();
+    }
+    match stepped {
+        Ok(Some(committed)) => {
+            tracing::info!(account = %viewer.account, verdict = %committed.step.verdict, "board: own state set");
+            let now = Utc::now();
+            let record = committed.step.published.as_ref();
+            match row(&web, &viewer.account, &person, record, now) {
+                Some(r) => Json(r).into_response(),
+                None => StatusCode::NO_CONTENT.into_response(),
+            }
+        }
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "board: cannot store a change");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// Presence is never kept in a browser's or a proxy's cache.
+pub fn no_store(response: &mut Response) {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(state: &str, back: Option<&str>, note: Option<&str>) -> OwnChange {
+        OwnChange {
+            state: state.into(),
+            back: back.map(Into::into),
+            note: note.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_desk_change_replaces_state_note_and_return_time_and_keeps_the_rest() {
+        let mut current = PresenceFields::new(
+            "sato@example.test",
+            Activity::token(ActivityToken::Available),
+        );
+        current.location = Some("東京都千代田区丸の内一丁目".into());
+        current.schedule = vec![
+            ScheduleEntry::parse("12:00 戻り予定"),
+            ScheduleEntry::parse("16:00 定例会議"),
+        ];
+        let fields = change("meeting", Some("15:30"), Some(" 部長会議 "))
+            .apply(Some(&current), "sato@example.test", Lang::Ja)
+            .unwrap();
+        assert_eq!(fields.activity.token, Some(ActivityToken::Meeting));
+        assert_eq!(fields.activity.text.as_deref(), Some("部長会議"));
+        assert_eq!(
+            fields.location.as_deref(),
+            Some("東京都千代田区丸の内一丁目")
+        );
+        let plans: Vec<String> = fields
+            .schedule
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e.start
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    e.text
+                )
+            })
+            .collect();
+        assert_eq!(plans, ["15:30 戻り予定", "16:00 定例会議"]);
+        assert_eq!(back_time(&fields).map(|b| b.0).as_deref(), Some("15:30"));
+    }
+
+    #[test]
+    fn a_bad_change_is_named() {
+        let apply = |c: OwnChange| c.apply(None, "x@example.test", Lang::En).unwrap_err();
+        assert_eq!(
+            apply(change("sleeping", None, None)),
+            ChangeError::State("sleeping".into())
+        );
+        assert_eq!(
+            apply(change("busy", Some("15:10"), None)),
+            ChangeError::Back("15:10".into())
+        );
+        assert_eq!(
+            apply(change("busy", Some("25:00"), None)),
+            ChangeError::Back("25:00".into())
+        );
+        assert_eq!(
+            apply(change("busy", None, Some("a\u{7}b"))),
+            ChangeError::Note
+        );
+        assert_eq!(
+            apply(change("busy", None, Some(&"長".repeat(101)))),
+            ChangeError::Note
+        );
+    }
+}

@@ -1,0 +1,678 @@
+//! The web board's trust rules over real HTTP, in process, on the real
+//! SQLite store: sign-in links (single use, expiring, the same answer for
+//! unknown addresses), CSRF and Origin on every change, the rules applied to
+//! every row and every streamed event, resuming a stream, and the single
+//! sign-on header believed only from the proxy. The browser end to end test
+//! (tests/e2e, Chromium) shows the same from a person's side.
+#![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use mailpresence_protocol::mail::SubscribeMode;
+use mailpresence_protocol::model::{Activity, ActivityToken, PresenceFields};
+use mailpresence_server::config::{self, PresencePolicy, Rule, WebConfig};
+use mailpresence_server::directory::Directory;
+use mailpresence_server::engine::{Engine, SubscribeRequest};
+use mailpresence_server::hub::Hub;
+use mailpresence_server::store::{Medium, SqliteStore, Store};
+use mailpresence_server::web::{self, Web};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+fn person(account: &str, name: &str, groups: &[&str]) -> config::Person {
+    config::Person {
+        account: account.into(),
+        name: name.into(),
+        mail: Some(format!("{account}@example.test")),
+        sip: Some(format!("sip:{account}@example.test")),
+        sip_password: None,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+/// tanaka and suzuki in the field; sato at a desk sees them with location,
+/// ito without; nobody may see kato.
+fn hub(dir: &std::path::Path) -> Arc<Hub> {
+    let people = [
+        person("tanaka", "田中 太郎", &["営業部"]),
+        person("suzuki", "鈴木 花子", &["営業部"]),
+        person("sato", "佐藤 一郎", &["総務部"]),
+        person("ito", "伊藤 次郎", &["総務部"]),
+        person("kato", "加藤 三郎", &[]),
+    ];
+    let rules = [
+        Rule {
+            watchers: vec!["sato".into()],
+            may_see: vec!["group:営業部".into(), "group:総務部".into()],
+            location: true,
+        },
+        Rule {
+            watchers: vec!["ito".into()],
+            may_see: vec!["group:営業部".into(), "group:総務部".into()],
+            location: false,
+        },
+        Rule {
+            watchers: vec!["*".into()],
+            may_see: vec!["sato".into()],
+            location: false,
+        },
+    ];
+    let engine = Engine::new(
+        Directory::from_config(&people, &rules),
+        PresencePolicy::default(),
+        "presence@example.test",
+    );
+    let store = SqliteStore::open(&dir.join("presence.db")).unwrap();
+    Hub::new(store, engine, "presence@example.test".into())
+}
+
+fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
+    let user_header = (!trusted_proxies.is_empty()).then(|| "X-Remote-User".to_owned());
+    WebConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: "http://board.example.test".into(),
+        tls_certificate: None,
+        tls_key: None,
+        trusted_proxies,
+        user_header,
+        mail_sign_in: true,
+        link_minutes: 15,
+        links_per_hour: 3,
+        link_requests_per_ip_hour: 100,
+        session_hours: 12,
+        max_streams: 50,
+        map_pack: None,
+    }
+}
+
+struct Board {
+    hub: Arc<Hub>,
+    address: SocketAddr,
+    _stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start(trusted_proxies: Vec<std::net::IpAddr>) -> Board {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let board = Web::new(hub.clone(), web_config(trusted_proxies), Default::default()).unwrap();
+    let listening = runtime.block_on(web::bind(board)).unwrap();
+    let address = listening.local_addr().unwrap();
+    runtime.spawn(listening.run(shutdown));
+    Board {
+        hub,
+        address,
+        _stop: stop,
+        _dir: dir,
+        _runtime: runtime,
+    }
+}
+
+/// One HTTP/1.1 exchange, as a browser would send it.
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+fn request(
+    board: &Board,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    request_from(board.address, None, method, path, headers, body)
+}
+
+fn request_from(
+    to: SocketAddr,
+    from: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let mut stream = match from {
+        None => TcpStream::connect(to).unwrap(),
+        Some(ip) => connect_from(to, ip),
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: board.example.test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// A connection from another loopback address (127.0.0.2): not the proxy.
+fn connect_from(to: SocketAddr, ip: &str) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        let stream = socket.connect(to).await.unwrap();
+        let std = stream.into_std().unwrap();
+        std.set_nonblocking(false).unwrap();
+        std
+    })
+}
+
+/// The link of the sign-in mail waiting in the outbox for `to`.
+fn link_in_outbox(board: &Board, to: &str) -> Option<String> {
+    let mails = board
+        .hub
+        .store()
+        .transaction(|tx| tx.due_mails(Utc::now() + chrono::Duration::hours(1), 100))
+        .unwrap();
+    let mail = mails.iter().rev().find(|m| m.recipient == to)?;
+    let parsed = mail_parser::MessageParser::default().parse(&mail.raw)?;
+    let text = parsed.body_text(0)?.into_owned();
+    let start = text.find("/login/")?;
+    Some(
+        text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect(),
+    )
+}
+
+fn sign_in(board: &Board, account: &str) -> String {
+    let answer = request(
+        board,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("address={account}%40example.test"),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let link = link_in_outbox(board, &format!("{account}@example.test"))
+        .expect("a sign-in mail with a link");
+    let answer = request(board, "POST", &link, &[], "");
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let cookie = answer.header("set-cookie").unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+fn board_json(board: &Board, cookie: &str) -> serde_json::Value {
+    let answer = request(board, "GET", "/api/board", &[("Cookie", cookie)], "");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    serde_json::from_str(&answer.body).unwrap()
+}
+
+fn publish(board: &Board, account: &str, token: ActivityToken, place: Option<&str>) {
+    let mut fields = PresenceFields::new(
+        format!("{account}@example.test").as_str(),
+        Activity::token(token),
+    );
+    fields.location = place.map(str::to_owned);
+    fields.updated = Some(Utc::now().fixed_offset());
+    let account = account.parse().unwrap();
+    board
+        .hub
+        .step(|engine, tx, now| {
+            engine
+                .publish(tx, &account, fields, Medium::Mail, now)
+                .map(Some)
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_mailed_link_signs_in_once_and_the_board_shows_what_the_rules_allow() {
+    let board = start(vec![]);
+    publish(
+        &board,
+        "tanaka",
+        ActivityToken::OnSite,
+        Some("東京都千代田区丸の内一丁目"),
+    );
+    publish(
+        &board,
+        "kato",
+        ActivityToken::Available,
+        Some("東京都港区芝公園四丁目"),
+    );
+    let login = request(&board, "GET", "/login", &[], "");
+    assert_eq!(login.status, 200);
+    assert!(
+        login
+            .header("content-security-policy")
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert_eq!(
+        login.header("referrer-policy").as_deref(),
+        Some("same-origin")
+    );
+
+    let answer = request(
+        &board,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "address=sato%40example.test",
+    );
+    let link = link_in_outbox(&board, "sato@example.test").unwrap();
+    // Opening the link (a mail scanner does) does not use it up.
+    assert_eq!(request(&board, "GET", &link, &[], "").status, 200);
+    let first = request(&board, "POST", &link, &[], "");
+    assert_eq!(first.status, 303, "{}", first.body);
+    let cookie = first
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        request(&board, "POST", &link, &[], "").status,
+        410,
+        "a used link is refused"
+    );
+    assert!(
+        answer.body.contains("登録されているアドレスであれば")
+            || answer.body.contains("If the address is registered")
+    );
+
+    let json = board_json(&board, &cookie);
+    let people: Vec<&str> = json["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["account"].as_str().unwrap())
+        .collect();
+    assert!(
+        people.contains(&"tanaka") && people.contains(&"sato"),
+        "{people:?}"
+    );
+    assert!(
+        !people.contains(&"kato"),
+        "kato is hidden from sato: {people:?}"
+    );
+    let tanaka = json["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["account"] == "tanaka")
+        .unwrap();
+    assert_eq!(tanaka["place"], "東京都千代田区丸の内一丁目");
+    assert_eq!(tanaka["state"], "on-site");
+    assert!(
+        !json.to_string().contains("芝公園"),
+        "nothing of kato reaches sato"
+    );
+
+    // ito may see tanaka, but not where he is.
+    let ito = sign_in(&board, "ito");
+    let json = board_json(&board, &ito);
+    let tanaka = json["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["account"] == "tanaka")
+        .unwrap();
+    assert_eq!(tanaka["place"], serde_json::Value::Null);
+    assert!(!json.to_string().contains("丸の内"));
+}
+
+#[test]
+fn unknown_addresses_get_the_same_answer_and_no_mail_and_links_are_rate_limited() {
+    let board = start(vec![]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let known = request(
+        &board,
+        "POST",
+        "/login",
+        &form,
+        "address=tanaka%40example.test",
+    );
+    let unknown = request(
+        &board,
+        "POST",
+        "/login",
+        &form,
+        "address=nobody%40example.test",
+    );
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    assert!(link_in_outbox(&board, "nobody@example.test").is_none());
+    for _ in 0..5 {
+        request(
+            &board,
+            "POST",
+            "/login",
+            &form,
+            "address=tanaka%40example.test",
+        );
+    }
+    let mails = board
+        .hub
+        .store()
+        .transaction(|tx| tx.due_mails(Utc::now() + chrono::Duration::hours(1), 100))
+        .unwrap();
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.recipient == "tanaka@example.test")
+            .count(),
+        3,
+        "links_per_hour = 3"
+    );
+}
+
+#[test]
+fn an_expired_link_is_refused() {
+    let board = start(vec![]);
+    let token = "ab".repeat(32);
+    let key: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    board
+        .hub
+        .store()
+        .transaction(|tx| {
+            tx.put_record(
+                "web-link",
+                &key,
+                r#"{"account":"sato"}"#,
+                Utc::now() + chrono::Duration::seconds(1),
+            )
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let answer = request(&board, "POST", &format!("/login/{token}"), &[], "");
+    assert_eq!(answer.status, 410);
+    assert!(answer.header("set-cookie").is_none());
+}
+
+#[test]
+fn a_change_needs_the_pages_csrf_token_and_reaches_mail_watchers() {
+    let board = start(vec![]);
+    // tanaka's phone watches sato by mail.
+    let watch = SubscribeRequest {
+        watcher: "tanaka".parse().unwrap(),
+        notifiers: vec!["sato".parse().unwrap()],
+        medium: Medium::Mail,
+        deliver_to: "tanaka@example.test".into(),
+        mode: SubscribeMode::Watch,
+        expires_secs: Some(3600),
+        reference: None,
+    };
+    board
+        .hub
+        .step(|engine, tx, now| engine.subscribe(tx, watch, now).map(Some))
+        .unwrap();
+    let cookie = sign_in(&board, "sato");
+    let csrf = board_json(&board, &cookie)["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let change = r#"{"state":"meeting","back":"15:30","note":"部長会議"}"#;
+    let json = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+
+    let no_token = request(&board, "POST", "/api/me", &json, change);
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+    let wrong = request(
+        &board,
+        "POST",
+        "/api/me",
+        &[json[0], json[1], ("X-CSRF-Token", "00")],
+        change,
+    );
+    assert_eq!(wrong.status, 403);
+    let foreign = request(
+        &board,
+        "POST",
+        "/api/me",
+        &[
+            json[0],
+            json[1],
+            ("X-CSRF-Token", &csrf),
+            ("Origin", "https://evil.example"),
+        ],
+        change,
+    );
+    assert_eq!(foreign.status, 403);
+    let sato: mailpresence_protocol::model::AccountName = "sato".parse().unwrap();
+    assert!(
+        board
+            .hub
+            .store()
+            .transaction(|tx| tx.presence(&sato))
+            .unwrap()
+            .is_none(),
+        "nothing changed"
+    );
+
+    let ok = request(
+        &board,
+        "POST",
+        "/api/me",
+        &[
+            json[0],
+            json[1],
+            ("X-CSRF-Token", &csrf),
+            ("Origin", "http://board.example.test"),
+        ],
+        change,
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let row: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+    assert_eq!(
+        (
+            row["state"].as_str(),
+            row["back"].as_str(),
+            row["note"].as_str()
+        ),
+        (Some("meeting"), Some("15:30"), Some("部長会議"))
+    );
+    let record = board
+        .hub
+        .store()
+        .transaction(|tx| tx.presence(&sato))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.source, Medium::Web);
+    let mails = board
+        .hub
+        .store()
+        .transaction(|tx| tx.due_mails(Utc::now() + chrono::Duration::hours(1), 100))
+        .unwrap();
+    let notify = mails.iter().find(|m| {
+        m.recipient == "tanaka@example.test"
+            && String::from_utf8_lossy(&m.raw).contains("Subject: Notify")
+    });
+    assert!(notify.is_some(), "a Notify mail to tanaka's phone");
+
+    let bad = request(
+        &board,
+        "POST",
+        "/api/me",
+        &[json[0], json[1], ("X-CSRF-Token", &csrf)],
+        r#"{"state":"meeting","back":"15:10"}"#,
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+}
+
+/// Reads a board stream until `until` shows up in it (or 10 s pass).
+fn read_stream(stream: &mut TcpStream, until: &str) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Ok(n) = stream.read(&mut buffer) {
+            seen.extend_from_slice(&buffer[..n]);
+            if String::from_utf8_lossy(&seen).contains(until) {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// A stream, and what came with its head (the first events may share its packet).
+fn open_stream(board: &Board, cookie: &str, last_event: Option<&str>) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(board.address).unwrap();
+    let resume = last_event
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
+    write!(stream, "GET /api/events HTTP/1.1\r\nHost: board.example.test\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n{resume}\r\n").unwrap();
+    let head = read_stream(&mut stream, "\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (stream, head)
+}
+
+/// Reads on until `until` is in what was read so far.
+fn read_more(stream: &mut TcpStream, so_far: String, until: &str) -> String {
+    if so_far.contains(until) {
+        return so_far;
+    }
+    so_far + &read_stream(stream, until)
+}
+
+#[test]
+fn a_stream_carries_the_changes_a_viewer_may_see_and_nothing_of_hidden_people() {
+    let board = start(vec![]);
+    let cookie = sign_in(&board, "sato");
+    let (mut stream, head) = open_stream(&board, &cookie, None);
+    publish(
+        &board,
+        "kato",
+        ActivityToken::Meeting,
+        Some("東京都港区芝公園四丁目"),
+    );
+    publish(
+        &board,
+        "tanaka",
+        ActivityToken::Driving,
+        Some("東京都台東区上野七丁目"),
+    );
+    let seen = read_more(&mut stream, head, "上野七丁目");
+    assert!(
+        seen.contains("event: person") && seen.contains("上野七丁目"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("kato") && !seen.contains("芝公園"),
+        "an event about a hidden person: {seen}"
+    );
+    // The id of tanaka's change; a reconnect after it gets only what follows.
+    let id = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .next_back()
+        .unwrap()
+        .to_owned();
+    publish(
+        &board,
+        "suzuki",
+        ActivityToken::OnSite,
+        Some("岐阜県安八郡安八町"),
+    );
+    let (mut resumed, head) = open_stream(&board, &cookie, Some(&id));
+    let again = read_more(&mut resumed, head, "安八町");
+    assert!(
+        again.contains("安八町") && !again.contains("上野七丁目"),
+        "{again}"
+    );
+    // An id of another run: start afresh.
+    let (mut stale, head) = open_stream(&board, &cookie, Some("0000000000000000-5"));
+    assert!(read_more(&mut stale, head, "event: reset").contains("event: reset"));
+}
+
+#[test]
+fn the_single_sign_on_header_is_believed_only_from_the_proxy() {
+    let board = start(vec!["127.0.0.1".parse().unwrap()]);
+    let from_proxy = request(
+        &board,
+        "GET",
+        "/api/board",
+        &[("X-Remote-User", "sato")],
+        "",
+    );
+    assert_eq!(from_proxy.status, 200, "{}", from_proxy.body);
+    let json: serde_json::Value = serde_json::from_str(&from_proxy.body).unwrap();
+    assert_eq!(json["account"], "sato");
+    let by_mail = request(
+        &board,
+        "GET",
+        "/api/board",
+        &[("X-Remote-User", "ito@example.test")],
+        "",
+    );
+    assert_eq!(by_mail.status, 200);
+    let elsewhere = request_from(
+        board.address,
+        Some("127.0.0.2"),
+        "GET",
+        "/api/board",
+        &[("X-Remote-User", "sato")],
+        "",
+    );
+    assert_eq!(
+        elsewhere.status, 401,
+        "the header from anyone but the proxy is ignored"
+    );
+    let nobody = request(
+        &board,
+        "GET",
+        "/api/board",
+        &[("X-Remote-User", "mallory")],
+        "",
+    );
+    assert_eq!(nobody.status, 401);
+}

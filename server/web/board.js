@@ -1,0 +1,293 @@
+// The presence board in the browser: reads /api/board once, then follows
+// /api/events (Server-Sent Events) and redraws the changed rows; no polling.
+// Every text from the server goes in through textContent, never as HTML.
+"use strict";
+
+const TEXT = {
+  ja: {
+    title: "在席ボード", mine: "自分の状態", state: "状態", back: "戻り予定", note: "備考", update: "更新",
+    name: "氏名", place: "行先", updated: "更新時刻", list: "一覧", map: "地図", search: "検索",
+    sort: "並べ替え", sortName: "氏名順", sortBack: "戻り順", all: "すべて", signOut: "サインアウト",
+    empty: "表示する人がいません。", none: "なし", other: "その他", overdue: "超過", notToday: "本日以外の更新",
+    live: "リアルタイム更新中", reconnecting: "再接続中…", saved: "更新しました", failed: "更新できませんでした",
+    mapNote: "勤務中の人を、公開している町の代表点に表示します（おおよその位置です）。",
+    lang: "English",
+  },
+  en: {
+    title: "Presence board", mine: "My state", state: "State", back: "Back at", note: "Note", update: "Update",
+    name: "Name", place: "Where", updated: "Updated", list: "List", map: "Map", search: "Search",
+    sort: "Sort", sortName: "By name", sortBack: "By return", all: "All", signOut: "Sign out",
+    empty: "Nobody to show.", none: "none", other: "Other", overdue: "overdue", notToday: "not updated today",
+    live: "Live", reconnecting: "Reconnecting…", saved: "Updated", failed: "Could not update",
+    mapNote: "People on duty, at the representative point of the town they publish (approximate).",
+    lang: "日本語",
+  },
+};
+
+const state = {
+  lang: localStorage.getItem("board-lang") || document.documentElement.lang || "ja",
+  board: null, people: new Map(), filter: "", search: "", sort: "name", view: "list",
+  stream: null, mapLoaded: false, changed: new Set(),
+};
+
+const $ = (id) => document.getElementById(id);
+const t = (key) => (TEXT[state.lang] || TEXT.ja)[key] || key;
+const el = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = text;
+  return e;
+};
+
+function label(token) {
+  const s = state.board && state.board.states.find((x) => x.token === token);
+  return s ? s[state.lang] : "";
+}
+
+function applyTexts() {
+  document.documentElement.lang = state.lang;
+  document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
+  $("lang-switch").textContent = t("lang");
+  $("search").setAttribute("aria-label", t("search"));
+}
+
+async function loadBoard() {
+  const response = await fetch("/api/board", { credentials: "same-origin", cache: "no-store" });
+  if (response.status === 401) { location.href = "/login"; return false; }
+  if (!response.ok) throw new Error("board " + response.status);
+  state.board = await response.json();
+  state.people = new Map(state.board.people.map((p) => [p.account, p]));
+  $("who").textContent = (state.board.me && state.board.me.name) || state.board.account;
+  $("tab-map").hidden = !state.board.map;
+  fillOwnForm();
+  render();
+  return true;
+}
+
+function openStream() {
+  if (state.stream) state.stream.close();
+  const stream = new EventSource("/api/events?after=" + encodeURIComponent(state.board.last_event));
+  state.stream = stream;
+  stream.onopen = () => { $("live").textContent = t("live"); $("live").className = "ok"; };
+  stream.onerror = () => { $("live").textContent = t("reconnecting"); $("live").className = "warn"; };
+  stream.addEventListener("person", (e) => {
+    const row = JSON.parse(e.data);
+    state.people.set(row.account, row);
+    if (state.board.me && row.account === state.board.account) state.board.me = row;
+    state.changed.add(row.account);
+    scheduleRender();
+  });
+  stream.addEventListener("reset", async () => {
+    stream.close();
+    if (await loadBoard()) openStream();
+  });
+}
+
+let pending = false;
+function scheduleRender() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; render(); });
+}
+
+function isToday(iso) {
+  const d = new Date(iso), n = new Date();
+  return d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate();
+}
+
+function timeText(iso) {
+  const d = new Date(iso);
+  const hm = String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  return isToday(iso) ? hm : (d.getMonth() + 1) + "/" + d.getDate() + " " + hm;
+}
+
+function visible() {
+  const q = state.search.trim().toLowerCase();
+  let rows = [...state.people.values()].filter((p) =>
+    (!state.filter || p.state === state.filter) &&
+    (!q || p.name.toLowerCase().includes(q) || p.account.toLowerCase().includes(q)));
+  const byName = (a, b) => a.name.localeCompare(b.name, "ja");
+  const backOf = (p) => (p.back_at ? Date.parse(p.back_at) : Infinity);
+  rows.sort(state.sort === "back" ? (a, b) => backOf(a) - backOf(b) || byName(a, b) : byName);
+  return rows;
+}
+
+function render() {
+  if (!state.board) return;
+  renderFilters();
+  renderTable();
+  renderLegend();
+  if (state.view === "map") renderDots();
+  state.changed.clear();
+}
+
+function renderFilters() {
+  const box = $("filters");
+  box.replaceChildren();
+  box.setAttribute("aria-label", t("state"));
+  const counts = new Map();
+  for (const p of state.people.values()) counts.set(p.state || "", (counts.get(p.state || "") || 0) + 1);
+  const chip = (token, text, n) => {
+    const b = el("button", "chip" + (token ? " st-" + token : ""), text + " " + n);
+    b.type = "button";
+    b.setAttribute("aria-pressed", String(state.filter === token));
+    b.addEventListener("click", () => { state.filter = token; render(); });
+    box.append(b);
+  };
+  chip("", t("all"), state.people.size);
+  for (const s of state.board.states) if (counts.get(s.token)) chip(s.token, s[state.lang], counts.get(s.token));
+}
+
+function renderTable() {
+  const table = $("board");
+  table.querySelectorAll("tbody").forEach((b) => b.remove());
+  const rows = visible();
+  $("empty").hidden = rows.length > 0;
+  const groups = new Map();
+  for (const p of rows) {
+    const g = p.groups[0] || t("other");
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(p);
+  }
+  const now = Date.now();
+  for (const [group, people] of [...groups.entries()].sort((a, b) => a[0].localeCompare(b[0], "ja"))) {
+    const body = el("tbody");
+    const head = el("tr", "group");
+    const th = el("th", null, group + " (" + people.length + ")");
+    th.colSpan = 6;
+    th.scope = "rowgroup";
+    head.append(th);
+    body.append(head);
+    for (const p of people) body.append(personRow(p, now));
+    table.append(body);
+  }
+}
+
+function personRow(p, now) {
+  const tr = el("tr", state.changed.has(p.account) ? "changed" : "");
+  tr.dataset.account = p.account;
+  const name = el("th", null, p.name);
+  name.scope = "row";
+  const st = el("td", "state" + (p.state ? " st-" + p.state : ""));
+  st.append(el("span", "swatch"), el("span", null, p.state ? label(p.state) : "—"));
+  const back = el("td", "back", p.back || "");
+  if (p.back_at && Date.parse(p.back_at) < now && p.state && p.state !== "available") {
+    back.classList.add("overdue");
+    back.append(el("span", "tag", t("overdue")));
+  }
+  const updated = el("td", "updated", p.updated ? timeText(p.updated) : "");
+  if (p.updated && !isToday(p.updated)) {
+    updated.classList.add("old");
+    updated.title = t("notToday");
+  }
+  tr.append(name, st, el("td", "place", p.place || ""), back, el("td", "note", p.note || ""), updated);
+  return tr;
+}
+
+function renderLegend() {
+  const ul = $("legend");
+  ul.replaceChildren();
+  for (const s of state.board.states) {
+    const li = el("li", "st-" + s.token);
+    li.append(el("span", "swatch"), el("span", null, s[state.lang]));
+    ul.append(li);
+  }
+}
+
+async function showMap() {
+  if (!state.mapLoaded) {
+    const response = await fetch("/api/map.svg", { credentials: "same-origin" });
+    const doc = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+    $("map").replaceChildren(document.importNode(doc.documentElement, true));
+    state.mapLoaded = true;
+  }
+  renderDots();
+}
+
+function renderDots() {
+  const svg = $("map").querySelector("svg");
+  if (!svg) return;
+  const layer = svg.querySelector(".dots");
+  layer.replaceChildren();
+  const ns = "http://www.w3.org/2000/svg";
+  for (const p of visible()) {
+    if (!p.point) continue;
+    const c = document.createElementNS(ns, "circle");
+    c.setAttribute("cx", p.point[0]);
+    c.setAttribute("cy", p.point[1]);
+    c.setAttribute("r", "4");
+    c.setAttribute("class", "dot st-" + p.state);
+    c.dataset.account = p.account;
+    const title = document.createElementNS(ns, "title");
+    title.textContent = p.name + " — " + label(p.state) + " — " + (p.place || "");
+    c.append(title);
+    layer.append(c);
+  }
+}
+
+function fillOwnForm() {
+  const select = $("own-state");
+  select.replaceChildren();
+  for (const s of state.board.states) {
+    const o = el("option", null, s[state.lang]);
+    o.value = s.token;
+    select.append(o);
+  }
+  const me = state.board.me;
+  if (me && me.state) select.value = me.state;
+  const back = $("own-back");
+  back.replaceChildren(el("option", null, t("none")));
+  back.firstChild.value = "";
+  for (let m = 7 * 60; m <= 22 * 60; m += 30) {
+    const v = String(Math.floor(m / 60)).padStart(2, "0") + ":" + (m % 60 ? "30" : "00");
+    const o = el("option", null, v);
+    o.value = v;
+    back.append(o);
+  }
+  if (me && me.back) back.value = me.back;
+  $("own-note").value = (me && me.note) || "";
+}
+
+async function saveOwn(event) {
+  event.preventDefault();
+  const result = $("own-result");
+  const body = { state: $("own-state").value, back: $("own-back").value || null, note: $("own-note").value };
+  const response = await fetch("/api/me", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.board.csrf },
+    body: JSON.stringify(body),
+  });
+  result.textContent = response.ok ? t("saved") : t("failed");
+  result.className = response.ok ? "ok" : "warn";
+}
+
+function select(view) {
+  state.view = view;
+  $("tab-list").setAttribute("aria-selected", String(view === "list"));
+  $("tab-map").setAttribute("aria-selected", String(view === "map"));
+  $("list-view").hidden = view !== "list";
+  $("map-view").hidden = view !== "map";
+  if (view === "map") showMap();
+}
+
+async function signOut() {
+  await fetch("/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": state.board.csrf } });
+  location.href = "/login";
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  applyTexts();
+  $("own").addEventListener("submit", saveOwn);
+  $("search").addEventListener("input", (e) => { state.search = e.target.value; render(); });
+  $("sort").addEventListener("change", (e) => { state.sort = e.target.value; render(); });
+  $("tab-list").addEventListener("click", () => select("list"));
+  $("tab-map").addEventListener("click", () => select("map"));
+  $("sign-out").addEventListener("click", signOut);
+  $("lang-switch").addEventListener("click", () => {
+    state.lang = state.lang === "ja" ? "en" : "ja";
+    localStorage.setItem("board-lang", state.lang);
+    applyTexts();
+    if (state.board) { fillOwnForm(); render(); }
+  });
+  if (await loadBoard()) openStream();
+});

@@ -1,0 +1,282 @@
+//! The presence board in a real browser (Debian's headless Chromium), against
+//! the real server, Dovecot and Postfix, and SIPp as a desk phone: a desk
+//! worker signs in with the link mailed to them; a field worker's Publish
+//! mail appears on the open board without a reload, on the list and on the
+//! map; a colleague whom the rules deny location sees the row without the
+//! place; a change made on the board reaches a SIP watcher and a mail watcher.
+//! With MAILPRESENCE_SCREENSHOTS=DIR it leaves board.png and board-map.png there
+//! (the README's pictures).
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use mailpresence_e2e::browser::Browser;
+use mailpresence_e2e::{World, sipp_passed, wait_until};
+use mailpresence_protocol::mail::{PresenceMessage, Publish, Subscribe, SubscribeMode};
+use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry};
+
+const HOP: Duration = Duration::from_secs(30);
+
+/// sato sees everyone with location; ito everyone without; tanaka (in the
+/// field) sees the desk staff.
+fn rules() -> String {
+    "[[rule]]\nwatchers = [\"sato\"]\nmay_see = [\"*\"]\nlocation = true\n\n\
+     [[rule]]\nwatchers = [\"ito\"]\nmay_see = [\"*\"]\n\n\
+     [[rule]]\nwatchers = [\"tanaka\"]\nmay_see = [\"group:総務部\"]\n"
+        .into()
+}
+
+/// Signs `account` in as a person would: the address on the sign-in page,
+/// the link from the mail in their mailbox, the button behind the link.
+async fn sign_in(browser: &Browser, world: &World, account: &str) {
+    let client = &browser.client;
+    client
+        .goto(&format!("{}/login", world.web_url()))
+        .await
+        .unwrap();
+    let address = client.find(Locator::Css("#address")).await.unwrap();
+    address.send_keys(&world.mail_of(account)).await.unwrap();
+    client
+        .find(Locator::Css("form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        browser.wait_for_text("main", "メールを確認", HOP).await,
+        "{}",
+        browser.text("body").await
+    );
+    let mut mailbox = world.mailbox(&world.mail_of(account)).await;
+    let mails = mailbox.wait_for(1, HOP).await;
+    let link = mails
+        .iter()
+        .rev()
+        .find_map(|raw| {
+            let mail = mail_parser::MessageParser::default().parse(raw)?;
+            let text = mail.body_text(0)?.into_owned();
+            let start = text.find("http://")?;
+            Some(
+                text[start..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect::<String>(),
+            )
+        })
+        .expect("a sign-in mail with a link");
+    assert!(link.starts_with(&world.web_url()), "{link}");
+    client.goto(&link).await.unwrap();
+    client
+        .find(Locator::Css("form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        browser.wait_for_text("#board", "総務部", HOP).await,
+        "the board after signing in: {}",
+        browser.text("body").await
+    );
+}
+
+fn row(account: &str, cell: &str) -> String {
+    format!("tr[data-account=\"{account}\"] td.{cell}")
+}
+
+async fn screenshot(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("MAILPRESENCE_SCREENSHOTS") {
+        let png = browser.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
+    let mut world = World::new(&["tanaka:営業部", "sato:総務部", "ito:総務部"])
+        .with_web()
+        .with_sip();
+    world.rules = rules();
+    let server = world.start_server();
+    let browser = Browser::start("ja").await;
+    sign_in(&browser, &world, "sato").await;
+    // A mark on this page: still there after the update means no reload.
+    browser.run("window.__samePage = 'yes'").await;
+
+    let mut field = PresenceFields::new(
+        world.mail_of("tanaka"),
+        Activity::parse("on-site — 設備点検中").unwrap(),
+    );
+    field.location = Some("東京都千代田区丸の内一丁目".into());
+    field.schedule = vec![ScheduleEntry::parse("15:00 帰社予定")];
+    field.updated = Some(chrono::Utc::now().fixed_offset());
+    let publish = PresenceMessage::Publish(Publish {
+        publisher: "tanaka".parse().unwrap(),
+        presence: field,
+    });
+    world
+        .send_presence(&world.mail_of("tanaka"), &publish)
+        .await;
+    assert!(
+        browser
+            .wait_for_text(&row("tanaka", "place"), "丸の内一丁目", HOP)
+            .await,
+        "the Publish never reached the open board: {}\n{}",
+        browser.text("#board").await,
+        server.log_text()
+    );
+    assert_eq!(
+        browser.run("return window.__samePage").await,
+        "yes",
+        "the page was reloaded"
+    );
+    assert!(
+        browser
+            .text(&row("tanaka", "state"))
+            .await
+            .contains("現場作業中")
+    );
+    assert_eq!(browser.text(&row("tanaka", "note")).await, "設備点検中");
+    assert_eq!(browser.text(&row("tanaka", "back")).await, "15:00");
+    screenshot(&browser, "board.png").await;
+
+    browser
+        .client
+        .find(Locator::Css("#tab-map"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let dot = "circle.dot[data-account=\"tanaka\"]";
+    let placed = wait_until(HOP, || async {
+        browser.client.find(Locator::Css(dot)).await.is_ok()
+    })
+    .await;
+    assert!(placed, "no dot for tanaka on the map");
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("svg .prefectures path"))
+            .await
+            .is_ok()
+    );
+    screenshot(&browser, "board-map.png").await;
+
+    // ito may see tanaka's state, never his place.
+    browser
+        .client
+        .find(Locator::Css("#sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    sign_in(&browser, &world, "ito").await;
+    assert!(
+        browser
+            .text(&row("tanaka", "state"))
+            .await
+            .contains("現場作業中")
+    );
+    assert_eq!(
+        browser.text(&row("tanaka", "place")).await,
+        "",
+        "ito sees tanaka's place"
+    );
+    assert!(!browser.text("body").await.contains("丸の内"));
+
+    // tanaka's phone watches ito by mail; sato's desk phone (SIPp) by SIP.
+    let subscribe = PresenceMessage::Subscribe(Subscribe {
+        watcher: "tanaka".parse().unwrap(),
+        notifiers: vec!["ito".parse().unwrap()],
+        send_to: world.mail_of("tanaka"),
+        mode: SubscribeMode::Watch,
+        expires: None,
+    });
+    world
+        .send_presence(&world.mail_of("tanaka"), &subscribe)
+        .await;
+    assert!(
+        wait_until(HOP, || async {
+            world.status()["mails_handled"].as_u64().unwrap_or(0) >= 2
+        })
+        .await,
+        "{}",
+        server.log_text()
+    );
+    let mut tanaka = world.mailbox(&world.mail_of("tanaka")).await;
+    let before = tanaka.count().await;
+    let desk_phone = world.sipp("watch_board_change.xml", "ito", "sato", &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // ito: 会議中, 部長会議, back at 15:30, from the board.
+    let client = &browser.client;
+    client
+        .find(Locator::Css("#own-state option[value=\"meeting\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#own-back option[value=\"15:30\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#own-note"))
+        .await
+        .unwrap()
+        .send_keys("部長会議")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#own button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .wait_for_text("#own-result", "更新しました", HOP)
+            .await,
+        "{}",
+        browser.text("#own-result").await
+    );
+    assert!(
+        browser
+            .wait_for_text(&row("ito", "note"), "部長会議", HOP)
+            .await
+    );
+
+    let (ok, err) = sipp_passed(desk_phone).await;
+    assert!(
+        ok,
+        "the desk phone's NOTIFY: {err}\n{}\n{}",
+        world.sipp_errors(),
+        server.log_text()
+    );
+    let mails = tanaka.wait_for(before + 1, HOP).await;
+    let notify = mails
+        .iter()
+        .rev()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .find(|m| m.contains("Subject: Notify"));
+    let notify = notify.expect("a Notify mail to tanaka's phone");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(notify.as_bytes())
+        .unwrap();
+    let text = parsed.body_text(0).unwrap();
+    assert!(
+        text.contains("meeting") && text.contains("部長会議"),
+        "{text}"
+    );
+    browser.close().await;
+}
