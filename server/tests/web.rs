@@ -98,6 +98,10 @@ struct Board {
 }
 
 fn start(trusted_proxies: Vec<std::net::IpAddr>) -> Board {
+    start_with(web_config(trusted_proxies))
+}
+
+fn start_with(config: WebConfig) -> Board {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub(dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -106,7 +110,7 @@ fn start(trusted_proxies: Vec<std::net::IpAddr>) -> Board {
         .build()
         .unwrap();
     let (stop, shutdown) = watch::channel(false);
-    let board = Web::new(hub.clone(), web_config(trusted_proxies), Default::default()).unwrap();
+    let board = Web::new(hub.clone(), config, Default::default()).unwrap();
     let listening = runtime.block_on(web::bind(board)).unwrap();
     let address = listening.local_addr().unwrap();
     runtime.spawn(listening.run(shutdown));
@@ -675,4 +679,70 @@ fn the_single_sign_on_header_is_believed_only_from_the_proxy() {
         "",
     );
     assert_eq!(nobody.status, 401);
+}
+
+#[test]
+fn over_https_the_board_answers_with_hsts_and_plain_http_gets_nothing() {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(names).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (certificate, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&certificate, cert.pem()).unwrap();
+    std::fs::write(&key, signing_key.serialize_pem()).unwrap();
+    let mut config = web_config(vec![]);
+    config.public_url = "https://127.0.0.1".into();
+    config.tls_certificate = Some(certificate);
+    config.tls_key = Some(key);
+    let board = start_with(config);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(cert.der().to_vec()))
+        .unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answer = runtime.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tcp = tokio::net::TcpStream::connect(board.address).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        tls.write_all(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        String::from_utf8_lossy(&raw).into_owned()
+    });
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age="),
+        "{answer}"
+    );
+
+    // Plain HTTP to the HTTPS port: no HTTP answer, the handshake fails.
+    let mut plain = TcpStream::connect(board.address).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = plain.read_to_end(&mut raw);
+    assert!(!String::from_utf8_lossy(&raw).contains("HTTP/1.1 200"));
 }
