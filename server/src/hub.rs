@@ -88,7 +88,7 @@ impl Hub {
     /// and must not call `step` or `steps` again: the store's lock is not
     /// reentrant.
     pub fn steps<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> T) -> Result<T, StoreError> {
-        let (value, queued_mails, sip, published) = {
+        let (value, queued_mails, sip) = {
             let mut store = self.store();
             let mut batch = Batch {
                 hub: self,
@@ -99,15 +99,16 @@ impl Hub {
             };
             let value = f(&mut batch);
             batch.store.commit()?;
-            (value, batch.queued_mails, batch.sip, batch.published)
+            // Still under the store's lock: the feed gets changes in commit order.
+            for record in batch.published {
+                self.feed.push(record);
+            }
+            (value, batch.queued_mails, batch.sip)
         };
         if queued_mails > 0 {
             self.outbox_wake.notify_one();
         }
         self.forward_sip(&sip);
-        for record in published {
-            self.feed.push(record);
-        }
         Ok(value)
     }
 

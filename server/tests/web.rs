@@ -746,3 +746,35 @@ fn over_https_the_board_answers_with_hsts_and_plain_http_gets_nothing() {
     let _ = plain.read_to_end(&mut raw);
     assert!(!String::from_utf8_lossy(&raw).contains("HTTP/1.1 200"));
 }
+
+#[test]
+fn one_person_holds_at_most_eight_streams_and_closed_ones_free_their_places() {
+    let board = start(vec![]);
+    let cookie = sign_in(&board, "sato");
+    let open: Vec<_> = (0..8).map(|_| open_stream(&board, &cookie, None)).collect();
+    let mut ninth = TcpStream::connect(board.address).unwrap();
+    write!(
+        ninth,
+        "GET /api/events HTTP/1.1\r\nHost: board.example.test\r\nCookie: {cookie}\r\n\r\n"
+    )
+    .unwrap();
+    assert!(read_stream(&mut ninth, "\r\n\r\n").starts_with("HTTP/1.1 503"));
+    drop(open);
+    // Closed streams free their places (the server sees them go at its next write).
+    let mut freed = false;
+    for _ in 0..50 {
+        publish(&board, "tanaka", ActivityToken::Busy, None);
+        let mut again = TcpStream::connect(board.address).unwrap();
+        write!(
+            again,
+            "GET /api/events HTTP/1.1\r\nHost: board.example.test\r\nCookie: {cookie}\r\n\r\n"
+        )
+        .unwrap();
+        if read_stream(&mut again, "\r\n\r\n").starts_with("HTTP/1.1 200") {
+            freed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(freed, "the places of closed streams were never freed");
+}

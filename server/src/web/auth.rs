@@ -26,7 +26,9 @@ use super::Web;
 use super::pages::{self, PageLang};
 use crate::directory::Person;
 
-pub const SESSION_COOKIE: &str = "mp_session";
+/// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no
+/// `Domain`, so a sibling subdomain cannot plant one (cookie tossing).
+pub const SESSION_COOKIE: &str = "__Host-mp_session";
 const LINK_KIND: &str = "web-link";
 const SESSION_KIND: &str = "web-session";
 /// The header a change carries its CSRF token in.
@@ -76,6 +78,24 @@ struct LinkRecord {
     account: String,
 }
 
+impl Viewer {
+    /// The session's key in the store, for a viewer signed in by a link.
+    pub fn session(&self) -> Option<&str> {
+        self.session_key.as_deref()
+    }
+}
+
+/// Whether the session stored under `key` is still live.
+pub fn session_alive(web: &Web, key: &str) -> bool {
+    let now = Utc::now();
+    matches!(
+        web.hub
+            .store()
+            .transaction(|tx| tx.record(SESSION_KIND, key, now)),
+        Ok(Some(_))
+    )
+}
+
 /// The signed-in person of a request, if any.
 pub fn viewer(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer> {
     if let Some(viewer) = proxy_user(web, headers, peer) {
@@ -105,11 +125,13 @@ fn proxy_user(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer
     if !web.config.trusts_proxy(peer.ip()) {
         return None;
     }
-    let name = headers
-        .get(web.config.user_header.as_deref()?)?
-        .to_str()
-        .ok()?
-        .trim();
+    // Exactly one: a proxy that appends its header instead of replacing it
+    // would otherwise let the client's own copy win.
+    let mut values = headers.get_all(web.config.user_header.as_deref()?).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let name = value.to_str().ok()?.trim();
     let directory = web.hub.engine.directory();
     let person = name
         .parse::<AccountName>()
@@ -189,13 +211,15 @@ fn send_link(web: &Web, address: &str, peer: SocketAddr) -> Result<(), crate::st
     let minutes = web.config.link_minutes;
     let queued = web.hub.store().transaction(|tx| -> Result<bool, crate::store::StoreError> {
         tx.expire_records(now)?;
+        // The source first: past its limit, nothing more is counted or stored,
+        // so one source cannot use up a colleague's links.
         let from_ip = tx.count_sender_mail(&format!("web-ip:{}", peer.ip().to_canonical()), now)?;
-        // Counted for unknown addresses too: the cost of a request tells nothing.
-        let to_address = tx.count_sender_mail(&format!("web-link:{address}"), now)?;
         if from_ip > web.config.link_requests_per_ip_hour {
             tracing::warn!(ip = %peer.ip(), "sign-in links: too many requests from this address this hour");
             return Ok(false);
         }
+        // Counted for unknown addresses too: the cost of a request tells nothing.
+        let to_address = tx.count_sender_mail(&format!("web-link:{address}"), now)?;
         let Some(person) = person.as_ref() else {
             tracing::info!("sign-in link asked for an address that is nobody's");
             return Ok(false);

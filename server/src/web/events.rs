@@ -27,6 +27,8 @@ use crate::feed::{Change, Missed};
 
 /// A comment line this often keeps proxies and NAT from dropping a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often an open stream checks that its session still holds.
+const SESSION_RECHECK: Duration = Duration::from_secs(60);
 /// How soon a browser reconnects after the stream drops.
 const RETRY_MS: u64 = 2000;
 
@@ -51,7 +53,7 @@ pub async fn stream(
     let Some(viewer) = auth::viewer(&web, &headers, peer) else {
         return Refused::NotSignedIn.into_response();
     };
-    let Some(slot) = web.stream_slot() else {
+    let Some(slot) = web.stream_slot(viewer.account.as_str()) else {
         tracing::warn!(
             open = web.open_streams(),
             "board: too many open streams; one refused"
@@ -71,6 +73,8 @@ pub async fn stream(
     };
     let state = Viewing {
         web: web.clone(),
+        session: viewer.session().map(str::to_owned),
+        checked: std::time::Instant::now(),
         viewer: viewer.account,
         pending: missed.map(|c| c.into_iter().collect()),
         receiver,
@@ -102,6 +106,10 @@ fn event_id(value: &str, run_id: &str) -> Option<u64> {
 
 struct Viewing {
     web: Arc<Web>,
+    /// The session behind the stream (none for a proxy's user): a stream
+    /// ends when its session does (signed out, expired).
+    session: Option<String>,
+    checked: std::time::Instant,
     viewer: AccountName,
     /// Changes to send first: missed ones, or `None` to send a reset first.
     pending: Option<std::collections::VecDeque<Change>>,
@@ -153,11 +161,27 @@ impl Viewing {
             if change.id <= self.last_sent {
                 continue;
             }
+            if !self.session_alive() {
+                return None;
+            }
             self.last_sent = change.id;
             if let Some(event) = self.person_event(&change) {
                 return Some(event);
             }
         }
+    }
+
+    /// Whether the stream's session still holds; read from the store at most
+    /// once a minute, so a change fanned out to every board costs no read.
+    fn session_alive(&mut self) -> bool {
+        let Some(key) = &self.session else {
+            return true;
+        };
+        if self.checked.elapsed() < SESSION_RECHECK {
+            return true;
+        }
+        self.checked = std::time::Instant::now();
+        auth::session_alive(&self.web, key)
     }
 
     /// The change as this viewer's row, or nothing when the rules hide the

@@ -45,6 +45,9 @@ pub struct BoardMap {
     /// Municipality (`都道府県` + `市区町村`) → its towns' names and points,
     /// and its own point (the mean of its towns').
     municipalities: HashMap<String, Municipality>,
+    /// The longest municipality key in bytes: no longer prefix is looked up
+    /// (a place of any length costs a bounded number of lookups).
+    longest: usize,
 }
 
 #[derive(Debug)]
@@ -58,9 +61,11 @@ impl BoardMap {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| MapError::Read(shown.clone(), e))?;
         let pack = MapPack::from_bytes(&bytes).map_err(|e| MapError::Pack(shown, e))?;
+        let municipalities = municipalities(&pack);
         Ok(Self {
             svg: draw(&pack).into(),
-            municipalities: municipalities(&pack),
+            longest: municipalities.keys().map(String::len).max().unwrap_or(0),
+            municipalities,
         })
     }
 
@@ -73,6 +78,9 @@ impl BoardMap {
         let (at, municipality) = place
             .char_indices()
             .map(|(i, c)| i + c.len_utf8())
+            .take_while(|&end| end <= self.longest)
+            .collect::<Vec<_>>()
+            .into_iter()
             .rev()
             .find_map(|end| self.municipalities.get(&place[..end]).map(|m| (end, m)))?;
         let town = place[at..].trim();

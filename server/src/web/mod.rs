@@ -19,8 +19,9 @@ mod map;
 mod pages;
 mod rows;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +39,8 @@ pub const LOOP: &str = "web";
 
 /// Requests carry a few fields at most: a sign-in address, a state.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Board streams one person may hold open (tabs, a phone, a wall screen).
+const STREAMS_PER_ACCOUNT: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -56,8 +59,9 @@ pub struct Web {
     config: WebConfig,
     /// The language of pages for a browser that states no preference.
     language: Lang,
-    /// Board streams open now (bounded by `max_streams`).
+    /// Board streams open now (bounded by `max_streams`), and per person.
     streams: AtomicUsize,
+    streams_of: Mutex<HashMap<String, usize>>,
     /// Derives the CSRF token of people signed in by the proxy; new each run.
     secret: [u8; 32],
     map: Option<map::BoardMap>,
@@ -76,19 +80,27 @@ impl Web {
             config,
             language,
             streams: AtomicUsize::new(0),
+            streams_of: Mutex::new(HashMap::new()),
             secret: rand::random(),
             map,
         }))
     }
 
-    /// A place for one more stream, or `None` when `max_streams` are open.
-    fn stream_slot(self: &Arc<Self>) -> Option<StreamSlot> {
+    /// A place for one more stream of `account`, or `None` when `max_streams`
+    /// are open, or this person's [`STREAMS_PER_ACCOUNT`].
+    fn stream_slot(self: &Arc<Self>, account: &str) -> Option<StreamSlot> {
+        let mut per = self.streams_of.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = per.entry(account.to_owned()).or_insert(0);
+        if *mine >= STREAMS_PER_ACCOUNT {
+            return None;
+        }
         let open = self.streams.fetch_add(1, Ordering::SeqCst);
         if open >= self.config.max_streams {
             self.streams.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        Some(StreamSlot(self.clone()))
+        *mine += 1;
+        Some(StreamSlot(self.clone(), account.to_owned()))
     }
 
     /// Board streams open now.
@@ -99,11 +111,18 @@ impl Web {
 
 /// Frees its place among the open streams when the stream ends.
 #[derive(Debug)]
-struct StreamSlot(Arc<Web>);
+struct StreamSlot(Arc<Web>, String);
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
         self.0.streams.fetch_sub(1, Ordering::SeqCst);
+        let mut per = self.0.streams_of.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per.remove(&self.1);
+            }
+        }
     }
 }
 
