@@ -778,3 +778,22 @@ fn one_person_holds_at_most_eight_streams_and_closed_ones_free_their_places() {
     }
     assert!(freed, "the places of closed streams were never freed");
 }
+
+#[test]
+fn a_body_announced_and_never_sent_is_given_up_after_the_deadline() {
+    let board = start(vec![]);
+    let mut stream = TcpStream::connect(board.address).unwrap();
+    write!(stream, "POST /login HTTP/1.1\r\nHost: board.example.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\naddress=").unwrap();
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

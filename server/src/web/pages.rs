@@ -195,13 +195,21 @@ pub async fn not_found(State(web): State<Arc<Web>>, headers: HeaderMap) -> Respo
     )
 }
 
-/// Strict headers on every answer.
+/// A request (its body included) must be read and answered within this; a
+/// stream's answer is its head, so streams are not cut by it.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Strict headers on every answer, and the request's deadline: a client that
+/// announces a body and never sends it holds a connection only this long.
 pub async fn security_headers(
     State(web): State<Arc<Web>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let mut response = next.run(request).await;
+    let mut response = match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    };
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
