@@ -171,7 +171,12 @@ start_ours() {
 }
 start_kamailio() {
   # 1 GiB of shared memory: with the 64 MB default it runs out of transactions under load.
-  kamailio -f "$work/kamailio.cfg" -P "$work/kam.pid" -m 1024 -M 16 -DD -E "${kam_defines[@]}" >"$work/kam.log" 2>&1 &
+  # Over TLS 2 GiB: OpenSSL's state for each of the fan-out's 1,000 connections lives in
+  # shared memory; with 1 GiB, after the TLS fetch steps, the tls module went below its
+  # "ssl bug #1491" safety threshold and a worker died of SIGSEGV (2026-11-30).
+  local shm=1024
+  [ "$mode" = tls ] && shm=2048
+  kamailio -f "$work/kamailio.cfg" -P "$work/kam.pid" -m "$shm" -M 16 -DD -E "${kam_defines[@]}" >"$work/kam.log" 2>&1 &
   kam_pid=$!
   if [ "$mode" = tls ]; then
     start_tunnel "$kam_tunnel" "$kam_tls"
