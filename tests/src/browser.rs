@@ -11,14 +11,25 @@ use crate::free_port;
 
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    driver: Driver,
     _profile: tempfile::TempDir,
+}
+
+/// The chromedriver process, stopped when dropped: also when starting the
+/// session fails or panics, so that no driver outlives its test.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl std::fmt::Debug for Browser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Browser")
-            .field("driver", &self.driver.id())
+            .field("driver", &self.driver.0.id())
             .finish_non_exhaustive()
     }
 }
@@ -29,12 +40,14 @@ impl Browser {
         // Installed once per process; a second call only says it was there.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (Debian package chromium-driver)");
+        let driver = Driver(
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver runs (Debian package chromium-driver)"),
+        );
         let profile = tempfile::tempdir().expect("tempdir");
         let capabilities = serde_json::json!({
             "browserName": "chrome",
@@ -103,12 +116,5 @@ impl Browser {
     /// Ends the WebDriver session (the browser quits); the driver stops on drop.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
