@@ -206,13 +206,18 @@ fn connect_from(to: SocketAddr, ip: &str) -> TcpStream {
     })
 }
 
-/// The link of the sign-in mail waiting in the outbox for `to`.
-fn link_in_outbox(board: &Board, to: &str) -> Option<String> {
-    let mails = board
+/// The mails waiting in the server's outbox (no SMTP server in these tests).
+fn outbox(board: &Board) -> Vec<mailpresence_server::store::OutboxMail> {
+    board
         .hub
         .store()
         .transaction(|tx| tx.due_mails(Utc::now() + chrono::Duration::hours(1), 100))
-        .unwrap();
+        .unwrap()
+}
+
+/// The link of the sign-in mail waiting in the outbox for `to`.
+fn link_in_outbox(board: &Board, to: &str) -> Option<String> {
+    let mails = outbox(board);
     let mail = mails.iter().rev().find(|m| m.recipient == to)?;
     let parsed = mail_parser::MessageParser::default().parse(&mail.raw)?;
     let text = parsed.body_text(0)?.into_owned();
@@ -396,11 +401,7 @@ fn unknown_addresses_get_the_same_answer_and_no_mail_and_links_are_rate_limited(
             "address=tanaka%40example.test",
         );
     }
-    let mails = board
-        .hub
-        .store()
-        .transaction(|tx| tx.due_mails(Utc::now() + chrono::Duration::hours(1), 100))
-        .unwrap();
+    let mails = outbox(&board);
     assert_eq!(
         mails
             .iter()
@@ -528,11 +529,7 @@ fn a_change_needs_the_pages_csrf_token_and_reaches_mail_watchers() {
         .unwrap()
         .unwrap();
     assert_eq!(record.source, Medium::Web);
-    let mails = board
-        .hub
-        .store()
-        .transaction(|tx| tx.due_mails(Utc::now() + chrono::Duration::hours(1), 100))
-        .unwrap();
+    let mails = outbox(&board);
     let notify = mails.iter().find(|m| {
         m.recipient == "tanaka@example.test"
             && String::from_utf8_lossy(&m.raw).contains("Subject: Notify")

@@ -584,7 +584,8 @@ fn quoted(s: &str) -> String {
     out
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Lowercase hex, as digest values are written (also the board's secrets).
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(out, "{b:02x}");

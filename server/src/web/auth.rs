@@ -25,6 +25,7 @@ use subtle::ConstantTimeEq;
 use super::Web;
 use super::pages::{self, PageLang};
 use crate::directory::Person;
+use crate::sip::digest::to_hex as hex;
 
 /// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain cannot plant one (cookie tossing).
@@ -389,8 +390,4 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// What the store keeps of a secret: its SHA-256.
 fn secret_key(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

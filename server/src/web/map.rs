@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use mailpresence_protocol::mappack::{MapPack, PackError};
 
 use super::Web;
+use super::pages::escape;
 
 /// Points closer than this (degrees, about 1 km) are one point at the
 /// board's scale: the outlines shrink from megabytes to a few hundred kB.
@@ -199,12 +200,6 @@ fn path_ring(out: &mut String, ring: &[[f32; 2]]) {
         let _ = write!(out, "{}{px:.1} {py:.1}", if i == 0 { "M" } else { "L" });
     }
     out.push('Z');
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// GET /api/map.svg: the prefectures (public map data, cached a day).

@@ -233,7 +233,8 @@ pub async fn security_headers(
     response
 }
 
-fn escape(text: &str) -> String {
+/// Text for HTML and SVG (element content and quoted attributes).
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
