@@ -330,6 +330,10 @@ pub struct WebConfig {
     /// Board pages open at once (live streams); more are refused with 503.
     #[serde(default = "default_web_max_streams")]
     pub max_streams: usize,
+    /// Connections one address may hold open (streams, page loads); a
+    /// trusted proxy is bound by the total alone.
+    #[serde(default = "default_web_connections_per_address")]
+    pub connections_per_address: usize,
     /// The phone's map pack, for the map view's prefecture outlines and the
     /// towns' representative points; no map view without it.
     pub map_pack: Option<PathBuf>,
@@ -352,6 +356,9 @@ fn default_link_requests_per_ip() -> u32 {
 }
 fn default_session_hours() -> u32 {
     12
+}
+fn default_web_connections_per_address() -> usize {
+    64
 }
 fn default_web_max_streams() -> usize {
     5000
@@ -868,9 +875,14 @@ fn web_problems(web: &WebConfig, p: &mut Vec<String>) {
     if web.session_hours == 0 {
         p.push("[web] session_hours must be at least 1".into());
     }
-    if web.links_per_hour == 0 || web.link_requests_per_ip_hour == 0 || web.max_streams == 0 {
+    if web.links_per_hour == 0
+        || web.link_requests_per_ip_hour == 0
+        || web.max_streams == 0
+        || web.connections_per_address == 0
+    {
         p.push(
-            "[web] links_per_hour, link_requests_per_ip_hour and max_streams must be at least 1"
+            "[web] links_per_hour, link_requests_per_ip_hour, max_streams and \
+             connections_per_address must be at least 1"
                 .into(),
         );
     }

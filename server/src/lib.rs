@@ -6,8 +6,9 @@
 //! `engine` holds the presence logic and no I/O; `hub` runs its steps in store
 //! transactions for the transports; `store` keeps state (SQLite); `mail` and
 //! `sip` are the transports, `web` the desk staff's board in the browser (fed
-//! by `feed`); `supervisor` keeps their loops running; `config`
-//! and `directory` say who is who and who may see whom; `status` reports.
+//! by `feed`); `supervisor` keeps their loops running; `admission` bounds
+//! their connections; `config` and `directory` say who is who and who may
+//! see whom; `status` reports.
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
 //! figure 7 the server's handling of a Publish or Subscribe, figure 9 a
@@ -15,6 +16,7 @@
 //! "terminal" is a field worker's phone; "presentity" the person whose
 //! presence is watched; "watcher" the one watching.
 
+pub mod admission;
 pub mod config;
 pub mod directory;
 pub mod engine;

@@ -85,6 +85,7 @@ fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
         link_requests_per_ip_hour: 100,
         session_hours: 12,
         max_streams: 50,
+        connections_per_address: 64,
         map_pack: None,
     }
 }
@@ -793,4 +794,66 @@ fn a_body_announced_and_never_sent_is_given_up_after_the_deadline() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Whether the board answers a plain page request on `stream` (an admitted
+/// connection) or closes it unanswered (a refused one).
+fn answers(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    if stream
+        .write_all(b"GET /login HTTP/1.1\r\nHost: board.example.test\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+    seen.starts_with(b"HTTP/1.1 200")
+}
+
+#[test]
+fn one_address_holds_its_share_of_connections_and_the_proxy_only_the_total() {
+    let proxy: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let board = start_with(WebConfig {
+        connections_per_address: 3,
+        max_streams: 10,
+        ..web_config(vec![proxy])
+    });
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| connect_from(board.address, "127.0.0.2"))
+        .collect();
+    for stream in &mut held {
+        assert!(answers(stream), "an address's first three are served");
+    }
+    let mut fourth = connect_from(board.address, "127.0.0.2");
+    assert!(
+        !answers(&mut fourth),
+        "the fourth from one address is closed"
+    );
+    let mut other = connect_from(board.address, "127.0.0.3");
+    assert!(answers(&mut other), "another address is not shut out");
+
+    // The proxy carries everyone: 10 + 256 in all, less the four open above.
+    let mut through_proxy: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(board.address).unwrap())
+        .collect();
+    assert!(
+        through_proxy.iter_mut().all(answers),
+        "the proxy is bound by the total alone"
+    );
+
+    drop(held);
+    let freed = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        answers(&mut connect_from(board.address, "127.0.0.2"))
+    });
+    assert!(freed, "closed connections never freed their places");
 }

@@ -1,7 +1,8 @@
 //! Accepting the board's connections: plain HTTP (for a reverse proxy in
 //! front) or HTTPS with rustls. Each connection runs in its own task, with
 //! a deadline for its TLS handshake and for each request's headers, and the
-//! number of open connections is capped (board streams plus a margin).
+//! number of open connections is capped (board streams plus a margin), in all
+//! and per source address (a trusted reverse proxy only by the total).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +15,12 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::{Web, WebError};
+use crate::admission::{Admission, Full, LogThrottle};
 
 /// A TLS handshake must be done within this.
 const HANDSHAKE: Duration = Duration::from_secs(10);
@@ -26,6 +28,8 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 const HEADERS: Duration = Duration::from_secs(10);
 /// Connections beyond the streams: page loads, changes, a stream's reconnect.
 const SPARE_CONNECTIONS: usize = 256;
+/// How often a refused or failed connection may be logged.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// The board's socket, bound (so a taken port fails the server's start).
 pub struct Listening {
@@ -81,23 +85,39 @@ async fn serve(bound: Listening, mut shutdown: watch::Receiver<bool>) {
         .unwrap_or_default();
     tracing::info!(%address, https = tls.is_some(), url = %web.config.public_url, "presence board listening");
     let app = super::router(web.clone(), shutdown.clone());
-    let open = Arc::new(Semaphore::new(web.config.max_streams + SPARE_CONNECTIONS));
+    let admission = Admission::with_exempt(
+        web.config.max_streams + SPARE_CONNECTIONS,
+        web.config.connections_per_address,
+        &web.config.trusted_proxies,
+    );
+    let (refused_log, accept_log) = (LogThrottle::new(WARN_EVERY), LogThrottle::new(WARN_EVERY));
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors, most likely: wait, do not spin.
-                    tracing::warn!(error = %e, "board: cannot accept a connection");
+                    if let Some(held) = accept_log.ready() {
+                        tracing::warn!(error = %e, similar_not_logged = held, "board: cannot accept a connection");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => return,
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "board: too many connections; one closed");
-            continue;
+        let permit = match admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                if let Some(held) = refused_log.ready() {
+                    let limit = match full {
+                        Full::Total => "max_streams + 256",
+                        Full::PerAddress => "connections_per_address",
+                    };
+                    tracing::warn!(%peer, limit, similar_not_logged = held, "board: connection refused");
+                }
+                continue;
+            }
         };
         let (app, tls, shutdown) = (app.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {

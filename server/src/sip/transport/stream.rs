@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::limits::{Admission, Limits, LogThrottle, Refusal, Slot};
+use super::limits::Limits;
 use super::{Inbound, Peer};
+use crate::admission::{Admission, Full, LogThrottle, Slot};
 use crate::sip::message::{MAX_MESSAGE_BYTES, SipError, frame_len};
 
 /// How often a repeated warning (refusals, accept failures) may be logged.
@@ -113,7 +114,7 @@ impl Streams {
         inbound: mpsc::Sender<Inbound>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            admission: Admission::new(&limits),
+            admission: Admission::new(limits.max_connections, limits.max_connections_per_ip),
             limits,
             connections,
             inbound,
@@ -198,8 +199,8 @@ fn admit(stream: TcpStream, addr: SocketAddr, security: &Security, streams: &Arc
             drop(stream);
             if let Some(held) = streams.refused_log.ready() {
                 let limit = match refusal {
-                    Refusal::Total => "max_connections",
-                    Refusal::PerIp => "max_connections_per_ip",
+                    Full::Total => "max_connections",
+                    Full::PerAddress => "max_connections_per_ip",
                 };
                 warn!(%addr, limit, similar_not_logged = held, "SIP connection refused");
             }
