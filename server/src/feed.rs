@@ -2,10 +2,16 @@
 //! change gets the next number of this run, goes to every open board stream,
 //! and the most recent ones are kept so that a browser reconnecting with
 //! `Last-Event-ID` gets what it missed instead of reloading everything.
+//!
+//! Browsers never see the numbers themselves: a viewer's stream skips the
+//! changes of people hidden from them, and counting the gaps between plain
+//! numbers would tell them how often those people changed. Event ids are the
+//! numbers under a keyed permutation that is new each run.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 use crate::store::PresenceRecord;
@@ -19,7 +25,7 @@ const CHANNEL: usize = 1024;
 /// One committed change: the person's whole record as saved.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// Increasing within one run of the server (see [`Feed::run_id`]).
+    /// Increasing within one run of the server (see [`Feed::event_id`]).
     pub id: u64,
     pub record: Arc<PresenceRecord>,
 }
@@ -27,10 +33,20 @@ pub struct Change {
 #[derive(Debug)]
 pub struct Feed {
     run_id: String,
+    /// Keys the permutation of event ids; new each run.
+    id_key: [u8; 32],
     sender: broadcast::Sender<Change>,
     /// The last id handed out and the changes kept, under one lock so that
     /// a reconnecting stream sees each change either here or on its channel.
     state: Mutex<(u64, VecDeque<Change>)>,
+}
+
+const ROUNDS: u8 = 4;
+
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Hide,
+    Reveal,
 }
 
 /// What a reconnecting stream needs: the changes after its last id, or that
@@ -52,18 +68,61 @@ impl Feed {
         Self {
             // Event ids carry the run: after a restart, old ids mean nothing.
             run_id: format!("{:016x}", rand::random::<u64>()),
+            id_key: rand::random(),
             sender: broadcast::channel(CHANNEL).0,
             state: Mutex::new((0, VecDeque::with_capacity(KEPT))),
         }
     }
 
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
     /// The last id handed out (0: none yet).
     pub fn last_id(&self) -> u64 {
         self.lock().0
+    }
+
+    /// Change `n` as a browser's event id: `RUN-MASKED`.
+    pub fn event_id(&self, n: u64) -> String {
+        format!("{}-{:016x}", self.run_id, self.permute(n, Direction::Hide))
+    }
+
+    /// The change number of a browser's event id: `Some(n)` for this run's,
+    /// `None` for another run's or a damaged one.
+    pub fn change_number(&self, event_id: &str) -> Option<u64> {
+        let (run, masked) = event_id.trim().split_once('-')?;
+        if run != self.run_id || masked.len() != 16 {
+            return None;
+        }
+        let masked = u64::from_str_radix(masked, 16).ok()?;
+        Some(self.permute(masked, Direction::Reveal))
+    }
+
+    /// A four-round Feistel network over the two 32-bit halves, with SHA-256
+    /// of the key, round and half as the round function: a permutation of
+    /// u64 that only the key's holder can invert.
+    fn permute(&self, value: u64, direction: Direction) -> u64 {
+        let (mut left, mut right) = ((value >> 32) as u32, value as u32);
+        for step in 0..ROUNDS {
+            match direction {
+                Direction::Hide => {
+                    let mixed = left ^ self.round(step, right);
+                    (left, right) = (right, mixed);
+                }
+                Direction::Reveal => {
+                    let round = ROUNDS - 1 - step;
+                    let mixed = right ^ self.round(round, left);
+                    (left, right) = (mixed, left);
+                }
+            }
+        }
+        (u64::from(left) << 32) | u64::from(right)
+    }
+
+    fn round(&self, round: u8, half: u32) -> u32 {
+        let digest = Sha256::new()
+            .chain_update(self.id_key)
+            .chain_update([round])
+            .chain_update(half.to_be_bytes())
+            .finalize();
+        u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
     }
 
     /// Publishes a committed change to every open stream.
@@ -143,5 +202,34 @@ mod tests {
         let (mut live, _) = feed.subscribe(None);
         feed.push(record("e"));
         assert_eq!(live.try_recv().unwrap().record.account.as_str(), "e");
+    }
+
+    #[test]
+    fn event_ids_hide_the_count_and_read_back_only_in_their_run() {
+        let feed = Feed::new();
+        let ids: Vec<String> = (0..1000).map(|n| feed.event_id(n)).collect();
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(feed.change_number(id), Some(n as u64), "{id}");
+        }
+        let masked = |id: &String| u64::from_str_radix(&id[17..], 16).unwrap();
+        let neighbours_apart = ids
+            .windows(2)
+            .filter(|w| masked(&w[1]).abs_diff(masked(&w[0])) < 1 << 40)
+            .count();
+        assert!(
+            neighbours_apart < 5,
+            "{neighbours_apart} of 999 close together"
+        );
+        let other_run = Feed::new();
+        assert_ne!(other_run.change_number(&ids[5]), Some(5));
+        for damaged in [
+            "",
+            "x",
+            "abc-5",
+            &ids[5][..20],
+            &format!("{}-5", feed.run_id),
+        ] {
+            assert_eq!(feed.change_number(damaged), None, "{damaged}");
+        }
     }
 }

@@ -619,6 +619,12 @@ fn a_stream_carries_the_changes_a_viewer_may_see_and_nothing_of_hidden_people() 
         .next_back()
         .unwrap()
         .to_owned();
+    // Nor does the id count kato's hidden change: it is not the 2nd of a run.
+    let (_, masked) = id.split_once('-').unwrap();
+    assert!(
+        masked.len() == 16 && masked != format!("{:016x}", 2),
+        "{id}"
+    );
     publish(
         &board,
         "suzuki",

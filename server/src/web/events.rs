@@ -64,7 +64,7 @@ pub async fn stream(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .or(query.after.as_deref());
-    let after = sent.map(|id| event_id(id, web.hub.feed.run_id()));
+    let after = sent.map(|id| web.hub.feed.change_number(id));
     let (receiver, missed) = web.hub.feed.subscribe(after.unwrap_or(None));
     let missed = match (after, missed) {
         // Another run's id, or too far back: the browser reloads the board.
@@ -92,16 +92,6 @@ pub async fn stream(
         axum::http::HeaderValue::from_static("no"),
     );
     response
-}
-
-/// An event id `RUN-N`: `Some(n)` for this run's change `n`, `None` for
-/// another run's (or a damaged) id.
-fn event_id(value: &str, run_id: &str) -> Option<u64> {
-    let (run, id) = value.trim().split_once('-')?;
-    if run != run_id {
-        return None;
-    }
-    id.parse().ok()
 }
 
 struct Viewing {
@@ -200,7 +190,7 @@ impl Viewing {
         Some(
             Event::default()
                 .event("person")
-                .id(format!("{}-{}", self.web.hub.feed.run_id(), change.id))
+                .id(self.web.hub.feed.event_id(change.id))
                 .retry(Duration::from_millis(RETRY_MS))
                 .data(data),
         )

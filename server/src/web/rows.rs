@@ -138,7 +138,7 @@ struct Board {
     csrf: String,
     /// The language the server speaks by default (`ja` or `en`).
     language: Lang,
-    /// Event ids for `Last-Event-ID` are `run-id`; the board is as of `last_event`.
+    /// The board is as of this event id (for `?after=`, like `Last-Event-ID`).
     last_event: String,
     states: Vec<StateLabel>,
     people: Vec<Row>,
@@ -156,7 +156,7 @@ pub async fn board(
     };
     // Read before the records: a change committed meanwhile comes again on
     // the stream (a row replaced twice), never goes missing.
-    let last_event = format!("{}-{}", web.hub.feed.run_id(), web.hub.feed.last_id());
+    let last_event = web.hub.feed.event_id(web.hub.feed.last_id());
     let now = Utc::now();
     let people = web.hub.engine.directory().people();
     let records = web.hub.store().transaction(|tx| {
