@@ -263,11 +263,27 @@ async function saveOwn(event) {
 
 function select(view) {
   state.view = view;
-  $("tab-list").setAttribute("aria-selected", String(view === "list"));
-  $("tab-map").setAttribute("aria-selected", String(view === "map"));
+  for (const [id, name] of [["tab-list", "list"], ["tab-map", "map"]]) {
+    $(id).setAttribute("aria-selected", String(view === name));
+    // One tab stop for the tab list; the arrow keys move between tabs.
+    $(id).tabIndex = view === name ? 0 : -1;
+  }
   $("list-view").hidden = view !== "list";
   $("map-view").hidden = view !== "map";
   if (view === "map") showMap();
+}
+
+// The tab list's keys, as the WAI-ARIA tabs pattern has them: Left/Right
+// (wrapping), Home and End select the tab and move focus to it.
+function tabKeys(event) {
+  const tabs = ["tab-list", "tab-map"].map($).filter((tab) => !tab.hidden);
+  const at = tabs.indexOf(document.activeElement);
+  const to = { ArrowRight: at + 1, ArrowLeft: at - 1 + tabs.length, Home: 0, End: tabs.length - 1 }[event.key];
+  if (at < 0 || to === undefined) return;
+  event.preventDefault();
+  const tab = tabs[to % tabs.length];
+  tab.focus();
+  select(tab.id === "tab-map" ? "map" : "list");
 }
 
 async function signOut() {
@@ -282,6 +298,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("sort").addEventListener("change", (e) => { state.sort = e.target.value; render(); });
   $("tab-list").addEventListener("click", () => select("list"));
   $("tab-map").addEventListener("click", () => select("map"));
+  document.querySelector("[role=tablist]").addEventListener("keydown", tabKeys);
   $("sign-out").addEventListener("click", signOut);
   $("lang-switch").addEventListener("click", () => {
     state.lang = state.lang === "ja" ? "en" : "ja";

@@ -143,14 +143,23 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
     assert_eq!(browser.text(&row("tanaka", "back")).await, "15:00");
     screenshot(&browser, "board.png").await;
 
+    // To the map view by keyboard: the list tab is the tab stop, and the
+    // right arrow moves to the map tab (WAI-ARIA tabs).
     browser
         .client
-        .find(Locator::Css("#tab-map"))
+        .find(Locator::Css("#tab-list"))
         .await
         .unwrap()
-        .click()
+        .send_keys(&fantoccini::key::Key::Right.to_string())
         .await
         .unwrap();
+    assert_eq!(
+        browser
+            .run("return document.activeElement.id + ' ' + document.activeElement.tabIndex")
+            .await,
+        "tab-map 0",
+        "the arrow key did not move to the map tab"
+    );
     let dot = "circle.dot[data-account=\"tanaka\"]";
     let placed = wait_until(HOP, || async {
         browser.client.find(Locator::Css(dot)).await.is_ok()
