@@ -120,9 +120,14 @@ final class MailPresenceUITests: XCTestCase {
         let server = MailServer(host: "mail.example.co.jp", port: 993, tls: .implicit, user: "tanaka", password: "s3cret-パス", caFile: nil)
         let config = AccountConfig(account: "tanaka", mail: "tanaka@example.co.jp", presenceServer: "presence@example.co.jp",
                                    language: "ja", imap: server, smtp: server, granularity: .city)
-        for shown in [String(describing: server), String(reflecting: server), "\(config)", String(reflecting: config)] {
+        var form = AccountForm()
+        form.account = "tanaka"; form.password = "s3cret-パス"
+        var dumped = ["", "", ""]
+        dump(server, to: &dumped[0]); dump(config, to: &dumped[1]); dump(form, to: &dumped[2])
+        for shown in [String(describing: server), String(reflecting: server), "\(config)", String(reflecting: config)] + dumped {
             XCTAssertFalse(shown.contains("s3cret"), shown)
         }
+        XCTAssertTrue(dumped[1].contains("mail.example.co.jp") && dumped[2].contains("tanaka"), "\(dumped)")
         XCTAssertTrue(String(describing: server).contains("tanaka"))
         XCTAssertEqual(server.password, "s3cret-パス")
     }
