@@ -427,9 +427,9 @@ impl Engine {
             Medium::Web => false,
         };
         let existing = store
-            .open_requests_for(notifier, now)?
+            .open_requests_between(&req.watcher, notifier, now)?
             .into_iter()
-            .find(|r| r.watcher == req.watcher && r.medium == req.medium && same(r));
+            .find(|r| r.medium == req.medium && same(r));
         let mut request = existing.unwrap_or(Request {
             id: 0,
             watcher: req.watcher.clone(),

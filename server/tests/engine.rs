@@ -9,8 +9,8 @@ use mailpresence_protocol::mail::{
 use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, PresenceFields};
 use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
-use mailpresence_server::engine::{Engine, Refusal, Step, Verdict};
-use mailpresence_server::store::{SqliteStore, Store, StoreError, Time};
+use mailpresence_server::engine::{Engine, Refusal, Step, SubscribeRequest, Verdict};
+use mailpresence_server::store::{Medium, SqliteStore, Store, StoreError, Time};
 
 fn person(account: &str, groups: &[&str]) -> config::Person {
     config::Person {
@@ -179,7 +179,7 @@ fn subscribe_after_publish_is_answered_at_once_and_only_once() {
             s,
             &a("tanaka"),
             fields("driving", None, Some(100)),
-            mailpresence_server::store::Medium::Mail,
+            Medium::Mail,
             t(100),
         )
     });
@@ -932,4 +932,56 @@ fn an_updated_in_the_future_is_taken_as_now() {
     );
     let step = run(&mut db, |s| on_mail(&e, s, &m, t(60)));
     assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+}
+
+/// A watch of `watcher` on tanaka over `medium`, through `reference` (a SIP dialog).
+fn watch_of(watcher: &str, medium: Medium, reference: Option<&str>) -> SubscribeRequest {
+    SubscribeRequest {
+        watcher: a(watcher),
+        notifiers: vec![a("tanaka")],
+        medium,
+        deliver_to: format!("{watcher}@example.test"),
+        mode: SubscribeMode::Watch,
+        expires_secs: Some(3600),
+        reference: reference.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_renewal_renews_its_own_request_and_nobody_elses() {
+    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let subscribe = |db: &mut SqliteStore, req: SubscribeRequest, at: i64| {
+        run(db, |s| e.subscribe(s, req, t(at)));
+    };
+    subscribe(&mut db, watch_of("sato", Medium::Mail, None), 0);
+    subscribe(&mut db, watch_of("ito", Medium::Mail, None), 0);
+    subscribe(&mut db, watch_of("sato", Medium::Sip, Some("dialog-1")), 0);
+    subscribe(&mut db, watch_of("sato", Medium::Sip, Some("dialog-2")), 0);
+    // Later: sato's mail watch and first dialog are renewed, nothing new.
+    subscribe(&mut db, watch_of("sato", Medium::Mail, None), 1800);
+    subscribe(
+        &mut db,
+        watch_of("sato", Medium::Sip, Some("dialog-1")),
+        1800,
+    );
+    let open = db
+        .transaction(|s| s.open_requests_for(&a("tanaka"), t(1800)))
+        .unwrap();
+    let mut seen: Vec<(String, Medium, Option<String>, i64)> = open
+        .iter()
+        .map(|r| {
+            let lasts = (r.expires_at - t(0)).num_seconds();
+            (r.watcher.to_string(), r.medium, r.reference.clone(), lasts)
+        })
+        .collect();
+    seen.sort_by(|x, y| (&x.0, x.2.as_deref()).cmp(&(&y.0, y.2.as_deref())));
+    assert_eq!(
+        seen,
+        [
+            ("ito".into(), Medium::Mail, None, 3600),
+            ("sato".into(), Medium::Mail, None, 5400),
+            ("sato".into(), Medium::Sip, Some("dialog-1".into()), 5400),
+            ("sato".into(), Medium::Sip, Some("dialog-2".into()), 3600),
+        ]
+    );
 }

@@ -89,6 +89,10 @@ const MIGRATIONS: &[&str] = &[
     -- named for what they are, records that expire.
     ALTER TABLE sip_record RENAME TO expiring_record;
 "#,
+    r#"
+    -- A SUBSCRIBE looks for its watcher's own request to renew.
+    CREATE INDEX request_watcher ON request(watcher, notifier);
+"#,
 ];
 
 /// The SQLite database of one server.
@@ -473,6 +477,18 @@ impl Store for SqliteTx<'_> {
         self.requests(
             "notifier = ?1 AND expires_at > ?2 AND (state = 'unprocessed' OR mode = 'watch')",
             params![notifier.as_str(), ms(now)],
+        )
+    }
+
+    fn open_requests_between(
+        &self,
+        watcher: &AccountName,
+        notifier: &AccountName,
+        now: Time,
+    ) -> Result<Vec<Request>> {
+        self.requests(
+            "watcher = ?1 AND notifier = ?2 AND expires_at > ?3 AND (state = 'unprocessed' OR mode = 'watch')",
+            params![watcher.as_str(), notifier.as_str(), ms(now)],
         )
     }
 
