@@ -90,8 +90,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sip_record RENAME TO expiring_record;
 "#,
     r#"
-    -- A SUBSCRIBE looks for its watcher's own request to renew.
+    -- A SUBSCRIBE looks for its watcher's own request to renew; an ended
+    -- SIP dialog removes its request by reference.
     CREATE INDEX request_watcher ON request(watcher, notifier);
+    CREATE INDEX request_reference ON request(reference) WHERE reference IS NOT NULL;
 "#,
 ];
 

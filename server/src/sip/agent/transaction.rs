@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Agent, keys_where};
 use crate::hub::Batch;
@@ -56,12 +56,33 @@ impl Agent {
     }
 
     /// A NOTIFY unanswered until its deadline: the watcher is unreachable.
+    /// A fan-out to a thousand phones that went away gives up on a thousand
+    /// dialogs in one tick, so their other NOTIFYs are dropped in one pass.
     pub(super) fn give_up_unanswered(&mut self, now: Instant, b: &mut Batch<'_>) {
+        let mut unreachable = HashMap::new();
         for branch in keys_where(&self.pending, |p| p.give_up_at <= now) {
             if let Some(p) = self.pending.remove(&branch) {
-                warn!(dialog = %p.dialog, peer = %p.peer.addr(), "watcher does not answer NOTIFY; dropped");
-                self.drop_watcher(&p.dialog, b);
+                debug!(dialog = %p.dialog, peer = %p.peer.addr(), "NOTIFY unanswered");
+                unreachable.insert(p.dialog, p.peer.addr());
             }
+        }
+        match unreachable.len() {
+            0 => return,
+            1 => {
+                for (dialog, peer) in &unreachable {
+                    warn!(%dialog, %peer, "watcher does not answer NOTIFY; dropped");
+                }
+            }
+            // One line, not one per phone.
+            n => warn!(watchers = n, "watchers do not answer NOTIFY; all dropped"),
+        }
+        self.pending
+            .retain(|_, p| !unreachable.contains_key(&p.dialog));
+        for dialog in unreachable.keys() {
+            // drop_watcher without its pass over `pending` (done above).
+            self.dialogs.remove(dialog);
+            self.forget_stored_dialog(dialog, b);
+            self.end_request(dialog, b);
         }
     }
 
