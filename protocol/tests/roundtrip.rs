@@ -197,8 +197,17 @@ proptest! {
         expires in proptest::option::of(any::<u32>()),
     ) {
         let mode = if watch { SubscribeMode::Watch } else { SubscribeMode::Once };
-        let message = PresenceMessage::Subscribe(Subscribe { watcher, notifiers, send_to, mode, expires });
-        prop_assert_eq!(compose_then_parse(&message), Outcome::Presence(message));
+        let message = PresenceMessage::Subscribe(Subscribe { watcher: watcher.clone(), notifiers: notifiers.clone(), send_to: send_to.clone(), mode, expires });
+        // A name asked for twice is asked for once (the parser drops repeats,
+        // so that one mail cannot cause a Notify per repetition).
+        let mut once = Vec::new();
+        for n in notifiers {
+            if !once.contains(&n) {
+                once.push(n);
+            }
+        }
+        let expected = PresenceMessage::Subscribe(Subscribe { watcher, notifiers: once, send_to, mode, expires });
+        prop_assert_eq!(compose_then_parse(&message), Outcome::Presence(expected));
     }
 
     #[test]
