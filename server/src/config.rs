@@ -304,9 +304,11 @@ pub struct WebConfig {
     /// them the board speaks plain HTTP, for a reverse proxy in front.
     pub tls_certificate: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    /// Single sign-on: the reverse proxy that signs people in, by address,
-    /// and the header in which it names them (account or mail address). The
-    /// header is believed only from these addresses, never from anyone else.
+    /// The reverse proxies in front, by address: their connections count
+    /// only in the total (they carry everyone's), and the client address they
+    /// append to `X-Forwarded-For` is the one rate limits count. With
+    /// `user_header` (single sign-on), the header naming the user (account or
+    /// mail address) is believed from these addresses, never from anyone else.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub user_header: Option<String>,
@@ -385,8 +387,13 @@ impl WebConfig {
 
     /// Whether a request from `ip` may name its user in `user_header`.
     pub fn trusts_proxy(&self, ip: std::net::IpAddr) -> bool {
+        self.user_header.is_some() && self.is_proxy(ip)
+    }
+
+    /// Whether `ip` is one of the reverse proxies in front.
+    pub fn is_proxy(&self, ip: std::net::IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.user_header.is_some() && self.trusted_proxies.iter().any(|p| p.to_canonical() == ip)
+        self.trusted_proxies.iter().any(|p| p.to_canonical() == ip)
     }
 }
 
@@ -861,9 +868,9 @@ fn web_problems(web: &WebConfig, p: &mut Vec<String>) {
         (None, None) => {}
         _ => p.push("[web] tls_certificate and tls_key go together: give both or neither".into()),
     }
-    if web.user_header.is_some() == web.trusted_proxies.is_empty() {
+    if web.user_header.is_some() && web.trusted_proxies.is_empty() {
         p.push(
-            "[web] user_header and trusted_proxies go together: the header is believed only from the proxy's addresses".into(),
+            "[web] user_header needs trusted_proxies: the header is believed only from the proxy's addresses".into(),
         );
     }
     if !web.mail_sign_in && web.user_header.is_none() {

@@ -863,3 +863,45 @@ fn one_address_holds_its_share_of_connections_and_the_proxy_only_the_total() {
     });
     assert!(freed, "closed connections never freed their places");
 }
+
+#[test]
+fn behind_a_proxy_without_sign_on_the_forwarded_address_is_what_the_limit_counts() {
+    // The README's setup: an HTTPS proxy on loopback in front, mail sign-in.
+    let board = start_with(WebConfig {
+        user_header: None,
+        link_requests_per_ip_hour: 2,
+        links_per_hour: 100,
+        ..web_config(vec!["127.0.0.1".parse().unwrap()])
+    });
+    let ask = |who: &str, forwarded: &str| {
+        request(
+            &board,
+            "POST",
+            "/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Forwarded-For", forwarded),
+            ],
+            &format!("address={who}%40example.test"),
+        );
+        link_in_outbox(&board, &format!("{who}@example.test")).is_some()
+    };
+    assert!(ask("tanaka", "203.0.113.9"));
+    // What the client wrote itself comes first; the proxy's entry is last.
+    assert!(ask("sato", "198.51.100.1, 203.0.113.9"));
+    assert!(!ask("suzuki", "203.0.113.9"), "a third from one client");
+    assert!(
+        ask("kato", "203.0.113.10"),
+        "another client behind the same proxy"
+    );
+    // Without user_header no header signs anyone in, not even the proxy's.
+    let from_elsewhere = request_from(
+        board.address,
+        None,
+        "GET",
+        "/api/board",
+        &[("X-Remote-User", "sato")],
+        "",
+    );
+    assert_eq!(from_elsewhere.status, 401);
+}

@@ -9,7 +9,7 @@
 //! `link_minutes`. Asking for a link answers the same whether the address is
 //! known or not, and is rate-limited per address and per source address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Form;
@@ -197,14 +197,28 @@ pub async fn request_link(
     if address.len() > 254 {
         return pages::message(lang, StatusCode::BAD_REQUEST, pages::Message::LinkSent);
     }
-    if let Err(e) = send_link(&web, &address, peer) {
+    if let Err(e) = send_link(&web, &address, client_ip(&web, &headers, peer)) {
         tracing::error!(error = %e, "cannot queue a sign-in link");
     }
     // The same answer whatever happened: nobody learns who is registered.
     pages::message(lang, StatusCode::OK, pages::Message::LinkSent)
 }
 
-fn send_link(web: &Web, address: &str, peer: SocketAddr) -> Result<(), crate::store::StoreError> {
+/// The address of the browser: the peer, or behind one of the proxies the
+/// last address it appended to `X-Forwarded-For` (earlier ones are the
+/// client's own word). A proxy that sends none leaves its own address.
+fn client_ip(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if !web.config.is_proxy(peer.ip()) {
+        return peer.ip().to_canonical();
+    }
+    let mut values = headers.get_all("x-forwarded-for").iter();
+    let last = values.next_back().and_then(|v| v.to_str().ok());
+    last.and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        .map_or(peer.ip().to_canonical(), |ip| ip.to_canonical())
+}
+
+fn send_link(web: &Web, address: &str, client: IpAddr) -> Result<(), crate::store::StoreError> {
     use crate::store::Store;
     let now = Utc::now();
     let person = web.hub.engine.directory().by_mail(address).cloned();
@@ -214,9 +228,9 @@ fn send_link(web: &Web, address: &str, peer: SocketAddr) -> Result<(), crate::st
         tx.expire_records(now)?;
         // The source first: past its limit, nothing more is counted or stored,
         // so one source cannot use up a colleague's links.
-        let from_ip = tx.count_sender_mail(&format!("web-ip:{}", peer.ip().to_canonical()), now)?;
+        let from_ip = tx.count_sender_mail(&format!("web-ip:{client}"), now)?;
         if from_ip > web.config.link_requests_per_ip_hour {
-            tracing::warn!(ip = %peer.ip(), "sign-in links: too many requests from this address this hour");
+            tracing::warn!(ip = %client, "sign-in links: too many requests from this address this hour");
             return Ok(false);
         }
         // Counted for unknown addresses too: the cost of a request tells nothing.

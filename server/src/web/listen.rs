@@ -2,9 +2,9 @@
 //! front) or HTTPS with rustls. Each connection runs in its own task, with
 //! a deadline for its TLS handshake and for each request's headers, and the
 //! number of open connections is capped (board streams plus a margin), in all
-//! and per source address (a trusted reverse proxy only by the total).
+//! and per source address (a reverse proxy, or loopback, only by the total).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,10 +85,17 @@ async fn serve(bound: Listening, mut shutdown: watch::Receiver<bool>) {
         .unwrap_or_default();
     tracing::info!(%address, https = tls.is_some(), url = %web.config.public_url, "presence board listening");
     let app = super::router(web.clone(), shutdown.clone());
+    // A proxy carries everyone's connections, and so does this machine's
+    // own (a proxy on loopback): bound by the total alone.
+    let mut exempt = web.config.trusted_proxies.clone();
+    exempt.extend([
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ]);
     let admission = Admission::with_exempt(
         web.config.max_streams + SPARE_CONNECTIONS,
         web.config.connections_per_address,
-        &web.config.trusted_proxies,
+        &exempt,
     );
     let (refused_log, accept_log) = (LogThrottle::new(WARN_EVERY), LogThrottle::new(WARN_EVERY));
     loop {
