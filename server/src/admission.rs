@@ -59,11 +59,12 @@ impl Admission {
         if open.total >= self.max_total {
             return Err(Full::Total);
         }
-        let from_ip = open.per_address.entry(ip).or_insert(0);
-        if bounded && *from_ip >= self.max_per_address {
+        // Looked at before an entry is made: a refused address leaves none.
+        let from_ip = open.per_address.get(&ip).copied().unwrap_or(0);
+        if bounded && from_ip >= self.max_per_address {
             return Err(Full::PerAddress);
         }
-        *from_ip += 1;
+        open.per_address.insert(ip, from_ip + 1);
         open.total += 1;
         Ok(Slot {
             admission: self.clone(),

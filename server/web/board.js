@@ -59,6 +59,8 @@ async function loadBoard() {
   state.people = new Map(state.board.people.map((p) => [p.account, p]));
   $("who").textContent = (state.board.me && state.board.me.name) || state.board.account;
   $("tab-map").hidden = !state.board.map;
+  // A server restarted without its map: back to the list, keeping a tab stop.
+  if (!state.board.map && state.view === "map") select("list");
   fillOwnForm();
   render();
   return true;
@@ -276,6 +278,7 @@ function select(view) {
 // The tab list's keys, as the WAI-ARIA tabs pattern has them: Left/Right
 // (wrapping), Home and End select the tab and move focus to it.
 function tabKeys(event) {
+  if (event.altKey || event.ctrlKey || event.metaKey) return; // the browser's own keys
   const tabs = ["tab-list", "tab-map"].map($).filter((tab) => !tab.hidden);
   const at = tabs.indexOf(document.activeElement);
   const to = { ArrowRight: at + 1, ArrowLeft: at - 1 + tabs.length, Home: 0, End: tabs.length - 1 }[event.key];
