@@ -55,6 +55,7 @@ impl Admission {
         // the same source as a.b.c.d.
         let ip = ip.to_canonical();
         let bounded = !self.per_address_exempt.contains(&ip);
+        let ip = source_of(ip);
         let mut open = self.lock();
         if open.total >= self.max_total {
             return Err(Full::Total);
@@ -92,6 +93,18 @@ impl Admission {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What counts as one source: an IPv4 address, or an IPv6 /64 — one host is
+/// usually given a whole /64 and could otherwise take every place by
+/// connecting from a new address each time.
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
     }
 }
 
@@ -179,6 +192,23 @@ mod tests {
         let _v4 = admission.admit("192.0.2.1".parse().unwrap()).unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert_eq!(admission.admit(mapped).unwrap_err(), Full::PerAddress);
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_source() {
+        let admission = Admission::new(10, 2);
+        let _a = admission.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        let _b = admission
+            .admit("2001:db8:1:2:ffff::9".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            admission
+                .admit("2001:db8:1:2::77".parse().unwrap())
+                .unwrap_err(),
+            Full::PerAddress,
+            "a third address of the same /64"
+        );
+        assert!(admission.admit("2001:db8:1:3::1".parse().unwrap()).is_ok());
     }
 
     #[test]
