@@ -380,6 +380,22 @@ impl Agent {
         self.forget_dialog(id, b);
         self.end_request(id, b);
     }
+
+    /// [`Self::drop_watcher`] for many dialogs at once, with one pass over
+    /// the NOTIFYs awaiting an answer instead of one per dialog.
+    pub(super) fn drop_watchers<'a>(
+        &mut self,
+        ids: impl IntoIterator<Item = &'a String> + Clone,
+        b: &mut Batch<'_>,
+    ) {
+        let gone: std::collections::HashSet<&String> = ids.clone().into_iter().collect();
+        self.pending.retain(|_, p| !gone.contains(&p.dialog));
+        for id in ids {
+            self.dialogs.remove(id);
+            self.forget_stored_dialog(id, b);
+            self.end_request(id, b);
+        }
+    }
 }
 
 /// What `watcher` may see of `presentity` now, read in the group's transaction.

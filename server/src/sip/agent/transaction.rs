@@ -76,14 +76,7 @@ impl Agent {
             // One line, not one per phone.
             n => warn!(watchers = n, "watchers do not answer NOTIFY; all dropped"),
         }
-        self.pending
-            .retain(|_, p| !unreachable.contains_key(&p.dialog));
-        for dialog in unreachable.keys() {
-            // drop_watcher without its pass over `pending` (done above).
-            self.dialogs.remove(dialog);
-            self.forget_stored_dialog(dialog, b);
-            self.end_request(dialog, b);
-        }
+        self.drop_watchers(unreachable.keys(), b);
     }
 
     /// RFC 3261 Timer E: resend over UDP, doubling the wait up to T2 — only
