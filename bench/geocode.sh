@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import reverse_geocoder" 2>/dev/null || pip install --quiet reverse_geocoder
-crit=$(cargo bench -q -p mailpresence-phone --bench geocode -- --noplot 2>/dev/null)
+crit=$(cargo bench -q -p mailpresence-core --bench geocode -- --noplot 2>/dev/null)
 load=$(echo "$crit" | grep -A1 "geocode/load_pack" | grep "time:" | sed 's/.*\[//; s/\]//')
 rate=$(echo "$crit" | grep -A2 "geocode/reverse_10k_points" | grep "thrpt:" | sed 's/.*\[//; s/\]//')
 cargo build -q --release -p mailpresence-cli

@@ -4,13 +4,13 @@
 # machine (x86_64 Linux; ARM builds are of the same order), and the map pack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release -p mailpresence-phone
-so=target/release/libmailpresence_phone.so
-a=target/release/libmailpresence_phone.a
-cp "$so" /tmp/libmailpresence_phone.stripped.so && strip /tmp/libmailpresence_phone.stripped.so
+cargo build --quiet --release -p mailpresence-core
+so=target/release/libmailpresence_core.so
+a=target/release/libmailpresence_core.a
+cp "$so" /tmp/libmailpresence_core.stripped.so && strip /tmp/libmailpresence_core.stripped.so
 mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 echo "| core library, release | size |"
 echo "|---|---|"
-echo "| libmailpresence_phone.so (cdylib, stripped) | $(mb /tmp/libmailpresence_phone.stripped.so) |"
-echo "| libmailpresence_phone.a (staticlib, before linking and dead-code removal) | $(mb "$a") |"
+echo "| libmailpresence_core.so (cdylib, stripped) | $(mb /tmp/libmailpresence_core.stripped.so) |"
+echo "| libmailpresence_core.a (staticlib, before linking and dead-code removal) | $(mb "$a") |"
 echo "| assets/mappack.bin (map data) | $(mb assets/mappack.bin) |"

@@ -2,7 +2,7 @@
 # Builds the phone core for this machine and generates its Kotlin and Swift
 # bindings in library mode with the in-workspace uniffi-bindgen (settings:
 # uniffi.toml). The library carries two crates' exports, so there are two
-# files per language: mailpresence_phone (the client) and mailpresence_protocol
+# files per language: mailpresence_core (the client) and mailpresence_protocol
 # (the shared types it hands out). For Swift a module map puts both FFI headers
 # in one C module, MailPresenceFFI. The generated files are outputs, never
 # edited by hand.
@@ -10,9 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-target/bindings}"
-cargo build --quiet -p mailpresence-phone -p uniffi-bindgen
+cargo build --quiet -p mailpresence-core -p uniffi-bindgen
 target_dir="${CARGO_TARGET_DIR:-target}"
-lib="$target_dir/debug/libmailpresence_phone.so"
+lib="$target_dir/debug/libmailpresence_core.so"
 for language in kotlin swift; do
   rm -rf "$out/$language"
   "$target_dir/debug/uniffi-bindgen" generate --no-format --library "$lib" --language "$language" \

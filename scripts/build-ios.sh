@@ -9,12 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios
 for t in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
-  cargo build --release -p mailpresence-phone --target "$t"
+  cargo build --release -p mailpresence-core --target "$t"
 done
 mkdir -p ios/build/sim
-lipo -create target/aarch64-apple-ios-sim/release/libmailpresence_phone.a target/x86_64-apple-ios/release/libmailpresence_phone.a \
-  -output ios/build/sim/libmailpresence_phone.a
-cargo run -q -p uniffi-bindgen -- generate --no-format --library target/aarch64-apple-ios/release/libmailpresence_phone.a \
+lipo -create target/aarch64-apple-ios-sim/release/libmailpresence_core.a target/x86_64-apple-ios/release/libmailpresence_core.a \
+  -output ios/build/sim/libmailpresence_core.a
+cargo run -q -p uniffi-bindgen -- generate --no-format --library target/aarch64-apple-ios/release/libmailpresence_core.a \
   --language swift --config uniffi.toml --out-dir ios/build/bindings
 mkdir -p ios/build/headers ios/MailPresenceKit/Sources/MailPresence
 # Two crates' exports: both headers in one C module, both Swift files in one module.
@@ -30,8 +30,8 @@ cp ios/build/bindings/*.swift ios/MailPresenceKit/Sources/MailPresence/
 # Sources/MailPresenceFFI (the Linux tests' module) would define it twice.
 rm -rf ios/MailPresenceKit/Sources/MailPresenceFFI ios/MailPresenceKit/MailPresenceFFI.xcframework
 xcodebuild -create-xcframework \
-  -library target/aarch64-apple-ios/release/libmailpresence_phone.a -headers ios/build/headers \
-  -library ios/build/sim/libmailpresence_phone.a -headers ios/build/headers \
+  -library target/aarch64-apple-ios/release/libmailpresence_core.a -headers ios/build/headers \
+  -library ios/build/sim/libmailpresence_core.a -headers ios/build/headers \
   -output ios/MailPresenceKit/MailPresenceFFI.xcframework
 cp assets/mappack.bin ios/MailPresenceApp/Resources/
 echo "build-ios: now cd ios/MailPresenceApp && xcodegen generate" >&2

@@ -36,11 +36,11 @@ mkdir -p "$kit/Sources/MailPresence" "$kit/Sources/MailPresenceFFI"
 # Both crates' Swift files build one module, MailPresence; both headers one C module.
 cp target/bindings/swift/*.swift "$kit/Sources/MailPresence/"
 cp target/bindings/swift/*.h "$kit/Sources/MailPresenceFFI/"
-sed 's/^    export \*$/    link "mailpresence_phone"\n    export */' target/bindings/swift/module.modulemap \
+sed 's/^    export \*$/    link "mailpresence_core"\n    export */' target/bindings/swift/module.modulemap \
   > "$kit/Sources/MailPresenceFFI/module.modulemap"
 # The library where the chroot sees it (CARGO_TARGET_DIR may lie outside the clone).
 mkdir -p target/swift-lib
-cp "${CARGO_TARGET_DIR:-$repo/target}/debug/libmailpresence_phone.so" target/swift-lib/
+cp "${CARGO_TARGET_DIR:-$repo/target}/debug/libmailpresence_core.so" target/swift-lib/
 lib=/work/repo/target/swift-lib
 log=$(mktemp)
 set +e

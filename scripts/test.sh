@@ -19,9 +19,9 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The optional online geocoders (not in the apps' default build) must still compile.
-cargo clippy -p mailpresence-phone --features online --locked -- -D warnings
+cargo clippy -p mailpresence-core --features online --locked -- -D warnings
 # The server is built on the shared protocol crate alone: no phone, no UniFFI.
-if cargo tree -p mailpresence-server -e normal --locked --prefix none | grep -E "^(mailpresence-phone|uniffi|geo) "; then
+if cargo tree -p mailpresence-server -e normal --locked --prefix none | grep -E "^(mailpresence-core|uniffi|geo) "; then
   echo "test: mailpresence-server depends on the phone's stack (above)" >&2
   exit 1
 fi

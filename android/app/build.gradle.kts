@@ -23,7 +23,7 @@ android {
     }
     // The NDK scripts/build-android.sh uses (cargo-ndk), AGP 9.1's default.
     ndkVersion = "28.2.13676358"
-    // libmailpresence_phone.so per ABI, from scripts/build-android.sh.
+    // libmailpresence_core.so per ABI, from scripts/build-android.sh.
     sourceSets["main"].jniLibs.srcDir("src/main/jniLibs")
     // mappack.bin, copied from ../assets by copyMapPack before every build
     // (so `gradle clean` cannot leave an app without its map data).

@@ -15,7 +15,7 @@ dependencies {
     testImplementation("junit:junit:4.13.2")
 }
 
-// The tests run against the real core: `cargo build -p mailpresence-phone`
+// The tests run against the real core: `cargo build -p mailpresence-core`
 // first (scripts/test-kotlin.sh does the same on the JVM without Gradle).
 tasks.test {
     val repo = rootProject.file("..")

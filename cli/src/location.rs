@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mailpresence_phone::location::{
+use mailpresence_core::location::{
     Address, ChangePolicy, Granularity, OfflineGeocoder, PolicyConfig, read_track,
 };
 use mailpresence_protocol::summary::Lang;

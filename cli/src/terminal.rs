@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailpresence_phone::location::read_track;
-use mailpresence_phone::terminal::{Colleague, Event, Terminal, TerminalConfig};
+use mailpresence_core::location::read_track;
+use mailpresence_core::terminal::{Colleague, Event, Terminal, TerminalConfig};
 use mailpresence_protocol::mail::SubscribeMode;
 use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry};
 use serde::Serialize;

@@ -86,7 +86,7 @@ fn oversized_mail_and_body_are_refused() {
     assert!(
         matches!(
             outcome,
-            Outcome::Refused(mail::Refusal::Oversized {
+            Outcome::Refused(mail::MailRefusal::Oversized {
                 what: "text body",
                 ..
             })
@@ -98,7 +98,7 @@ fn oversized_mail_and_body_are_refused() {
     assert!(
         matches!(
             outcome,
-            Outcome::Refused(mail::Refusal::Oversized { what: "mail", .. })
+            Outcome::Refused(mail::MailRefusal::Oversized { what: "mail", .. })
         ),
         "{outcome:?}"
     );

@@ -40,7 +40,7 @@ pub enum Verdict {
     /// Nothing to do, and nothing wrong (a human's mail, an out-of-date Publish).
     Ignored(String),
     /// Refused; logged with the reason, never answered.
-    Refused(Refusal),
+    Refused(RequestRefusal),
 }
 
 impl std::fmt::Display for Verdict {
@@ -54,7 +54,7 @@ impl std::fmt::Display for Verdict {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum RequestRefusal {
     #[error("{0}")]
     Wire(String),
     #[error("malformed: {0}")]
@@ -94,7 +94,7 @@ pub enum Refusal {
     NotifyToServer,
 }
 
-impl Refusal {
+impl RequestRefusal {
     /// Refusals that repeat one already logged as a warning.
     pub fn is_repeat(&self) -> bool {
         matches!(self, Self::RateLimited { first: false, .. })
@@ -107,7 +107,7 @@ pub struct Step {
     pub verdict: Verdict,
     pub deliveries: Vec<Delivery>,
     /// Requests refused within an otherwise applied Subscribe.
-    pub partial_refusals: Vec<Refusal>,
+    pub partial_refusals: Vec<RequestRefusal>,
     /// The presence record this step saved (a publish), for the web board's
     /// live feed once the step is committed.
     pub published: Option<PresenceRecord>,
@@ -123,7 +123,7 @@ impl Step {
         }
     }
 
-    fn refused(r: Refusal) -> Self {
+    fn refused(r: RequestRefusal) -> Self {
         Self::verdict(Verdict::Refused(r))
     }
 }
@@ -180,24 +180,26 @@ impl Engine {
                     "not a presence mail: {why}"
                 ))));
             }
-            Outcome::Refused(why) => return Ok(Step::refused(Refusal::Wire(why.to_string()))),
+            Outcome::Refused(why) => {
+                return Ok(Step::refused(RequestRefusal::Wire(why.to_string())));
+            }
             Outcome::Malformed(why) => {
-                return Ok(Step::refused(Refusal::Malformed(why.to_string())));
+                return Ok(Step::refused(RequestRefusal::Malformed(why.to_string())));
             }
         };
         let Some(from) = mail.envelope.from.as_deref() else {
-            return Ok(Step::refused(Refusal::NoFrom));
+            return Ok(Step::refused(RequestRefusal::NoFrom));
         };
         if from.eq_ignore_ascii_case(&self.own_address) {
-            return Ok(Step::refused(Refusal::OwnAddress));
+            return Ok(Step::refused(RequestRefusal::OwnAddress));
         }
         if let Err(why) = sender {
-            return Ok(Step::refused(Refusal::Unproven(why.clone())));
+            return Ok(Step::refused(RequestRefusal::Unproven(why.clone())));
         }
         let limit = self.policy.sender_mails_per_hour;
         let count = store.count_sender_mail(&from.to_ascii_lowercase(), now)?;
         if count > limit {
-            return Ok(Step::refused(Refusal::RateLimited {
+            return Ok(Step::refused(RequestRefusal::RateLimited {
                 sender: from.to_owned(),
                 limit,
                 first: count == limit.saturating_add(1),
@@ -208,7 +210,7 @@ impl Engine {
             PresenceMessage::Subscribe(s) => {
                 self.on_subscribe_mail(store, s, from, mail.envelope.message_id.clone(), now)
             }
-            PresenceMessage::Notify(_) => Ok(Step::refused(Refusal::NotifyToServer)),
+            PresenceMessage::Notify(_) => Ok(Step::refused(RequestRefusal::NotifyToServer)),
         }
     }
 
@@ -220,14 +222,16 @@ impl Engine {
         now: Time,
     ) -> Result<Step> {
         let Some(person) = self.directory.person(&p.publisher) else {
-            return Ok(Step::refused(Refusal::UnknownAccount(p.publisher.clone())));
+            return Ok(Step::refused(RequestRefusal::UnknownAccount(
+                p.publisher.clone(),
+            )));
         };
         if !person
             .mail
             .as_deref()
             .is_some_and(|m| m.eq_ignore_ascii_case(from))
         {
-            return Ok(Step::refused(Refusal::SpoofedFrom {
+            return Ok(Step::refused(RequestRefusal::SpoofedFrom {
                 account: p.publisher.clone(),
                 from: from.to_owned(),
             }));
@@ -244,26 +248,28 @@ impl Engine {
         now: Time,
     ) -> Result<Step> {
         let Some(watcher) = self.directory.person(&s.watcher) else {
-            return Ok(Step::refused(Refusal::UnknownAccount(s.watcher.clone())));
+            return Ok(Step::refused(RequestRefusal::UnknownAccount(
+                s.watcher.clone(),
+            )));
         };
         if !watcher
             .mail
             .as_deref()
             .is_some_and(|m| m.eq_ignore_ascii_case(from))
         {
-            return Ok(Step::refused(Refusal::SpoofedFrom {
+            return Ok(Step::refused(RequestRefusal::SpoofedFrom {
                 account: s.watcher.clone(),
                 from: from.to_owned(),
             }));
         }
         if !watcher.owns_address(&s.send_to) {
-            return Ok(Step::refused(Refusal::ForeignSendTo {
+            return Ok(Step::refused(RequestRefusal::ForeignSendTo {
                 watcher: s.watcher.clone(),
                 send_to: s.send_to.clone(),
             }));
         }
         if s.send_to.to_ascii_lowercase().starts_with("sip") {
-            return Ok(Step::refused(Refusal::SipSendTo(s.send_to.clone())));
+            return Ok(Step::refused(RequestRefusal::SipSendTo(s.send_to.clone())));
         }
         self.subscribe(
             store,
@@ -356,11 +362,11 @@ impl Engine {
         for notifier in &req.notifiers {
             if self.directory.person(notifier).is_none() {
                 step.partial_refusals
-                    .push(Refusal::UnknownAccount(notifier.clone()));
+                    .push(RequestRefusal::UnknownAccount(notifier.clone()));
                 continue;
             }
             if self.directory.access(&req.watcher, notifier) == Access::Nothing {
-                step.partial_refusals.push(Refusal::NotAllowed {
+                step.partial_refusals.push(RequestRefusal::NotAllowed {
                     watcher: req.watcher.clone(),
                     notifier: notifier.clone(),
                 });
@@ -379,14 +385,14 @@ impl Engine {
             accepted.push(notifier.to_string());
         }
         if accepted.is_empty() {
-            let reason = step
-                .partial_refusals
-                .first()
-                .cloned()
-                .unwrap_or(Refusal::NotAllowed {
-                    watcher: req.watcher.clone(),
-                    notifier: req.watcher.clone(),
-                });
+            let reason =
+                step.partial_refusals
+                    .first()
+                    .cloned()
+                    .unwrap_or(RequestRefusal::NotAllowed {
+                        watcher: req.watcher.clone(),
+                        notifier: req.watcher.clone(),
+                    });
             return Ok(Step {
                 verdict: Verdict::Refused(reason),
                 deliveries: Vec::new(),
@@ -463,12 +469,12 @@ impl Engine {
         watcher: &AccountName,
         notifier: &AccountName,
         now: Time,
-    ) -> Result<std::result::Result<Option<Notify>, Refusal>> {
+    ) -> Result<std::result::Result<Option<Notify>, RequestRefusal>> {
         if self.directory.person(notifier).is_none() {
-            return Ok(Err(Refusal::UnknownAccount(notifier.clone())));
+            return Ok(Err(RequestRefusal::UnknownAccount(notifier.clone())));
         }
         if self.directory.access(watcher, notifier) == Access::Nothing {
-            return Ok(Err(Refusal::NotAllowed {
+            return Ok(Err(RequestRefusal::NotAllowed {
                 watcher: watcher.clone(),
                 notifier: notifier.clone(),
             }));

@@ -9,7 +9,7 @@ use mailpresence_protocol::mail::{
 use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, PresenceFields};
 use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
-use mailpresence_server::engine::{Engine, Refusal, Step, SubscribeRequest, Verdict};
+use mailpresence_server::engine::{Engine, RequestRefusal, Step, SubscribeRequest, Verdict};
 use mailpresence_server::store::{Medium, SqliteStore, Store, StoreError, Time};
 
 fn person(account: &str, groups: &[&str]) -> config::Person {
@@ -461,7 +461,7 @@ fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
     assert!(
         step.partial_refusals
             .iter()
-            .any(|r| matches!(r, Refusal::NotAllowed { .. }))
+            .any(|r| matches!(r, RequestRefusal::NotAllowed { .. }))
     );
 }
 
@@ -759,7 +759,10 @@ fn an_unproven_sender_changes_nothing() {
         found: "dkim=none".into(),
     };
     let step = run(&mut db, |s| e.on_mail(s, &m, &Err(why.clone()), t(0)));
-    assert_eq!(step.verdict, Verdict::Refused(Refusal::Unproven(why)));
+    assert_eq!(
+        step.verdict,
+        Verdict::Refused(RequestRefusal::Unproven(why))
+    );
     assert!(step.deliveries.is_empty());
     assert_eq!(db.transaction(|s| s.counts(t(1))).unwrap().records, 0);
 }
@@ -794,7 +797,7 @@ fn one_sender_is_refused_past_its_hourly_limit_and_warned_once() {
     let firsts: Vec<bool> = verdicts[3..]
         .iter()
         .map(|v| match v {
-            Verdict::Refused(Refusal::RateLimited {
+            Verdict::Refused(RequestRefusal::RateLimited {
                 first, limit: 3, ..
             }) => *first,
             other => panic!("{other:?}"),
@@ -853,7 +856,7 @@ fn a_subscribe_naming_more_than_100_colleagues_is_refused_whole() {
     let m = raw_mail("sato@example.test", "Subscribe", &body);
     let step = run(&mut db, |s| on_mail(&e, s, &m, t(1)));
     match step.verdict {
-        Verdict::Refused(Refusal::Malformed(why)) => {
+        Verdict::Refused(RequestRefusal::Malformed(why)) => {
             assert!(why.contains("101 colleagues named; at most 100"), "{why}")
         }
         other => panic!("{other:?}"),

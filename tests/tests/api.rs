@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use mailpresence_e2e::{World, repo_root, wait_until};
-use mailpresence_phone::api::{
+use mailpresence_core::api::{
     AccountConfig, ColleaguePresence, ConnectionStatus, MailRefused, MailServer, PresenceClient,
     PresenceError, PresenceListener,
 };
-use mailpresence_phone::location::Granularity;
+use mailpresence_core::location::Granularity;
+use mailpresence_e2e::{World, repo_root, wait_until};
 use mailpresence_protocol::model::ActivityToken;
 use mailpresence_protocol::transport::TlsMode;
 

@@ -11,7 +11,7 @@ use crate::model::PresenceFields;
 
 /// The addressing of a mail to compose.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Envelope {
+pub struct ComposeEnvelope {
     /// `addr@example` or `Name <addr@example>`; Japanese display names are fine.
     pub from: String,
     pub to: String,
@@ -34,7 +34,10 @@ pub enum ComposeError {
 }
 
 /// The RFC 5322 bytes of a presence mail, ready for SMTP.
-pub fn compose(message: &PresenceMessage, envelope: &Envelope) -> Result<Vec<u8>, ComposeError> {
+pub fn compose(
+    message: &PresenceMessage,
+    envelope: &ComposeEnvelope,
+) -> Result<Vec<u8>, ComposeError> {
     let mailbox = |field: &'static str, value: &str| {
         value.parse::<Mailbox>().map_err(|_| ComposeError::Address {
             field,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AccountName, PresenceFields, ValueError};
 use crate::pidf::PidfError;
 
-pub use compose::{ComposeError, Envelope as ComposeEnvelope, compose};
+pub use compose::{ComposeEnvelope, ComposeError, compose};
 pub use parse::{Limits, parse};
 
 /// The kind of a presence mail, told by its Subject.
@@ -145,7 +145,7 @@ pub enum Outcome {
     /// Not addressed to the presence system (a human's mail); left alone.
     NotPresence(NotPresence),
     /// A presence Subject, but never to be acted on or answered.
-    Refused(Refusal),
+    Refused(MailRefusal),
     /// A presence mail that cannot be read.
     Malformed(Malformed),
 }
@@ -166,7 +166,7 @@ pub enum NotPresence {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum MailRefusal {
     #[error("automatic mail ({header}: {value}); automatic mail is never answered")]
     AutoSubmitted { header: String, value: String },
     #[error("delivery report or bounce ({0})")]

@@ -8,8 +8,8 @@ use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use super::tags::{self, Tag, Tags};
 use super::{
-    Envelope, MailKind, Malformed, NotPresence, Notify, Outcome, ParsedMail, PresenceMessage,
-    Publish, Refusal, Subscribe, SubscribeMode,
+    Envelope, MailKind, MailRefusal, Malformed, NotPresence, Notify, Outcome, ParsedMail,
+    PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
 use crate::model::{
     AccountName, Activity, Contact, Coordinates, PresenceFields, ScheduleEntry, ValueError,
@@ -43,7 +43,7 @@ impl Default for Limits {
 pub fn oversized(size: usize, limits: Limits) -> ParsedMail {
     ParsedMail {
         envelope: Envelope::default(),
-        outcome: Outcome::Refused(Refusal::Oversized {
+        outcome: Outcome::Refused(MailRefusal::Oversized {
             what: "mail",
             size,
             limit: limits.max_mail_bytes,
@@ -124,7 +124,7 @@ fn unfold(value: &str) -> String {
 
 fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outcome {
     if let Some(why) = bounce_reason(message) {
-        return Outcome::Refused(Refusal::Bounce(why));
+        return Outcome::Refused(MailRefusal::Bounce(why));
     }
     let Some(subject) = &envelope.subject else {
         return Outcome::NotPresence(NotPresence::NoSubject);
@@ -136,7 +136,7 @@ fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outco
     if kind != MailKind::Notify
         && let Some((header, value)) = auto_reply_marker(message)
     {
-        return Outcome::Refused(Refusal::AutoSubmitted { header, value });
+        return Outcome::Refused(MailRefusal::AutoSubmitted { header, value });
     }
     match read_body(message, kind, limits) {
         Ok(presence) => Outcome::Presence(presence),
@@ -192,7 +192,7 @@ fn auto_reply_marker(message: &Message<'_>) -> Option<(String, String)> {
 }
 
 enum BodyError {
-    Refused(Refusal),
+    Refused(MailRefusal),
     Malformed(Malformed),
 }
 
@@ -209,7 +209,7 @@ fn read_body(
 ) -> Result<PresenceMessage, BodyError> {
     let text = body_text(message)?;
     if text.len() > limits.max_body_bytes {
-        return Err(BodyError::Refused(Refusal::Oversized {
+        return Err(BodyError::Refused(MailRefusal::Oversized {
             what: "text body",
             size: text.len(),
             limit: limits.max_body_bytes,

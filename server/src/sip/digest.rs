@@ -88,12 +88,12 @@ pub enum Check {
     /// No digest credentials at all: answer 401 with a challenge.
     Missing,
     /// Credentials that do not pass: answer 401 with a challenge.
-    Refused(Refusal),
+    Refused(DigestRefusal),
 }
 
 /// Why credentials were refused (for the debug log; the phone sees a 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum DigestRefusal {
     #[error("the username is not the addressed person's")]
     WrongUser,
     #[error("the realm is not ours")]
@@ -237,29 +237,31 @@ impl Nonces {
         credentials: &str,
         e: &Expected<'_>,
         now: Instant,
-    ) -> Result<Check, Refusal> {
+    ) -> Result<Check, DigestRefusal> {
         let answer = Answer::parse(credentials)?;
         let algorithm = Algorithm::named(answer.algorithm.as_deref())
             .filter(|a| self.algorithms.contains(a))
-            .ok_or(Refusal::UnsupportedAlgorithm)?;
+            .ok_or(DigestRefusal::UnsupportedAlgorithm)?;
         if answer.realm != e.realm {
-            return Err(Refusal::WrongRealm);
+            return Err(DigestRefusal::WrongRealm);
         }
         if answer.username != e.user {
-            return Err(Refusal::WrongUser);
+            return Err(DigestRefusal::WrongUser);
         }
         // RFC 3261 §22.4 has the phone copy the Request-URI; we compare the
         // strings exactly (after trimming) rather than by §19.1.4 URI
         // equivalence, which phones have no reason to need.
         if answer.uri.trim() != e.request_uri.trim() {
-            return Err(Refusal::UriMismatch);
+            return Err(DigestRefusal::UriMismatch);
         }
         if answer.opaque.as_deref().is_some_and(|o| o != self.opaque) {
-            return Err(Refusal::Malformed);
+            return Err(DigestRefusal::Malformed);
         }
-        let id = self.ours(&answer.nonce).ok_or(Refusal::UnknownNonce)?;
+        let id = self
+            .ours(&answer.nonce)
+            .ok_or(DigestRefusal::UnknownNonce)?;
         if !answer.response_matches(algorithm, e) {
-            return Err(Refusal::BadResponse);
+            return Err(DigestRefusal::BadResponse);
         }
         if !self.is_live(id, now) {
             return Ok(Check::Stale);
@@ -345,12 +347,12 @@ impl Nonces {
     /// Records an answer's nonce count (`None`: no qop), refusing one not
     /// above the last. Without qop there is no count, so such an answer is
     /// taken once per nonce.
-    fn count(&mut self, id: NonceId, nc: Option<u32>) -> Result<(), Refusal> {
-        let last = self.live.get_mut(&id).ok_or(Refusal::UnknownNonce)?;
+    fn count(&mut self, id: NonceId, nc: Option<u32>) -> Result<(), DigestRefusal> {
+        let last = self.live.get_mut(&id).ok_or(DigestRefusal::UnknownNonce)?;
         let next = match nc {
             Some(nc) if nc > *last => nc,
             None if *last == 0 => SPENT,
-            _ => return Err(Refusal::Replay),
+            _ => return Err(DigestRefusal::Replay),
         };
         *last = next;
         Ok(())
@@ -411,9 +413,9 @@ struct Answer {
 }
 
 impl Answer {
-    fn parse(credentials: &str) -> Result<Self, Refusal> {
+    fn parse(credentials: &str) -> Result<Self, DigestRefusal> {
         let mut d = Directives::parse(credentials)?;
-        let mut required = |name: &str| d.take(name).ok_or(Refusal::Malformed);
+        let mut required = |name: &str| d.take(name).ok_or(DigestRefusal::Malformed);
         let (username, realm, nonce, uri, response) = (
             required("username")?,
             required("realm")?,
@@ -454,9 +456,13 @@ impl Answer {
 
 impl Qop {
     /// Only `auth` is offered; `nc` is eight hex digits, never zero.
-    fn parse(qop: String, nc: Option<String>, cnonce: Option<String>) -> Result<Self, Refusal> {
+    fn parse(
+        qop: String,
+        nc: Option<String>,
+        cnonce: Option<String>,
+    ) -> Result<Self, DigestRefusal> {
         let (Some(nc_text), Some(cnonce)) = (nc, cnonce) else {
-            return Err(Refusal::Malformed);
+            return Err(DigestRefusal::Malformed);
         };
         let nc = (nc_text.len() == 8 && nc_text.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| u32::from_str_radix(&nc_text, 16).ok())
@@ -469,7 +475,7 @@ impl Qop {
                 nc,
                 cnonce,
             }),
-            _ => Err(Refusal::Malformed),
+            _ => Err(DigestRefusal::Malformed),
         }
     }
 }
@@ -493,7 +499,7 @@ fn response(algorithm: Algorithm, a1: &str, a2: &str, nonce: &str, qop: Option<&
 struct Directives(Vec<(String, String)>);
 
 impl Directives {
-    fn parse(s: &str) -> Result<Self, Refusal> {
+    fn parse(s: &str) -> Result<Self, DigestRefusal> {
         let mut out: Vec<(String, String)> = Vec::new();
         let mut rest = s;
         loop {
@@ -503,14 +509,14 @@ impl Directives {
                 return Ok(Self(out));
             }
             if out.len() >= MAX_DIRECTIVES {
-                return Err(Refusal::Malformed);
+                return Err(DigestRefusal::Malformed);
             }
             let name_end = rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len());
             let name = rest[..name_end].to_ascii_lowercase();
             let after_name = rest[name_end..].trim_start();
             let value_start = after_name
                 .strip_prefix('=')
-                .ok_or(Refusal::Malformed)?
+                .ok_or(DigestRefusal::Malformed)?
                 .trim_start();
             let (value, after_value) = match value_start.strip_prefix('"') {
                 Some(quoted) => unquote(quoted)?,
@@ -519,7 +525,7 @@ impl Directives {
             let after_value = after_value.trim_start();
             let ends_here = after_value.is_empty() || after_value.starts_with(',');
             if name.is_empty() || !ends_here || out.iter().any(|(n, _)| *n == name) {
-                return Err(Refusal::Malformed);
+                return Err(DigestRefusal::Malformed);
             }
             out.push((name, value));
             rest = after_value;
@@ -546,26 +552,26 @@ fn is_token_char(c: char) -> bool {
 
 /// The rest of a quoted string after its opening quote → (value, what follows
 /// the closing quote); `\x` stands for `x`.
-fn unquote(s: &str) -> Result<(String, &str), Refusal> {
+fn unquote(s: &str) -> Result<(String, &str), DigestRefusal> {
     let mut value = String::new();
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
             '"' => return Ok((value, &s[i + 1..])),
-            '\\' => value.push(chars.next().ok_or(Refusal::Malformed)?.1),
+            '\\' => value.push(chars.next().ok_or(DigestRefusal::Malformed)?.1),
             c => value.push(c),
         }
     }
-    Err(Refusal::Malformed)
+    Err(DigestRefusal::Malformed)
 }
 
 /// An unquoted value: up to a comma or whitespace, not empty.
-fn token(s: &str) -> Result<(String, &str), Refusal> {
+fn token(s: &str) -> Result<(String, &str), DigestRefusal> {
     let end = s
         .find(|c: char| c == ',' || c.is_whitespace())
         .unwrap_or(s.len());
     if end == 0 {
-        return Err(Refusal::Malformed);
+        return Err(DigestRefusal::Malformed);
     }
     Ok((s[..end].to_owned(), &s[end..]))
 }
@@ -768,24 +774,33 @@ mod tests {
                     ..Phone::new(&c[0])
                 }
                 .authorization(),
-                Refusal::BadResponse,
+                DigestRefusal::BadResponse,
             ),
-            (good.replace(USER, "sato"), Refusal::WrongUser),
-            (good.replace(REALM, "other.test"), Refusal::WrongRealm),
+            (good.replace(USER, "sato"), DigestRefusal::WrongUser),
+            (good.replace(REALM, "other.test"), DigestRefusal::WrongRealm),
             (
                 good.replace("algorithm=SHA-256", "algorithm=SHA-256-sess"),
-                Refusal::UnsupportedAlgorithm,
+                DigestRefusal::UnsupportedAlgorithm,
             ),
             (
                 good.replace("algorithm=SHA-256", "algorithm=SHA-512-256"),
-                Refusal::UnsupportedAlgorithm,
+                DigestRefusal::UnsupportedAlgorithm,
             ),
-            (good.replace("opaque=\"", "opaque=\"x"), Refusal::Malformed),
-            (good.replace("qop=auth", "qop=auth-int"), Refusal::Malformed),
-            (good.replace("nc=00000001", "nc=1"), Refusal::Malformed),
+            (
+                good.replace("opaque=\"", "opaque=\"x"),
+                DigestRefusal::Malformed,
+            ),
+            (
+                good.replace("qop=auth", "qop=auth-int"),
+                DigestRefusal::Malformed,
+            ),
+            (
+                good.replace("nc=00000001", "nc=1"),
+                DigestRefusal::Malformed,
+            ),
             (
                 good.replace("nc=00000001", "nc=00000000"),
-                Refusal::Malformed,
+                DigestRefusal::Malformed,
             ),
         ];
         for (auth, why) in cases {
@@ -808,7 +823,7 @@ mod tests {
         };
         assert_eq!(
             check(&mut nonces, &elsewhere.authorization()),
-            Check::Refused(Refusal::UriMismatch)
+            Check::Refused(DigestRefusal::UriMismatch)
         );
     }
 
@@ -824,11 +839,20 @@ mod tests {
             .authorization()
         };
         assert_eq!(check(&mut nonces, &at(1)), Check::Valid);
-        assert_eq!(check(&mut nonces, &at(1)), Check::Refused(Refusal::Replay));
+        assert_eq!(
+            check(&mut nonces, &at(1)),
+            Check::Refused(DigestRefusal::Replay)
+        );
         assert_eq!(check(&mut nonces, &at(2)), Check::Valid);
         assert_eq!(check(&mut nonces, &at(7)), Check::Valid, "counts may skip");
-        assert_eq!(check(&mut nonces, &at(5)), Check::Refused(Refusal::Replay));
-        assert_eq!(check(&mut nonces, &at(7)), Check::Refused(Refusal::Replay));
+        assert_eq!(
+            check(&mut nonces, &at(5)),
+            Check::Refused(DigestRefusal::Replay)
+        );
+        assert_eq!(
+            check(&mut nonces, &at(7)),
+            Check::Refused(DigestRefusal::Replay)
+        );
         assert_eq!(check(&mut nonces, &at(8)), Check::Valid);
     }
 
@@ -844,11 +868,14 @@ mod tests {
             "Digest username=\"{USER}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{RURI}\", response=\"{resp}\""
         );
         assert_eq!(check(&mut nonces, &auth), Check::Valid);
-        assert_eq!(check(&mut nonces, &auth), Check::Refused(Refusal::Replay));
+        assert_eq!(
+            check(&mut nonces, &auth),
+            Check::Refused(DigestRefusal::Replay)
+        );
         let with_qop = Phone::new(&c[1]).authorization();
         assert_eq!(
             check(&mut nonces, &with_qop),
-            Check::Refused(Refusal::Replay),
+            Check::Refused(DigestRefusal::Replay),
             "a spent nonce stays spent"
         );
     }
@@ -870,7 +897,7 @@ mod tests {
         assert_eq!(check_later(&mut nonces, &right), Check::Stale);
         assert_eq!(
             check_later(&mut nonces, &wrong),
-            Check::Refused(Refusal::BadResponse)
+            Check::Refused(DigestRefusal::BadResponse)
         );
         // Issuing later forgets the expired nonce; it is still known as ours.
         nonces.challenges_at(REALM, false, later);
@@ -897,7 +924,7 @@ mod tests {
             let auth = good.replace(&nonce, &other);
             assert_eq!(
                 check(&mut nonces, &auth),
-                Check::Refused(Refusal::UnknownNonce),
+                Check::Refused(DigestRefusal::UnknownNonce),
                 "{other}"
             );
         }
@@ -946,7 +973,7 @@ mod tests {
         let md5 = Phone::new(&md5_challenge).authorization();
         assert_eq!(
             check(&mut nonces, &md5),
-            Check::Refused(Refusal::UnsupportedAlgorithm)
+            Check::Refused(DigestRefusal::UnsupportedAlgorithm)
         );
         assert_eq!(check(&mut nonces, &sha), Check::Valid);
         assert_eq!(Nonces::offering(&[]).challenges(REALM, false).len(), 2);
@@ -969,7 +996,7 @@ mod tests {
         proxy_only.push("Authorization", "Basic eWFtYWRhOmthaWdp");
         assert_eq!(
             nonces.check(&proxy_only, REALM, USER, PASSWORD),
-            Check::Refused(Refusal::WrongRealm)
+            Check::Refused(DigestRefusal::WrongRealm)
         );
     }
 
@@ -1037,7 +1064,7 @@ mod tests {
         }
         assert!(matches!(
             check(&mut nonces, &garbage[11]),
-            Check::Refused(Refusal::Malformed)
+            Check::Refused(DigestRefusal::Malformed)
         ));
     }
 

@@ -191,17 +191,17 @@ pub async fn request_link(
         return Refused::CrossOrigin.into_response();
     }
     if !web.config.mail_sign_in {
-        return pages::message(lang, StatusCode::NOT_FOUND, pages::Message::NoMailSignIn);
+        return pages::notice(lang, StatusCode::NOT_FOUND, pages::Notice::NoMailSignIn);
     }
     let address = form.address.trim().to_ascii_lowercase();
     if address.len() > 254 {
-        return pages::message(lang, StatusCode::BAD_REQUEST, pages::Message::LinkSent);
+        return pages::notice(lang, StatusCode::BAD_REQUEST, pages::Notice::LinkSent);
     }
     if let Err(e) = send_link(&web, &address, client_ip(&web, &headers, peer)) {
         tracing::error!(error = %e, "cannot queue a sign-in link");
     }
     // The same answer whatever happened: nobody learns who is registered.
-    pages::message(lang, StatusCode::OK, pages::Message::LinkSent)
+    pages::notice(lang, StatusCode::OK, pages::Notice::LinkSent)
 }
 
 /// The address of the browser: the peer, or behind one of the proxies the
@@ -355,13 +355,13 @@ pub async fn use_link(
             )
                 .into_response()
         }
-        Ok(None) => pages::message(lang, StatusCode::GONE, pages::Message::LinkInvalid),
+        Ok(None) => pages::notice(lang, StatusCode::GONE, pages::Notice::LinkInvalid),
         Err(e) => {
             tracing::error!(error = %e, "cannot sign in");
-            pages::message(
+            pages::notice(
                 lang,
                 StatusCode::SERVICE_UNAVAILABLE,
-                pages::Message::TryLater,
+                pages::Notice::TryLater,
             )
         }
     }

@@ -59,7 +59,7 @@ impl PageLang {
 
 /// The sentences of the sign-in pages.
 #[derive(Debug, Clone, Copy)]
-pub enum Message {
+pub enum Notice {
     LinkSent,
     LinkInvalid,
     NoMailSignIn,
@@ -67,32 +67,32 @@ pub enum Message {
     NotFound,
 }
 
-impl Message {
+impl Notice {
     fn text(self, lang: PageLang) -> (&'static str, &'static str) {
         match self {
-            Message::LinkSent => (
+            Notice::LinkSent => (
                 lang.pick("メールを確認してください", "Check your mail"),
                 lang.pick(
                     "登録されているアドレスであれば、サインイン用のリンクを送信しました。リンクは一度だけ、短い時間のみ有効です。",
                     "If the address is registered, a sign-in link is on its way. It works once, for a short time.",
                 ),
             ),
-            Message::LinkInvalid => (
+            Notice::LinkInvalid => (
                 lang.pick("リンクが無効です", "This link no longer works"),
                 lang.pick(
                     "このリンクは期限切れか、すでに使われています。サインインのページから新しいリンクを送ってください。",
                     "The link has expired or was used already. Ask for a new one on the sign-in page.",
                 ),
             ),
-            Message::NoMailSignIn => (
+            Notice::NoMailSignIn => (
                 lang.pick("メールでのサインインは使えません", "Sign-in by mail is off"),
                 lang.pick("社内のシングルサインオンからアクセスしてください。", "Open the board through your company's single sign-on."),
             ),
-            Message::TryLater => (
+            Notice::TryLater => (
                 lang.pick("しばらくしてから再度お試しください", "Please try again shortly"),
                 lang.pick("サーバーが一時的に応答できません。", "The server cannot answer right now."),
             ),
-            Message::NotFound => (lang.pick("ページがありません", "No such page"), ""),
+            Notice::NotFound => (lang.pick("ページがありません", "No such page"), ""),
         }
     }
 }
@@ -110,8 +110,8 @@ fn page(lang: PageLang, title: &str, text: &str, form: &str) -> String {
         )
 }
 
-pub fn message(lang: PageLang, status: StatusCode, message: Message) -> Response {
-    let (title, text) = message.text(lang);
+pub fn notice(lang: PageLang, status: StatusCode, notice: Notice) -> Response {
+    let (title, text) = notice.text(lang);
     (status, Html(page(lang, title, text, ""))).into_response()
 }
 
@@ -134,7 +134,7 @@ pub async fn board(
 pub async fn sign_in_form(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let lang = PageLang::of(&web, &headers);
     if !web.config.mail_sign_in {
-        return message(lang, StatusCode::NOT_FOUND, Message::NoMailSignIn);
+        return notice(lang, StatusCode::NOT_FOUND, Notice::NoMailSignIn);
     }
     let form = format!(
         r#"<form method="post" action="/login"><label for="address">{}</label><input id="address" name="address" type="email" autocomplete="email" required autofocus><button type="submit">{}</button></form>"#,
@@ -158,7 +158,7 @@ pub async fn confirm_link(
 ) -> Response {
     let lang = PageLang::of(&web, &headers);
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return message(lang, StatusCode::GONE, Message::LinkInvalid);
+        return notice(lang, StatusCode::GONE, Notice::LinkInvalid);
     }
     let form = format!(
         r#"<form method="post" action="/login/{token}"><button type="submit" autofocus>{}</button></form>"#,
@@ -188,10 +188,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 }
 
 pub async fn not_found(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    message(
+    notice(
         PageLang::of(&web, &headers),
         StatusCode::NOT_FOUND,
-        Message::NotFound,
+        Notice::NotFound,
     )
 }
 

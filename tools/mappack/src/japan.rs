@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use mailpresence_phone::location::pack::{MunicipalArea, Municipality, Town};
+use mailpresence_core::location::pack::{MunicipalArea, Municipality, Town};
 use serde::Deserialize;
 
 use crate::{BuildError, Strings, input_error};

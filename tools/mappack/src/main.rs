@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon, Rect};
-use mailpresence_phone::location::pack::{
+use mailpresence_core::location::pack::{
     Area, MapPack, NAME_SEPARATOR, NONE, PACK_VERSION, Place, place_cell,
 };
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use mailpresence_phone::location::pack::Area;
+use mailpresence_core::location::pack::Area;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

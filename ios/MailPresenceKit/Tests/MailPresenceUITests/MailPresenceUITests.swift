@@ -112,7 +112,7 @@ final class MailPresenceUITests: XCTestCase {
         let records = sink.all
         let warning = records.first { $0.message.contains("no map pack") }
         XCTAssertEqual(warning?.level, .warn, "\(records)")
-        XCTAssertTrue(warning?.target.hasPrefix("mailpresence_phone") ?? false, "\(records)")
+        XCTAssertTrue(warning?.target.hasPrefix("mailpresence_core") ?? false, "\(records)")
         XCTAssertFalse(records.contains { $0.level == .info || $0.level == .debug }, "\(records)")
     }
 

@@ -35,7 +35,7 @@ object PresenceFormat {
     }
 
     /** The activity with its free text: 現場作業中（設備点検中）, on site (inspection). */
-    fun activity(p: Presence, lang: Lang): String {
+    fun activity(p: PresenceView, lang: Lang): String {
         val label = p.activity?.let { activityLabel(it, lang) }
         val text = p.activityText?.takeIf { it.isNotBlank() }
         return when {
@@ -71,7 +71,7 @@ object PresenceFormat {
     }
 
     /** A colleague's row in the list: activity · place · next plan · age. */
-    fun row(p: Presence, nowUnix: Long, lang: Lang): String =
+    fun row(p: PresenceView, nowUnix: Long, lang: Lang): String =
         listOfNotNull(activity(p, lang), p.location, p.schedule.firstOrNull(), age(p.updatedUnix, nowUnix, lang))
             .joinToString(" · ")
 

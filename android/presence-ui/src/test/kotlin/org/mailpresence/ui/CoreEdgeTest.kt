@@ -29,7 +29,7 @@ class CoreEdgeTest {
         val warning = records.firstOrNull { it.message.contains("no map pack") }
         assertNotNull("no warning about the map pack among $records", warning)
         assertEquals(LogLevel.WARN, warning!!.level)
-        assertTrue(warning.target, warning.target.startsWith("mailpresence_phone"))
+        assertTrue(warning.target, warning.target.startsWith("mailpresence_core"))
         assertTrue("below WARN: $records", records.none { it.level == LogLevel.INFO || it.level == LogLevel.DEBUG })
     }
 

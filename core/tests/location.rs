@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use mailpresence_phone::location::{
+use mailpresence_core::location::{
     ChangePolicy, Fix, Granularity, OfflineGeocoder, PolicyConfig, read_track,
 };
 use mailpresence_protocol::summary::Lang;

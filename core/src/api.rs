@@ -46,7 +46,7 @@ pub struct AccountConfig {
 
 /// Someone's presence as the app shows it.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Presence {
+pub struct PresenceView {
     pub account: String,
     pub contact: String,
     pub activity: Option<ActivityToken>,
@@ -62,7 +62,7 @@ pub struct Presence {
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ColleaguePresence {
-    pub presence: Presence,
+    pub presence: PresenceView,
     /// When this phone received it, seconds since 1970.
     pub received_unix: i64,
 }
@@ -92,8 +92,8 @@ fn lang(code: &str) -> Lang {
     }
 }
 
-fn presence(account: &str, fields: &PresenceFields, lang: Lang) -> Presence {
-    Presence {
+fn presence(account: &str, fields: &PresenceFields, lang: Lang) -> PresenceView {
+    PresenceView {
         account: account.to_owned(),
         contact: fields.contact.to_string(),
         activity: fields.activity.token,
@@ -222,7 +222,7 @@ impl PresenceClient {
         self.terminal.network_changed(online);
     }
 
-    pub fn own_presence(&self) -> Result<Presence, PresenceError> {
+    pub fn own_presence(&self) -> Result<PresenceView, PresenceError> {
         Ok(presence(
             &self.terminal.config().account,
             &self.terminal.own()?,
@@ -453,7 +453,7 @@ fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), PresenceError> {
 /// app that is handed a mail (the system mail app's "open with"), and for
 /// showing the same row text the Colleagues list shows.
 #[uniffi::export]
-pub fn read_notify(raw_mail: Vec<u8>, language: String) -> Result<Presence, PresenceError> {
+pub fn read_notify(raw_mail: Vec<u8>, language: String) -> Result<PresenceView, PresenceError> {
     match mailpresence_protocol::mail::parse(
         &raw_mail,
         mailpresence_protocol::mail::Limits::default(),
