@@ -523,15 +523,24 @@ EOF
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_PORT
+  -o smtpd_sender_login_maps=regexp:$p/sender-logins
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
   -o content_filter=smtp:[127.0.0.1]:$SMTP_PORT
 127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_PORT
+  -o smtpd_sender_login_maps=regexp:$p/sender-logins
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
   -o content_filter=smtp:[127.0.0.1]:$SMTP_PORT
 EOF
+  # Submission binds the envelope sender to the login, as a company's MSA
+  # does: each login (the full address) owns exactly its own address. The
+  # delivering MTA writes that envelope sender as Return-Path, which the
+  # presence server compares with From.
+  printf '%s\n' '/^(.+)$/ ${1}' > "$p/sender-logins"
   # Postfix re-reads config files changed in the last seconds; these are old news.
-  touch -d '-1 min' "$p/main.cf" "$p/master.cf"
+  touch -d '-1 min' "$p/main.cf" "$p/master.cf" "$p/sender-logins"
 }
 
 # Postfix's master, when it runs in this DIR's queue.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailpresence_protocol::mail::Envelope;
+use mailpresence_protocol::mail::{AuthResultsHeader, Envelope};
 use mailpresence_protocol::mail::auth::{
     SenderTrust, TrustFailure, authserv_id_of, check_sender, parse_authentication_results,
 };
@@ -24,10 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let envelope = Envelope {
         from: Some("tanaka@example.co.jp".into()),
         from_headers: 1,
-        authentication_results: vec![text.to_owned()],
+        authentication_results: vec![AuthResultsHeader::topmost(text)],
+        return_path: Some("tanaka@example.co.jp".into()),
         ..Envelope::default()
     };
-    let trust = SenderTrust::AuthenticationResults { authserv_id: id };
+    let trust = SenderTrust::authentication_results(id);
     match (check_sender(&trust, &envelope), parsed) {
         (Ok(_), Err(e)) => panic!("proved a sender from an unreadable header: {e}"),
         (Err(TrustFailure::Unreadable { .. }), Ok(_)) => panic!("a readable header was unreadable"),

@@ -74,20 +74,23 @@ fn compose(c: &mut Criterion) {
 /// What the `authentication-results` trust mode adds to each presence mail:
 /// finding the MTA's header among several and reading it.
 fn sender_check(c: &mut Criterion) {
-    use mailpresence_protocol::mail::Envelope;
     use mailpresence_protocol::mail::auth::{SenderTrust, check_sender};
+    use mailpresence_protocol::mail::{AuthResultsHeader, Envelope};
     let envelope = Envelope {
         from: Some("tanaka@example.co.jp".into()),
         from_headers: 1,
         authentication_results: vec![
-            "mx.example.co.jp; dkim=pass (2048-bit key; unprotected) header.d=example.co.jp header.i=@example.co.jp header.a=rsa-sha256 header.s=mail header.b=ZnCjikGj; dkim-atps=neutral".into(),
-            "relay.example.net; spf=pass smtp.mailfrom=tanaka@example.co.jp".into(),
+            AuthResultsHeader::topmost(
+                "mx.example.co.jp; dkim=pass (2048-bit key; unprotected) header.d=example.co.jp header.i=@example.co.jp header.a=rsa-sha256 header.s=mail header.b=ZnCjikGj; dkim-atps=neutral",
+            ),
+            AuthResultsHeader::topmost(
+                "relay.example.net; spf=pass smtp.mailfrom=tanaka@example.co.jp",
+            ),
         ],
+        return_path: Some("tanaka@example.co.jp".into()),
         ..Envelope::default()
     };
-    let trust = SenderTrust::AuthenticationResults {
-        authserv_id: "mx.example.co.jp".into(),
-    };
+    let trust = SenderTrust::authentication_results("mx.example.co.jp");
     let mut group = c.benchmark_group("mail");
     group.throughput(Throughput::Elements(1));
     group.bench_function("check_sender_authentication_results", |b| {

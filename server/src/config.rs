@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mailpresence_protocol::mail::auth::{Alignment, EnvelopeRule};
 use mailpresence_protocol::model::AccountName;
 use mailpresence_protocol::summary::Lang;
 use serde::Deserialize;
@@ -126,9 +127,53 @@ pub struct TrustConfig {
     /// system whose DNS the server cannot reach.
     #[serde(default, rename = "dkim_key")]
     pub dkim_keys: Vec<DkimKey>,
-    /// How long a DKIM key lookup in DNS may take.
+    /// How long the DKIM key lookups of one mail may take, together.
     #[serde(default = "default_dns_timeout")]
     pub dns_timeout_secs: u64,
+    /// `authentication-results` and `dkim`: how the DKIM signing domain must
+    /// match the From domain: `strict` (the same domain) or `relaxed` (the
+    /// same organizational domain).
+    #[serde(default)]
+    pub alignment: Alignment,
+    /// `authentication-results` and `dkim`: `require` (the envelope sender,
+    /// `Return-Path`, must be the From address) or `ignore`.
+    #[serde(default)]
+    pub envelope: EnvelopeRule,
+    /// `authentication-results`: how many `Received:` headers the mailbox
+    /// server's own delivery writes above the MTA's verdict.
+    #[serde(default = "default_delivery_hops")]
+    pub delivery_hops: usize,
+}
+
+fn default_delivery_hops() -> usize {
+    mailpresence_protocol::mail::auth::DEFAULT_DELIVERY_HOPS
+}
+
+impl TrustConfig {
+    /// What this configuration trusts, in sentences for `--check-config`.
+    pub fn explain(&self) -> Vec<String> {
+        let mut lines = vec![match self.mode {
+            TrustMode::AuthenticationResults => format!(
+                "trust: a presence mail counts when the Authentication-Results header of {} (above at most {} Received headers) shows a DKIM pass of the From domain",
+                self.authserv_id.as_deref().unwrap_or("?"),
+                self.delivery_hops
+            ),
+            TrustMode::Dkim => "trust: a presence mail counts when the server itself verifies a DKIM signature of the From domain; mail from addresses not in the directory is refused before any DNS lookup".into(),
+            TrustMode::FromHeader => "trust: the From header alone (anyone who can send mail to the presence address can speak for anyone)".into(),
+        }];
+        if self.mode == TrustMode::FromHeader {
+            return lines;
+        }
+        lines.push(match self.alignment {
+            Alignment::Strict => "trust: alignment = \"strict\": the signing domain must be the From domain itself".into(),
+            Alignment::Relaxed => "trust: alignment = \"relaxed\": a signature of any domain under the same organizational domain counts (mail.example.co.jp for example.co.jp)".into(),
+        });
+        lines.push(match self.envelope {
+            EnvelopeRule::Require => "trust: envelope = \"require\": the Return-Path must be the From address. The company's submission server must bind the envelope sender to the login (Postfix: smtpd_sender_login_maps with reject_sender_login_mismatch); then a colleague logged in as himself cannot speak for another".into(),
+            EnvelopeRule::Ignore => "trust: envelope = \"ignore\": the Return-Path is not compared. A DKIM pass proves only that the mail left through the company's mail system, so any colleague who can log in there can publish as anyone".into(),
+        });
+        lines
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -749,6 +794,16 @@ impl Config {
                 "[trust] mode = \"from-header\": the server believes the From header, which anyone can write. \
                  Anyone who can send mail to the presence address can change a colleague's status and location. \
                  Use it only for a closed mail system that accepts no mail from outside."
+                    .into(),
+            );
+        }
+        if self
+            .trust
+            .as_ref()
+            .is_some_and(|t| t.mode != TrustMode::FromHeader && t.envelope == EnvelopeRule::Ignore)
+        {
+            w.push(
+                "[trust] envelope = \"ignore\": any colleague who can log in to the company's mail can publish as anyone"
                     .into(),
             );
         }

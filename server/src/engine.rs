@@ -15,7 +15,7 @@ use mailpresence_protocol::mail::{
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 use crate::config::PresencePolicy;
-use crate::directory::{Access, Directory};
+use crate::directory::{Access, Directory, Person};
 use crate::store::{Medium, PresenceRecord, Request, RequestState, Result, Store, Time};
 
 /// One presence answer owed to one watcher.
@@ -221,20 +221,8 @@ impl Engine {
         from: &str,
         now: Time,
     ) -> Result<Step> {
-        let Some(person) = self.directory.person(&p.publisher) else {
-            return Ok(Step::refused(RequestRefusal::UnknownAccount(
-                p.publisher.clone(),
-            )));
-        };
-        if !person
-            .mail
-            .as_deref()
-            .is_some_and(|m| m.eq_ignore_ascii_case(from))
-        {
-            return Ok(Step::refused(RequestRefusal::SpoofedFrom {
-                account: p.publisher.clone(),
-                from: from.to_owned(),
-            }));
+        if let Err(refusal) = self.sent_by(&p.publisher, from) {
+            return Ok(Step::refused(refusal));
         }
         self.publish(store, &p.publisher, p.presence.clone(), Medium::Mail, now)
     }
@@ -247,28 +235,18 @@ impl Engine {
         message_id: Option<String>,
         now: Time,
     ) -> Result<Step> {
-        let Some(watcher) = self.directory.person(&s.watcher) else {
-            return Ok(Step::refused(RequestRefusal::UnknownAccount(
-                s.watcher.clone(),
-            )));
+        let watcher = match self.sent_by(&s.watcher, from) {
+            Ok(watcher) => watcher,
+            Err(refusal) => return Ok(Step::refused(refusal)),
         };
-        if !watcher
-            .mail
-            .as_deref()
-            .is_some_and(|m| m.eq_ignore_ascii_case(from))
-        {
-            return Ok(Step::refused(RequestRefusal::SpoofedFrom {
-                account: s.watcher.clone(),
-                from: from.to_owned(),
-            }));
-        }
         if !watcher.owns_address(&s.send_to) {
             return Ok(Step::refused(RequestRefusal::ForeignSendTo {
                 watcher: s.watcher.clone(),
                 send_to: s.send_to.clone(),
             }));
         }
-        if s.send_to.to_ascii_lowercase().starts_with("sip") {
+        // A mail request's answer goes by mail: a SIP URI here is a mistake.
+        if crate::directory::sip_user_host(&s.send_to).is_some() {
             return Ok(Step::refused(RequestRefusal::SipSendTo(s.send_to.clone())));
         }
         self.subscribe(
@@ -284,6 +262,30 @@ impl Engine {
             },
             now,
         )
+    }
+
+    /// The person `account` names, if the proven `from` is their mail
+    /// address: a mail speaks only for its own sender.
+    fn sent_by(
+        &self,
+        account: &AccountName,
+        from: &str,
+    ) -> std::result::Result<&Person, RequestRefusal> {
+        let person = self
+            .directory
+            .person(account)
+            .ok_or_else(|| RequestRefusal::UnknownAccount(account.clone()))?;
+        let own = person
+            .mail
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case(from));
+        if !own {
+            return Err(RequestRefusal::SpoofedFrom {
+                account: account.clone(),
+                from: from.to_owned(),
+            });
+        }
+        Ok(person)
     }
 
     /// New presence for `account` from either medium: store it, then answer

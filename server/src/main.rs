@@ -87,6 +87,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             for w in config.warnings() {
                 println!("warning: {w}");
             }
+            for line in config.trust.iter().flat_map(|t| t.explain()) {
+                println!("{line}");
+            }
             println!(
                 "{}: valid ({} people, {} rules)",
                 path.display(),
@@ -135,10 +138,11 @@ async fn run(config: Config) -> Result<(), RunError> {
         warn!("{w}");
     }
     let trust = config.trust.as_ref().ok_or(RunError::NoTrust)?;
-    let verifier = Arc::new(mail::trust::SenderVerifier::new(trust)?);
-    info!(proof = ?verifier, "presence mail senders are proven");
     let store = SqliteStore::open(&config.server.storage)?;
     let directory = Directory::from_config(&config.people, &config.rules);
+    let senders = directory.people().iter().filter_map(|p| p.mail.clone());
+    let verifier = Arc::new(mail::trust::SenderVerifier::new(trust, senders)?);
+    info!(proof = ?verifier, "presence mail senders are proven");
     let engine = Engine::new(
         directory,
         config.presence.clone(),

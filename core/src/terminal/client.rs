@@ -541,9 +541,7 @@ impl Terminal {
             ));
         }
         if let Some(authserv_id) = &self.config.authserv_id {
-            let trust = SenderTrust::AuthenticationResults {
-                authserv_id: authserv_id.clone(),
-            };
+            let trust = SenderTrust::authentication_results(authserv_id.clone());
             check_sender(&trust, envelope).map_err(|e| e.to_string())?;
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! `parse` reads a whole RFC 5322 mail, `compose` writes one.
 
 pub mod auth;
+pub mod auth_results;
 pub mod compose;
 mod flowed;
 mod html;
@@ -126,13 +127,36 @@ pub struct Envelope {
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
     pub subject: Option<String>,
-    /// The values of the top-level `Authentication-Results` headers, topmost
-    /// first: what the receiving mail systems proved about the sender.
+    /// The top-level `Authentication-Results` headers, topmost first: what
+    /// the receiving mail systems proved about the sender.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub authentication_results: Vec<String>,
+    pub authentication_results: Vec<AuthResultsHeader>,
+    /// The address of the topmost `Return-Path` (the envelope sender the
+    /// delivering MTA recorded), without `<>`; `None` without one or for `<>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_path: Option<String>,
     /// How many `From:` headers the mail has (one, in an honest mail).
     #[serde(skip)]
     pub from_headers: usize,
+}
+
+/// One `Authentication-Results` header and where it stood in the mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuthResultsHeader {
+    /// The value, unfolded.
+    pub value: String,
+    /// How many `Received:` headers stand above it.
+    pub received_above: usize,
+}
+
+impl AuthResultsHeader {
+    /// A header with no `Received:` above it (as a test or a fuzzer writes it).
+    pub fn topmost(value: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            received_above: 0,
+        }
+    }
 }
 
 /// How a received mail was classified. Every mail is exactly one of these.

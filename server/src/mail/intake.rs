@@ -121,10 +121,13 @@ async fn handle_new_mail(
     // batch of mails (each at most 1 MiB) is held in memory at once.
     for batch in uids.chunks(INTAKE_BATCH) {
         let fetched = session.fetch(batch, limits.max_mail_bytes).await?;
-        let mut read = Vec::with_capacity(fetched.len());
-        for mail in &fetched {
-            read.push(read_one(intake, mail, uid_validity, limits).await);
-        }
+        // Side by side: one mail whose DKIM lookup is slow holds up no other.
+        let read = futures::future::join_all(
+            fetched
+                .iter()
+                .map(|mail| read_one(intake, mail, uid_validity, limits)),
+        )
+        .await;
         commit(intake, &read)?;
         let done: Vec<u32> = fetched.iter().map(Fetched::uid).collect();
         finish(intake, session, &done).await?;
