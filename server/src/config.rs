@@ -847,7 +847,7 @@ fn sip_tls_problems(sip: &SipConfig, p: &mut Vec<String>) {
         return;
     };
     // Read and matched now, not at the first phone's handshake.
-    if let Err(e) = crate::sip::transport::tls::server_config(certificate, key) {
+    if let Err(e) = crate::tls::server_config(certificate, key) {
         p.push(format!("[sip] {e}"));
     }
 }
@@ -861,7 +861,7 @@ fn web_problems(web: &WebConfig, p: &mut Vec<String>) {
     }
     match (&web.tls_certificate, &web.tls_key) {
         (Some(certificate), Some(key)) => {
-            if let Err(e) = crate::sip::transport::tls::server_config(certificate, key) {
+            if let Err(e) = crate::tls::server_config(certificate, key) {
                 p.push(format!("[web] {e}"));
             }
         }
