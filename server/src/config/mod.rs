@@ -91,8 +91,9 @@ impl Config {
         }
     }
 
-    /// Everything wrong with a parsed configuration, section by section in
-    /// the order of the file's documentation.
+    /// Everything wrong with a parsed configuration, section by section:
+    /// `[server]`, `[imap]` and `[smtp]`, `[presence]`, `[trust]`, `[sip]`,
+    /// `[web]`, then the people and the rules (which refer to them).
     pub fn problems(&self) -> Vec<String> {
         let mut p = self.server.problems();
         p.extend(mail::problems(&self.imap, &self.smtp));
