@@ -7,8 +7,9 @@
 //! transactions for the transports; `store` keeps state (SQLite); `mail` and
 //! `sip` are the transports, `web` the desk staff's board in the browser (fed
 //! by `feed`); `supervisor` keeps their loops running; `admission` bounds
-//! their connections; `config` and `directory` say who is who and who may
-//! see whom; `status` reports.
+//! their connections, `tls` reads the certificate SIP and the board serve,
+//! `hex` writes digests and tokens; `config` and `directory` say who is who
+//! and who may see whom; `status` reports.
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
 //! figure 7 the server's handling of a Publish or Subscribe, figure 9 a
@@ -21,10 +22,12 @@ pub mod config;
 pub mod directory;
 pub mod engine;
 pub mod feed;
+pub mod hex;
 pub mod hub;
 pub mod mail;
 pub mod sip;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod tls;
 pub mod web;

@@ -84,18 +84,7 @@ fn main() -> ExitCode {
 fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
-            for w in config.warnings() {
-                println!("warning: {w}");
-            }
-            for line in config.trust.iter().flat_map(|t| t.explain()) {
-                println!("{line}");
-            }
-            println!(
-                "{}: valid ({} people, {} rules)",
-                path.display(),
-                config.people.len(),
-                config.rules.len()
-            );
+            print!("{}", config.report(path));
             ExitCode::SUCCESS
         }
         Err(e) => {

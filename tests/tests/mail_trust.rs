@@ -88,6 +88,19 @@ async fn send_forgeries(world: &World) -> usize {
     mails.len()
 }
 
+/// `[trust]` in `dkim` mode with the test mail servers' keys in place of DNS.
+fn dkim_trust(world: &World) -> String {
+    let keys = std::fs::read_to_string(world.servers.dkim_dir.join("keys.txt")).unwrap();
+    let mut trust = String::from("[trust]\nmode = \"dkim\"\n");
+    for line in keys.lines() {
+        let (name, record) = line.split_once(' ').unwrap();
+        trust.push_str(&format!(
+            "[[trust.dkim_key]]\nname = \"{name}\"\nrecord = \"{record}\"\n"
+        ));
+    }
+    trust
+}
+
 /// The whole story in one mode: the phone's mails count, forgeries do not.
 async fn phones_count_and_forgeries_do_not(world: World, reasons: &[&str]) {
     let server = world.start_server();
@@ -165,24 +178,92 @@ async fn authentication_results_of_the_company_mta_decide() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dkim_verified_by_the_server_decides() {
     let mut world = World::new(&["tanaka", "sato"]);
-    let keys = std::fs::read_to_string(world.servers.dkim_dir.join("keys.txt")).unwrap();
-    let mut trust = String::from("[trust]\nmode = \"dkim\"\n");
-    for line in keys.lines() {
-        let (name, record) = line.split_once(' ').unwrap();
-        trust.push_str(&format!(
-            "[[trust.dkim_key]]\nname = \"{name}\"\nrecord = \"{record}\"\n"
-        ));
-    }
-    world.trust = trust;
+    world.trust = dkim_trust(&world);
     phones_count_and_forgeries_do_not(
         world,
         &[
             "the mail has no DKIM signature",
             "fail: Signature verification failed for example.test",
-            "pass for other.test, not example.test",
+            "none of its 1 DKIM signatures is of example.test",
         ],
     )
     .await;
+}
+
+/// sato logs in to the company's submission server as himself and types
+/// tanaka's address in From. Postfix signs it (DKIM for the company's domain)
+/// and, since it binds the envelope sender to the login, delivers it with
+/// sato's Return-Path: the server must not take it as tanaka's.
+async fn a_colleague_cannot_speak_for_another(world: World) {
+    let server = world.start_server();
+    let good = presence(&world, "on-site — 設備点検中", "2026-11-26T09:00:00+09:00");
+    world
+        .send_presence(&world.mail_of("tanaka"), &publish(good.clone()))
+        .await;
+    assert!(
+        wait_until(HOP, || async { world.status()["records"] == 1 }).await,
+        "{}",
+        server.log_text()
+    );
+    let forged_by_sato = 3;
+    for minute in 0..forged_by_sato {
+        let later = format!("2026-11-26T10:{minute:02}:00+09:00");
+        let raw = compose(
+            &world,
+            &publish(presence(&world, "vacation — 同僚の偽装", &later)),
+        );
+        world
+            .submit(&world.mail_of("sato"), &world.presence, raw.as_bytes())
+            .await;
+    }
+    assert!(
+        wait_until(HOP, || async {
+            world.status()["mails_handled"] == 1 + forged_by_sato
+        })
+        .await,
+        "{}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    let log = server.log_text();
+    assert_eq!(
+        log.matches("the envelope sender (Return-Path)").count(),
+        forged_by_sato as usize,
+        "{log}"
+    );
+    // tanaka's own phone still speaks for tanaka, and what watchers get is
+    // tanaka's presence, not sato's.
+    let later = presence(&world, "meeting — 定例", "2026-11-26T11:00:00+09:00");
+    world
+        .send_presence(&world.mail_of("tanaka"), &publish(later.clone()))
+        .await;
+    world
+        .send_presence(&world.mail_of("sato"), &subscribe(&world))
+        .await;
+    let mails = world
+        .mailbox(&world.mail_of("sato"))
+        .await
+        .wait_for(1, HOP)
+        .await;
+    let notifies = presence_messages(&mails);
+    assert!(
+        matches!(&notifies[..], [(_, PresenceMessage::Notify(n))] if n.presence == later),
+        "{notifies:?}\n{}",
+        server.log_text()
+    );
+    drop::<ServerProcess>(server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_colleague_logged_in_as_himself_cannot_publish_as_another() {
+    a_colleague_cannot_speak_for_another(World::new(&["tanaka", "sato"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nor_with_dkim_verified_by_the_server() {
+    let mut world = World::new(&["tanaka", "sato"]);
+    world.trust = dkim_trust(&world);
+    a_colleague_cannot_speak_for_another(world).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

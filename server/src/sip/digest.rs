@@ -10,7 +10,6 @@
 //! each: that is what refuses a replay.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use md5::Md5;
@@ -19,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::message::{Message, StartLine};
+use crate::hex::to_hex;
 
 /// How long after it was handed out a nonce is accepted.
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
@@ -587,15 +587,6 @@ fn quoted(s: &str) -> String {
         out.push(c);
     }
     out.push('"');
-    out
-}
-
-/// Lowercase hex, as digest values are written (also the board's secrets).
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
     out
 }
 

@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use super::Web;
 use super::pages::{self, PageLang};
 use crate::directory::Person;
-use crate::sip::digest::to_hex as hex;
+use crate::hex::to_hex as hex;
 
 /// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain cannot plant one (cookie tossing).

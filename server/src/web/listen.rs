@@ -55,8 +55,7 @@ pub async fn bind(web: Arc<Web>) -> Result<Listening, WebError> {
         .map_err(|e| WebError::Listen(address, e))?;
     let tls = match (&web.config.tls_certificate, &web.config.tls_key) {
         (Some(certificate), Some(key)) => {
-            let mut config =
-                (*crate::sip::transport::tls::server_config(certificate, key)?).clone();
+            let mut config = (*crate::tls::server_config(certificate, key)?).clone();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             Some(TlsAcceptor::from(Arc::new(config)))
         }

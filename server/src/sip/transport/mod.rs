@@ -4,11 +4,10 @@
 //! path (UDP source address and port, per RFC 3581; the same TCP or TLS
 //! connection, which is how phones behind NAT or with GRUUs are reached).
 //! `udp` and `stream` carry the bytes, `limits` bounds what one peer can
-//! hold, `tls` reads the server's certificate.
+//! hold; the certificate for TLS is read by the server's shared `crate::tls`.
 
 mod limits;
 mod stream;
-pub mod tls;
 mod udp;
 
 use std::net::SocketAddr;
@@ -20,9 +19,9 @@ use tracing::{debug, warn};
 
 pub use limits::Limits;
 use stream::{Connections, Security, Streams};
-pub use tls::TlsSetupError;
 
 use crate::config::SipConfig;
+use crate::tls::{self, TlsSetupError};
 
 /// Where a message came from, and so where its answers go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -12,8 +12,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::stream::{Piece, next_piece};
-use super::tls::test_certificate;
 use super::*;
+use crate::tls::test_certificate;
 
 const OPTIONS: &[u8] = b"OPTIONS sip:desk@example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKt\r\nCall-ID: t@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 

@@ -1,6 +1,7 @@
-//! SIP over TLS (RFC 3261 §26, port 5061): the server's certificate and key
-//! from PEM files, read once at start and by `--check-config`, so that a
-//! wrong file is reported before a phone ever connects.
+//! The server's TLS setup, shared by SIP over TLS (RFC 3261 §26, port 5061)
+//! and the web board's HTTPS: the certificate chain and key from PEM files,
+//! read once at start and by `--check-config`, so that a wrong file is
+//! reported before a phone or a browser ever connects.
 
 use std::path::Path;
 use std::sync::Arc;
