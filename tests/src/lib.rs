@@ -9,7 +9,8 @@
 //! `mail_servers` (the shared or an own instance, and disruptions to it),
 //! `sending` and `mailbox` (mail in and out), `sip` and `raw_sip` (the SIP
 //! side, SIPp, a bare endpoint), `wait`, `phones` (baresip, linphonec,
-//! Kamailio) and `browser` (the board in Chromium).
+//! Kamailio) and `browser` (the board in Chromium); here, the few helpers
+//! they all use (`repo_root`, `tag`, `free_port`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness stops at the first surprise
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use sip::{SipTls, sipp_passed};
 pub use wait::wait_until;
 pub use world::{Security, Staff, World};
 
+/// The workspace's root folder (where `scripts/` and `tests/sipp/` are).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
