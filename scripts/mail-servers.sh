@@ -275,6 +275,31 @@ end_processes() {
   signal KILL "$@"
 }
 
+# Starts Dovecot or Postfix, which work alike: the command returns once its
+# master has gone to the background, which writes its pid a moment later; the
+# master leads a session of its own (it calls setsid) that its children share.
+# Waits for the master, records its session (read by dovecot_pids and
+# postfix_pids) and waits until every port listens.
+#   start_master NAME FOLDER PID_FUNCTION LOG "PORTS" COMMAND...
+# FOLDER gets the command's stdout.log and the session file; LOG is the
+# daemon's own log, whose news is shown when the start fails.
+start_master() {
+  local name=$1 folder=$2 pid_function=$3 daemon_log=$4 ports=$5 master sid port
+  shift 5
+  mark "$folder/stdout.log" "$daemon_log"
+  if ! "$@" >>"$folder/stdout.log" 2>&1 </dev/null 9>&-; then
+    log "$name did not start:"; news; return 1
+  fi
+  for _ in $(seq 1 100); do master=$($pid_function); [ -z "$master" ] || break; sleep 0.1; done
+  [ -n "$master" ] || { log "$name did not start (no master pid):"; news; return 1; }
+  sid=$(ps -o sid= -p "$master" | tr -d ' ')
+  [ "$sid" = "$master" ] || { log "$name's master ($master) does not lead its own session ($sid); cannot track its processes"; return 1; }
+  echo "$sid" > "$folder/session"
+  for port in $ports; do
+    wait_port "$port" || { log "$name did not open its ports:"; news; return 1; }
+  done
+}
+
 # --- OpenDKIM ---------------------------------------------------------------
 
 make_dkim_keys() {
@@ -452,21 +477,8 @@ dovecot_pids() {
 }
 
 start_dovecot() {
-  local master sid
-  mark "$DIR/dovecot/stdout.log" "$DIR/dovecot/dovecot.log"
-  if ! dovecot -c "$DIR/dovecot/dovecot.conf" >>"$DIR/dovecot/stdout.log" 2>&1 </dev/null 9>&-; then
-    log "Dovecot did not start:"; news; return 1
-  fi
-  # The command returns when its master has gone to the background, which
-  # writes master.pid a moment later.
-  for _ in $(seq 1 100); do master=$(dovecot_pid); [ -z "$master" ] || break; sleep 0.1; done
-  [ -n "$master" ] || { log "Dovecot did not start (no master.pid):"; news; return 1; }
-  # The master leads its own session (it calls setsid); its children share it.
-  sid=$(ps -o sid= -p "$master" | tr -d ' ')
-  [ "$sid" = "$master" ] || { log "Dovecot's master ($master) does not lead its own session ($sid); cannot track its processes"; return 1; }
-  echo "$sid" > "$DIR/dovecot/session"
-  wait_port "$IMAP_PORT" && wait_port "$IMAPS_PORT" && wait_port "$LMTP_PORT" \
-    || { log "Dovecot did not open its ports:"; news; return 1; }
+  start_master Dovecot "$DIR/dovecot" dovecot_pid "$DIR/dovecot/dovecot.log" \
+    "$IMAP_PORT $IMAPS_PORT $LMTP_PORT" dovecot -c "$DIR/dovecot/dovecot.conf"
 }
 
 
@@ -562,19 +574,8 @@ postfix_pids() {
 }
 
 start_postfix() {
-  local master sid
-  mark "$DIR/postfix/stdout.log" "$DIR/postfix/maillog"
-  if ! postfix -c "$DIR/postfix" start >>"$DIR/postfix/stdout.log" 2>&1 9>&-; then
-    log "Postfix did not start:"; news; return 1
-  fi
-  # `postfix start` returns before the master has written its pid.
-  for _ in $(seq 1 100); do master=$(postfix_pid); [ -z "$master" ] || break; sleep 0.1; done
-  [ -n "$master" ] || { log "Postfix did not start (no master pid):"; news; return 1; }
-  sid=$(ps -o sid= -p "$master" | tr -d ' ')
-  [ "$sid" = "$master" ] || { log "Postfix's master ($master) does not lead its own session ($sid); cannot track its processes"; return 1; }
-  echo "$sid" > "$DIR/postfix/session"
-  wait_port "$SMTP_PORT" && wait_port "$SUBMISSION_PORT" && wait_port "$SMTPS_PORT" \
-    || { log "Postfix did not open its ports:"; news; return 1; }
+  start_master Postfix "$DIR/postfix" postfix_pid "$DIR/postfix/maillog" \
+    "$SMTP_PORT $SUBMISSION_PORT $SMTPS_PORT" postfix -c "$DIR/postfix" start
 }
 
 

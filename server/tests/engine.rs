@@ -10,7 +10,9 @@ use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, Presenc
 use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, RequestRefusal, Step, SubscribeRequest, Verdict};
-use mailpresence_server::store::{Medium, SqliteStore, Store, StoreError, Time};
+use mailpresence_server::store::{
+    Counts, Medium, OutboxMail, PresenceRecord, SqliteStore, Store, StoreError, Time,
+};
 
 fn person(account: &str, groups: &[&str]) -> config::Person {
     config::Person {
@@ -126,40 +128,119 @@ fn subscribe_mail(
     )
 }
 
-fn run(db: &mut SqliteStore, f: impl FnOnce(&mut dyn Store) -> Result<Step, StoreError>) -> Step {
-    db.transaction(|tx| f(tx)).unwrap()
+/// The office of these tests and its store: the engine of `engine()` (or one
+/// given), each step one transaction, as the hub runs them.
+struct Office {
+    engine: Engine,
+    db: SqliteStore,
+}
+
+impl Office {
+    /// The office of `engine()`, its store in memory.
+    fn new() -> Self {
+        Self::with(engine(), SqliteStore::in_memory().unwrap())
+    }
+
+    fn with(engine: Engine, db: SqliteStore) -> Self {
+        Self { engine, db }
+    }
+
+    /// A mail arrives at `now`, its sender proven (see `on_mail`).
+    fn receives(&mut self, m: &ParsedMail, now: Time) -> Step {
+        self.run(|e, s| on_mail(e, s, m, now))
+    }
+
+    /// A mail arrives and, as the intake does, the step's Notify mails are
+    /// queued in the same transaction; returns how many were queued.
+    fn receives_and_queues(&mut self, m: &ParsedMail, now: Time) -> usize {
+        let e = &self.engine;
+        self.db
+            .transaction(|s| {
+                let step = on_mail(e, s, m, now)?;
+                mailpresence_server::mail::queue_deliveries(
+                    s,
+                    &step.deliveries,
+                    "presence@example.test",
+                    now,
+                )
+            })
+            .unwrap()
+    }
+
+    /// The engine's timer at `now`.
+    fn tick(&mut self, now: Time) -> Step {
+        self.run(|e, s| e.tick(s, now))
+    }
+
+    /// Any step of the engine, in one transaction.
+    fn run(&mut self, f: impl FnOnce(&Engine, &mut dyn Store) -> Result<Step, StoreError>) -> Step {
+        let e = &self.engine;
+        self.db.transaction(|tx| f(e, tx)).unwrap()
+    }
+
+    fn counts(&mut self, now: Time) -> Counts {
+        self.db.transaction(|s| s.counts(now)).unwrap()
+    }
+
+    /// What the store holds for `who` (who must have published).
+    fn presence_of(&mut self, who: &str) -> PresenceRecord {
+        self.db
+            .transaction(|s| s.presence(&a(who)))
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The outbox's mails due at `now`.
+    fn due_mails(&mut self, now: Time) -> Vec<OutboxMail> {
+        self.db.transaction(|s| s.due_mails(now, 10)).unwrap()
+    }
+}
+
+/// `who` publishes `f` from their own address.
+fn publish_by(who: &str, f: PresenceFields) -> ParsedMail {
+    publish_mail(&format!("{who}@example.test"), who, f)
+}
+
+/// `watcher` asks once, from their own address and to be answered there.
+fn ask_once(watcher: &str, notifiers: &[&str]) -> ParsedMail {
+    let own = format!("{watcher}@example.test");
+    subscribe_mail(&own, watcher, notifiers, &own, SubscribeMode::Once)
+}
+
+/// `watcher` watches, from their own address and to be answered there.
+fn watch(watcher: &str, notifiers: &[&str]) -> ParsedMail {
+    let own = format!("{watcher}@example.test");
+    subscribe_mail(&own, watcher, notifiers, &own, SubscribeMode::Watch)
+}
+
+/// Raw mail text as a person's mailer would send it.
+fn raw_mail(from: &str, subject: &str, body: &str) -> ParsedMail {
+    let raw = format!(
+        "From: {from}\r\nTo: presence@example.test\r\nSubject: {subject}\r\nMessage-ID: <{}@example.test>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{body}",
+        uuid_like(body)
+    );
+    mail::parse(raw.as_bytes(), Limits::default())
+}
+
+fn uuid_like(body: &str) -> String {
+    format!(
+        "{:x}",
+        body.len() * 7919 + body.bytes().map(usize::from).sum::<usize>()
+    )
 }
 
 #[test]
 fn subscribe_after_publish_is_answered_at_once_and_only_once() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("on-site — 点検", Some("東京都千代田区"), Some(0)),
-            ),
-            t(0),
-        )
-    });
+    let mut office = Office::new();
+    let step = office.receives(
+        &publish_by(
+            "tanaka",
+            fields("on-site — 点検", Some("東京都千代田区"), Some(0)),
+        ),
+        t(0),
+    );
     assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka"],
-                "sato@example.test",
-                SubscribeMode::Once,
-            ),
-            t(5),
-        )
-    });
+    let step = office.receives(&ask_once("sato", &["tanaka"]), t(5));
     assert_eq!(step.deliveries.len(), 1);
     let d = &step.deliveries[0];
     assert_eq!(d.to, "sato@example.test");
@@ -174,7 +255,7 @@ fn subscribe_after_publish_is_answered_at_once_and_only_once() {
     );
     assert!(d.reference.is_some(), "threads to the Subscribe");
     // A later publish does not answer a processed once-request again.
-    let step = run(&mut db, |s| {
+    let step = office.run(|e, s| {
         e.publish(
             s,
             &a("tanaka"),
@@ -188,182 +269,77 @@ fn subscribe_after_publish_is_answered_at_once_and_only_once() {
 
 #[test]
 fn subscribe_before_publish_waits_for_the_first_publish() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka"],
-                "sato@example.test",
-                SubscribeMode::Once,
-            ),
-            t(0),
-        )
-    });
+    let mut office = Office::new();
+    let step = office.receives(&ask_once("sato", &["tanaka"]), t(0));
     assert!(step.deliveries.is_empty());
-    assert_eq!(
-        db.transaction(|s| s.counts(t(1))).unwrap().pending_requests,
-        1
-    );
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", None, Some(10)),
-            ),
-            t(10),
-        )
-    });
+    assert_eq!(office.counts(t(1)).pending_requests, 1);
+    let step = office.receives(&publish_by("tanaka", fields("busy", None, Some(10))), t(10));
     assert_eq!(step.deliveries.len(), 1);
-    assert_eq!(
-        db.transaction(|s| s.counts(t(11)))
-            .unwrap()
-            .pending_requests,
-        0
-    );
+    assert_eq!(office.counts(t(11)).pending_requests, 0);
 }
 
 #[test]
 fn watch_is_coalesced_to_one_notify_per_interval_with_the_latest_presence() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka"],
-                "sato@example.test",
-                SubscribeMode::Watch,
-            ),
-            t(0),
+    let mut office = Office::new();
+    office.receives(&watch("sato", &["tanaka"]), t(0));
+    let mut publish_at = |secs: i64, activity: &str| {
+        office.receives(
+            &publish_by("tanaka", fields(activity, None, Some(secs))),
+            t(secs),
         )
-    });
-    let pub_at = |db: &mut SqliteStore, secs: i64, act: &str| {
-        run(db, |s| {
-            on_mail(
-                &e,
-                s,
-                &publish_mail(
-                    "tanaka@example.test",
-                    "tanaka",
-                    fields(act, None, Some(secs)),
-                ),
-                t(secs),
-            )
-        })
     };
-    assert_eq!(pub_at(&mut db, 1, "busy").deliveries.len(), 1);
-    assert_eq!(pub_at(&mut db, 10, "meeting").deliveries.len(), 0);
-    assert_eq!(pub_at(&mut db, 20, "driving").deliveries.len(), 0);
+    assert_eq!(publish_at(1, "busy").deliveries.len(), 1);
+    assert_eq!(publish_at(10, "meeting").deliveries.len(), 0);
+    assert_eq!(publish_at(20, "driving").deliveries.len(), 0);
     assert!(
-        run(&mut db, |s| e.tick(s, t(30))).deliveries.is_empty(),
+        office.tick(t(30)).deliveries.is_empty(),
         "interval not over"
     );
-    let step = run(&mut db, |s| e.tick(s, t(62)));
+    let step = office.tick(t(62));
     assert_eq!(step.deliveries.len(), 1);
     assert_eq!(
         step.deliveries[0].notify.presence.activity.token,
         Some(ActivityToken::Driving)
     );
     assert!(
-        run(&mut db, |s| e.tick(s, t(200))).deliveries.is_empty(),
+        office.tick(t(200)).deliveries.is_empty(),
         "nothing owed twice"
     );
 }
 
 #[test]
 fn an_older_publish_never_overwrites_a_newer_one() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", None, Some(100)),
-            ),
-            t(100),
-        )
-    });
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("away", None, Some(50)),
-            ),
-            t(101),
-        )
-    });
+    let mut office = Office::new();
+    office.receives(
+        &publish_by("tanaka", fields("busy", None, Some(100))),
+        t(100),
+    );
+    let step = office.receives(
+        &publish_by("tanaka", fields("away", None, Some(50))),
+        t(101),
+    );
     assert!(matches!(step.verdict, Verdict::Ignored(_)), "{step:?}");
-    let rec = db
-        .transaction(|s| s.presence(&a("tanaka")))
-        .unwrap()
-        .unwrap();
+    let rec = office.presence_of("tanaka");
     assert_eq!(rec.fields.activity.token, Some(ActivityToken::Busy));
 }
 
 #[test]
 fn a_missing_optional_tag_blanks_the_field() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", Some("京都市"), Some(1)),
-            ),
-            t(1),
-        )
-    });
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", None, Some(2)),
-            ),
-            t(2),
-        )
-    });
-    let rec = db
-        .transaction(|s| s.presence(&a("tanaka")))
-        .unwrap()
-        .unwrap();
+    let mut office = Office::new();
+    office.receives(
+        &publish_by("tanaka", fields("busy", Some("京都市"), Some(1))),
+        t(1),
+    );
+    office.receives(&publish_by("tanaka", fields("busy", None, Some(2))), t(2));
+    let rec = office.presence_of("tanaka");
     assert_eq!(rec.fields.location, None);
 }
 
 #[test]
 fn refusals_change_nothing_and_answer_nobody() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", None, Some(0)),
-            ),
-            t(0),
-        )
-    });
-    let before = db.transaction(|s| s.counts(t(1))).unwrap();
+    let mut office = Office::new();
+    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
+    let before = office.counts(t(1));
     let cases = [
         (
             publish_mail(
@@ -387,16 +363,7 @@ fn refusals_change_nothing_and_answer_nobody() {
             ),
             "Send-To",
         ),
-        (
-            subscribe_mail(
-                "kato@example.test",
-                "kato",
-                &["tanaka"],
-                "kato@example.test",
-                SubscribeMode::Once,
-            ),
-            "may not see",
-        ),
+        (ask_once("kato", &["tanaka"]), "may not see"),
         (
             publish_mail(
                 "presence@example.test",
@@ -407,18 +374,15 @@ fn refusals_change_nothing_and_answer_nobody() {
         ),
     ];
     for (m, says) in cases {
-        let step = run(&mut db, |s| on_mail(&e, s, &m, t(5)));
+        let step = office.receives(&m, t(5));
         match &step.verdict {
             Verdict::Refused(r) => assert!(r.to_string().contains(says), "{r} / {says}"),
             v => panic!("{says}: {v:?}"),
         }
         assert!(step.deliveries.is_empty());
     }
-    assert_eq!(db.transaction(|s| s.counts(t(6))).unwrap(), before);
-    let rec = db
-        .transaction(|s| s.presence(&a("tanaka")))
-        .unwrap()
-        .unwrap();
+    assert_eq!(office.counts(t(6)), before);
+    let rec = office.presence_of("tanaka");
     assert_eq!(
         rec.fields.activity.token,
         Some(ActivityToken::Busy),
@@ -428,33 +392,9 @@ fn refusals_change_nothing_and_answer_nobody() {
 
 #[test]
 fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", None, Some(0)),
-            ),
-            t(0),
-        )
-    });
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka", "kato", "ghost"],
-                "sato@example.test",
-                SubscribeMode::Once,
-            ),
-            t(1),
-        )
-    });
+    let mut office = Office::new();
+    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
+    let step = office.receives(&ask_once("sato", &["tanaka", "kato", "ghost"]), t(1));
     assert!(matches!(step.verdict, Verdict::Applied(_)));
     assert_eq!(step.deliveries.len(), 1);
     assert_eq!(step.partial_refusals.len(), 2);
@@ -467,76 +407,23 @@ fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
 
 #[test]
 fn an_activity_only_watcher_never_gets_the_location() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let mut office = Office::new();
     let mut f = fields("on-site", Some("東京都千代田区丸の内"), Some(0));
     f.coordinates = mailpresence_protocol::model::Coordinates::new(35.68, 139.76, None);
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail("tanaka@example.test", "tanaka", f),
-            t(0),
-        )
-    });
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "ito@example.test",
-                "ito",
-                &["tanaka"],
-                "ito@example.test",
-                SubscribeMode::Once,
-            ),
-            t(1),
-        )
-    });
+    office.receives(&publish_by("tanaka", f), t(0));
+    let step = office.receives(&ask_once("ito", &["tanaka"]), t(1));
     let p = &step.deliveries[0].notify.presence;
     assert_eq!(p.activity.token, Some(ActivityToken::OnSite));
     assert_eq!((p.location.as_ref(), p.coordinates.as_ref()), (None, None));
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka"],
-                "sato@example.test",
-                SubscribeMode::Once,
-            ),
-            t(1),
-        )
-    });
+    let step = office.receives(&ask_once("sato", &["tanaka"]), t(1));
     assert!(step.deliveries[0].notify.presence.location.is_some());
 }
 
 #[test]
 fn old_presence_is_delivered_as_stale_with_its_age() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail("tanaka@example.test", "tanaka", fields("busy", None, None)),
-            t(0),
-        )
-    });
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka"],
-                "sato@example.test",
-                SubscribeMode::Once,
-            ),
-            t(7200),
-        )
-    });
+    let mut office = Office::new();
+    office.receives(&publish_by("tanaka", fields("busy", None, None)), t(0));
+    let step = office.receives(&ask_once("sato", &["tanaka"]), t(7200));
     let d = &step.deliveries[0];
     assert!(d.stale);
     assert_eq!(
@@ -548,71 +435,32 @@ fn old_presence_is_delivered_as_stale_with_its_age() {
 
 #[test]
 fn locations_and_requests_expire() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", Some("京都市"), Some(0)),
-            ),
-            t(0),
-        )
-    });
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["suzuki"],
-                "sato@example.test",
-                SubscribeMode::Once,
-            ),
-            t(0),
-        )
-    });
-    run(&mut db, |s| e.tick(s, t(8 * 3600 + 1)));
-    let rec = db
-        .transaction(|s| s.presence(&a("tanaka")))
-        .unwrap()
-        .unwrap();
+    let mut office = Office::new();
+    office.receives(
+        &publish_by("tanaka", fields("busy", Some("京都市"), Some(0))),
+        t(0),
+    );
+    office.receives(&ask_once("sato", &["suzuki"]), t(0));
+    office.tick(t(8 * 3600 + 1));
+    let rec = office.presence_of("tanaka");
     assert_eq!(rec.fields.location, None, "no location kept past its time");
     assert_eq!(
         rec.fields.activity.token,
         Some(ActivityToken::Busy),
         "the rest stays"
     );
+    assert_eq!(office.counts(t(8 * 3600 + 2)).pending_requests, 1);
+    office.tick(t(24 * 3600 + 1));
     assert_eq!(
-        db.transaction(|s| s.counts(t(8 * 3600 + 2)))
-            .unwrap()
-            .pending_requests,
-        1
-    );
-    run(&mut db, |s| e.tick(s, t(24 * 3600 + 1)));
-    assert_eq!(
-        db.transaction(|s| s.counts(t(24 * 3600 + 2)))
-            .unwrap()
-            .pending_requests,
+        office.counts(t(24 * 3600 + 2)).pending_requests,
         0,
         "pending request expired"
     );
     // Suzuki's first publish after expiry answers nobody.
-    let step = run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "suzuki@example.test",
-                "suzuki",
-                fields("busy", None, Some(90_000)),
-            ),
-            t(90_000),
-        )
-    });
+    let step = office.receives(
+        &publish_by("suzuki", fields("busy", None, Some(90_000))),
+        t(90_000),
+    );
     assert!(step.deliveries.is_empty());
 }
 
@@ -648,56 +496,29 @@ fn a_sent_notify_leaves_no_copy_of_the_location_behind() {
 fn the_database_file_holds_no_old_location() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.db");
-    let (e, mut db) = (engine(), SqliteStore::open(&path).unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", Some("Secret Yard 7 Kanda"), Some(0)),
-            ),
-            t(0),
-        )
-    });
-    // As the intake does: the step's Notify mails are queued in the same transaction.
-    let sub = subscribe_mail(
-        "sato@example.test",
-        "sato",
-        &["tanaka"],
-        "sato@example.test",
-        SubscribeMode::Once,
+    let mut office = Office::with(engine(), SqliteStore::open(&path).unwrap());
+    office.receives(
+        &publish_by(
+            "tanaka",
+            fields("busy", Some("Secret Yard 7 Kanda"), Some(0)),
+        ),
+        t(0),
     );
-    db.transaction(|s| -> Result<usize, StoreError> {
-        let step = on_mail(&e, s, &sub, t(1))?;
-        mailpresence_server::mail::queue_deliveries(
-            s,
-            &step.deliveries,
-            "presence@example.test",
-            t(1),
-        )
-    })
-    .unwrap();
-    let queued = db.transaction(|s| s.due_mails(t(2), 10)).unwrap();
+    office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(1));
+    let queued = office.due_mails(t(2));
     assert_eq!(queued.len(), 1);
     assert!(String::from_utf8_lossy(&queued[0].raw).contains("Secret Yard 7 Kanda"));
     for m in &queued {
-        db.transaction(|s| s.mark_mail_sent(m.id, t(2))).unwrap();
+        office
+            .db
+            .transaction(|s| s.mark_mail_sent(m.id, t(2)))
+            .unwrap();
     }
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", Some("Next Site 9 Ueno"), Some(10)),
-            ),
-            t(10),
-        )
-    });
-    drop(db);
+    office.receives(
+        &publish_by("tanaka", fields("busy", Some("Next Site 9 Ueno"), Some(10))),
+        t(10),
+    );
+    drop(office);
     let mut bytes = std::fs::read(&path).unwrap();
     if let Ok(wal) = std::fs::read(dir.path().join("p.db-wal")) {
         bytes.extend(wal);
@@ -729,42 +550,22 @@ fn two_processes_opening_a_new_database_at_once_both_succeed() {
     assert!(SqliteStore::open_read_only(std::path::Path::new("/nonexistent/x.db")).is_err());
 }
 
-/// Raw mail text as a person's mailer would send it.
-fn raw_mail(from: &str, subject: &str, body: &str) -> ParsedMail {
-    let raw = format!(
-        "From: {from}\r\nTo: presence@example.test\r\nSubject: {subject}\r\nMessage-ID: <{}@example.test>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{body}",
-        uuid_like(body)
-    );
-    mail::parse(raw.as_bytes(), Limits::default())
-}
-
-fn uuid_like(body: &str) -> String {
-    format!(
-        "{:x}",
-        body.len() * 7919 + body.bytes().map(usize::from).sum::<usize>()
-    )
-}
-
 #[test]
 fn an_unproven_sender_changes_nothing() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    let m = publish_mail(
-        "tanaka@example.test",
-        "tanaka",
-        fields("busy", Some("東京都"), Some(0)),
-    );
+    let mut office = Office::new();
+    let m = publish_by("tanaka", fields("busy", Some("東京都"), Some(0)));
     let why = TrustFailure::NotProven {
         authserv_id: "mx.example.test".into(),
         from_domain: "example.test".into(),
         found: "dkim=none".into(),
     };
-    let step = run(&mut db, |s| e.on_mail(s, &m, &Err(why.clone()), t(0)));
+    let step = office.run(|e, s| e.on_mail(s, &m, &Err(why.clone()), t(0)));
     assert_eq!(
         step.verdict,
         Verdict::Refused(RequestRefusal::Unproven(why))
     );
     assert!(step.deliveries.is_empty());
-    assert_eq!(db.transaction(|s| s.counts(t(1))).unwrap().records, 0);
+    assert_eq!(office.counts(t(1)).records, 0);
 }
 
 #[test]
@@ -777,7 +578,7 @@ fn one_sender_is_refused_past_its_hourly_limit_and_warned_once() {
         },
         "presence@example.test",
     );
-    let mut db = SqliteStore::in_memory().unwrap();
+    let mut office = Office::with(e, SqliteStore::in_memory().unwrap());
     let verdicts: Vec<Verdict> = (0..6)
         .map(|i| {
             let m = publish_mail(
@@ -785,7 +586,7 @@ fn one_sender_is_refused_past_its_hourly_limit_and_warned_once() {
                 "tanaka",
                 fields("busy", None, Some(i)),
             );
-            run(&mut db, |s| on_mail(&e, s, &m, t(i))).verdict
+            office.receives(&m, t(i)).verdict
         })
         .collect();
     assert!(
@@ -805,39 +606,24 @@ fn one_sender_is_refused_past_its_hourly_limit_and_warned_once() {
         .collect();
     assert_eq!(firsts, [true, false, false]);
     // The next hour starts afresh.
-    let m = publish_mail(
-        "tanaka@example.test",
-        "tanaka",
-        fields("away", None, Some(4000)),
-    );
-    let step = run(&mut db, |s| on_mail(&e, s, &m, t(4000)));
+    let m = publish_by("tanaka", fields("away", None, Some(4000)));
+    let step = office.receives(&m, t(4000));
     assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
 }
 
 #[test]
 fn a_subscribe_naming_a_colleague_3000_times_asks_once() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    run(&mut db, |s| {
-        on_mail(
-            &e,
-            s,
-            &publish_mail(
-                "tanaka@example.test",
-                "tanaka",
-                fields("busy", None, Some(0)),
-            ),
-            t(0),
-        )
-    });
+    let mut office = Office::new();
+    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
     let body = format!(
         "Watcher: sato\nSend-To: sato@example.test\n{}",
         "Notifier: tanaka\n".repeat(3000)
     );
     let m = raw_mail("sato@example.test", "Subscribe", &body);
-    let step = run(&mut db, |s| on_mail(&e, s, &m, t(1)));
+    let step = office.receives(&m, t(1));
     assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
     assert_eq!(step.deliveries.len(), 1);
-    let counts = db.transaction(|s| s.counts(t(1))).unwrap();
+    let counts = office.counts(t(1));
     assert_eq!(
         counts.pending_requests + counts.open_watches,
         0,
@@ -847,14 +633,14 @@ fn a_subscribe_naming_a_colleague_3000_times_asks_once() {
 
 #[test]
 fn a_subscribe_naming_more_than_100_colleagues_is_refused_whole() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
+    let mut office = Office::new();
     let names: Vec<String> = (0..101).map(|i| format!("Notifier: p{i}")).collect();
     let body = format!(
         "Watcher: sato\nSend-To: sato@example.test\n{}\n",
         names.join("\n")
     );
     let m = raw_mail("sato@example.test", "Subscribe", &body);
-    let step = run(&mut db, |s| on_mail(&e, s, &m, t(1)));
+    let step = office.receives(&m, t(1));
     match step.verdict {
         Verdict::Refused(RequestRefusal::Malformed(why)) => {
             assert!(why.contains("101 colleagues named; at most 100"), "{why}")
@@ -865,49 +651,24 @@ fn a_subscribe_naming_more_than_100_colleagues_is_refused_whole() {
 
 #[test]
 fn a_flood_of_subscribes_queues_one_notify_per_watcher_and_colleague() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    let queue = |db: &mut SqliteStore, m: &ParsedMail, now: Time| {
-        db.transaction(|s| {
-            let step = on_mail(&e, s, m, now)?;
-            mailpresence_server::mail::queue_deliveries(
-                s,
-                &step.deliveries,
-                "presence@example.test",
-                now,
-            )
-        })
-        .unwrap()
-    };
-    let publish = |activity: &str, secs: i64| {
-        publish_mail(
-            "tanaka@example.test",
-            "tanaka",
-            fields(activity, None, Some(secs)),
-        )
-    };
-    queue(&mut db, &publish("busy", 0), t(0));
+    let mut office = Office::new();
+    let publish =
+        |activity: &str, secs: i64| publish_by("tanaka", fields(activity, None, Some(secs)));
+    office.receives_and_queues(&publish("busy", 0), t(0));
     for i in 1..=20 {
-        let m = subscribe_mail(
-            "sato@example.test",
-            "sato",
-            &["tanaka"],
-            "sato@example.test",
-            SubscribeMode::Once,
+        assert_eq!(
+            office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(i)),
+            1
         );
-        assert_eq!(queue(&mut db, &m, t(i)), 1);
     }
-    assert_eq!(db.transaction(|s| s.counts(t(30))).unwrap().outbox_depth, 1);
+    assert_eq!(office.counts(t(30)).outbox_depth, 1);
     // A newer presence replaces the queued one: the old never goes out after it.
-    queue(&mut db, &publish("away", 31), t(31));
-    let m = subscribe_mail(
-        "sato@example.test",
-        "sato",
-        &["tanaka"],
-        "sato@example.test",
-        SubscribeMode::Once,
+    office.receives_and_queues(&publish("away", 31), t(31));
+    assert_eq!(
+        office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(32)),
+        1
     );
-    assert_eq!(queue(&mut db, &m, t(32)), 1);
-    let due = db.transaction(|s| s.due_mails(t(40), 10)).unwrap();
+    let due = office.due_mails(t(40));
     assert_eq!(due.len(), 1);
     let text = String::from_utf8_lossy(&due[0].raw).into_owned();
     assert!(text.contains("Activity: away"), "{text}");
@@ -915,25 +676,15 @@ fn a_flood_of_subscribes_queues_one_notify_per_watcher_and_colleague() {
 
 #[test]
 fn an_updated_in_the_future_is_taken_as_now() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    let m = publish_mail(
-        "tanaka@example.test",
-        "tanaka",
-        fields("busy", None, Some(86_400)),
+    let mut office = Office::new();
+    office.receives(
+        &publish_by("tanaka", fields("busy", None, Some(86_400))),
+        t(0),
     );
-    run(&mut db, |s| on_mail(&e, s, &m, t(0)));
-    let stored = db
-        .transaction(|s| s.presence(&a("tanaka")))
-        .unwrap()
-        .unwrap();
+    let stored = office.presence_of("tanaka");
     assert_eq!(stored.fields.updated, Some(t(0).fixed_offset()));
     // So the next honest update, a minute later, is not taken as older.
-    let m = publish_mail(
-        "tanaka@example.test",
-        "tanaka",
-        fields("away", None, Some(60)),
-    );
-    let step = run(&mut db, |s| on_mail(&e, s, &m, t(60)));
+    let step = office.receives(&publish_by("tanaka", fields("away", None, Some(60))), t(60));
     assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
 }
 
@@ -952,22 +703,19 @@ fn watch_of(watcher: &str, medium: Medium, reference: Option<&str>) -> Subscribe
 
 #[test]
 fn a_renewal_renews_its_own_request_and_nobody_elses() {
-    let (e, mut db) = (engine(), SqliteStore::in_memory().unwrap());
-    let subscribe = |db: &mut SqliteStore, req: SubscribeRequest, at: i64| {
-        run(db, |s| e.subscribe(s, req, t(at)));
+    let mut office = Office::new();
+    let mut subscribe = |req: SubscribeRequest, at: i64| {
+        office.run(|e, s| e.subscribe(s, req, t(at)));
     };
-    subscribe(&mut db, watch_of("sato", Medium::Mail, None), 0);
-    subscribe(&mut db, watch_of("ito", Medium::Mail, None), 0);
-    subscribe(&mut db, watch_of("sato", Medium::Sip, Some("dialog-1")), 0);
-    subscribe(&mut db, watch_of("sato", Medium::Sip, Some("dialog-2")), 0);
+    subscribe(watch_of("sato", Medium::Mail, None), 0);
+    subscribe(watch_of("ito", Medium::Mail, None), 0);
+    subscribe(watch_of("sato", Medium::Sip, Some("dialog-1")), 0);
+    subscribe(watch_of("sato", Medium::Sip, Some("dialog-2")), 0);
     // Later: sato's mail watch and first dialog are renewed, nothing new.
-    subscribe(&mut db, watch_of("sato", Medium::Mail, None), 1800);
-    subscribe(
-        &mut db,
-        watch_of("sato", Medium::Sip, Some("dialog-1")),
-        1800,
-    );
-    let open = db
+    subscribe(watch_of("sato", Medium::Mail, None), 1800);
+    subscribe(watch_of("sato", Medium::Sip, Some("dialog-1")), 1800);
+    let open = office
+        .db
         .transaction(|s| s.open_requests_for(&a("tanaka"), t(1800)))
         .unwrap();
     let mut seen: Vec<(String, Medium, Option<String>, i64)> = open

@@ -29,87 +29,191 @@ const BARESIP_RESUBSCRIBES: Duration = Duration::from_secs(20);
 /// refresher_retry_after`, left at its default here).
 const LINPHONEC_RESUBSCRIBES: Duration = Duration::from_secs(90);
 
-/// Desk colleagues and field workers; the SIP side on with its defaults
-/// (NOTIFYs at most a second apart; the 60 s interval is for mail).
-fn office(accounts: &[&str]) -> World {
-    World::new(accounts).with_sip()
+/// An office before its presence server starts: desk colleagues and field
+/// workers (`name:group`), the SIP side on with its defaults (NOTIFYs at most
+/// a second apart; the 60 s interval is for mail).
+struct OfficeSetup {
+    world: World,
 }
 
-/// The server's log and each phone's, for a failure message.
-fn evidence(server: &ServerProcess, phones: &[String]) -> String {
-    format!(
-        "{}\n--- server log:\n{}",
-        phones.join("\n"),
-        server.log_text()
-    )
+impl OfficeSetup {
+    /// The server is the phones' registrar too (`[sip] registrar = true`).
+    fn own_registrar(mut self) -> Self {
+        self.world.sip_extra.push_str("registrar = true\n");
+        self
+    }
+
+    /// Nobody is trusted for their address: every desk person has a SIP
+    /// password, which their phone must prove.
+    fn passwords(mut self) -> Self {
+        self.world.sip_trusted = String::new();
+        for person in &mut self.world.staff {
+            person.sip_password = Some(format!("{}-desk-pw", person.account));
+        }
+        self
+    }
+
+    /// The server offers MD5 alone in its digest challenges.
+    fn md5_only(mut self) -> Self {
+        self.world
+            .sip_extra
+            .push_str("digest_algorithms = [\"MD5\"]\n");
+        self
+    }
+
+    /// SIP over TLS too (`World::with_sip_tls`).
+    fn sip_tls(self) -> Self {
+        Self {
+            world: self.world.with_sip_tls(),
+        }
+    }
+
+    /// Starts the presence server.
+    fn open(self) -> Office {
+        let server = self.world.start_server();
+        Office {
+            world: self.world,
+            server,
+        }
+    }
 }
 
-/// The field worker, at a customer's site, publishes "busy" from their phone.
-async fn field_worker_is_busy(world: &World) {
-    let presence = PresenceFields::new(
-        world.mail_of("tanaka"),
-        Activity::parse("busy — 顧客対応中").unwrap(),
-    );
-    let publish = PresenceMessage::Publish(Publish {
-        publisher: "tanaka".parse().unwrap(),
-        presence,
-    });
-    world
-        .send_presence(&world.mail_of("tanaka"), &publish)
-        .await;
+/// An office whose presence server runs: where its people's phones start.
+struct Office {
+    /// Dropped (killed) before the world's folder goes.
+    server: ServerProcess,
+    world: World,
 }
 
-/// The field worker asks by mail how the desk colleagues are; returns the
-/// activity each Notify mail reports, by colleague.
-async fn field_worker_asks_about(
-    world: &World,
-    colleagues: &[&str],
-) -> Vec<(String, Option<ActivityToken>)> {
-    let subscribe = PresenceMessage::Subscribe(Subscribe {
-        watcher: "tanaka".parse().unwrap(),
-        notifiers: colleagues.iter().map(|c| c.parse().unwrap()).collect(),
-        send_to: world.mail_of("tanaka"),
-        mode: SubscribeMode::Once,
-        expires: None,
-    });
-    world
-        .send_presence(&world.mail_of("tanaka"), &subscribe)
-        .await;
-    let mut inbox = world.mailbox(&world.mail_of("tanaka")).await;
-    let mails = inbox.wait_for(colleagues.len(), BY_MAIL).await;
-    let mut seen: Vec<(String, Option<ActivityToken>)> = presence_messages(&mails)
-        .into_iter()
-        .filter_map(|(_, m)| match m {
-            PresenceMessage::Notify(n) => {
-                Some((n.notifier.as_str().to_owned(), n.presence.activity.token))
-            }
-            _ => None,
-        })
-        .collect();
-    seen.sort_by(|a, b| a.0.cmp(&b.0));
-    seen
+impl Office {
+    fn setup(accounts: &[&str]) -> OfficeSetup {
+        OfficeSetup {
+            world: World::new(accounts).with_sip(),
+        }
+    }
+
+    /// `who`'s SIP URI.
+    fn uri(&self, who: &str) -> String {
+        world_aor(&self.world, who)
+    }
+
+    /// `who`'s phone talking to the presence server alone, over UDP.
+    fn desk(&self, who: &str) -> DeskAccount {
+        DeskAccount::standalone(&self.world, who)
+    }
+
+    /// `who`'s phone registered at the presence server itself, over UDP.
+    fn registered(&self, who: &str) -> DeskAccount {
+        DeskAccount::registering_at(&self.world, who, self.world.sip_addr())
+    }
+
+    /// `who`'s phone registered at the company's Kamailio.
+    fn behind(&self, kamailio: &Registrar, who: &str) -> DeskAccount {
+        DeskAccount::registering_at(&self.world, who, kamailio.addr)
+    }
+
+    /// The company's Kamailio, routing presence to the server.
+    fn company_registrar(&self) -> Registrar {
+        Registrar::start(&self.world.servers.domain, self.world.sip_addr())
+    }
+
+    /// baresip for `account`, watching the colleagues named.
+    async fn baresip(&self, account: DeskAccount, watching: &[&str]) -> Baresip {
+        let uris = self.uris(watching);
+        Baresip::start(
+            &account,
+            &uris.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await
+    }
+
+    /// linphonec for `account`, with the colleagues named as its friends.
+    async fn linphonec(&self, account: DeskAccount, friends: &[&str]) -> Linphonec {
+        let uris = self.uris(friends);
+        Linphonec::start(
+            &account,
+            &uris.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await
+    }
+
+    fn uris(&self, people: &[&str]) -> Vec<String> {
+        people.iter().map(|p| self.uri(p)).collect()
+    }
+
+    /// The server's log and each phone's, for a failure message.
+    fn evidence(&self, phones: &[String]) -> String {
+        format!(
+            "{}\n--- server log:\n{}",
+            phones.join("\n"),
+            self.server.log_text()
+        )
+    }
+
+    /// The field worker, at a customer's site, publishes "busy" from their phone.
+    async fn field_worker_is_busy(&self) {
+        let world = &self.world;
+        let presence = PresenceFields::new(
+            world.mail_of("tanaka"),
+            Activity::parse("busy — 顧客対応中").unwrap(),
+        );
+        let publish = PresenceMessage::Publish(Publish {
+            publisher: "tanaka".parse().unwrap(),
+            presence,
+        });
+        world
+            .send_presence(&world.mail_of("tanaka"), &publish)
+            .await;
+    }
+
+    /// The field worker asks by mail how the desk colleagues are; returns the
+    /// activity each Notify mail reports, by colleague.
+    async fn field_worker_asks_about(
+        &self,
+        colleagues: &[&str],
+    ) -> Vec<(String, Option<ActivityToken>)> {
+        let world = &self.world;
+        let subscribe = PresenceMessage::Subscribe(Subscribe {
+            watcher: "tanaka".parse().unwrap(),
+            notifiers: colleagues.iter().map(|c| c.parse().unwrap()).collect(),
+            send_to: world.mail_of("tanaka"),
+            mode: SubscribeMode::Once,
+            expires: None,
+        });
+        world
+            .send_presence(&world.mail_of("tanaka"), &subscribe)
+            .await;
+        let mut inbox = world.mailbox(&world.mail_of("tanaka")).await;
+        let mails = inbox.wait_for(colleagues.len(), BY_MAIL).await;
+        let mut seen: Vec<(String, Option<ActivityToken>)> = presence_messages(&mails)
+            .into_iter()
+            .filter_map(|(_, m)| match m {
+                PresenceMessage::Notify(n) => {
+                    Some((n.notifier.as_str().to_owned(), n.presence.activity.token))
+                }
+                _ => None,
+            })
+            .collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        seen
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_baresip_desk_phones_and_a_field_worker_see_each_other() {
-    let world = office(&["tanaka:field", "sato:desk", "yamada:desk"]);
-    let server = world.start_server();
+    let office = Office::setup(&["tanaka:field", "sato:desk", "yamada:desk"]).open();
     let (sato_uri, yamada_uri, tanaka_uri) = (
-        world_aor(&world, "sato"),
-        world_aor(&world, "yamada"),
-        world_aor(&world, "tanaka"),
+        office.uri("sato"),
+        office.uri("yamada"),
+        office.uri("tanaka"),
     );
-    let sato = Baresip::start(
-        &DeskAccount::standalone(&world, "sato"),
-        &[&yamada_uri, &tanaka_uri],
-    )
-    .await;
-    let yamada = Baresip::start(
-        &DeskAccount::standalone(&world, "yamada"),
-        &[&sato_uri, &tanaka_uri],
-    )
-    .await;
-    let why = || evidence(&server, &[sato.describe(), yamada.describe()]);
+    let sato = office
+        .baresip(office.desk("sato"), &["yamada", "tanaka"])
+        .await;
+    let yamada = office
+        .baresip(office.desk("yamada"), &["sato", "tanaka"])
+        .await;
+    let why = || office.evidence(&[sato.describe(), yamada.describe()]);
 
     sato.set_online().await;
     yamada.set_online().await;
@@ -124,7 +228,7 @@ async fn two_baresip_desk_phones_and_a_field_worker_see_each_other() {
         why()
     );
 
-    field_worker_is_busy(&world).await;
+    office.field_worker_is_busy().await;
     for phone in [&sato, &yamada] {
         assert!(
             phone.wait_for_presence(&tanaka_uri, "Busy", BY_MAIL).await,
@@ -134,7 +238,7 @@ async fn two_baresip_desk_phones_and_a_field_worker_see_each_other() {
         );
     }
     assert_eq!(
-        field_worker_asks_about(&world, &["sato", "yamada"]).await,
+        office.field_worker_asks_about(&["sato", "yamada"]).await,
         vec![
             ("sato".to_owned(), Some(ActivityToken::Available)),
             ("yamada".to_owned(), Some(ActivityToken::Available)),
@@ -155,17 +259,15 @@ async fn two_baresip_desk_phones_and_a_field_worker_see_each_other() {
 /// built-in registrar (`[sip] registrar = true`) it needs nothing else.
 #[tokio::test(flavor = "multi_thread")]
 async fn linphonec_registers_at_the_presence_server_itself() {
-    let mut world = office(&["linda:desk", "sato:desk"]);
-    world.sip_extra = "registrar = true\n".into();
-    let server = world.start_server();
-    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
-    let linda = Linphonec::start(
-        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
-        &[&sato_uri],
-    )
-    .await;
-    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&linda_uri]).await;
-    let why = || evidence(&server, &[linda.describe(), sato.describe()]);
+    let office = Office::setup(&["linda:desk", "sato:desk"])
+        .own_registrar()
+        .open();
+    let (linda_uri, sato_uri) = (office.uri("linda"), office.uri("sato"));
+    let linda = office
+        .linphonec(office.registered("linda"), &["sato"])
+        .await;
+    let sato = office.baresip(office.desk("sato"), &["linda"]).await;
+    let why = || office.evidence(&[linda.describe(), sato.describe()]);
 
     sato.set_online().await;
     assert!(
@@ -188,30 +290,20 @@ async fn linphonec_registers_at_the_presence_server_itself() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_kamailio_linphonec_and_baresip_see_each_other_and_the_field_worker() {
-    let world = office(&["tanaka:field", "linda:desk", "sato:desk"]);
-    let server = world.start_server();
-    let kamailio = Registrar::start(&world.servers.domain, world.sip_addr());
+    let office = Office::setup(&["tanaka:field", "linda:desk", "sato:desk"]).open();
+    let kamailio = office.company_registrar();
     let (linda_uri, sato_uri, tanaka_uri) = (
-        world_aor(&world, "linda"),
-        world_aor(&world, "sato"),
-        world_aor(&world, "tanaka"),
+        office.uri("linda"),
+        office.uri("sato"),
+        office.uri("tanaka"),
     );
-    let mut linda = Linphonec::start(
-        &DeskAccount::registering_at(&world, "linda", kamailio.addr),
-        &[&sato_uri, &tanaka_uri],
-    )
-    .await;
-    let sato = Baresip::start(
-        &DeskAccount::registering_at(&world, "sato", kamailio.addr),
-        &[&linda_uri, &tanaka_uri],
-    )
-    .await;
-    let why = || {
-        evidence(
-            &server,
-            &[linda.describe(), sato.describe(), kamailio.describe()],
-        )
-    };
+    let mut linda = office
+        .linphonec(office.behind(&kamailio, "linda"), &["sato", "tanaka"])
+        .await;
+    let sato = office
+        .baresip(office.behind(&kamailio, "sato"), &["linda", "tanaka"])
+        .await;
+    let why = || office.evidence(&[linda.describe(), sato.describe(), kamailio.describe()]);
 
     sato.set_online().await;
     assert!(
@@ -225,7 +317,7 @@ async fn behind_kamailio_linphonec_and_baresip_see_each_other_and_the_field_work
         why()
     );
 
-    field_worker_is_busy(&world).await;
+    office.field_worker_is_busy().await;
     assert!(
         linda.wait_for_presence(&tanaka_uri, "Busy", BY_MAIL).await,
         "linda's linphonec does not show the field worker busy\n{}",
@@ -248,10 +340,7 @@ async fn behind_kamailio_linphonec_and_baresip_see_each_other_and_the_field_work
     assert!(
         sato.wait_for_presence(&linda_uri, "Offline", SEEN).await,
         "sato's phone still shows linda online after she quit linphonec\n{}",
-        evidence(
-            &server,
-            &[linda.describe(), sato.describe(), kamailio.describe()]
-        )
+        office.evidence(&[linda.describe(), sato.describe(), kamailio.describe()])
     );
 }
 
@@ -260,11 +349,10 @@ async fn behind_kamailio_linphonec_and_baresip_see_each_other_and_the_field_work
 /// the phone that is to show it.
 #[tokio::test(flavor = "multi_thread")]
 async fn baresip_phones_follow_changes_across_a_server_restart() {
-    let world = office(&["sato:desk", "yamada:desk"]);
-    let mut server = world.start_server();
-    let (sato_uri, yamada_uri) = (world_aor(&world, "sato"), world_aor(&world, "yamada"));
-    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&yamada_uri]).await;
-    let yamada = Baresip::start(&DeskAccount::standalone(&world, "yamada"), &[&sato_uri]).await;
+    let mut office = Office::setup(&["sato:desk", "yamada:desk"]).open();
+    let (sato_uri, yamada_uri) = (office.uri("sato"), office.uri("yamada"));
+    let sato = office.baresip(office.desk("sato"), &["yamada"]).await;
+    let yamada = office.baresip(office.desk("yamada"), &["sato"]).await;
     sato.set_online().await;
     yamada.set_online().await;
     for (phone, other) in [(&sato, &yamada_uri), (&yamada, &sato_uri)] {
@@ -272,71 +360,57 @@ async fn baresip_phones_follow_changes_across_a_server_restart() {
             phone.wait_for_presence(other, "Online", SEEN).await,
             "{} does not show {other} online before the restart\n{}",
             phone.account.aor,
-            evidence(&server, &[sato.describe(), yamada.describe()])
+            office.evidence(&[sato.describe(), yamada.describe()])
         );
     }
 
-    server.restart();
+    office.server.restart();
     sato.set_offline().await;
     assert!(
         yamada.wait_for_presence(&sato_uri, "Offline", SEEN).await,
         "after the server restarted, yamada's phone no longer follows sato\n{}",
-        evidence(&server, &[sato.describe(), yamada.describe()])
+        office.evidence(&[sato.describe(), yamada.describe()])
     );
     yamada.set_offline().await;
     assert!(
         sato.wait_for_presence(&yamada_uri, "Offline", SEEN).await,
         "after the server restarted, sato's phone no longer follows yamada\n{}",
-        evidence(&server, &[sato.describe(), yamada.describe()])
+        office.evidence(&[sato.describe(), yamada.describe()])
     );
 }
 
 /// The same behind the company's Kamailio, with linphonec watching.
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_kamailio_phones_follow_changes_across_a_server_restart() {
-    let world = office(&["linda:desk", "sato:desk"]);
-    let mut server = world.start_server();
-    let kamailio = Registrar::start(&world.servers.domain, world.sip_addr());
-    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
-    let mut linda = Linphonec::start(
-        &DeskAccount::registering_at(&world, "linda", kamailio.addr),
-        &[&sato_uri],
-    )
-    .await;
-    let sato = Baresip::start(
-        &DeskAccount::registering_at(&world, "sato", kamailio.addr),
-        &[&linda_uri],
-    )
-    .await;
+    let mut office = Office::setup(&["linda:desk", "sato:desk"]).open();
+    let kamailio = office.company_registrar();
+    let (linda_uri, sato_uri) = (office.uri("linda"), office.uri("sato"));
+    let mut linda = office
+        .linphonec(office.behind(&kamailio, "linda"), &["sato"])
+        .await;
+    let sato = office
+        .baresip(office.behind(&kamailio, "sato"), &["linda"])
+        .await;
     sato.set_online().await;
     assert!(
         linda.wait_for_presence(&sato_uri, "Online", SEEN).await
             && sato.wait_for_presence(&linda_uri, "Online", SEEN).await,
         "the phones do not see each other online before the restart\n{}",
-        evidence(
-            &server,
-            &[linda.describe(), sato.describe(), kamailio.describe()]
-        )
+        office.evidence(&[linda.describe(), sato.describe(), kamailio.describe()])
     );
 
-    server.restart();
+    office.server.restart();
     sato.set_offline().await;
     assert!(
         linda.wait_for_presence(&sato_uri, "Offline", SEEN).await,
         "after the server restarted, linda's linphonec no longer follows sato\n{}",
-        evidence(
-            &server,
-            &[linda.describe(), sato.describe(), kamailio.describe()]
-        )
+        office.evidence(&[linda.describe(), sato.describe(), kamailio.describe()])
     );
     linda.quit().await;
     assert!(
         sato.wait_for_presence(&linda_uri, "Offline", SEEN).await,
         "after the server restarted, sato's phone no longer follows linda\n{}",
-        evidence(
-            &server,
-            &[linda.describe(), sato.describe(), kamailio.describe()]
-        )
+        office.evidence(&[linda.describe(), sato.describe(), kamailio.describe()])
     );
 }
 
@@ -346,37 +420,35 @@ async fn behind_kamailio_phones_follow_changes_across_a_server_restart() {
 /// again on its own once it has registered again. Nobody touches it.
 #[tokio::test(flavor = "multi_thread")]
 async fn linphonec_over_tcp_follows_changes_across_a_planned_restart() {
-    let mut world = office(&["linda:desk", "sato:desk"]);
-    world.sip_extra = "registrar = true\n".into();
-    let mut server = world.start_server();
-    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
-    let linda = Linphonec::start(
-        &DeskAccount::registering_at(&world, "linda", world.sip_addr()).over_tcp(),
-        &[&sato_uri],
-    )
-    .await;
-    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&linda_uri]).await;
+    let mut office = Office::setup(&["linda:desk", "sato:desk"])
+        .own_registrar()
+        .open();
+    let sato_uri = office.uri("sato");
+    let linda = office
+        .linphonec(office.registered("linda").over_tcp(), &["sato"])
+        .await;
+    let sato = office.baresip(office.desk("sato"), &["linda"]).await;
     sato.set_online().await;
     assert!(
         linda.wait_for_presence(&sato_uri, "Online", SEEN).await,
         "linda's linphonec (TCP) does not show sato online\n{}",
-        evidence(&server, &[linda.describe(), sato.describe()])
+        office.evidence(&[linda.describe(), sato.describe()])
     );
 
-    server.restart_gracefully();
+    office.server.restart_gracefully();
     sato.set_offline().await;
     assert!(
         linda
             .wait_for_presence(&sato_uri, "Offline", LINPHONEC_RESUBSCRIBES)
             .await,
         "after a planned restart, linda's linphonec (TCP) no longer follows sato\n{}",
-        evidence(&server, &[linda.describe(), sato.describe()])
+        office.evidence(&[linda.describe(), sato.describe()])
     );
     sato.set_online().await;
     assert!(
         linda.wait_for_presence(&sato_uri, "Online", SEEN).await,
         "linda's linphonec (TCP) does not show sato back online\n{}",
-        evidence(&server, &[linda.describe(), sato.describe()])
+        office.evidence(&[linda.describe(), sato.describe()])
     );
 }
 
@@ -384,30 +456,27 @@ async fn linphonec_over_tcp_follows_changes_across_a_planned_restart() {
 /// gives when it ends the subscription (`deactivated`: again at once).
 #[tokio::test(flavor = "multi_thread")]
 async fn baresip_over_tcp_follows_changes_across_a_planned_restart() {
-    let world = office(&["sato:desk", "yamada:desk"]);
-    let mut server = world.start_server();
-    let (sato_uri, yamada_uri) = (world_aor(&world, "sato"), world_aor(&world, "yamada"));
-    let yamada = Baresip::start(
-        &DeskAccount::standalone(&world, "yamada").over_tcp(),
-        &[&sato_uri],
-    )
-    .await;
-    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&yamada_uri]).await;
+    let mut office = Office::setup(&["sato:desk", "yamada:desk"]).open();
+    let sato_uri = office.uri("sato");
+    let yamada = office
+        .baresip(office.desk("yamada").over_tcp(), &["sato"])
+        .await;
+    let sato = office.baresip(office.desk("sato"), &["yamada"]).await;
     sato.set_online().await;
     assert!(
         yamada.wait_for_presence(&sato_uri, "Online", SEEN).await,
         "yamada's phone (TCP) does not show sato online\n{}",
-        evidence(&server, &[yamada.describe(), sato.describe()])
+        office.evidence(&[yamada.describe(), sato.describe()])
     );
 
-    server.restart_gracefully();
+    office.server.restart_gracefully();
     sato.set_offline().await;
     assert!(
         yamada
             .wait_for_presence(&sato_uri, "Offline", BARESIP_RESUBSCRIBES)
             .await,
         "after a planned restart, yamada's phone (TCP) no longer follows sato\n{}",
-        evidence(&server, &[yamada.describe(), sato.describe()])
+        office.evidence(&[yamada.describe(), sato.describe()])
     );
 }
 
@@ -415,16 +484,15 @@ async fn baresip_over_tcp_follows_changes_across_a_planned_restart() {
 /// UDP see each other's status both ways.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_baresip_phone_over_tls_and_one_over_udp_see_each_other() {
-    let world = office(&["sato:desk", "yamada:desk"]).with_sip_tls();
-    let server = world.start_server();
-    let (sato_uri, yamada_uri) = (world_aor(&world, "sato"), world_aor(&world, "yamada"));
-    let yamada = Baresip::start(
-        &DeskAccount::standalone(&world, "yamada").over_tls(&world),
-        &[&sato_uri],
-    )
-    .await;
-    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&yamada_uri]).await;
-    let why = || evidence(&server, &[yamada.describe(), sato.describe()]);
+    let office = Office::setup(&["sato:desk", "yamada:desk"])
+        .sip_tls()
+        .open();
+    let (sato_uri, yamada_uri) = (office.uri("sato"), office.uri("yamada"));
+    let yamada = office
+        .baresip(office.desk("yamada").over_tls(&office.world), &["sato"])
+        .await;
+    let sato = office.baresip(office.desk("sato"), &["yamada"]).await;
+    let why = || office.evidence(&[yamada.describe(), sato.describe()]);
 
     yamada.set_online().await;
     sato.set_online().await;
@@ -445,7 +513,7 @@ async fn a_baresip_phone_over_tls_and_one_over_udp_see_each_other() {
         why()
     );
     // What it sent and got went over TLS (its SIP trace names the transport).
-    let to_server = format!(" -> {}", world.sip_tls_addr());
+    let to_server = format!(" -> {}", office.world.sip_tls_addr());
     assert!(
         yamada
             .log_text()
@@ -457,36 +525,18 @@ async fn a_baresip_phone_over_tls_and_one_over_udp_see_each_other() {
     );
 }
 
-/// Nobody is trusted for their address: every desk person has a SIP
-/// password, which their phone must prove.
-fn office_with_passwords(accounts: &[&str]) -> World {
-    let mut world = office(accounts);
-    world.sip_trusted = String::new();
-    for person in &mut world.staff {
-        person.sip_password = Some(format!("{}-desk-pw", person.account));
-    }
-    world
-}
-
 /// With the default digest algorithms (SHA-256 offered first, then MD5),
 /// two linphonec phones register, publish and watch; they answer SHA-256.
 #[tokio::test(flavor = "multi_thread")]
 async fn linphonec_phones_prove_their_passwords_with_sha256() {
-    let mut world = office_with_passwords(&["linda:desk", "ken:desk"]);
-    world.sip_extra = "registrar = true\n".into();
-    let server = world.start_server();
-    let (linda_uri, ken_uri) = (world_aor(&world, "linda"), world_aor(&world, "ken"));
-    let linda = Linphonec::start(
-        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
-        &[&ken_uri],
-    )
-    .await;
-    let mut ken = Linphonec::start(
-        &DeskAccount::registering_at(&world, "ken", world.sip_addr()),
-        &[&linda_uri],
-    )
-    .await;
-    let why = || evidence(&server, &[linda.describe(), ken.describe()]);
+    let office = Office::setup(&["linda:desk", "ken:desk"])
+        .passwords()
+        .own_registrar()
+        .open();
+    let (linda_uri, ken_uri) = (office.uri("linda"), office.uri("ken"));
+    let linda = office.linphonec(office.registered("linda"), &["ken"]).await;
+    let mut ken = office.linphonec(office.registered("ken"), &["linda"]).await;
+    let why = || office.evidence(&[linda.describe(), ken.describe()]);
 
     assert!(
         linda.wait_for_presence(&ken_uri, "Online", SEEN).await,
@@ -513,7 +563,7 @@ async fn linphonec_phones_prove_their_passwords_with_sha256() {
     assert!(
         linda.wait_for_presence(&ken_uri, "Offline", SEEN).await,
         "linda's linphonec still shows ken online after he quit\n{}",
-        evidence(&server, &[linda.describe(), ken.describe()])
+        office.evidence(&[linda.describe(), ken.describe()])
     );
 }
 
@@ -523,17 +573,17 @@ async fn linphonec_phones_prove_their_passwords_with_sha256() {
 /// phones, it and linphonec publish and watch with their passwords.
 #[tokio::test(flavor = "multi_thread")]
 async fn baresip_and_linphonec_prove_their_passwords_with_md5_only() {
-    let mut world = office_with_passwords(&["linda:desk", "sato:desk"]);
-    world.sip_extra = "registrar = true\ndigest_algorithms = [\"MD5\"]\n".into();
-    let server = world.start_server();
-    let (linda_uri, sato_uri) = (world_aor(&world, "linda"), world_aor(&world, "sato"));
-    let linda = Linphonec::start(
-        &DeskAccount::registering_at(&world, "linda", world.sip_addr()),
-        &[&sato_uri],
-    )
-    .await;
-    let sato = Baresip::start(&DeskAccount::standalone(&world, "sato"), &[&linda_uri]).await;
-    let why = || evidence(&server, &[linda.describe(), sato.describe()]);
+    let office = Office::setup(&["linda:desk", "sato:desk"])
+        .passwords()
+        .own_registrar()
+        .md5_only()
+        .open();
+    let (linda_uri, sato_uri) = (office.uri("linda"), office.uri("sato"));
+    let linda = office
+        .linphonec(office.registered("linda"), &["sato"])
+        .await;
+    let sato = office.baresip(office.desk("sato"), &["linda"]).await;
+    let why = || office.evidence(&[linda.describe(), sato.describe()]);
 
     sato.set_online().await;
     assert!(
