@@ -230,10 +230,17 @@ may_see = ["*"]
     fn the_report_puts_warnings_before_the_count() {
         let config = parse(&VALID.replace("[[rule]]\nwatchers = [\"*\"]\nmay_see = [\"*\"]\n", ""));
         let report = config.report(Path::new("server.toml"));
+        let lines: Vec<&str> = report.lines().collect();
         assert_eq!(
-            report,
-            "warning: no [[rule]]: nobody may see anybody's presence\n\
-             server.toml: valid (1 people, 0 rules)\n"
+            lines.first().copied(),
+            Some("warning: no [[rule]]: nobody may see anybody's presence")
+        );
+        // What the trust section means comes after the warnings …
+        assert!(lines[1].starts_with("trust: "), "{report}");
+        // … and the count closes the report.
+        assert_eq!(
+            lines.last().copied(),
+            Some("server.toml: valid (1 people, 0 rules)")
         );
     }
 
