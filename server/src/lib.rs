@@ -5,8 +5,9 @@
 //!
 //! `engine` holds the presence logic and no I/O; `hub` runs its steps in store
 //! transactions for the transports; `store` keeps state (SQLite); `mail` and
-//! `sip` are the transports, `web` the desk staff's board in the browser (fed
-//! by `feed`); `supervisor` keeps their loops running; `admission` bounds
+//! `sip` are the transports (`mail::trust` proves who sent a mail,
+//! `sip::digest` who sent a request), `web` the desk staff's board in the
+//! browser (fed by `feed`); `supervisor` keeps their loops running; `admission` bounds
 //! their connections, `tls` reads the certificate SIP and the board serve,
 //! `hex` writes digests and tokens; `config` and `directory` say who is who
 //! and who may see whom; `status` reports.

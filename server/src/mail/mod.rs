@@ -1,6 +1,6 @@
 //! The mail side of the server: `intake` reads the presence mailbox over IMAP
 //! and hands each mail to the engine; `outbox` hands queued Notify mails to the
-//! SMTP server until it accepts them. Connections come from `core::transport`.
+//! SMTP server until it accepts them. Connections come from `mailpresence_protocol::transport`.
 
 pub mod intake;
 pub mod outbox;

@@ -1,5 +1,5 @@
 //! Sending the server's queued Notify mails with the one outbox policy of
-//! `core::transport::outbox`: the server's store plugs in here, and each
+//! `mailpresence_protocol::transport::outbox`: the server's store plugs in here, and each
 //! round's outcome goes to the log and to the loop's state in `--status`
 //! (waiting, and why, while the SMTP server cannot be used; the count of
 //! mails refused for good).
