@@ -46,9 +46,9 @@ pub struct SipConfig {
     #[serde(default)]
     pub registrar: bool,
     /// Digest algorithms offered in a 401, most preferred first (RFC 8760):
-    /// SHA-256, and MD5 for phones that know nothing else. A phone that reads
-    /// only the first challenge and knows only MD5 (SIPp before 3.7) needs
-    /// `["MD5"]`.
+    /// SHA-256 alone by default. MD5 only for phones that know nothing else
+    /// (baresip 1.0, SIPp before 3.7: `["MD5"]`); with MD5 an answer without
+    /// qop is taken too, as such phones send.
     #[serde(default = "default_digest_algorithms")]
     pub digest_algorithms: Vec<Algorithm>,
     /// Bounds on subscriptions: in all, and per watcher (a desk phone
@@ -88,7 +88,7 @@ pub struct SipConfig {
 }
 
 fn default_digest_algorithms() -> Vec<Algorithm> {
-    vec![Algorithm::Sha256, Algorithm::Md5]
+    vec![Algorithm::Sha256]
 }
 fn default_max_dialogs() -> usize {
     100_000

@@ -108,6 +108,8 @@ pub enum DigestRefusal {
     BadResponse,
     #[error("the algorithm is not one we offer")]
     UnsupportedAlgorithm,
+    #[error("an answer without qop is taken only from old phones (MD5 configured)")]
+    NoQop,
     #[error("the Authorization header is not a digest answer we can read")]
     Malformed,
 }
@@ -145,15 +147,19 @@ impl std::fmt::Debug for Nonces {
 }
 
 impl Default for Nonces {
-    /// SHA-256 preferred, MD5 still offered for phones that know nothing else.
+    /// SHA-256 alone: MD5 only where the configuration asks for old phones.
     fn default() -> Self {
-        Self::offering(&[Algorithm::Sha256, Algorithm::Md5])
+        Self::offering(&[Algorithm::Sha256])
     }
 }
 
 impl Nonces {
     /// Nonces whose challenges offer `algorithms`, most preferred first.
     /// An empty list would lock everyone out, so it means the default.
+    /// An answer without qop (RFC 2069, from phones older than RFC 2617) has
+    /// no nonce count and no client nonce; it is taken only where MD5 is
+    /// offered, which is the setting for old phones: otherwise a downgrade
+    /// to the weakest form would be one header away.
     pub fn offering(algorithms: &[Algorithm]) -> Self {
         let mut offered: Vec<Algorithm> = Vec::new();
         for a in algorithms {
@@ -162,7 +168,7 @@ impl Nonces {
             }
         }
         if offered.is_empty() {
-            offered = vec![Algorithm::Sha256, Algorithm::Md5];
+            offered = vec![Algorithm::Sha256];
         }
         let mut rng = rand::rng();
         Self {
@@ -265,6 +271,9 @@ impl Nonces {
         }
         if !self.is_live(id, now) {
             return Ok(Check::Stale);
+        }
+        if answer.qop.is_none() && !self.algorithms.contains(&Algorithm::Md5) {
+            return Err(DigestRefusal::NoQop);
         }
         self.count(id, answer.qop.as_ref().map(|q| q.nc))?;
         Ok(Check::Valid)
@@ -694,8 +703,21 @@ mod tests {
     }
 
     #[test]
-    fn challenges_offer_sha_256_then_md5_on_one_nonce() {
-        let mut nonces = Nonces::default();
+    fn by_default_only_sha_256_is_offered() {
+        let c = Nonces::default().challenges(REALM, false);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(directive(&c[0], "algorithm"), "SHA-256");
+        assert_eq!(Nonces::offering(&[]).challenges(REALM, false).len(), 1);
+    }
+
+    /// What `digest_algorithms = ["SHA-256", "MD5"]` offers, for old phones.
+    fn old_phones() -> Nonces {
+        Nonces::offering(&[Algorithm::Sha256, Algorithm::Md5])
+    }
+
+    #[test]
+    fn old_phones_get_sha_256_then_md5_on_one_nonce() {
+        let mut nonces = old_phones();
         let c = nonces.challenges(REALM, false);
         assert_eq!(c.len(), 2);
         assert_eq!(directive(&c[0], "algorithm"), "SHA-256");
@@ -737,7 +759,7 @@ mod tests {
     fn an_md5_answer_shaped_like_sipps_is_accepted() {
         // SIPp 3.6.1 ([authentication], MD5 only) writes no spaces and puts
         // the algorithm last; its uri is the one the scenario must address.
-        let mut nonces = Nonces::default();
+        let mut nonces = old_phones();
         let c = nonces.challenges(REALM, false);
         let nonce = directive(&c[1], "nonce");
         let uri = "sip:127.0.0.1:5060";
@@ -848,8 +870,8 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_without_qop_is_taken_once_per_nonce() {
-        let mut nonces = Nonces::default();
+    fn an_answer_without_qop_is_taken_once_per_nonce_from_old_phones() {
+        let mut nonces = old_phones();
         let c = nonces.challenges(REALM, false);
         let nonce = directive(&c[1], "nonce");
         let ha1 = Algorithm::Md5.hex(&format!("{USER}:{REALM}:{PASSWORD}"));
@@ -967,7 +989,28 @@ mod tests {
             Check::Refused(DigestRefusal::UnsupportedAlgorithm)
         );
         assert_eq!(check(&mut nonces, &sha), Check::Valid);
-        assert_eq!(Nonces::offering(&[]).challenges(REALM, false).len(), 2);
+    }
+
+    #[test]
+    fn without_md5_an_answer_without_qop_is_a_downgrade_and_refused() {
+        let mut nonces = Nonces::default();
+        let c = nonces.challenges(REALM, false);
+        let nonce = directive(&c[0], "nonce");
+        let ha1 = Algorithm::Sha256.hex(&format!("{USER}:{REALM}:{PASSWORD}"));
+        let ha2 = Algorithm::Sha256.hex(&format!("PUBLISH:{RURI}"));
+        let resp = Algorithm::Sha256.hex(&format!("{ha1}:{nonce}:{ha2}"));
+        let auth = format!(
+            "Digest username=\"{USER}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{RURI}\", response=\"{resp}\", algorithm=SHA-256"
+        );
+        assert_eq!(
+            check(&mut nonces, &auth),
+            Check::Refused(DigestRefusal::NoQop)
+        );
+        // The same phone answering with qop is welcome on that nonce.
+        assert_eq!(
+            check(&mut nonces, &Phone::new(&c[0]).authorization()),
+            Check::Valid
+        );
     }
 
     #[test]
@@ -982,7 +1025,7 @@ mod tests {
         m.push("Authorization", Phone::new(&c[0]).authorization());
         assert_eq!(nonces.check(&m, REALM, USER, PASSWORD), Check::Valid);
         let mut proxy_only = publish_with(
-            "Digest username=\"x\", realm=\"proxy.test\", nonce=\"n\", uri=\"u\", response=\"r\"",
+            "Digest username=\"x\", realm=\"proxy.test\", nonce=\"n\", uri=\"u\", response=\"r\", algorithm=SHA-256",
         );
         proxy_only.push("Authorization", "Basic eWFtYWRhOmthaWdp");
         assert_eq!(
