@@ -38,8 +38,15 @@ pub struct SipConfig {
     /// has authenticated its phones, or a closed LAN (e.g. "10.1.0.0/16").
     /// From anywhere else PUBLISH and SUBSCRIBE need the person's
     /// `sip_password` (digest); a person without one cannot use SIP from there.
+    /// Only over TCP and TLS, where the source address was proven by the
+    /// handshake: a UDP datagram's source address is whatever its sender
+    /// wrote, so any host on the LAN could send a PUBLISH "from the PBX".
     #[serde(default)]
     pub trusted_networks: Vec<ipnet::IpNet>,
+    /// Believe `trusted_networks` over UDP too: only where nobody can send
+    /// packets with a forged source address (`--check-config` warns).
+    #[serde(default)]
+    pub trusted_over_udp: bool,
     /// Answer REGISTER (with the same authentication): for a site with no
     /// other SIP server, since most desk phones register before they publish.
     /// Leave off behind a company PBX, which is the registrar there.
@@ -138,8 +145,13 @@ impl SipConfig {
             .unwrap_or_else(|| server_address.rsplit('@').next().unwrap_or(server_address))
     }
 
-    /// Whether requests from `ip` are believed without a password.
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether requests from `ip` are believed without a password; `over_udp`:
+    /// the request came in a datagram, whose source address proves nothing
+    /// unless `trusted_over_udp` says the network makes it so.
+    pub fn trusts(&self, ip: IpAddr, over_udp: bool) -> bool {
+        if over_udp && !self.trusted_over_udp {
+            return false;
+        }
         let ip = ip.to_canonical();
         self.trusted_networks.iter().any(|n| n.contains(&ip))
     }
@@ -215,6 +227,13 @@ impl SipConfig {
     /// the directory, whose SIP users may lack a password.
     pub(super) fn warnings(&self, people: &[Person]) -> Vec<String> {
         let mut w = Vec::new();
+        if self.trusted_over_udp && !self.trusted_networks.is_empty() {
+            w.push(
+                "[sip] trusted_over_udp = true: a UDP packet's source address can be forged by any host that reaches \
+                 the SIP port, and it would then publish as anyone without a password. Trust the PBX over TCP or TLS instead."
+                    .into(),
+            );
+        }
         if let Some(open) = self.trusted_networks.iter().find(|n| n.prefix_len() == 0) {
             w.push(format!(
                 "[sip] trusted_networks has {open}: anyone who reaches the SIP port can publish as any \
@@ -315,9 +334,21 @@ mod tests {
     #[test]
     fn trust_is_by_network_and_domain_falls_back_to_the_servers() {
         let config = sip("trusted_networks = [\"10.1.0.0/16\"]");
-        assert!(config.trusts("10.1.2.3".parse().unwrap()));
-        assert!(config.trusts("::ffff:10.1.2.3".parse().unwrap()));
-        assert!(!config.trusts("10.2.0.1".parse().unwrap()));
+        assert!(config.trusts("10.1.2.3".parse().unwrap(), false));
+        assert!(config.trusts("::ffff:10.1.2.3".parse().unwrap(), false));
+        assert!(!config.trusts("10.2.0.1".parse().unwrap(), false));
+        // A datagram's source address is the sender's word alone.
+        assert!(!config.trusts("10.1.2.3".parse().unwrap(), true));
+        let udp_too = sip("trusted_networks = [\"10.1.0.0/16\"]\ntrusted_over_udp = true");
+        assert!(udp_too.trusts("10.1.2.3".parse().unwrap(), true));
+        assert!(
+            udp_too
+                .warnings(&[])
+                .iter()
+                .any(|w| w.contains("trusted_over_udp")),
+            "{:?}",
+            udp_too.warnings(&[])
+        );
         assert_eq!(config.domain("presence@example.co.jp"), "example.co.jp");
     }
 }
