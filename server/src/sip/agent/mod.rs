@@ -211,38 +211,36 @@ impl Agent {
         }
     }
 
-    /// A presence change for a SIP watcher, from the engine.
-    fn deliver(&mut self, delivery: &Delivery, b: &mut Batch<'_>) {
-        let mut out = Outgoing {
+    /// The subscriptions, with what they send through lent for one step:
+    /// the directory, the held output and the NOTIFY transactions.
+    fn subscriptions(&mut self) -> (&mut Subscriptions, Outgoing<'_>) {
+        let out = Outgoing {
             dir: self.hub.engine.directory(),
             held: &mut self.out,
             transactions: &mut self.transactions,
         };
-        self.subscriptions.deliver(delivery, b, &mut out);
+        (&mut self.subscriptions, out)
+    }
+
+    /// A presence change for a SIP watcher, from the engine.
+    fn deliver(&mut self, delivery: &Delivery, b: &mut Batch<'_>) {
+        let (subscriptions, mut out) = self.subscriptions();
+        subscriptions.deliver(delivery, b, &mut out);
     }
 
     /// The timers: NOTIFYs given up on and resent, subscriptions,
     /// publications and bindings that expire.
     fn on_clock(&mut self, now: Instant, b: &mut Batch<'_>) {
         let unreachable = self.transactions.give_up(now);
-        let mut out = Outgoing {
-            dir: self.hub.engine.directory(),
-            held: &mut self.out,
-            transactions: &mut self.transactions,
-        };
         if !unreachable.is_empty() {
-            self.subscriptions
-                .drop_watchers(unreachable.keys(), b, &mut out);
+            let (subscriptions, mut out) = self.subscriptions();
+            subscriptions.drop_watchers(unreachable.keys(), b, &mut out);
         }
         let subscriptions = &self.subscriptions;
         self.transactions
             .retransmit(now, &mut self.out, |id| subscriptions.watcher_answered(id));
-        let mut out = Outgoing {
-            dir: self.hub.engine.directory(),
-            held: &mut self.out,
-            transactions: &mut self.transactions,
-        };
-        self.subscriptions.expire(now, b, &mut out);
+        let (subscriptions, mut out) = self.subscriptions();
+        subscriptions.expire(now, b, &mut out);
         self.publications
             .expire(now, self.hub.engine.directory(), b);
         self.registrar.expire(now, b);
@@ -251,12 +249,8 @@ impl Agent {
     /// On a planned stop, the subscriptions that cannot outlive it end (see
     /// `Subscriptions::shut_down`).
     fn shut_down(&mut self, b: &mut Batch<'_>) {
-        let mut out = Outgoing {
-            dir: self.hub.engine.directory(),
-            held: &mut self.out,
-            transactions: &mut self.transactions,
-        };
-        self.subscriptions.shut_down(b, &mut out);
+        let (subscriptions, mut out) = self.subscriptions();
+        subscriptions.shut_down(b, &mut out);
     }
 }
 

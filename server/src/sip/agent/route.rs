@@ -71,13 +71,8 @@ impl Agent {
         let Some((dialog, code)) = self.transactions.on_response(response) else {
             return;
         };
-        let mut out = Outgoing {
-            dir: self.hub.engine.directory(),
-            held: &mut self.out,
-            transactions: &mut self.transactions,
-        };
-        self.subscriptions
-            .notify_answered(&dialog, code, b, &mut out);
+        let (subscriptions, mut out) = self.subscriptions();
+        subscriptions.notify_answered(&dialog, code, b, &mut out);
     }
 
     /// A PUBLISH about its presentity, from that person, who is trusted.
