@@ -1,7 +1,8 @@
 //! The SIP side of the server: desk phones publish their presence and watch
 //! their colleagues' with SIP presence (PUBLISH, SUBSCRIBE/NOTIFY, PIDF).
 //! `message` reads and writes SIP, `transport` carries it over UDP, TCP and TLS,
-//! `agent` is the presence agent, `held` keeps its output until the store
+//! `agent` is the presence agent (publications, subscription dialogs, trust,
+//! and the registrar when it is on), `held` keeps its output until the store
 //! has committed, `digest` checks passwords.
 
 pub mod agent;

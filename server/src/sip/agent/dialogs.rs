@@ -1,19 +1,23 @@
-//! The subscription dialogs the agent holds, with their bounds, and what of
-//! them is stored so that a restart does not end them: a UDP dialog is kept
-//! in SQLite (written with the group that changes it) and resumed when the
-//! server starts again; a TCP or TLS dialog dies with its connection, so a
-//! planned shutdown ends it with a reason that makes the phone subscribe again.
+//! The subscription dialogs (RFC 6665 §4.1: one per watcher and presentity,
+//! named by Call-ID and both tags), counted per watcher for the bounds, and
+//! what of them is stored so that a restart does not end them: a UDP dialog
+//! is kept in SQLite (written with the group that changes it) and resumed
+//! when the server starts again; a TCP or TLS dialog dies with its
+//! connection, so a planned shutdown ends it with a reason that makes the
+//! phone subscribe again. [`Dialogs`] is the map; `Subscriptions` owns it
+//! and decides what happens to a dialog.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mailpresence_protocol::model::AccountName;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::{Agent, stored};
+use super::stored;
 use crate::hub::{Batch, Hub};
+use crate::sip::message::{Message, uri_of};
 use crate::sip::transport::Peer;
 
 /// How a dialog ends; the reason goes into the last NOTIFY's
@@ -61,6 +65,37 @@ pub(super) struct Dialog {
     pub(super) answered: bool,
     /// A final NOTIFY was sent; the dialog ends when it is answered.
     pub(super) ending: Option<Ending>,
+}
+
+impl Dialog {
+    /// The dialog a SUBSCRIBE from `peer` opens, with our `tag`, lasting `expires`.
+    pub(super) fn opened_by(
+        req: &Message,
+        peer: &Peer,
+        tag: &str,
+        (watcher, presentity): (&AccountName, &AccountName),
+        expires: u32,
+    ) -> Self {
+        let to = req.header("To").unwrap_or_default();
+        let from = req.header("From").unwrap_or_default();
+        Self {
+            call_id: req.header("Call-ID").unwrap_or_default().to_owned(),
+            local_party: format!("{to};tag={tag}"),
+            remote_party: from.to_owned(),
+            remote_target: req
+                .header("Contact")
+                .map(uri_of)
+                .unwrap_or_else(|| uri_of(from))
+                .to_owned(),
+            presentity: presentity.clone(),
+            watcher: watcher.clone(),
+            peer: peer.clone(),
+            cseq: 0,
+            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+            answered: false,
+            ending: None,
+        }
+    }
 }
 
 /// What a stored dialog holds (its expiry is the store row's).
@@ -165,13 +200,11 @@ impl Dialogs {
         }
         dialogs
     }
-}
 
-impl Agent {
     /// Writes dialog `id` to the store with the group, when it can outlive a
     /// restart (UDP, not ending).
-    pub(super) fn store_dialog(&self, id: &str, b: &mut Batch<'_>) {
-        let Some(d) = self.dialogs.get(id) else {
+    pub(super) fn store(&self, id: &str, b: &mut Batch<'_>) {
+        let Some(d) = self.by_id.get(id) else {
             return;
         };
         let Peer::Udp(peer) = d.peer else {
@@ -195,16 +228,8 @@ impl Agent {
         stored::put(b, stored::DIALOG, id, &record, left);
     }
 
-    /// Forgets dialog `id`: from memory, its NOTIFYs awaiting an answer, and
-    /// the store.
-    pub(super) fn forget_dialog(&mut self, id: &str, b: &mut Batch<'_>) {
-        self.dialogs.remove(id);
-        self.pending.retain(|_, p| p.dialog != id);
-        self.forget_stored_dialog(id, b);
-    }
-
-    /// Removes dialog `id` from the store only (it is ending).
-    pub(super) fn forget_stored_dialog(&self, id: &str, b: &mut Batch<'_>) {
+    /// Removes dialog `id` from the store only (it is ending, or gone).
+    pub(super) fn forget_stored(id: &str, b: &mut Batch<'_>) {
         stored::delete(b, stored::DIALOG, id);
     }
 }

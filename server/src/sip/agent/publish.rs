@@ -1,9 +1,16 @@
-//! PUBLISH (RFC 3903): a desk phone publishes its presence. Each publication
-//! lives until its Expires. A person with several devices (a desk phone and a
-//! softphone) has one publication each; their presence is the one changed
-//! last among the live ones (§4.4's composition, kept simple), so a device
-//! that stops refreshing never hides one that is still live. When the last
-//! one ends, they are offline.
+//! The publications: PUBLISH (RFC 3903), a desk phone publishing its
+//! presence. Each publication has an entity-tag (`SIP-ETag`, which a refresh
+//! or a removal names in `SIP-If-Match`) and lives until its Expires. A
+//! person with several devices (a desk phone and a softphone) has one
+//! publication each; their presence is the one changed last among the live
+//! ones (§4.4's composition, kept simple), so a device that stops refreshing
+//! never hides one that is still live. When the last one ends, they are offline.
+//!
+//! [`Publications`] owns the live publications (by entity-tag and by person)
+//! and the ones the group being stored made. The router has checked the
+//! request's event, its presentity, that the publisher is that person, and
+//! their trust (digest) before a PUBLISH comes here; presence itself goes to
+//! the engine, in the group's transaction.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,13 +22,11 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::reply::{Handled, Reply};
-use super::{Agent, Made, PIDF, is_presence_event, keys_where, random_token, stored};
-use crate::directory::Person;
+use super::{PIDF, keys_where, random_token, stored};
+use crate::directory::{Directory, Person};
 use crate::hub::{Batch, Hub};
-use crate::sip::message::{Message, uri_of};
-use crate::sip::transport::Peer;
+use crate::sip::message::Message;
 use crate::store::Medium;
-
 /// What a stored publication holds (its expiry is the store row's). A
 /// restart must not forget publications, or a phone's removal (`SIP-If-Match`
 /// with `Expires: 0`) would meet a 412 and its person stay "online" for good.
@@ -34,9 +39,9 @@ struct Stored {
 
 /// One phone's presence publication.
 #[derive(Debug)]
-pub(super) struct Publication {
-    pub(super) account: AccountName,
-    pub(super) expires_at: Instant,
+struct Publication {
+    account: AccountName,
+    expires_at: Instant,
     /// What it last said, and when (a refresh without a body keeps both).
     fields: PresenceFields,
     changed_at: Instant,
@@ -50,15 +55,53 @@ pub(super) struct Publication {
 pub(super) struct Publications {
     by_etag: HashMap<String, Publication>,
     by_person: HashMap<AccountName, Vec<String>>,
+    /// Live publications one person may have (one per device).
+    max_per_person: usize,
+    /// Entity-tags made by the group being stored: forgotten if its commit
+    /// fails, since their PUBLISHes are then answered 500.
+    made: Vec<String>,
 }
 
 impl Publications {
-    pub(super) fn get(&self, etag: &str) -> Option<&Publication> {
+    /// The publications stored by an earlier run, still live.
+    pub(super) fn resume(hub: &Hub, max_per_person: usize) -> Self {
+        let now = Utc::now();
+        let mut publications = Self {
+            max_per_person,
+            ..Self::default()
+        };
+        for (etag, s, left) in stored::load::<Stored>(hub, stored::PUBLICATION) {
+            let ago = (now - s.changed_at).to_std().unwrap_or_default();
+            let publication = Publication {
+                account: s.account,
+                expires_at: Instant::now() + left,
+                fields: s.fields,
+                changed_at: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+            };
+            publications.insert(etag, publication);
+        }
+        publications
+    }
+
+    /// A group of requests begins: nothing is made by it yet.
+    pub(super) fn begin_group(&mut self) {
+        self.made.clear();
+    }
+
+    /// The group's commit failed: the publications it made go from memory
+    /// too (the store rolled them back).
+    pub(super) fn undo_group(&mut self) {
+        for etag in std::mem::take(&mut self.made) {
+            self.remove(&etag);
+        }
+    }
+
+    fn get(&self, etag: &str) -> Option<&Publication> {
         self.by_etag.get(etag)
     }
 
     /// Adds (or replaces) publication `etag`.
-    pub(super) fn insert(&mut self, etag: String, publication: Publication) {
+    fn insert(&mut self, etag: String, publication: Publication) {
         self.remove(&etag);
         self.by_person
             .entry(publication.account.clone())
@@ -67,7 +110,7 @@ impl Publications {
         self.by_etag.insert(etag, publication);
     }
 
-    pub(super) fn remove(&mut self, etag: &str) -> Option<Publication> {
+    fn remove(&mut self, etag: &str) -> Option<Publication> {
         let gone = self.by_etag.remove(etag)?;
         self.unlist(&gone.account, etag);
         Some(gone)
@@ -83,7 +126,7 @@ impl Publications {
     }
 
     /// `account`'s publications, with their entity-tags.
-    pub(super) fn of<'a>(
+    fn of<'a>(
         &'a self,
         account: &AccountName,
     ) -> impl Iterator<Item = (&'a str, &'a Publication)> + 'a {
@@ -98,36 +141,20 @@ impl Publications {
     fn etags_where(&self, matches: impl Fn(&Publication) -> bool) -> Vec<String> {
         keys_where(&self.by_etag, matches)
     }
-}
 
-impl Agent {
-    pub(super) fn on_publish(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) -> Handled {
-        if !is_presence_event(req) {
-            return Err(Reply::new(489, "Bad Event").with("Allow-Events", "presence"));
-        }
-        let person = self
-            .presentity(req)
-            .cloned()
-            .ok_or_else(|| Reply::new(404, "Not Found"))?;
-        let publisher = req
-            .header("From")
-            .map(uri_of)
-            .and_then(|u| self.hub.engine.directory().by_sip_uri(u));
-        if publisher.is_none_or(|p| p.account != person.account) {
-            warn!(presentity = %person.account, from = req.header("From").unwrap_or("-"), "PUBLISH for someone else refused");
-            return Err(Reply::new(403, "Forbidden"));
-        }
-        self.authorize(req, peer, &person)?;
-        let expires = self.expires(req)?;
-        let fields = self
-            .publish_body(req, &person)
-            .map_err(|r| r.with("Accept", PIDF))?;
+    /// A PUBLISH for `person` lasting `expires`, checked by the router (the
+    /// event, the presentity and publisher, their trust, the Expires).
+    pub(super) fn publish(
+        &mut self,
+        req: &Message,
+        person: &Person,
+        expires: u32,
+        b: &mut Batch<'_>,
+    ) -> Handled {
+        let fields = body_fields(req, person).map_err(|r| r.with("Accept", PIDF))?;
         let if_match = req.header("SIP-If-Match").map(str::trim).map(str::to_owned);
         if let Some(etag) = &if_match
-            && self
-                .publications
-                .get(etag)
-                .is_none_or(|p| p.account != person.account)
+            && self.get(etag).is_none_or(|p| p.account != person.account)
         {
             return Err(Reply::new(412, "Conditional Request Failed"));
         }
@@ -140,7 +167,7 @@ impl Agent {
         if expires == 0 {
             info!(account = %person.account, "publication removed");
             if let Some(old) = old {
-                self.recompose(&person, &old, b);
+                self.recompose(person, &old, b);
             }
             return Ok(Reply::ok().with("Expires", "0"));
         }
@@ -150,7 +177,7 @@ impl Agent {
             (None, None) => return Err(Reply::new(500, "Server Internal Error")),
         };
         if if_match.is_none() {
-            self.make_room_for_publication(&person.account, b);
+            self.make_room(&person.account, b);
         }
         let etag = random_token();
         let publication = Publication {
@@ -160,8 +187,8 @@ impl Agent {
             changed_at,
         };
         store_publication(&etag, &publication, b);
-        self.publications.insert(etag.clone(), publication);
-        self.made.push(Made::Publication(etag.clone()));
+        self.insert(etag.clone(), publication);
+        self.made.push(etag.clone());
         if let Some(fields) = fields
             && let Err(e) = b.step(|engine, tx, now| {
                 engine
@@ -170,7 +197,7 @@ impl Agent {
             })
         {
             warn!(error = %e, "PUBLISH not stored");
-            self.publications.remove(&etag);
+            self.remove(&etag);
             return Err(Reply::new(500, "Server Internal Error"));
         }
         info!(account = %person.account, expires, refresh = if_match.is_some(), "presence published over SIP");
@@ -179,36 +206,12 @@ impl Agent {
             .with("Expires", expires.to_string()))
     }
 
-    /// The PIDF body of a PUBLISH as presence fields; `None` without a body.
-    pub(super) fn publish_body(
-        &self,
-        req: &Message,
-        person: &Person,
-    ) -> Result<Option<PresenceFields>, Reply> {
-        if req.body.is_empty() {
-            return Ok(None);
-        }
-        let content_type = req.header("Content-Type").unwrap_or_default();
-        if !content_type.trim().to_ascii_lowercase().starts_with(PIDF) {
-            return Err(Reply::new(415, "Unsupported Media Type"));
-        }
-        let mut decoded = pidf::decode(&req.body).map_err(|e| {
-            debug!(error = %e, "bad PIDF in PUBLISH");
-            Reply::new(400, "Bad Request").because("the body is not PIDF")
-        })?;
-        if decoded.fields.contact.is_empty() {
-            decoded.fields.contact = person
-                .sip
-                .as_deref()
-                .map_or_else(|| person.account.to_string().into(), Contact::parse);
-        }
-        Ok(Some(decoded.fields))
-    }
-
-    pub(super) fn expire_publications(&mut self, now: Instant, b: &mut Batch<'_>) {
-        for etag in self.publications.etags_where(|p| p.expires_at <= now) {
+    /// Publications whose time is up go (the phone did not refresh); each
+    /// person's presence is composed again from what is left.
+    pub(super) fn expire(&mut self, now: Instant, dir: &Directory, b: &mut Batch<'_>) {
+        for etag in self.etags_where(|p| p.expires_at <= now) {
             if let Some(p) = self.unpublish(&etag, b)
-                && let Some(person) = self.hub.engine.directory().person(&p.account).cloned()
+                && let Some(person) = dir.person(&p.account).cloned()
             {
                 info!(account = %p.account, "publication expired");
                 self.recompose(&person, &p, b);
@@ -218,7 +221,7 @@ impl Agent {
 
     /// Forgets publication `etag`, in memory and in the store.
     fn unpublish(&mut self, etag: &str, b: &mut Batch<'_>) -> Option<Publication> {
-        let gone = self.publications.remove(etag)?;
+        let gone = self.remove(etag)?;
         stored::delete(b, stored::PUBLICATION, etag);
         Some(gone)
     }
@@ -228,7 +231,6 @@ impl Agent {
     /// place; when none is left, they are offline.
     fn recompose(&self, person: &Person, gone: &Publication, b: &mut Batch<'_>) {
         let latest = self
-            .publications
             .of(&person.account)
             .map(|(_, p)| p)
             .max_by_key(|p| p.changed_at);
@@ -253,12 +255,11 @@ impl Agent {
 
     /// A new publication of `account` fits under the bound: the one refreshed
     /// longest ago goes when not (a phone that reboots publishes anew each time).
-    fn make_room_for_publication(&mut self, account: &AccountName, b: &mut Batch<'_>) {
-        if self.publications.of(account).count() < self.config.max_publications_per_person {
+    fn make_room(&mut self, account: &AccountName, b: &mut Batch<'_>) {
+        if self.of(account).count() < self.max_per_person {
             return;
         }
         let oldest = self
-            .publications
             .of(account)
             .min_by_key(|(_, p)| p.expires_at)
             .map(|(etag, _)| etag.to_owned());
@@ -267,6 +268,28 @@ impl Agent {
             self.unpublish(&etag, b);
         }
     }
+}
+
+/// The PIDF body of a PUBLISH as presence fields; `None` without a body.
+fn body_fields(req: &Message, person: &Person) -> Result<Option<PresenceFields>, Reply> {
+    if req.body.is_empty() {
+        return Ok(None);
+    }
+    let content_type = req.header("Content-Type").unwrap_or_default();
+    if !content_type.trim().to_ascii_lowercase().starts_with(PIDF) {
+        return Err(Reply::new(415, "Unsupported Media Type"));
+    }
+    let mut decoded = pidf::decode(&req.body).map_err(|e| {
+        debug!(error = %e, "bad PIDF in PUBLISH");
+        Reply::new(400, "Bad Request").because("the body is not PIDF")
+    })?;
+    if decoded.fields.contact.is_empty() {
+        decoded.fields.contact = person
+            .sip
+            .as_deref()
+            .map_or_else(|| person.account.to_string().into(), Contact::parse);
+    }
+    Ok(Some(decoded.fields))
 }
 
 /// `person` with no device publishing.
@@ -291,23 +314,6 @@ fn store_publication(etag: &str, p: &Publication, b: &mut Batch<'_>) {
     };
     let left = p.expires_at.saturating_duration_since(Instant::now());
     stored::put(b, stored::PUBLICATION, etag, &record, left);
-}
-
-/// The publications stored by an earlier run, still live.
-pub(super) fn resume(hub: &Hub) -> Publications {
-    let now = Utc::now();
-    let mut publications = Publications::default();
-    for (etag, s, left) in stored::load::<Stored>(hub, stored::PUBLICATION) {
-        let ago = (now - s.changed_at).to_std().unwrap_or_default();
-        let publication = Publication {
-            account: s.account,
-            expires_at: Instant::now() + left,
-            fields: s.fields,
-            changed_at: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
-        };
-        publications.insert(etag, publication);
-    }
-    publications
 }
 
 #[cfg(test)]

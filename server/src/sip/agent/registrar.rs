@@ -1,9 +1,13 @@
-//! REGISTER (RFC 3261 §10), for sites where this server is the only SIP
-//! server: most desk phones register before they publish or subscribe, and
-//! give up on presence when REGISTER is refused. Off unless `[sip] registrar
-//! = true` (behind a company PBX, the PBX is the registrar). Bindings are
-//! authenticated like every request, bounded per person, kept in the store
-//! so that a restart does not log the phones out, and dropped when they expire.
+//! The registrar: REGISTER (RFC 3261 §10), for sites where this server is
+//! the only SIP server: most desk phones register before they publish or
+//! subscribe, and give up on presence when REGISTER is refused. Off unless
+//! `[sip] registrar = true` (behind a company PBX, the PBX is the registrar).
+//!
+//! [`Registrar`] owns the bindings (who is reachable at which contact) and
+//! nothing else: the router has found the person (the To URI) and checked
+//! their trust (digest, as for every request) before a REGISTER comes here.
+//! Bindings are bounded per person, kept in the store so that a restart does
+//! not log the phones out, and dropped when they expire.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,18 +17,19 @@ use mailpresence_protocol::model::AccountName;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use super::lifetime::Lifetimes;
 use super::reply::{Handled, Reply};
-use super::{Agent, keys_where, stored};
+use super::{keys_where, stored};
+use crate::directory::Person;
 use crate::hub::{Batch, Hub};
 use crate::sip::message::{Message, param, uri_of};
-use crate::sip::transport::Peer;
 
 /// Contacts one person may register (desk phone, softphone, mobile…).
 const MAX_BINDINGS_PER_PERSON: usize = 10;
 
 /// One registered contact of a person.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Binding {
+struct Binding {
     account: AccountName,
     contact: String,
     call_id: String,
@@ -33,22 +38,16 @@ pub(super) struct Binding {
     expires_at: Instant,
 }
 
-/// The bindings by store key (`account contact`).
-pub(super) type Bindings = HashMap<String, Binding>;
+/// The registered contacts by store key (`account contact`), and the
+/// lifetimes they may be granted.
+#[derive(Debug)]
+pub(super) struct Registrar {
+    bindings: HashMap<String, Binding>,
+    lifetimes: Lifetimes,
+}
 
 fn key(account: &AccountName, contact: &str) -> String {
     format!("{account} {contact}")
-}
-
-/// The bindings stored by an earlier run, still live.
-pub(super) fn resume(hub: &Hub) -> Bindings {
-    stored::load::<Binding>(hub, stored::BINDING)
-        .into_iter()
-        .map(|(k, mut binding, left)| {
-            binding.expires_at = Instant::now() + left;
-            (k, binding)
-        })
-        .collect()
 }
 
 /// One Contact of a REGISTER: its URI and the lifetime it asks for.
@@ -57,16 +56,38 @@ struct Asked<'a> {
     expires: Option<u32>,
 }
 
-impl Agent {
-    pub(super) fn on_register(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) -> Handled {
-        // The address of record is the To URI; it must be someone's.
-        let person = req
-            .header("To")
-            .map(uri_of)
-            .and_then(|u| self.hub.engine.directory().by_sip_uri(u))
-            .cloned();
-        let person = person.ok_or_else(|| Reply::new(404, "Not Found"))?;
-        self.authorize(req, peer, &person)?;
+impl Registrar {
+    /// A registrar with no bindings (the role is off).
+    pub(super) fn new(lifetimes: Lifetimes) -> Self {
+        Self {
+            bindings: HashMap::new(),
+            lifetimes,
+        }
+    }
+
+    /// The bindings stored by an earlier run, still live.
+    pub(super) fn resume(hub: &Hub, lifetimes: Lifetimes) -> Self {
+        let bindings = stored::load::<Binding>(hub, stored::BINDING)
+            .into_iter()
+            .map(|(k, mut binding, left)| {
+                binding.expires_at = Instant::now() + left;
+                (k, binding)
+            })
+            .collect();
+        Self {
+            bindings,
+            lifetimes,
+        }
+    }
+
+    /// A REGISTER for `person` (the address of record, its To URI), whose
+    /// trust the router has checked: binds, refreshes or removes contacts.
+    pub(super) fn register(
+        &mut self,
+        req: &Message,
+        person: &Person,
+        b: &mut Batch<'_>,
+    ) -> Handled {
         let contacts: Vec<&str> = req
             .headers_named("Contact")
             .flat_map(split_contacts)
@@ -146,7 +167,7 @@ impl Agent {
 
     /// The lifetime a binding gets, or the answer when it is too brief.
     fn lifetime(&self, wanted: Option<u32>) -> Result<u32, Reply> {
-        self.granted_expires(wanted)
+        self.lifetimes.granted(wanted)
     }
 
     fn bindings_of(&self, account: &AccountName) -> usize {
@@ -187,7 +208,7 @@ impl Agent {
     }
 
     /// Bindings whose time is up go (the phone did not refresh).
-    pub(super) fn expire_bindings(&mut self, now: Instant, b: &mut Batch<'_>) {
+    pub(super) fn expire(&mut self, now: Instant, b: &mut Batch<'_>) {
         for k in keys_where(&self.bindings, |x| x.expires_at <= now) {
             info!(binding = %k, "registration expired");
             self.unbind(&k, b);

@@ -1,7 +1,9 @@
-//! What a handler answers a request with. Each handler returns one `Reply`
-//! (an early refusal as `Err`, so `?` reads like the checks it stands for),
-//! and the routing loop turns it into the one response through `respond`,
-//! which adds what every answer carries (To-tag, Via marks, Server).
+//! What a handler answers a request with. Each handler — the router's
+//! checks (trust among them), the publications, the subscription dialogs,
+//! the registrar — returns one `Reply` (an early refusal as `Err`, so `?`
+//! reads like the checks it stands for), and the router turns it into the
+//! one response through `route`'s `respond`, which adds what every answer
+//! carries (To-tag, Via marks, Server).
 
 /// A final answer to a request: status, reason and the headers it adds.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! The SIP agent's state that outlives a restart — subscription dialogs,
 //! publications, registrar bindings — as JSON records in the store, each
-//! under its kind and key, gone when it expires. Writes join the group being
+//! under its kind and key, gone when it expires; each kind is written and
+//! read only by the part that owns that state. Writes join the group being
 //! committed, so a record is durable exactly when what it describes is.
 
 use std::time::Duration;

@@ -1,86 +1,113 @@
-//! SUBSCRIBE/NOTIFY (RFC 6665) for `Event: presence`: a desk phone watches a
-//! colleague. A subscription is a dialog; each presence change the engine
-//! delivers for it goes out as a NOTIFY (see `transaction` for its answer).
+//! The subscriptions: SUBSCRIBE/NOTIFY (RFC 6665) for `Event: presence`, a
+//! desk phone watching a colleague. A subscription is a dialog; each
+//! presence change the engine delivers for it goes out as a NOTIFY, whose
+//! answer the transaction layer (`transaction`) waits for.
+//!
+//! [`Subscriptions`] owns the dialogs (see `dialogs`), their bounds, the
+//! addresses our NOTIFYs name (see `notify`) and the dialogs the group being
+//! stored opened. The router has checked a SUBSCRIBE's event, Accept and
+//! Expires, found its watcher and checked their trust (digest) before it
+//! comes here, and tells a new subscription (with its presentity) from one
+//! in an existing dialog. What it sends, it sends through [`Outgoing`], lent
+//! by the router for the step.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use mailpresence_protocol::mail::SubscribeMode;
 use mailpresence_protocol::model::{AccountName, PresenceFields};
-use mailpresence_protocol::pidf;
+use mailpresence_protocol::summary::Lang;
 use tracing::{info, warn};
 
-use super::dialogs::{Dialog, Ending};
+use super::dialogs::{Dialog, Dialogs, Ending};
+use super::notify::{self, Advertised};
+use super::random_token;
 use super::reply::{Handled, Reply};
-use super::transaction::{Pending, T1};
-use super::{Agent, Made, PIDF, is_presence_event, random_token};
-use crate::directory::Person;
+use super::transaction::NotifyTransactions;
+use crate::config::SipConfig;
+use crate::directory::{Directory, Person};
 use crate::engine::{Delivery, SubscribeRequest, Verdict};
-use crate::hub::Batch;
-use crate::sip::held::Kind;
+use crate::hub::{Batch, Hub};
+use crate::sip::held::{Held, Kind};
 use crate::sip::message::{Message, param, uri_of};
 use crate::sip::transport::Peer;
 use crate::store::{Medium, StoreError};
 
-impl Agent {
-    pub(super) fn on_subscribe(
-        &mut self,
-        req: &Message,
-        peer: &Peer,
-        b: &mut Batch<'_>,
-    ) -> Handled {
-        if !is_presence_event(req) {
-            return Err(Reply::new(489, "Bad Event").with("Allow-Events", "presence"));
-        }
-        if let Some(accept) = req.header("Accept")
-            && !accept.is_empty()
-            && !accept.split(',').any(|a| {
-                matches!(
-                    a.trim().split(';').next(),
-                    Some(PIDF | "*/*" | "application/*")
-                )
-            })
-        {
-            return Err(Reply::new(406, "Not Acceptable"));
-        }
-        let expires = self.expires(req)?;
-        let watcher = req
-            .header("From")
-            .map(uri_of)
-            .and_then(|u| self.hub.engine.directory().by_sip_uri(u))
-            .cloned();
-        let Some(watcher) = watcher else {
-            warn!(
-                from = req.header("From").unwrap_or("-"),
-                "SUBSCRIBE from someone not in the directory"
-            );
-            return Err(Reply::new(403, "Forbidden"));
-        };
-        self.authorize(req, peer, &watcher)?;
-        match req.header("To").and_then(|t| param(t, "tag")) {
-            Some(tag) => {
-                let id = dialog_id(req, tag);
-                self.in_dialog_subscribe(peer, &id, expires, b)
-            }
-            None => self.new_subscription(req, peer, &watcher, expires, b),
+/// What a subscription step uses beside its own state, lent by the router:
+/// the directory (a presentity's PIDF entity), the output held until the
+/// commit, and the NOTIFY transactions that wait for answers.
+pub(super) struct Outgoing<'a> {
+    pub(super) dir: &'a Directory,
+    pub(super) held: &'a mut Held,
+    pub(super) transactions: &'a mut NotifyTransactions,
+}
+
+/// The live subscription dialogs and what governs them.
+#[derive(Debug)]
+pub(super) struct Subscriptions {
+    dialogs: Dialogs,
+    here: Advertised,
+    lang: Lang,
+    /// Bounds on dialogs: in all, and per watcher.
+    max_dialogs: usize,
+    max_per_watcher: usize,
+    /// A NOTIFY unanswered this long drops its watcher.
+    notify_timeout: Duration,
+    /// Dialogs opened by the group being stored: forgotten if its commit
+    /// fails, since their SUBSCRIBEs are then answered 500.
+    made: Vec<String>,
+}
+
+impl Subscriptions {
+    /// The subscriptions stored by an earlier run, still live.
+    pub(super) fn resume(hub: &Hub, config: &SipConfig, here: Advertised, lang: Lang) -> Self {
+        Self {
+            dialogs: Dialogs::resume(hub),
+            here,
+            lang,
+            max_dialogs: config.max_dialogs,
+            max_per_watcher: config.max_dialogs_per_watcher,
+            notify_timeout: Duration::from_secs(config.notify_timeout_secs),
+            made: Vec::new(),
         }
     }
 
-    fn new_subscription(
+    /// Where phones reach us over TLS (written in Via and Contact of TLS dialogs).
+    pub(super) fn advertising_tls(&mut self, host_port: Option<String>) {
+        self.here.set_tls(host_port);
+    }
+
+    /// A group of requests begins: nothing is opened by it yet.
+    pub(super) fn begin_group(&mut self) {
+        self.made.clear();
+    }
+
+    /// The group's commit failed: the dialogs it opened go from memory too
+    /// (the store rolled them back). Returns their ids, whose NOTIFYs are no
+    /// longer awaited.
+    pub(super) fn undo_group(&mut self) -> Vec<String> {
+        let made = std::mem::take(&mut self.made);
+        for id in &made {
+            self.dialogs.remove(id);
+        }
+        made
+    }
+
+    /// A SUBSCRIBE outside a dialog from `watcher` for `presentity`: opens a
+    /// subscription, or with `Expires: 0` fetches the state once.
+    pub(super) fn open(
         &mut self,
         req: &Message,
         peer: &Peer,
-        watcher: &Person,
+        (watcher, presentity): (&Person, &Person),
         expires: u32,
         b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
     ) -> Handled {
-        let presentity = self
-            .presentity(req)
-            .cloned()
-            .ok_or_else(|| Reply::new(404, "Not Found"))?;
         self.room_for_dialog(&watcher.account)?;
         let tag = random_token();
         if expires == 0 {
-            return self.fetch(req, peer, (watcher, &presentity), &tag, b);
+            return self.fetch(req, peer, (watcher, presentity), &tag, b, out);
         }
         let id = dialog_id(req, &tag);
         let request = SubscribeRequest {
@@ -98,11 +125,10 @@ impl Agent {
         };
         // The dialog exists before the engine runs, so that the NOTIFY it
         // causes finds it.
-        self.dialogs.insert(
-            id.clone(),
-            self.dialog(req, peer, &tag, watcher, &presentity, expires),
-        );
-        self.made.push(Made::Dialog(id.clone()));
+        let parties = (&watcher.account, &presentity.account);
+        let dialog = Dialog::opened_by(req, peer, &tag, parties, expires);
+        self.dialogs.insert(id.clone(), dialog);
+        self.made.push(id.clone());
         let committed = b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some));
         let step = match committed {
             Ok(Some(c)) => c.step,
@@ -118,14 +144,14 @@ impl Agent {
             return Err(Reply::new(403, "Forbidden"));
         }
         info!(watcher = %watcher.account, presentity = %presentity.account, expires, "SIP subscription");
-        self.store_dialog(&id, b);
+        self.dialogs.store(&id, b);
         if !step
             .deliveries
             .iter()
             .any(|d| d.reference.as_deref() == Some(id.as_str()))
         {
             // No presence yet: the first NOTIFY has no body (RFC 6665 §4.2.2).
-            self.send_notify(&id, None, b);
+            self.send_notify(&id, None, b, out);
         }
         Ok(self.subscribe_ok(peer, &tag, expires))
     }
@@ -138,6 +164,7 @@ impl Agent {
         (watcher, presentity): (&Person, &Person),
         tag: &str,
         b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
     ) -> Handled {
         let mut view = Ok(None);
         let result = b.step(|engine, tx, now| {
@@ -156,21 +183,23 @@ impl Agent {
             (Ok(_), Ok(view)) => view.map(|n| n.presence),
         };
         let id = dialog_id(req, tag);
-        let mut dialog = self.dialog(req, peer, tag, watcher, presentity, 0);
+        let parties = (&watcher.account, &presentity.account);
+        let mut dialog = Dialog::opened_by(req, peer, tag, parties, 0);
         dialog.ending = Some(Ending::Timeout);
         self.dialogs.insert(id.clone(), dialog);
-        self.made.push(Made::Dialog(id.clone()));
-        self.send_notify(&id, fields.as_ref(), b);
+        self.made.push(id.clone());
+        self.send_notify(&id, fields.as_ref(), b, out);
         Ok(self.subscribe_ok(peer, tag, 0))
     }
 
-    /// A refresh (or, with Expires 0, the end) of an existing subscription.
-    fn in_dialog_subscribe(
+    /// A SUBSCRIBE in dialog `id`: a refresh, or with Expires 0 the end.
+    pub(super) fn refresh(
         &mut self,
         peer: &Peer,
         id: &str,
         expires: u32,
         b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
     ) -> Handled {
         let dialog = self
             .dialogs
@@ -182,7 +211,7 @@ impl Agent {
             .to_owned();
         if expires == 0 {
             info!(watcher = %dialog.watcher, presentity = %dialog.presentity, "SIP subscription ended by the watcher");
-            self.end_dialog(id, Ending::Timeout, b);
+            self.end_dialog(id, Ending::Timeout, b, out);
             return Ok(self.subscribe_ok(peer, &tag, 0));
         }
         dialog.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
@@ -195,9 +224,9 @@ impl Agent {
             expires_secs: Some(u64::from(expires)),
             reference: Some(id.to_owned()),
         };
-        self.store_dialog(id, b);
+        self.dialogs.store(id, b);
         match b.step(|engine, tx, now| engine.subscribe(tx, request, now).map(Some)) {
-            Ok(Some(c)) if c.step.deliveries.is_empty() => self.send_notify(id, None, b),
+            Ok(Some(c)) if c.step.deliveries.is_empty() => self.send_notify(id, None, b, out),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "refresh not stored"),
         }
@@ -205,96 +234,49 @@ impl Agent {
     }
 
     /// A presence change for a SIP watcher, from the engine.
-    pub(super) fn deliver(&mut self, delivery: &Delivery, b: &mut Batch<'_>) {
+    pub(super) fn deliver(
+        &mut self,
+        delivery: &Delivery,
+        b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
+    ) {
         let Some(id) = delivery.reference.as_deref() else {
             return;
         };
         if !self.dialogs.contains(id) {
             // The dialog is gone (restart, expiry): the request goes too.
-            self.end_request(id, b);
+            end_request(id, b);
             return;
         }
-        self.send_notify(id, Some(&delivery.notify.presence), b);
+        self.send_notify(id, Some(&delivery.notify.presence), b, out);
     }
 
-    /// Sends a NOTIFY in dialog `id`: active with the remaining time, or
-    /// terminated when the dialog is ending. Held until the group is stored.
-    pub(super) fn send_notify(
+    /// Sends a NOTIFY in dialog `id` (see `notify::write`). Held until the
+    /// group is stored; its transaction then waits for the answer.
+    fn send_notify(
         &mut self,
         id: &str,
         fields: Option<&PresenceFields>,
         b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
     ) {
-        let body = fields.and_then(|f| {
-            let dialog = self.dialogs.get(id)?;
-            Some(pidf::encode(&self.entity(&dialog.presentity), f, self.lang).into_bytes())
-        });
-        let (contact, via_host) = match self.dialogs.get(id) {
-            Some(d) => (
-                self.contact(Some(&d.presentity), &d.peer),
-                self.advertised(&d.peer).to_owned(),
-            ),
-            None => return,
-        };
         let Some(dialog) = self.dialogs.get_mut(id) else {
             return;
         };
-        dialog.cseq = dialog.cseq.wrapping_add(1);
-        let remaining = dialog
-            .expires_at
-            .saturating_duration_since(Instant::now())
-            .as_secs();
-        let state = match dialog.ending {
-            Some(ending) => ending.subscription_state(),
-            None if remaining == 0 => Ending::Timeout.subscription_state(),
-            None => format!("active;expires={remaining}"),
-        };
-        let branch = format!("z9hG4bK{}", random_token());
-        let mut notify = Message::request("NOTIFY", &dialog.remote_target);
-        notify
-            .push(
-                "Via",
-                format!(
-                    "SIP/2.0/{} {};branch={branch};rport",
-                    dialog.peer.transport(),
-                    via_host
-                ),
-            )
-            .push("Max-Forwards", "70")
-            .push("From", dialog.local_party.clone())
-            .push("To", dialog.remote_party.clone())
-            .push("Call-ID", dialog.call_id.clone())
-            .push("CSeq", format!("{} NOTIFY", dialog.cseq))
-            .push("Contact", contact)
-            .push("Event", "presence")
-            .push("Subscription-State", state);
-        if let Some(body) = body {
-            notify.set_body(PIDF, body);
-        }
-        let bytes = notify.to_bytes();
+        let (branch, bytes) = notify::write(dialog, &self.here, out.dir, fields, self.lang);
         let peer = dialog.peer.clone();
         let ending = dialog.ending.is_some();
-        if !self.out.can_reach(&peer) {
+        if !out.held.can_reach(&peer) {
             info!(dialog = %id, "watcher's connection is gone; subscription ended");
-            return self.drop_watcher(id, b);
+            return self.drop_watcher(id, b, out);
         }
         if !ending {
             // The CSeq moved on: a resumed dialog must not send an old one again.
-            self.store_dialog(id, b);
+            self.dialogs.store(id, b);
         }
-        self.out.hold(Kind::Request, &peer, bytes.clone());
-        let now = Instant::now();
-        self.pending.insert(
-            branch,
-            Pending {
-                dialog: id.to_owned(),
-                bytes,
-                next_at: now + T1,
-                interval: T1,
-                give_up_at: now + Duration::from_secs(self.config.notify_timeout_secs),
-                peer,
-            },
-        );
+        out.held.hold(Kind::Request, &peer, bytes.clone());
+        out.transactions
+            .start(branch, id, bytes, peer, self.notify_timeout);
     }
 
     /// The 200 OK that opens (or refreshes) a subscription dialog.
@@ -302,83 +284,105 @@ impl Agent {
         Reply::ok()
             .tagged(tag)
             .with("Expires", expires.to_string())
-            .with("Contact", self.contact(None, peer))
+            .with("Contact", self.here.contact(None, peer))
+    }
+
+    /// The final answer `code` to a NOTIFY in dialog `id`: a success proves
+    /// the watcher's address (or ends an ending dialog); a refusal ends it.
+    pub(super) fn notify_answered(
+        &mut self,
+        id: &str,
+        code: u16,
+        b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
+    ) {
+        if (200..300).contains(&code) {
+            let Some(dialog) = self.dialogs.get_mut(id) else {
+                return;
+            };
+            if dialog.ending.is_some() {
+                self.forget_dialog(id, b, out);
+            } else if !dialog.answered {
+                dialog.answered = true;
+                self.dialogs.store(id, b);
+            }
+        } else {
+            info!(code, "NOTIFY refused by the watcher; subscription ended");
+            self.drop_watcher(id, b, out);
+        }
+    }
+
+    /// Whether the watcher of dialog `id` has answered one of our NOTIFYs
+    /// (so a lost one may be resent there; see `Dialog::answered`).
+    pub(super) fn watcher_answered(&self, id: &str) -> bool {
+        self.dialogs.get(id).is_some_and(|d| d.answered)
+    }
+
+    /// Subscriptions whose time is up end.
+    pub(super) fn expire(&mut self, now: Instant, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        for id in self
+            .dialogs
+            .ids_where(|d| d.ending.is_none() && d.expires_at <= now)
+        {
+            self.end_dialog(&id, Ending::Timeout, b, out);
+        }
+    }
+
+    /// On a planned stop, subscriptions over UDP stay in the store and go on
+    /// after the restart; those over TCP or TLS die with their connections,
+    /// so their watchers are told to subscribe again (RFC 6665
+    /// `deactivated`), which phones do without anyone's help.
+    pub(super) fn shut_down(&mut self, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        for id in self
+            .dialogs
+            .ids_where(|d| d.ending.is_none() && d.peer.is_reliable())
+        {
+            self.end_dialog(&id, Ending::Deactivated, b, out);
+        }
     }
 
     /// Ends a subscription: its request goes, and a last NOTIFY
     /// (`terminated`, for `why`) carries the state now. The dialog goes when
     /// that is answered.
-    pub(super) fn end_dialog(&mut self, id: &str, why: Ending, b: &mut Batch<'_>) {
+    fn end_dialog(&mut self, id: &str, why: Ending, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
         let Some(d) = self.dialogs.get_mut(id) else {
             return;
         };
         d.ending = Some(why);
         let (watcher, presentity) = (d.watcher.clone(), d.presentity.clone());
         let fields = view(&watcher, &presentity, b);
-        self.end_request(id, b);
-        self.forget_stored_dialog(id, b);
-        self.send_notify(id, fields.as_ref(), b);
+        end_request(id, b);
+        Dialogs::forget_stored(id, b);
+        self.send_notify(id, fields.as_ref(), b, out);
     }
 
     /// Whether `watcher` may open one more dialog; the answer when not.
     fn room_for_dialog(&self, watcher: &AccountName) -> Result<(), Reply> {
-        if self.dialogs.len() >= self.config.max_dialogs {
+        if self.dialogs.len() >= self.max_dialogs {
             warn!(
                 dialogs = self.dialogs.len(),
                 "SIP subscriptions at their limit; SUBSCRIBE refused"
             );
             return Err(Reply::new(503, "Service Unavailable").with("Retry-After", "60"));
         }
-        if self.dialogs.of_watcher(watcher) >= self.config.max_dialogs_per_watcher {
+        if self.dialogs.of_watcher(watcher) >= self.max_per_watcher {
             warn!(%watcher, "too many SIP subscriptions from one watcher; SUBSCRIBE refused");
             return Err(Reply::new(403, "Forbidden").because("too many subscriptions"));
         }
         Ok(())
     }
 
-    pub(super) fn dialog(
-        &self,
-        req: &Message,
-        peer: &Peer,
-        tag: &str,
-        watcher: &Person,
-        presentity: &Person,
-        expires: u32,
-    ) -> Dialog {
-        let to = req.header("To").unwrap_or_default();
-        let from = req.header("From").unwrap_or_default();
-        Dialog {
-            call_id: req.header("Call-ID").unwrap_or_default().to_owned(),
-            local_party: format!("{to};tag={tag}"),
-            remote_party: from.to_owned(),
-            remote_target: req
-                .header("Contact")
-                .map(uri_of)
-                .unwrap_or_else(|| uri_of(from))
-                .to_owned(),
-            presentity: presentity.account.clone(),
-            watcher: watcher.account.clone(),
-            peer: peer.clone(),
-            cseq: 0,
-            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
-            answered: false,
-            ending: None,
-        }
+    /// Forgets dialog `id`: from memory, its NOTIFYs awaiting an answer, and
+    /// the store.
+    fn forget_dialog(&mut self, id: &str, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        self.dialogs.remove(id);
+        out.transactions.forget_dialog(id);
+        Dialogs::forget_stored(id, b);
     }
 
-    pub(super) fn end_request(&self, id: &str, b: &mut Batch<'_>) {
-        let result = b.step(|engine, tx, _| {
-            engine.end_request(tx, id)?;
-            Ok::<_, StoreError>(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "request not removed");
-        }
-    }
-
-    pub(super) fn drop_watcher(&mut self, id: &str, b: &mut Batch<'_>) {
-        self.forget_dialog(id, b);
-        self.end_request(id, b);
+    fn drop_watcher(&mut self, id: &str, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        self.forget_dialog(id, b, out);
+        end_request(id, b);
     }
 
     /// [`Self::drop_watcher`] for many dialogs at once, with one pass over
@@ -387,19 +391,31 @@ impl Agent {
         &mut self,
         ids: impl IntoIterator<Item = &'a String> + Clone,
         b: &mut Batch<'_>,
+        out: &mut Outgoing<'_>,
     ) {
-        let gone: std::collections::HashSet<&String> = ids.clone().into_iter().collect();
-        self.pending.retain(|_, p| !gone.contains(&p.dialog));
+        let gone: HashSet<&String> = ids.clone().into_iter().collect();
+        out.transactions.forget_dialogs(&gone);
         for id in ids {
             self.dialogs.remove(id);
-            self.forget_stored_dialog(id, b);
-            self.end_request(id, b);
+            Dialogs::forget_stored(id, b);
+            end_request(id, b);
         }
     }
 }
 
+/// The engine's request behind dialog `id` goes (no more deliveries for it).
+fn end_request(id: &str, b: &mut Batch<'_>) {
+    let result = b.step(|engine, tx, _| {
+        engine.end_request(tx, id)?;
+        Ok::<_, StoreError>(None)
+    });
+    if let Err(e) = result {
+        warn!(error = %e, "request not removed");
+    }
+}
+
 /// What `watcher` may see of `presentity` now, read in the group's transaction.
-pub(super) fn view(
+fn view(
     watcher: &AccountName,
     presentity: &AccountName,
     b: &mut Batch<'_>,

@@ -1,0 +1,472 @@
+//! The SIP agent's answers to each kind of request, in process over
+//! loopback UDP, with the registrar on: OPTIONS and what it refuses,
+//! PUBLISH with its entity-tags, REGISTER bindings, SUBSCRIBE dialogs with
+//! their NOTIFYs (new, refreshed, ended, fetched), and the same answer for a
+//! request sent again. Written to hold the router and the parts it calls to
+//! the answers they gave before they were split apart.
+#![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailpresence_protocol::summary::Lang;
+use mailpresence_server::config::{self, PresencePolicy, Rule, SipConfig};
+use mailpresence_server::directory::Directory;
+use mailpresence_server::engine::Engine;
+use mailpresence_server::hub::Hub;
+use mailpresence_server::sip::{agent::Agent, transport};
+use mailpresence_server::store::SqliteStore;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+/// How long any answer may take before the test gives up (not a speed check).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running agent for alice and bob (who may see each other), registrar on.
+struct Server {
+    _dir: tempfile::TempDir,
+    addr: SocketAddr,
+    _stop: watch::Sender<bool>,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let people: Vec<_> = ["alice", "bob"].map(person).into();
+    let rules = [Rule {
+        watchers: vec!["*".into()],
+        may_see: vec!["*".into()],
+        location: false,
+    }];
+    let engine = Engine::new(
+        Directory::from_config(&people, &rules),
+        PresencePolicy::default(),
+        "presence@example.test",
+    );
+    let store = SqliteStore::open(&dir.path().join("presence.db")).unwrap();
+    let hub: Arc<Hub> = Hub::new(store, engine, "presence@example.test".into());
+    let config: SipConfig = toml::from_str(
+        r#"listen = "127.0.0.1:0"
+           trusted_networks = ["127.0.0.0/8"]
+           registrar = true"#,
+    )
+    .unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let (out, inbound, addr) = transport::bind(config.listen, shutdown.clone())
+        .await
+        .unwrap();
+    let (deliveries_tx, deliveries) = mpsc::unbounded_channel();
+    hub.connect_sip(deliveries_tx);
+    let agent = Agent::new(
+        hub,
+        config,
+        "example.test".into(),
+        addr.to_string(),
+        Lang::En,
+        out,
+    );
+    tokio::spawn(agent.run(inbound, deliveries, shutdown));
+    Server {
+        _dir: dir,
+        addr,
+        _stop: stop,
+    }
+}
+
+fn person(account: &str) -> config::Person {
+    config::Person {
+        sip: Some(format!("sip:{account}@example.test")),
+        account: account.into(),
+        name: String::new(),
+        mail: None,
+        sip_password: None,
+        groups: Vec::new(),
+    }
+}
+
+/// A phone on a UDP socket of its own, talking to the server.
+struct Phone {
+    socket: UdpSocket,
+    server: SocketAddr,
+    sent: u32,
+}
+
+impl Phone {
+    async fn new(server: SocketAddr) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        Self {
+            socket,
+            server,
+            sent: 0,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// Sends a request (a fresh branch and CSeq each time) and returns it.
+    async fn request(&mut self, method: &str, ruri: &str, headers: &[&str], body: &str) -> String {
+        self.sent += 1;
+        let (n, phone) = (self.sent, self.addr());
+        let mut text = format!(
+            "{method} {ruri} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {phone};branch=z9hG4bK-{n};rport\r\n\
+             Max-Forwards: 70\r\n\
+             CSeq: {n} {method}\r\n"
+        );
+        for h in headers {
+            text.push_str(h);
+            text.push_str("\r\n");
+        }
+        if !body.is_empty() {
+            text.push_str("Content-Type: application/pidf+xml\r\n");
+        }
+        text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        self.send(&text).await;
+        text
+    }
+
+    async fn send(&self, text: &str) {
+        self.socket
+            .send_to(text.as_bytes(), self.server)
+            .await
+            .unwrap();
+    }
+
+    async fn receive(&self) -> String {
+        let mut buf = vec![0u8; 65_536];
+        let (n, _) = tokio::time::timeout(PATIENCE, self.socket.recv_from(&mut buf))
+            .await
+            .expect("a message in time")
+            .unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    /// The answer to the last request, and the NOTIFY that came with it (answered 200).
+    async fn answer_and_notify(&self) -> (String, String) {
+        let (first, second) = (self.receive().await, self.receive().await);
+        let (answer, notify) = if first.starts_with("NOTIFY") {
+            (second, first)
+        } else {
+            (first, second)
+        };
+        assert!(notify.starts_with("NOTIFY "), "{notify}");
+        self.send(&ok_to(&notify)).await;
+        (answer, notify)
+    }
+}
+
+fn header<'a>(message: &'a str, name: &str) -> &'a str {
+    message
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .unwrap_or_default()
+}
+
+fn headers<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
+    message
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .collect()
+}
+
+fn status(message: &str) -> u16 {
+    message.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn ok_to(notify: &str) -> String {
+    let mut answer = String::from("SIP/2.0 200 OK\r\n");
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        answer.push_str(&format!("{name}: {}\r\n", header(notify, name)));
+    }
+    answer + "Content-Length: 0\r\n\r\n"
+}
+
+/// The NOTIFY says its subscription is active for `seconds` (a second may
+/// have passed since it was granted).
+fn assert_active(notify: &str, seconds: u64) {
+    let state = header(notify, "Subscription-State");
+    let left: u64 = state
+        .strip_prefix("active;expires=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((seconds - 2..=seconds).contains(&left), "{state}");
+}
+
+fn pidf(account: &str, note: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:{account}@example.test"><tuple id="t"><status><basic>open</basic></status><note>{note}</note></tuple></presence>"#
+    )
+}
+
+const ALICE: &str = "sip:alice@example.test";
+const FROM_ALICE: &str = "From: <sip:alice@example.test>;tag=a";
+const TO_ALICE: &str = "To: <sip:alice@example.test>";
+const FROM_BOB: &str = "From: <sip:bob@example.test>;tag=b";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_and_what_is_refused_before_any_state_is_touched() {
+    let server = server().await;
+    let mut phone = Phone::new(server.addr).await;
+    let call = "Call-ID: refusals";
+
+    phone
+        .request("OPTIONS", ALICE, &[FROM_ALICE, TO_ALICE, call], "")
+        .await;
+    let ok = phone.receive().await;
+    assert_eq!(status(&ok), 200);
+    assert_eq!(
+        header(&ok, "Allow"),
+        "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS, REGISTER"
+    );
+    assert_eq!(header(&ok, "Accept"), "application/pidf+xml");
+    assert_eq!(header(&ok, "Server"), "mailpresence");
+    assert!(header(&ok, "Via").contains(";received=127.0.0.1"), "{ok}");
+    assert!(header(&ok, "To").contains(";tag="), "{ok}");
+
+    let cases: [(&str, &str, &[&str], u16); 8] = [
+        ("NOTIFY", ALICE, &[], 481),
+        ("INFO", ALICE, &[], 405),
+        ("PUBLISH", ALICE, &["Event: dialog"], 489),
+        (
+            "PUBLISH",
+            "sip:nobody@example.test",
+            &["Event: presence"],
+            404,
+        ),
+        ("PUBLISH", "sip:bob@example.test", &["Event: presence"], 403),
+        ("PUBLISH", ALICE, &["Event: presence", "Expires: 10"], 423),
+        (
+            "SUBSCRIBE",
+            ALICE,
+            &["Event: presence", "Accept: text/plain"],
+            406,
+        ),
+        ("REGISTER", "sip:nobody@example.test", &[], 404),
+    ];
+    for (method, ruri, extra, expected) in cases {
+        let to = if ruri == ALICE {
+            TO_ALICE.to_owned()
+        } else {
+            format!("To: <{ruri}>")
+        };
+        let mut h = vec![FROM_ALICE, to.as_str(), call];
+        h.extend_from_slice(extra);
+        phone.request(method, ruri, &h, "").await;
+        let answer = phone.receive().await;
+        assert_eq!(status(&answer), expected, "{method} {extra:?}: {answer}");
+        if expected == 423 {
+            assert_eq!(header(&answer, "Min-Expires"), "60");
+        }
+        if expected == 405 {
+            assert!(header(&answer, "Allow").ends_with("REGISTER"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_is_refreshed_by_its_entity_tag_and_removed() {
+    let server = server().await;
+    let mut phone = Phone::new(server.addr).await;
+    let base = [FROM_ALICE, TO_ALICE, "Call-ID: pub", "Event: presence"];
+
+    let first = phone
+        .request("PUBLISH", ALICE, &base, &pidf("alice", "in"))
+        .await;
+    let ok = phone.receive().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert_eq!(header(&ok, "Expires"), "3600");
+    let etag = header(&ok, "SIP-ETag").to_owned();
+    assert_eq!(etag.len(), 16);
+
+    // Sent again (its answer lost): the same answer, byte for byte.
+    phone.send(&first).await;
+    assert_eq!(phone.receive().await, ok);
+
+    let if_match = format!("SIP-If-Match: {etag}");
+    let refresh = [&base[..], &[if_match.as_str(), "Expires: 120"]].concat();
+    phone.request("PUBLISH", ALICE, &refresh, "").await;
+    let refreshed = phone.receive().await;
+    assert_eq!(status(&refreshed), 200, "{refreshed}");
+    assert_eq!(header(&refreshed, "Expires"), "120");
+    let new_etag = header(&refreshed, "SIP-ETag").to_owned();
+    assert_ne!(new_etag, etag);
+
+    let stale = [&base[..], &[if_match.as_str()]].concat();
+    phone.request("PUBLISH", ALICE, &stale, "").await;
+    assert_eq!(status(&phone.receive().await), 412);
+
+    phone.request("PUBLISH", ALICE, &base, "").await;
+    let bodiless = phone.receive().await;
+    assert_eq!(status(&bodiless), 400);
+    assert!(header(&bodiless, "Warning").contains("needs a PIDF body"));
+
+    let if_match = format!("SIP-If-Match: {new_etag}");
+    let remove = [&base[..], &[if_match.as_str(), "Expires: 0"]].concat();
+    phone.request("PUBLISH", ALICE, &remove, "").await;
+    let removed = phone.receive().await;
+    assert_eq!(status(&removed), 200);
+    assert_eq!(header(&removed, "Expires"), "0");
+    assert_eq!(header(&removed, "SIP-ETag"), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registrar_binds_contacts_and_lets_them_all_go() {
+    let server = server().await;
+    let mut phone = Phone::new(server.addr).await;
+    let contacts = "Contact: <sip:alice@10.0.0.5>;expires=120, <sip:alice@10.0.0.6>";
+    let base = [FROM_ALICE, TO_ALICE, "Call-ID: reg"];
+
+    phone
+        .request(
+            "REGISTER",
+            "sip:example.test",
+            &[&base[..], &[contacts]].concat(),
+            "",
+        )
+        .await;
+    let ok = phone.receive().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    let mut bound = headers(&ok, "Contact");
+    bound.sort();
+    assert_eq!(bound.len(), 2, "{ok}");
+    assert!(
+        bound[0].starts_with("<sip:alice@10.0.0.5>;expires=1"),
+        "{ok}"
+    );
+    assert!(
+        bound[1].starts_with("<sip:alice@10.0.0.6>;expires=3"),
+        "{ok}"
+    );
+    assert!(!header(&ok, "Date").is_empty());
+
+    let brief = [&base[..], &["Contact: <sip:alice@10.0.0.7>;expires=5"]].concat();
+    phone
+        .request("REGISTER", "sip:example.test", &brief, "")
+        .await;
+    assert_eq!(status(&phone.receive().await), 423);
+
+    let star_alone = [&base[..], &["Contact: *"]].concat();
+    phone
+        .request("REGISTER", "sip:example.test", &star_alone, "")
+        .await;
+    assert_eq!(status(&phone.receive().await), 400);
+
+    let all = [&base[..], &["Contact: *", "Expires: 0"]].concat();
+    phone
+        .request("REGISTER", "sip:example.test", &all, "")
+        .await;
+    let gone = phone.receive().await;
+    assert_eq!(status(&gone), 200);
+    assert!(headers(&gone, "Contact").is_empty(), "{gone}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_is_opened_refreshed_ended_and_fetched() {
+    let server = server().await;
+    let mut alice = Phone::new(server.addr).await;
+    alice
+        .request(
+            "PUBLISH",
+            ALICE,
+            &[FROM_ALICE, TO_ALICE, "Call-ID: p", "Event: presence"],
+            &pidf("alice", "at the desk"),
+        )
+        .await;
+    assert_eq!(status(&alice.receive().await), 200);
+
+    let mut bob = Phone::new(server.addr).await;
+    let contact = format!("Contact: <sip:bob@{}>", bob.addr());
+    let open = [
+        FROM_BOB,
+        TO_ALICE,
+        "Call-ID: watch",
+        "Event: presence",
+        contact.as_str(),
+    ];
+    bob.request("SUBSCRIBE", ALICE, &open, "").await;
+    let (ok, notify) = bob.answer_and_notify().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert_eq!(header(&ok, "Expires"), "3600");
+    assert_eq!(header(&ok, "Contact"), format!("<sip:{}>", server.addr));
+    assert_active(&notify, 3600);
+    assert_eq!(
+        header(&notify, "Contact"),
+        format!("<sip:alice@{}>", server.addr)
+    );
+    assert_eq!(header(&notify, "CSeq"), "1 NOTIFY");
+    assert!(notify.contains("at the desk"), "{notify}");
+    assert!(
+        notify.contains(r#"entity="sip:alice@example.test""#),
+        "{notify}"
+    );
+    let to = format!("To: {}", header(&ok, "To"));
+
+    let refresh = [
+        FROM_BOB,
+        to.as_str(),
+        "Call-ID: watch",
+        "Event: presence",
+        "Expires: 600",
+    ];
+    bob.request("SUBSCRIBE", ALICE, &refresh, "").await;
+    let (ok, notify) = bob.answer_and_notify().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert_eq!(header(&ok, "Expires"), "600");
+    assert_eq!(header(&ok, "To"), &to[4..]);
+    assert_eq!(header(&notify, "CSeq"), "2 NOTIFY");
+    assert_active(&notify, 600);
+
+    let end = [
+        FROM_BOB,
+        to.as_str(),
+        "Call-ID: watch",
+        "Event: presence",
+        "Expires: 0",
+    ];
+    bob.request("SUBSCRIBE", ALICE, &end, "").await;
+    let (ok, notify) = bob.answer_and_notify().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert_eq!(
+        header(&notify, "Subscription-State"),
+        "terminated;reason=timeout"
+    );
+    assert!(notify.contains("at the desk"), "{notify}");
+
+    bob.request("SUBSCRIBE", ALICE, &refresh, "").await;
+    assert_eq!(status(&bob.receive().await), 481);
+
+    let fetch = [
+        FROM_BOB,
+        TO_ALICE,
+        "Call-ID: fetch",
+        "Event: presence",
+        "Expires: 0",
+    ];
+    bob.request("SUBSCRIBE", ALICE, &fetch, "").await;
+    let (ok, notify) = bob.answer_and_notify().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    assert_eq!(header(&ok, "Expires"), "0");
+    assert_eq!(
+        header(&notify, "Subscription-State"),
+        "terminated;reason=timeout"
+    );
+    assert!(notify.contains("at the desk"), "{notify}");
+
+    // A new presence of alice's reaches no ended subscription: nothing comes.
+    alice
+        .request(
+            "PUBLISH",
+            ALICE,
+            &[FROM_ALICE, TO_ALICE, "Call-ID: p2", "Event: presence"],
+            &pidf("alice", "out"),
+        )
+        .await;
+    assert_eq!(status(&alice.receive().await), 200);
+    let mut buf = [0u8; 2048];
+    let quiet =
+        tokio::time::timeout(Duration::from_millis(500), bob.socket.recv_from(&mut buf)).await;
+    assert!(quiet.is_err(), "nothing for an ended subscription");
+}
