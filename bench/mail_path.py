@@ -47,7 +47,7 @@ def server_config(work, sip_port, publishers):
         # intake itself is measured (the Authentication-Results check it skips
         # is one header parse).
         f.write('[trust]\nmode = "from-header"\n')
-        f.write('[presence]\nsender_mails_per_hour = 100000000\nnotify_interval_secs = 1\n[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\ntrusted_networks = ["127.0.0.0/8"]\n' % (sip_port, D))
+        f.write('[presence]\nsender_mails_per_hour = 100000000\nnotify_interval_secs = 1\n[sip]\nlisten = "127.0.0.1:%d"\ndomain = "%s"\ntrusted_networks = ["127.0.0.0/8"]\ntrusted_over_udp = true\n' % (sip_port, D))
         for who in publishers + ["watcher", "tanaka", "yamada"]:
             f.write('[[person]]\naccount = "%s"\nmail = "%s"\nsip = "sip:%s@%s"\n' % (who, mail(who), who, D))
         f.write('[[rule]]\nwatchers = ["*"]\nmay_see = ["*"]\nlocation = true\n')

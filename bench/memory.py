@@ -33,7 +33,7 @@ def write_config(path, port, users, auth):
         if auth:
             f.write('trusted_networks = []\ndigest_algorithms = ["MD5"]\n')
         else:
-            f.write('trusted_networks = ["127.0.0.0/8"]\n')
+            f.write('trusted_networks = ["127.0.0.0/8"]\ntrusted_over_udp = true\n')
         for i in range(users):
             f.write('[[person]]\naccount = "u%d"\nsip = "sip:u%d@%s"\n' % (i, i, DOMAIN))
             if auth:

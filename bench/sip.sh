@@ -72,7 +72,7 @@ with open(path, "w") as f:
         # Nobody trusted: everyone proves their password (MD5 for SIPp 3.6).
         f.write('trusted_networks = []\ndigest_algorithms = ["MD5"]\n')
     else:
-        f.write('trusted_networks = ["127.0.0.0/8"]\n')
+        f.write('trusted_networks = ["127.0.0.0/8"]\ntrusted_over_udp = true\n')
     if mode == "tls":
         f.write('tls_listen = "127.0.0.1:%s"\ntls_certificate = "%s/tls-cert.pem"\ntls_key = "%s/tls-key.pem"\n'
                 % (tls_port, work, work))

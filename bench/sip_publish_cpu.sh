@@ -27,7 +27,7 @@ with open(path, "w") as f:
     f.write('[smtp]\nhost = "127.0.0.1"\nport = 1\ntls = "none"\n')
     f.write('[trust]\nmode = "from-header"\n')
     f.write('[presence]\nnotify_interval_secs = 1\n')
-    f.write('[sip]\nlisten = "127.0.0.1:%s"\ndomain = "example.test"\nmin_expires = 0\ntrusted_networks = ["127.0.0.0/8"]\n' % port)
+    f.write('[sip]\nlisten = "127.0.0.1:%s"\ndomain = "example.test"\nmin_expires = 0\ntrusted_networks = ["127.0.0.0/8"]\ntrusted_over_udp = true\n' % port)
     for prefix in ("u", "w"):
         for i in range(1000):
             f.write('[[person]]\naccount = "%s%d"\nsip = "sip:%s%d@example.test"\n' % (prefix, i, prefix, i))

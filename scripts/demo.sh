@@ -66,6 +66,7 @@ notify_interval_secs = 1
 listen = "127.0.0.1:$sip_port"
 domain = "example.test"
 trusted_networks = ["127.0.0.0/8"]   # the demo's SIP peers run on this machine
+trusted_over_udp = true               # loopback: nobody forges a source address here
 [web]
 listen = "127.0.0.1:$web_port"
 public_url = "$board"

@@ -48,6 +48,7 @@ async fn server() -> Server {
     let config: SipConfig = toml::from_str(
         r#"listen = "127.0.0.1:0"
            trusted_networks = ["127.0.0.0/8"]
+           trusted_over_udp = true
            registrar = true"#,
     )
     .unwrap();

@@ -76,7 +76,8 @@ impl Server {
     async fn start(&mut self) -> SocketAddr {
         let config: SipConfig = toml::from_str(
             r#"listen = "127.0.0.1:0"
-               trusted_networks = ["127.0.0.0/8"]"#,
+               trusted_networks = ["127.0.0.0/8"]
+               trusted_over_udp = true"#,
         )
         .unwrap();
         let shutdown = self.stop.subscribe();

@@ -40,9 +40,10 @@ impl World {
         if let Some(port) = self.sip_port {
             writeln!(
                 t,
-                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\ntrusted_networks = [{}]\n{}{}\n",
+                "[sip]\nlisten = \"127.0.0.1:{port}\"\ndomain = \"{}\"\ntrusted_networks = [{}]\ntrusted_over_udp = {}\n{}{}\n",
                 s.domain,
                 self.sip_trusted,
+                self.sip_trusted_over_udp,
                 self.sip_tls
                     .as_ref()
                     .map(SipTls::config)

@@ -47,6 +47,9 @@ pub struct World {
     /// `[sip] trusted_networks` (TOML array items); default loopback, where
     /// the tests' SIP peers run. Empty: every request must prove its password.
     pub sip_trusted: String,
+    /// `[sip] trusted_over_udp`: the tests' SIPp speaks UDP from loopback,
+    /// where no one forges a source address, so they say true.
+    pub sip_trusted_over_udp: bool,
     /// SIP over TLS, when the test wants it (see `with_sip_tls`).
     pub sip_tls: Option<SipTls>,
     /// The `[trust]` section; default: the test MTA's Authentication-Results.
@@ -94,6 +97,7 @@ impl World {
             sip_port: None,
             sip_extra: String::new(),
             sip_trusted: "\"127.0.0.0/8\"".into(),
+            sip_trusted_over_udp: true,
             sip_tls: None,
             web_port: None,
             dir: tempfile::tempdir().expect("tempdir"),

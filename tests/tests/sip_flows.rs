@@ -239,7 +239,7 @@ async fn outside_trusted_networks_only_the_right_password_gets_in() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_challenge_offers_sha_256_first_and_md5_for_old_phones() {
+async fn the_challenge_offers_sha_256_alone_so_no_one_is_talked_down_to_md5() {
     let mut world = World::new(&["yamada"]).with_sip();
     world.sip_trusted = String::new();
     world.staff[0].sip_password = Some("kaigi-2026".into());
@@ -259,9 +259,48 @@ async fn the_challenge_offers_sha_256_first_and_md5_for_old_phones() {
         .lines()
         .filter(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))
         .collect();
-    assert_eq!(challenges.len(), 2, "{answer}");
+    assert_eq!(challenges.len(), 1, "{answer}");
     assert!(challenges[0].contains("algorithm=SHA-256"), "{answer}");
-    assert!(challenges[1].contains("algorithm=MD5"), "{answer}");
+}
+
+/// The PBX's address is believed over TCP, where the handshake proved it; a
+/// UDP datagram claiming to come from it is the sender's word alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_network_is_believed_over_tcp_but_not_over_udp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut world = World::new(&["yamada"]).with_sip();
+    world.sip_trusted_over_udp = false;
+    let server = world.start_server();
+    let raw = RawSip::new(world.sip_addr()).await;
+    let pidf = Some(("application/pidf+xml", MINIMAL_PIDF));
+    raw.send_text(&publish_text(
+        &raw, "yamada", "PUBLISH", "presence", pidf, "",
+    ))
+    .await;
+    assert_eq!(
+        raw.status().await,
+        Some(403),
+        "from loopback over UDP, without a password: not believed\n{}",
+        server.log_text()
+    );
+    let mut tcp = tokio::net::TcpStream::connect(world.sip_addr())
+        .await
+        .expect("the SIP TCP listener");
+    let text = publish_text(&raw, "yamada", "PUBLISH", "presence", pidf, "")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+        .replace('\n', "\r\n");
+    tcp.write_all(text.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut answer))
+        .await
+        .expect("an answer over TCP")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(
+        answer.starts_with("SIP/2.0 200"),
+        "over TCP from the trusted network: believed\n{answer}\n{}",
+        server.log_text()
+    );
 }
 
 const MINIMAL_PIDF: &str = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:x@example.test"><tuple id="a"><status><basic>open</basic></status></tuple></presence>"#;

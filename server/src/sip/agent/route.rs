@@ -90,7 +90,9 @@ impl Agent {
             warn!(presentity = %person.account, from = req.header("From").unwrap_or("-"), "PUBLISH for someone else refused");
             return Err(Reply::new(403, "Forbidden"));
         }
-        let trusted = self.config.trusts(peer.addr().ip());
+        let trusted = self
+            .config
+            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)));
         self.trust.authorize(req, peer, person, trusted)?;
         let expires = self.lifetimes.of_request(req)?;
         self.publications.publish(req, person, expires, b)
@@ -126,7 +128,9 @@ impl Agent {
             );
             return Err(Reply::new(403, "Forbidden"));
         };
-        let trusted = self.config.trusts(peer.addr().ip());
+        let trusted = self
+            .config
+            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)));
         self.trust.authorize(req, peer, watcher, trusted)?;
         let mut out = Outgoing {
             dir,
@@ -154,7 +158,9 @@ impl Agent {
         let dir = self.hub.engine.directory();
         let person = req.header("To").map(uri_of).and_then(|u| dir.by_sip_uri(u));
         let person = person.ok_or_else(|| Reply::new(404, "Not Found"))?;
-        let trusted = self.config.trusts(peer.addr().ip());
+        let trusted = self
+            .config
+            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)));
         self.trust.authorize(req, peer, person, trusted)?;
         self.registrar.register(req, person, b)
     }
