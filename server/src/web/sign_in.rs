@@ -22,6 +22,7 @@ use super::session::{self, Refused, check_change, check_origin, secret_key};
 use super::state::Web;
 use crate::directory::Person;
 use crate::sip::digest::to_hex as hex;
+use crate::store::SignInBy;
 
 const LINK_KIND: &str = "web-link";
 
@@ -83,15 +84,16 @@ fn send_link(web: &Web, address: &str, client: IpAddr) -> Result<(), crate::stor
     let minutes = web.config.link_minutes;
     let queued = web.hub.store().transaction(|tx| -> Result<bool, crate::store::StoreError> {
         tx.expire_records(now)?;
+        tx.forget_sign_in_counts(now - Duration::hours(1))?;
         // The source first: past its limit, nothing more is counted or stored,
         // so one source cannot use up a colleague's links.
-        let from_ip = tx.count_sender_mail(&format!("web-ip:{client}"), now)?;
+        let from_ip = tx.count_sign_in(SignInBy::Source, &client.to_string(), now)?;
         if from_ip > web.config.link_requests_per_ip_hour {
             tracing::warn!(ip = %client, "sign-in links: too many requests from this address this hour");
             return Ok(false);
         }
         // Counted for unknown addresses too: the cost of a request tells nothing.
-        let to_address = tx.count_sender_mail(&format!("web-link:{address}"), now)?;
+        let to_address = tx.count_sign_in(SignInBy::Address, address, now)?;
         let Some(person) = person.as_ref() else {
             tracing::info!("sign-in link asked for an address that is nobody's");
             return Ok(false);

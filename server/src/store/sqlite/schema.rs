@@ -85,6 +85,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX request_watcher ON request(watcher, notifier);
     CREATE INDEX request_reference ON request(reference) WHERE reference IS NOT NULL;
 "#,
+    r#"
+    -- Requests for the board's sign-in links per source address and per
+    -- mail address in the current hour (rate limit). They were counted in
+    -- sender_hour, the presence mails' counter, under 'web-ip:' and
+    -- 'web-link:' keys: moved here, so an hour's counts survive the upgrade.
+    CREATE TABLE sign_in_hour (
+        counted_by TEXT NOT NULL,           -- 'source' or 'address'
+        key TEXT NOT NULL,
+        started_at INTEGER NOT NULL,        -- unix ms
+        requests INTEGER NOT NULL,
+        PRIMARY KEY (counted_by, key)
+    );
+    INSERT INTO sign_in_hour (counted_by, key, started_at, requests)
+        SELECT 'source', substr(sender, 8), started_at, mails FROM sender_hour
+        WHERE substr(sender, 1, 7) = 'web-ip:';
+    INSERT INTO sign_in_hour (counted_by, key, started_at, requests)
+        SELECT 'address', substr(sender, 10), started_at, mails FROM sender_hour
+        WHERE substr(sender, 1, 9) = 'web-link:';
+    DELETE FROM sender_hour
+        WHERE substr(sender, 1, 7) = 'web-ip:' OR substr(sender, 1, 9) = 'web-link:';
+"#,
 ];
 
 /// Brings the schema up to date. The write lock is taken first and the
@@ -105,4 +126,74 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use chrono::Utc;
+
+    use super::super::SqliteStore;
+    use super::*;
+    use crate::store::{SignInBy, Store};
+
+    /// The schema version before sign-in requests had their own counter.
+    const BEFORE_SIGN_IN_HOUR: usize = 5;
+
+    #[test]
+    fn an_upgrade_moves_the_boards_sign_in_counts_out_of_the_mail_senders_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("presence.db");
+        let now = Utc::now();
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..BEFORE_SIGN_IN_HOUR] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", BEFORE_SIGN_IN_HOUR)
+                .unwrap();
+            // What the board counted there until now, beside a mail sender.
+            conn.execute_batch(&format!(
+                "INSERT INTO sender_hour (sender, started_at, mails) VALUES
+                   ('web-ip:192.0.2.7', {t}, 4),
+                   ('web-link:sato@example.test', {t}, 2),
+                   ('tanaka@example.test', {t}, 3);",
+                t = now.timestamp_millis()
+            ))
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        let version: usize = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let counts = store
+            .transaction(|tx| -> Result<Vec<u32>> {
+                Ok(vec![
+                    tx.count_sign_in(SignInBy::Source, "192.0.2.7", now)?,
+                    tx.count_sign_in(SignInBy::Address, "sato@example.test", now)?,
+                    tx.count_sender_mail("tanaka@example.test", now)?,
+                    // Gone from the mail senders' counter: a count starts anew.
+                    tx.count_sender_mail("web-ip:192.0.2.7", now)?,
+                ])
+            })
+            .unwrap();
+        assert_eq!(counts, [5, 3, 4, 1]);
+    }
+
+    #[test]
+    fn a_fresh_database_has_every_version() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let version: usize = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let first = store
+            .transaction(|tx| tx.count_sign_in(SignInBy::Source, "2001:db8::1", Utc::now()))
+            .unwrap();
+        assert_eq!(first, 1);
+    }
 }
