@@ -2,7 +2,7 @@
 //! municipal borders, coloured by prefecture, so the prefectures stand out
 //! and no online tiles are needed), and each town's representative point,
 //! where a colleague's dot goes. Coarse on purpose: a dot marks the town the
-//! person published, never a position.
+//! person published, never a position. `pages` serves the drawing.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -15,8 +15,8 @@
 //! prefectures and places towns; `html` escapes text; `routes` maps paths to
 //! handlers; `listen` accepts HTTP or HTTPS connections.
 //!
-//! Imports go one way (a module uses only those to its right):
-//! listen → routes → {events → rows, sign_in → pages} → session → state → map → html.
+//! Imports go one way: each module uses only modules after it in
+//! listen, routes, events, rows, sign_in, pages, session, state, map, html.
 
 mod events;
 mod html;

@@ -5,7 +5,7 @@
 //! server's own script and style, no framing, a referrer only to this server
 //! (a sign-in link in a Referer elsewhere would be a key in someone's log;
 //! `no-referrer` would also make browsers send `Origin: null` with our own
-//! forms), HSTS over HTTPS.
+//! forms), HSTS over HTTPS — and a deadline on every request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

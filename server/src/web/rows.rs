@@ -1,6 +1,7 @@
 //! What one viewer sees of everyone: a row per person the rules let them
 //! see (状態, 行先, 戻り予定, 備考, 更新時刻), the place only where the rules
-//! allow location; and a desk worker's own change from the board, which is
+//! allow location (GET /api/board, and the rows `events` streams); and a
+//! desk worker's own change from the board (POST /api/me), which is
 //! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs.
 
 use std::net::SocketAddr;
