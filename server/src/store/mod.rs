@@ -1,7 +1,9 @@
 //! What the server keeps, behind one small interface: presence records (only
 //! the latest per person), presence requests, the mails already handled, and
 //! the outbox. `sqlite` is the embedded implementation; a shared SQL database
-//! for several server instances would implement the same trait.
+//! for several server instances would implement the same trait. Beside the
+//! trait, the SQLite transaction also keeps expiring records (SIP state, the
+//! board's links and sessions) and the board's sign-in counts.
 
 pub mod sqlite;
 
@@ -104,6 +106,25 @@ pub struct OutboxMail {
     pub raw: Vec<u8>,
     pub attempts: u32,
     pub next_attempt_at: Time,
+}
+
+/// What a request for a board sign-in link is counted by; each has its own
+/// hourly limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInBy {
+    /// The browser's address (an IP address).
+    Source,
+    /// The mail address the link is asked for.
+    Address,
+}
+
+impl SignInBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Address => "address",
+        }
+    }
 }
 
 /// Counts for the status report.

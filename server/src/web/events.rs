@@ -20,9 +20,9 @@ use futures::Stream;
 use mailpresence_protocol::model::AccountName;
 use tokio::sync::{broadcast, watch};
 
-use super::auth::{self, Refused};
-use super::rows::{no_store, row};
-use super::{StreamSlot, Web};
+use super::rows::row;
+use super::session::{self, Refused, no_store};
+use super::state::{StreamSlot, Web};
 use crate::feed::{Change, Missed};
 
 /// A comment line this often keeps proxies and NAT from dropping a quiet stream.
@@ -50,7 +50,7 @@ pub async fn stream(
     Query(query): Query<After>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(viewer) = auth::viewer(&web, &headers, peer) else {
+    let Some(viewer) = session::viewer(&web, &headers, peer) else {
         return Refused::NotSignedIn.into_response();
     };
     let Some(slot) = web.stream_slot(viewer.account.as_str()) else {
@@ -171,7 +171,7 @@ impl Viewing {
             return true;
         }
         self.checked = std::time::Instant::now();
-        auth::session_alive(&self.web, key)
+        session::session_alive(&self.web, key)
     }
 
     /// The change as this viewer's row, or nothing when the rules hide the

@@ -19,7 +19,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::{Web, WebError};
+use super::routes::router;
+use super::state::{Web, WebError};
 use crate::admission::{Admission, Full, LogThrottle};
 
 /// A TLS handshake must be done within this.
@@ -83,7 +84,7 @@ async fn serve(bound: Listening, mut shutdown: watch::Receiver<bool>) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(%address, https = tls.is_some(), url = %web.config.public_url, "presence board listening");
-    let app = super::router(web.clone(), shutdown.clone());
+    let app = router(web.clone(), shutdown.clone());
     // A proxy carries everyone's connections, and so does this machine's
     // own (a proxy on loopback): bound by the total alone.
     let mut exempt = web.config.trusted_proxies.clone();

@@ -2,20 +2,16 @@
 //! municipal borders, coloured by prefecture, so the prefectures stand out
 //! and no online tiles are needed), and each town's representative point,
 //! where a colleague's dot goes. Coarse on purpose: a dot marks the town the
-//! person published, never a position.
+//! person published, never a position. `pages` serves the drawing.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use mailpresence_protocol::mappack::{MapPack, PackError};
 
-use super::Web;
-use super::pages::escape;
+use super::html::escape;
 
 /// Points closer than this (degrees, about 1 km) are one point at the
 /// board's scale: the outlines shrink from megabytes to a few hundred kB.
@@ -68,6 +64,11 @@ impl BoardMap {
             longest: municipalities.keys().map(String::len).max().unwrap_or(0),
             municipalities,
         })
+    }
+
+    /// The drawn prefectures, as an SVG document.
+    pub fn svg(&self) -> &str {
+        &self.svg
     }
 
     /// Where a published place goes on the map, in map units: the town's
@@ -200,21 +201,6 @@ fn path_ring(out: &mut String, ring: &[[f32; 2]]) {
         let _ = write!(out, "{}{px:.1} {py:.1}", if i == 0 { "M" } else { "L" });
     }
     out.push('Z');
-}
-
-/// GET /api/map.svg: the prefectures (public map data, cached a day).
-pub async fn svg(State(web): State<Arc<Web>>) -> Response {
-    match &web.map {
-        Some(map) => (
-            [
-                (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
-                (header::CACHE_CONTROL, "public, max-age=86400"),
-            ],
-            map.svg.to_string(),
-        )
-            .into_response(),
-        None => axum::http::StatusCode::NOT_FOUND.into_response(),
-    }
 }
 
 #[cfg(test)]

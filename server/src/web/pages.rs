@@ -1,10 +1,11 @@
 //! The board's pages and files: the board itself (a static page whose
-//! script reads `/api/board` and the stream), the sign-in pages, and strict
+//! script reads `/api/board` and the stream), the sign-in pages and their
+//! notices in the browser's language, the script, style and map, and strict
 //! headers on every answer — a Content-Security-Policy that allows only this
 //! server's own script and style, no framing, a referrer only to this server
 //! (a sign-in link in a Referer elsewhere would be a key in someone's log;
 //! `no-referrer` would also make browsers send `Origin: null` with our own
-//! forms), HSTS over HTTPS.
+//! forms), HSTS over HTTPS — and a deadline on every request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use mailpresence_protocol::summary::Lang;
 
-use super::Web;
-use super::auth;
+use super::html::escape;
+use super::session::{self, no_store};
+use super::state::Web;
 
 const BOARD_HTML: &str = include_str!("../../web/board.html");
 const BOARD_JS: &str = include_str!("../../web/board.js");
@@ -121,12 +123,12 @@ pub async fn board(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if auth::viewer(&web, &headers, peer).is_none() {
+    if session::viewer(&web, &headers, peer).is_none() {
         return Redirect::to("/login").into_response();
     }
     let lang = PageLang::of(&web, &headers);
     let mut response = Html(BOARD_HTML.replace("{lang}", lang.code())).into_response();
-    super::rows::no_store(&mut response);
+    no_store(&mut response);
     response
 }
 
@@ -166,7 +168,7 @@ pub async fn confirm_link(
     );
     let title = lang.pick("在席ボードにサインイン", "Sign in to the presence board");
     let mut response = Html(page(lang, title, "", &form)).into_response();
-    super::rows::no_store(&mut response);
+    no_store(&mut response);
     response
 }
 
@@ -185,6 +187,21 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// GET /api/map.svg: the prefectures (public map data, cached a day).
+pub async fn map_svg(State(web): State<Arc<Web>>) -> Response {
+    match &web.map {
+        Some(map) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            map.svg().to_string(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 pub async fn not_found(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
@@ -231,12 +248,4 @@ pub async fn security_headers(
         );
     }
     response
-}
-
-/// Text for HTML and SVG (element content and quoted attributes).
-pub(super) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -1,6 +1,7 @@
 //! What one viewer sees of everyone: a row per person the rules let them
 //! see (状態, 行先, 戻り予定, 備考, 更新時刻), the place only where the rules
-//! allow location; and a desk worker's own change from the board, which is
+//! allow location (GET /api/board, and the rows `events` streams); and a
+//! desk worker's own change from the board (POST /api/me), which is
 //! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs.
 
 use std::net::SocketAddr;
@@ -17,8 +18,8 @@ use mailpresence_protocol::model::{
 use mailpresence_protocol::summary::{Lang, activity_label};
 use serde::{Deserialize, Serialize};
 
-use super::Web;
-use super::auth::{self, Refused};
+use super::session::{self, Refused, no_store};
+use super::state::Web;
 use crate::directory::{Access, Person};
 use crate::store::{Medium, PresenceRecord, Store, Time};
 
@@ -151,7 +152,7 @@ pub async fn board(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(viewer) = auth::viewer(&web, &headers, peer) else {
+    let Some(viewer) = session::viewer(&web, &headers, peer) else {
         return Refused::NotSignedIn.into_response();
     };
     // Read before the records: a change committed meanwhile comes again on
@@ -296,7 +297,7 @@ pub async fn set_own(
     headers: HeaderMap,
     Json(change): Json<OwnChange>,
 ) -> Response {
-    let viewer = match auth::check_change(&web, &headers, peer) {
+    let viewer = match session::check_change(&web, &headers, peer) {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
@@ -344,14 +345,6 @@ pub async fn set_own(
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
-}
-
-/// Presence is never kept in a browser's or a proxy's cache.
-pub fn no_store(response: &mut Response) {
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
 }
 
 #[cfg(test)]

@@ -1,0 +1,42 @@
+//! Small facts the server keeps (`meta`: the last IMAP contact), and the
+//! counts of every table for the status report.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteTx, ms};
+use crate::store::{Counts, Result, Store, Time};
+
+pub(super) fn set_meta(tx: &mut SqliteTx<'_>, key: &str, value: &str) -> Result<()> {
+    tx.exec(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub(super) fn meta(tx: &SqliteTx<'_>, key: &str) -> Result<Option<String>> {
+    Ok(tx
+        .one_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(super) fn counts(tx: &SqliteTx<'_>, now: Time) -> Result<Counts> {
+    Ok(Counts {
+        records: tx.count("SELECT COUNT(*) FROM presence", [])?,
+        pending_requests: tx.count(
+            "SELECT COUNT(*) FROM request WHERE state = 'unprocessed' AND expires_at > ?1",
+            [ms(now)],
+        )?,
+        open_watches: tx.count(
+            "SELECT COUNT(*) FROM request WHERE mode = 'watch' AND expires_at > ?1",
+            [ms(now)],
+        )?,
+        outbox_depth: tx.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", [])?,
+        mails_handled: tx.count("SELECT COUNT(*) FROM handled_mail", [])?,
+        undeliverable_mails: tx.count(
+            "SELECT COUNT(*) FROM outbox WHERE last_error LIKE 'undeliverable:%'",
+            [],
+        )?,
+        last_imap_contact: tx.meta("last_imap_contact")?,
+    })
+}

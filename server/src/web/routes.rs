@@ -1,0 +1,43 @@
+//! The board's route table: which handler answers which path, the body
+//! limit, and the strict headers and request deadline on every answer.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+
+use super::state::Web;
+use super::{events, pages, rows, sign_in};
+
+/// Requests carry a few fields at most: a sign-in address, a state.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Every route of the board.
+pub fn router(web: Arc<Web>, shutdown: watch::Receiver<bool>) -> Router {
+    Router::new()
+        .route("/", get(pages::board))
+        .route(
+            "/login",
+            get(pages::sign_in_form).post(sign_in::request_link),
+        )
+        .route(
+            "/login/{token}",
+            get(pages::confirm_link).post(sign_in::use_link),
+        )
+        .route("/logout", post(sign_in::sign_out))
+        .route("/api/board", get(rows::board))
+        .route("/api/me", post(rows::set_own))
+        .route("/api/events", get(events::stream))
+        .route("/api/map.svg", get(pages::map_svg))
+        .route("/static/{file}", get(pages::asset))
+        .fallback(pages::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            pages::security_headers,
+        ))
+        .layer(axum::Extension(events::Shutdown(shutdown)))
+        .with_state(web)
+}

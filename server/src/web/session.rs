@@ -1,0 +1,234 @@
+//! Who is looking, and whether a change may be made: the session cookie a
+//! sign-in link leaves (looked up in the store under the SHA-256 of its
+//! secret, so a copy of the database signs nobody in), or, for sites with
+//! single sign-on, the user a trusted reverse proxy names in a header
+//! (believed only from that proxy's addresses). Every change also carries
+//! the viewer's CSRF token and, when the browser sends one, an `Origin` that
+//! is the board's own; [`Refused`] says why a request was turned away.
+//! Answers that depend on the viewer are never cached ([`no_store`]).
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use mailpresence_protocol::model::AccountName;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::state::Web;
+use crate::sip::digest::to_hex as hex;
+use crate::store::{SqliteTx, StoreError, Time};
+
+/// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no
+/// `Domain`, so a sibling subdomain cannot plant one (cookie tossing).
+const SESSION_COOKIE: &str = "__Host-mp_session";
+const SESSION_KIND: &str = "web-session";
+/// The header a change carries its CSRF token in.
+const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The person behind a request, and the token their changes must carry.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub account: AccountName,
+    pub csrf: String,
+    /// The session's key in the store (none for a proxy's user).
+    session_key: Option<String>,
+}
+
+/// Why a request was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    NotSignedIn,
+    /// No CSRF token, or not this session's.
+    Csrf,
+    /// `Origin` names another site.
+    CrossOrigin,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            Refused::NotSignedIn => (StatusCode::UNAUTHORIZED, "not signed in"),
+            Refused::Csrf => (
+                StatusCode::FORBIDDEN,
+                "the change lacks this page's CSRF token",
+            ),
+            Refused::CrossOrigin => (StatusCode::FORBIDDEN, "the change comes from another site"),
+        };
+        (status, axum::Json(serde_json::json!({ "error": text }))).into_response()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionRecord {
+    account: String,
+    csrf: String,
+}
+
+impl Viewer {
+    /// The session's key in the store, for a viewer signed in by a link.
+    pub fn session(&self) -> Option<&str> {
+        self.session_key.as_deref()
+    }
+}
+
+/// Stores a new session of `account` for `hours`, with its own CSRF token;
+/// returns its secret, the cookie's value.
+pub fn start_session(
+    tx: &mut SqliteTx<'_>,
+    account: &str,
+    now: Time,
+    hours: i64,
+) -> Result<String, StoreError> {
+    let token = hex(&rand::random::<[u8; 32]>());
+    let session = SessionRecord {
+        account: account.to_owned(),
+        csrf: hex(&rand::random::<[u8; 32]>()),
+    };
+    let record = serde_json::to_string(&session).unwrap_or_default();
+    tx.put_record(
+        SESSION_KIND,
+        &secret_key(&token),
+        &record,
+        now + Duration::hours(hours),
+    )?;
+    Ok(token)
+}
+
+/// The `Set-Cookie` value that hands the browser a session for `hours`.
+pub fn session_cookie(token: &str, hours: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        hours * 3600
+    )
+}
+
+/// The `Set-Cookie` value that makes the browser forget its session.
+pub fn cleared_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+}
+
+/// Ends the viewer's session, if they have one (a proxy's user has none).
+pub fn end_session(web: &Web, viewer: &Viewer) -> Result<(), StoreError> {
+    match &viewer.session_key {
+        Some(key) => web
+            .hub
+            .store()
+            .transaction(|tx| tx.delete_record(SESSION_KIND, key)),
+        None => Ok(()),
+    }
+}
+
+/// Whether the session stored under `key` is still live.
+pub fn session_alive(web: &Web, key: &str) -> bool {
+    let now = Utc::now();
+    matches!(
+        web.hub
+            .store()
+            .transaction(|tx| tx.record(SESSION_KIND, key, now)),
+        Ok(Some(_))
+    )
+}
+
+/// The signed-in person of a request, if any.
+pub fn viewer(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer> {
+    if let Some(viewer) = proxy_user(web, headers, peer) {
+        return Some(viewer);
+    }
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let key = secret_key(token);
+    let now = Utc::now();
+    let text = web
+        .hub
+        .store()
+        .transaction(|tx| tx.record(SESSION_KIND, &key, now))
+        .ok()??;
+    let session: SessionRecord = serde_json::from_str(&text).ok()?;
+    let account: AccountName = session.account.parse().ok()?;
+    // Someone taken out of the directory is signed out too.
+    web.hub.engine.directory().person(&account)?;
+    Some(Viewer {
+        account,
+        csrf: session.csrf,
+        session_key: Some(key),
+    })
+}
+
+/// The user a trusted proxy names, by account or mail address.
+fn proxy_user(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer> {
+    if !web.config.trusts_proxy(peer.ip()) {
+        return None;
+    }
+    // Exactly one: a proxy that appends its header instead of replacing it
+    // would otherwise let the client's own copy win.
+    let mut values = headers.get_all(web.config.user_header.as_deref()?).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let name = value.to_str().ok()?.trim();
+    let directory = web.hub.engine.directory();
+    let person = name
+        .parse::<AccountName>()
+        .ok()
+        .and_then(|a| directory.person(&a))
+        .or_else(|| directory.by_mail(name))?;
+    let mut mac = Sha256::new();
+    mac.update(web.secret);
+    mac.update(person.account.as_str().as_bytes());
+    Some(Viewer {
+        account: person.account.clone(),
+        csrf: hex(&mac.finalize()),
+        session_key: None,
+    })
+}
+
+/// Checks a change: signed in, the page's CSRF token, and no foreign `Origin`.
+pub fn check_change(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Result<Viewer, Refused> {
+    check_origin(web, headers)?;
+    let viewer = viewer(web, headers, peer).ok_or(Refused::NotSignedIn)?;
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(viewer.csrf.as_bytes())) {
+        return Err(Refused::Csrf);
+    }
+    Ok(viewer)
+}
+
+/// A form or change from another site is refused. Browsers send `Origin`
+/// with every POST; a request without one (curl) is judged by its token.
+pub fn check_origin(web: &Web, headers: &HeaderMap) -> Result<(), Refused> {
+    match headers.get(header::ORIGIN).map(HeaderValue::to_str) {
+        None => Ok(()),
+        Some(Ok(origin)) if origin.eq_ignore_ascii_case(web.config.origin()) => Ok(()),
+        Some(_) => Err(Refused::CrossOrigin),
+    }
+}
+
+/// A cookie's value from the `Cookie` headers.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// What the store keeps of a secret (a session's, a sign-in link's): its
+/// SHA-256.
+pub fn secret_key(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Presence is never kept in a browser's or a proxy's cache.
+pub fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

@@ -1,0 +1,234 @@
+//! Signing in to the board and out again: POST /login mails a one-time
+//! sign-in link to the person's registered address, the link's button turns
+//! it into a session (see `session`), POST /logout ends the session.
+//!
+//! Links live in the store under the SHA-256 of their secret, so a copy of
+//! the database signs nobody in; a link works once, for `link_minutes`.
+//! Asking for a link answers the same whether the address is known or not,
+//! and is rate-limited per address and per source address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::pages::{self, PageLang};
+use super::session::{self, Refused, check_change, check_origin, secret_key};
+use super::state::Web;
+use crate::directory::Person;
+use crate::sip::digest::to_hex as hex;
+use crate::store::SignInBy;
+
+const LINK_KIND: &str = "web-link";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LinkRecord {
+    account: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinkRequest {
+    #[serde(default)]
+    address: String,
+}
+
+/// POST /login: mails a sign-in link when the address is a person's.
+pub async fn request_link(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LinkRequest>,
+) -> Response {
+    let lang = PageLang::of(&web, &headers);
+    if check_origin(&web, &headers).is_err() {
+        return Refused::CrossOrigin.into_response();
+    }
+    if !web.config.mail_sign_in {
+        return pages::notice(lang, StatusCode::NOT_FOUND, pages::Notice::NoMailSignIn);
+    }
+    let address = form.address.trim().to_ascii_lowercase();
+    if address.len() > 254 {
+        return pages::notice(lang, StatusCode::BAD_REQUEST, pages::Notice::LinkSent);
+    }
+    if let Err(e) = send_link(&web, &address, client_ip(&web, &headers, peer)) {
+        tracing::error!(error = %e, "cannot queue a sign-in link");
+    }
+    // The same answer whatever happened: nobody learns who is registered.
+    pages::notice(lang, StatusCode::OK, pages::Notice::LinkSent)
+}
+
+/// The address of the browser: the peer, or behind one of the proxies the
+/// last address it appended to `X-Forwarded-For` (earlier ones are the
+/// client's own word). A proxy that sends none leaves its own address.
+fn client_ip(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if !web.config.is_proxy(peer.ip()) {
+        return peer.ip().to_canonical();
+    }
+    let mut values = headers.get_all("x-forwarded-for").iter();
+    let last = values.next_back().and_then(|v| v.to_str().ok());
+    last.and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        .map_or(peer.ip().to_canonical(), |ip| ip.to_canonical())
+}
+
+fn send_link(web: &Web, address: &str, client: IpAddr) -> Result<(), crate::store::StoreError> {
+    use crate::store::Store;
+    let now = Utc::now();
+    let person = web.hub.engine.directory().by_mail(address).cloned();
+    let token = hex(&rand::random::<[u8; 32]>());
+    let minutes = web.config.link_minutes;
+    let queued = web.hub.store().transaction(|tx| -> Result<bool, crate::store::StoreError> {
+        tx.expire_records(now)?;
+        tx.forget_sign_in_counts(now - Duration::hours(1))?;
+        // The source first: past its limit, nothing more is counted or stored,
+        // so one source cannot use up a colleague's links.
+        let from_ip = tx.count_sign_in(SignInBy::Source, &client.to_string(), now)?;
+        if from_ip > web.config.link_requests_per_ip_hour {
+            tracing::warn!(ip = %client, "sign-in links: too many requests from this address this hour");
+            return Ok(false);
+        }
+        // Counted for unknown addresses too: the cost of a request tells nothing.
+        let to_address = tx.count_sign_in(SignInBy::Address, address, now)?;
+        let Some(person) = person.as_ref() else {
+            tracing::info!("sign-in link asked for an address that is nobody's");
+            return Ok(false);
+        };
+        if to_address > web.config.links_per_hour {
+            tracing::warn!(account = %person.account, "sign-in links: too many for this address this hour");
+            return Ok(false);
+        }
+        let record = serde_json::to_string(&LinkRecord {
+            account: person.account.to_string(),
+        })
+        .unwrap_or_default();
+        let expires = now + Duration::minutes(i64::from(minutes));
+        tx.put_record(LINK_KIND, &secret_key(&token), &record, expires)?;
+        match link_mail(web, person, &token) {
+            Some(raw) => {
+                tx.enqueue_mail(&web.hub.address, address, &raw, None, now)?;
+                tracing::info!(account = %person.account, "sign-in link queued");
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    })?;
+    if queued {
+        web.hub.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// The sign-in mail, in both languages (the address does not say which the
+/// person reads). It holds the link only: no presence, no trail.
+fn link_mail(web: &Web, person: &Person, token: &str) -> Option<Vec<u8>> {
+    use lettre::message::{Mailbox, header::ContentType};
+    let to: Mailbox = person.mail.as_deref()?.parse().ok()?;
+    let from = Mailbox::new(Some("MailPresence".into()), web.hub.address.parse().ok()?);
+    let link = format!(
+        "{}/login/{token}",
+        web.config.public_url.trim_end_matches('/')
+    );
+    let minutes = web.config.link_minutes;
+    let body = format!(
+        "{name} 様\n\n在席ボードにサインインするには、次のリンクを開いてください（{minutes}分間、1回だけ有効です）。\n{link}\n\n\
+         このメールに心当たりがない場合は、何もせずに削除してください。\n\n\
+         To sign in to the presence board, open this link (valid once, for {minutes} minutes):\n{link}\n\n\
+         If you did not ask for it, delete this mail; nothing happens.\n",
+        name = if person.name.is_empty() {
+            person.account.as_str()
+        } else {
+            &person.name
+        },
+    );
+    let domain = web.hub.address.rsplit('@').next().unwrap_or("localhost");
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject("在席ボードへのサインイン / Sign in to the presence board")
+        .message_id(Some(mailpresence_protocol::mail::compose::new_message_id(
+            domain,
+        )))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .ok()
+        .map(|m| m.formatted())
+}
+
+/// POST /login/{token}: the link's button. Signs in once; the link is gone after.
+pub async fn use_link(
+    State(web): State<Arc<Web>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = PageLang::of(&web, &headers);
+    if check_origin(&web, &headers).is_err() {
+        return Refused::CrossOrigin.into_response();
+    }
+    let now = Utc::now();
+    let hours = i64::from(web.config.session_hours);
+    let signed_in = web.hub.store().transaction(
+        |tx| -> Result<Option<(String, String)>, crate::store::StoreError> {
+            let key = secret_key(&token);
+            let Some(text) = tx.record(LINK_KIND, &key, now)? else {
+                return Ok(None);
+            };
+            // Used once: gone before the session exists, in one transaction.
+            tx.delete_record(LINK_KIND, &key)?;
+            let Ok(link) = serde_json::from_str::<LinkRecord>(&text) else {
+                return Ok(None);
+            };
+            let session_token = session::start_session(tx, &link.account, now, hours)?;
+            Ok(Some((link.account, session_token)))
+        },
+    );
+    match signed_in {
+        Ok(Some((account, session_token))) => {
+            tracing::info!(%account, "signed in to the board");
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, "/".to_owned()),
+                    (
+                        header::SET_COOKIE,
+                        session::session_cookie(&session_token, hours),
+                    ),
+                ],
+            )
+                .into_response()
+        }
+        Ok(None) => pages::notice(lang, StatusCode::GONE, pages::Notice::LinkInvalid),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign in");
+            pages::notice(
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::Notice::TryLater,
+            )
+        }
+    }
+}
+
+/// POST /logout: ends the session (a change like any other: CSRF checked).
+pub async fn sign_out(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match check_change(&web, &headers, peer) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(e) = session::end_session(&web, &viewer) {
+        tracing::error!(error = %e, "cannot end a session");
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session::cleared_cookie())],
+    )
+        .into_response()
+}

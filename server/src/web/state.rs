@@ -1,0 +1,96 @@
+//! What every handler of the board shares: the [`Web`] state (the hub, the
+//! board's configuration, the map, the secret behind proxy users' CSRF
+//! tokens) and the count of open board streams, in all and per person.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mailpresence_protocol::summary::Lang;
+
+use super::map::{BoardMap, MapError};
+use crate::config::WebConfig;
+use crate::hub::Hub;
+
+/// Board streams one person may hold open (tabs, a phone, a wall screen).
+const STREAMS_PER_ACCOUNT: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen for the board on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("board HTTPS: {0}")]
+    Tls(#[from] crate::sip::transport::tls::TlsSetupError),
+    #[error("board map: {0}")]
+    Map(#[from] MapError),
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Web {
+    pub(super) hub: Arc<Hub>,
+    pub(super) config: WebConfig,
+    /// The language of pages for a browser that states no preference.
+    pub(super) language: Lang,
+    /// Board streams open now (bounded by `max_streams`), and per person.
+    streams: AtomicUsize,
+    streams_of: Mutex<HashMap<String, usize>>,
+    /// Derives the CSRF token of people signed in by the proxy; new each run.
+    pub(super) secret: [u8; 32],
+    pub(super) map: Option<BoardMap>,
+}
+
+impl Web {
+    /// Reads the map pack, if one is configured (a few hundred ms, once).
+    pub fn new(hub: Arc<Hub>, config: WebConfig, language: Lang) -> Result<Arc<Self>, WebError> {
+        let map = config.map_pack.as_deref().map(BoardMap::load).transpose()?;
+        Ok(Arc::new(Self {
+            hub,
+            config,
+            language,
+            streams: AtomicUsize::new(0),
+            streams_of: Mutex::new(HashMap::new()),
+            secret: rand::random(),
+            map,
+        }))
+    }
+
+    /// A place for one more stream of `account`, or `None` when `max_streams`
+    /// are open, or this person's [`STREAMS_PER_ACCOUNT`].
+    pub(super) fn stream_slot(self: &Arc<Self>, account: &str) -> Option<StreamSlot> {
+        let mut per = self.streams_of.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = per.entry(account.to_owned()).or_insert(0);
+        if *mine >= STREAMS_PER_ACCOUNT {
+            return None;
+        }
+        let open = self.streams.fetch_add(1, Ordering::SeqCst);
+        if open >= self.config.max_streams {
+            self.streams.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        *mine += 1;
+        Some(StreamSlot(self.clone(), account.to_owned()))
+    }
+
+    /// Board streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.streams.load(Ordering::SeqCst)
+    }
+}
+
+/// Frees its place among the open streams when the stream ends.
+#[derive(Debug)]
+pub(super) struct StreamSlot(Arc<Web>, String);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::SeqCst);
+        let mut per = self.0.streams_of.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per.remove(&self.1);
+            }
+        }
+    }
+}
