@@ -13,6 +13,8 @@ pub mod inbox;
 pub mod loops;
 pub mod outbox;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 pub use client::Terminal;
 pub use config::{DEFAULT_LOCATION_TTL_SECS, MailServer, TerminalConfig};
