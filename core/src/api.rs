@@ -37,9 +37,10 @@ pub struct AccountConfig {
     pub imap: MailServer,
     pub smtp: MailServer,
     pub granularity: Granularity,
-    /// The authserv-id of the company's mail system (`mx.example.co.jp`): when
-    /// set, a Notify counts only if that system proved it came from the
-    /// presence server's domain. Ask the company's IT for it.
+    /// The authserv-id of the company's mail system (`mx.example.co.jp`): a
+    /// Notify counts only if that system proved it came from the presence
+    /// server. Without it no colleague's presence is shown. Ask the company's
+    /// IT for it.
     #[uniffi(default = None)]
     pub authserv_id: Option<String>,
 }

@@ -56,6 +56,16 @@ impl Terminal {
         if map_pack.is_none() {
             warn!("no map pack: GPS fixes will not be turned into addresses or published");
         }
+        if config
+            .authserv_id
+            .as_deref()
+            .is_none_or(|id| id.trim().is_empty())
+        {
+            warn!(
+                "no authserv_id: no Notify can be proven to come from the presence server, \
+                 so no colleague's presence will be shown; set the company mail system's authserv-id"
+            );
+        }
         let geocoder = map_pack
             .map(|b| OfflineGeocoder::from_bytes(b).map(|g| g.with_language(config.language)))
             .transpose()?;

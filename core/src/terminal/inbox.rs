@@ -1,6 +1,7 @@
 //! The phone's inbox side: reading colleagues' Notify mails from the inbox
 //! (IMAP, one short `sync` or a long IDLE session), believing one only once
-//! it is proven to come from the presence server, and keeping the presence
+//! the company's mail system proved it came from the presence server (no
+//! authserv-id set: no proof, so none is believed), and keeping the presence
 //! folder and the store small (Notify mails and locations past their TTL).
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use super::config::TerminalConfig;
 use super::events::Event;
 use super::store::Colleague;
 use crate::error::Error;
-use mailpresence_protocol::mail::auth::{SenderTrust, check_sender};
+use mailpresence_protocol::mail::auth::{Proof, SenderTrust, TrustFailure, check_sender};
 use mailpresence_protocol::mail::{self, Limits, Outcome, PresenceMessage};
 use mailpresence_protocol::transport::imap::{Fetched, MailSession, Timeouts};
 
@@ -135,9 +136,12 @@ impl Terminal {
             debug!(outcome = ?parsed.outcome, "not a Notify");
             return Ok(Reading::NotFromServer);
         };
-        if let Err(why) = proven_from_presence_server(&self.config, &parsed.envelope) {
-            warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left alone: {why}");
-            return Ok(Reading::NotFromServer);
+        match proven_from_presence_server(&self.config, &parsed.envelope) {
+            Ok(proof) => debug!(%proof, "Notify proven"),
+            Err(why) => {
+                warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left unread and not shown: {why}");
+                return Ok(Reading::NotFromServer);
+            }
         }
         if let Some(id) = &parsed.envelope.message_id
             && self.store().seen(id)?
@@ -184,21 +188,129 @@ impl Terminal {
     }
 }
 
-/// A Notify counts only from the presence server's exact address and, when
-/// the account names the company's authserv-id, as its mail system proved.
+/// Why a mail that reads as a Notify is not believed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyRefusal {
+    #[error("From {from:?} is not the presence server ({presence_server})")]
+    NotTheServer {
+        from: String,
+        presence_server: String,
+    },
+    /// Nothing can be proven without the mail system's authserv-id.
+    #[error(
+        "no authserv_id is set, so nothing can prove a Notify came from the presence server; \
+         set the company mail system's authserv-id in the account"
+    )]
+    NoAuthservId,
+    #[error("not proven by the company's mail system: {0}")]
+    NotProven(#[from] TrustFailure),
+}
+
+/// A Notify counts only from the presence server's exact address, as the
+/// company's mail system (named by the account's authserv-id) proved it:
+/// the shared [`check_sender`], the same rule the server applies to mail it
+/// takes in. Without an authserv-id nothing is proven, so nothing counts.
 fn proven_from_presence_server(
     config: &TerminalConfig,
     envelope: &mail::Envelope,
-) -> Result<(), String> {
+) -> Result<Proof, NotifyRefusal> {
     let from = envelope.from.as_deref().unwrap_or_default();
     if !from.eq_ignore_ascii_case(config.presence_server.trim()) {
-        return Err(format!("From {from:?} is not {}", config.presence_server));
+        return Err(NotifyRefusal::NotTheServer {
+            from: from.to_owned(),
+            presence_server: config.presence_server.clone(),
+        });
     }
-    if let Some(authserv_id) = &config.authserv_id {
-        let trust = SenderTrust::AuthenticationResults {
-            authserv_id: authserv_id.clone(),
-        };
-        check_sender(&trust, envelope).map_err(|e| e.to_string())?;
+    let authserv_id = config
+        .authserv_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .ok_or(NotifyRefusal::NoAuthservId)?;
+    let trust = SenderTrust::AuthenticationResults {
+        authserv_id: authserv_id.to_owned(),
+    };
+    Ok(check_sender(&trust, envelope)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terminal::testing::{AUTHSERV_ID, PRESENCE_SERVER, offline_config, open};
+
+    /// The golden Notify (from presence@example.co.jp, Return-Path the same),
+    /// with `stamp` as the Authentication-Results the mail system added.
+    fn notify(stamp: Option<&str>) -> Vec<u8> {
+        let golden = include_bytes!("../../../protocol/tests/golden/notify-from-server.eml");
+        let mut raw = stamp
+            .map(|s| format!("Authentication-Results: {s}\r\n").into_bytes())
+            .unwrap_or_default();
+        raw.extend_from_slice(golden);
+        raw
     }
-    Ok(())
+
+    fn proven_stamp() -> String {
+        format!("{AUTHSERV_ID}; dkim=pass header.d=example.co.jp header.s=mail")
+    }
+
+    fn read(config: TerminalConfig, raw: &[u8]) -> (Reading, usize) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let terminal = open(config, dir.path());
+        let reading = terminal.read_mail(raw).expect("read");
+        (reading, terminal.colleagues().expect("colleagues").len())
+    }
+
+    #[test]
+    fn a_notify_the_mail_system_proved_is_shown() {
+        let (reading, shown) = read(offline_config(), &notify(Some(&proven_stamp())));
+        assert!(matches!(reading, Reading::Presence { changed: true }));
+        assert_eq!(shown, 1);
+    }
+
+    #[test]
+    fn an_unproven_notify_is_left_alone() {
+        let forged_stamp = "mx.elsewhere.example; dkim=pass header.d=example.co.jp";
+        let failed = format!("{AUTHSERV_ID}; dkim=fail header.d=example.co.jp");
+        for raw in [
+            notify(None),
+            notify(Some(forged_stamp)),
+            notify(Some(&failed)),
+        ] {
+            let (reading, shown) = read(offline_config(), &raw);
+            assert!(matches!(reading, Reading::NotFromServer));
+            assert_eq!(shown, 0);
+        }
+    }
+
+    #[test]
+    fn without_an_authserv_id_no_notify_is_believed() {
+        let mut config = offline_config();
+        config.authserv_id = None;
+        let (reading, shown) = read(config.clone(), &notify(Some(&proven_stamp())));
+        assert!(matches!(reading, Reading::NotFromServer));
+        assert_eq!(shown, 0);
+        let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
+        let refusal = proven_from_presence_server(&config, &envelope);
+        assert!(
+            matches!(refusal, Err(NotifyRefusal::NoAuthservId)),
+            "{refusal:?}"
+        );
+        config.authserv_id = Some("  ".into());
+        assert!(matches!(
+            proven_from_presence_server(&config, &envelope),
+            Err(NotifyRefusal::NoAuthservId)
+        ));
+    }
+
+    #[test]
+    fn a_notify_from_another_address_is_not_the_servers() {
+        let mut config = offline_config();
+        config.presence_server = format!("other-{PRESENCE_SERVER}");
+        let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
+        let refusal = proven_from_presence_server(&config, &envelope);
+        assert!(
+            matches!(refusal, Err(NotifyRefusal::NotTheServer { .. })),
+            "{refusal:?}"
+        );
+    }
 }
