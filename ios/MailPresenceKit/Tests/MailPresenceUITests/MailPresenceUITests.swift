@@ -66,10 +66,10 @@ final class MailPresenceUITests: XCTestCase {
     func testTheAccountFormNamesEveryMistakeAndBuildsAConfigTheCoreAccepts() throws {
         var bad = AccountForm()
         bad.account = "田中 太郎"; bad.mail = "tanaka"; bad.presenceServer = "presence@"; bad.imapPort = "99999"
-        XCTAssertEqual(Set(bad.problems(.en).map(\.field)), [.account, .mail, .password, .presenceServer, .mailHost, .imapPort])
+        XCTAssertEqual(Set(bad.problems(.en).map(\.field)), [.account, .mail, .password, .presenceServer, .mailHost, .imapPort, .authservId])
         var good = AccountForm()
         good.account = "tanaka"; good.mail = "tanaka@example.co.jp"; good.password = "pw"
-        good.presenceServer = "presence@example.co.jp"; good.mailHost = "mail.example.co.jp"
+        good.presenceServer = "presence@example.co.jp"; good.mailHost = "mail.example.co.jp"; good.authservId = "mx.example.co.jp"
         XCTAssertEqual(good.problems(.ja), [])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mailpresence-\(UUID().uuidString)").path
         let client = try PresenceClient(config: good.config(.ja), storageDir: dir, mapPack: nil)

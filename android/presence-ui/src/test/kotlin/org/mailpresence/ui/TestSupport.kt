@@ -33,6 +33,7 @@ fun tempDir(name: String): String = Files.createTempDirectory(name).toString()
 fun offlineForm() = AccountForm(
     account = "tanaka", mail = "tanaka@example.test", password = "pw",
     presenceServer = "presence@example.test", mailHost = "127.0.0.1", imapPort = "1", smtpPort = "1",
+    authservId = "mx.example.test",
 )
 
 /** An account whose mail server is not there: everything stays on the phone. */
