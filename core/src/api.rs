@@ -37,9 +37,10 @@ pub struct AccountConfig {
     pub imap: MailServer,
     pub smtp: MailServer,
     pub granularity: Granularity,
-    /// The authserv-id of the company's mail system (`mx.example.co.jp`): when
-    /// set, a Notify counts only if that system proved it came from the
-    /// presence server's domain. Ask the company's IT for it.
+    /// The authserv-id of the company's mail system (`mx.example.co.jp`): a
+    /// Notify counts only if that system proved it came from the presence
+    /// server. Without it no colleague's presence is shown. Ask the company's
+    /// IT for it.
     #[uniffi(default = None)]
     pub authserv_id: Option<String>,
 }
@@ -449,25 +450,84 @@ fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), PresenceError> {
     Ok((t(a)?, t(b)?))
 }
 
-/// Reads a Notify mail (RFC 5322 bytes) as the presence it carries — for an
-/// app that is handed a mail (the system mail app's "open with"), and for
-/// showing the same row text the Colleagues list shows.
+/// The row a colleague's presence makes in the app, built from its fields
+/// (a schedule entry as a person writes it, `13:00-15:00 部長会議`): the same
+/// view and summary line the listener hands over. For previews and the apps'
+/// tests; it reads no mail and proves nothing: a colleague's presence the
+/// phone believes arrives only from a proven Notify, through the listener.
+#[allow(clippy::too_many_arguments)]
 #[uniffi::export]
-pub fn read_notify(raw_mail: Vec<u8>, language: String) -> Result<PresenceView, PresenceError> {
-    match mailpresence_protocol::mail::parse(
-        &raw_mail,
-        mailpresence_protocol::mail::Limits::default(),
-    )
-    .outcome
-    {
-        mailpresence_protocol::mail::Outcome::Presence(
-            mailpresence_protocol::mail::PresenceMessage::Notify(n),
-        ) => Ok(presence(n.notifier.as_str(), &n.presence, lang(&language))),
-        mailpresence_protocol::mail::Outcome::Presence(other) => {
-            Err(invalid(format!("a {} mail, not a Notify", other.kind())))
-        }
-        mailpresence_protocol::mail::Outcome::NotPresence(why) => Err(invalid(why.to_string())),
-        mailpresence_protocol::mail::Outcome::Refused(why) => Err(invalid(why.to_string())),
-        mailpresence_protocol::mail::Outcome::Malformed(why) => Err(invalid(why.to_string())),
+pub fn presence_view(
+    account: String,
+    contact: String,
+    activity: Option<ActivityToken>,
+    activity_text: Option<String>,
+    location: Option<String>,
+    schedule: Vec<String>,
+    updated_unix: Option<i64>,
+    language: String,
+) -> Result<PresenceView, PresenceError> {
+    let account: mailpresence_protocol::model::AccountName = account
+        .parse()
+        .map_err(|e| invalid(format!("account: {e}")))?;
+    let updated = updated_unix
+        .map(|s| {
+            Utc.timestamp_opt(s, 0)
+                .single()
+                .map(|t| t.fixed_offset())
+                .ok_or_else(|| invalid("bad time"))
+        })
+        .transpose()?;
+    let mut fields = PresenceFields::new(
+        contact,
+        Activity {
+            token: activity,
+            text: activity_text,
+        },
+    );
+    fields.location = location;
+    fields.schedule = schedule.iter().map(|e| ScheduleEntry::parse(e)).collect();
+    fields.updated = updated;
+    Ok(presence(account.as_str(), &fields, lang(&language)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_presence_view_from_fields_carries_the_summary_the_list_shows() {
+        let view = presence_view(
+            "yamada".into(),
+            "sip:yamada@pbx.example.co.jp".into(),
+            Some(ActivityToken::Meeting),
+            Some("部長会議".into()),
+            None,
+            vec!["13:00-15:00 部長会議".into(), "15:00 在席予定".into()],
+            Some(1_795_665_480),
+            "ja".into(),
+        )
+        .expect("a view");
+        assert_eq!(view.summary, "会議中（部長会議） · 13:00-15:00 部長会議");
+        assert_eq!(view.schedule, ["13:00-15:00 部長会議", "15:00 在席予定"]);
+        assert_eq!(view.updated_unix, Some(1_795_665_480));
+    }
+
+    #[test]
+    fn a_name_no_account_can_have_is_refused() {
+        let refused = presence_view(
+            "田中 太郎".into(),
+            "tanaka@example.co.jp".into(),
+            None,
+            Some("外出中".into()),
+            None,
+            Vec::new(),
+            None,
+            "ja".into(),
+        );
+        assert!(
+            matches!(refused, Err(PresenceError::InvalidInput { .. })),
+            "{refused:?}"
+        );
     }
 }

@@ -28,7 +28,7 @@ pub enum LogLevel {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct LogRecord {
     pub level: LogLevel,
-    /// Where in the core it was written (`mailpresence_core::terminal::client`).
+    /// Where in the core it was written (`mailpresence_core::terminal::inbox`).
     pub target: String,
     /// The message, then its fields as `name=value`.
     pub message: String,

@@ -13,6 +13,8 @@ use serde_json::Value;
 async fn a_watcher_sees_every_change_a_field_worker_publishes() {
     let mut world = World::new(&["tanaka:field", "sato:desk"]);
     world.policy = "notify_interval_secs = 1".into();
+    // Signed on its way out, so the Notify is proven to the phones.
+    world.security = mailpresence_e2e::Security::Starttls;
     let server = world.start_server();
     let tanaka = world.terminal_config("tanaka");
     let sato = world.terminal_config("sato");

@@ -27,9 +27,10 @@ pub struct TerminalConfig {
     pub smtp: MailServer,
     #[serde(default)]
     pub location: PolicyConfig,
-    /// The authserv-id of the company's mail system. When set, a Notify counts
-    /// only if that system's `Authentication-Results` proves it came from the
-    /// presence server's domain (a DKIM pass aligned with it, or DMARC).
+    /// The authserv-id of the company's mail system. A Notify counts only if
+    /// that system's `Authentication-Results` proves it came from the
+    /// presence server (`mail::auth::check_sender`); without it no Notify
+    /// is believed, and the client says so when it opens.
     #[serde(default)]
     pub authserv_id: Option<String>,
     /// The folder read Notify mails are moved to, out of the inbox (created

@@ -1,14 +1,23 @@
 //! The field worker's phone (seed: mail terminal 3, figures 8–10): the own
 //! record, publishing it when it changes, asking for colleagues' presence, and
-//! reading their Notify mails. `engine` decides, `store` remembers, `client`
-//! talks to the mail server.
+//! reading their Notify mails. `engine` decides, `store` remembers; `client`
+//! is the [`Terminal`] and its own record, `outbox` composes and sends the
+//! Publish and Subscribe mails, `inbox` reads and proves the Notify mails,
+//! `loops` runs both in the background, and `events` is what the app hears.
 
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod events;
+pub mod inbox;
+pub mod loops;
+pub mod outbox;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
-pub use client::{ConnectionStatus, Event, MailRefused, Terminal};
+pub use client::Terminal;
 pub use config::{DEFAULT_LOCATION_TTL_SECS, MailServer, TerminalConfig};
 pub use engine::Sharing;
+pub use events::{ConnectionStatus, Event, MailRefused};
 pub use store::{Colleague, Pruned};

@@ -11,7 +11,7 @@ protocol PasswordStore {
 }
 
 final class AccountStorage: AccountVault {
-    private static let keys = ["account", "mail", "presenceServer", "mailHost", "imapPort", "smtpPort"]
+    private static let keys = ["account", "mail", "presenceServer", "mailHost", "imapPort", "smtpPort", "authservId"]
     private let defaults: UserDefaults
     private let passwords: PasswordStore
 
@@ -30,13 +30,14 @@ final class AccountStorage: AccountVault {
         f.mailHost = d.string(forKey: "mailHost") ?? ""
         f.imapPort = d.string(forKey: "imapPort") ?? "993"
         f.smtpPort = d.string(forKey: "smtpPort") ?? "587"
+        f.authservId = d.string(forKey: "authservId") ?? ""
         f.password = passwords.read(account: f.mail) ?? ""
         f.granularity = ["off": .off, "district": .district, "street": .street][d.string(forKey: "granularity") ?? ""] ?? .city
         return f
     }
 
     func save(_ f: AccountForm) {
-        for (key, value) in zip(Self.keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort]) {
+        for (key, value) in zip(Self.keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort, f.authservId]) {
             defaults.set(value, forKey: key)
         }
         let g: String

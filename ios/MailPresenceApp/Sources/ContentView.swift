@@ -92,6 +92,7 @@ struct AccountView: View {
             TextField("account.mailHost", text: $form.mailHost)
             TextField("account.imapPort", text: $form.imapPort)
             TextField("account.smtpPort", text: $form.smtpPort)
+            TextField("account.authservId", text: $form.authservId)
             ForEach(problems, id: \.text) { Text($0.text).foregroundColor(.red) }
             Button("account.save") { problems = model.save(form) }
             Button("account.test") { Task { await model.run { _ = try await $0.sync() } } }

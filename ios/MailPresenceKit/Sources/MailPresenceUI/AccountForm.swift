@@ -5,13 +5,17 @@ import Foundation
 import MailPresence
 
 public struct AccountForm: Equatable {
-    public enum Field: Hashable { case account, mail, password, presenceServer, mailHost, imapPort, smtpPort }
+    public enum Field: Hashable { case account, mail, password, presenceServer, mailHost, imapPort, smtpPort, authservId }
     public struct Problem: Equatable { public let field: Field; public let text: String }
 
     public var account = "", mail = "", password = "", presenceServer = "", mailHost = ""
     public var imapPort = "993", smtpPort = "587"
     public var imapSecurity = TlsMode.implicit, smtpSecurity = TlsMode.starttls
     public var granularity = Granularity.city
+    /// The authserv-id the company's mail system stamps (`mx.example.co.jp`):
+    /// the core believes a Notify only as that system proved it, so without
+    /// it no colleague's presence can be shown.
+    public var authservId = ""
 
     public init() {}
 
@@ -28,6 +32,11 @@ public struct AccountForm: Equatable {
         if mailHost.trimmed.isEmpty || mailHost.contains(" ") { say(.mailHost, "メールサーバー名を入力してください", "Enter the mail server's name") }
         if Self.port(imapPort) == nil { say(.imapPort, "ポート番号は1〜65535です", "A port is 1 to 65535") }
         if Self.port(smtpPort) == nil { say(.smtpPort, "ポート番号は1〜65535です", "A port is 1 to 65535") }
+        if !Self.looksLikeAuthservId(authservId) {
+            say(.authservId,
+                "メールシステムの authserv-id（例: mx.example.co.jp）を入力してください。これがないと同僚のプレゼンスを表示できません。社内の情報システム担当に確認してください",
+                "Enter the mail system's authserv-id (e.g. mx.example.co.jp): without it no colleague's presence can be shown. Ask your IT department")
+        }
         return out
     }
 
@@ -39,7 +48,7 @@ public struct AccountForm: Equatable {
         }
         return AccountConfig(account: account.trimmed, mail: mail.trimmed, presenceServer: presenceServer.trimmed,
                              language: lang.rawValue, imap: server(imapPort, imapSecurity), smtp: server(smtpPort, smtpSecurity),
-                             granularity: granularity)
+                             granularity: granularity, authservId: authservId.trimmed)
     }
 
     static func looksLikeMail(_ s: String) -> Bool {
@@ -47,6 +56,13 @@ public struct AccountForm: Equatable {
         guard let at = t.firstIndex(of: "@"), at != t.startIndex else { return false }
         let domain = t[t.index(after: at)...]
         return domain.contains(".") && !domain.hasPrefix(".") && !t.hasSuffix(".") && !t.contains(where: { $0.isWhitespace })
+    }
+
+    /// An authserv-id as mail systems write it: a host name, no spaces or `;`.
+    static func looksLikeAuthservId(_ s: String) -> Bool {
+        let t = s.trimmed
+        return (1...253).contains(t.count)
+            && t.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
 
     static func port(_ s: String) -> Int? {

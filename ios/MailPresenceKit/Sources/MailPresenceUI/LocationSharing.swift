@@ -73,7 +73,7 @@ public enum LocationSharing {
     }
 
     /// The own place as the status screen shows it, or that sharing is paused.
-    public static func placeLine(_ own: Presence, sharing: Bool, _ lang: Lang) -> String {
+    public static func placeLine(_ own: PresenceView, sharing: Bool, _ lang: Lang) -> String {
         if !sharing { return lang == .ja ? "位置情報の共有を停止中" : "Location sharing paused" }
         return own.location ?? (lang == .ja ? "位置情報なし" : "No location shared")
     }

@@ -41,7 +41,7 @@ public enum PresenceFormat {
     }
 
     /// The activity with its free text: 現場作業中（設備点検中）, on site (inspection).
-    public static func activity(_ p: Presence, _ lang: Lang) -> String {
+    public static func activity(_ p: PresenceView, _ lang: Lang) -> String {
         let label = p.activity.map { activityLabel($0, lang) }
         let text = p.activityText.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         switch (label, text) {
@@ -63,7 +63,7 @@ public enum PresenceFormat {
     }
 
     /// A colleague's row: activity · place · next plan · age.
-    public static func row(_ p: Presence, nowUnix: Int64, _ lang: Lang) -> String {
+    public static func row(_ p: PresenceView, nowUnix: Int64, _ lang: Lang) -> String {
         [activity(p, lang), p.location, p.schedule.first, age(updatedUnix: p.updatedUnix, nowUnix: nowUnix, lang)]
             .compactMap { $0 }
             .joined(separator: " · ")

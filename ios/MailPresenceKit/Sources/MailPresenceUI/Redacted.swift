@@ -20,7 +20,7 @@ extension AccountForm: CustomReflectable {
             "account": account, "mail": mail, "password": password.isEmpty ? "" : "(hidden)",
             "presenceServer": presenceServer, "mailHost": mailHost, "imapPort": imapPort,
             "smtpPort": smtpPort, "imapSecurity": imapSecurity, "smtpSecurity": smtpSecurity,
-            "granularity": granularity,
+            "granularity": granularity, "authservId": authservId,
         ], displayStyle: .struct)
     }
 }

@@ -7,8 +7,12 @@ import XCTest
 
 let repoRoot = URL(fileURLWithPath: ProcessInfo.processInfo.environment["MAILPRESENCE_REPO"] ?? "../..")
 
-func goldenNotify() throws -> Data {
-    try Data(contentsOf: repoRoot.appendingPathComponent("protocol/tests/golden/notify-from-server.eml"))
+/// Yamada in a meeting, as the golden Notify (protocol/tests/golden/notify-from-server.eml)
+/// carries him, made into the app's view by the real core.
+func yamadaInAMeeting(_ language: String = "ja") throws -> PresenceView {
+    try presenceView(account: "yamada", contact: "sip:yamada@pbx.example.co.jp", activity: .meeting,
+                     activityText: "部長会議", location: nil, schedule: ["13:00-15:00 部長会議", "15:00 在席予定"],
+                     updatedUnix: 1_795_665_480, language: language)
 }
 
 /// An account whose mail server is not there: everything stays on the phone.
@@ -24,15 +28,17 @@ func offlineClient() throws -> PresenceClient {
 }
 
 final class MailPresenceUITests: XCTestCase {
-    func testANotifyMailReadByTheCoreBecomesTheRowTheListShows() throws {
-        let p = try readNotify(rawMail: goldenNotify(), language: "ja")
+    func testAColleaguesPresenceFromTheCoreBecomesTheRowTheListShows() throws {
+        let p = try yamadaInAMeeting("ja")
         let now = p.updatedUnix! + 300
         XCTAssertEqual(PresenceFormat.row(p, nowUnix: now, .ja), "会議中（部長会議） · 13:00-15:00 部長会議 · 5分前")
         XCTAssertEqual(PresenceFormat.row(p, nowUnix: now, .en), "in a meeting (部長会議) · 13:00-15:00 部長会議 · 5 min ago")
     }
 
-    func testAMailThatIsNotANotifyIsAnErrorInWords() {
-        XCTAssertThrowsError(try readNotify(rawMail: Data("Subject: hello\r\n\r\nhi".utf8), language: "ja")) { error in
+    func testANameTheCoreRefusesIsAnErrorInWords() {
+        XCTAssertThrowsError(try presenceView(account: "田中 太郎", contact: "tanaka@example.test", activity: nil,
+                                              activityText: "外出中", location: nil, schedule: [], updatedUnix: nil,
+                                              language: "ja")) { error in
             guard let e = error as? PresenceError, case .InvalidInput = e else { return XCTFail("\(error)") }
             XCTAssertEqual(ErrorText.of(e, .ja), "入力内容を確認してください。")
         }
@@ -60,10 +66,10 @@ final class MailPresenceUITests: XCTestCase {
     func testTheAccountFormNamesEveryMistakeAndBuildsAConfigTheCoreAccepts() throws {
         var bad = AccountForm()
         bad.account = "田中 太郎"; bad.mail = "tanaka"; bad.presenceServer = "presence@"; bad.imapPort = "99999"
-        XCTAssertEqual(Set(bad.problems(.en).map(\.field)), [.account, .mail, .password, .presenceServer, .mailHost, .imapPort])
+        XCTAssertEqual(Set(bad.problems(.en).map(\.field)), [.account, .mail, .password, .presenceServer, .mailHost, .imapPort, .authservId])
         var good = AccountForm()
         good.account = "tanaka"; good.mail = "tanaka@example.co.jp"; good.password = "pw"
-        good.presenceServer = "presence@example.co.jp"; good.mailHost = "mail.example.co.jp"
+        good.presenceServer = "presence@example.co.jp"; good.mailHost = "mail.example.co.jp"; good.authservId = "mx.example.co.jp"
         XCTAssertEqual(good.problems(.ja), [])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mailpresence-\(UUID().uuidString)").path
         let client = try PresenceClient(config: good.config(.ja), storageDir: dir, mapPack: nil)
@@ -71,7 +77,7 @@ final class MailPresenceUITests: XCTestCase {
     }
 
     func testColleaguesArriveFromTheListenerOnABackgroundThread() throws {
-        let p = try readNotify(rawMail: goldenNotify(), language: "ja")
+        let p = try yamadaInAMeeting("ja")
         let now = p.updatedUnix! + 60
         let store = ColleaguesStore(lang: .ja) { now }
         let done = expectation(description: "listener called")

@@ -11,6 +11,7 @@ func offlineForm(account: String = "tanaka") -> AccountForm {
     var f = AccountForm()
     f.account = account; f.mail = "tanaka@example.test"; f.password = "pw"
     f.presenceServer = "presence@example.test"; f.mailHost = "127.0.0.1"; f.imapPort = "1"; f.smtpPort = "1"
+    f.authservId = "mx.example.test"
     return f
 }
 
@@ -97,6 +98,24 @@ final class AccountSessionTests: XCTestCase {
         XCTAssertTrue(opened.isEmpty)
         XCTAssertNil(vault.form)
         XCTAssertNil(s.client)
+    }
+
+    func testTheMailSystemsAuthservIdIsAskedForSaysWhyAndReachesTheCore() {
+        var missing = offlineForm()
+        missing.authservId = " "
+        let problems = missing.problems(.en)
+        XCTAssertEqual(problems.map(\.field), [.authservId])
+        XCTAssertTrue(problems.first?.text.contains("no colleague's presence can be shown") ?? false, "\(problems)")
+        var odd = offlineForm()
+        odd.authservId = "mx example; dkim=pass"
+        XCTAssertEqual(odd.problems(.ja).map(\.field), [.authservId])
+        var spaced = offlineForm()
+        spaced.authservId = " mx.example.co.jp "
+        let vault = MemoryVault()
+        let dir = tempDir()
+        XCTAssertEqual(session(vault) { dir }.save(spaced), .saved)
+        XCTAssertEqual(opened.last?.authservId, "mx.example.co.jp")
+        XCTAssertEqual(vault.form?.authservId, " mx.example.co.jp ")
     }
 
     func testSaveOpensTheCoreKeepsTheFormAndTheNextSaveLetsTheOldClientGo() throws {

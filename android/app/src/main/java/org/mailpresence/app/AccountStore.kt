@@ -30,6 +30,7 @@ class AccountStore(private val context: Context) : AccountVault {
             imapPort = p.getString("imapPort", "993")!!,
             smtpPort = p.getString("smtpPort", "587")!!,
             granularity = org.mailpresence.Granularity.valueOf(p.getString("granularity", "CITY")!!),
+            authservId = p.getString("authservId", "")!!,
         )
     }
 
@@ -38,7 +39,7 @@ class AccountStore(private val context: Context) : AccountVault {
             .putString("account", form.account).putString("mail", form.mail).putString("password", form.password)
             .putString("presenceServer", form.presenceServer).putString("mailHost", form.mailHost)
             .putString("imapPort", form.imapPort).putString("smtpPort", form.smtpPort)
-            .putString("granularity", form.granularity.name)
+            .putString("granularity", form.granularity.name).putString("authservId", form.authservId)
             .apply()
     }
 }

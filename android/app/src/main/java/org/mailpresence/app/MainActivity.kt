@@ -212,6 +212,7 @@ fun AccountScreen(app: PresenceApp) {
     OutlinedTextField(form.mailHost, { form = form.copy(mailHost = it) }, label = { Text(stringResource(R.string.mail_server)) })
     OutlinedTextField(form.imapPort, { form = form.copy(imapPort = it) }, label = { Text(stringResource(R.string.imap_port)) })
     OutlinedTextField(form.smtpPort, { form = form.copy(smtpPort = it) }, label = { Text(stringResource(R.string.smtp_port)) })
+    OutlinedTextField(form.authservId, { form = form.copy(authservId = it) }, label = { Text(stringResource(R.string.authserv_id)) })
     problems.forEach { Text(it.text, color = MaterialTheme.colorScheme.error) }
     val ok = stringResource(R.string.connection_ok)
     val saved = stringResource(R.string.saved)

@@ -18,8 +18,12 @@ data class AccountForm(
     val smtpPort: String = "587",
     val smtpSecurity: TlsMode = TlsMode.STARTTLS,
     val granularity: Granularity = Granularity.CITY,
+    /** The authserv-id the company's mail system stamps (`mx.example.co.jp`): the
+     *  core believes a Notify only as that system proved it, so without it no
+     *  colleague's presence can be shown. */
+    val authservId: String = "",
 ) {
-    enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT }
+    enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT, AUTHSERV_ID }
 
     data class Problem(val field: Field, val text: String)
 
@@ -33,6 +37,9 @@ data class AccountForm(
         if (mailHost.isBlank() || mailHost.contains(' ')) say(Field.MAIL_HOST, "メールサーバー名を入力してください", "Enter the mail server's name")
         if (port(imapPort) == null) say(Field.IMAP_PORT, "ポート番号は1〜65535です", "A port is 1 to 65535")
         if (port(smtpPort) == null) say(Field.SMTP_PORT, "ポート番号は1〜65535です", "A port is 1 to 65535")
+        if (!AUTHSERV_ID.matches(authservId.trim())) say(Field.AUTHSERV_ID,
+            "メールシステムの authserv-id（例: mx.example.co.jp）を入力してください。これがないと同僚のプレゼンスを表示できません。社内の情報システム担当に確認してください",
+            "Enter the mail system's authserv-id (e.g. mx.example.co.jp): without it no colleague's presence can be shown. Ask your IT department")
         return out
     }
 
@@ -45,11 +52,14 @@ data class AccountForm(
         return AccountConfig(
             account = account.trim(), mail = mail.trim(), presenceServer = presenceServer.trim(), language = lang.code,
             imap = server(imapPort, imapSecurity), smtp = server(smtpPort, smtpSecurity), granularity = granularity,
+            authservId = authservId.trim(),
         )
     }
 
     private companion object {
         val ACCOUNT = Regex("^[\\p{L}\\p{N}._-]{1,64}$")
+        /** An authserv-id as mail systems write it: a host name, no spaces or `;`. */
+        val AUTHSERV_ID = Regex("^[A-Za-z0-9._-]{1,253}$")
         fun looksLikeMail(s: String): Boolean {
             val t = s.trim()
             val at = t.indexOf('@')

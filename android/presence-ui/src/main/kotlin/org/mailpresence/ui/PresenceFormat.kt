@@ -4,7 +4,7 @@ package org.mailpresence.ui
 
 import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.ColleaguePresence
-import org.mailpresence.Presence
+import org.mailpresence.PresenceView
 
 object PresenceFormat {
     fun activityLabel(kind: ActivityToken, lang: Lang): String = when (lang) {

@@ -28,9 +28,21 @@ class AccountSessionTest {
         assertEquals(setOf(
             AccountForm.Field.ACCOUNT, AccountForm.Field.MAIL, AccountForm.Field.PASSWORD,
             AccountForm.Field.PRESENCE_SERVER, AccountForm.Field.MAIL_HOST, AccountForm.Field.IMAP_PORT,
+            AccountForm.Field.AUTHSERV_ID,
         ), bad.problems(Lang.EN).map { it.field }.toSet())
         assertEquals("ポート番号は1〜65535です", bad.problems(Lang.JA).first { it.field == AccountForm.Field.IMAP_PORT }.text)
-        assertEquals(emptyList<AccountForm.Problem>(), AccountForm("tanaka", "tanaka@example.co.jp", "pw", "presence@example.co.jp", "mail.example.co.jp").problems(Lang.JA))
+        assertEquals(emptyList<AccountForm.Problem>(), AccountForm("tanaka", "tanaka@example.co.jp", "pw", "presence@example.co.jp", "mail.example.co.jp", authservId = "mx.example.co.jp").problems(Lang.JA))
+    }
+
+    @Test fun `the mail system's authserv-id is asked for, says why, and reaches the core`() {
+        val missing = offlineForm().copy(authservId = " ").problems(Lang.EN)
+        assertEquals(listOf(AccountForm.Field.AUTHSERV_ID), missing.map { it.field })
+        assertTrue(missing.single().text, missing.single().text.contains("no colleague's presence can be shown"))
+        assertEquals(listOf(AccountForm.Field.AUTHSERV_ID), offlineForm().copy(authservId = "mx example; dkim=pass").problems(Lang.JA).map { it.field })
+        val vault = MemoryVault()
+        assertEquals(SaveResult.Saved, session(vault).save(offlineForm().copy(authservId = " mx.example.co.jp ")))
+        assertEquals("mx.example.co.jp", opened.last().authservId)
+        assertEquals(" mx.example.co.jp ", vault.form?.authservId)
     }
 
     @Test fun `a form with mistakes opens nothing and keeps nothing`() {

@@ -9,18 +9,17 @@ import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
 import org.mailpresence.PresenceException
 import org.mailpresence.protocol.ActivityToken
-import org.mailpresence.readNotify
 
 class ColleaguesStateTest {
     @Test fun `colleagues arrive from the listener on a background thread`() {
-        val now = readNotify(goldenNotify(), "ja").updatedUnix!! + 60
+        val now = yamadaInAMeeting("ja").updatedUnix!! + 60
         val state = ColleaguesState(Lang.JA) { now }
-        val worker = Thread { state.onColleague(ColleaguePresence(readNotify(goldenNotify(), "ja"), now)) }
+        val worker = Thread { state.onColleague(ColleaguePresence(yamadaInAMeeting("ja"), now)) }
         worker.start(); worker.join()
         assertEquals(listOf("会議中（部長会議） · 13:00-15:00 部長会議 · 1分前"), state.rows().map { it.text })
         assertEquals(false, state.rows().single().stale)
         val later = ColleaguesState(Lang.EN) { now + 3 * 3600 }
-        later.onColleague(ColleaguePresence(readNotify(goldenNotify(), "en"), now))
+        later.onColleague(ColleaguePresence(yamadaInAMeeting("en"), now))
         assertEquals(true, later.rows().single().stale)
         state.onConnection(ConnectionStatus.Failed(PresenceException.WrongPassword("535")))
         assertEquals("メールサーバーにログインできません。ユーザー名とパスワードを確認してください。", state.connection.value)

@@ -1,15 +1,15 @@
-// Rows and ages as the Colleagues list shows them, from mails the real core read.
+// Rows and ages as the Colleagues list shows them, from presence the real core made.
 package org.mailpresence.ui
 
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
 import org.mailpresence.PresenceException
-import org.mailpresence.readNotify
+import org.mailpresence.presenceView
 
 class PresenceFormatTest {
-    @Test fun `a Notify mail read by the core becomes the row the list shows`() {
-        val p = readNotify(goldenNotify(), "ja")
+    @Test fun `a colleague's presence from the core becomes the row the list shows`() {
+        val p = yamadaInAMeeting("ja")
         val now = p.updatedUnix!! + 300
         assertEquals("会議中（部長会議） · 13:00-15:00 部長会議 · 5分前", PresenceFormat.row(p, now, Lang.JA))
         assertEquals("in a meeting (部長会議) · 13:00-15:00 部長会議 · 5 min ago", PresenceFormat.row(p, now, Lang.EN))
@@ -23,8 +23,8 @@ class PresenceFormatTest {
         assertEquals("時刻不明", PresenceFormat.age(null, 0, Lang.JA))
     }
 
-    @Test fun `a mail that is not a Notify is an error in words`() {
-        val e = try { readNotify("Subject: hello\r\n\r\nhi".toByteArray(), "ja"); null } catch (e: PresenceException) { e }
+    @Test fun `a name the core refuses is an error in words`() {
+        val e = try { presenceView("田中 太郎", "tanaka@example.test", null, "外出中", null, listOf(), null, "ja"); null } catch (e: PresenceException) { e }
         assertTrue("got $e", e is PresenceException.InvalidInput)
         assertEquals("入力内容を確認してください。", ErrorText.of(e!!, Lang.JA))
     }

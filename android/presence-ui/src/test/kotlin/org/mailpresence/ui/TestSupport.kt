@@ -1,4 +1,4 @@
-// What the tests share: the repository's test data, a client whose mail
+// What the tests share: the repository's test data, a colleague's presence, a client whose mail
 // server is not there (everything stays on the phone), a wait for what the
 // core's threads will make true, and a vault in memory.
 package org.mailpresence.ui
@@ -10,12 +10,20 @@ import org.mailpresence.AccountConfig
 import org.mailpresence.Granularity
 import org.mailpresence.MailServer
 import org.mailpresence.PresenceClient
+import org.mailpresence.PresenceView
+import org.mailpresence.presenceView
+import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.protocol.TlsMode
 
 /** The repository (Gradle and scripts/test-kotlin.sh pass repo.root). */
 val root = File(System.getProperty("repo.root") ?: "../..")
 
-fun goldenNotify(): ByteArray = File(root, "protocol/tests/golden/notify-from-server.eml").readBytes()
+/** Yamada in a meeting, as the golden Notify (protocol/tests/golden/notify-from-server.eml)
+ *  carries him, made into the app's view by the real core. */
+fun yamadaInAMeeting(language: String = "ja"): PresenceView = presenceView(
+    "yamada", "sip:yamada@pbx.example.co.jp", ActivityToken.MEETING, "部長会議", null,
+    listOf("13:00-15:00 部長会議", "15:00 在席予定"), 1_795_665_480L, language,
+)
 
 fun mapPack(): ByteArray = File(root, "assets/mappack.bin").readBytes()
 
@@ -25,6 +33,7 @@ fun tempDir(name: String): String = Files.createTempDirectory(name).toString()
 fun offlineForm() = AccountForm(
     account = "tanaka", mail = "tanaka@example.test", password = "pw",
     presenceServer = "presence@example.test", mailHost = "127.0.0.1", imapPort = "1", smtpPort = "1",
+    authservId = "mx.example.test",
 )
 
 /** An account whose mail server is not there: everything stays on the phone. */

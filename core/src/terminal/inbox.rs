@@ -1,0 +1,314 @@
+//! The phone's inbox side: reading colleagues' Notify mails from the inbox
+//! (IMAP, one short `sync` or a long IDLE session), believing one only once
+//! the company's mail system proved it came from the presence server (no
+//! authserv-id set: no proof, so none is believed), and keeping the presence
+//! folder and the store small (Notify mails and locations past their TTL).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{debug, info, warn};
+
+use super::client::Terminal;
+use super::config::TerminalConfig;
+use super::events::Event;
+use super::store::Colleague;
+use crate::error::Error;
+use mailpresence_protocol::mail::auth::{Proof, SenderTrust, TrustFailure, check_sender};
+use mailpresence_protocol::mail::{self, Limits, Outcome, PresenceMessage};
+use mailpresence_protocol::transport::imap::{Fetched, MailSession, Timeouts};
+
+/// What became of one mail of the inbox.
+pub(super) enum Reading {
+    /// A Notify from the presence server.
+    Presence { changed: bool },
+    /// Not one: a person's mail, or a forgery. Left for the user.
+    NotFromServer,
+}
+
+/// Marks a mail that looks like a Notify but is not proven to be one, so it is
+/// not read again; it stays unread for the user.
+pub const NOT_OURS_KEYWORD: &str = "$PresenceNotOurs";
+
+/// The keyword that marks a Notify mail as read by the app.
+const DONE_KEYWORD: &str = "$PresenceDone";
+
+impl Terminal {
+    fn timeouts(&self) -> Timeouts {
+        Timeouts::default()
+    }
+
+    /// Connects, makes sure the presence folder exists, selects the inbox.
+    pub(super) async fn open_inbox(&self) -> Result<MailSession, Error> {
+        let mut session = MailSession::open(&self.config.imap.endpoint(), self.timeouts()).await?;
+        session.ensure_mailbox(&self.config.presence_folder).await?;
+        session.select("INBOX").await?;
+        Ok(session)
+    }
+
+    /// Reads the Notify mails that arrived (one short connection, for platforms
+    /// that wake the app only briefly). Returns how many colleagues changed.
+    pub async fn sync(&self) -> Result<usize, Error> {
+        let mut session = self.open_inbox().await?;
+        self.purge_presence_folder(&mut session).await?;
+        let changed = self.read_notifies(&mut session).await?;
+        session.logout().await;
+        self.prune_store()?;
+        Ok(changed)
+    }
+
+    pub(super) async fn read_notifies(&self, session: &mut MailSession) -> Result<usize, Error> {
+        let query = format!(
+            "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
+            self.config.presence_server
+        );
+        // Read before a crash or a lost connection, but not yet moved.
+        let leftovers = session.search(&format!("KEYWORD {DONE_KEYWORD}")).await?;
+        session
+            .move_to(&leftovers, &self.config.presence_folder)
+            .await?;
+        let uids = session.search(&query).await?;
+        if uids.is_empty() {
+            return Ok(0);
+        }
+        let fetched = session
+            .fetch(&uids, Limits::default().max_mail_bytes)
+            .await?;
+        let mut changed = 0;
+        let (mut read, mut not_ours) = (Vec::new(), Vec::new());
+        for mail in &fetched {
+            let reading = match mail {
+                Fetched::Mail { raw, .. } => self.read_mail(raw)?,
+                Fetched::TooLarge { size, .. } => {
+                    warn!(
+                        size,
+                        "a mail titled Notify is too large to be one; left alone"
+                    );
+                    Reading::NotFromServer
+                }
+            };
+            match reading {
+                Reading::Presence { changed: c } => {
+                    changed += usize::from(c);
+                    read.push(mail.uid());
+                }
+                Reading::NotFromServer => not_ours.push(mail.uid()),
+            }
+        }
+        // A mail that only looks like a Notify is the user's and stays unread,
+        // marked only so it is not fetched again. A Notify read is marked
+        // read and moved out of the inbox, into the presence folder.
+        session
+            .add_flags(&not_ours, &format!("({NOT_OURS_KEYWORD})"))
+            .await?;
+        session
+            .add_flags(&read, &format!("(\\Seen {DONE_KEYWORD})"))
+            .await?;
+        session.move_to(&read, &self.config.presence_folder).await?;
+        Ok(changed)
+    }
+
+    /// Deletes the Notify mails older than the location TTL from the
+    /// presence folder, then selects the inbox again.
+    pub(super) async fn purge_presence_folder(
+        &self,
+        session: &mut MailSession,
+    ) -> Result<(), Error> {
+        let ttl = Duration::from_secs(self.config.location_ttl_secs);
+        session.select(&self.config.presence_folder).await?;
+        let old = session.older_than(ttl).await?;
+        session.delete(&old).await?;
+        if !old.is_empty() {
+            debug!(
+                mails = old.len(),
+                "Notify mails past the location TTL deleted"
+            );
+        }
+        session.select("INBOX").await?;
+        Ok(())
+    }
+
+    /// One mail from the inbox: a Notify proven to come from the presence
+    /// server updates that colleague; anything else is left for the user.
+    pub(super) fn read_mail(&self, raw: &[u8]) -> Result<Reading, Error> {
+        let parsed = mail::parse(raw, Limits::default());
+        let Outcome::Presence(PresenceMessage::Notify(mut n)) = parsed.outcome else {
+            debug!(outcome = ?parsed.outcome, "not a Notify");
+            return Ok(Reading::NotFromServer);
+        };
+        match proven_from_presence_server(&self.config, &parsed.envelope) {
+            Ok(proof) => debug!(%proof, "Notify proven"),
+            Err(why) => {
+                warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left unread and not shown: {why}");
+                return Ok(Reading::NotFromServer);
+            }
+        }
+        if let Some(id) = &parsed.envelope.message_id
+            && self.store().seen(id)?
+        {
+            return Ok(Reading::Presence { changed: false });
+        }
+        let now = Utc::now();
+        if n.presence.clamp_future_updated(now) {
+            debug!(colleague = %n.notifier, "Updated lies in the future; taken as now");
+        }
+        let saved = self
+            .store()
+            .save_colleague(n.notifier.as_str(), &n.presence, now)?;
+        if let Some(id) = &parsed.envelope.message_id {
+            self.store().mark_seen(id, now)?;
+        }
+        if saved {
+            info!(colleague = %n.notifier, "presence received");
+            self.emit(Event::Colleague(Box::new(Colleague {
+                account: n.notifier.to_string(),
+                fields: n.presence,
+                received_at: now,
+            })));
+        }
+        Ok(Reading::Presence { changed: saved })
+    }
+
+    /// Drops what the store no longer needs (colleagues' old locations,
+    /// old Message-IDs).
+    pub(super) fn prune_store(&self) -> Result<(), Error> {
+        let pruned = self.store().prune(Utc::now(), self.config.location_ttl())?;
+        if pruned.seen > 0 {
+            debug!(message_ids = pruned.seen, "old Message-IDs forgotten");
+        }
+        // The app shows these colleagues again, without where they were.
+        for account in &pruned.locations {
+            let colleague = self.store().colleague(account)?;
+            if let Some(colleague) = colleague {
+                debug!(colleague = %account, "location past its TTL forgotten");
+                self.emit(Event::Colleague(Box::new(colleague)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a mail that reads as a Notify is not believed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyRefusal {
+    #[error("From {from:?} is not the presence server ({presence_server})")]
+    NotTheServer {
+        from: String,
+        presence_server: String,
+    },
+    /// Nothing can be proven without the mail system's authserv-id.
+    #[error(
+        "no authserv_id is set, so nothing can prove a Notify came from the presence server; \
+         set the company mail system's authserv-id in the account"
+    )]
+    NoAuthservId,
+    #[error("not proven by the company's mail system: {0}")]
+    NotProven(#[from] TrustFailure),
+}
+
+/// A Notify counts only from the presence server's exact address, as the
+/// company's mail system (named by the account's authserv-id) proved it:
+/// the shared [`check_sender`], the same rule the server applies to mail it
+/// takes in. Without an authserv-id nothing is proven, so nothing counts.
+fn proven_from_presence_server(
+    config: &TerminalConfig,
+    envelope: &mail::Envelope,
+) -> Result<Proof, NotifyRefusal> {
+    let from = envelope.from.as_deref().unwrap_or_default();
+    if !from.eq_ignore_ascii_case(config.presence_server.trim()) {
+        return Err(NotifyRefusal::NotTheServer {
+            from: from.to_owned(),
+            presence_server: config.presence_server.clone(),
+        });
+    }
+    let authserv_id = config
+        .authserv_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .ok_or(NotifyRefusal::NoAuthservId)?;
+    let trust = SenderTrust::authentication_results(authserv_id);
+    Ok(check_sender(&trust, envelope)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terminal::testing::{AUTHSERV_ID, PRESENCE_SERVER, offline_config, open};
+
+    /// The golden Notify (from presence@example.co.jp, Return-Path the same),
+    /// with `stamp` as the Authentication-Results the mail system added.
+    fn notify(stamp: Option<&str>) -> Vec<u8> {
+        let golden = include_bytes!("../../../protocol/tests/golden/notify-from-server.eml");
+        let mut raw = stamp
+            .map(|s| format!("Authentication-Results: {s}\r\n").into_bytes())
+            .unwrap_or_default();
+        raw.extend_from_slice(golden);
+        raw
+    }
+
+    fn proven_stamp() -> String {
+        format!("{AUTHSERV_ID}; dkim=pass header.d=example.co.jp header.s=mail")
+    }
+
+    fn read(config: TerminalConfig, raw: &[u8]) -> (Reading, usize) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let terminal = open(config, dir.path());
+        let reading = terminal.read_mail(raw).expect("read");
+        (reading, terminal.colleagues().expect("colleagues").len())
+    }
+
+    #[test]
+    fn a_notify_the_mail_system_proved_is_shown() {
+        let (reading, shown) = read(offline_config(), &notify(Some(&proven_stamp())));
+        assert!(matches!(reading, Reading::Presence { changed: true }));
+        assert_eq!(shown, 1);
+    }
+
+    #[test]
+    fn an_unproven_notify_is_left_alone() {
+        let forged_stamp = "mx.elsewhere.example; dkim=pass header.d=example.co.jp";
+        let failed = format!("{AUTHSERV_ID}; dkim=fail header.d=example.co.jp");
+        for raw in [
+            notify(None),
+            notify(Some(forged_stamp)),
+            notify(Some(&failed)),
+        ] {
+            let (reading, shown) = read(offline_config(), &raw);
+            assert!(matches!(reading, Reading::NotFromServer));
+            assert_eq!(shown, 0);
+        }
+    }
+
+    #[test]
+    fn without_an_authserv_id_no_notify_is_believed() {
+        let mut config = offline_config();
+        config.authserv_id = None;
+        let (reading, shown) = read(config.clone(), &notify(Some(&proven_stamp())));
+        assert!(matches!(reading, Reading::NotFromServer));
+        assert_eq!(shown, 0);
+        let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
+        let refusal = proven_from_presence_server(&config, &envelope);
+        assert!(
+            matches!(refusal, Err(NotifyRefusal::NoAuthservId)),
+            "{refusal:?}"
+        );
+        config.authserv_id = Some("  ".into());
+        assert!(matches!(
+            proven_from_presence_server(&config, &envelope),
+            Err(NotifyRefusal::NoAuthservId)
+        ));
+    }
+
+    #[test]
+    fn a_notify_from_another_address_is_not_the_servers() {
+        let mut config = offline_config();
+        config.presence_server = format!("other-{PRESENCE_SERVER}");
+        let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
+        let refusal = proven_from_presence_server(&config, &envelope);
+        assert!(
+            matches!(refusal, Err(NotifyRefusal::NotTheServer { .. })),
+            "{refusal:?}"
+        );
+    }
+}

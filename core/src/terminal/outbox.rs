@@ -1,0 +1,206 @@
+//! The phone's outbox side: composing the Publish that carries the own record
+//! and the Subscribe that asks for colleagues, queueing them in the store, and
+//! handing them to SMTP through the shared outbox policy (the adapter
+//! [`PhoneOutbox`] and a round's report to the app).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::client::Terminal;
+use super::config::TerminalConfig;
+use super::engine::{publish_message, subscribe_message};
+use super::events::{ConnectionStatus, Event, MailRefused};
+use super::store::{StoreError, TerminalStore};
+use crate::error::Error;
+use mailpresence_protocol::mail::{self, ComposeEnvelope, PresenceMessage, SubscribeMode};
+use mailpresence_protocol::model::{AccountName, PresenceFields, Timestamp};
+use mailpresence_protocol::transport::outbox::{OutboxStore, QueuedMail, Round};
+
+/// The phone's outbox table, seen through the shared outbox policy. While
+/// the platform says the phone is offline nothing is due, so no try is made.
+#[derive(Debug, Clone)]
+pub(super) struct PhoneOutbox {
+    store: Arc<Mutex<TerminalStore>>,
+    sender: String,
+    online: Arc<AtomicBool>,
+}
+
+impl PhoneOutbox {
+    pub(super) fn new(
+        store: Arc<Mutex<TerminalStore>>,
+        sender: String,
+        online: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            store,
+            sender,
+            online,
+        }
+    }
+
+    fn store(&self) -> MutexGuard<'_, TerminalStore> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl OutboxStore for PhoneOutbox {
+    type Error = StoreError;
+
+    fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError> {
+        if !self.online.load(Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let mut due = self.store().due(now)?;
+        due.truncate(limit);
+        Ok(due
+            .into_iter()
+            .map(|q| QueuedMail {
+                id: q.id,
+                sender: self.sender.clone(),
+                recipient: q.recipient,
+                raw: q.raw,
+                attempts: q.attempts,
+            })
+            .collect())
+    }
+
+    fn sent(&self, id: i64, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store().sent(id)
+    }
+
+    fn retry(&self, id: i64, error: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store().failed(id, error, at)
+    }
+
+    /// Refused for good: the phone keeps no copy (it may hold a location).
+    fn undeliverable(&self, id: i64, _error: &str, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store().sent(id)
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store().next_due()
+    }
+}
+
+/// Every mail the phone sends goes from the worker to the presence server.
+fn envelope(config: &TerminalConfig) -> ComposeEnvelope {
+    ComposeEnvelope {
+        from: config.mail.clone(),
+        to: config.presence_server.clone(),
+        ..Default::default()
+    }
+}
+
+/// Refuses an account whose own or presence server address could never be
+/// put on a mail (checked when the client opens, not at the first send).
+pub(super) fn check_addresses(account: &AccountName, config: &TerminalConfig) -> Result<(), Error> {
+    let probe = subscribe_message(
+        account,
+        &config.mail,
+        vec![account.clone()],
+        SubscribeMode::Once,
+        None,
+    );
+    mail::compose(&probe, &envelope(config))
+        .map(|_| ())
+        .map_err(|_| {
+            Error::InvalidInput(format!(
+                "{} or {} is not a mail address",
+                config.mail, config.presence_server
+            ))
+        })
+}
+
+impl Terminal {
+    /// Saves the own record and queues its Publish in one transaction, so
+    /// the server never misses a change the phone shows.
+    pub(super) fn publish(&self, own: &PresenceFields, now: Timestamp) -> Result<(), Error> {
+        let sharing = self.sharing()?;
+        let message = publish_message(&self.account, own, &sharing, now);
+        let raw = mail::compose(&message, &envelope(&self.config))
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        self.store()
+            .save_own_and_queue(own, &self.config.presence_server, &raw, Utc::now())?;
+        let location = match &message {
+            PresenceMessage::Publish(p) => p.presence.location.clone(),
+            _ => None,
+        };
+        self.emit(Event::Published { location });
+        self.queued()
+    }
+
+    /// Asks for colleagues' presence: answered once, or every change (`watch`)
+    /// until `expires` seconds pass; a watch with `expires = Some(0)` ends one.
+    pub fn subscribe(
+        &self,
+        names: &[String],
+        mode: SubscribeMode,
+        expires: Option<u32>,
+    ) -> Result<(), Error> {
+        let notifiers = names
+            .iter()
+            .map(|n| {
+                n.parse::<AccountName>()
+                    .map_err(|e| Error::InvalidInput(format!("{n}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if notifiers.is_empty() {
+            return Err(Error::InvalidInput("name at least one colleague".into()));
+        }
+        let message = subscribe_message(&self.account, &self.config.mail, notifiers, mode, expires);
+        let raw = mail::compose(&message, &envelope(&self.config))
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        self.store()
+            .queue("Subscribe", &self.config.presence_server, &raw, Utc::now())?;
+        self.queued()
+    }
+
+    fn queued(&self) -> Result<(), Error> {
+        let depth = self.store().outbox_depth()?;
+        self.emit(Event::OutboxChanged { depth });
+        self.outbox.wake();
+        Ok(())
+    }
+
+    pub fn outbox_depth(&self) -> Result<u32, Error> {
+        Ok(self.store().outbox_depth()?)
+    }
+
+    /// Hands every due mail to SMTP. Returns how many went; an error when the
+    /// server could not be used (the mails stay queued). A mail the server
+    /// refused for good is dropped and reported as [`Event::Refused`].
+    pub async fn flush(&self) -> Result<usize, Error> {
+        let round = self.outbox.send_due().await?;
+        self.report(&round)?;
+        match &round.blocked {
+            Some(why) => Err(Error::Send(why.clone())),
+            None => Ok(round.sent),
+        }
+    }
+
+    /// Tells the app what a round did: mails refused for good, a server that
+    /// could not be used, the outbox's new depth.
+    pub(super) fn report(&self, round: &Round) -> Result<(), Error> {
+        for (_, recipient, error) in &round.undeliverable {
+            warn!(to = %recipient, %error, "the mail server refused a mail for good");
+            self.emit(Event::Refused(MailRefused {
+                recipient: recipient.clone(),
+                reason: error.clone(),
+            }));
+        }
+        if let Some(why) = &round.blocked {
+            self.emit(Event::Connection(ConnectionStatus::Failed {
+                error: Error::Send(why.clone()).into(),
+            }));
+        }
+        if round.sent > 0 || !round.undeliverable.is_empty() || round.blocked.is_some() {
+            self.emit(Event::OutboxChanged {
+                depth: self.store().outbox_depth()?,
+            });
+        }
+        Ok(())
+    }
+}
