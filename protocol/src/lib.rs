@@ -18,6 +18,8 @@ pub mod mail;
 pub mod mappack;
 pub mod model;
 pub mod pidf;
+#[cfg(feature = "sqlite")]
+pub mod schema;
 pub mod secret;
 pub mod summary;
 pub mod transport;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use mailpresence_protocol::model::PresenceFields;
+use mailpresence_protocol::schema;
 
 /// Each entry moves the schema one version up; never edit a shipped one.
 const MIGRATIONS: &[&str] = &[
@@ -366,20 +367,10 @@ fn location_at(fields: &PresenceFields, received: DateTime<Utc>) -> Option<DateT
 /// Brings the schema up to date, under the write lock so that two openers
 /// of a new database (the app and a background task) cannot both migrate.
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::TooNew {
-            found: version,
-            known: MIGRATIONS.len(),
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
-    }
-    tx.commit()?;
-    Ok(())
+    schema::migrate(conn, MIGRATIONS).map_err(|e| match e {
+        schema::MigrateError::Sqlite(e) => StoreError::Sqlite(e),
+        schema::MigrateError::TooNew { found, known } => StoreError::TooNew { found, known },
+    })
 }
 
 #[cfg(test)]

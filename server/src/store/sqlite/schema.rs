@@ -2,6 +2,7 @@
 //! version up (`PRAGMA user_version`), under the write lock, so a new file and
 //! an old one end the same.
 
+use mailpresence_protocol::schema;
 use rusqlite::Connection;
 
 use crate::store::{Result, StoreError};
@@ -112,20 +113,10 @@ const MIGRATIONS: &[&str] = &[
 /// version read under it, so two processes opening a new database at once
 /// (the server and `--status`) cannot both run the same migration.
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "schema version {version} is newer than this server knows ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
-    }
-    tx.commit()?;
-    Ok(())
+    schema::migrate(conn, MIGRATIONS).map_err(|e| match e {
+        schema::MigrateError::Sqlite(e) => StoreError::Sqlite(e),
+        too_new @ schema::MigrateError::TooNew { .. } => StoreError::Corrupt(too_new.to_string()),
+    })
 }
 
 #[cfg(test)]
