@@ -291,14 +291,7 @@ impl PresenceClient {
         working_hours: Option<String>,
         share_coordinates: bool,
     ) -> Result<(), PresenceError> {
-        let until = until_unix
-            .map(|s| {
-                Utc.timestamp_opt(s, 0)
-                    .single()
-                    .map(|t| t.fixed_offset())
-                    .ok_or_else(|| invalid("bad time"))
-            })
-            .transpose()?;
+        let until = time_of(until_unix)?;
         let working_hours = working_hours.map(|h| parse_hours(&h)).transpose()?;
         self.terminal.set_sharing(Sharing {
             until,
@@ -470,14 +463,7 @@ pub fn presence_view(
     let account: mailpresence_protocol::model::AccountName = account
         .parse()
         .map_err(|e| invalid(format!("account: {e}")))?;
-    let updated = updated_unix
-        .map(|s| {
-            Utc.timestamp_opt(s, 0)
-                .single()
-                .map(|t| t.fixed_offset())
-                .ok_or_else(|| invalid("bad time"))
-        })
-        .transpose()?;
+    let updated = time_of(updated_unix)?;
     let mut fields = PresenceFields::new(
         contact,
         Activity {
@@ -489,6 +475,19 @@ pub fn presence_view(
     fields.schedule = schedule.iter().map(|e| ScheduleEntry::parse(e)).collect();
     fields.updated = updated;
     Ok(presence(account.as_str(), &fields, lang(&language)))
+}
+
+/// A Unix time the app hands over, as the core keeps times.
+fn time_of(
+    unix: Option<i64>,
+) -> Result<Option<chrono::DateTime<chrono::FixedOffset>>, PresenceError> {
+    unix.map(|s| {
+        Utc.timestamp_opt(s, 0)
+            .single()
+            .map(|t| t.fixed_offset())
+            .ok_or_else(|| invalid("bad time"))
+    })
+    .transpose()
 }
 
 #[cfg(test)]
