@@ -736,3 +736,47 @@ fn a_renewal_renews_its_own_request_and_nobody_elses() {
         ]
     );
 }
+
+/// A mail address that happens to start with "sip" is a mail address: the
+/// support desk's `sip-support@…` watches like anyone else. Only a SIP URI
+/// as Send-To is refused (a mail request is answered by mail).
+#[test]
+fn a_mail_address_starting_with_sip_is_no_sip_uri() {
+    let people = [
+        person("tanaka", &["field"]),
+        person("sip-support", &["desk"]),
+    ];
+    let rules = [Rule {
+        watchers: vec!["group:desk".into()],
+        may_see: vec!["group:field".into()],
+        location: true,
+    }];
+    let engine = Engine::new(
+        Directory::from_config(&people, &rules),
+        PresencePolicy::default(),
+        "presence@example.test",
+    );
+    let mut office = Office::with(engine, SqliteStore::in_memory().unwrap());
+    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
+    let desk = "sip-support@example.test";
+    let step = office.receives(
+        &subscribe_mail(desk, "sip-support", &["tanaka"], desk, SubscribeMode::Once),
+        t(5),
+    );
+    assert_eq!(step.deliveries.len(), 1, "{step:?}");
+    assert_eq!(step.deliveries[0].to, desk);
+    let step = office.receives(
+        &subscribe_mail(
+            desk,
+            "sip-support",
+            &["tanaka"],
+            "sip:sip-support@example.test",
+            SubscribeMode::Once,
+        ),
+        t(6),
+    );
+    assert!(
+        matches!(step.verdict, Verdict::Refused(RequestRefusal::SipSendTo(_))),
+        "{step:?}"
+    );
+}
