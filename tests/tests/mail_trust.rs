@@ -194,7 +194,10 @@ async fn dkim_verified_by_the_server_decides() {
 /// tanaka's address in From. Postfix signs it (DKIM for the company's domain)
 /// and, since it binds the envelope sender to the login, delivers it with
 /// sato's Return-Path: the server must not take it as tanaka's.
-async fn a_colleague_cannot_speak_for_another(world: World) {
+async fn a_colleague_cannot_speak_for_another(mut world: World) {
+    // A low hourly quota: were sato's forgeries counted as tanaka's mails,
+    // tanaka's own Publish below would be refused for the hour.
+    world.policy = "sender_mails_per_hour = 2".into();
     let server = world.start_server();
     let good = presence(&world, "on-site — 設備点検中", "2026-11-26T09:00:00+09:00");
     world
@@ -231,8 +234,8 @@ async fn a_colleague_cannot_speak_for_another(world: World) {
         forged_by_sato as usize,
         "{log}"
     );
-    // tanaka's own phone still speaks for tanaka, and what watchers get is
-    // tanaka's presence, not sato's.
+    // tanaka's own phone still speaks for tanaka (the forgeries did not use
+    // up tanaka's quota), and what watchers get is tanaka's presence.
     let later = presence(&world, "meeting — 定例", "2026-11-26T11:00:00+09:00");
     world
         .send_presence(&world.mail_of("tanaka"), &publish(later.clone()))
