@@ -24,6 +24,9 @@
 #   MAILPRESENCE_SMTP_PORT        SMTP, plain (AUTH optional): the inbound MX
 #   MAILPRESENCE_SUBMISSION_PORT  submission, STARTTLS + AUTH
 #   MAILPRESENCE_SMTPS_PORT       submission, implicit TLS + AUTH
+#   MAILPRESENCE_RELAY_PORT       the internal hop from submission to the
+#                                 verifier (a company's MSA-to-MX path, which
+#                                 nobody outside reaches); no test sends here
 #   MAILPRESENCE_IMAP_PORT        IMAP, plain/STARTTLS
 #   MAILPRESENCE_IMAPS_PORT       IMAP, implicit TLS
 #   MAILPRESENCE_LMTP_PORT        Dovecot's LMTP, where Postfix delivers
@@ -87,7 +90,7 @@ AUTHSERV_ID=mx.example.test
 VMAIL_UID=5000
 # Every listener: NAME, whose port is ${NAME}_PORT here and
 # MAILPRESENCE_${NAME}_PORT in the environment and in DIR/ports.env.
-PORT_NAMES=(SMTP SUBMISSION SMTPS IMAP IMAPS LMTP DKIM_SIGN DKIM_VERIFY)
+PORT_NAMES=(SMTP SUBMISSION SMTPS RELAY IMAP IMAPS LMTP DKIM_SIGN DKIM_VERIFY)
 PORTS_FILE=$DIR/ports.env
 # Held while ports are chosen and the servers start, so that two starts at
 # the same moment cannot choose the same free port.
@@ -531,26 +534,34 @@ EOF
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_milters=inet:127.0.0.1:$DKIM_VERIFY_PORT
+  -o smtpd_sender_login_maps=regexp:$p/sender-logins
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+127.0.0.1:$RELAY_PORT inet n - n - - smtpd
+  -o smtpd_milters=inet:127.0.0.1:$DKIM_VERIFY_PORT
 127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd
   -o smtpd_tls_security_level=encrypt
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_PORT
   -o smtpd_sender_login_maps=regexp:$p/sender-logins
   -o smtpd_sender_restrictions=reject_sender_login_mismatch
-  -o content_filter=smtp:[127.0.0.1]:$SMTP_PORT
+  -o content_filter=smtp:[127.0.0.1]:$RELAY_PORT
 127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_PORT
   -o smtpd_sender_login_maps=regexp:$p/sender-logins
   -o smtpd_sender_restrictions=reject_sender_login_mismatch
-  -o content_filter=smtp:[127.0.0.1]:$SMTP_PORT
+  -o content_filter=smtp:[127.0.0.1]:$RELAY_PORT
 EOF
-  # Submission binds the envelope sender to the login, as a company's MSA
-  # does: each login (the full address) owns exactly its own address. The
-  # delivering MTA writes that envelope sender as Return-Path, which the
-  # presence server compares with From.
-  printf '%s\n' '/^(.+)$/ ${1}' > "$p/sender-logins"
+  # Every address of the company's domain belongs to its own login (the full
+  # address), on submission and on the inbound port alike: submission binds
+  # the envelope sender to the login, as a company's MSA does, and the inbound
+  # port refuses the company's addresses as envelope senders from anyone not
+  # logged in as them, as a company MX does by SPF or the same map. Mail from
+  # submission reaches the verifier over the internal relay port instead. The
+  # delivering MTA writes the envelope sender as Return-Path, which the
+  # presence server compares with From. Other domains' senders are free.
+  printf '/^(.+@%s)$/ ${1}\n' "${DOMAIN//./\\.}" > "$p/sender-logins"
   # Postfix re-reads config files changed in the last seconds; these are old news.
   touch -d '-1 min' "$p/main.cf" "$p/master.cf" "$p/sender-logins"
 }
@@ -575,7 +586,7 @@ postfix_pids() {
 
 start_postfix() {
   start_master Postfix "$DIR/postfix" postfix_pid "$DIR/postfix/maillog" \
-    "$SMTP_PORT $SUBMISSION_PORT $SMTPS_PORT" postfix -c "$DIR/postfix" start
+    "$SMTP_PORT $SUBMISSION_PORT $SMTPS_PORT $RELAY_PORT" postfix -c "$DIR/postfix" start
 }
 
 
@@ -629,7 +640,7 @@ print_env() {
   cat <<EOF
 export MAILPRESENCE_MAIL_DIR=$DIR
 export MAILPRESENCE_MAIL_DOMAIN=$DOMAIN
-export MAILPRESENCE_SMTP_PORT=$SMTP_PORT MAILPRESENCE_SUBMISSION_PORT=$SUBMISSION_PORT MAILPRESENCE_SMTPS_PORT=$SMTPS_PORT
+export MAILPRESENCE_SMTP_PORT=$SMTP_PORT MAILPRESENCE_SUBMISSION_PORT=$SUBMISSION_PORT MAILPRESENCE_SMTPS_PORT=$SMTPS_PORT MAILPRESENCE_RELAY_PORT=$RELAY_PORT
 export MAILPRESENCE_IMAP_PORT=$IMAP_PORT MAILPRESENCE_IMAPS_PORT=$IMAPS_PORT
 export MAILPRESENCE_LMTP_PORT=$LMTP_PORT MAILPRESENCE_DKIM_SIGN_PORT=$DKIM_SIGN_PORT MAILPRESENCE_DKIM_VERIFY_PORT=$DKIM_VERIFY_PORT
 export MAILPRESENCE_MAIL_CA=$DIR/tls/ca.crt

@@ -43,6 +43,11 @@ pub struct AccountConfig {
     /// IT for it.
     #[uniffi(default = None)]
     pub authserv_id: Option<String>,
+    /// How many `Received:` headers the company's mailbox server writes
+    /// above its verdict (None: 1, as Dovecot's LMTP does). Enrolment or IT
+    /// sets it for other mail systems.
+    #[uniffi(default = None)]
+    pub delivery_hops: Option<u32>,
 }
 
 /// Someone's presence as the app shows it.
@@ -145,6 +150,9 @@ impl PresenceClient {
                 ..Default::default()
             },
             authserv_id: config.authserv_id.filter(|id| !id.trim().is_empty()),
+            delivery_hops: config
+                .delivery_hops
+                .unwrap_or(mailpresence_protocol::mail::auth::DEFAULT_DELIVERY_HOPS as u32),
             presence_folder: crate::terminal::config::DEFAULT_PRESENCE_FOLDER.into(),
             location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
         };

@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let envelope = Envelope {
         from: Some("tanaka@example.co.jp".into()),
         from_headers: 1,
-        authentication_results: vec![AuthResultsHeader::topmost(text)],
+        authentication_results: vec![AuthResultsHeader::delivered(text)],
         return_path: Some("tanaka@example.co.jp".into()),
         ..Envelope::default()
     };

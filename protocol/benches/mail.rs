@@ -80,10 +80,10 @@ fn sender_check(c: &mut Criterion) {
         from: Some("tanaka@example.co.jp".into()),
         from_headers: 1,
         authentication_results: vec![
-            AuthResultsHeader::topmost(
+            AuthResultsHeader::delivered(
                 "mx.example.co.jp; dkim=pass (2048-bit key; unprotected) header.d=example.co.jp header.i=@example.co.jp header.a=rsa-sha256 header.s=mail header.b=ZnCjikGj; dkim-atps=neutral",
             ),
-            AuthResultsHeader::topmost(
+            AuthResultsHeader::delivered(
                 "relay.example.net; spf=pass smtp.mailfrom=tanaka@example.co.jp",
             ),
         ],

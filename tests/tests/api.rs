@@ -68,6 +68,7 @@ fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountCon
         // apps read Notify mails lets the server send through submission,
         // where it is signed.
         authserv_id: Some(s.authserv_id.clone()),
+        delivery_hops: None,
     }
 }
 

@@ -14,6 +14,8 @@ use mailpresence_protocol::mail::{
 use mailpresence_protocol::model::{Activity, PresenceFields, parse_timestamp};
 
 const HOP: Duration = Duration::from_secs(20);
+/// The envelope sender of a forger on the internet.
+const FORGER: &str = "forger@outside.test";
 
 fn presence(world: &World, activity: &str, updated: &str) -> PresenceFields {
     let mut f = PresenceFields::new(world.mail_of("tanaka"), Activity::parse(activity).unwrap());
@@ -82,8 +84,17 @@ async fn send_forgeries(world: &World) -> usize {
         forged("vacation — 偽の認証結果", 4)
     );
     let mails = [no_signature, broken, stranger, fake_results];
+    // The inbound port refuses tanaka's address as envelope sender from
+    // anyone not logged in as tanaka (as a company MX does by SPF): the
+    // forger uses his own, and the mails still arrive.
+    assert!(
+        world
+            .try_send(&tanaka, &world.presence, mails[0].as_bytes())
+            .await
+            .is_err()
+    );
     for raw in &mails {
-        world.send(&tanaka, &world.presence, raw.as_bytes()).await;
+        world.send(FORGER, &world.presence, raw.as_bytes()).await;
     }
     mails.len()
 }
@@ -269,6 +280,36 @@ async fn nor_with_dkim_verified_by_the_server() {
     a_colleague_cannot_speak_for_another(world).await;
 }
 
+/// sato's forgery, signed by the company's submission server because sato
+/// logged in, fetched from his own mailbox and sent again to the inbound port
+/// with tanaka's address as envelope sender: the inbound port refuses it, so
+/// the DKIM pass never travels with tanaka's Return-Path.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_forgery_replayed_with_the_victims_envelope_is_refused() {
+    let world = World::new(&["tanaka", "sato"]);
+    let sato = world.mail_of("sato");
+    let raw = compose(
+        &world,
+        &publish(presence(
+            &world,
+            "vacation — 再送",
+            "2026-11-26T10:00:00+09:00",
+        )),
+    );
+    world.submit(&sato, &sato, raw.as_bytes()).await;
+    let signed = world.mailbox(&sato).await.wait_for(1, HOP).await;
+    let signed = signed.first().expect("sato's own copy");
+    assert!(
+        String::from_utf8_lossy(signed).contains("DKIM-Signature:"),
+        "the company signed sato's mail"
+    );
+    let refused = world
+        .try_send(&world.mail_of("tanaka"), &world.presence, signed)
+        .await
+        .expect_err("the inbound port refuses tanaka's envelope from a stranger");
+    assert!(refused.contains("not logged in"), "{refused}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_phone_ignores_a_forged_notify_in_its_mailbox() {
     let mut world = World::new(&["tanaka", "sato"]);
@@ -293,9 +334,7 @@ async fn a_phone_ignores_a_forged_notify_in_its_mailbox() {
         mail::parse(&raw, Limits::default()).outcome,
         Outcome::Presence(PresenceMessage::Notify(_))
     ));
-    world
-        .send(&world.presence, &world.mail_of("sato"), &raw)
-        .await;
+    world.send(FORGER, &world.mail_of("sato"), &raw).await;
     let mut inbox = world.mailbox(&world.mail_of("sato")).await;
     assert_eq!(inbox.wait_for(1, HOP).await.len(), 1);
 

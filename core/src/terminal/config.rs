@@ -33,6 +33,11 @@ pub struct TerminalConfig {
     /// is believed, and the client says so when it opens.
     #[serde(default)]
     pub authserv_id: Option<String>,
+    /// How many `Received:` headers the mailbox server's own delivery writes
+    /// above that system's verdict (Dovecot's LMTP: 1; Postfix's `virtual`
+    /// or `dovecot-lda`: 0). A verdict anywhere else is not believed.
+    #[serde(default = "default_delivery_hops")]
+    pub delivery_hops: u32,
     /// The folder read Notify mails are moved to, out of the inbox (created
     /// when missing).
     #[serde(default = "default_presence_folder")]
@@ -122,6 +127,11 @@ impl TerminalConfig {
         let secs = i64::try_from(self.location_ttl_secs).unwrap_or(i64::MAX);
         chrono::Duration::try_seconds(secs).unwrap_or(chrono::Duration::MAX)
     }
+}
+
+fn default_delivery_hops() -> u32 {
+    // Small: a count of header lines.
+    mailpresence_protocol::mail::auth::DEFAULT_DELIVERY_HOPS as u32
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use super::config::TerminalConfig;
 use super::events::Event;
 use super::store::Colleague;
 use crate::error::Error;
-use mailpresence_protocol::mail::auth::{Proof, SenderTrust, TrustFailure, check_sender};
+use mailpresence_protocol::mail::auth::{
+    Alignment, EnvelopeRule, Proof, SenderTrust, TrustFailure, check_sender,
+};
 use mailpresence_protocol::mail::{self, Limits, Outcome, PresenceMessage};
 use mailpresence_protocol::transport::imap::{Fetched, MailSession, Timeouts};
 
@@ -227,7 +229,12 @@ fn proven_from_presence_server(
         .map(str::trim)
         .filter(|id| !id.is_empty())
         .ok_or(NotifyRefusal::NoAuthservId)?;
-    let trust = SenderTrust::authentication_results(authserv_id);
+    let trust = SenderTrust::AuthenticationResults {
+        authserv_id: authserv_id.to_owned(),
+        alignment: Alignment::Strict,
+        envelope: EnvelopeRule::Require,
+        delivery_hops: config.delivery_hops as usize,
+    };
     Ok(check_sender(&trust, envelope)?)
 }
 
@@ -236,13 +243,19 @@ mod tests {
     use super::*;
     use crate::terminal::testing::{AUTHSERV_ID, PRESENCE_SERVER, offline_config, open};
 
-    /// The golden Notify (from presence@example.co.jp, Return-Path the same),
-    /// with `stamp` as the Authentication-Results the mail system added.
+    /// The golden Notify (from presence@example.co.jp, Return-Path the same)
+    /// as the mailbox server delivers it: its Return-Path and Received on top,
+    /// with `stamp` as the Authentication-Results the mail system added below
+    /// them.
     fn notify(stamp: Option<&str>) -> Vec<u8> {
         let golden = include_bytes!("../../../protocol/tests/golden/notify-from-server.eml");
-        let mut raw = stamp
-            .map(|s| format!("Authentication-Results: {s}\r\n").into_bytes())
-            .unwrap_or_default();
+        let mut raw = format!(
+            "Return-Path: <{PRESENCE_SERVER}>\r\nReceived: from mx.example.co.jp by mailbox.example.co.jp with LMTP\r\n"
+        )
+        .into_bytes();
+        if let Some(s) = stamp {
+            raw.extend_from_slice(format!("Authentication-Results: {s}\r\n").as_bytes());
+        }
         raw.extend_from_slice(golden);
         raw
     }

@@ -34,6 +34,7 @@ pub(crate) fn offline_config() -> TerminalConfig {
         smtp: server,
         location: Default::default(),
         authserv_id: Some(AUTHSERV_ID.into()),
+        delivery_hops: 1,
         presence_folder: DEFAULT_PRESENCE_FOLDER.into(),
         location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
     }

@@ -12,8 +12,10 @@
 //!   The receiving MTA stamps its verdict just above the `Received:` header it
 //!   writes itself; only the local delivery (Dovecot's LMTP, say) adds
 //!   `Received:` headers above that. So the topmost header with our
-//!   authserv-id counts only with at most `delivery_hops` `Received:` headers
-//!   above it: one the sender wrote sits below the MTA's own `Received:`.
+//!   authserv-id counts only with exactly `delivery_hops` `Received:` headers
+//!   above it: one the sender wrote sits below the MTA's own `Received:`
+//!   (where the MTA stamped nothing, as OpenDKIM does not before a broken
+//!   `DKIM-Signature`, the sender's header is the topmost one).
 //! - **DKIM, aligned.** Only a DKIM pass whose signing domain is the From
 //!   domain (strict, the default) or shares its organizational domain
 //!   (relaxed) counts. A DMARC pass is not enough: DMARC passes through SPF
@@ -136,7 +138,7 @@ pub enum TrustFailure {
     #[error("no Authentication-Results header from {authserv_id}")]
     NoResults { authserv_id: String },
     #[error(
-        "the Authentication-Results header from {authserv_id} stands below {received_above} Received headers; the receiving MTA's own is below at most {allowed}, so the sender wrote it"
+        "the Authentication-Results header from {authserv_id} stands below {received_above} Received headers; the receiving MTA's own stands below {allowed}, so another wrote it"
     )]
     ResultsOutOfPlace {
         authserv_id: String,
@@ -188,7 +190,11 @@ pub fn check_sender(trust: &SenderTrust, envelope: &Envelope) -> Result<Proof, T
         .ok_or_else(|| TrustFailure::NoResults {
             authserv_id: authserv_id.clone(),
         })?;
-    if ours.received_above > *delivery_hops {
+    // Exactly where the receiving MTA writes it: one higher is impossible
+    // for a real verdict, one lower was written by the sender (an MTA that
+    // stamps nothing, e.g. OpenDKIM before a broken DKIM-Signature, leaves
+    // the sender's header standing there).
+    if ours.received_above != *delivery_hops {
         return Err(TrustFailure::ResultsOutOfPlace {
             authserv_id: authserv_id.clone(),
             received_above: ours.received_above,
@@ -311,7 +317,7 @@ mod tests {
             from_headers: usize::from(from.is_some()),
             authentication_results: headers
                 .iter()
-                .map(|h| AuthResultsHeader::topmost(*h))
+                .map(|h| AuthResultsHeader::delivered(*h))
                 .collect(),
             return_path: from.map(str::to_owned),
             ..Envelope::default()
@@ -476,6 +482,9 @@ mod tests {
         // Where OpenDKIM puts it: above Postfix's Received, below Dovecot's.
         m.authentication_results[0].received_above = 1;
         assert!(check_sender(&trust(), &m).is_ok());
+        // Above the delivery's own Received: not where any MTA writes it.
+        m.authentication_results[0].received_above = 0;
+        assert!(check_sender(&trust(), &m).is_err());
         // An MTA that stamped nothing: the sender's own header sits below the
         // MTA's Received (two above it, with the delivery's).
         m.authentication_results[0].received_above = 2;

@@ -150,11 +150,13 @@ pub struct AuthResultsHeader {
 }
 
 impl AuthResultsHeader {
-    /// A header with no `Received:` above it (as a test or a fuzzer writes it).
-    pub fn topmost(value: impl Into<String>) -> Self {
+    /// A header where the receiving MTA writes its verdict in a mail that
+    /// Dovecot's LMTP delivered (one `Received:` above it), as a test or a
+    /// fuzzer writes it.
+    pub fn delivered(value: impl Into<String>) -> Self {
         Self {
             value: value.into(),
-            received_above: 0,
+            received_above: auth::DEFAULT_DELIVERY_HOPS,
         }
     }
 }

@@ -127,9 +127,10 @@ fn authentication_results(message: &Message<'_>) -> Vec<AuthResultsHeader> {
     found
 }
 
-/// The topmost `Return-Path` address; `None` for `<>` or none at all.
+/// The topmost `Return-Path` address (the delivering MTA's; one a sender
+/// wrote would stand lower); `None` for `<>` or none at all.
 fn return_path(message: &Message<'_>) -> Option<String> {
-    let value = message.header_raw("Return-Path")?;
+    let value = topmost_raw(message, "Return-Path")?;
     let address = unfold(value);
     let address = address
         .trim()
@@ -137,6 +138,15 @@ fn return_path(message: &Message<'_>) -> Option<String> {
         .trim_end_matches('>')
         .trim();
     (!address.is_empty()).then(|| address.to_owned())
+}
+
+/// The raw value of the first (topmost) header called `name`. mail-parser's
+/// `header_raw` gives the last one.
+fn topmost_raw<'a>(message: &'a Message<'_>, name: &str) -> Option<&'a str> {
+    message
+        .headers_raw()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// A header value on one line: folding line breaks become the white space
@@ -175,7 +185,7 @@ fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outco
 /// Delivery reports and bounces: empty return path, `multipart/report`, or a
 /// mailer daemon as sender.
 fn bounce_reason(message: &Message<'_>) -> Option<String> {
-    if let Some(rp) = message.header_raw("Return-Path")
+    if let Some(rp) = topmost_raw(message, "Return-Path")
         && rp.trim().trim_matches(['<', '>']).trim().is_empty()
     {
         return Some("empty Return-Path".into());
@@ -493,6 +503,18 @@ Publisher: tanaka\r\nContact: tanaka@example.test\r\nActivity: busy\r\n";
             e.authentication_results[0]
                 .value
                 .contains("dkim=pass (2048-bit key)")
+        );
+    }
+
+    #[test]
+    fn the_delivering_mtas_return_path_wins_over_one_the_sender_wrote() {
+        let mail = "Return-Path: <sato@example.test>\r\nReceived: by mx\r\nReturn-Path: <tanaka@example.test>\r\nFrom: tanaka@example.test\r\nSubject: Hello\r\n\r\nhi\r\n";
+        assert_eq!(
+            parse(mail.as_bytes(), Limits::default())
+                .envelope
+                .return_path
+                .as_deref(),
+            Some("sato@example.test")
         );
     }
 
