@@ -1,7 +1,8 @@
 //! What the SIP agent does not do for a stranger, in process over loopback
 //! UDP: send a large answer again to whoever names its transaction in a
 //! short datagram (the answer cache as an amplifier aimed at a forged
-//! source). A forged source address cannot be sent from on
+//! source), or let a colleague refresh someone else's subscription and so
+//! take its NOTIFYs. A forged source address cannot be sent from on
 //! loopback without raw sockets, so the victim is another socket, or the
 //! large request's own socket receiving what the short copies cause.
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
@@ -10,7 +11,7 @@ mod sip_phones;
 
 use std::time::Duration;
 
-use sip_phones::{ALICE, Phone, TO_ALICE, header, server, status};
+use sip_phones::{ALICE, FROM_ALICE, FROM_BOB, Phone, TO_ALICE, header, pidf, server, status};
 
 /// How long a socket is listened to for what a request caused.
 const LISTEN: Duration = Duration::from_millis(500);
@@ -84,4 +85,54 @@ async fn the_answer_cache_sends_no_large_answer_for_a_short_copy() {
     );
     assert!(to_victim <= 4 * sent, "{to_victim} bytes for {sent}");
     assert!(to_source <= 4 * sent, "{to_source} bytes for {sent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_its_watcher_refreshes_a_subscription() {
+    let server = server().await;
+    let mut bob = Phone::new(server.addr).await;
+    let contact = format!("Contact: <sip:bob@{}>", bob.addr());
+    let open = [
+        FROM_BOB,
+        TO_ALICE,
+        "Call-ID: watch",
+        "Event: presence",
+        contact.as_str(),
+    ];
+    bob.request("SUBSCRIBE", ALICE, &open, "").await;
+    let (ok, _) = bob.answer_and_notify().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+    let to = format!("To: {}", header(&ok, "To"));
+
+    // Carol (believed: a trusted network) names bob's dialog: its Call-ID
+    // and both tags, with her own From.
+    let mut carol = Phone::new(server.addr).await;
+    let contact = format!("Contact: <sip:carol@{}>", carol.addr());
+    let intrusion = [
+        "From: <sip:carol@example.test>;tag=b",
+        to.as_str(),
+        "Call-ID: watch",
+        "Event: presence",
+        "Expires: 600",
+        contact.as_str(),
+    ];
+    carol.request("SUBSCRIBE", ALICE, &intrusion, "").await;
+    let refused = carol.receive().await;
+    assert_eq!(status(&refused), 403, "{refused}");
+
+    // Alice's next presence still goes to bob, and nothing to carol.
+    let mut alice = Phone::new(server.addr).await;
+    alice
+        .request(
+            "PUBLISH",
+            ALICE,
+            &[FROM_ALICE, TO_ALICE, "Call-ID: p", "Event: presence"],
+            &pidf("alice", "in a meeting"),
+        )
+        .await;
+    assert_eq!(status(&alice.receive().await), 200);
+    let notify = bob.receive().await;
+    assert!(notify.starts_with("NOTIFY "), "{notify}");
+    assert!(notify.contains("in a meeting"), "{notify}");
+    assert_eq!(bytes_received(&carol).await, 0, "nothing for carol");
 }

@@ -141,7 +141,8 @@ impl Agent {
         match req.header("To").and_then(|t| param(t, "tag")) {
             Some(tag) => {
                 let id = dialog_id(req, tag);
-                self.subscriptions.refresh(peer, &id, expires, b, &mut out)
+                self.subscriptions
+                    .refresh(peer, watcher, &id, expires, b, &mut out)
             }
             None => {
                 let presentity =
