@@ -1,10 +1,11 @@
 //! The router's way with one message: a response goes to the transaction
-//! layer; a request sent again gets its cached answer; any other request is
-//! checked for what every request shares (its headers, its event, whom it
-//! is for, their trust — a trusted network or digest credentials — and its
-//! Expires), then handed by method to the part whose job it is: the
-//! publications, the subscription dialogs, or the registrar. Every request
-//! gets exactly one answer, made here by `respond`.
+//! layer; a request sent again (the same bytes from the same source) gets its
+//! cached answer; any other request is checked for what every request
+//! shares (its headers, its event, whom it is for, their trust — a trusted
+//! network or digest credentials — and its Expires), then handed by method
+//! to the part whose job it is: the publications, the subscription dialogs,
+//! or the registrar. Every request gets exactly one answer, made here by
+//! `respond`.
 
 use std::time::Instant;
 
@@ -35,8 +36,8 @@ impl Agent {
         if message.method() == Some("ACK") {
             return;
         }
-        if let Some(again) =
-            Answered::key(&message, &inbound.peer).and_then(|key| self.answered.get(&key))
+        if let Some(again) = Answered::key(&message, &inbound.peer)
+            .and_then(|key| self.answered.again(&key, &inbound.bytes))
         {
             debug!(peer = %inbound.peer.addr(), "request sent again; same answer");
             let again = again.to_vec();
@@ -47,7 +48,7 @@ impl Agent {
             Ok(()) => self.route(&message, &inbound.peer, b),
         };
         let (Ok(reply) | Err(reply)) = handled;
-        self.respond(&message, &inbound.peer, reply);
+        self.respond(&message, inbound, reply);
     }
 
     /// The handler of each method; every request gets exactly one answer.
@@ -140,7 +141,8 @@ impl Agent {
         match req.header("To").and_then(|t| param(t, "tag")) {
             Some(tag) => {
                 let id = dialog_id(req, tag);
-                self.subscriptions.refresh(peer, &id, expires, b, &mut out)
+                self.subscriptions
+                    .refresh(peer, watcher, &id, expires, b, &mut out)
             }
             None => {
                 let presentity =
@@ -175,7 +177,7 @@ impl Agent {
         if head.method().is_some() && head.method() != Some("ACK") && check_request(&head).is_ok() {
             self.respond(
                 &head,
-                &inbound.peer,
+                inbound,
                 Reply::new(400, "Bad Request").because(error),
             );
         }
@@ -188,17 +190,17 @@ impl Agent {
             return;
         };
         if req.method().is_some_and(|m| m != "ACK") && check_request(&req).is_ok() {
-            self.respond(
-                &req,
-                &inbound.peer,
-                Reply::new(500, "Server Internal Error"),
-            );
+            self.respond(&req, inbound, Reply::new(500, "Server Internal Error"));
         }
     }
 
-    /// Answers `req` with `reply`; held until the group is stored. The one
-    /// place a response is made.
-    fn respond(&mut self, req: &Message, peer: &Peer, reply: Reply) {
+    /// Answers `req` (read from `inbound`) with `reply`; held until the
+    /// group is stored, and kept for the request sent again. The one place a
+    /// response is made. An answer copies of its request only the headers
+    /// RFC 3261 §8.2.6.2 asks for, so it outweighs its request by no more
+    /// than what we add (a tag, challenges, a Contact).
+    fn respond(&mut self, req: &Message, inbound: &Inbound, reply: Reply) {
+        let peer = &inbound.peer;
         // RFC 3261 §8.2.6.2: every final answer carries our To-tag (kept when
         // the request's To already has one).
         let tag = reply.to_tag.unwrap_or_else(super::random_token);
@@ -210,7 +212,8 @@ impl Agent {
         }
         let bytes = response.to_bytes();
         if let Some(key) = Answered::key(req, peer) {
-            self.answered.remember(key, &bytes, Instant::now());
+            self.answered
+                .remember(key, &inbound.bytes, &bytes, Instant::now());
         }
         self.out.hold(Kind::Response, peer, bytes);
     }

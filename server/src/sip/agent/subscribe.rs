@@ -8,8 +8,8 @@
 //! stored opened. The router has checked a SUBSCRIBE's event, Accept and
 //! Expires, found its watcher and checked their trust (digest) before it
 //! comes here, and tells a new subscription (with its presentity) from one
-//! in an existing dialog. What it sends, it sends through [`Outgoing`], lent
-//! by the router for the step.
+//! in an existing dialog, which only that dialog's watcher may touch. What
+//! it sends, it sends through [`Outgoing`], lent by the router for the step.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -192,10 +192,14 @@ impl Subscriptions {
         Ok(self.subscribe_ok(peer, tag, 0))
     }
 
-    /// A SUBSCRIBE in dialog `id`: a refresh, or with Expires 0 the end.
+    /// A SUBSCRIBE in dialog `id` from `watcher`: a refresh, or with
+    /// Expires 0 the end. Only the dialog's own watcher may: its Call-ID and
+    /// tags are no secret (a colleague's phone on the same LAN sees them), and
+    /// a refresh moves the dialog's NOTIFYs to the request's source.
     pub(super) fn refresh(
         &mut self,
         peer: &Peer,
+        watcher: &Person,
         id: &str,
         expires: u32,
         b: &mut Batch<'_>,
@@ -205,6 +209,10 @@ impl Subscriptions {
             .dialogs
             .get_mut(id)
             .ok_or_else(|| Reply::new(481, "Subscription Does Not Exist"))?;
+        if dialog.watcher != watcher.account {
+            warn!(watcher = %dialog.watcher, from = %watcher.account, peer = %peer.addr(), "SUBSCRIBE in someone else's dialog refused");
+            return Err(Reply::new(403, "Forbidden").because("not this dialog's watcher"));
+        }
         dialog.peer = peer.clone();
         let tag = param(&dialog.local_party, "tag")
             .unwrap_or_default()

@@ -9,7 +9,9 @@
 //! - [`Answered`], the answer cache (server transactions, §17.2.2): a request
 //!   sent again gets the same answer without being handled twice.
 
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -139,48 +141,112 @@ impl NotifyTransactions {
 const TIMER_J: Duration = Duration::from_secs(32);
 /// The most answers kept; the oldest go first under a flood.
 const MAX_ANSWERED: usize = 16_384;
+/// The most bytes the kept answers (with their keys) may take; the oldest go
+/// first. A request is at most 64 KiB, so this holds at least 512 of the
+/// largest; a phone's usual answer is under 1 KiB.
+const MAX_ANSWERED_BYTES: usize = 32 * 1024 * 1024;
+
+/// A request's transaction as the answer cache knows it: where it came from
+/// (transport and address) and its RFC 3261 id (top Via branch, sent-by,
+/// method). The source is part of it, so an answer is only ever sent again
+/// to where its request came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct TransactionKey {
+    source: Peer,
+    id: String,
+}
+
+/// A kept answer, with what tells its request sent again from another one
+/// that merely shares its key: the request's length and a hash of its bytes.
+#[derive(Debug)]
+struct Kept {
+    request_len: usize,
+    request_hash: u64,
+    answer: Vec<u8>,
+}
 
 /// The answer cache: our recent answers to requests over UDP, by
-/// transaction (top Via branch, sent-by and method): a phone whose answer was
-/// lost sends the same request again, and gets the same answer again without
-/// it being handled twice (RFC 3261 §17.2.2) — a PUBLISH stored twice, or a
-/// digest answer refused as a replay.
+/// transaction: a phone whose answer was lost sends the same request again,
+/// and gets the same answer again without it being handled twice (RFC 3261
+/// §17.2.2) — a PUBLISH stored twice, or a digest answer refused as a replay.
+///
+/// It must not become an amplifier for a forged source address: a kept
+/// answer is sent again only to the request's own source, and only for the
+/// same bytes again (a phone resends its request unchanged). A short datagram
+/// that merely shares a large request's key is not a retransmission: it is
+/// handled as the new request it is, and answered for its own size. The
+/// cache is bounded in entries and in bytes, oldest first.
 #[derive(Debug, Default)]
 pub(super) struct Answered {
-    by_transaction: HashMap<String, Vec<u8>>,
-    order: VecDeque<(Instant, String)>,
+    by_transaction: HashMap<TransactionKey, Kept>,
+    order: VecDeque<(Instant, TransactionKey)>,
+    /// What the kept answers and their keys weigh (see [`weight`]).
+    bytes: usize,
+    hasher: RandomState,
 }
 
 impl Answered {
-    /// The transaction key of a request, when it has an RFC 3261 branch.
-    pub(super) fn key(req: &Message, peer: &Peer) -> Option<String> {
+    /// The transaction key of a request from `peer`, when it has an RFC 3261
+    /// branch and came over UDP (over a stream, nothing is resent).
+    pub(super) fn key(req: &Message, peer: &Peer) -> Option<TransactionKey> {
         if peer.is_reliable() {
             return None;
         }
         let via = req.header("Via")?;
         let branch = param(via, "branch").filter(|b| b.starts_with("z9hG4bK"))?;
         let sent_by = via.split(';').next().unwrap_or_default().trim();
-        Some(format!("{branch} {sent_by} {}", req.method()?))
+        Some(TransactionKey {
+            source: peer.clone(),
+            id: format!("{branch} {sent_by} {}", req.method()?),
+        })
     }
 
-    pub(super) fn get(&self, key: &str) -> Option<&[u8]> {
-        self.by_transaction.get(key).map(Vec::as_slice)
+    /// The answer kept for `request` (its bytes), when it is one sent again.
+    pub(super) fn again(&self, key: &TransactionKey, request: &[u8]) -> Option<&[u8]> {
+        let kept = self.by_transaction.get(key)?;
+        let same =
+            kept.request_len == request.len() && kept.request_hash == self.hasher.hash_one(request);
+        same.then_some(kept.answer.as_slice())
     }
 
-    pub(super) fn remember(&mut self, key: String, answer: &[u8], now: Instant) {
+    /// Keeps `answer` to `request` (its bytes) for Timer J.
+    pub(super) fn remember(
+        &mut self,
+        key: TransactionKey,
+        request: &[u8],
+        answer: &[u8],
+        now: Instant,
+    ) {
         self.forget_old(now);
-        if self.by_transaction.len() >= MAX_ANSWERED
-            && let Some((_, oldest)) = self.order.pop_front()
-        {
-            self.by_transaction.remove(&oldest);
+        let kept = Kept {
+            request_len: request.len(),
+            request_hash: self.hasher.hash_one(request),
+            answer: answer.to_vec(),
+        };
+        let added = weight(&key, &kept);
+        match self.by_transaction.entry(key) {
+            Entry::Occupied(mut e) => {
+                self.bytes -= weight(e.key(), e.get());
+                e.insert(kept);
+            }
+            Entry::Vacant(e) => {
+                self.order.push_back((now, e.key().clone()));
+                e.insert(kept);
+            }
         }
-        if self
-            .by_transaction
-            .insert(key.clone(), answer.to_vec())
-            .is_none()
-        {
-            self.order.push_back((now, key));
+        self.bytes += added;
+        while self.bytes > MAX_ANSWERED_BYTES || self.by_transaction.len() > MAX_ANSWERED {
+            let Some((_, oldest)) = self.order.pop_front() else {
+                break;
+            };
+            self.forget(&oldest);
         }
+    }
+
+    /// What the kept answers and their keys weigh now, in bytes.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes
     }
 
     fn forget_old(&mut self, now: Instant) {
@@ -189,8 +255,84 @@ impl Answered {
                 break;
             }
             if let Some((_, key)) = self.order.pop_front() {
-                self.by_transaction.remove(&key);
+                self.forget(&key);
             }
         }
+    }
+
+    fn forget(&mut self, key: &TransactionKey) {
+        if let Some(kept) = self.by_transaction.remove(key) {
+            self.bytes -= weight(key, &kept);
+        }
+    }
+}
+
+/// What one kept answer weighs: its bytes, its key's text (held twice: in
+/// the map and in the order) and the fixed size of each part.
+fn weight(key: &TransactionKey, kept: &Kept) -> usize {
+    const FIXED: usize = 2 * size_of::<TransactionKey>() + size_of::<Kept>() + size_of::<Instant>();
+    FIXED + 2 * key.id.len() + kept.answer.len()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use super::{Answered, MAX_ANSWERED_BYTES, TransactionKey};
+    use crate::sip::message::Message;
+    use crate::sip::transport::Peer;
+
+    fn request(branch: usize, padding: usize) -> Vec<u8> {
+        format!(
+            "PUBLISH sip:a@example.test SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK-{branch}\r\n\
+             Subject: {}\r\n\r\n",
+            "x".repeat(padding)
+        )
+        .into_bytes()
+    }
+
+    fn key(request: &[u8], from: &str) -> TransactionKey {
+        let from: SocketAddr = from.parse().unwrap();
+        let message = Message::parse(request, false).unwrap();
+        Answered::key(&message, &Peer::Udp(from)).unwrap()
+    }
+
+    #[test]
+    fn large_answers_stay_within_the_byte_bound_oldest_going_first() {
+        let mut cache = Answered::default();
+        let now = Instant::now();
+        let answer = vec![b'a'; 60 * 1024];
+        let filled = 2 * MAX_ANSWERED_BYTES / answer.len();
+        for n in 0..filled {
+            let req = request(n, 0);
+            cache.remember(key(&req, "10.0.0.5:5060"), &req, &answer, now);
+            assert!(
+                cache.bytes() <= MAX_ANSWERED_BYTES,
+                "{} bytes",
+                cache.bytes()
+            );
+        }
+        assert!(cache.bytes() > MAX_ANSWERED_BYTES - 2 * answer.len());
+        let (first, last) = (request(0, 0), request(filled - 1, 0));
+        assert!(cache.again(&key(&first, "10.0.0.5:5060"), &first).is_none());
+        assert!(cache.again(&key(&last, "10.0.0.5:5060"), &last).is_some());
+    }
+
+    #[test]
+    fn an_answer_is_sent_again_only_for_the_same_request_from_the_same_source() {
+        let mut cache = Answered::default();
+        let large = request(1, 60 * 1024);
+        let phone = "10.0.0.5:5060";
+        cache.remember(key(&large, phone), &large, &large, Instant::now());
+        assert_eq!(cache.again(&key(&large, phone), &large), Some(&large[..]));
+
+        assert!(cache.again(&key(&large, "10.0.0.9:5060"), &large).is_none());
+        let short = request(1, 0);
+        assert_eq!(key(&short, phone), key(&large, phone));
+        assert!(cache.again(&key(&short, phone), &short).is_none());
     }
 }
