@@ -176,7 +176,7 @@ impl TrustConfig {
             Alignment::Relaxed => "trust: alignment = \"relaxed\": a signature of any domain under the same organizational domain counts (mail.example.co.jp for example.co.jp)".into(),
         });
         lines.push(match self.envelope {
-            EnvelopeRule::Require => "trust: envelope = \"require\": the Return-Path must be the From address. The company's submission server must bind the envelope sender to the login (Postfix: smtpd_sender_login_maps with reject_sender_login_mismatch); then a colleague logged in as himself cannot speak for another".into(),
+            EnvelopeRule::Require => "trust: envelope = \"require\": the Return-Path must be the From address. The company's submission server must bind the envelope sender to the login (Postfix: smtpd_sender_login_maps with reject_sender_login_mismatch); then a colleague logged in as himself cannot speak for another, provided the inbound MX refuses the company's addresses as envelope senders from anyone not logged in as them (SPF -all enforced, or the same map on port 25)".into(),
             EnvelopeRule::Ignore => "trust: envelope = \"ignore\": the Return-Path is not compared. A DKIM pass proves only that the mail left through the company's mail system, so any colleague who can log in there can publish as anyone".into(),
         });
         lines
