@@ -33,6 +33,10 @@ pub(super) enum Reading {
 pub const NOT_OURS_KEYWORD: &str = "$PresenceNotOurs";
 
 /// The keyword that marks a Notify mail as read by the app.
+/// Notify mails fetched at once: each at most 1 MiB, so a flood of large
+/// look-alikes holds at most this many MiB in memory.
+const NOTIFY_CHUNK: usize = 16;
+
 const DONE_KEYWORD: &str = "$PresenceDone";
 
 impl Terminal {
@@ -70,11 +74,19 @@ impl Terminal {
             .move_to(&leftovers, &self.config.presence_folder)
             .await?;
         let uids = session.search(&query).await?;
-        if uids.is_empty() {
-            return Ok(0);
+        let mut changed = 0;
+        // A chunk at a time, each marked before the next is fetched: a
+        // flood of large look-alikes costs a chunk of memory, and a crash
+        // midway does not make the phone fetch the same flood again.
+        for chunk in uids.chunks(NOTIFY_CHUNK) {
+            changed += self.read_chunk(session, chunk).await?;
         }
+        Ok(changed)
+    }
+
+    async fn read_chunk(&self, session: &mut MailSession, uids: &[u32]) -> Result<usize, Error> {
         let fetched = session
-            .fetch(&uids, Limits::default().max_mail_bytes)
+            .fetch(uids, Limits::default().max_mail_bytes)
             .await?;
         let mut changed = 0;
         let (mut read, mut not_ours) = (Vec::new(), Vec::new());
