@@ -35,6 +35,10 @@ const MAX_SIGNATURES: usize = 2;
 /// Key records kept from DNS answers, at most; the company's few selectors
 /// fit many times over.
 const MAX_CACHED_KEYS: usize = 1024;
+/// Lookups of keys that never proved a mail (a selector no genuine mail has
+/// used), at most this many an hour: what mails that prove nothing may cost.
+/// A key that once verified a mail is always looked up.
+const UNPROVEN_LOOKUPS_PER_HOUR: u32 = 120;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustSetupError {
@@ -63,6 +67,12 @@ struct DkimCheck {
     envelope: EnvelopeRule,
     /// The directory's mail addresses, lower case: only their mail is looked at.
     senders: HashSet<String>,
+    /// Keys (`selector._domainkey.domain.`) that have verified a mail.
+    proven_keys: Mutex<HashSet<String>>,
+    /// Lookups of other keys in the current hour: (its start, how many).
+    unproven_lookups: Mutex<(Instant, u32)>,
+    /// How many such lookups an hour may have.
+    unproven_lookups_per_hour: u32,
 }
 
 impl std::fmt::Debug for SenderVerifier {
@@ -104,6 +114,9 @@ impl SenderVerifier {
                     .into_iter()
                     .map(|a| a.trim().to_ascii_lowercase())
                     .collect(),
+                proven_keys: Mutex::new(HashSet::new()),
+                unproven_lookups: Mutex::new((Instant::now(), 0)),
+                unproven_lookups_per_hour: UNPROVEN_LOOKUPS_PER_HOUR,
             })),
         };
         Ok(Self { mode })
@@ -159,6 +172,7 @@ impl DkimCheck {
             )));
         }
         message.dkim_headers.truncate(MAX_SIGNATURES);
+        self.within_budget(&mut message.dkim_headers)?;
         let outputs = self
             .authenticator
             .verify_dkim(Parameters::new(&message).with_txt_cache(&self.keys))
@@ -167,7 +181,12 @@ impl DkimCheck {
         for output in &outputs {
             let domain = output.signature().map(|s| s.d.to_ascii_lowercase());
             match (output.result(), domain) {
-                (DkimResult::Pass, Some(d)) => return Ok(Proof::Dkim { domain: d }),
+                (DkimResult::Pass, Some(d)) => {
+                    if let Some(signature) = output.signature() {
+                        lock(&self.proven_keys).insert(key_name(&signature.s, &signature.d));
+                    }
+                    return Ok(Proof::Dkim { domain: d });
+                }
                 (result, d) => found.push(format!(
                     "{} for {}",
                     describe(result),
@@ -180,6 +199,56 @@ impl DkimCheck {
             found.join("; ")
         )))
     }
+}
+
+impl DkimCheck {
+    /// Keeps the signatures whose key may be looked up: one that proved a
+    /// mail before or is cached, freely; any other from the hour's budget of
+    /// unproven lookups, and none once it is spent.
+    fn within_budget(
+        &self,
+        signatures: &mut Vec<mail_auth::common::headers::Header<'_, mail_auth::dkim::Signature>>,
+    ) -> Result<(), TrustFailure> {
+        let proven = lock(&self.proven_keys);
+        let mut budget = lock(&self.unproven_lookups);
+        if budget.0.elapsed() >= Duration::from_secs(3600) {
+            *budget = (Instant::now(), 0);
+        }
+        signatures.retain(|h| {
+            let name = key_name(&h.header.s, &h.header.d);
+            let free = proven.contains(&name)
+                || mail_auth::ResolverCache::get(&self.keys, name.as_str()).is_some();
+            if free {
+                return true;
+            }
+            if budget.1 >= self.unproven_lookups_per_hour {
+                return false;
+            }
+            budget.1 += 1;
+            true
+        });
+        if signatures.is_empty() {
+            return Err(TrustFailure::Dkim(format!(
+                "its key was never seen to prove a mail, and the {} lookups of such keys this hour are used up; nothing was looked up",
+                self.unproven_lookups_per_hour
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The DNS name of a DKIM key, as the key table and the cache name it.
+fn key_name(selector: &str, domain: &str) -> String {
+    format!(
+        "{}._domainkey.{}.",
+        selector.to_ascii_lowercase(),
+        domain.trim_end_matches('.').to_ascii_lowercase()
+    )
+}
+
+/// A lock that a panic elsewhere cannot leave unusable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn describe(result: &DkimResult) -> String {
@@ -268,5 +337,82 @@ impl mail_auth::ResolverCache<Box<str>, Txt> for KeyTable {
         if answered.len() < MAX_CACHED_KEYS {
             answered.insert(name, (txt, valid_until));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use mailpresence_protocol::mail::{Limits, parse};
+
+    use super::*;
+
+    /// A mail from tanaka, Return-Path the same, signed (badly) with a key
+    /// `selector` of the company's domain that no genuine mail has used.
+    fn signed_with(selector: &str) -> Vec<u8> {
+        format!(
+            "Return-Path: <tanaka@example.test>\r\n\
+             DKIM-Signature: v=1; a=rsa-sha256; d=example.test; s={selector}; c=relaxed/relaxed; h=from:subject; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n\
+             From: tanaka@example.test\r\nSubject: Publish\r\n\r\n\
+             Publisher: tanaka\r\nContact: tanaka@example.test\r\nActivity: busy\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn verifier() -> SenderVerifier {
+        let config: TrustConfig = toml::from_str("mode = \"dkim\"").unwrap();
+        SenderVerifier::new(&config, ["tanaka@example.test".to_owned()]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn once_the_hours_unproven_lookups_are_spent_nothing_more_is_looked_up() {
+        let mut verifier = verifier();
+        let Mode::Dkim(check) = &mut verifier.mode else {
+            panic!("dkim mode");
+        };
+        check.unproven_lookups_per_hour = 0;
+        let raw = signed_with("random-1f3a");
+        let envelope = parse(&raw, Limits::default()).envelope;
+        let err = verifier.check(&raw, &envelope).await.unwrap_err();
+        assert!(err.to_string().contains("are used up"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_stranger_costs_no_lookup() {
+        let verifier = verifier();
+        let raw = String::from_utf8(signed_with("s1"))
+            .unwrap()
+            .replace("tanaka@", "mallory@")
+            .into_bytes();
+        let envelope = parse(&raw, Limits::default()).envelope;
+        let err = verifier.check(&raw, &envelope).await.unwrap_err();
+        assert!(err.to_string().contains("nothing was looked up"), "{err}");
+    }
+
+    #[test]
+    fn the_key_cache_keeps_answers_for_their_ttl_and_stays_bounded() {
+        use mail_auth::ResolverCache;
+        let keys = KeyTable {
+            configured: HashMap::new(),
+            answered: Mutex::new(HashMap::new()),
+        };
+        let record = || {
+            let key = b"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+            Txt::from(DomainKey::parse(key).unwrap())
+        };
+        let now = Instant::now();
+        keys.insert("old.".into(), record(), now);
+        keys.insert("live.".into(), record(), now + Duration::from_secs(60));
+        assert!(keys.get("old.").is_none(), "expired");
+        assert!(keys.get("live.").is_some());
+        for i in 0..2 * MAX_CACHED_KEYS {
+            keys.insert(
+                format!("k{i}.").into(),
+                record(),
+                now + Duration::from_secs(60),
+            );
+        }
+        assert!(keys.answered().len() <= MAX_CACHED_KEYS);
     }
 }
