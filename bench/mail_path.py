@@ -41,7 +41,9 @@ def server_config(work, sip_port, publishers):
     with open(path, "w") as f:
         f.write('[server]\naddress = "%s"\nstorage = "%s/p.db"\n' % (PRESENCE, work))
         f.write('[imap]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nuser = "%s"\npassword = "secret"\n' % (IMAP, PRESENCE))
-        f.write('[smtp]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nmax_per_second = 1000\n' % SMTP)
+        # Notify mails go through submission, where they are signed: the phone
+        # believes only what the mail system proved.
+        f.write('[smtp]\nhost = "127.0.0.1"\nport = %d\ntls = "starttls"\nuser = "%s"\npassword = "secret"\nca_file = "%s"\nmax_per_second = 1000\n' % (SUB, PRESENCE, CA))
         # The mails are injected unsigned on the inbound port, many per sender:
         # the From header is trusted here and the hourly limit lifted, so that
         # intake itself is measured (the Authentication-Results check it skips
@@ -146,7 +148,10 @@ def latencies(work):
                 return data
     sip("SUBSCRIBE", "yamada", "tanaka", "Expires: 3600\r\n")
     answer_notify()
+    # The inbound port takes tanaka's address as envelope sender only from
+    # tanaka's login.
     smtp = smtplib.SMTP("127.0.0.1", SMTP)
+    smtp.login(mail("tanaka"), "secret")
     field_to_desk = []
     for i in range(ROUNDS):
         raw = compose("publish", mail("tanaka"), publisher="tanaka", activity="on-site — round %d" % i)
@@ -160,7 +165,7 @@ def latencies(work):
     # The phone core watching yamada over IMAP IDLE.
     account = os.path.join(work, "tanaka.toml")
     with open(account, "w") as f:
-        f.write('account = "tanaka"\nmail = "%s"\npresence_server = "%s"\n' % (mail("tanaka"), PRESENCE))
+        f.write('account = "tanaka"\nmail = "%s"\npresence_server = "%s"\nauthserv_id = "%s"\n' % (mail("tanaka"), PRESENCE, E["MAILPRESENCE_AUTHSERV_ID"]))
         for svc, p in (("imap", IMAP), ("smtp", SUB)):
             f.write('[%s]\nhost = "127.0.0.1"\nport = %d\ntls = "starttls"\nuser = "%s"\npassword = "secret"\nca_file = "%s"\n' % (svc, p, mail("tanaka"), CA))
     watch = subprocess.Popen([os.path.join(BIN, "mailpresence"), "watch", "yamada", "--config", account, "--count", str(ROUNDS + 1), "--for", "300"],

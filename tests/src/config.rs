@@ -12,7 +12,9 @@ impl World {
     pub fn write_config(&self) -> PathBuf {
         let s = &self.servers;
         let (imap_port, imap_tls, smtp_port, smtp_tls, smtp_auth) = match self.security {
-            Security::Plain => (s.imap_port, "none", s.smtp_port, "none", false),
+            // The inbound port takes the presence address as envelope sender
+            // only from its login, as a company MX would.
+            Security::Plain => (s.imap_port, "none", s.smtp_port, "none", true),
             Security::Starttls => (s.imap_port, "starttls", s.submission_port, "starttls", true),
             Security::Implicit => (s.imaps_port, "implicit", s.smtps_port, "implicit", true),
         };

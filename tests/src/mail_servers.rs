@@ -13,6 +13,9 @@ pub struct MailServers {
     pub dir: PathBuf,
     pub domain: String,
     pub smtp_port: u16,
+    /// The internal hop from submission to the verifier (a company's
+    /// MSA-to-MX path): mail relayed there needs no login.
+    pub relay_port: u16,
     pub submission_port: u16,
     pub smtps_port: u16,
     pub imap_port: u16,
@@ -53,6 +56,7 @@ impl MailServers {
             dir: var("MAILPRESENCE_MAIL_DIR").into(),
             domain: var("MAILPRESENCE_MAIL_DOMAIN"),
             smtp_port: port("MAILPRESENCE_SMTP_PORT"),
+            relay_port: port("MAILPRESENCE_RELAY_PORT"),
             submission_port: port("MAILPRESENCE_SUBMISSION_PORT"),
             smtps_port: port("MAILPRESENCE_SMTPS_PORT"),
             imap_port: port("MAILPRESENCE_IMAP_PORT"),
