@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::state::Web;
-use crate::sip::digest::to_hex as hex;
+use crate::hex::to_hex as hex;
 use crate::store::{SqliteTx, StoreError, Time};
 
 /// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no

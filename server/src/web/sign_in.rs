@@ -21,7 +21,7 @@ use super::pages::{self, PageLang};
 use super::session::{self, Refused, check_change, check_origin, secret_key};
 use super::state::Web;
 use crate::directory::Person;
-use crate::sip::digest::to_hex as hex;
+use crate::hex::to_hex as hex;
 use crate::store::SignInBy;
 
 const LINK_KIND: &str = "web-link";

@@ -20,7 +20,7 @@ pub enum WebError {
     #[error("cannot listen for the board on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
     #[error("board HTTPS: {0}")]
-    Tls(#[from] crate::sip::transport::tls::TlsSetupError),
+    Tls(#[from] crate::tls::TlsSetupError),
     #[error("board map: {0}")]
     Map(#[from] MapError),
 }
