@@ -81,7 +81,8 @@ fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
         user_header,
         mail_sign_in: true,
         link_minutes: 15,
-        links_per_hour: 3,
+        link_mail_minutes: 5,
+        links_per_hour: None,
         link_requests_per_ip_hour: 100,
         session_hours: 12,
         max_streams: 50,
@@ -103,6 +104,11 @@ fn start(trusted_proxies: Vec<std::net::IpAddr>) -> Board {
 }
 
 fn start_with(config: WebConfig) -> Board {
+    start_checking_sessions_every(config, Duration::from_secs(30))
+}
+
+/// A board whose streams check their session every `recheck`.
+fn start_checking_sessions_every(config: WebConfig, recheck: Duration) -> Board {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub(dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -111,7 +117,8 @@ fn start_with(config: WebConfig) -> Board {
         .build()
         .unwrap();
     let (stop, shutdown) = watch::channel(false);
-    let board = Web::new(hub.clone(), config, Default::default()).unwrap();
+    let board =
+        Web::with_session_recheck(hub.clone(), config, Default::default(), recheck).unwrap();
     let listening = runtime.block_on(web::bind(board)).unwrap();
     let address = listening.local_addr().unwrap();
     runtime.spawn(listening.run(shutdown));
@@ -374,7 +381,7 @@ fn a_mailed_link_signs_in_once_and_the_board_shows_what_the_rules_allow() {
 }
 
 #[test]
-fn unknown_addresses_get_the_same_answer_and_no_mail_and_links_are_rate_limited() {
+fn unknown_addresses_get_the_same_answer_and_no_mail_and_links_are_one_per_gap() {
     let board = start(vec![]);
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let known = request(
@@ -408,8 +415,8 @@ fn unknown_addresses_get_the_same_answer_and_no_mail_and_links_are_rate_limited(
             .iter()
             .filter(|m| m.recipient == "tanaka@example.test")
             .count(),
-        3,
-        "links_per_hour = 3"
+        1,
+        "one link mail per link_mail_minutes"
     );
 }
 
@@ -870,7 +877,6 @@ fn behind_a_proxy_without_sign_on_the_forwarded_address_is_what_the_limit_counts
     let board = start_with(WebConfig {
         user_header: None,
         link_requests_per_ip_hour: 2,
-        links_per_hour: 100,
         ..web_config(vec!["127.0.0.1".parse().unwrap()])
     });
     let ask = |who: &str, forwarded: &str| {
@@ -904,4 +910,166 @@ fn behind_a_proxy_without_sign_on_the_forwarded_address_is_what_the_limit_counts
         "",
     );
     assert_eq!(from_elsewhere.status, 401);
+}
+
+/// A POST /login from `ip` (a loopback address of its own) for `address`,
+/// sent without waiting for the answer's body to matter.
+async fn ask_link_from(to: SocketAddr, ip: std::net::Ipv4Addr, address: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
+        return;
+    };
+    if socket.bind(SocketAddr::from((ip, 0))).is_err() {
+        return;
+    }
+    let Ok(mut stream) = socket.connect(to).await else {
+        return;
+    };
+    let body = format!("address={address}");
+    let text = format!(
+        "POST /login HTTP/1.1\r\nHost: board.example.test\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(text.as_bytes()).await.is_ok() {
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+    }
+}
+
+#[test]
+fn a_flood_of_sign_in_requests_leaves_the_board_and_the_hub_prompt() {
+    let board = start_with(WebConfig {
+        max_streams: 3000,
+        ..web_config(vec![])
+    });
+    let cookie = sign_in(&board, "sato");
+    let flood = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // 2,000 requests from 50 addresses, for colleagues and for nobody.
+    let asks: Vec<_> = (0..2000u32)
+        .map(|i| {
+            let ip = std::net::Ipv4Addr::new(127, 1, 0, (i % 50) as u8 + 1);
+            let address = match i % 4 {
+                0 => "tanaka%40example.test".to_owned(),
+                1 => "suzuki%40example.test".to_owned(),
+                _ => format!("nobody{i}%40example.test"),
+            };
+            flood.spawn(ask_link_from(board.address, ip, address))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let in_flight = asks.iter().filter(|a| !a.is_finished()).count();
+    let started = Instant::now();
+    let json = board_json(&board, &cookie);
+    let board_took = started.elapsed();
+    assert_eq!(json["account"], "sato");
+    let started = Instant::now();
+    publish(&board, "tanaka", ActivityToken::Meeting, None);
+    let step_took = started.elapsed();
+    assert!(
+        board_took < Duration::from_secs(2) && step_took < Duration::from_secs(2),
+        "with {in_flight} sign-in requests in flight, the board took {board_took:?} and a hub step {step_took:?}"
+    );
+    flood.block_on(async {
+        for ask in asks {
+            let _ = ask.await;
+        }
+    });
+}
+
+#[test]
+fn others_asking_for_a_colleagues_link_neither_flood_their_inbox_nor_lock_them_out() {
+    let board = start(vec![]);
+    let ask = |from: Option<&str>| {
+        let answer = request_from(
+            board.address,
+            from,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "address=tanaka%40example.test",
+        );
+        assert_eq!(answer.status, 200);
+        answer.body
+    };
+    let first = ask(Some("127.0.0.2"));
+    // Someone else keeps asking for tanaka's link.
+    for _ in 0..6 {
+        assert_eq!(ask(Some("127.0.0.2")), first, "every answer is the same");
+    }
+    // tanaka asks too, from his own desk: the same answer.
+    assert_eq!(ask(None), first);
+    let mails = outbox(&board)
+        .into_iter()
+        .filter(|m| m.recipient == "tanaka@example.test")
+        .count();
+    assert_eq!(
+        mails, 1,
+        "one link mail within a few minutes, however often asked"
+    );
+    // The link already sent still signs him in.
+    let link = link_in_outbox(&board, "tanaka@example.test").unwrap();
+    let used = request(&board, "POST", &link, &[], "");
+    assert_eq!(used.status, 303, "{}", used.body);
+}
+
+#[test]
+fn nothing_is_counted_or_stored_for_an_address_that_is_nobodys() {
+    let board = start(vec![]);
+    for _ in 0..3 {
+        request(
+            &board,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "address=nobody%40example.test",
+        );
+    }
+    let count = board
+        .hub
+        .store()
+        .transaction(|tx| {
+            tx.count_sign_in(
+                mailpresence_server::store::SignInBy::Address,
+                "nobody@example.test",
+                Utc::now(),
+            )
+        })
+        .unwrap();
+    assert_eq!(count, 1, "no earlier request for nobody's address was kept");
+}
+
+#[test]
+fn behind_a_proxy_one_ipv6_64_is_one_source() {
+    let board = start_with(WebConfig {
+        user_header: None,
+        link_requests_per_ip_hour: 2,
+        ..web_config(vec!["127.0.0.1".parse().unwrap()])
+    });
+    let ask = |who: &str, forwarded: &str| {
+        request(
+            &board,
+            "POST",
+            "/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Forwarded-For", forwarded),
+            ],
+            &format!("address={who}%40example.test"),
+        );
+        link_in_outbox(&board, &format!("{who}@example.test")).is_some()
+    };
+    assert!(ask("tanaka", "2001:db8:1:2::1"));
+    assert!(ask("sato", "2001:db8:1:2::2"));
+    assert!(
+        !ask("suzuki", "2001:db8:1:2:ffff::3"),
+        "a third request from the same /64"
+    );
+    assert!(
+        ask("kato", "2001:db8:1:3::1"),
+        "another /64 is another source"
+    );
 }

@@ -110,18 +110,21 @@ pub fn cleared_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }
 
-/// Ends the viewer's session, if they have one (a proxy's user has none).
+/// Ends the viewer's session, if they have one (a proxy's user has none),
+/// and with it the session's open streams. Blocks on the store.
 pub fn end_session(web: &Web, viewer: &Viewer) -> Result<(), StoreError> {
-    match &viewer.session_key {
-        Some(key) => web
-            .hub
-            .store()
-            .transaction(|tx| tx.delete_record(SESSION_KIND, key)),
-        None => Ok(()),
-    }
+    let Some(key) = &viewer.session_key else {
+        return Ok(());
+    };
+    web.hub
+        .store()
+        .transaction(|tx| tx.delete_record(SESSION_KIND, key))?;
+    // No stream open is no error.
+    let _ = web.signed_out.send(key.clone());
+    Ok(())
 }
 
-/// Whether the session stored under `key` is still live.
+/// Whether the session stored under `key` is still live. Blocks on the store.
 pub fn session_alive(web: &Web, key: &str) -> bool {
     let now = Utc::now();
     matches!(
