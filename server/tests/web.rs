@@ -1073,3 +1073,96 @@ fn behind_a_proxy_one_ipv6_64_is_one_source() {
         "another /64 is another source"
     );
 }
+
+/// Reads a stream until the server ends its answer (the last chunk), or
+/// `within` passes; whether it ended.
+fn stream_ends_within(stream: &mut TcpStream, so_far: &str, within: Duration) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = so_far.as_bytes().to_vec();
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < within {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(_) => {}
+        }
+        if seen.windows(5).any(|w| w == b"0\r\n\r\n") {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn signing_out_ends_the_sessions_open_stream_at_once() {
+    let board = start(vec![]);
+    let cookie = sign_in(&board, "sato");
+    let csrf = board_json(&board, &cookie)["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut stream, head) = open_stream(&board, &cookie, None);
+    let out = request(
+        &board,
+        "POST",
+        "/logout",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        "",
+    );
+    assert_eq!(out.status, 204, "{}", out.body);
+    // Nothing is published meanwhile: the board is quiet.
+    assert!(
+        stream_ends_within(&mut stream, &head, Duration::from_secs(3)),
+        "the stream outlived its session"
+    );
+}
+
+#[test]
+fn an_expired_sessions_stream_ends_within_the_check_interval() {
+    let board = start_checking_sessions_every(web_config(vec![]), Duration::from_millis(300));
+    let cookie = sign_in(&board, "sato");
+    let (mut stream, head) = open_stream(&board, &cookie, None);
+    assert!(
+        !stream_ends_within(&mut stream, &head, Duration::from_secs(1)),
+        "a live session's stream stays open"
+    );
+    // The session's time is up (its record expires, as after session_hours).
+    let token = cookie.split_once('=').unwrap().1;
+    let key: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    board
+        .hub
+        .store()
+        .transaction(|tx| tx.delete_record("web-session", &key))
+        .unwrap();
+    assert!(
+        stream_ends_within(&mut stream, "", Duration::from_secs(3)),
+        "the stream outlived its session"
+    );
+}
+
+#[test]
+fn a_proxy_users_stream_ends_and_comes_back_through_the_proxy() {
+    let board = start_checking_sessions_every(
+        web_config(vec!["127.0.0.1".parse().unwrap()]),
+        Duration::from_millis(100),
+    );
+    let mut stream = TcpStream::connect(board.address).unwrap();
+    write!(
+        stream,
+        "GET /api/events HTTP/1.1\r\nHost: board.example.test\r\nX-Remote-User: sato\r\n\r\n"
+    )
+    .unwrap();
+    let head = read_stream(&mut stream, "\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Ten checks of 100 ms: the proxy is asked again within seconds.
+    assert!(
+        stream_ends_within(&mut stream, &head, Duration::from_secs(5)),
+        "a proxy user's stream is never checked again"
+    );
+}
