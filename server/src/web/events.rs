@@ -57,7 +57,7 @@ pub async fn stream(
     Query(query): Query<After>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(viewer) = session::viewer(&web, &headers, peer) else {
+    let Some(viewer) = session::viewer(&web, &headers, peer).await else {
         return Refused::NotSignedIn.into_response();
     };
     let Some(slot) = web.stream_slot(viewer.account.as_str()) else {
@@ -217,9 +217,8 @@ impl Viewing {
         let Some(key) = self.session.clone() else {
             return false;
         };
-        let web = self.web.clone();
-        // A store read blocks: off the async workers.
-        tokio::task::spawn_blocking(move || session::session_alive(&web, &key))
+        self.web
+            .blocking(move |web| session::session_alive(web, &key))
             .await
             .unwrap_or(false)
     }

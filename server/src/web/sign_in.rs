@@ -84,22 +84,14 @@ async fn ask_for_link(web: &Arc<Web>, address: &str, client: IpAddr) {
         tracing::debug!(account = %person.account, "sign-in link: one was mailed a moment ago");
         return;
     }
-    let store_work = {
-        let web = web.clone();
-        let person = person.clone();
-        // The store's writes and fsync block: off the async workers.
-        tokio::task::spawn_blocking(move || queue_link(&web, &person))
-    };
-    let queued = match store_work.await {
-        Ok(Ok(queued)) => queued,
-        Ok(Err(e)) => {
+    let to = person.clone();
+    let queued = match web.blocking(move |web| queue_link(web, &to)).await {
+        Some(Ok(queued)) => queued,
+        Some(Err(e)) => {
             tracing::error!(error = %e, "cannot queue a sign-in link");
             false
         }
-        Err(e) => {
-            tracing::error!(error = %e, "the sign-in link's store work ended early");
-            false
-        }
+        None => false,
     };
     if !queued {
         web.sign_in.release_mail(&person.account, now);
@@ -202,14 +194,12 @@ pub async fn use_link(
         return Refused::CrossOrigin.into_response();
     }
     let hours = i64::from(web.config.session_hours);
-    let store_work = {
-        let web = web.clone();
-        tokio::task::spawn_blocking(move || sign_in_once(&web, &token, hours))
-    };
-    let signed_in = match store_work.await {
-        Ok(signed_in) => signed_in,
-        Err(e) => {
-            tracing::error!(error = %e, "signing in ended early");
+    let signed_in = match web
+        .blocking(move |web| sign_in_once(web, &token, hours))
+        .await
+    {
+        Some(signed_in) => signed_in,
+        None => {
             return pages::notice(
                 lang,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -273,18 +263,15 @@ pub async fn sign_out(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match check_change(&web, &headers, peer) {
+    let viewer = match check_change(&web, &headers, peer).await {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let store_work = {
-        let web = web.clone();
-        tokio::task::spawn_blocking(move || session::end_session(&web, &viewer))
-    };
-    match store_work.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "cannot end a session"),
-        Err(e) => tracing::error!(error = %e, "ending a session ended early"),
+    if let Some(Err(e)) = web
+        .blocking(move |web| session::end_session(web, &viewer))
+        .await
+    {
+        tracing::error!(error = %e, "cannot end a session");
     }
     (
         StatusCode::NO_CONTENT,

@@ -105,6 +105,23 @@ impl Web {
         Some(StreamSlot(self.clone(), account.to_owned()))
     }
 
+    /// Runs `work` (store work, which blocks on the store's lock and fsync)
+    /// on tokio's blocking threads, never on the async workers that serve
+    /// every other request; `None` if it panicked.
+    pub(super) async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Web) -> T + Send + 'static,
+    ) -> Option<T> {
+        let web = self.clone();
+        match tokio::task::spawn_blocking(move || work(&web)).await {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::error!(error = %e, "board: store work ended early");
+                None
+            }
+        }
+    }
+
     /// Board streams open now.
     pub fn open_streams(&self) -> usize {
         self.streams.load(Ordering::SeqCst)
