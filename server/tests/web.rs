@@ -1,8 +1,10 @@
 //! The web board's trust rules over real HTTP, in process, on the real
 //! SQLite store: sign-in links (single use, expiring, the same answer for
-//! unknown addresses), CSRF and Origin on every change, the rules applied to
-//! every row and every streamed event, resuming a stream, and the single
-//! sign-on header believed only from the proxy. The browser end to end test
+//! unknown addresses, one mail per person per gap, limits per source /64, a
+//! flood of requests that leaves the board and the hub prompt), CSRF and
+//! Origin on every change, the rules applied to every row and every
+//! streamed event, resuming a stream, streams that end with their session,
+//! and the single sign-on header believed only from the proxy. The browser end to end test
 //! (tests/e2e, Chromium) shows the same from a person's side.
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
