@@ -79,14 +79,17 @@ pub async fn stream(
         (_, Missed::Changes(c)) => Some(c),
     };
     let every = web.session_recheck;
-    let mut recheck = tokio::time::interval_at(Instant::now() + every, every);
+    // Streams opened together (after a restart) check at scattered times,
+    // so their store reads and reconnects do not come in one burst.
+    let first = Instant::now() + every + every.mul_f64(rand::random::<f64>());
+    let mut recheck = tokio::time::interval_at(first, every);
     recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let session = viewer.session().map(str::to_owned);
     let state = Viewing {
         web: web.clone(),
         proxy_user_until: session
             .is_none()
-            .then(|| Instant::now() + every * PROXY_USER_CHECKS),
+            .then(|| first + every * (PROXY_USER_CHECKS - 1)),
         session,
         recheck,
         signed_out: web.signed_out.subscribe(),
