@@ -57,7 +57,7 @@ pub async fn request_link(
     }
     let address = form.address.trim().to_ascii_lowercase();
     if address.len() <= 254 {
-        ask_for_link(&web, &address, client_ip(&web, &headers, peer)).await;
+        ask_for_link(&web, &address, client_ip(&web, &headers, peer));
     }
     // The same answer whatever happened: nobody learns who is registered,
     // nor whether a mail went out.
@@ -66,8 +66,10 @@ pub async fn request_link(
 
 /// Mails `address` a link when the limits allow. The limits are looked at
 /// in memory first, so a refused request, or one for an address that is
-/// nobody's, costs no store work and leaves nothing stored.
-async fn ask_for_link(web: &Arc<Web>, address: &str, client: IpAddr) {
+/// nobody's, costs no store work and leaves nothing stored. The store work
+/// is not waited for: every answer comes as fast, so its time does not
+/// tell a registered address from another.
+fn ask_for_link(web: &Arc<Web>, address: &str, client: IpAddr) {
     let now = Instant::now();
     if !web.sign_in.admit_source(client, now) {
         if let Some(held) = REFUSALS.ready() {
@@ -84,18 +86,17 @@ async fn ask_for_link(web: &Arc<Web>, address: &str, client: IpAddr) {
         tracing::debug!(account = %person.account, "sign-in link: one was mailed a moment ago");
         return;
     }
-    let to = person.clone();
-    let queued = match web.blocking(move |web| queue_link(web, &to)).await {
-        Some(Ok(queued)) => queued,
-        Some(Err(e)) => {
+    let web = web.clone();
+    // At most one such task per person per gap.
+    tokio::task::spawn_blocking(move || {
+        let queued = queue_link(&web, &person).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot queue a sign-in link");
             false
+        });
+        if !queued {
+            web.sign_in.release_mail(&person.account, now);
         }
-        None => false,
-    };
-    if !queued {
-        web.sign_in.release_mail(&person.account, now);
-    }
+    });
 }
 
 /// Log lines about refused sources: one in a while, however many come.

@@ -248,6 +248,28 @@ fn link_in_outbox(board: &Board, to: &str) -> Option<String> {
     )
 }
 
+/// The link mailed to `to`, waited for: the board answers a request before
+/// the link is stored (so the answer's time tells nothing), and queues it
+/// a moment later. `None` when none came within a few seconds.
+fn mailed_link(board: &Board, to: &str) -> Option<String> {
+    let started = Instant::now();
+    loop {
+        let link = link_in_outbox(board, to);
+        if link.is_some() || started.elapsed() > Duration::from_secs(3) {
+            return link;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The link mails in the outbox for `to`, once the first has come and the
+/// board has had a moment for any more.
+fn link_mails_to(board: &Board, to: &str) -> usize {
+    mailed_link(board, to);
+    std::thread::sleep(Duration::from_millis(300));
+    outbox(board).iter().filter(|m| m.recipient == to).count()
+}
+
 fn sign_in(board: &Board, account: &str) -> String {
     let answer = request(
         board,
@@ -257,8 +279,8 @@ fn sign_in(board: &Board, account: &str) -> String {
         &format!("address={account}%40example.test"),
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let link = link_in_outbox(board, &format!("{account}@example.test"))
-        .expect("a sign-in mail with a link");
+    let link =
+        mailed_link(board, &format!("{account}@example.test")).expect("a sign-in mail with a link");
     let answer = request(board, "POST", &link, &[], "");
     assert_eq!(answer.status, 303, "{}", answer.body);
     let cookie = answer.header("set-cookie").unwrap();
