@@ -99,7 +99,7 @@ impl Admission {
 /// What counts as one source: an IPv4 address, or an IPv6 /64 — one host is
 /// usually given a whole /64 and could otherwise take every place by
 /// connecting from a new address each time.
-fn source_of(ip: IpAddr) -> IpAddr {
+pub fn source_of(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(

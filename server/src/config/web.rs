@@ -38,11 +38,17 @@ pub struct WebConfig {
     /// A sign-in link works once, within this many minutes.
     #[serde(default = "default_link_minutes")]
     pub link_minutes: u32,
-    /// Sign-in mails one address may get per hour; more requests are
-    /// answered the same way, but no mail goes out.
-    #[serde(default = "default_links_per_hour")]
-    pub links_per_hour: u32,
-    /// Sign-in requests one IP address may make per hour.
+    /// A person gets at most one sign-in mail in this many minutes; more
+    /// requests are answered the same way, and the link already sent still
+    /// works (the gap is shorter than `link_minutes`).
+    #[serde(default = "default_link_mail_minutes")]
+    pub link_mail_minutes: u32,
+    /// No longer used (it let others' requests use up a person's links for
+    /// the hour); accepted so that an old configuration still starts, with a
+    /// warning.
+    pub links_per_hour: Option<u32>,
+    /// Sign-in requests one source (an IPv4 address, an IPv6 /64) may make
+    /// per hour.
     #[serde(default = "default_link_requests_per_ip")]
     pub link_requests_per_ip_hour: u32,
     /// A session ends this many hours after sign-in.
@@ -69,7 +75,7 @@ fn default_true() -> bool {
 fn default_link_minutes() -> u32 {
     15
 }
-fn default_links_per_hour() -> u32 {
+fn default_link_mail_minutes() -> u32 {
     5
 }
 fn default_link_requests_per_ip() -> u32 {
@@ -159,16 +165,22 @@ impl WebConfig {
         if self.link_minutes == 0 || self.link_minutes > 24 * 60 {
             p.push("[web] link_minutes must be between 1 and 1440".into());
         }
+        if self.link_mail_minutes == 0 || self.link_mail_minutes >= self.link_minutes {
+            p.push(
+                "[web] link_mail_minutes must be at least 1 and less than link_minutes, \
+                 so that a person refused a new link still holds a live one"
+                    .into(),
+            );
+        }
         if self.session_hours == 0 {
             p.push("[web] session_hours must be at least 1".into());
         }
-        if self.links_per_hour == 0
-            || self.link_requests_per_ip_hour == 0
+        if self.link_requests_per_ip_hour == 0
             || self.max_streams == 0
             || self.connections_per_address == 0
         {
             p.push(
-                "[web] links_per_hour, link_requests_per_ip_hour, max_streams and \
+                "[web] link_requests_per_ip_hour, max_streams and \
                  connections_per_address must be at least 1"
                     .into(),
             );
@@ -180,6 +192,11 @@ impl WebConfig {
     /// loopback.
     pub(super) fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        if self.links_per_hour.is_some() {
+            w.push(
+                "[web] links_per_hour is no longer used: a person gets one sign-in mail per link_mail_minutes".into(),
+            );
+        }
         if self.tls_certificate.is_none() && !self.listen.ip().is_loopback() {
             w.push(format!(
                 "[web] listens on {} without HTTPS: put a reverse proxy with HTTPS in front, or give tls_certificate and tls_key",
@@ -228,8 +245,9 @@ mod tests {
             [
                 "[web] with mail_sign_in = false, nobody can sign in: set user_header and trusted_proxies",
                 "[web] link_minutes must be between 1 and 1440",
+                "[web] link_mail_minutes must be at least 1 and less than link_minutes, so that a person refused a new link still holds a live one",
                 "[web] session_hours must be at least 1",
-                "[web] links_per_hour, link_requests_per_ip_hour, max_streams and connections_per_address must be at least 1",
+                "[web] link_requests_per_ip_hour, max_streams and connections_per_address must be at least 1",
             ]
         );
         assert_eq!(
@@ -273,6 +291,18 @@ mod tests {
             web("listen = \"0.0.0.0:8080\"").warnings(),
             [
                 "[web] listens on 0.0.0.0:8080 without HTTPS: put a reverse proxy with HTTPS in front, or give tls_certificate and tls_key"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_old_links_per_hour_still_parses_and_is_warned_about() {
+        let config = web("links_per_hour = 5");
+        assert_eq!(config.problems(), Vec::<String>::new());
+        assert_eq!(
+            config.warnings(),
+            [
+                "[web] links_per_hour is no longer used: a person gets one sign-in mail per link_mail_minutes"
             ]
         );
     }

@@ -4,6 +4,12 @@
 //! with `?after=` the board it read; a browser that reconnects sends
 //! `Last-Event-ID`; either way it gets what it missed, or a `reset` (the
 //! server restarted, or it was away too long) and reloads the board.
+//!
+//! A stream lasts no longer than what let it in, whatever the board's
+//! traffic: signing out ends the session's streams at once, and every
+//! `session_recheck` (30 s) a stream checks that its session is still live
+//! (not expired). A proxy user's stream ends after ten checks, and the
+//! browser comes back through the proxy, which checks its sign-on again.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +25,7 @@ use chrono::Utc;
 use futures::Stream;
 use mailpresence_protocol::model::AccountName;
 use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::rows::row;
 use super::session::{self, Refused, no_store};
@@ -27,8 +34,8 @@ use crate::feed::{Change, Missed};
 
 /// A comment line this often keeps proxies and NAT from dropping a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How often an open stream checks that its session still holds.
-const SESSION_RECHECK: Duration = Duration::from_secs(60);
+/// A proxy user's stream lasts this many session checks.
+const PROXY_USER_CHECKS: u32 = 10;
 /// How soon a browser reconnects after the stream drops.
 const RETRY_MS: u64 = 2000;
 
@@ -50,7 +57,7 @@ pub async fn stream(
     Query(query): Query<After>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(viewer) = session::viewer(&web, &headers, peer) else {
+    let Some(viewer) = session::viewer(&web, &headers, peer).await else {
         return Refused::NotSignedIn.into_response();
     };
     let Some(slot) = web.stream_slot(viewer.account.as_str()) else {
@@ -71,10 +78,21 @@ pub async fn stream(
         (Some(None), _) | (_, Missed::TooOld) => None,
         (_, Missed::Changes(c)) => Some(c),
     };
+    let every = web.session_recheck;
+    // Streams opened together (after a restart) check at scattered times,
+    // so their store reads and reconnects do not come in one burst.
+    let first = Instant::now() + every + every.mul_f64(rand::random::<f64>());
+    let mut recheck = tokio::time::interval_at(first, every);
+    recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let session = viewer.session().map(str::to_owned);
     let state = Viewing {
         web: web.clone(),
-        session: viewer.session().map(str::to_owned),
-        checked: std::time::Instant::now(),
+        proxy_user_until: session
+            .is_none()
+            .then(|| first + every * (PROXY_USER_CHECKS - 1)),
+        session,
+        recheck,
+        signed_out: web.signed_out.subscribe(),
         viewer: viewer.account,
         pending: missed.map(|c| c.into_iter().collect()),
         receiver,
@@ -99,7 +117,11 @@ struct Viewing {
     /// The session behind the stream (none for a proxy's user): a stream
     /// ends when its session does (signed out, expired).
     session: Option<String>,
-    checked: std::time::Instant,
+    /// When a proxy user's stream ends, so that the proxy checks them again.
+    proxy_user_until: Option<Instant>,
+    recheck: Interval,
+    /// Sessions signed out just now.
+    signed_out: broadcast::Receiver<String>,
     viewer: AccountName,
     /// Changes to send first: missed ones, or `None` to send a reset first.
     pending: Option<std::collections::VecDeque<Change>>,
@@ -117,6 +139,17 @@ fn events(state: Viewing) -> impl Stream<Item = Result<Event, Infallible>> {
     })
 }
 
+/// What woke a waiting stream.
+enum Woken {
+    Change(Change),
+    /// Send a reset: the stream fell behind.
+    Reset,
+    /// Check that the viewer is still signed in.
+    Recheck,
+    /// The session, the server or the feed ended.
+    End,
+}
+
 impl Viewing {
     /// The next event for this viewer; `None` ends the stream.
     async fn next_event(&mut self) -> Option<Event> {
@@ -130,29 +163,15 @@ impl Viewing {
             };
             let change = match change {
                 Some(c) => c,
-                None => {
-                    if *self.shutdown.borrow() {
-                        return None;
-                    }
-                    tokio::select! {
-                        received = self.receiver.recv() => match received {
-                            Ok(c) => c,
-                            // Too slow to keep up: start afresh rather than skip silently.
-                            Err(broadcast::error::RecvError::Lagged(_)) => {
-                                self.receiver = self.receiver.resubscribe();
-                                return Some(reset());
-                            }
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        },
-                        _ = self.shutdown.changed() => return None,
-                    }
-                }
+                None => match self.wait().await {
+                    Woken::Change(c) => c,
+                    Woken::Reset => return Some(reset()),
+                    Woken::Recheck if self.still_signed_in().await => continue,
+                    Woken::Recheck | Woken::End => return None,
+                },
             };
             if change.id <= self.last_sent {
                 continue;
-            }
-            if !self.session_alive() {
-                return None;
             }
             self.last_sent = change.id;
             if let Some(event) = self.person_event(&change) {
@@ -161,17 +180,50 @@ impl Viewing {
         }
     }
 
-    /// Whether the stream's session still holds; read from the store at most
-    /// once a minute, so a change fanned out to every board costs no read.
-    fn session_alive(&mut self) -> bool {
-        let Some(key) = &self.session else {
-            return true;
-        };
-        if self.checked.elapsed() < SESSION_RECHECK {
-            return true;
+    /// Waits for a change, a sign-out, the time to check the session, or
+    /// the server's shutdown.
+    async fn wait(&mut self) -> Woken {
+        loop {
+            if *self.shutdown.borrow() {
+                return Woken::End;
+            }
+            tokio::select! {
+                received = self.receiver.recv() => return match received {
+                    Ok(c) => Woken::Change(c),
+                    // Too slow to keep up: start afresh rather than skip silently.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.receiver = self.receiver.resubscribe();
+                        Woken::Reset
+                    }
+                    Err(broadcast::error::RecvError::Closed) => Woken::End,
+                },
+                ended = self.signed_out.recv() => match ended {
+                    Ok(key) if self.session.as_ref() == Some(&key) => return Woken::End,
+                    // Someone else's session.
+                    Ok(_) => {}
+                    // Missed some sign-outs: ask the store.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Woken::Recheck,
+                    Err(broadcast::error::RecvError::Closed) => return Woken::End,
+                },
+                _ = self.recheck.tick() => return Woken::Recheck,
+                _ = self.shutdown.changed() => return Woken::End,
+            }
         }
-        self.checked = std::time::Instant::now();
-        session::session_alive(&self.web, key)
+    }
+
+    /// Whether the stream's viewer is still signed in: their session is
+    /// live in the store, or a proxy user's time is not up.
+    async fn still_signed_in(&self) -> bool {
+        if let Some(until) = self.proxy_user_until {
+            return Instant::now() < until;
+        }
+        let Some(key) = self.session.clone() else {
+            return false;
+        };
+        self.web
+            .blocking(move |web| session::session_alive(web, &key))
+            .await
+            .unwrap_or(false)
     }
 
     /// The change as this viewer's row, or nothing when the rules hide the

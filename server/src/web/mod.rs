@@ -6,7 +6,8 @@
 //! or by the company's single sign-on proxy; the who-may-see-whom rules apply
 //! to every row and every event, exactly as to mail and SIP.
 //!
-//! `state` holds what every handler shares; `session` says who is looking
+//! `state` holds what every handler shares; `limits` bounds sign-in
+//! requests per source and link mails per person in memory; `session` says who is looking
 //! (session cookie or proxy user) and checks every change (CSRF, origin);
 //! `sign_in` mails sign-in links, turns them into sessions and signs out;
 //! `rows` turns presence records into what one viewer may see and takes a
@@ -16,10 +17,12 @@
 //! handlers; `listen` accepts HTTP or HTTPS connections.
 //!
 //! Imports go one way: each module uses only modules after it in
-//! listen, routes, events, rows, sign_in, pages, session, state, map, html.
+//! listen, routes, events, rows, sign_in, pages, session, state, limits, map,
+//! html.
 
 mod events;
 mod html;
+mod limits;
 mod listen;
 mod map;
 mod pages;

@@ -123,7 +123,7 @@ pub async fn board(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if session::viewer(&web, &headers, peer).is_none() {
+    if session::viewer(&web, &headers, peer).await.is_none() {
         return Redirect::to("/login").into_response();
     }
     let lang = PageLang::of(&web, &headers);

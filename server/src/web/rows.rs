@@ -152,7 +152,7 @@ pub async fn board(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(viewer) = session::viewer(&web, &headers, peer) else {
+    let Some(viewer) = session::viewer(&web, &headers, peer).await else {
         return Refused::NotSignedIn.into_response();
     };
     // Read before the records: a change committed meanwhile comes again on
@@ -160,18 +160,24 @@ pub async fn board(
     let last_event = web.hub.feed.event_id(web.hub.feed.last_id());
     let now = Utc::now();
     let people = web.hub.engine.directory().people();
-    let records = web.hub.store().transaction(|tx| {
-        people
-            .iter()
-            .map(|p| tx.presence(&p.account))
-            .collect::<Result<Vec<_>, _>>()
-    });
+    let records = web
+        .blocking(|web| {
+            let people = web.hub.engine.directory().people();
+            web.hub.store().transaction(|tx| {
+                people
+                    .iter()
+                    .map(|p| tx.presence(&p.account))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .await;
     let records = match records {
-        Ok(r) => r,
-        Err(e) => {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             tracing::error!(error = %e, "board: cannot read presence");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
+        None => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     let rows: Vec<Row> = people
         .iter()
@@ -297,7 +303,7 @@ pub async fn set_own(
     headers: HeaderMap,
     Json(change): Json<OwnChange>,
 ) -> Response {
-    let viewer = match session::check_change(&web, &headers, peer) {
+    let viewer = match session::check_change(&web, &headers, peer).await {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
@@ -309,19 +315,28 @@ pub async fn set_own(
         .clone()
         .or(person.sip.clone())
         .unwrap_or_default();
-    let mut refused = None;
-    let stepped = web.hub.step(|engine, tx, now| {
-        let current = tx.presence(&viewer.account)?;
-        match change.apply(current.as_ref().map(|r| &r.fields), &contact, web.language) {
-            Ok(fields) => engine
-                .publish(tx, &viewer.account, fields, Medium::Web, now)
-                .map(Some),
-            Err(e) => {
-                refused = Some(e);
-                Ok(None)
-            }
-        }
-    });
+    let account = viewer.account.clone();
+    let Some((stepped, refused)) = web
+        .blocking(move |web| {
+            let mut refused = None;
+            let stepped = web.hub.step(|engine, tx, now| {
+                let current = tx.presence(&account)?;
+                match change.apply(current.as_ref().map(|r| &r.fields), &contact, web.language) {
+                    Ok(fields) => engine
+                        .publish(tx, &account, fields, Medium::Web, now)
+                        .map(Some),
+                    Err(e) => {
+                        refused = Some(e);
+                        Ok(None)
+                    }
+                }
+            });
+            (stepped, refused)
+        })
+        .await
+    else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     if let Some(e) = refused {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,

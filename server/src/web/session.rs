@@ -8,6 +8,7 @@
 //! Answers that depend on the viewer are never cached ([`no_store`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -110,18 +111,21 @@ pub fn cleared_cookie() -> String {
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }
 
-/// Ends the viewer's session, if they have one (a proxy's user has none).
+/// Ends the viewer's session, if they have one (a proxy's user has none),
+/// and with it the session's open streams. Blocks on the store.
 pub fn end_session(web: &Web, viewer: &Viewer) -> Result<(), StoreError> {
-    match &viewer.session_key {
-        Some(key) => web
-            .hub
-            .store()
-            .transaction(|tx| tx.delete_record(SESSION_KIND, key)),
-        None => Ok(()),
-    }
+    let Some(key) = &viewer.session_key else {
+        return Ok(());
+    };
+    web.hub
+        .store()
+        .transaction(|tx| tx.delete_record(SESSION_KIND, key))?;
+    // No stream open is no error.
+    let _ = web.signed_out.send(key.clone());
+    Ok(())
 }
 
-/// Whether the session stored under `key` is still live.
+/// Whether the session stored under `key` is still live. Blocks on the store.
 pub fn session_alive(web: &Web, key: &str) -> bool {
     let now = Utc::now();
     matches!(
@@ -132,13 +136,20 @@ pub fn session_alive(web: &Web, key: &str) -> bool {
     )
 }
 
-/// The signed-in person of a request, if any.
-pub fn viewer(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer> {
+/// The signed-in person of a request, if any; a session is looked up off
+/// the async workers.
+pub async fn viewer(web: &Arc<Web>, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer> {
     if let Some(viewer) = proxy_user(web, headers, peer) {
         return Some(viewer);
     }
-    let token = cookie(headers, SESSION_COOKIE)?;
-    let key = secret_key(token);
+    let key = secret_key(cookie(headers, SESSION_COOKIE)?);
+    web.blocking(move |web| session_viewer(web, key))
+        .await
+        .flatten()
+}
+
+/// The person of the live session stored under `key`. Blocks on the store.
+fn session_viewer(web: &Web, key: String) -> Option<Viewer> {
     let now = Utc::now();
     let text = web
         .hub
@@ -185,9 +196,15 @@ fn proxy_user(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer
 }
 
 /// Checks a change: signed in, the page's CSRF token, and no foreign `Origin`.
-pub fn check_change(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Result<Viewer, Refused> {
+pub async fn check_change(
+    web: &Arc<Web>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Viewer, Refused> {
     check_origin(web, headers)?;
-    let viewer = viewer(web, headers, peer).ok_or(Refused::NotSignedIn)?;
+    let viewer = viewer(web, headers, peer)
+        .await
+        .ok_or(Refused::NotSignedIn)?;
     let sent = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -5,10 +5,13 @@
 //! Links live in the store under the SHA-256 of their secret, so a copy of
 //! the database signs nobody in; a link works once, for `link_minutes`.
 //! Asking for a link answers the same whether the address is known or not,
-//! and is rate-limited per address and per source address.
+//! and whether a mail went out; `limits` bounds requests per source and
+//! mails per person before any store work. Store work runs off the async
+//! workers, and signing out ends the session's open streams at once.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, State};
@@ -20,9 +23,10 @@ use serde::{Deserialize, Serialize};
 use super::pages::{self, PageLang};
 use super::session::{self, Refused, check_change, check_origin, secret_key};
 use super::state::Web;
+use crate::admission::LogThrottle;
 use crate::directory::Person;
 use crate::hex::to_hex as hex;
-use crate::store::SignInBy;
+use crate::store::{Store, StoreError};
 
 const LINK_KIND: &str = "web-link";
 
@@ -52,15 +56,52 @@ pub async fn request_link(
         return pages::notice(lang, StatusCode::NOT_FOUND, pages::Notice::NoMailSignIn);
     }
     let address = form.address.trim().to_ascii_lowercase();
-    if address.len() > 254 {
-        return pages::notice(lang, StatusCode::BAD_REQUEST, pages::Notice::LinkSent);
+    if address.len() <= 254 {
+        ask_for_link(&web, &address, client_ip(&web, &headers, peer));
     }
-    if let Err(e) = send_link(&web, &address, client_ip(&web, &headers, peer)) {
-        tracing::error!(error = %e, "cannot queue a sign-in link");
-    }
-    // The same answer whatever happened: nobody learns who is registered.
+    // The same answer whatever happened: nobody learns who is registered,
+    // nor whether a mail went out.
     pages::notice(lang, StatusCode::OK, pages::Notice::LinkSent)
 }
+
+/// Mails `address` a link when the limits allow. The limits are looked at
+/// in memory first, so a refused request, or one for an address that is
+/// nobody's, costs no store work and leaves nothing stored. The store work
+/// is not waited for: every answer comes as fast, so its time does not
+/// tell a registered address from another.
+fn ask_for_link(web: &Arc<Web>, address: &str, client: IpAddr) {
+    let now = Instant::now();
+    if !web.sign_in.admit_source(client, now) {
+        if let Some(held) = REFUSALS.ready() {
+            tracing::warn!(ip = %client, held_back = held, "sign-in links: too many requests from this source this hour");
+        }
+        return;
+    }
+    let Some(person) = web.hub.engine.directory().by_mail(address).cloned() else {
+        tracing::debug!("sign-in link asked for an address that is nobody's");
+        return;
+    };
+    // One mail per gap: the link already sent (still live) is the one to use.
+    if !web.sign_in.claim_mail(&person.account, now) {
+        tracing::debug!(account = %person.account, "sign-in link: one was mailed a moment ago");
+        return;
+    }
+    let web = web.clone();
+    // At most one such task per person per gap.
+    tokio::task::spawn_blocking(move || {
+        let queued = queue_link(&web, &person).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot queue a sign-in link");
+            false
+        });
+        if !queued {
+            web.sign_in.release_mail(&person.account, now);
+        }
+    });
+}
+
+/// Log lines about refused sources: one in a while, however many come.
+static REFUSALS: LazyLock<LogThrottle> =
+    LazyLock::new(|| LogThrottle::new(std::time::Duration::from_secs(10)));
 
 /// The address of the browser: the peer, or behind one of the proxies the
 /// last address it appended to `X-Forwarded-For` (earlier ones are the
@@ -76,51 +117,35 @@ fn client_ip(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
         .map_or(peer.ip().to_canonical(), |ip| ip.to_canonical())
 }
 
-fn send_link(web: &Web, address: &str, client: IpAddr) -> Result<(), crate::store::StoreError> {
-    use crate::store::Store;
-    let now = Utc::now();
-    let person = web.hub.engine.directory().by_mail(address).cloned();
+/// Stores a new link for `person` and queues its mail, in one transaction;
+/// `false` when the person has no address a mail can go to.
+fn queue_link(web: &Web, person: &Person) -> Result<bool, StoreError> {
+    let Some(address) = person.mail.as_deref() else {
+        return Ok(false);
+    };
     let token = hex(&rand::random::<[u8; 32]>());
-    let minutes = web.config.link_minutes;
-    let queued = web.hub.store().transaction(|tx| -> Result<bool, crate::store::StoreError> {
-        tx.expire_records(now)?;
-        tx.forget_sign_in_counts(now - Duration::hours(1))?;
-        // The source first: past its limit, nothing more is counted or stored,
-        // so one source cannot use up a colleague's links.
-        let from_ip = tx.count_sign_in(SignInBy::Source, &client.to_string(), now)?;
-        if from_ip > web.config.link_requests_per_ip_hour {
-            tracing::warn!(ip = %client, "sign-in links: too many requests from this address this hour");
-            return Ok(false);
-        }
-        // Counted for unknown addresses too: the cost of a request tells nothing.
-        let to_address = tx.count_sign_in(SignInBy::Address, address, now)?;
-        let Some(person) = person.as_ref() else {
-            tracing::info!("sign-in link asked for an address that is nobody's");
-            return Ok(false);
-        };
-        if to_address > web.config.links_per_hour {
-            tracing::warn!(account = %person.account, "sign-in links: too many for this address this hour");
-            return Ok(false);
-        }
-        let record = serde_json::to_string(&LinkRecord {
-            account: person.account.to_string(),
-        })
-        .unwrap_or_default();
-        let expires = now + Duration::minutes(i64::from(minutes));
-        tx.put_record(LINK_KIND, &secret_key(&token), &record, expires)?;
-        match link_mail(web, person, &token) {
-            Some(raw) => {
-                tx.enqueue_mail(&web.hub.address, address, &raw, None, now)?;
-                tracing::info!(account = %person.account, "sign-in link queued");
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    })?;
-    if queued {
-        web.hub.outbox_wake.notify_one();
-    }
-    Ok(())
+    let Some(raw) = link_mail(web, person, &token) else {
+        return Ok(false);
+    };
+    let now = Utc::now();
+    let record = serde_json::to_string(&LinkRecord {
+        account: person.account.to_string(),
+    })
+    .unwrap_or_default();
+    let expires = now + Duration::minutes(i64::from(web.config.link_minutes));
+    web.hub
+        .store()
+        .transaction(|tx| -> Result<(), StoreError> {
+            tx.expire_records(now)?;
+            // Counts an older version kept in the store; forgotten within the hour.
+            tx.forget_sign_in_counts(now - Duration::hours(1))?;
+            tx.put_record(LINK_KIND, &secret_key(&token), &record, expires)?;
+            tx.enqueue_mail(&web.hub.address, address, &raw, None, now)?;
+            Ok(())
+        })?;
+    tracing::info!(account = %person.account, "sign-in link queued");
+    web.hub.outbox_wake.notify_one();
+    Ok(true)
 }
 
 /// The sign-in mail, in both languages (the address does not say which the
@@ -169,23 +194,20 @@ pub async fn use_link(
     if check_origin(&web, &headers).is_err() {
         return Refused::CrossOrigin.into_response();
     }
-    let now = Utc::now();
     let hours = i64::from(web.config.session_hours);
-    let signed_in = web.hub.store().transaction(
-        |tx| -> Result<Option<(String, String)>, crate::store::StoreError> {
-            let key = secret_key(&token);
-            let Some(text) = tx.record(LINK_KIND, &key, now)? else {
-                return Ok(None);
-            };
-            // Used once: gone before the session exists, in one transaction.
-            tx.delete_record(LINK_KIND, &key)?;
-            let Ok(link) = serde_json::from_str::<LinkRecord>(&text) else {
-                return Ok(None);
-            };
-            let session_token = session::start_session(tx, &link.account, now, hours)?;
-            Ok(Some((link.account, session_token)))
-        },
-    );
+    let signed_in = match web
+        .blocking(move |web| sign_in_once(web, &token, hours))
+        .await
+    {
+        Some(signed_in) => signed_in,
+        None => {
+            return pages::notice(
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::Notice::TryLater,
+            );
+        }
+    };
     match signed_in {
         Ok(Some((account, session_token))) => {
             tracing::info!(%account, "signed in to the board");
@@ -213,17 +235,43 @@ pub async fn use_link(
     }
 }
 
+/// Turns the link `token` into a session, in one transaction: the account
+/// and the session's secret, or `None` when the link is unknown or used.
+fn sign_in_once(
+    web: &Web,
+    token: &str,
+    hours: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    let now = Utc::now();
+    web.hub.store().transaction(|tx| {
+        let key = secret_key(token);
+        let Some(text) = tx.record(LINK_KIND, &key, now)? else {
+            return Ok(None);
+        };
+        // Used once: gone before the session exists, in one transaction.
+        tx.delete_record(LINK_KIND, &key)?;
+        let Ok(link) = serde_json::from_str::<LinkRecord>(&text) else {
+            return Ok(None);
+        };
+        let session_token = session::start_session(tx, &link.account, now, hours)?;
+        Ok(Some((link.account, session_token)))
+    })
+}
+
 /// POST /logout: ends the session (a change like any other: CSRF checked).
 pub async fn sign_out(
     State(web): State<Arc<Web>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let viewer = match check_change(&web, &headers, peer) {
+    let viewer = match check_change(&web, &headers, peer).await {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    if let Err(e) = session::end_session(&web, &viewer) {
+    if let Some(Err(e)) = web
+        .blocking(move |web| session::end_session(web, &viewer))
+        .await
+    {
         tracing::error!(error = %e, "cannot end a session");
     }
     (

@@ -1,19 +1,27 @@
 //! What every handler of the board shares: the [`Web`] state (the hub, the
 //! board's configuration, the map, the secret behind proxy users' CSRF
-//! tokens) and the count of open board streams, in all and per person.
+//! tokens, the sign-in limits, the news of ended sessions for open streams)
+//! and the count of open board streams, in all and per person.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mailpresence_protocol::summary::Lang;
+use tokio::sync::broadcast;
 
+use super::limits::SignInLimits;
 use super::map::{BoardMap, MapError};
 use crate::config::WebConfig;
 use crate::hub::Hub;
 
 /// Board streams one person may hold open (tabs, a phone, a wall screen).
 const STREAMS_PER_ACCOUNT: usize = 8;
+/// How often an open stream checks that its session still holds.
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
+/// Sign-outs an open stream may fall behind on before it checks the store.
+const SIGN_OUTS_QUEUED: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -38,13 +46,38 @@ pub struct Web {
     /// Derives the CSRF token of people signed in by the proxy; new each run.
     pub(super) secret: [u8; 32],
     pub(super) map: Option<BoardMap>,
+    pub(super) sign_in: SignInLimits,
+    /// The store keys of sessions just signed out, so that their streams end
+    /// at once.
+    pub(super) signed_out: broadcast::Sender<String>,
+    /// How often an open stream checks its session (a proxy user's stream
+    /// ends after ten of these, and the browser comes back through the proxy).
+    pub(super) session_recheck: Duration,
 }
 
 impl Web {
     /// Reads the map pack, if one is configured (a few hundred ms, once).
     pub fn new(hub: Arc<Hub>, config: WebConfig, language: Lang) -> Result<Arc<Self>, WebError> {
+        Self::with_session_recheck(hub, config, language, SESSION_RECHECK)
+    }
+
+    /// Like [`Web::new`], with streams checking their session every
+    /// `recheck` (tests shorten it).
+    pub fn with_session_recheck(
+        hub: Arc<Hub>,
+        config: WebConfig,
+        language: Lang,
+        recheck: Duration,
+    ) -> Result<Arc<Self>, WebError> {
         let map = config.map_pack.as_deref().map(BoardMap::load).transpose()?;
+        let sign_in = SignInLimits::new(
+            config.link_requests_per_ip_hour,
+            Duration::from_secs(u64::from(config.link_mail_minutes) * 60),
+        );
         Ok(Arc::new(Self {
+            sign_in,
+            signed_out: broadcast::channel(SIGN_OUTS_QUEUED).0,
+            session_recheck: recheck,
             hub,
             config,
             language,
@@ -70,6 +103,23 @@ impl Web {
         }
         *mine += 1;
         Some(StreamSlot(self.clone(), account.to_owned()))
+    }
+
+    /// Runs `work` (store work, which blocks on the store's lock and fsync)
+    /// on tokio's blocking threads, never on the async workers that serve
+    /// every other request; `None` if it panicked.
+    pub(super) async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Web) -> T + Send + 'static,
+    ) -> Option<T> {
+        let web = self.clone();
+        match tokio::task::spawn_blocking(move || work(&web)).await {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::error!(error = %e, "board: store work ended early");
+                None
+            }
+        }
     }
 
     /// Board streams open now.
