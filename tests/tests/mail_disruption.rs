@@ -98,8 +98,9 @@ async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing()
     let sends = publishers.iter().map(|who| {
         let world = &world;
         async move {
+            // Signed mail from the company's submission, relayed inside.
             let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-                .port(world.servers.smtp_port)
+                .port(world.servers.relay_port)
                 .build();
             let from = world.mail_of(who);
             for round in 0..100u32 {
