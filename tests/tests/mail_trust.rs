@@ -303,6 +303,46 @@ async fn a_signed_forgery_replayed_with_the_victims_envelope_is_refused() {
     assert!(refused.contains("not logged in"), "{refused}");
 }
 
+/// A forger who guesses the Message-ID of tanaka's next mail and sends it
+/// first must not make the real one a "repeat": only a proven sender's
+/// Message-ID marks a mail handled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgers_copy_of_a_message_id_does_not_drop_the_real_mail() {
+    let world = World::new(&["tanaka", "sato"]);
+    let server = world.start_server();
+    let message_id = format!("<{}@example.test>", mailpresence_e2e::tag());
+    let with_id = |activity: &str| {
+        let env = ComposeEnvelope {
+            from: world.mail_of("tanaka"),
+            to: world.presence.clone(),
+            message_id: Some(message_id.clone()),
+            in_reply_to: None,
+        };
+        let fields = presence(&world, activity, "2026-11-26T09:00:00+09:00");
+        mail::compose(&publish(fields), &env).unwrap()
+    };
+    world
+        .send(FORGER, &world.presence, &with_id("vacation — 先取り"))
+        .await;
+    assert!(
+        wait_until(HOP, || async { world.status()["mails_handled"] == 1 }).await,
+        "{}",
+        server.log_text()
+    );
+    world
+        .submit(
+            &world.mail_of("tanaka"),
+            &world.presence,
+            &with_id("on-site — 本物"),
+        )
+        .await;
+    assert!(
+        wait_until(HOP, || async { world.status()["records"] == 1 }).await,
+        "the real mail was applied, not dropped as a repeat:\n{}",
+        server.log_text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_phone_ignores_a_forged_notify_in_its_mailbox() {
     let mut world = World::new(&["tanaka", "sato"]);

@@ -159,7 +159,14 @@ async fn read_one(intake: &Intake, mail: &Fetched, uid_validity: u32, limits: Li
             Err(mail::auth::TrustFailure::NoFrom),
         ),
     };
-    let id = parsed.envelope.message_id.clone().unwrap_or(fallback_id);
+    // A Message-ID is the sender's word: only a proven sender's marks the
+    // mail handled for good. Were a forger's kept, he could send a
+    // colleague's next Message-ID first and have the real mail dropped as a
+    // repeat; a refused mail is remembered by its place in the mailbox.
+    let id = match (&sender, &parsed.envelope.message_id) {
+        (Ok(_), Some(message_id)) => message_id.clone(),
+        _ => fallback_id,
+    };
     Read { id, parsed, sender }
 }
 
