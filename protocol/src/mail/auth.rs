@@ -263,14 +263,49 @@ fn dkim_proof_in(header: &AuthResults, from_domain: &str, alignment: Alignment) 
         if r.result != "pass" || r.method != "dkim" {
             return None;
         }
-        let d = r
-            .property("header", "d")
-            .map(str::to_owned)
-            .or_else(|| r.property("header", "i").and_then(domain_of))?;
+        let d = signing_domain(r)?;
         aligned_as(alignment, &d, from_domain).then(|| Proof::Dkim {
             domain: d.to_ascii_lowercase(),
         })
     })
+}
+
+/// The signing domain a DKIM result names: `header.d`, else the domain of
+/// `header.i`. Part of `i` comes from the signature, which the sender wrote:
+/// a result naming either twice, a domain that is no host name, or an `i`
+/// outside `d` is read as no domain at all.
+fn signing_domain(r: &MethodResult) -> Option<String> {
+    let named = |name: &str| {
+        r.properties
+            .iter()
+            .filter(|p| p.ptype == "header" && p.name == name)
+            .count()
+    };
+    if named("d") > 1 || named("i") > 1 {
+        return None;
+    }
+    let d = r.property("header", "d").map(str::to_owned);
+    let i = r.property("header", "i").and_then(domain_of);
+    let domain = match (d, i) {
+        (Some(d), Some(i)) => {
+            let (d, i) = (normalized(&d), normalized(&i));
+            (i == d || i.ends_with(&format!(".{d}"))).then_some(d)?
+        }
+        (Some(d), None) => d,
+        (None, i) => i?,
+    };
+    is_host_name(&domain).then_some(domain)
+}
+
+/// Letters, digits, hyphens and dots, as a DNS host name is written.
+fn is_host_name(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// Whether a signing domain is aligned with the From domain under `alignment`.
@@ -494,5 +529,24 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("below 2 Received"), "{err}");
+    }
+
+    #[test]
+    fn a_result_whose_domain_was_written_twice_or_oddly_proves_nothing() {
+        for h in [
+            "mx.example.co.jp; dkim=pass header.d=evil.example header.d=example.co.jp",
+            "mx.example.co.jp; dkim=pass header.i=@evil.example header.i=@example.co.jp",
+            "mx.example.co.jp; dkim=pass header.d=example.co.jp header.i=@evil.example",
+            "mx.example.co.jp; dkim=pass header.d=\"example.co.jp x\"",
+        ] {
+            assert!(check("tanaka@example.co.jp", &[h]).is_err(), "{h}");
+        }
+        // Gmail names only i=; a subdomain's i under d is fine.
+        for h in [
+            "mx.example.co.jp; dkim=pass header.i=@example.co.jp",
+            "mx.example.co.jp; dkim=pass header.d=example.co.jp header.i=tanaka@mail.example.co.jp",
+        ] {
+            assert!(check("tanaka@example.co.jp", &[h]).is_ok(), "{h}");
+        }
     }
 }
