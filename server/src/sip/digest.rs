@@ -10,6 +10,7 @@
 //! each: that is what refuses a replay.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use md5::Md5;
@@ -181,22 +182,42 @@ impl Nonces {
         }
     }
 
-    /// The `WWW-Authenticate` values of a 401, one per algorithm offered, most
-    /// preferred first (RFC 8760 §2.3), all on one fresh nonce. `stale` says
-    /// the request being answered got [`Check::Stale`].
-    pub fn challenges(&mut self, realm: &str, stale: bool) -> Vec<String> {
-        self.challenges_at(realm, stale, Instant::now())
+    /// The `WWW-Authenticate` values of a 401 to a request from `source`, one
+    /// per algorithm offered, most preferred first (RFC 8760 §2.3), all on
+    /// one fresh nonce. `stale` says the request being answered got
+    /// [`Check::Stale`].
+    ///
+    /// A nonce is good only from the address it was handed to: otherwise
+    /// anyone with a password could fetch one at home and send signed
+    /// requests "from" a victim's address over UDP, and every answer and
+    /// NOTIFY of theirs would go to the victim.
+    pub fn challenges_for(&mut self, realm: &str, stale: bool, source: IpAddr) -> Vec<String> {
+        self.challenges_at(realm, stale, Instant::now(), source)
     }
 
-    /// What the credentials of `request` are worth for `user` (the username a
-    /// phone must give) with `password` in `realm`. Records the nonce count of
-    /// a valid answer, so the same answer is refused the second time.
-    pub fn check(&mut self, request: &Message, realm: &str, user: &str, password: &str) -> Check {
-        self.check_at(request, realm, user, password, Instant::now())
+    /// What the credentials of `request`, from `source`, are worth for `user`
+    /// (the username a phone must give) with `password` in `realm`. Records
+    /// the nonce count of a valid answer, so the same answer is refused the
+    /// second time.
+    pub fn check_from(
+        &mut self,
+        request: &Message,
+        realm: &str,
+        user: &str,
+        password: &str,
+        source: IpAddr,
+    ) -> Check {
+        self.check_at(request, realm, user, password, Instant::now(), source)
     }
 
-    fn challenges_at(&mut self, realm: &str, stale: bool, now: Instant) -> Vec<String> {
-        let nonce = self.issue(now);
+    fn challenges_at(
+        &mut self,
+        realm: &str,
+        stale: bool,
+        now: Instant,
+        source: IpAddr,
+    ) -> Vec<String> {
+        let nonce = self.issue(now, source);
         let stale = if stale { ", stale=true" } else { "" };
         self.algorithms
             .iter()
@@ -218,6 +239,7 @@ impl Nonces {
         user: &str,
         password: &str,
         now: Instant,
+        source: IpAddr,
     ) -> Check {
         let StartLine::Request { method, uri } = &request.start else {
             return Check::Missing;
@@ -232,7 +254,7 @@ impl Nonces {
             user,
             password,
         };
-        self.judge(credentials, &expected, now)
+        self.judge(credentials, &expected, now, source)
             .unwrap_or_else(Check::Refused)
     }
 
@@ -243,6 +265,7 @@ impl Nonces {
         credentials: &str,
         e: &Expected<'_>,
         now: Instant,
+        source: IpAddr,
     ) -> Result<Check, DigestRefusal> {
         let answer = Answer::parse(credentials)?;
         let algorithm = Algorithm::named(answer.algorithm.as_deref())
@@ -264,7 +287,7 @@ impl Nonces {
             return Err(DigestRefusal::Malformed);
         }
         let id = self
-            .ours(&answer.nonce)
+            .ours(&answer.nonce, source)
             .ok_or(DigestRefusal::UnknownNonce)?;
         if !answer.response_matches(algorithm, e) {
             return Err(DigestRefusal::BadResponse);
@@ -281,7 +304,7 @@ impl Nonces {
 
     /// A fresh nonce, remembered; the expired and, when full, the oldest
     /// nonces are forgotten first.
-    fn issue(&mut self, now: Instant) -> String {
+    fn issue(&mut self, now: Instant, source: IpAddr) -> String {
         self.forget_expired(now);
         while self.live.len() >= MAX_LIVE_NONCES {
             self.forget_oldest();
@@ -300,7 +323,12 @@ impl Nonces {
         };
         self.live.insert(id, 0);
         self.order.push_back(id);
-        format!("{:016x}{:016x}{}", id.issued_ms, id.random, self.tag(id))
+        format!(
+            "{:016x}{:016x}{}",
+            id.issued_ms,
+            id.random,
+            self.tag(id, source)
+        )
     }
 
     fn forget_expired(&mut self, now: Instant) {
@@ -324,19 +352,25 @@ impl Nonces {
             .unwrap_or(self.epoch)
     }
 
-    /// A truncated SHA-256 of our key and the nonce's first half. The input
-    /// has a fixed length and the output is cut, so length extension gives
-    /// nothing; an HMAC would add a crate for no gain here.
-    fn tag(&self, id: NonceId) -> String {
+    /// A truncated SHA-256 of our key, the nonce's first half and the address
+    /// it was handed to (as IPv6, so the input has a fixed length). The
+    /// output is cut, so length extension gives nothing; an HMAC would add a
+    /// crate for no gain here.
+    fn tag(&self, id: NonceId, source: IpAddr) -> String {
+        let source = match source.to_canonical() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            IpAddr::V6(v6) => v6,
+        };
         let mut h = Sha256::new();
         h.update(self.key);
         h.update(id.issued_ms.to_be_bytes());
         h.update(id.random.to_be_bytes());
+        h.update(source.octets());
         to_hex(&h.finalize()[..16])
     }
 
     /// The nonce's id when it is one of ours, live or not.
-    fn ours(&self, nonce: &str) -> Option<NonceId> {
+    fn ours(&self, nonce: &str, source: IpAddr) -> Option<NonceId> {
         if nonce.len() != NONCE_HEX_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -346,7 +380,7 @@ impl Nonces {
             random: u64::from_str_radix(&nonce[16..32], 16).ok()?,
         };
         let given = nonce[32..].to_ascii_lowercase();
-        bool::from(self.tag(id).as_bytes().ct_eq(given.as_bytes())).then_some(id)
+        bool::from(self.tag(id, source).as_bytes().ct_eq(given.as_bytes())).then_some(id)
     }
 
     fn is_live(&self, id: NonceId, now: Instant) -> bool {
@@ -597,6 +631,21 @@ fn quoted(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The tests' phone address, where a nonce source does not matter to them.
+#[cfg(test)]
+const TEST_PHONE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
+
+#[cfg(test)]
+impl Nonces {
+    fn challenges(&mut self, realm: &str, stale: bool) -> Vec<String> {
+        self.challenges_for(realm, stale, TEST_PHONE)
+    }
+
+    fn check(&mut self, request: &Message, realm: &str, user: &str, password: &str) -> Check {
+        self.check_from(request, realm, user, password, TEST_PHONE)
+    }
 }
 
 #[cfg(test)]
@@ -899,7 +948,14 @@ mod tests {
         let c = nonces.challenges(REALM, false);
         let later = Instant::now() + NONCE_LIFETIME + Duration::from_secs(1);
         let check_later = |nonces: &mut Nonces, auth: &str| {
-            nonces.check_at(&publish_with(auth), REALM, USER, PASSWORD, later)
+            nonces.check_at(
+                &publish_with(auth),
+                REALM,
+                USER,
+                PASSWORD,
+                later,
+                TEST_PHONE,
+            )
         };
         let right = Phone::new(&c[0]).authorization();
         let wrong = Phone {
@@ -913,7 +969,7 @@ mod tests {
             Check::Refused(DigestRefusal::BadResponse)
         );
         // Issuing later forgets the expired nonce; it is still known as ours.
-        nonces.challenges_at(REALM, false, later);
+        nonces.challenges_at(REALM, false, later, TEST_PHONE);
         assert_eq!(nonces.live.len(), 1);
         assert_eq!(check_later(&mut nonces, &right), Check::Stale);
     }
@@ -1152,5 +1208,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_nonce_is_good_only_from_the_address_it_was_handed_to() {
+        let mut nonces = Nonces::default();
+        let home: IpAddr = "198.51.100.20".parse().unwrap();
+        let victim: IpAddr = "203.0.113.5".parse().unwrap();
+        let c = nonces.challenges_for(REALM, false, home);
+        let answer = Phone::new(&c[0]).authorization();
+        assert_eq!(
+            nonces.check_from(&publish_with(&answer), REALM, USER, PASSWORD, victim),
+            Check::Refused(DigestRefusal::UnknownNonce),
+            "signed at home, sent with the victim's address"
+        );
+        assert_eq!(
+            nonces.check_from(&publish_with(&answer), REALM, USER, PASSWORD, home),
+            Check::Valid
+        );
+        // The same address written as IPv4-mapped IPv6 is the same address.
+        let c = nonces.challenges_for(REALM, false, home);
+        let answer = Phone::new(&c[0]).authorization();
+        let mapped: IpAddr = "::ffff:198.51.100.20".parse().unwrap();
+        assert_eq!(
+            nonces.check_from(&publish_with(&answer), REALM, USER, PASSWORD, mapped),
+            Check::Valid
+        );
     }
 }

@@ -213,6 +213,12 @@ impl Subscriptions {
             warn!(watcher = %dialog.watcher, from = %watcher.account, peer = %peer.addr(), "SUBSCRIBE in someone else's dialog refused");
             return Err(Reply::new(403, "Forbidden").because("not this dialog's watcher"));
         }
+        if dialog.peer != *peer {
+            // A new address is unproven until it answers a NOTIFY: until
+            // then no NOTIFY to it is sent again (Timer E), so a refresh
+            // "from" someone else's address cannot aim retransmissions there.
+            dialog.answered = false;
+        }
         dialog.peer = peer.clone();
         let tag = param(&dialog.local_party, "tag")
             .unwrap_or_default()

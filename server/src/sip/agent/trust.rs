@@ -51,14 +51,17 @@ impl Trust {
         let user = sip_user_host(person.sip.as_deref().unwrap_or_default())
             .map(|(u, _)| u)
             .unwrap_or_else(|| person.account.to_string());
+        let source = peer.addr().ip();
         let check = self
             .nonces
-            .check(req, &self.realm, &user, password.expose());
+            .check_from(req, &self.realm, &user, password.expose(), source);
         if check == Check::Valid {
             return Ok(());
         }
         debug!(account = %person.account, peer = %peer.addr(), ?check, "digest credentials not accepted");
-        let challenges = self.nonces.challenges(&self.realm, check == Check::Stale);
+        let challenges = self
+            .nonces
+            .challenges_for(&self.realm, check == Check::Stale, source);
         Err(challenges
             .into_iter()
             .fold(Reply::new(401, "Unauthorized"), |r, c| {
