@@ -24,6 +24,9 @@ use crate::directory::Person;
 use crate::hub::{Batch, Hub};
 use crate::sip::message::{Message, param, uri_of};
 
+/// The longest Contact URI a binding may have.
+const MAX_CONTACT_URI_BYTES: usize = 256;
+
 /// Contacts one person may register (desk phone, softphone, mobile…).
 const MAX_BINDINGS_PER_PERSON: usize = 10;
 
@@ -102,6 +105,11 @@ impl Registrar {
                 expires: param(c, "expires").and_then(|e| e.parse().ok()),
             })
             .collect();
+        // A phone's contact is a short URI; long ones would make every
+        // answer listing the bindings a big reply to a small request.
+        if asked.iter().any(|a| a.uri.len() > MAX_CONTACT_URI_BYTES) {
+            return Err(Reply::new(400, "Bad Request").because("Contact URI too long"));
+        }
         let header_expires = req
             .expires()
             .map_err(|_| Reply::new(400, "Bad Request").because("Expires is not a number"))?;
