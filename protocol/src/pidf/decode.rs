@@ -3,11 +3,15 @@
 
 use super::dom::{self, Element};
 use super::{MAX_PIDF_BYTES, PidfError, PidfPresence, ns};
+use crate::mail::tags::MAX_VALUE_CHARS;
 use crate::model::{
     Activity, ActivityToken, CivicAddress, Contact, Coordinates, PresenceFields, ScheduleEntry,
     ScheduleTime, parse_timestamp,
 };
 use crate::summary::{Lang, summary_line};
+
+/// Plans kept from one PIDF document; a day has a handful.
+const MAX_SCHEDULE_ENTRIES: usize = 16;
 
 /// Decodes a PIDF document (UTF-8, as SIP and our mails carry it).
 pub fn decode(xml: &[u8]) -> Result<PidfPresence, PidfError> {
@@ -51,7 +55,23 @@ pub fn decode(xml: &[u8]) -> Result<PidfPresence, PidfError> {
     if fields.activity.text.is_none() {
         fields.activity.text = tuple_note_as_text(&tuples, &fields);
     }
+    cap_texts(&mut fields);
     Ok(PidfPresence { entity, fields })
+}
+
+/// Free texts cut to what a presence mail may carry: a desk phone's note
+/// is a line, and a 60 KB one would be sent again in every NOTIFY to every
+/// watcher.
+fn cap_texts(fields: &mut PresenceFields) {
+    let cap = |t: &mut String| {
+        if let Some((at, _)) = t.char_indices().nth(MAX_VALUE_CHARS) {
+            t.truncate(at);
+        }
+    };
+    fields.activity.text.iter_mut().for_each(cap);
+    fields.location.iter_mut().for_each(cap);
+    fields.schedule.truncate(MAX_SCHEDULE_ENTRIES);
+    fields.schedule.iter_mut().for_each(|e| cap(&mut e.text));
 }
 
 fn activity(person: Option<&Element>, basic: Option<bool>) -> Activity {
@@ -162,4 +182,22 @@ fn schedule(root: &Element, person: Option<&Element>) -> Vec<ScheduleEntry> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_huge_note_is_cut_to_a_line() {
+        let note = "あ".repeat(30_000);
+        let xml = format!(
+            r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@example.test"><tuple id="t"><status><basic>open</basic></status><note>{note}</note></tuple></presence>"#
+        );
+        let p = decode(xml.as_bytes()).unwrap();
+        let text = p.fields.activity.text.unwrap();
+        assert_eq!(text.chars().count(), MAX_VALUE_CHARS);
+    }
 }
