@@ -21,7 +21,7 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::pages::{self, PageLang};
-use super::session::{self, Refused, check_change, check_origin, secret_key};
+use super::session::{self, Refused, check_change, check_origin, is_token, secret_key};
 use super::state::Web;
 use crate::admission::LogThrottle;
 use crate::directory::Person;
@@ -195,10 +195,13 @@ pub async fn use_link(
         return Refused::CrossOrigin.into_response();
     }
     let hours = i64::from(web.config.session_hours);
-    let signed_in = match web
-        .blocking(move |web| sign_in_once(web, &token, hours))
-        .await
-    {
+    let looked_up = if is_token(&token) {
+        web.blocking(move |web| sign_in_once(web, &token, hours))
+            .await
+    } else {
+        None
+    };
+    let signed_in = match looked_up {
         Some(signed_in) => signed_in,
         None => {
             return pages::notice(
