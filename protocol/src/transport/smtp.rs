@@ -70,3 +70,29 @@ pub fn transport(endpoint: &Endpoint, timeout: Duration) -> Result<SmtpTransport
     }
     Ok(builder.build())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::BearerMechanism;
+
+    #[test]
+    fn a_missing_token_file_is_named_when_the_transport_is_built() {
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 587,
+            tls: TlsMode::None,
+            credentials: Some(Credentials::Bearer {
+                user: "u@example.test".into(),
+                token_file: "/nonexistent/token".into(),
+                mechanism: BearerMechanism::Oauthbearer,
+            }),
+            ca_file: None,
+        };
+        let err = transport(&endpoint, Duration::from_secs(1)).expect_err("no token");
+        assert!(
+            matches!(&err, SmtpSetupError::TokenFile(e) if e.path == "/nonexistent/token"),
+            "{err}"
+        );
+    }
+}
