@@ -16,7 +16,7 @@ use mailpresence_core::api::{
 use mailpresence_core::location::Granularity;
 use mailpresence_e2e::{Security, ServerProcess, World, repo_root, wait_until};
 use mailpresence_protocol::model::ActivityToken;
-use mailpresence_protocol::transport::imap::{MailSession, Timeouts};
+use mailpresence_protocol::transport::imap::{ConnectError, ImapError, MailSession, Timeouts};
 use mailpresence_protocol::transport::{BearerMechanism, Credentials, Endpoint, TlsMode};
 
 /// A token for `address` signed with the test Dovecot's key, valid for
@@ -165,7 +165,7 @@ async fn open_with_token(
     world: &World,
     token: &Path,
     mechanism: BearerMechanism,
-) -> Result<MailSession, mailpresence_protocol::transport::imap::ImapError> {
+) -> Result<MailSession, ImapError> {
     let endpoint = Endpoint {
         host: "127.0.0.1".into(),
         port: world.servers.imaps_port,
@@ -192,6 +192,21 @@ async fn an_expired_token_is_sign_in_again_and_the_outbox_keeps_the_mail() {
             .await
             .expect_err("an expired token is refused");
         assert!(err.needs_sign_in(), "{mechanism:?}: {err}");
+        // Dovecot, like the providers, explains the refusal in a
+        // continuation first: Google's form for XOAUTH2, RFC 7628 §3.2.2's
+        // for OAUTHBEARER.
+        let status = match mechanism {
+            BearerMechanism::Xoauth2 => r#""status":"401""#,
+            BearerMechanism::Oauthbearer => r#""status":"invalid_token""#,
+        };
+        assert!(
+            matches!(
+                &err,
+                ImapError::Connect(ConnectError::TokenRefused { server_error: Some(e), .. })
+                    if e.contains(status)
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("sign in again"), "{err}");
         assert!(
             !err.to_string()
