@@ -391,8 +391,15 @@ wake_opendkim() {
 
 # --- Dovecot ----------------------------------------------------------------
 
+# OAuth 2.0, as Microsoft 365 and Google Workspace want it: besides the
+# password, Dovecot takes SASL XOAUTH2 and OAUTHBEARER (IMAP AUTHENTICATE,
+# and SMTP AUTH through Postfix's Dovecot SASL) with a JWT access token, which
+# its oauth2 passdb validates locally (no network) with an HS256 key made
+# here: DIR/dovecot/oauth2/secret (base64). scripts/oauth-token.py mints a
+# token for an address with it (`--expires-in -60` for an expired one).
 write_dovecot() {
   mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail"
+  write_dovecot_oauth2
   chown "$VMAIL_UID:$VMAIL_UID" "$DIR/mail"
   # SMTP logins are on: the deny list is empty (see smtp-logins above).
   : > "$DIR/dovecot/smtp-logins-off"
@@ -410,7 +417,7 @@ ssl_cert = <$DIR/tls/server.crt
 ssl_key = <$DIR/tls/server.key
 ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
 first_valid_uid = $VMAIL_UID
 mail_location = maildir:~/Maildir
@@ -425,6 +432,13 @@ passdb {
 passdb {
   driver = static
   args = password=secret
+}
+# A JWT access token (XOAUTH2, OAUTHBEARER): tried after the password, so a
+# token never matches "secret" and a password never validates as a token.
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DIR/dovecot/oauth2/oauth2.conf
 }
 userdb {
   driver = static
@@ -457,6 +471,24 @@ service anvil {
     mode = 0
   }
 }
+EOF
+}
+
+# The oauth2 passdb's settings and its HS256 key, kept across restarts of the
+# same DIR (tokens minted before a restart stay valid). Dovecot looks the key
+# up as shared/<azp>/<alg>/<kid> (azp and kid "default" when the token has
+# none), which the fs dict maps to a file under its prefix.
+write_dovecot_oauth2() {
+  local o="$DIR/dovecot/oauth2"
+  mkdir -p "$o/keys/default/HS256"
+  [ -s "$o/secret" ] || head -c 32 /dev/urandom | base64 -w0 > "$o/secret"
+  cp "$o/secret" "$o/keys/default/HS256/default"
+  chmod 644 "$o/secret" "$o/keys/default/HS256/default"
+  cat > "$o/oauth2.conf" <<EOF
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$o/keys/
+username_attribute = email
+issuers = https://login.$DOMAIN
 EOF
 }
 

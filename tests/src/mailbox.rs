@@ -22,7 +22,9 @@ impl Mailbox {
             host: "127.0.0.1".into(),
             port: servers.imap_port,
             tls: TlsMode::None,
-            credentials: Some((address.to_owned(), "secret".to_owned())),
+            credentials: Some(mailpresence_protocol::transport::Credentials::password(
+                address, "secret",
+            )),
             ca_file: None,
         };
         let mut session = MailSession::open(&endpoint, Timeouts::default())

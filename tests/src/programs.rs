@@ -105,7 +105,8 @@ impl ServerProcess {
         self.wait_for_runs(runs_before + 1);
     }
 
-    fn wait_until_running(&self) {
+    /// Waits until the server says it runs (a server started with [`Self::start`]).
+    pub fn wait_until_running(&self) {
         self.wait_for_runs(1);
     }
 

@@ -41,7 +41,9 @@ impl World {
             host: "127.0.0.1".into(),
             port: self.servers.submission_port,
             tls: TlsMode::Starttls,
-            credentials: Some((from.to_owned(), "secret".to_owned())),
+            credentials: Some(mailpresence_protocol::transport::Credentials::password(
+                from, "secret",
+            )),
             ca_file: Some(self.servers.ca.clone()),
         };
         let smtp =

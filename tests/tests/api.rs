@@ -54,6 +54,8 @@ fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountCon
         tls,
         user: Some(world.mail_of(who)),
         password: Some(password.into()),
+        oauth_token_file: None,
+        oauth_mechanism: None,
         ca_file: Some(s.ca.display().to_string()),
     };
     AccountConfig {

@@ -313,7 +313,9 @@ async fn smtp_login(servers: &MailServers, tls: TlsMode, user: &str) -> Result<(
             _ => servers.submission_port,
         },
         tls,
-        credentials: Some((user.to_owned(), "secret".to_owned())),
+        credentials: Some(mailpresence_protocol::transport::Credentials::password(
+            user, "secret",
+        )),
         ca_file: Some(servers.ca.clone()),
     };
     let transport = smtp::transport(&endpoint, Duration::from_secs(30)).expect("SMTP setup");

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::location::PolicyConfig;
 use mailpresence_protocol::secret::REDACTED;
 use mailpresence_protocol::summary::Lang;
-use mailpresence_protocol::transport::{Endpoint, TlsMode};
+use mailpresence_protocol::transport::{BearerMechanism, Credentials, Endpoint, TlsMode};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +77,15 @@ pub struct MailServer {
     pub user: Option<String>,
     #[uniffi(default = None)]
     pub password: Option<String>,
+    /// Instead of a password: a file holding an OAuth 2.0 access token
+    /// (Microsoft 365, Google Workspace), read at each login.
+    #[serde(default)]
+    #[uniffi(default = None)]
+    pub oauth_token_file: Option<String>,
+    /// The SASL mechanism for that token (SMTP always uses XOAUTH2).
+    #[serde(default)]
+    #[uniffi(default = None)]
+    pub oauth_mechanism: Option<BearerMechanism>,
     /// A PEM file with the company's CA, when its certificate is not public.
     #[uniffi(default = None)]
     pub ca_file: Option<String>,
@@ -88,8 +97,24 @@ impl MailServer {
             host: self.host.clone(),
             port: self.port,
             tls: self.tls,
-            credentials: self.user.clone().zip(self.password.clone()),
+            credentials: self.credentials(),
             ca_file: self.ca_file.as_ref().map(PathBuf::from),
+        }
+    }
+}
+
+impl MailServer {
+    /// A token file wins over a password.
+    fn credentials(&self) -> Option<Credentials> {
+        let user = self.user.clone()?;
+        match (&self.oauth_token_file, &self.password) {
+            (Some(file), _) => Some(Credentials::Bearer {
+                user,
+                token_file: PathBuf::from(file),
+                mechanism: self.oauth_mechanism.unwrap_or_default(),
+            }),
+            (None, Some(password)) => Some(Credentials::password(user, password.clone())),
+            (None, None) => None,
         }
     }
 }
@@ -102,6 +127,8 @@ impl fmt::Debug for MailServer {
             .field("tls", &self.tls)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("oauth_token_file", &self.oauth_token_file)
+            .field("oauth_mechanism", &self.oauth_mechanism)
             .field("ca_file", &self.ca_file)
             .finish()
     }
@@ -160,6 +187,8 @@ mod tests {
             tls: TlsMode::Implicit,
             user: Some("tanaka".into()),
             password: Some("s3cret-パス".into()),
+            oauth_token_file: None,
+            oauth_mechanism: None,
             ca_file: None,
         };
         let config: TerminalConfig = toml::from_str(ACCOUNT).unwrap();

@@ -23,6 +23,8 @@ pub(crate) fn offline_config() -> TerminalConfig {
         tls: TlsMode::None,
         user: Some("tanaka@example.co.jp".into()),
         password: Some("pw".into()),
+        oauth_token_file: None,
+        oauth_mechanism: None,
         ca_file: None,
     };
     TerminalConfig {

@@ -19,8 +19,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use super::sasl::{self, BearerExchange, BearerMechanism, TokenFileError};
 use super::tls::{self, TlsError};
-use super::{Endpoint, TlsMode};
+use super::{Credentials, Endpoint, TlsMode};
 
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
@@ -65,6 +66,19 @@ pub enum ConnectError {
     TlsSetup(#[from] TlsError),
     #[error("login as {user} refused: {message}")]
     Login { user: String, message: String },
+    /// The server refused the access token (expired, revoked, wrong
+    /// audience or scope): the person has to sign in again; retrying the
+    /// same token will not help. `server_error` is the provider's JSON
+    /// error continuation, when it sent one.
+    #[error("the mail server refused the sign-in of {user} ({mechanism}): {message}{}; sign in again", server_error.as_ref().map(|e| format!(" {e}")).unwrap_or_default())]
+    TokenRefused {
+        user: String,
+        mechanism: &'static str,
+        message: String,
+        server_error: Option<String>,
+    },
+    #[error(transparent)]
+    TokenFile(#[from] TokenFileError),
     #[error("no user and password for IMAP")]
     NoCredentials,
     #[error("IMAP: {0}")]
@@ -101,6 +115,12 @@ impl ImapError {
             }
             Self::Connect(_) => false,
         }
+    }
+
+    /// Whether the server refused an access token: a person has to sign in
+    /// again (the token is not retried as it is).
+    pub fn needs_sign_in(&self) -> bool {
+        matches!(self, Self::Connect(ConnectError::TokenRefused { .. }))
     }
 }
 
@@ -510,9 +530,9 @@ async fn within<T>(
 
 /// Connects and logs in (no timeout of its own: [`MailSession::open`] bounds it).
 async fn connect(endpoint: &Endpoint) -> Result<RawSession, ConnectError> {
-    let (user, password) = endpoint
+    let credentials = endpoint
         .credentials
-        .clone()
+        .as_ref()
         .ok_or(ConnectError::NoCredentials)?;
     let addr = format!("{}:{}", endpoint.host, endpoint.port);
     let tcp = TcpStream::connect(&addr)
@@ -533,10 +553,43 @@ async fn connect(endpoint: &Endpoint) -> Result<RawSession, ConnectError> {
     if endpoint.tls != TlsMode::Starttls {
         greeting(&mut client, &addr).await?;
     }
-    client
-        .login(&user, &password)
-        .await
-        .map_err(|(e, _)| login_refusal(e, &user, &addr))
+    match credentials {
+        Credentials::Password { user, password } => client
+            .login(user, password.expose())
+            .await
+            .map_err(|(e, _)| login_refusal(e, user, &addr)),
+        Credentials::Bearer {
+            user,
+            token_file,
+            mechanism,
+        } => {
+            let token = sasl::read_token(token_file)?;
+            let initial = mechanism.initial_response(user, &token, &endpoint.host, endpoint.port);
+            let mut exchange = BearerExchange::new(*mechanism, initial);
+            let result = client.authenticate(mechanism.name(), &mut exchange).await;
+            result.map_err(|(e, _)| token_refusal(e, user, *mechanism, exchange, &addr))
+        }
+    }
+}
+
+/// A failed AUTHENTICATE with a token: a `NO` means the token was refused
+/// (sign in again), with the provider's error continuation when it sent one.
+fn token_refusal(
+    e: async_imap::error::Error,
+    user: &str,
+    mechanism: BearerMechanism,
+    exchange: BearerExchange,
+    addr: &str,
+) -> ConnectError {
+    match login_refusal(e, user, addr) {
+        ConnectError::Login { user, message } => ConnectError::TokenRefused {
+            user,
+            mechanism: mechanism.name(),
+            message,
+            server_error: exchange.server_error,
+        },
+        other => other,
+    }
 }
 
 /// A failed LOGIN by the server's answer: a tagged `NO` is a refusal of the
@@ -633,7 +686,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             tls: TlsMode::None,
-            credentials: Some(("u".into(), "p".into())),
+            credentials: Some(Credentials::password("u", "p")),
             ca_file: None,
         };
         let timeouts = Timeouts {
@@ -653,5 +706,89 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    /// A server that takes `AUTHENTICATE XOAUTH2`, answers the token with
+    /// Gmail's error continuation, and ends with `NO` only after the client's
+    /// empty acknowledgement. Returns what the client sent.
+    async fn refusing_server(listener: tokio::net::TcpListener) -> Vec<String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (socket, _) = listener.accept().await.expect("accept");
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut seen = Vec::new();
+        write.write_all(b"* OK ready\r\n").await.unwrap();
+        let command = lines.next_line().await.unwrap().unwrap();
+        let tag = command.split(' ').next().unwrap().to_owned();
+        seen.push(command);
+        write.write_all(b"+ \r\n").await.unwrap();
+        seen.push(lines.next_line().await.unwrap().unwrap());
+        write
+            .write_all(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n")
+            .await
+            .unwrap();
+        seen.push(lines.next_line().await.unwrap().unwrap());
+        write
+            .write_all(
+                format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_sign_in_again_with_the_providers_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(refusing_server(listener));
+        let dir = std::env::temp_dir().join(format!("mp-imap-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, "tok\n").unwrap();
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            credentials: Some(Credentials::Bearer {
+                user: "u@example.test".into(),
+                token_file,
+                mechanism: BearerMechanism::Xoauth2,
+            }),
+            ca_file: None,
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            ..Timeouts::default()
+        };
+        let err = MailSession::open(&endpoint, timeouts)
+            .await
+            .expect_err("refused");
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(err.needs_sign_in(), "{err}");
+        assert!(!err.is_connection_failure(), "{err}");
+        let ImapError::Connect(ConnectError::TokenRefused { server_error, .. }) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            server_error.as_deref(),
+            Some(r#"{"status":"401","schemes":"bearer"}"#)
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("sign in again") && !text.contains("tok"),
+            "{text}"
+        );
+        let seen = server.await.unwrap();
+        assert!(seen[0].ends_with(" AUTHENTICATE XOAUTH2"), "{seen:?}");
+        // base64 of "user=u@example.test^Aauth=Bearer tok^A^A", then the
+        // empty acknowledgement of the error.
+        assert_eq!(
+            seen[1],
+            "dXNlcj11QGV4YW1wbGUudGVzdAFhdXRoPUJlYXJlciB0b2sBAQ=="
+        );
+        assert_eq!(seen[2], "");
     }
 }

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod imap;
 pub mod outbox;
+pub mod sasl;
 pub mod smtp;
 pub mod tls;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use backoff::Backoff;
+pub use sasl::{BearerMechanism, Credentials};
 
 /// How a connection to a mail service is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -29,14 +31,15 @@ pub enum TlsMode {
 }
 
 /// Where and how to reach one mail service. Its debug output leaves the
-/// password out.
+/// password out (and a token is only ever in its file).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
-    /// User and password, when the service wants a login.
-    pub credentials: Option<(String, String)>,
+    /// Who logs in and how (password or bearer token), when the service
+    /// wants a login.
+    pub credentials: Option<Credentials>,
     /// Extra CA certificate (PEM) to trust, e.g. the company's own CA.
     pub ca_file: Option<PathBuf>,
 }
@@ -47,7 +50,7 @@ impl std::fmt::Debug for Endpoint {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
-            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("credentials", &self.credentials)
             .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }

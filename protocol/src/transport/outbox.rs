@@ -397,7 +397,8 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             tls: super::super::TlsMode::None,
-            credentials: login.then(|| ("tanaka@example.test".into(), "secret".into())),
+            credentials: login
+                .then(|| super::super::Credentials::password("tanaka@example.test", "secret")),
             ca_file: None,
         };
         let smtp = super::super::smtp::transport(&endpoint, Duration::from_secs(5)).expect("smtp");

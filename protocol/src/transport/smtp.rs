@@ -1,12 +1,15 @@
-//! An SMTP transport (lettre, rustls) for an endpoint.
+//! An SMTP transport (lettre, rustls) for an endpoint. A bearer token goes
+//! as XOAUTH2 (lettre has no OAUTHBEARER; Microsoft 365, Gmail and Dovecot's
+//! SASL all take XOAUTH2), read from its file when the transport is built.
 
 use std::time::Duration;
 
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials as SmtpCredentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
-use super::{Endpoint, TlsMode};
+use super::sasl::{self, TokenFileError};
+use super::{Credentials, Endpoint, TlsMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpSetupError {
@@ -14,6 +17,8 @@ pub enum SmtpSetupError {
     CaFile { path: String, message: String },
     #[error("TLS parameters: {0}")]
     Tls(String),
+    #[error(transparent)]
+    TokenFile(#[from] TokenFileError),
 }
 
 pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
@@ -43,8 +48,51 @@ pub fn transport(endpoint: &Endpoint, timeout: Duration) -> Result<SmtpTransport
             _ => Tls::Required(params),
         });
     }
-    if let Some((user, password)) = &endpoint.credentials {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    match &endpoint.credentials {
+        Some(Credentials::Password { user, password }) => {
+            builder = builder.credentials(SmtpCredentials::new(
+                user.clone(),
+                password.expose().to_owned(),
+            ));
+        }
+        Some(Credentials::Bearer {
+            user, token_file, ..
+        }) => {
+            let token = sasl::read_token(token_file)?;
+            builder = builder
+                .credentials(SmtpCredentials::new(
+                    user.clone(),
+                    token.expose().to_owned(),
+                ))
+                .authentication(vec![Mechanism::Xoauth2]);
+        }
+        None => {}
     }
     Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::BearerMechanism;
+
+    #[test]
+    fn a_missing_token_file_is_named_when_the_transport_is_built() {
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 587,
+            tls: TlsMode::None,
+            credentials: Some(Credentials::Bearer {
+                user: "u@example.test".into(),
+                token_file: "/nonexistent/token".into(),
+                mechanism: BearerMechanism::Oauthbearer,
+            }),
+            ca_file: None,
+        };
+        let err = transport(&endpoint, Duration::from_secs(1)).expect_err("no token");
+        assert!(
+            matches!(&err, SmtpSetupError::TokenFile(e) if e.path == "/nonexistent/token"),
+            "{err}"
+        );
+    }
 }

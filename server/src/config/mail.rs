@@ -1,5 +1,6 @@
 //! `[imap]` and `[smtp]`: where presence mails are read and where answers
-//! are sent, their defaults, the endpoints and timeouts the mail transports
+//! are sent, how the mailbox logs in (password, or an OAuth access token from
+//! a file), their defaults, the endpoints and timeouts the mail transports
 //! are built from, and the checks of both sections (made together, since
 //! most apply to each alike).
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use mailpresence_protocol::secret::Secret;
 use mailpresence_protocol::transport::imap::Timeouts;
-use mailpresence_protocol::transport::{Endpoint, TlsMode};
+use mailpresence_protocol::transport::{BearerMechanism, Credentials, Endpoint, TlsMode};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +20,14 @@ pub struct ImapConfig {
     #[serde(default)]
     pub tls: TlsMode,
     pub user: String,
-    pub password: Secret,
+    /// The password; or, instead, `oauth_token_file`.
+    pub password: Option<Secret>,
+    /// A file holding an OAuth 2.0 access token (Microsoft 365, Google
+    /// Workspace), read at each login; whatever refreshes it rewrites it.
+    pub oauth_token_file: Option<PathBuf>,
+    /// The SASL mechanism for the token: `xoauth2` (default) or `oauthbearer`.
+    #[serde(default)]
+    pub oauth_mechanism: BearerMechanism,
     /// Extra CA certificate (PEM) to trust, e.g. the company's own CA.
     pub ca_file: Option<PathBuf>,
     /// The folder the presence mails arrive in.
@@ -49,6 +57,9 @@ pub struct SmtpConfig {
     pub tls: TlsMode,
     pub user: Option<String>,
     pub password: Option<Secret>,
+    /// As in `[imap]`; SMTP always sends it as XOAUTH2 (lettre has no
+    /// OAUTHBEARER; Microsoft 365, Gmail and Dovecot take XOAUTH2).
+    pub oauth_token_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     /// At most this many mails per second leave the outbox.
     #[serde(default = "default_rate")]
@@ -76,7 +87,12 @@ impl ImapConfig {
             host: self.host.clone(),
             port: self.port,
             tls: self.tls,
-            credentials: Some((self.user.clone(), self.password.expose().to_owned())),
+            credentials: login(
+                Some(&self.user),
+                self.password.as_ref(),
+                self.oauth_token_file.as_ref(),
+                self.oauth_mechanism,
+            ),
             ca_file: self.ca_file.clone(),
         }
     }
@@ -88,12 +104,37 @@ impl SmtpConfig {
             host: self.host.clone(),
             port: self.port,
             tls: self.tls,
-            credentials: self
-                .user
-                .clone()
-                .zip(self.password.as_ref().map(|p| p.expose().to_owned())),
+            credentials: login(
+                self.user.as_ref(),
+                self.password.as_ref(),
+                self.oauth_token_file.as_ref(),
+                BearerMechanism::Xoauth2,
+            ),
             ca_file: self.ca_file.clone(),
         }
+    }
+}
+
+/// The login of a section: a token file wins over a password (the checks
+/// refuse a section with both).
+fn login(
+    user: Option<&String>,
+    password: Option<&Secret>,
+    token_file: Option<&PathBuf>,
+    mechanism: BearerMechanism,
+) -> Option<Credentials> {
+    let user = user?.clone();
+    match (token_file, password) {
+        (Some(token_file), _) => Some(Credentials::Bearer {
+            user,
+            token_file: token_file.clone(),
+            mechanism,
+        }),
+        (None, Some(password)) => Some(Credentials::Password {
+            user,
+            password: password.clone(),
+        }),
+        (None, None) => None,
     }
 }
 
@@ -145,8 +186,28 @@ pub(super) fn problems(imap: &ImapConfig, smtp: &SmtpConfig) -> Vec<String> {
             }
         }
     }
-    if smtp.user.is_some() != smtp.password.is_some() {
+    if imap.password.is_some() == imap.oauth_token_file.is_some() {
+        p.push("[imap] give either password or oauth_token_file".into());
+    }
+    let smtp_login = smtp.password.is_some() || smtp.oauth_token_file.is_some();
+    if smtp.user.is_some() != smtp_login {
         p.push("[smtp] user and password go together: give both or neither".into());
+    }
+    if smtp.password.is_some() && smtp.oauth_token_file.is_some() {
+        p.push("[smtp] give either password or oauth_token_file".into());
+    }
+    for (section, file) in [
+        ("imap", &imap.oauth_token_file),
+        ("smtp", &smtp.oauth_token_file),
+    ] {
+        if let Some(file) = file
+            && !file.is_file()
+        {
+            p.push(format!(
+                "[{section}] oauth_token_file {} does not exist",
+                file.display()
+            ));
+        }
     }
     if smtp.max_per_second == 0 {
         p.push("[smtp] max_per_second must be at least 1".into());
@@ -231,6 +292,54 @@ mod tests {
         );
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("[imap] ca_file: "), "{problems:?}");
+    }
+
+    #[test]
+    fn a_token_file_instead_of_a_password_makes_a_bearer_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t").unwrap();
+        let file = format!("oauth_token_file = {:?}", token.display().to_string());
+        let imap: ImapConfig = toml::from_str(&format!(
+            "host = \"h\"\nport = 993\nuser = \"p\"\n{file}\noauth_mechanism = \"oauthbearer\""
+        ))
+        .unwrap();
+        let smtp = smtp(&format!("user = \"p\"\n{file}"));
+        assert_eq!(problems(&imap, &smtp), Vec::<String>::new());
+        assert_eq!(
+            imap.endpoint().credentials,
+            Some(Credentials::Bearer {
+                user: "p".into(),
+                token_file: token.clone(),
+                mechanism: BearerMechanism::Oauthbearer,
+            })
+        );
+        assert!(matches!(
+            smtp.endpoint().credentials,
+            Some(Credentials::Bearer {
+                mechanism: BearerMechanism::Xoauth2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_password_and_a_token_file_together_or_neither_are_refused() {
+        let both = imap("oauth_token_file = \"/nonexistent/token\"");
+        let mut neither = both.clone();
+        neither.password = None;
+        neither.oauth_token_file = None;
+        assert_eq!(
+            problems(&both, &smtp("")),
+            [
+                "[imap] give either password or oauth_token_file",
+                "[imap] oauth_token_file /nonexistent/token does not exist",
+            ]
+        );
+        assert_eq!(
+            problems(&neither, &smtp("")),
+            ["[imap] give either password or oauth_token_file"]
+        );
     }
 
     #[test]
