@@ -291,6 +291,22 @@ mod tests {
     }
 
     #[test]
+    fn a_notify_whose_envelope_sender_is_not_the_server_is_left_alone() {
+        // Signed by the company (a colleague logged in as himself typed the
+        // presence address in From), but his login-bound envelope shows.
+        let raw = String::from_utf8(notify(Some(&proven_stamp())))
+            .unwrap()
+            .replacen(
+                &format!("Return-Path: <{PRESENCE_SERVER}>"),
+                "Return-Path: <sato@example.co.jp>",
+                1,
+            );
+        let (reading, shown) = read(offline_config(), raw.as_bytes());
+        assert!(matches!(reading, Reading::NotFromServer));
+        assert_eq!(shown, 0);
+    }
+
+    #[test]
     fn an_unproven_notify_is_left_alone() {
         let forged_stamp = "mx.elsewhere.example; dkim=pass header.d=example.co.jp";
         let failed = format!("{AUTHSERV_ID}; dkim=fail header.d=example.co.jp");
