@@ -16,7 +16,7 @@ use tracing::warn;
 use super::config::TerminalConfig;
 use super::engine::Sharing;
 use super::events::{ConnectionStatus, Event};
-use super::outbox::{PhoneOutbox, check_addresses};
+use super::send_queue::{PhoneOutbox, check_addresses};
 use super::store::{Colleague, TerminalStore};
 use crate::error::Error;
 use crate::location::{ChangePolicy, Fix, OfflineGeocoder};

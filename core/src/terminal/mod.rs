@@ -1,9 +1,10 @@
 //! The field worker's phone (seed: mail terminal 3, figures 8–10): the own
 //! record, publishing it when it changes, asking for colleagues' presence, and
 //! reading their Notify mails. `engine` decides, `store` remembers; `client`
-//! is the [`Terminal`] and its own record, `outbox` composes and sends the
-//! Publish and Subscribe mails, `inbox` reads and proves the Notify mails,
-//! `loops` runs both in the background, and `events` is what the app hears.
+//! is the [`Terminal`] and its own record, `outbox` composes and queues the
+//! Publish and Subscribe mails, `send_queue` is that queue as the shared
+//! outbox policy sees it, `inbox` reads and proves the Notify mails, `loops`
+//! runs both in the background, and `events` is what the app hears.
 
 pub mod client;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod inbox;
 pub mod loops;
 pub mod outbox;
+pub mod send_queue;
 pub mod store;
 #[cfg(test)]
 mod testing;
