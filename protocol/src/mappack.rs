@@ -10,35 +10,19 @@
 
 use serde::{Deserialize, Serialize};
 
+mod compact;
+mod town_rings;
+mod varint;
+
+pub use town_rings::{
+    AreaRingReader, TOWN_WORLD_UNITS, TownRing, encode_area_rings, for_each_area_edge,
+    town_degrees, town_units,
+};
+
 /// Bumped when the layout changes; a pack of another version is refused.
 pub const PACK_VERSION: u32 = 3;
 /// A decompressed pack larger than this is refused (a damaged or hostile file).
 const MAX_UNPACKED_BYTES: usize = 64 * 1024 * 1024;
-
-/// Town areas are drawn in Web Mercator (as the census tiles were cut), in
-/// units of which the world is this many across: 2^22, 9.6 m at the equator,
-/// 7.7 m in Tokyo — finer than the 30 m the boundaries are simplified by, and
-/// most steps between neighbouring vertices fit a byte.
-pub const TOWN_WORLD_UNITS: f64 = 4_194_304.0;
-
-/// A point in town units: (x east, y south), as [`TOWN_WORLD_UNITS`] says.
-pub fn town_units(lat: f64, lon: f64) -> (f64, f64) {
-    let x = (lon + 180.0) / 360.0 * TOWN_WORLD_UNITS;
-    let phi = lat.to_radians();
-    let y =
-        (1.0 - (phi.tan() + 1.0 / phi.cos()).ln() / std::f64::consts::PI) / 2.0 * TOWN_WORLD_UNITS;
-    (x, y)
-}
-
-/// A point in town units back to (lat, lon) degrees.
-pub fn town_degrees(x: f64, y: f64) -> (f64, f64) {
-    let lon = x / TOWN_WORLD_UNITS * 360.0 - 180.0;
-    let lat = (std::f64::consts::PI * (1.0 - 2.0 * y / TOWN_WORLD_UNITS))
-        .sinh()
-        .atan()
-        .to_degrees();
-    (lat, lon)
-}
 
 /// No index: the place lies in no border of the pack.
 pub const NONE: u16 = u16::MAX;
@@ -60,19 +44,22 @@ pub struct MapPack {
     pub countries: Vec<Area>,
     /// GeoNames places with their first-level division names, sorted by
     /// [`place_cell`], then by longitude.
+    #[serde(with = "compact::places")]
     pub places: Vec<Place>,
     /// Japan's municipalities, designated-city wards each on their own.
     pub municipalities: Vec<Municipality>,
     /// Japan's towns (大字・町丁目), grouped by municipality, each group sorted
     /// by longitude (the nearest-town search walks out from the fix's longitude).
+    #[serde(with = "compact::towns")]
     pub towns: Vec<Town>,
     /// Japan's municipal borders (JMA), each with the municipalities it holds.
     pub municipal_areas: Vec<MunicipalArea>,
     /// Japan's town areas (e-Stat census small areas under MLIT town names),
     /// by municipality.
+    #[serde(with = "compact::town_areas")]
     pub town_areas: Vec<TownArea>,
     /// The rings of every town area, area after area: see [`encode_area_rings`].
-    #[serde(with = "raw_bytes")]
+    #[serde(with = "compact::raw_bytes")]
     pub town_rings: Vec<u8>,
 }
 
@@ -84,6 +71,7 @@ pub struct Area {
     pub country: String,
     /// Offset of the name in `names`.
     pub name: u32,
+    #[serde(with = "compact::polygons")]
     pub polygons: Vec<Vec<Vec<[f32; 2]>>>,
 }
 
@@ -132,6 +120,7 @@ pub struct MunicipalArea {
     /// city: its wards).
     pub municipalities: Vec<u16>,
     /// Outer ring and holes of each polygon, (lon, lat) degrees.
+    #[serde(with = "compact::polygons")]
     pub polygons: Vec<Vec<Vec<[f32; 2]>>>,
 }
 
@@ -147,167 +136,6 @@ pub struct TownArea {
     /// The town's name as addresses write it (MLIT's), offset in `names`.
     pub name: u32,
     pub ring_bytes: u32,
-}
-
-/// A ring: its vertices in town units, implicitly closed.
-pub type TownRing = Vec<[i32; 2]>;
-
-/// An area's rings as bytes, appended to `out`: the ring count, then per
-/// ring its vertex count and each vertex as the step from the one before;
-/// the area's very first vertex as the step from `prev_first`, the first
-/// vertex of the area before (neighbours in KEY_CODE order are mostly
-/// neighbours on the ground), which it then becomes. All zigzag LEB128
-/// varints: the steps are tens of metres, most fit a byte.
-pub fn encode_area_rings(rings: &[TownRing], prev_first: &mut [i32; 2], out: &mut Vec<u8>) {
-    put_varint(out, rings.len() as u64);
-    let mut prev = *prev_first;
-    for (r, ring) in rings.iter().enumerate() {
-        put_varint(out, ring.len() as u64);
-        for (i, &p) in ring.iter().enumerate() {
-            put_step(out, prev, p);
-            prev = p;
-            if r == 0 && i == 0 {
-                *prev_first = p;
-            }
-        }
-    }
-}
-
-/// Reads what [`encode_area_rings`] wrote, area by area.
-#[derive(Debug)]
-pub struct AreaRingReader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    first: [i64; 2],
-}
-
-impl<'a> AreaRingReader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            at: 0,
-            first: [0, 0],
-        }
-    }
-
-    /// The next area's rings, or `None` at the end or on damaged bytes.
-    pub fn next_area(&mut self) -> Option<Vec<Vec<[i64; 2]>>> {
-        let count = take_varint(self.bytes, &mut self.at)?;
-        let mut rings = Vec::new();
-        let mut p = self.first;
-        for r in 0..count {
-            let n = take_varint(self.bytes, &mut self.at)?;
-            let mut ring = Vec::new();
-            for i in 0..n {
-                p[0] += unzigzag(take_varint(self.bytes, &mut self.at)?);
-                p[1] += unzigzag(take_varint(self.bytes, &mut self.at)?);
-                if r == 0 && i == 0 {
-                    self.first = p;
-                }
-                ring.push(p);
-            }
-            rings.push(ring);
-        }
-        Some(rings)
-    }
-}
-
-/// Calls `edge` with each edge (x1, y1, x2, y2) of one area's rings, read
-/// on their own from `bytes` (that area's bytes) with its first vertex given
-/// (the bytes hold it as a step from the area before); closing edges
-/// included. `None` on damaged bytes.
-pub fn for_each_area_edge(
-    bytes: &[u8],
-    first: [i64; 2],
-    mut edge: impl FnMut(i64, i64, i64, i64),
-) -> Option<()> {
-    let mut at = 0;
-    let rings = take_varint(bytes, &mut at)?;
-    let mut p = first;
-    for r in 0..rings {
-        let n = take_varint(bytes, &mut at)?;
-        let mut start = None;
-        for i in 0..n {
-            let dx = unzigzag(take_varint(bytes, &mut at)?);
-            let dy = unzigzag(take_varint(bytes, &mut at)?);
-            let before = p;
-            if !(r == 0 && i == 0) {
-                p = [p[0] + dx, p[1] + dy];
-            }
-            match start {
-                None => start = Some(p),
-                Some(_) => edge(before[0], before[1], p[0], p[1]),
-            }
-        }
-        if let Some(s) = start {
-            edge(p[0], p[1], s[0], s[1]);
-        }
-    }
-    Some(())
-}
-
-fn put_step(out: &mut Vec<u8>, from: [i32; 2], to: [i32; 2]) {
-    for axis in 0..2 {
-        put_varint(out, zigzag(i64::from(to[axis]) - i64::from(from[axis])));
-    }
-}
-
-fn zigzag(d: i64) -> u64 {
-    ((d << 1) ^ (d >> 63)) as u64
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*at)?;
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// A byte vector as one byte string (postcard: its length, then the bytes)
-/// rather than a sequence read element by element: the town rings are
-/// megabytes, and the pack should load in milliseconds.
-mod raw_bytes {
-    use serde::Serializer;
-    use serde::de::{Deserializer, Error, Visitor};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Bytes;
-        impl Visitor<'_> for Bytes {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-        }
-        d.deserialize_byte_buf(Bytes)
-    }
 }
 
 /// Places are kept in one-degree cells: `PLACE_CELLS_PER_ROW` a row, rows
@@ -395,58 +223,82 @@ mod tests {
     }
 
     #[test]
-    fn town_rings_round_trip_and_damaged_ones_are_refused() {
-        let areas: Vec<Vec<TownRing>> = vec![
-            vec![vec![[100, 200], [300, 200], [300, 90_000]]],
-            vec![
-                vec![[-5, 201], [150, 250], [150, 201]],
-                vec![[0, 210], [10, 220], [0, 220]],
-            ],
-        ];
-        let mut bytes = Vec::new();
-        let mut first = [0, 0];
-        let mut ends = Vec::new();
-        for a in &areas {
-            encode_area_rings(a, &mut first, &mut bytes);
-            ends.push(bytes.len());
-        }
-        let widen = |r: &TownRing| {
-            r.iter()
-                .map(|p| [i64::from(p[0]), i64::from(p[1])])
-                .collect::<Vec<_>>()
-        };
-        let mut reader = AreaRingReader::new(&bytes);
-        for a in &areas {
-            let want: Vec<_> = a.iter().map(widen).collect();
-            assert_eq!(reader.next_area(), Some(want));
-        }
-        assert_eq!(reader.next_area(), None, "the end");
-        let mut edges = Vec::new();
-        for_each_area_edge(&bytes[ends[0]..], [-5, 201], |a, b, c, d| {
-            edges.push([a, b, c, d])
-        })
-        .expect("reads");
-        assert_eq!(edges.len(), 6, "both rings, closed");
-        assert_eq!(edges[0], [-5, 201, 150, 250]);
-        assert_eq!(edges[2], [150, 201, -5, 201]);
-        assert_eq!(edges[3], [0, 210, 10, 220]);
-        assert!(
-            for_each_area_edge(&bytes[ends[0]..bytes.len() - 1], [0, 0], |_, _, _, _| {}).is_none()
-        );
+    fn coordinates_and_town_rings_round_trip_in_their_compact_forms() {
+        let square = |x: f32, y: f32| vec![[x, y], [x + 0.5, y], [x + 0.5, y + 0.5], [x, y]];
         let pack = MapPack {
-            town_rings: bytes.clone(),
+            countries: vec![Area {
+                country: "JP".into(),
+                name: 0,
+                polygons: vec![vec![square(139.5, 35.25), square(139.625, 35.375)], vec![]],
+            }],
+            places: vec![Place {
+                lat: -33.875,
+                lon: 151.25,
+                name: 3,
+                admin1: 0,
+                country: NONE,
+                country_code: 0,
+            }],
+            towns: vec![
+                Town {
+                    lat: 35.68125,
+                    lon: 139.76625,
+                    name: 3,
+                },
+                Town {
+                    lat: 35.5,
+                    lon: 139.875,
+                    name: 0,
+                },
+            ],
+            municipal_areas: vec![MunicipalArea {
+                municipalities: vec![0],
+                polygons: vec![vec![square(-0.25, 45.5)]],
+            }],
+            town_areas: vec![
+                TownArea {
+                    municipality: 7,
+                    name: 300,
+                    ring_bytes: 2,
+                },
+                TownArea {
+                    municipality: 7,
+                    name: 12,
+                    ring_bytes: 1,
+                },
+                TownArea {
+                    municipality: 0,
+                    name: 90_000,
+                    ring_bytes: 0,
+                },
+            ],
+            town_rings: vec![1, 2, 3],
             ..tiny()
         };
         let back = MapPack::from_bytes(&pack.to_bytes().expect("packs")).expect("unpacks");
-        assert_eq!(back.town_rings, bytes);
-    }
-
-    #[test]
-    fn town_units_are_web_mercator_and_come_back() {
-        let (x, y) = town_units(35.6812, 139.7671);
-        assert!((x - 3_725_556.7).abs() < 0.1, "{x}");
-        let (lat, lon) = town_degrees(x, y);
-        assert!((lat - 35.6812).abs() < 1e-9 && (lon - 139.7671).abs() < 1e-9);
+        assert_eq!(
+            back, pack,
+            "values on the 1e-5° grid come back as they were"
+        );
+        let near = MapPack {
+            towns: vec![Town {
+                lat: 35.681_234,
+                lon: 139.766_71,
+                name: 0,
+            }],
+            ..tiny()
+        };
+        let back = MapPack::from_bytes(&near.to_bytes().expect("packs")).expect("unpacks");
+        assert!(
+            (back.towns[0].lat - 35.681_23).abs() < 2e-6,
+            "{:?}",
+            back.towns
+        );
+        assert!(
+            (back.towns[0].lon - 139.766_71).abs() < 2e-5,
+            "{:?}",
+            back.towns
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! place inside it: the city is that place (a city or commune), never the
 //! county or département above it.
 //!
-//! Limits of the data: the town areas are simplified to about 30 m, so within
+//! Limits of the data: the town areas are simplified to about 40 m, so within
 //! that of a boundary the neighbour may answer; there are no block numbers
 //! (番地), so `street` is the town too. The change policy's hysteresis keeps a
 //! worker on a boundary from flapping.

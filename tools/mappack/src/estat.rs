@@ -1,7 +1,7 @@
 //! Town boundaries from e-Stat's 2020 census small areas (国勢調査 小地域,
 //! 町丁・字等) as Mapbox Vector Tiles: each tile's features decoded with the
 //! `mvt-reader` crate, water (HCODE 8154) dropped, each polygon clipped to
-//! its own tile (tiles overlap by a buffer) and simplified, and the parts of
+//! its own tile (tiles overlap by a buffer) and simplified (40 m), and the parts of
 //! one small area (its KEY_CODE) gathered across tiles. The parts of an area
 //! meet only along tile edges, so even-odd counting over all its rings at
 //! once still tells inside from outside.
@@ -23,9 +23,10 @@ use crate::{BuildError, input_error};
 
 /// HCODE of a water area (湖沼, 河川 drawn as their own small areas).
 const WATER: i64 = 8154;
-/// Simplification tolerance, unless `--simplify-m` says otherwise: about
-/// 30 m loses well under a point of town accuracy (BENCHMARKS.md).
-pub const SIMPLIFY_M: f64 = 30.0;
+/// Simplification tolerance, unless `--simplify-m` says otherwise. Measured
+/// (BENCHMARKS.md): 40 m names 0.3 points fewer station towns than 30 m and
+/// brings the pack under 15 MB (30 m: 16.2 MB; 50 m: 0.7 points fewer).
+pub const SIMPLIFY_M: f64 = 40.0;
 /// Earth's circumference at the equator in Web Mercator metres.
 const EQUATOR_M: f64 = 40_075_016.686;
 
@@ -39,6 +40,8 @@ pub struct CensusArea {
     pub name: String,
     /// Outer rings and holes of all its parts, each implicitly closed.
     pub rings: Vec<TownRing>,
+    /// e-Stat's representative point (Y_CODE, X_CODE): inside the area.
+    pub inside: Option<(f64, f64)>,
 }
 
 impl CensusArea {
@@ -160,10 +163,16 @@ fn read_tile(
             let Some(municipality) = key.get(..5).and_then(|c| c.parse().ok()) else {
                 continue;
             };
+            let number = |k: &str| match props.get(k) {
+                Some(Value::Double(d)) => Some(*d),
+                Some(Value::Float(f)) => Some(f64::from(*f)),
+                _ => None,
+            };
             let area = areas.entry(key).or_insert_with(|| CensusArea {
                 municipality,
                 name: text(props.get("S_NAME")),
                 rings: Vec::new(),
+                inside: number("Y_CODE").zip(number("X_CODE")),
             });
             for ring in polygon_rings(&f.geometry) {
                 let pixels: Vec<[f64; 2]> = clip_to_square(&ring, extent)

