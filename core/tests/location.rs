@@ -83,6 +83,12 @@ fn japanese_addresses_go_down_to_the_town() {
 fn a_point_gets_the_town_whose_area_holds_it() {
     let g = geocoder(Lang::Ja);
     assert!(g.has_town_areas());
+    assert!(
+        g.attributions().iter().any(|a| a
+            .contains("政府統計の総合窓口(e-Stat) 国勢調査 小地域境界データ(2020)を加工して作成")),
+        "e-Stat is credited: {:?}",
+        g.attributions()
+    );
     for (lat, lon, want) in [
         // 吉祥寺: south of the railway 南町, north of it 本町 (the nearest
         // town point alone said 本町 for the station, which is in 南町).

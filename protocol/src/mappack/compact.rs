@@ -152,9 +152,7 @@ pub(super) mod polygons {
         s.serialize_bytes(&w.out)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Polygons, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Polygons, D::Error> {
         decoded(d, |r| {
             let mut polygons = Vec::new();
             for _ in 0..r.count()? {
