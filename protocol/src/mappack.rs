@@ -3,7 +3,7 @@
 //! the world; for Japan, municipal borders (JMA), municipalities with their
 //! JIS codes and the representative points of their towns (MLIT 位置参照情報,
 //! 大字・町丁目) and the areas of their towns (e-Stat census small areas,
-//! each boundary between two towns once, see [`TownArea`]), in one compact file (postcard, then LZ4: LZ4 inflates the
+//! see [`TownArea`]), in one compact file (postcard, then LZ4: LZ4 inflates the
 //! 12 MB of this pack in a few milliseconds where deflate took 45 ms, for
 //! a pack a quarter larger). Built by `tools/mappack` from packages in the
 //! registries; read here.
@@ -59,7 +59,10 @@ pub struct MapPack {
     #[serde(with = "compact::town_areas")]
     pub town_areas: Vec<TownArea>,
     /// The rings of every town area, area after area: see [`encode_area_rings`].
-    #[serde(with = "compact::raw_bytes")]
+    /// Stored after the compressed body, as they are (LZ4 cannot shrink
+    /// varint steps, and unpacking them apart keeps them from being in
+    /// memory twice while the pack loads).
+    #[serde(skip)]
     pub town_rings: Vec<u8>,
 }
 
@@ -165,23 +168,52 @@ pub enum PackError {
 }
 
 impl MapPack {
+    /// The pack as a file: the body's unpacked size and packed length (u32
+    /// LE each), the body (postcard, LZ4 block), then the town rings.
     pub fn to_bytes(&self) -> Result<Vec<u8>, PackError> {
         let raw = postcard::to_allocvec(self).map_err(|e| PackError::Format(e.to_string()))?;
-        Ok(lz4_flex::compress_prepend_size(&raw))
+        let body = lz4_flex::compress(&raw);
+        let length = |n: usize| {
+            u32::try_from(n)
+                .map(u32::to_le_bytes)
+                .map_err(|_| PackError::Format(format!("{n} bytes is too large")))
+        };
+        let mut out = Vec::with_capacity(8 + body.len() + self.town_rings.len());
+        out.extend(length(raw.len())?);
+        out.extend(length(body.len())?);
+        out.extend(&body);
+        out.extend(&self.town_rings);
+        Ok(out)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PackError> {
-        let size = bytes
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or_else(|| PackError::Compression("shorter than its header".into()))?;
+        let (mut pack, rings) = Self::from_bytes_but_rings(bytes)?;
+        pack.town_rings = rings.to_vec();
+        Ok(pack)
+    }
+
+    /// The pack without its town rings, and the rings as they lie in
+    /// `bytes`: a reader that keeps the bytes (a pack built into the
+    /// program) need not copy its largest part.
+    pub fn from_bytes_but_rings(bytes: &[u8]) -> Result<(Self, &[u8]), PackError> {
+        let word = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or_else(|| PackError::Compression("shorter than its header".into()))
+        };
+        let size = word(0)?;
         if size > MAX_UNPACKED_BYTES {
             return Err(PackError::Compression(format!(
                 "unpacks to {size} bytes, more than {MAX_UNPACKED_BYTES}"
             )));
         }
-        let raw = lz4_flex::decompress_size_prepended(bytes)
-            .map_err(|e| PackError::Compression(e.to_string()))?;
+        let body_end = word(4)?.saturating_add(8);
+        let body = bytes
+            .get(8..body_end)
+            .ok_or_else(|| PackError::Compression("shorter than its body".into()))?;
+        let raw =
+            lz4_flex::decompress(body, size).map_err(|e| PackError::Compression(e.to_string()))?;
         // The version leads the layout: read it alone, so that an old pack is
         // refused by version rather than as damaged.
         let (version, _) =
@@ -189,7 +221,9 @@ impl MapPack {
         if version != PACK_VERSION {
             return Err(PackError::Version { found: version });
         }
-        postcard::from_bytes(&raw).map_err(|e| PackError::Format(e.to_string()))
+        let pack: Self =
+            postcard::from_bytes(&raw).map_err(|e| PackError::Format(e.to_string()))?;
+        Ok((pack, bytes.get(body_end..).unwrap_or_default()))
     }
 
     /// The name that starts at byte `offset` of [`MapPack::names`].

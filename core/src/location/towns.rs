@@ -4,6 +4,8 @@
 //! vertex, the densest form the phone can keep in memory) and are decoded
 //! only for the one or two areas whose box holds the fix.
 
+use std::borrow::Cow;
+
 use super::pack::{AreaRingReader, TownArea, for_each_area_edge, town_units};
 
 /// Grid cells of 256 town units (about 2 km in Tokyo): a cell in central
@@ -18,7 +20,7 @@ pub(crate) struct TownIndex {
     /// The pack's ring bytes, where each area's start in them (one more at
     /// the end), and each area's first vertex (the bytes give it as a step
     /// from the area before).
-    rings: Vec<u8>,
+    rings: Cow<'static, [u8]>,
     ring_starts: Vec<u32>,
     firsts: Vec<[i32; 2]>,
     /// The grid's occupied cells, sorted (`row << 16 | column`), with where
@@ -32,7 +34,7 @@ pub(crate) struct TownIndex {
 
 impl TownIndex {
     /// The index over the pack's town areas; `None` if the bytes are damaged.
-    pub(crate) fn new(areas: Vec<TownArea>, rings: Vec<u8>) -> Option<Self> {
+    pub(crate) fn new(areas: Vec<TownArea>, rings: Cow<'static, [u8]>) -> Option<Self> {
         let mut ring_starts = Vec::with_capacity(areas.len() + 1);
         let mut firsts = Vec::with_capacity(areas.len());
         let mut boxes = Vec::with_capacity(areas.len());
@@ -42,20 +44,8 @@ impl TownIndex {
         for a in &areas {
             ring_starts.push(at);
             at = at.checked_add(a.ring_bytes)?;
-            let area = reader.next_area()?;
-            let first = area.first()?.first()?;
+            let (first, b) = reader.next_area_box()?;
             firsts.push([narrow(first[0])?, narrow(first[1])?]);
-            let b = area
-                .iter()
-                .flatten()
-                .fold([i64::MAX, i64::MAX, i64::MIN, i64::MIN], |b, p| {
-                    [
-                        b[0].min(p[0]),
-                        b[1].min(p[1]),
-                        b[2].max(p[0]),
-                        b[3].max(p[1]),
-                    ]
-                });
             boxes.push([narrow(b[0])?, narrow(b[1])?, narrow(b[2])?, narrow(b[3])?]);
         }
         ring_starts.push(at);
@@ -81,25 +71,27 @@ impl TownIndex {
                 o.1.min(b[1].div_euclid(CELL_UNITS)),
             )
         });
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        // (cell << 32 | area): one integer sort, cheaper than sorting pairs.
+        let mut pairs: Vec<u64> = Vec::new();
         for (i, b) in self.boxes.iter().enumerate() {
             let (c0, r0) = cell_of(self.origin, b[0], b[1]);
             let (c1, r1) = cell_of(self.origin, b[2], b[3]);
             for r in r0..=r1 {
                 for c in c0..=c1 {
-                    pairs.push((key(c, r), i as u32));
+                    pairs.push(u64::from(key(c, r)) << 32 | i as u64);
                 }
             }
         }
         pairs.sort_unstable();
-        for (n, &(k, _)) in pairs.iter().enumerate() {
+        for (n, &pair) in pairs.iter().enumerate() {
+            let k = (pair >> 32) as u32;
             if self.cells.last() != Some(&k) {
                 self.cells.push(k);
                 self.cell_starts.push(n as u32);
             }
         }
         self.cell_starts.push(pairs.len() as u32);
-        self.members = pairs.into_iter().map(|(_, a)| a).collect();
+        self.members = pairs.into_iter().map(|p| p as u32).collect();
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -180,7 +172,7 @@ mod tests {
                 ring_bytes: (bytes.len() - before) as u32,
             });
         }
-        TownIndex::new(list, bytes).expect("reads")
+        TownIndex::new(list, Cow::Owned(bytes)).expect("reads")
     }
 
     #[test]
@@ -225,14 +217,15 @@ mod tests {
             ring_bytes: ring_bytes as u32,
         };
         let n = bytes.len();
-        assert!(TownIndex::new(vec![area(n)], bytes.clone()).is_some());
-        assert!(TownIndex::new(vec![area(n - 1)], bytes[..n - 1].to_vec()).is_none());
+        let owned = |b: &[u8]| Cow::Owned(b.to_vec());
+        assert!(TownIndex::new(vec![area(n)], owned(&bytes)).is_some());
+        assert!(TownIndex::new(vec![area(n - 1)], owned(&bytes[..n - 1])).is_none());
         assert!(
-            TownIndex::new(vec![area(n - 1)], bytes.clone()).is_none(),
+            TownIndex::new(vec![area(n - 1)], owned(&bytes)).is_none(),
             "lengths disagree"
         );
         assert!(
-            TownIndex::new(vec![area(n), area(0)], bytes).is_none(),
+            TownIndex::new(vec![area(n), area(0)], owned(&bytes)).is_none(),
             "an area missing"
         );
     }

@@ -1,40 +1,30 @@
-//! Compact forms of the pack's bulk, for serde: bytes as one byte string,
-//! and coordinates as varint steps between whole hundred-thousandths of a
-//! degree instead of `f32` pairs (postcard writes an `f32` as four bytes
-//! that LZ4 cannot shrink; a step between neighbours takes one to three).
+//! Compact forms of the pack's bulk, for serde: coordinates as varint steps
+//! between whole hundred-thousandths of a degree instead of `f32` pairs
+//! (postcard writes an `f32` as four bytes that LZ4 cannot shrink; a step
+//! between neighbours takes one to three).
 
 use serde::Serializer;
-use serde::de::{Deserializer, Error};
+use serde::de::{Deserializer, Error, Visitor};
 
 use super::varint::{put_varint, take_varint, unzigzag, zigzag};
 
-/// A byte vector as one byte string (postcard: its length, then the bytes)
-/// rather than a sequence read element by element: the town rings are
-/// megabytes, and the pack should load in milliseconds.
-pub(super) mod raw_bytes {
-    use serde::Serializer;
-    use serde::de::{Deserializer, Error, Visitor};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Bytes;
-        impl Visitor<'_> for Bytes {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
+/// One byte string (postcard: its length, then the bytes), read whole
+/// rather than element by element.
+fn byte_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    struct Bytes;
+    impl Visitor<'_> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
         }
-        d.deserialize_byte_buf(Bytes)
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
     }
+    d.deserialize_byte_buf(Bytes)
 }
 
 /// Coordinates are kept in whole hundred-thousandths of a degree (1.1 m),
@@ -119,7 +109,7 @@ fn decoded<'de, D: Deserializer<'de>, T>(
     d: D,
     read: impl FnOnce(&mut Reader) -> Option<T>,
 ) -> Result<T, D::Error> {
-    let bytes = raw_bytes::deserialize(d)?;
+    let bytes = byte_string(d)?;
     let mut reader = Reader::new(&bytes);
     read(&mut reader)
         .filter(|_| reader.done())

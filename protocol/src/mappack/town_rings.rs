@@ -69,6 +69,32 @@ impl<'a> AreaRingReader<'a> {
         }
     }
 
+    /// The next area's first vertex and bounding box (west, north, east,
+    /// south in town units), without keeping its rings; `None` at the end or
+    /// on damaged bytes.
+    pub fn next_area_box(&mut self) -> Option<([i64; 2], [i64; 4])> {
+        let count = take_varint(self.bytes, &mut self.at)?;
+        let mut p = self.first;
+        let mut b = [i64::MAX, i64::MAX, i64::MIN, i64::MIN];
+        for r in 0..count {
+            let n = take_varint(self.bytes, &mut self.at)?;
+            for i in 0..n {
+                p[0] += unzigzag(take_varint(self.bytes, &mut self.at)?);
+                p[1] += unzigzag(take_varint(self.bytes, &mut self.at)?);
+                if r == 0 && i == 0 {
+                    self.first = p;
+                }
+                b = [
+                    b[0].min(p[0]),
+                    b[1].min(p[1]),
+                    b[2].max(p[0]),
+                    b[3].max(p[1]),
+                ];
+            }
+        }
+        (b[0] <= b[2]).then_some((self.first, b))
+    }
+
     /// The next area's rings, or `None` at the end or on damaged bytes.
     pub fn next_area(&mut self) -> Option<Vec<Vec<[i64; 2]>>> {
         let count = take_varint(self.bytes, &mut self.at)?;
@@ -162,6 +188,16 @@ mod tests {
             assert_eq!(reader.next_area(), Some(want));
         }
         assert_eq!(reader.next_area(), None, "the end");
+        let mut reader = AreaRingReader::new(&bytes);
+        assert_eq!(
+            reader.next_area_box(),
+            Some(([100, 200], [100, 200, 300, 90_000]))
+        );
+        assert_eq!(
+            reader.next_area_box(),
+            Some(([-5, 201], [-5, 201, 150, 250]))
+        );
+        assert_eq!(reader.next_area_box(), None);
         let mut edges = Vec::new();
         for_each_area_edge(&bytes[ends[0]..], [-5, 201], |a, b, c, d| {
             edges.push([a, b, c, d])
