@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::pack::{AreaRingReader, TownArea, for_each_area_edge, town_units};
+use super::pack::{AreaRingReader, TOWN_WORLD_UNITS, TownArea, for_each_area_edge, town_units};
 
 /// Grid cells of 256 town units (about 2 km in Tokyo): a cell in central
 /// Tokyo meets a few dozen town boxes, a rural 大字 a handful of cells.
@@ -30,6 +30,9 @@ pub(crate) struct TownIndex {
     members: Vec<u32>,
     /// The grid's corner, in cells.
     origin: (i32, i32),
+    /// West, north, east, south around all the areas, in town units: most
+    /// fixes abroad are turned away on these before any trigonometry.
+    bounds: [f64; 4],
 }
 
 impl TownIndex {
@@ -65,6 +68,18 @@ impl TownIndex {
     }
 
     fn build_grid(&mut self) {
+        let b = self
+            .boxes
+            .iter()
+            .fold([i32::MAX, i32::MAX, i32::MIN, i32::MIN], |a, b| {
+                [
+                    a[0].min(b[0]),
+                    a[1].min(b[1]),
+                    a[2].max(b[2]),
+                    a[3].max(b[3]),
+                ]
+            });
+        self.bounds = b.map(f64::from);
         self.origin = self.boxes.iter().fold((i32::MAX, i32::MAX), |o, b| {
             (
                 o.0.min(b[0].div_euclid(CELL_UNITS)),
@@ -103,7 +118,15 @@ impl TownIndex {
         if self.areas.is_empty() || !(lat.abs() < 85.0 && lon.abs() <= 180.0) {
             return None;
         }
-        let (x, y) = town_units(lat, lon);
+        let b = self.bounds;
+        let x = (lon + 180.0) / 360.0 * TOWN_WORLD_UNITS;
+        if !(x >= b[0] && x <= b[2]) {
+            return None;
+        }
+        let (_, y) = town_units(lat, lon);
+        if !(y >= b[1] && y <= b[3]) {
+            return None;
+        }
         let (c, r) = cell_of(self.origin, x.floor() as i32, y.floor() as i32);
         let at = self.cells.binary_search(&key(c, r)).ok()?;
         let from = *self.cell_starts.get(at)? as usize;
