@@ -1,4 +1,6 @@
-//! Prints the size of each part of a map pack, raw and LZ4-compressed.
+//! Prints the size of each part of a map pack, raw and LZ4-compressed, each
+//! part as plain postcard on its own (without the compact forms the pack
+//! itself writes for coordinates and town areas): where the bytes are.
 fn main() {
     let p = std::env::args().nth(1).expect("a pack");
     let pack =
