@@ -19,8 +19,10 @@ Addresses that name no town after the municipality (only a lot number) count
 for the municipality figure only.
 
 Usage: bench/geocode_accuracy.py [BINARY] — prints Markdown for BENCHMARKS.md.
+With GEOCODE_CMD set (e.g. "target/release/examples/geocode_pack PACK
+--points-only"), that command reads the points instead of `BINARY geocode`.
 """
-import collections, json, os, re, subprocess, sys, tarfile, tempfile
+import collections, json, os, re, shlex, subprocess, sys, tarfile, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "django-jp-stations==0.1"
@@ -121,7 +123,8 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/mailpresence")
     points = stations()
     text = "".join(f"{lat},{lon}\n" for _, _, lat, lon in points)
-    run = subprocess.run([binary, "geocode"], input=text.encode(), capture_output=True, check=False)
+    cmd = shlex.split(os.environ["GEOCODE_CMD"]) if os.environ.get("GEOCODE_CMD") else [binary, "geocode"]
+    run = subprocess.run(cmd, input=text.encode(), capture_output=True, check=False)
     answers = [json.loads(l) for l in run.stdout.decode().splitlines()]
     if len(answers) != len(points):
         sys.exit(f"{len(answers)} answers for {len(points)} points: {run.stderr.decode()[:500]}")

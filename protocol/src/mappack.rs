@@ -2,15 +2,25 @@
 //! its map): country borders and GeoNames places for
 //! the world; for Japan, municipal borders (JMA), municipalities with their
 //! JIS codes and the representative points of their towns (MLIT 位置参照情報,
-//! 大字・町丁目), in one compact file (postcard, then LZ4: LZ4 inflates the
+//! 大字・町丁目) and the areas of their towns (e-Stat census small areas,
+//! see [`TownArea`]), in one compact file (postcard, then LZ4: LZ4 inflates the
 //! 12 MB of this pack in a few milliseconds where deflate took 45 ms, for
 //! a pack a quarter larger). Built by `tools/mappack` from packages in the
 //! registries; read here.
 
 use serde::{Deserialize, Serialize};
 
+mod compact;
+mod town_rings;
+mod varint;
+
+pub use town_rings::{
+    AreaRingReader, TOWN_WORLD_UNITS, TownRing, encode_area_rings, for_each_area_edge,
+    town_degrees, town_units,
+};
+
 /// Bumped when the layout changes; a pack of another version is refused.
-pub const PACK_VERSION: u32 = 2;
+pub const PACK_VERSION: u32 = 3;
 /// A decompressed pack larger than this is refused (a damaged or hostile file).
 const MAX_UNPACKED_BYTES: usize = 64 * 1024 * 1024;
 
@@ -34,14 +44,26 @@ pub struct MapPack {
     pub countries: Vec<Area>,
     /// GeoNames places with their first-level division names, sorted by
     /// [`place_cell`], then by longitude.
+    #[serde(with = "compact::places")]
     pub places: Vec<Place>,
     /// Japan's municipalities, designated-city wards each on their own.
     pub municipalities: Vec<Municipality>,
     /// Japan's towns (大字・町丁目), grouped by municipality, each group sorted
     /// by longitude (the nearest-town search walks out from the fix's longitude).
+    #[serde(with = "compact::towns")]
     pub towns: Vec<Town>,
     /// Japan's municipal borders (JMA), each with the municipalities it holds.
     pub municipal_areas: Vec<MunicipalArea>,
+    /// Japan's town areas (e-Stat census small areas under MLIT town names),
+    /// by municipality.
+    #[serde(with = "compact::town_areas")]
+    pub town_areas: Vec<TownArea>,
+    /// The rings of every town area, area after area: see [`encode_area_rings`].
+    /// Stored after the compressed body, as they are (LZ4 cannot shrink
+    /// varint steps, and unpacking them apart keeps them from being in
+    /// memory twice while the pack loads).
+    #[serde(skip)]
+    pub town_rings: Vec<u8>,
 }
 
 /// A bordered area: one or more polygons, each an outer ring and its holes,
@@ -52,6 +74,7 @@ pub struct Area {
     pub country: String,
     /// Offset of the name in `names`.
     pub name: u32,
+    #[serde(with = "compact::polygons")]
     pub polygons: Vec<Vec<Vec<[f32; 2]>>>,
 }
 
@@ -100,7 +123,22 @@ pub struct MunicipalArea {
     /// city: its wards).
     pub municipalities: Vec<u16>,
     /// Outer ring and holes of each polygon, (lon, lat) degrees.
+    #[serde(with = "compact::polygons")]
     pub polygons: Vec<Vec<Vec<[f32; 2]>>>,
+}
+
+/// The area of a town (a census small area; a town the census splits has
+/// several): its rings are the next `ring_bytes` bytes of
+/// [`MapPack::town_rings`] after those of the areas before it. Outer rings
+/// and holes alike, and the parts of an area cut by tile edges: inside or
+/// outside is even-odd over all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TownArea {
+    /// Index in `municipalities`.
+    pub municipality: u16,
+    /// The town's name as addresses write it (MLIT's), offset in `names`.
+    pub name: u32,
+    pub ring_bytes: u32,
 }
 
 /// Places are kept in one-degree cells: `PLACE_CELLS_PER_ROW` a row, rows
@@ -130,23 +168,52 @@ pub enum PackError {
 }
 
 impl MapPack {
+    /// The pack as a file: the body's unpacked size and packed length (u32
+    /// LE each), the body (postcard, LZ4 block), then the town rings.
     pub fn to_bytes(&self) -> Result<Vec<u8>, PackError> {
         let raw = postcard::to_allocvec(self).map_err(|e| PackError::Format(e.to_string()))?;
-        Ok(lz4_flex::compress_prepend_size(&raw))
+        let body = lz4_flex::compress(&raw);
+        let length = |n: usize| {
+            u32::try_from(n)
+                .map(u32::to_le_bytes)
+                .map_err(|_| PackError::Format(format!("{n} bytes is too large")))
+        };
+        let mut out = Vec::with_capacity(8 + body.len() + self.town_rings.len());
+        out.extend(length(raw.len())?);
+        out.extend(length(body.len())?);
+        out.extend(&body);
+        out.extend(&self.town_rings);
+        Ok(out)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PackError> {
-        let size = bytes
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or_else(|| PackError::Compression("shorter than its header".into()))?;
+        let (mut pack, rings) = Self::from_bytes_but_rings(bytes)?;
+        pack.town_rings = rings.to_vec();
+        Ok(pack)
+    }
+
+    /// The pack without its town rings, and the rings as they lie in
+    /// `bytes`: a reader that keeps the bytes (a pack built into the
+    /// program) need not copy its largest part.
+    pub fn from_bytes_but_rings(bytes: &[u8]) -> Result<(Self, &[u8]), PackError> {
+        let word = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or_else(|| PackError::Compression("shorter than its header".into()))
+        };
+        let size = word(0)?;
         if size > MAX_UNPACKED_BYTES {
             return Err(PackError::Compression(format!(
                 "unpacks to {size} bytes, more than {MAX_UNPACKED_BYTES}"
             )));
         }
-        let raw = lz4_flex::decompress_size_prepended(bytes)
-            .map_err(|e| PackError::Compression(e.to_string()))?;
+        let body_end = word(4)?.saturating_add(8);
+        let body = bytes
+            .get(8..body_end)
+            .ok_or_else(|| PackError::Compression("shorter than its body".into()))?;
+        let raw =
+            lz4_flex::decompress(body, size).map_err(|e| PackError::Compression(e.to_string()))?;
         // The version leads the layout: read it alone, so that an old pack is
         // refused by version rather than as damaged.
         let (version, _) =
@@ -154,7 +221,9 @@ impl MapPack {
         if version != PACK_VERSION {
             return Err(PackError::Version { found: version });
         }
-        postcard::from_bytes(&raw).map_err(|e| PackError::Format(e.to_string()))
+        let pack: Self =
+            postcard::from_bytes(&raw).map_err(|e| PackError::Format(e.to_string()))?;
+        Ok((pack, bytes.get(body_end..).unwrap_or_default()))
     }
 
     /// The name that starts at byte `offset` of [`MapPack::names`].
@@ -185,6 +254,85 @@ mod tests {
         assert_eq!(pack.name(3), Some("東京都"));
         assert_eq!(pack.name(4), None, "not at a character boundary");
         assert_eq!(pack.name(99), None);
+    }
+
+    #[test]
+    fn coordinates_and_town_rings_round_trip_in_their_compact_forms() {
+        let square = |x: f32, y: f32| vec![[x, y], [x + 0.5, y], [x + 0.5, y + 0.5], [x, y]];
+        let pack = MapPack {
+            countries: vec![Area {
+                country: "JP".into(),
+                name: 0,
+                polygons: vec![vec![square(139.5, 35.25), square(139.625, 35.375)], vec![]],
+            }],
+            places: vec![Place {
+                lat: -33.875,
+                lon: 151.25,
+                name: 3,
+                admin1: 0,
+                country: NONE,
+                country_code: 0,
+            }],
+            towns: vec![
+                Town {
+                    lat: 35.68125,
+                    lon: 139.76625,
+                    name: 3,
+                },
+                Town {
+                    lat: 35.5,
+                    lon: 139.875,
+                    name: 0,
+                },
+            ],
+            municipal_areas: vec![MunicipalArea {
+                municipalities: vec![0],
+                polygons: vec![vec![square(-0.25, 45.5)]],
+            }],
+            town_areas: vec![
+                TownArea {
+                    municipality: 7,
+                    name: 300,
+                    ring_bytes: 2,
+                },
+                TownArea {
+                    municipality: 7,
+                    name: 12,
+                    ring_bytes: 1,
+                },
+                TownArea {
+                    municipality: 0,
+                    name: 90_000,
+                    ring_bytes: 0,
+                },
+            ],
+            town_rings: vec![1, 2, 3],
+            ..tiny()
+        };
+        let back = MapPack::from_bytes(&pack.to_bytes().expect("packs")).expect("unpacks");
+        assert_eq!(
+            back, pack,
+            "values on the 1e-5° grid come back as they were"
+        );
+        let near = MapPack {
+            towns: vec![Town {
+                lat: 35.681_234,
+                lon: 139.766_71,
+                name: 0,
+            }],
+            ..tiny()
+        };
+        let back = MapPack::from_bytes(&near.to_bytes().expect("packs")).expect("unpacks");
+        assert!(
+            (back.towns[0].lat - 35.681_23).abs() < 2e-6,
+            "{:?}",
+            back.towns
+        );
+        assert!(
+            (back.towns[0].lon - 139.766_71).abs() < 2e-5,
+            "{:?}",
+            back.towns
+        );
     }
 
     #[test]

@@ -1,29 +1,32 @@
 //! Reverse geocoding on the phone, from the map pack.
 //!
 //! In Japan (with Japanese as the language) the address goes down to the town,
-//! the way desk staff read it: the JMA municipal border that holds the fix
-//! gives the municipality, and the nearest MLIT town point inside that
-//! municipality — for a designated city, inside its wards — gives the ward and
-//! the 大字・町丁目 (`東京都千代田区丸の内一丁目`, `京都府京都市北区…`). The
-//! border decides first because the nearest town point alone names the
-//! neighbour near a municipal boundary. Where no border holds the fix (the
-//! borders are simplified: a quay, a breakwater), the nearest town point
-//! anywhere decides.
+//! the way desk staff read it. The town area (an e-Stat census small area
+//! under its MLIT name) that holds the fix gives the municipality — with the
+//! ward of a designated city — and the 大字・町丁目 (`東京都千代田区丸の内一丁目`).
+//! Outside every town area (water, the sea, a sliver between simplified
+//! neighbours) the JMA municipal border that holds the fix gives the
+//! municipality, and the nearest MLIT town point inside it the town; where
+//! no border holds the fix either (a quay, a breakwater), the nearest town
+//! point anywhere decides.
 //!
 //! Elsewhere, and in English, the country border, then the nearest GeoNames
 //! place inside it: the city is that place (a city or commune), never the
 //! county or département above it.
 //!
-//! Limits of the data: the towns are representative points, not areas, so near
-//! a 丁目 boundary the nearest point can be the neighbour's; there are no block
-//! numbers (番地), so `street` is the town too. The change policy's hysteresis
-//! keeps a worker on a boundary from flapping.
+//! Limits of the data: the town areas are simplified to about 40 m, so within
+//! that of a boundary the neighbour may answer; there are no block numbers
+//! (番地), so `street` is the town too. The change policy's hysteresis keeps a
+//! worker on a boundary from flapping.
+
+use std::borrow::Cow;
 
 use geo::{Distance, Haversine, Point};
 use serde::{Deserialize, Serialize};
 
 use super::grid::AreaGrid;
 use super::pack::{MapPack, NONE, PLACE_CELL_ROWS, PLACE_CELLS_PER_ROW, PackError, place_cell};
+use super::towns::TownIndex;
 use mailpresence_protocol::model::CivicAddress;
 use mailpresence_protocol::summary::Lang;
 
@@ -214,6 +217,7 @@ pub struct OfflineGeocoder {
     pack: MapPack,
     countries: AreaGrid,
     municipal: AreaGrid,
+    towns: TownIndex,
     /// Where each one-degree cell's places start in `pack.places`; one more
     /// at the end.
     place_cells: Vec<u32>,
@@ -229,7 +233,19 @@ impl OfflineGeocoder {
         Self::new(MapPack::from_bytes(bytes)?)
     }
 
+    /// Loads a map pack built into the program: its town rings are read
+    /// where they lie, not copied (8 MB less memory).
+    pub fn from_static(bytes: &'static [u8]) -> Result<Self, LocationError> {
+        let (pack, rings) = MapPack::from_bytes_but_rings(bytes)?;
+        Self::with_rings(pack, Cow::Borrowed(rings))
+    }
+
     pub fn new(mut pack: MapPack) -> Result<Self, LocationError> {
+        let rings = std::mem::take(&mut pack.town_rings);
+        Self::with_rings(pack, Cow::Owned(rings))
+    }
+
+    fn with_rings(mut pack: MapPack, rings: Cow<'static, [u8]>) -> Result<Self, LocationError> {
         let countries = AreaGrid::new(
             pack.countries.iter().map(|a| a.polygons.as_slice()),
             (-180.0, -90.0, 180.0, 90.0),
@@ -252,6 +268,8 @@ impl OfflineGeocoder {
         for a in &mut pack.municipal_areas {
             a.polygons = Vec::new();
         }
+        let towns = TownIndex::new(std::mem::take(&mut pack.town_areas), rings)
+            .ok_or_else(|| PackError::Format("town areas damaged".into()))?;
         if pack.places.is_empty() {
             return Err(LocationError::EmptyPack);
         }
@@ -266,6 +284,7 @@ impl OfflineGeocoder {
             place_cells,
             countries,
             municipal,
+            towns,
             pack,
             lang: Lang::Ja,
         })
@@ -295,6 +314,11 @@ impl OfflineGeocoder {
             return Err(LocationError::BadPoint { lat, lon });
         }
         if self.lang == Lang::Ja
+            && let Some(town) = self.towns.find(lat, lon)
+        {
+            return Ok(self.japanese_address(usize::from(town.municipality), town.name));
+        }
+        if self.lang == Lang::Ja
             && let Some(area) = self.municipal.find(lon, lat)
         {
             let members = self
@@ -306,7 +330,7 @@ impl OfflineGeocoder {
             let hit = self
                 .nearest_town_of(members.iter().map(|&m| usize::from(m)), lat, lon)
                 .or_else(|| self.nearest_town(lat, lon));
-            return Ok(hit.and_then(|h| self.japanese_address(h)));
+            return Ok(hit.and_then(|h| self.nearest_town_address(h)));
         }
         let country = self.countries.find(lon, lat).map(|c| c as u16);
         let place = match country {
@@ -337,7 +361,7 @@ impl OfflineGeocoder {
             && self.lang == Lang::Ja
             && let Some(address) = self
                 .nearest_town(lat, lon)
-                .and_then(|h| self.japanese_address(h))
+                .and_then(|h| self.nearest_town_address(h))
         {
             return Ok(Some(address));
         }
@@ -455,18 +479,30 @@ impl OfflineGeocoder {
         })
     }
 
-    /// 都道府県, 市区町村 (with the ward of a designated city) and 大字・町丁目.
-    fn japanese_address(&self, (m, t, _): TownHit) -> Option<Address> {
-        let muni = self.pack.municipalities.get(m)?;
+    /// The address of the nearest town point.
+    fn nearest_town_address(&self, (m, t, _): TownHit) -> Option<Address> {
         let town = self.pack.towns.get(t)?;
+        self.japanese_address(m, town.name)
+    }
+
+    /// 都道府県, 市区町村 (with the ward of a designated city) and 大字・町丁目
+    /// (the town's name at offset `town` in the pack's names).
+    fn japanese_address(&self, m: usize, town: u32) -> Option<Address> {
+        let muni = self.pack.municipalities.get(m)?;
         let name = |i: u32| self.name(i).map(str::to_owned);
         Some(Address::new(
             Some("JP".into()),
             None,
             name(muni.prefecture),
             name(muni.name),
-            name(town.name),
+            name(town),
         ))
+    }
+
+    /// Whether the pack carries town areas (a pack built without them
+    /// geocodes Japan by town points alone).
+    pub fn has_town_areas(&self) -> bool {
+        !self.towns.is_empty()
     }
 }
 

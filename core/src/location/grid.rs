@@ -12,8 +12,7 @@ const EMPTY: u32 = u32::MAX;
 /// index into `parts`.
 const FULL: u32 = 1 << 31;
 
-/// A polygon: outer ring, then holes, as (lon, lat) degrees.
-pub(crate) type Rings = Vec<Vec<[f32; 2]>>;
+pub(crate) use super::shape::Rings;
 
 /// Called with an edge's area, the edge (x1, y1, x2, y2), and the first and
 /// last column and row of the cells its bounding box covers.
@@ -371,32 +370,11 @@ mod tests {
 mod against_polygons {
     #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
-    use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon};
+    use geo::{BoundingRect, Contains, MultiPolygon, Point};
 
     use super::AreaGrid;
     use crate::location::pack::MapPack;
-
-    fn shape(polygons: &[super::Rings]) -> MultiPolygon<f64> {
-        MultiPolygon::new(
-            polygons
-                .iter()
-                .filter_map(|rings| {
-                    let mut it = rings.iter().map(|r| {
-                        LineString::from(
-                            r.iter()
-                                .map(|p| Coord {
-                                    x: f64::from(p[0]),
-                                    y: f64::from(p[1]),
-                                })
-                                .collect::<Vec<_>>(),
-                        )
-                    });
-                    let outer = it.next()?;
-                    Some(Polygon::new(outer, it.collect()))
-                })
-                .collect(),
-        )
-    }
+    use crate::location::shape::multipolygon;
 
     /// A fixed sequence of points in a box (a small LCG: no randomness crate).
     fn points(n: usize, (x0, y0, x1, y1): (f64, f64, f64, f64)) -> Vec<(f64, f64)> {
@@ -413,7 +391,7 @@ mod against_polygons {
     }
 
     fn agree(areas: &[&[super::Rings]], grid: &AreaGrid, pts: &[(f64, f64)]) {
-        let shapes: Vec<MultiPolygon<f64>> = areas.iter().map(|a| shape(a)).collect();
+        let shapes: Vec<MultiPolygon<f64>> = areas.iter().map(|a| multipolygon(a)).collect();
         let boxes: Vec<_> = shapes.iter().map(|s| s.bounding_rect()).collect();
         let mut differ = Vec::new();
         for &(x, y) in pts {

