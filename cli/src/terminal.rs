@@ -17,7 +17,8 @@ use crate::{CliError, read_input};
 
 #[derive(Debug, clap::Args)]
 pub struct Account {
-    /// The account file (TOML): account, mail, presence_server, [imap], [smtp], [location].
+    /// The account file (TOML): account, mail, presence_server, authserv_id (the company mail
+    /// system's; without it no Notify is believed), [imap], [smtp], [location].
     #[arg(long, short, env = "MAILPRESENCE_TERMINAL")]
     config: PathBuf,
     /// Where the phone's state is kept; beside the account file when absent.
