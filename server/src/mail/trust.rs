@@ -293,10 +293,7 @@ impl KeyTable {
     }
 
     fn answered(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Txt, Instant)>> {
-        // A panic while holding it cannot leave the map half-written.
-        self.answered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.answered)
     }
 }
 

@@ -25,6 +25,14 @@ const ALLOW: &str = "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS";
 const ALLOW_WITH_REGISTER: &str = "PUBLISH, SUBSCRIBE, NOTIFY, OPTIONS, REGISTER";
 
 impl Agent {
+    /// Whether `peer` is in `[sip] trusted_networks`, as its transport lets
+    /// the source address be believed (a UDP datagram's only with
+    /// `trusted_over_udp`).
+    fn is_on_trusted_network(&self, peer: &Peer) -> bool {
+        self.config
+            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)))
+    }
+
     pub(super) fn on_message(&mut self, inbound: &Inbound, b: &mut Batch<'_>) {
         let message = match Message::parse(&inbound.bytes, inbound.peer.is_reliable()) {
             Ok(m) => m,
@@ -91,9 +99,7 @@ impl Agent {
             warn!(presentity = %person.account, from = req.header("From").unwrap_or("-"), "PUBLISH for someone else refused");
             return Err(Reply::new(403, "Forbidden"));
         }
-        let trusted = self
-            .config
-            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)));
+        let trusted = self.is_on_trusted_network(peer);
         self.trust.authorize(req, peer, person, trusted)?;
         let expires = self.lifetimes.of_request(req)?;
         self.publications.publish(req, person, expires, b)
@@ -129,9 +135,7 @@ impl Agent {
             );
             return Err(Reply::new(403, "Forbidden"));
         };
-        let trusted = self
-            .config
-            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)));
+        let trusted = self.is_on_trusted_network(peer);
         self.trust.authorize(req, peer, watcher, trusted)?;
         let mut out = Outgoing {
             dir,
@@ -160,9 +164,7 @@ impl Agent {
         let dir = self.hub.engine.directory();
         let person = req.header("To").map(uri_of).and_then(|u| dir.by_sip_uri(u));
         let person = person.ok_or_else(|| Reply::new(404, "Not Found"))?;
-        let trusted = self
-            .config
-            .trusts(peer.addr().ip(), matches!(peer, Peer::Udp(_)));
+        let trusted = self.is_on_trusted_network(peer);
         self.trust.authorize(req, peer, person, trusted)?;
         self.registrar.register(req, person, b)
     }
