@@ -95,6 +95,24 @@ pub enum RequestRefusal {
 }
 
 impl RequestRefusal {
+    /// The reason's kind, in snake case: a closed set, for the metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Wire(_) => "wire",
+            Self::Malformed(_) => "malformed",
+            Self::NoFrom => "no_from",
+            Self::OwnAddress => "own_address",
+            Self::Unproven(_) => "unproven",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UnknownAccount(_) => "unknown_account",
+            Self::SpoofedFrom { .. } => "spoofed_from",
+            Self::ForeignSendTo { .. } => "foreign_send_to",
+            Self::SipSendTo(_) => "sip_send_to",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::NotifyToServer => "notify_to_server",
+        }
+    }
+
     /// Refusals that repeat one already logged as a warning.
     pub fn is_repeat(&self) -> bool {
         matches!(self, Self::RateLimited { first: false, .. })

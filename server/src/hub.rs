@@ -14,6 +14,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::engine::{Delivery, Engine, Step};
 use crate::feed::Feed;
 use crate::mail::queue_deliveries;
+use crate::metrics::Metrics;
 use crate::store::{Medium, PresenceRecord, SqliteBatch, SqliteStore, SqliteTx, StoreError, Time};
 
 /// What a caller gives [`Hub::step`] and [`Batch::step`]: it runs the engine on
@@ -31,6 +32,8 @@ pub struct Hub {
     sip: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
     /// Committed presence changes, for the web board.
     pub feed: Feed,
+    /// What the transports count for `/metrics`.
+    pub metrics: Metrics,
 }
 
 /// A committed step and how many mails it queued. Inside a [`Batch`] it is
@@ -50,6 +53,7 @@ impl Hub {
             outbox_wake: Arc::new(Notify::new()),
             sip: Mutex::new(None),
             feed: Feed::new(),
+            metrics: Metrics::default(),
         })
     }
 

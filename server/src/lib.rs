@@ -10,7 +10,8 @@
 //! browser (fed by `feed`); `supervisor` keeps their loops running; `admission` bounds
 //! their connections, `tls` reads the certificate SIP and the board serve,
 //! `hex` writes digests and tokens; `config` and `directory` say who is who
-//! and who may see whom; `status` reports.
+//! and who may see whom; `status` reports, `metrics` counts for IT's
+//! monitoring, and `service` tells systemd the server is ready and alive.
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
 //! figure 7 the server's handling of a Publish or Subscribe, figure 9 a
@@ -26,6 +27,8 @@ pub mod feed;
 pub mod hex;
 pub mod hub;
 pub mod mail;
+pub mod metrics;
+pub mod service;
 pub mod sip;
 pub mod status;
 pub mod store;

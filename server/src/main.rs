@@ -1,5 +1,5 @@
-//! `mailpresence-server`: runs the presence server, checks a configuration, or
-//! prints the status of a running one.
+//! `mailpresence-server`: runs the presence server, checks a configuration,
+//! prints the status of a running one, or backs up and restores its database.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use mailpresence_server::config::Config;
+use mailpresence_server::config::{Config, LogFormat};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::Engine;
 use mailpresence_server::hub::Hub;
 use mailpresence_server::mail;
 use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
+use mailpresence_server::store::sqlite::backup::{self, StorageLock};
 use mailpresence_server::supervisor::{Loops, supervise};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -33,8 +34,15 @@ struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with = "status")]
     check_config: Option<PathBuf>,
     /// Print the counts of the server's database as JSON and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["backup", "restore"])]
     status: bool,
+    /// Copy the database to FILE (safe while the server runs) and exit.
+    #[arg(long, value_name = "FILE", conflicts_with = "restore")]
+    backup: Option<PathBuf>,
+    /// Replace the database with the backup FILE and exit (stop the server
+    /// first; the backup is checked before anything is replaced).
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -61,7 +69,21 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging();
+    if let Some(dest) = &cli.backup {
+        return report_copy(
+            "backed up",
+            backup::backup(&config.server.storage, dest),
+            dest,
+        );
+    }
+    if let Some(from) = &cli.restore {
+        return report_copy(
+            "restored",
+            backup::restore(from, &config.server.storage),
+            &config.server.storage,
+        );
+    }
+    init_logging(config.server.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,21 +116,50 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn report_copy(
+    done: &str,
+    result: Result<backup::Copied, backup::BackupError>,
+    to: &std::path::Path,
+) -> ExitCode {
+    match result {
+        Ok(c) => {
+            println!(
+                "{done}: {} ({} bytes, schema version {})",
+                to.display(),
+                c.bytes,
+                c.schema_version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailpresence-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum RunError {
     #[error("storage: {0}")]
     Store(#[from] mailpresence_server::store::StoreError),
+    #[error("storage: {0}")]
+    Lock(#[from] backup::BackupError),
     #[error("{0}")]
     Outbox(#[from] mail::outbox::OutboxError),
+    #[error("cannot listen for metrics on {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
     #[error("cannot listen for SIP on {0}: {1}")]
     Sip(std::net::SocketAddr, std::io::Error),
     #[error("signals: {0}")]
@@ -127,6 +178,8 @@ async fn run(config: Config) -> Result<(), RunError> {
         warn!("{w}");
     }
     let trust = config.trust.as_ref().ok_or(RunError::NoTrust)?;
+    // Held until the process ends: no second server and no restore under us.
+    let _lock = StorageLock::acquire(&config.server.storage)?;
     let store = SqliteStore::open(&config.server.storage)?;
     let directory = Directory::from_config(&config.people, &config.rules);
     let senders = directory.people().iter().filter_map(|p| p.mail.clone());
@@ -187,10 +240,23 @@ async fn run(config: Config) -> Result<(), RunError> {
         loops.running(mailpresence_server::web::LOOP, listen);
         tasks.push(tokio::spawn(listening.run(shutdown.clone())));
     }
+    if let Some(metrics) = &config.metrics {
+        let sources = mailpresence_server::metrics::listen::Sources {
+            hub: hub.clone(),
+            loops: loops.clone(),
+            storage: config.server.storage.clone(),
+        };
+        let listening = mailpresence_server::metrics::listen::bind(metrics.listen, sources)
+            .await
+            .map_err(|e| RunError::Metrics(metrics.listen, e))?;
+        tasks.push(tokio::spawn(listening.run(shutdown.clone())));
+    }
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 
+    mailpresence_server::service::ready();
     wait_for_signals(&config, &loops).await?;
     info!("shutting down");
+    mailpresence_server::service::stopping();
     stop.send_replace(true);
     hub.outbox_wake.notify_one();
     for task in tasks {
@@ -277,6 +343,7 @@ async fn tick(
 ) -> Result<(), std::convert::Infallible> {
     loops.running("clock", None);
     let mut every = tokio::time::interval(Duration::from_secs(1));
+    let mut watchdog = mailpresence_server::service::Watchdog::from_env();
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -290,7 +357,12 @@ async fn tick(
                 );
             }
             Ok(_) => {}
-            Err(e) => error!("tick: {e}"),
+            Err(e) => {
+                error!("tick: {e}");
+                continue;
+            }
         }
+        // A tick went through the store: the server is alive.
+        watchdog.alive();
     }
 }

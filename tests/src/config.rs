@@ -63,6 +63,9 @@ impl World {
             )
             .unwrap();
         }
+        if let Some(port) = self.metrics_port {
+            writeln!(t, "[metrics]\nlisten = \"127.0.0.1:{port}\"\n").unwrap();
+        }
         for p in &self.staff {
             let groups: Vec<String> = p.groups.iter().map(|g| format!("\"{g}\"")).collect();
             writeln!(

@@ -56,6 +56,8 @@ pub struct World {
     pub trust: String,
     /// The web board's port, when the test opens it (see `with_web`).
     pub web_port: Option<u16>,
+    /// The `/metrics` port, when the test reads it (see `with_metrics`).
+    pub metrics_port: Option<u16>,
     pub dir: tempfile::TempDir,
 }
 
@@ -100,6 +102,7 @@ impl World {
             sip_trusted_over_udp: true,
             sip_tls: None,
             web_port: None,
+            metrics_port: None,
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -123,6 +126,12 @@ impl World {
     /// Gives the server its web board on a free port.
     pub fn with_web(mut self) -> Self {
         self.web_port = Some(free_port());
+        self
+    }
+
+    /// Gives the server its `/metrics` listener on a free port.
+    pub fn with_metrics(mut self) -> Self {
+        self.metrics_port = Some(free_port());
         self
     }
 

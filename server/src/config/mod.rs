@@ -6,11 +6,12 @@
 //!
 //! Each section lives in its own file with its defaults and its own checks:
 //! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `presence`, `trust`,
-//! `sip`, `web`, `people` (`[[person]]`, the directory) and `rules`
+//! `sip`, `web`, `metrics`, `people` (`[[person]]`, the directory) and `rules`
 //! (`[[rule]]`, who may see whom). Their types are re-exported here, so the
 //! rest of the crate names them `crate::config::WebConfig` and so on.
 
 mod mail;
+mod metrics;
 mod people;
 mod presence;
 mod rules;
@@ -25,10 +26,11 @@ use serde::Deserialize;
 
 pub use mail::{ImapConfig, SmtpConfig};
 pub use mailpresence_protocol::transport::TlsMode;
+pub use metrics::MetricsConfig;
 pub use people::Person;
 pub use presence::PresencePolicy;
 pub use rules::Rule;
-pub use server::ServerSection;
+pub use server::{LogFormat, ServerSection};
 pub use sip::SipConfig;
 pub use trust::{DkimKey, TrustConfig, TrustMode};
 pub use web::WebConfig;
@@ -63,6 +65,8 @@ pub struct Config {
     pub sip: Option<SipConfig>,
     /// The presence board in the browser for desk staff; off when absent.
     pub web: Option<WebConfig>,
+    /// `/metrics` for IT's monitoring; off when absent.
+    pub metrics: Option<MetricsConfig>,
     #[serde(default, rename = "person")]
     pub people: Vec<Person>,
     #[serde(default, rename = "rule")]
@@ -122,6 +126,9 @@ impl Config {
         }
         if let Some(web) = &self.web {
             w.extend(web.warnings());
+        }
+        if let Some(metrics) = &self.metrics {
+            w.extend(metrics.warnings());
         }
         w.extend(mail::warnings(&self.imap, &self.smtp));
         w

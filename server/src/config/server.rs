@@ -1,5 +1,6 @@
-//! `[server]`: the presence server's own mail address, its database file and
-//! the language of its summaries, and the check of the address.
+//! `[server]`: the presence server's own mail address, its database file,
+//! the language of its summaries and the format of its logs, and the check of
+//! the address.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,19 @@ pub struct ServerSection {
     /// Language of the human summary in Notify and PIDF notes.
     #[serde(default)]
     pub language: Lang,
+    /// How log lines are written to standard error (the journal under
+    /// systemd): `text` for people, `json` (one object per line) for the
+    /// company's log collector.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl ServerSection {
@@ -40,6 +54,24 @@ mod tests {
 
     fn section(address: &str) -> ServerSection {
         toml::from_str(&format!("address = {address:?}\nstorage = \"/tmp/p.db\"")).unwrap()
+    }
+
+    #[test]
+    fn logs_are_text_unless_json_is_asked_for() {
+        assert_eq!(
+            section("presence@example.co.jp").log_format,
+            LogFormat::Text
+        );
+        let json: ServerSection = toml::from_str(
+            "address = \"p@example.co.jp\"\nstorage = \"/tmp/p.db\"\nlog_format = \"json\"",
+        )
+        .unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        let wrong = toml::from_str::<ServerSection>(
+            "address = \"p@example.co.jp\"\nstorage = \"/tmp/p.db\"\nlog_format = \"xml\"",
+        )
+        .unwrap_err();
+        assert!(wrong.to_string().contains("unknown variant"), "{wrong}");
     }
 
     #[test]

@@ -188,7 +188,11 @@ fn commit(intake: &Intake, read: &[Read]) -> Result<(), IntakeError> {
             .collect::<Vec<_>>()
     })?;
     for (r, outcome) in read.iter().zip(outcomes) {
-        log_outcome(r, outcome?);
+        let outcome = outcome?;
+        if let Some(committed) = &outcome {
+            intake.hub.metrics.mail_handled(&committed.step.verdict);
+        }
+        log_outcome(r, outcome);
     }
     Ok(())
 }

@@ -138,6 +138,13 @@ pub struct Counts {
     /// Notify mails the SMTP server refused for good (kept as a record).
     pub undeliverable_mails: u64,
     pub last_imap_contact: Option<String>,
+    /// When the oldest mail still waiting in the outbox was queued (RFC 3339).
+    pub outbox_oldest: Option<String>,
+    /// SIP state the server keeps: subscription dialogs, publications
+    /// (RFC 3903) and registrar bindings, unexpired.
+    pub sip_dialogs: u64,
+    pub sip_publications: u64,
+    pub sip_bindings: u64,
 }
 
 /// The operations the engine and the transports need, inside one transaction.

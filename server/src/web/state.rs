@@ -102,6 +102,7 @@ impl Web {
             return None;
         }
         *mine += 1;
+        self.hub.metrics.board_stream_opened();
         Some(StreamSlot(self.clone(), account.to_owned()))
     }
 
@@ -135,6 +136,7 @@ pub(super) struct StreamSlot(Arc<Web>, String);
 impl Drop for StreamSlot {
     fn drop(&mut self) {
         self.0.streams.fetch_sub(1, Ordering::SeqCst);
+        self.0.hub.metrics.board_stream_closed();
         let mut per = self.0.streams_of.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = per.get_mut(&self.1) {
             *n = n.saturating_sub(1);

@@ -212,6 +212,7 @@ impl Agent {
         for (name, value) in reply.headers {
             response.push(name, value);
         }
+        self.hub.metrics.sip_answer(req.method(), reply.code);
         let bytes = response.to_bytes();
         if let Some(key) = Answered::key(req, peer) {
             self.answered

@@ -1,6 +1,7 @@
 //! Small facts the server keeps (`meta`: the last IMAP contact), and the
-//! counts of every table for the status report.
+//! counts of every table for the status report and the metrics.
 
+use chrono::TimeZone;
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteTx, ms};
@@ -38,5 +39,24 @@ pub(super) fn counts(tx: &SqliteTx<'_>, now: Time) -> Result<Counts> {
             [],
         )?,
         last_imap_contact: tx.meta("last_imap_contact")?,
+        outbox_oldest: tx
+            .one_row(
+                "SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .and_then(|t| chrono::Utc.timestamp_millis_opt(t).single())
+            .map(|t| t.to_rfc3339()),
+        sip_dialogs: records_of(tx, "dialog", now)?,
+        sip_publications: records_of(tx, "publication", now)?,
+        sip_bindings: records_of(tx, "binding", now)?,
     })
+}
+
+/// Unexpired expiring records of one kind (the SIP agent's kinds).
+fn records_of(tx: &SqliteTx<'_>, kind: &str, now: Time) -> Result<u64> {
+    tx.count(
+        "SELECT COUNT(*) FROM expiring_record WHERE kind = ?1 AND expires_at > ?2",
+        params![kind, ms(now)],
+    )
 }

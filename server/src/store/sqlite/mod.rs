@@ -7,9 +7,11 @@
 //! One file per job: `schema` (migrations), `presence`, `requests`,
 //! `handled` (mails already handled), `outbox`, `counters` (rate limits),
 //! `records` (expiring records: SIP state, board sign-ins), `meta` (facts
-//! and status counts); this file holds the connection, transactions and
+//! and status counts), `backup` (online backup, restore, and the lock a
+//! running server holds); this file holds the connection, transactions and
 //! batches, and hands each [`Store`] operation to its file.
 
+pub mod backup;
 mod counters;
 mod handled;
 mod meta;

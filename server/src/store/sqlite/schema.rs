@@ -109,6 +109,9 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
+/// The schema version this build writes (and the newest it can open).
+pub(crate) const VERSION: usize = MIGRATIONS.len();
+
 /// Brings the schema up to date. The write lock is taken first and the
 /// version read under it, so two processes opening a new database at once
 /// (the server and `--status`) cannot both run the same migration.
@@ -124,6 +127,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
     use chrono::Utc;
+    use mailpresence_protocol::model::{Activity, ActivityToken, Contact, PresenceFields};
 
     use super::super::SqliteStore;
     use super::*;
@@ -172,6 +176,64 @@ mod tests {
             })
             .unwrap();
         assert_eq!(counts, [5, 3, 4, 1]);
+    }
+
+    /// Every schema the project has shipped opens, keeps its rows, and works.
+    #[test]
+    fn every_shipped_version_upgrades_and_keeps_what_it_held() {
+        for from in 1..VERSION {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("presence.db");
+            {
+                let conn = Connection::open(&path).unwrap();
+                for sql in &MIGRATIONS[..from] {
+                    conn.execute_batch(sql).unwrap();
+                }
+                conn.pragma_update(None, "user_version", from).unwrap();
+                // Rows of the tables every version has had since the first.
+                let mut fields = PresenceFields::new(
+                    Contact::parse("tanaka@example.test"),
+                    Activity::token(ActivityToken::Busy),
+                );
+                fields.location = Some("東京都千代田区丸の内一丁目".into());
+                conn.execute(
+                    "INSERT INTO presence (account, fields, source, received_at)
+                     VALUES ('tanaka', ?1, 'mail', 1)",
+                    [serde_json::to_string(&fields).unwrap()],
+                )
+                .unwrap();
+                conn.execute_batch(
+                    "INSERT INTO outbox (sender, recipient, raw, created_at, next_attempt_at)
+                     VALUES ('presence@example.test', 'sato@example.test', x'00', 1, 1);",
+                )
+                .unwrap();
+            }
+            let mut store = SqliteStore::open(&path).unwrap();
+            let version: usize = store
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, VERSION, "from version {from}");
+            let now = Utc::now();
+            let (kept, outbox, signs) = store
+                .transaction(|tx| -> Result<_> {
+                    let kept = tx.presence(&"tanaka".parse().unwrap())?;
+                    let outbox = tx.counts(now)?.outbox_depth;
+                    Ok((
+                        kept,
+                        outbox,
+                        tx.count_sign_in(SignInBy::Source, "192.0.2.1", now)?,
+                    ))
+                })
+                .unwrap();
+            let kept = kept.unwrap_or_else(|| panic!("from version {from}: presence lost"));
+            assert_eq!(
+                kept.fields.location.as_deref(),
+                Some("東京都千代田区丸の内一丁目"),
+                "from version {from}"
+            );
+            assert_eq!((outbox, signs), (1, 1), "from version {from}");
+        }
     }
 
     #[test]
