@@ -15,6 +15,8 @@ use mailpresence_protocol::mail::{
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 use crate::config::PresencePolicy;
+use std::sync::Arc;
+
 use crate::directory::{Access, Directory, Person};
 use crate::store::{Medium, PresenceRecord, Request, RequestState, Result, Store, Time};
 
@@ -160,7 +162,9 @@ pub struct SubscribeRequest {
 
 #[derive(Debug, Clone)]
 pub struct Engine {
-    directory: Directory,
+    /// Shared with the transports, who read it beside the engine's steps;
+    /// a refreshed directory comes as a new engine (see `Hub::replace_directory`).
+    directory: Arc<Directory>,
     policy: PresencePolicy,
     own_address: String,
 }
@@ -172,7 +176,7 @@ impl Engine {
         own_address: impl Into<String>,
     ) -> Self {
         Self {
-            directory,
+            directory: Arc::new(directory),
             policy,
             own_address: own_address.into(),
         }
@@ -180,6 +184,20 @@ impl Engine {
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The directory, to keep beside the engine after this step.
+    pub fn shared_directory(&self) -> Arc<Directory> {
+        self.directory.clone()
+    }
+
+    /// The same engine with another directory (the rules come with it).
+    pub fn with_directory(&self, directory: Directory) -> Self {
+        Self {
+            directory: Arc::new(directory),
+            policy: self.policy.clone(),
+            own_address: self.own_address.clone(),
+        }
     }
 
     /// A mail read from the presence mailbox, with what the transport could

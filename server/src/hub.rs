@@ -6,11 +6,12 @@
 //! `steps` groups many steps in one transaction, so that a burst costs one
 //! fsync, not one per step.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::Utc;
 use tokio::sync::{Notify, mpsc};
 
+use crate::directory::Directory;
 use crate::engine::{Delivery, Engine, Step};
 use crate::feed::Feed;
 use crate::mail::queue_deliveries;
@@ -24,7 +25,9 @@ pub type StepResult = Result<Option<Step>, StoreError>;
 #[derive(Debug)]
 pub struct Hub {
     store: Mutex<SqliteStore>,
-    pub engine: Engine,
+    /// Replaced whole when the directory is refreshed; each step runs on the
+    /// engine it started with.
+    engine: RwLock<Arc<Engine>>,
     /// The server's own mail address (sender of every Notify mail).
     pub address: String,
     /// Woken when mail is queued, so the outbox does not wait for its timer.
@@ -48,7 +51,7 @@ impl Hub {
     pub fn new(store: SqliteStore, engine: Engine, address: String) -> Arc<Self> {
         Arc::new(Self {
             store: Mutex::new(store),
-            engine,
+            engine: RwLock::new(Arc::new(engine)),
             address,
             outbox_wake: Arc::new(Notify::new()),
             sip: Mutex::new(None),
@@ -64,6 +67,25 @@ impl Hub {
         self.store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The engine now (a refresh may replace it for later steps).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Who is who now, and who may see whom.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.engine().shared_directory()
+    }
+
+    /// From now on, steps and transports see `directory`.
+    pub fn replace_directory(&self, directory: Directory) {
+        let mut engine = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        *engine = Arc::new(engine.with_directory(directory));
     }
 
     /// Where SIP deliveries go once the SIP agent runs.
@@ -153,7 +175,7 @@ impl Batch<'_> {
         let now = Utc::now();
         let hub = self.hub;
         let committed = self.store.step(|tx| -> Result<_, StoreError> {
-            let Some(step) = f(&hub.engine, tx, now)? else {
+            let Some(step) = f(&hub.engine(), tx, now)? else {
                 return Ok(None);
             };
             let queued_mails = queue_deliveries(tx, &step.deliveries, &hub.address, now)?;

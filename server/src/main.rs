@@ -13,6 +13,7 @@ use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::Engine;
 use mailpresence_server::hub::Hub;
 use mailpresence_server::mail;
+use mailpresence_server::reload::Reloader;
 use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
 use mailpresence_server::store::sqlite::backup::{self, StorageLock};
@@ -94,7 +95,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, cli.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -173,7 +174,9 @@ enum RunError {
 }
 
 /// Starts every loop under the supervisor, waits for a signal, stops them.
-async fn run(config: Config) -> Result<(), RunError> {
+async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
+    // The text as started with, so a reload can tell which sections changed.
+    let started_with = std::fs::read_to_string(&path).unwrap_or_default();
     for w in config.warnings() {
         warn!("{w}");
     }
@@ -198,7 +201,7 @@ async fn run(config: Config) -> Result<(), RunError> {
     let intake = mail::intake::Intake {
         hub: hub.clone(),
         config: config.imap.clone(),
-        verifier,
+        verifier: verifier.clone(),
         location_ttl: Duration::from_secs(config.presence.location_ttl_secs),
         loops: loops.clone(),
     };
@@ -253,8 +256,14 @@ async fn run(config: Config) -> Result<(), RunError> {
     }
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 
+    let reloader = Arc::new(Reloader::new(
+        path,
+        started_with,
+        hub.clone(),
+        verifier.clone(),
+    ));
     mailpresence_server::service::ready();
-    wait_for_signals(&config, &loops).await?;
+    wait_for_signals(&config, &loops, &reloader).await?;
     info!("shutting down");
     mailpresence_server::service::stopping();
     stop.send_replace(true);
@@ -312,12 +321,18 @@ async fn supervise_sip(
     ))
 }
 
-/// Until SIGTERM or SIGINT; SIGUSR1 logs the status.
-async fn wait_for_signals(config: &Config, loops: &Loops) -> Result<(), RunError> {
+/// Until SIGTERM or SIGINT; SIGUSR1 logs the status, SIGHUP reloads the
+/// directory (people and rules) from the configuration file.
+async fn wait_for_signals(
+    config: &Config,
+    loops: &Loops,
+    reloader: &Arc<Reloader>,
+) -> Result<(), RunError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(RunError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signal)?;
     loop {
         tokio::select! {
             _ = term.recv() => return Ok(()),
@@ -330,7 +345,33 @@ async fn wait_for_signals(config: &Config, loops: &Loops) -> Result<(), RunError
                 }
                 Err(e) => warn!("status: {e}"),
             },
+            _ = hup.recv() => reload(reloader.clone()).await,
         }
+    }
+}
+
+/// Applies the configuration file's people and rules (on a blocking thread:
+/// it reads the file and writes the store) and says what changed.
+async fn reload(reloader: Arc<Reloader>) {
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(done)) => {
+            let names = |v: &[mailpresence_protocol::model::AccountName]| {
+                v.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+            };
+            info!(
+                added = %names(&done.added),
+                removed = %names(&done.removed),
+                "directory reloaded"
+            );
+            if !done.need_restart.is_empty() {
+                warn!(
+                    sections = %done.need_restart.join(" "),
+                    "changed in the configuration but applied only at a restart"
+                );
+            }
+        }
+        Ok(Err(e)) => warn!("configuration not reloaded, nothing changed: {e}"),
+        Err(e) => error!("reload ended early: {e}"),
     }
 }
 

@@ -175,3 +175,63 @@ fn assert_second_server_refused(world: &World) {
         + &String::from_utf8_lossy(&second.stderr);
     assert!(text.contains("is running on"), "{text}");
 }
+
+/// A directory change applies on SIGHUP (`systemctl reload`), for SIP at
+/// once: a newcomer may publish, a leaver may not and is forgotten; a file
+/// with a mistake changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_brings_in_a_newcomer_and_forgets_a_leaver() {
+    let mut world = World::new(&["yamada", "sato"]).with_sip();
+    let domain = world.servers.domain.clone();
+    let server = world.start_server();
+    let raw = RawSip::new(world.sip_addr()).await;
+    raw.send_text(&publish(&raw, "sato", &domain, "外出中"))
+        .await;
+    assert_eq!(raw.status().await, Some(200));
+    raw.send_text(&publish(&raw, "kato", &domain, "出社")).await;
+    assert_eq!(
+        raw.status().await,
+        Some(404),
+        "kato is not yet in the directory"
+    );
+    assert_eq!(world.status()["records"], 1);
+
+    // kato joins, sato leaves.
+    let mut kato = world.staff[0].clone();
+    kato.account = "kato".into();
+    kato.mail = kato.mail.replacen("yamada", "kato", 1);
+    world.staff.retain(|s| s.account != "sato");
+    world.staff.push(kato);
+    world.write_config();
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup(server.pid()).success());
+    assert!(
+        server
+            .wait_for_log("directory reloaded", Duration::from_secs(10))
+            .await,
+        "{}",
+        server.log_text()
+    );
+    raw.send_text(&publish(&raw, "kato", &domain, "出社")).await;
+    assert_eq!(raw.status().await, Some(200), "the newcomer publishes");
+    raw.send_text(&publish(&raw, "sato", &domain, "帰社")).await;
+    assert_eq!(raw.status().await, Some(404), "the leaver may not");
+    assert_eq!(world.status()["records"], 1, "sato's presence is forgotten");
+
+    // A broken file: nothing changes, and the log says why.
+    std::fs::write(world.config_path(), "[server\n").unwrap();
+    assert!(hup(server.pid()).success());
+    assert!(
+        server
+            .wait_for_log("configuration not reloaded", Duration::from_secs(10))
+            .await
+    );
+    raw.send_text(&publish(&raw, "kato", &domain, "会議中"))
+        .await;
+    assert_eq!(raw.status().await, Some(200), "the directory as it was");
+}

@@ -15,7 +15,7 @@
 //! no other mail.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use mail_auth::common::parse::TxtRecordParser;
@@ -65,8 +65,9 @@ struct DkimCheck {
     timeout: Duration,
     alignment: Alignment,
     envelope: EnvelopeRule,
-    /// The directory's mail addresses, lower case: only their mail is looked at.
-    senders: HashSet<String>,
+    /// The directory's mail addresses, lower case: only their mail is looked
+    /// at. Replaced when the directory is refreshed.
+    senders: RwLock<HashSet<String>>,
     /// Keys (`selector._domainkey.domain.`) that have verified a mail.
     proven_keys: Mutex<HashSet<String>>,
     /// Lookups of other keys in the current hour: (its start, how many).
@@ -83,7 +84,7 @@ impl std::fmt::Debug for SenderVerifier {
                 f,
                 "SenderVerifier(dkim, {} configured keys, {} senders)",
                 check.keys.configured.len(),
-                check.senders.len()
+                check.senders.read().map(|s| s.len()).unwrap_or_default()
             ),
         }
     }
@@ -110,16 +111,21 @@ impl SenderVerifier {
                 timeout: Duration::from_secs(config.dns_timeout_secs),
                 alignment: config.alignment,
                 envelope: config.envelope,
-                senders: senders
-                    .into_iter()
-                    .map(|a| a.trim().to_ascii_lowercase())
-                    .collect(),
+                senders: RwLock::new(lower_case(senders)),
                 proven_keys: Mutex::new(HashSet::new()),
                 unproven_lookups: Mutex::new((Instant::now(), 0)),
                 unproven_lookups_per_hour: UNPROVEN_LOOKUPS_PER_HOUR,
             })),
         };
         Ok(Self { mode })
+    }
+
+    /// The directory changed: from now on these are the people whose mail
+    /// is worth a check (`dkim` mode; the other modes keep no list).
+    pub fn replace_senders(&self, senders: impl IntoIterator<Item = String>) {
+        if let Mode::Dkim(check) = &self.mode {
+            *check.senders.write().unwrap_or_else(|p| p.into_inner()) = lower_case(senders);
+        }
     }
 
     /// Whether the From of this mail is proven; `raw` is the mail as received.
@@ -131,10 +137,22 @@ impl SenderVerifier {
     }
 }
 
+fn lower_case(addresses: impl IntoIterator<Item = String>) -> HashSet<String> {
+    addresses
+        .into_iter()
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
+}
+
 impl DkimCheck {
     async fn check(&self, raw: &[u8], envelope: &Envelope) -> Result<Proof, TrustFailure> {
         let from = single_from(envelope)?;
-        if !self.senders.contains(&from.trim().to_ascii_lowercase()) {
+        let known = self
+            .senders
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&from.trim().to_ascii_lowercase());
+        if !known {
             return Err(TrustFailure::Dkim(format!(
                 "{from} is no one's address in the directory; nothing was looked up"
             )));

@@ -229,7 +229,7 @@ impl Viewing {
     /// The change as this viewer's row, or nothing when the rules hide the
     /// person: no event, no id, no name.
     fn person_event(&self, change: &Change) -> Option<Event> {
-        let directory = self.web.hub.engine.directory();
+        let directory = self.web.hub.directory();
         let person = directory.person(&change.record.account)?;
         let row = row(
             &self.web,

@@ -57,7 +57,7 @@ pub fn row(
     record: Option<&PresenceRecord>,
     now: Time,
 ) -> Option<Row> {
-    let access = web.hub.engine.directory().access(viewer, &person.account);
+    let access = web.hub.directory().access(viewer, &person.account);
     if access == Access::Nothing {
         return None;
     }
@@ -159,10 +159,12 @@ pub async fn board(
     // the stream (a row replaced twice), never goes missing.
     let last_event = web.hub.feed.event_id(web.hub.feed.last_id());
     let now = Utc::now();
-    let people = web.hub.engine.directory().people();
+    let directory = web.hub.directory();
+    let people = directory.people();
     let records = web
         .blocking(|web| {
-            let people = web.hub.engine.directory().people();
+            let directory = web.hub.directory();
+            let people = directory.people();
             web.hub.store().transaction(|tx| {
                 people
                     .iter()
@@ -307,7 +309,7 @@ pub async fn set_own(
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    let Some(person) = web.hub.engine.directory().person(&viewer.account).cloned() else {
+    let Some(person) = web.hub.directory().person(&viewer.account).cloned() else {
         return Refused::NotSignedIn.into_response();
     };
     let contact = person

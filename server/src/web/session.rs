@@ -160,7 +160,7 @@ fn session_viewer(web: &Web, key: String) -> Option<Viewer> {
     let session: SessionRecord = serde_json::from_str(&text).ok()?;
     let account: AccountName = session.account.parse().ok()?;
     // Someone taken out of the directory is signed out too.
-    web.hub.engine.directory().person(&account)?;
+    web.hub.directory().person(&account)?;
     Some(Viewer {
         account,
         csrf: session.csrf,
@@ -180,7 +180,7 @@ fn proxy_user(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer
         return None;
     };
     let name = value.to_str().ok()?.trim();
-    let directory = web.hub.engine.directory();
+    let directory = web.hub.directory();
     let person = name
         .parse::<AccountName>()
         .ok()

@@ -77,7 +77,7 @@ fn ask_for_link(web: &Arc<Web>, address: &str, client: IpAddr) {
         }
         return;
     }
-    let Some(person) = web.hub.engine.directory().by_mail(address).cloned() else {
+    let Some(person) = web.hub.directory().by_mail(address).cloned() else {
         tracing::debug!("sign-in link asked for an address that is nobody's");
         return;
     };

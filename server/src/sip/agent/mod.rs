@@ -215,7 +215,7 @@ impl Agent {
     /// the directory, the held output and the NOTIFY transactions.
     fn subscriptions(&mut self) -> (&mut Subscriptions, Outgoing<'_>) {
         let out = Outgoing {
-            dir: self.hub.engine.directory(),
+            dir: self.hub.directory(),
             held: &mut self.out,
             transactions: &mut self.transactions,
         };
@@ -241,8 +241,7 @@ impl Agent {
             .retransmit(now, &mut self.out, |id| subscriptions.watcher_answered(id));
         let (subscriptions, mut out) = self.subscriptions();
         subscriptions.expire(now, b, &mut out);
-        self.publications
-            .expire(now, self.hub.engine.directory(), b);
+        self.publications.expire(now, &self.hub.directory(), b);
         self.registrar.expire(now, b);
     }
 

@@ -89,7 +89,8 @@ impl Agent {
         if !is_presence_event(req) {
             return Err(Reply::new(489, "Bad Event").with("Allow-Events", "presence"));
         }
-        let dir = self.hub.engine.directory();
+        let directory = self.hub.directory();
+        let dir = &*directory;
         let person = presentity(dir, req).ok_or_else(|| Reply::new(404, "Not Found"))?;
         let publisher = req
             .header("From")
@@ -123,7 +124,8 @@ impl Agent {
             return Err(Reply::new(406, "Not Acceptable"));
         }
         let expires = self.lifetimes.of_request(req)?;
-        let dir = self.hub.engine.directory();
+        let directory = self.hub.directory();
+        let dir = &*directory;
         let watcher = req
             .header("From")
             .map(uri_of)
@@ -138,7 +140,7 @@ impl Agent {
         let trusted = self.is_on_trusted_network(peer);
         self.trust.authorize(req, peer, watcher, trusted)?;
         let mut out = Outgoing {
-            dir,
+            dir: directory.clone(),
             held: &mut self.out,
             transactions: &mut self.transactions,
         };
@@ -161,7 +163,8 @@ impl Agent {
     /// A REGISTER for its To URI (the address of record, which must be
     /// someone's), from a trusted source or with that person's credentials.
     fn on_register(&mut self, req: &Message, peer: &Peer, b: &mut Batch<'_>) -> Handled {
-        let dir = self.hub.engine.directory();
+        let directory = self.hub.directory();
+        let dir = &*directory;
         let person = req.header("To").map(uri_of).and_then(|u| dir.by_sip_uri(u));
         let person = person.ok_or_else(|| Reply::new(404, "Not Found"))?;
         let trusted = self.is_on_trusted_network(peer);

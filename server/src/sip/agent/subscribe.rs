@@ -37,7 +37,8 @@ use crate::store::{Medium, StoreError};
 /// the directory (a presentity's PIDF entity), the output held until the
 /// commit, and the NOTIFY transactions that wait for answers.
 pub(super) struct Outgoing<'a> {
-    pub(super) dir: &'a Directory,
+    /// The directory of this step (shared: a refresh does not change it mid-step).
+    pub(super) dir: std::sync::Arc<Directory>,
     pub(super) held: &'a mut Held,
     pub(super) transactions: &'a mut NotifyTransactions,
 }
@@ -277,7 +278,7 @@ impl Subscriptions {
         let Some(dialog) = self.dialogs.get_mut(id) else {
             return;
         };
-        let (branch, bytes) = notify::write(dialog, &self.here, out.dir, fields, self.lang);
+        let (branch, bytes) = notify::write(dialog, &self.here, &out.dir, fields, self.lang);
         let peer = dialog.peer.clone();
         let ending = dialog.ending.is_some();
         if !out.held.can_reach(&peer) {

@@ -276,6 +276,18 @@ impl Store for SqliteTx<'_> {
         requests::expire_requests(self, now)
     }
 
+    fn forget_person(&mut self, account: &AccountName) -> Result<usize> {
+        let presence = self.exec(
+            "DELETE FROM presence WHERE account = ?1",
+            [account.as_str()],
+        )?;
+        let requests = self.exec(
+            "DELETE FROM request WHERE watcher = ?1 OR notifier = ?1",
+            [account.as_str()],
+        )?;
+        Ok(presence + requests)
+    }
+
     fn due_watches(&self, mail_before: Time, sip_before: Time, now: Time) -> Result<Vec<Request>> {
         requests::due_watches(self, mail_before, sip_before, now)
     }
