@@ -45,6 +45,9 @@ step "tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
 
+step "package: the Debian package installed into a fresh Debian 12 chroot, its unit checked, started as its user"
+scripts/test-package.sh
+
 step "Kotlin: the Android app's plain layer on the JVM, against the core library"
 scripts/test-kotlin.sh
 
