@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests and the demo need, when missing:
 # Dovecot and Postfix (real mail servers), OpenDKIM (signs and verifies like a
 # company's mail system), SIPp (a real SIP peer), baresip and linphonec (real
-# desk softphones) with Kamailio (the company's SIP registrar), openssl
+# desk softphones) with Kamailio (the company's SIP registrar), OpenLDAP's
+# slapd (the company directory), openssl
 # (test certificates), Chromium with its chromedriver (the web board's
 # browser tests), libssl-dev (to check the optional online-geocoding
 # feature). Safe to run again; does nothing when all are there.
@@ -21,6 +22,9 @@ command -v kamailio >/dev/null || need+=(kamailio)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-genkey >/dev/null || need+=(opendkim-tools)
 command -v openssl >/dev/null || need+=(openssl)
+# The company directory of tests/tests/directory.rs (scripts/ldap-server.sh).
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
 # The web board in a real browser (tests/tests/board.rs); fonts for Japanese.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)

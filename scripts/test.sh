@@ -32,7 +32,8 @@ step "mail servers (OpenDKIM, Dovecot, Postfix)"
 # free ports (or the MAILPRESENCE_*_PORT given) and are stopped by their own
 # process ids, so two checkouts can run their tests side by side.
 export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail-$(pwd | cksum | cut -d' ' -f1)}"
-trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true' EXIT
+export MAILPRESENCE_LDAP_DIR="${MAILPRESENCE_MAIL_DIR}-ldap"
+trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true; scripts/ldap-server.sh stop "$MAILPRESENCE_LDAP_DIR" || true' EXIT
 # Captured first: `eval "$(…)"` alone would swallow a failed start and the run
 # would go on to fail minutes later for want of the servers.
 if ! mail_env=$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR"); then
@@ -40,6 +41,13 @@ if ! mail_env=$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR"); then
   exit 1
 fi
 eval "$mail_env"
+
+step "directory (OpenLDAP slapd)"
+if ! ldap_env=$(scripts/ldap-server.sh start "$MAILPRESENCE_LDAP_DIR"); then
+  echo "test: slapd did not start (see above); stopping" >&2
+  exit 1
+fi
+eval "$ldap_env"
 
 step "tests"
 cargo build --workspace --bins --locked

@@ -11,8 +11,8 @@
 //! their connections, `tls` reads the certificate SIP and the board serve,
 //! `hex` writes digests and tokens; `config` and `directory` say who is who
 //! and who may see whom; `status` reports, `metrics` counts for IT's
-//! monitoring, and `service` tells systemd the server is ready and alive, and `reload`
-//! applies a changed directory on SIGHUP.
+//! monitoring, and `service` tells systemd the server is ready and alive. `directory::refresh`
+//! keeps the directory current (the file on SIGHUP, LDAP on a schedule).
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
 //! figure 7 the server's handling of a Publish or Subscribe, figure 9 a
@@ -29,7 +29,6 @@ pub mod hex;
 pub mod hub;
 pub mod mail;
 pub mod metrics;
-pub mod reload;
 pub mod service;
 pub mod sip;
 pub mod status;

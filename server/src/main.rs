@@ -10,10 +10,10 @@ use std::time::Duration;
 use clap::Parser;
 use mailpresence_server::config::{Config, LogFormat};
 use mailpresence_server::directory::Directory;
+use mailpresence_server::directory::refresh::{self, DirectoryKeeper};
 use mailpresence_server::engine::Engine;
 use mailpresence_server::hub::Hub;
 use mailpresence_server::mail;
-use mailpresence_server::reload::Reloader;
 use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
 use mailpresence_server::store::sqlite::backup::{self, StorageLock};
@@ -167,6 +167,8 @@ enum RunError {
     Signal(std::io::Error),
     #[error("{0}")]
     Trust(#[from] mail::trust::TrustSetupError),
+    #[error("directory: {0}")]
+    Directory(#[from] refresh::RefreshError),
     #[error("the configuration has no [trust] section")]
     NoTrust,
     #[error("{0}")]
@@ -195,6 +197,17 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
     );
     let hub = Hub::new(store, engine, config.server.address.clone());
     let loops = Loops::new(hub.clone());
+    // The file's people with the last good copy of the LDAP directory, then
+    // a first read of it before anything is served (bounded by its timeout).
+    let keeper = Arc::new(DirectoryKeeper::new(
+        path,
+        started_with,
+        &config,
+        hub.clone(),
+        verifier.clone(),
+    ));
+    keeper.apply_current()?;
+    refresh::read_once(&keeper, &loops).await;
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -221,6 +234,16 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         shutdown.clone(),
         move || mail::outbox::run(outbox.clone(), l.clone(), sd.clone()),
     )));
+
+    if config.directory.is_some() {
+        let (sd, k, l) = (shutdown.clone(), keeper.clone(), loops.clone());
+        tasks.push(tokio::spawn(supervise(
+            refresh::LOOP,
+            loops.clone(),
+            shutdown.clone(),
+            move || refresh::run(k.clone(), l.clone(), sd.clone()),
+        )));
+    }
 
     let (sd, h, l) = (shutdown.clone(), hub.clone(), loops.clone());
     tasks.push(tokio::spawn(supervise(
@@ -256,14 +279,8 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
     }
     info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
 
-    let reloader = Arc::new(Reloader::new(
-        path,
-        started_with,
-        hub.clone(),
-        verifier.clone(),
-    ));
     mailpresence_server::service::ready();
-    wait_for_signals(&config, &loops, &reloader).await?;
+    wait_for_signals(&config, &loops, &keeper).await?;
     info!("shutting down");
     mailpresence_server::service::stopping();
     stop.send_replace(true);
@@ -326,7 +343,7 @@ async fn supervise_sip(
 async fn wait_for_signals(
     config: &Config,
     loops: &Loops,
-    reloader: &Arc<Reloader>,
+    keeper: &Arc<DirectoryKeeper>,
 ) -> Result<(), RunError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
@@ -345,34 +362,22 @@ async fn wait_for_signals(
                 }
                 Err(e) => warn!("status: {e}"),
             },
-            _ = hup.recv() => reload(reloader.clone()).await,
+            _ = hup.recv() => reload(keeper.clone(), loops).await,
         }
     }
 }
 
 /// Applies the configuration file's people and rules (on a blocking thread:
-/// it reads the file and writes the store) and says what changed.
-async fn reload(reloader: Arc<Reloader>) {
-    match tokio::task::spawn_blocking(move || reloader.reload()).await {
-        Ok(Ok(done)) => {
-            let names = |v: &[mailpresence_protocol::model::AccountName]| {
-                v.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-            };
-            info!(
-                added = %names(&done.added),
-                removed = %names(&done.removed),
-                "directory reloaded"
-            );
-            if !done.need_restart.is_empty() {
-                warn!(
-                    sections = %done.need_restart.join(" "),
-                    "changed in the configuration but applied only at a restart"
-                );
-            }
-        }
+/// it reads the file and writes the store) and says what changed; then reads
+/// the LDAP directory too (a refresh on demand).
+async fn reload(keeper: Arc<DirectoryKeeper>, loops: &Loops) {
+    let file = keeper.clone();
+    match tokio::task::spawn_blocking(move || file.reload_file()).await {
+        Ok(Ok(changed)) => refresh::log_changed("directory reloaded", &changed),
         Ok(Err(e)) => warn!("configuration not reloaded, nothing changed: {e}"),
         Err(e) => error!("reload ended early: {e}"),
     }
+    refresh::read_once(&keeper, loops).await;
 }
 
 /// Time-driven work: coalesced watch notifications, expiries. A failed tick

@@ -21,6 +21,9 @@ fn person(account: &str, groups: &[&str]) -> config::Person {
         mail: Some(format!("{account}@example.test")),
         sip: Some(format!("sip:{account}@example.test")),
         sip_password: None,
+        reading: None,
+        extension: None,
+        department: None,
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }
 }

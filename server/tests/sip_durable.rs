@@ -127,6 +127,9 @@ fn person(account: String) -> config::Person {
         name: String::new(),
         mail: None,
         sip_password: None,
+        reading: None,
+        extension: None,
+        department: None,
         groups: Vec::new(),
     }
 }

@@ -57,11 +57,15 @@ impl World {
         if let Some(port) = self.web_port {
             writeln!(
                 t,
-                "[web]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{}\"\nmap_pack = \"{}\"\n",
+                "[web]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{}\"\nmap_pack = \"{}\"\n{}\n",
                 self.web_url(),
-                repo_root().join("assets/mappack.bin").display()
+                repo_root().join("assets/mappack.bin").display(),
+                self.web_extra
             )
             .unwrap();
+        }
+        if !self.directory.is_empty() {
+            writeln!(t, "{}\n", self.directory).unwrap();
         }
         if let Some(port) = self.metrics_port {
             writeln!(t, "[metrics]\nlisten = \"127.0.0.1:{port}\"\n").unwrap();

@@ -58,6 +58,10 @@ pub struct World {
     pub web_port: Option<u16>,
     /// The `/metrics` port, when the test reads it (see `with_metrics`).
     pub metrics_port: Option<u16>,
+    /// Extra `[web]` lines (e.g. a trusted proxy's sign-on header).
+    pub web_extra: String,
+    /// The `[directory]` section, when people come from LDAP.
+    pub directory: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -103,6 +107,8 @@ impl World {
             sip_tls: None,
             web_port: None,
             metrics_port: None,
+            web_extra: String::new(),
+            directory: String::new(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }

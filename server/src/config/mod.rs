@@ -6,10 +6,11 @@
 //!
 //! Each section lives in its own file with its defaults and its own checks:
 //! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `presence`, `trust`,
-//! `sip`, `web`, `metrics`, `people` (`[[person]]`, the directory) and `rules`
+//! `sip`, `web`, `metrics`, `directory` (people from LDAP), `people` (`[[person]]`, the directory) and `rules`
 //! (`[[rule]]`, who may see whom). Their types are re-exported here, so the
 //! rest of the crate names them `crate::config::WebConfig` and so on.
 
+mod directory;
 mod mail;
 mod metrics;
 mod people;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use directory::{AttributeNames, Attributes, DirectoryConfig, DirectoryKind};
 pub use mail::{ImapConfig, SmtpConfig};
 pub use mailpresence_protocol::transport::TlsMode;
 pub use metrics::MetricsConfig;
@@ -67,6 +69,9 @@ pub struct Config {
     pub web: Option<WebConfig>,
     /// `/metrics` for IT's monitoring; off when absent.
     pub metrics: Option<MetricsConfig>,
+    /// People and groups from the company's LDAP directory; `[[person]]`
+    /// entries are added to them.
+    pub directory: Option<DirectoryConfig>,
     #[serde(default, rename = "person")]
     pub people: Vec<Person>,
     #[serde(default, rename = "rule")]
@@ -110,14 +115,20 @@ impl Config {
             p.extend(web.problems());
         }
         p.extend(people::problems(&self.people, &self.server.address));
-        p.extend(rules::problems(&self.rules, &self.people));
+        match &self.directory {
+            Some(directory) => p.extend(directory.problems()),
+            // Groups and accounts of the rules are known only from the file.
+            None => p.extend(rules::problems(&self.rules, &self.people)),
+        }
         p
     }
 
     /// Things that are allowed but probably not meant.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = rules::warnings(&self.rules);
-        w.extend(people::warnings(&self.people));
+        if self.directory.is_none() {
+            w.extend(people::warnings(&self.people));
+        }
         if let Some(trust) = &self.trust {
             w.extend(trust.warnings());
         }

@@ -6,22 +6,32 @@ use std::collections::HashSet;
 
 use mailpresence_protocol::model::AccountName;
 use mailpresence_protocol::secret::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::looks_like_address;
 
-/// One person of the directory.
-#[derive(Debug, Clone, Deserialize)]
+/// One person of the directory (also what `[directory]` reads from LDAP,
+/// and the last good copy of it the server keeps).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
     pub account: String,
     #[serde(default)]
     pub name: String,
+    /// The reading (kana) of the name, for sorting and search.
+    #[serde(default)]
+    pub reading: Option<String>,
+    /// The desk phone's extension.
+    #[serde(default)]
+    pub extension: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
     /// Mail address; people without one use SIP only.
     pub mail: Option<String>,
     /// SIP URI; people without one use mail only.
     pub sip: Option<String>,
     /// Digest password for the SIP side, when authentication is wanted.
+    #[serde(default, skip_serializing)]
     pub sip_password: Option<Secret>,
     #[serde(default)]
     pub groups: Vec<String>,

@@ -153,6 +153,30 @@ impl Metrics {
             gauge.set(value);
             registry.register(name, help, gauge);
         }
+        if let Some(d) = &status.directory {
+            let directory: [(&str, &str, i64); 3] = [
+                (
+                    "directory_age_seconds",
+                    "Seconds since the LDAP directory was last read (-1: never)",
+                    age(d.read_at.as_deref(), now).unwrap_or(-1),
+                ),
+                (
+                    "directory_people",
+                    "People read from the LDAP directory",
+                    d.people as i64,
+                ),
+                (
+                    "directory_read_failing",
+                    "1 while the LDAP directory cannot be read (the last good copy is in use)",
+                    i64::from(d.error.is_some()),
+                ),
+            ];
+            for (name, help, value) in directory {
+                let gauge = Gauge::<i64>::default();
+                gauge.set(value);
+                registry.register(name, help, gauge);
+            }
+        }
         let restarts = Family::<LoopLabels, Gauge>::default();
         let up = Family::<LoopLabels, Gauge>::default();
         for (name, state) in &status.loops {
@@ -233,6 +257,7 @@ mod tests {
                 ..Counts::default()
             },
             loops,
+            directory: None,
         }
     }
 

@@ -80,6 +80,9 @@ pub fn person(account: &str) -> config::Person {
         name: String::new(),
         mail: None,
         sip_password: None,
+        reading: None,
+        extension: None,
+        department: None,
         groups: Vec::new(),
     }
 }

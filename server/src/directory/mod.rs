@@ -1,5 +1,9 @@
-//! Who is who, and who may see whom: the people of the configuration with
+//! Who is who, and who may see whom: the people of the configuration (and
+//! of the company's LDAP directory, `ldap`, read again by `refresh`) with
 //! their mail and SIP identities, and the authorization rules.
+
+pub mod ldap;
+pub mod refresh;
 
 use std::collections::HashMap;
 
@@ -13,6 +17,10 @@ use crate::config::{self, Rule};
 pub struct Person {
     pub account: AccountName,
     pub name: String,
+    /// The reading (kana) of the name, where the directory has one.
+    pub reading: Option<String>,
+    pub extension: Option<String>,
+    pub department: Option<String>,
     pub mail: Option<String>,
     pub sip: Option<String>,
     pub sip_password: Option<Secret>,
@@ -74,6 +82,9 @@ impl Directory {
             dir.people.push(Person {
                 account,
                 name: p.name.clone(),
+                reading: p.reading.clone(),
+                extension: p.extension.clone(),
+                department: p.department.clone(),
                 mail: p.mail.clone(),
                 sip: p.sip.clone(),
                 sip_password: p.sip_password.clone(),
@@ -173,6 +184,9 @@ mod tests {
             mail: Some(format!("{account}@example.test")),
             sip: Some(format!("sip:{account}@example.test")),
             sip_password: None,
+            reading: None,
+            extension: None,
+            department: None,
             groups: groups.iter().map(|g| g.to_string()).collect(),
         }
     }
