@@ -282,3 +282,60 @@ async fn people_and_nested_groups_come_from_the_directory_and_follow_its_changes
     raw.send_text(&publish(&raw, "kato", &domain, "外出")).await;
     assert_eq!(raw.status().await, Some(200), "kato is still known");
 }
+
+/// The plain OpenLDAP shape: inetOrgPerson people named by `uid`, groups of
+/// names, the display name in `cn`: the defaults of `kind = "openldap"`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_openldap_tree_gives_people_their_names_and_groups() {
+    let mut world = World::new(&[]).with_sip().with_web();
+    let tree = Tree::new(&world).await;
+    let mut ldap = admin().await;
+    for (uid, cn, reading) in [
+        ("ito", "伊藤 一郎", "いとう いちろう"),
+        ("mori", "森 花子", "もり はなこ"),
+    ] {
+        let mail = world.mail_of(uid);
+        let sip = format!("sip:{uid}@{}", world.servers.domain);
+        ldap.add(
+            &format!("uid={uid},{}", tree.base),
+            attrs(&[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &[uid]),
+                ("cn", &[cn]),
+                ("sn", &[cn]),
+                ("displayName", &[reading]),
+                ("mail", &[&mail]),
+                ("labeledURI", &[&sip]),
+            ]),
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    }
+    tree.add_group("field", &[format!("uid=ito,{}", tree.base)])
+        .await;
+    tree.add_group("desk", &[format!("uid=mori,{}", tree.base)])
+        .await;
+    directory_world(&mut world, &tree);
+    world.directory = world.directory.replace(
+        "kind = \"active-directory\"\npeople_filter = \"(objectClass=user)\"\n",
+        "kind = \"openldap\"\n",
+    );
+    let domain = world.servers.domain.clone();
+    let _server = world.start_server();
+    assert_eq!(
+        world.status()["directory"]["people"],
+        2,
+        "{}",
+        world.status()
+    );
+    let raw = RawSip::new(world.sip_addr()).await;
+    raw.send_text(&publish(&raw, "ito", &domain, "現場")).await;
+    assert_eq!(raw.status().await, Some(200));
+    // mori (desk) sees ito (field) by the name in cn.
+    assert_eq!(
+        names_on(&board_of(&world, "mori").await),
+        ["伊藤 一郎", "森 花子"]
+    );
+}
