@@ -3,6 +3,7 @@
 //! server use.
 
 mod compose;
+mod enrol;
 mod location;
 mod parse;
 mod pidf;
@@ -42,6 +43,8 @@ enum Command {
     Schedule(terminal::Schedule),
     Lookup(terminal::LookupArgs),
     Watch(terminal::WatchArgs),
+    /// Read an enrolment code: what it asks to trust, and the account file.
+    Enroll(enrol::EnrollArgs),
 }
 
 /// Failures of the command itself (not of the mail it reads).
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Schedule(cmd) => terminal::schedule(cmd),
         Command::Lookup(args) => terminal::lookup(args),
         Command::Watch(args) => terminal::watch(args),
+        Command::Enroll(args) => enrol::run(args),
     };
     match result {
         Ok(code) => code,

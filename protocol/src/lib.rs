@@ -2,7 +2,8 @@
 //! the two wire formats (presence mail and PIDF), the one-line summaries both
 //! show, the mail transport both use (IMAP with IDLE, SMTP, the outbox), and
 //! the map pack's file format (the phone geocodes with it, the server's web
-//! board draws its map from it). Nothing here knows about GPS, the phone's
+//! board draws its map from it), and the enrolment code (the server makes it,
+//! the phones read it). Nothing here knows about GPS, the phone's
 //! store or SIP.
 //!
 //! Glossary of the comments: "the seed" is the patent this system implements
@@ -14,6 +15,7 @@
 //! carry UniFFI derives (as matrix-rust-sdk's crates do), so that edge has no
 //! copies of them.
 
+pub mod enrolment;
 pub mod mail;
 pub mod mappack;
 pub mod model;

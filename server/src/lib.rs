@@ -11,7 +11,8 @@
 //! their connections, `tls` reads the certificate SIP and the board serve,
 //! `hex` writes digests and tokens; `config` and `directory` say who is who
 //! and who may see whom; `status` reports, `metrics` counts for IT's
-//! monitoring, and `service` tells systemd the server is ready and alive. `directory::refresh`
+//! monitoring, `signing` keeps the server's Ed25519 key and `enrolment`
+//! makes the codes phones join with; `service` tells systemd the server is ready and alive. `directory::refresh`
 //! keeps the directory current (the file on SIGHUP, LDAP on a schedule).
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
@@ -24,12 +25,14 @@ pub mod admission;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod enrolment;
 pub mod feed;
 pub mod hex;
 pub mod hub;
 pub mod mail;
 pub mod metrics;
 pub mod service;
+pub mod signing;
 pub mod sip;
 pub mod status;
 pub mod store;

@@ -1,5 +1,6 @@
 //! `mailpresence-server`: runs the presence server, checks a configuration,
-//! prints the status of a running one, or backs up and restores its database.
+//! prints the status of a running one, backs up and restores its database,
+//! or makes a phone's enrolment code (`enroll ACCOUNT`).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
 use mailpresence_server::store::sqlite::backup::{self, StorageLock};
 use mailpresence_server::supervisor::{Loops, supervise};
+use mailpresence_server::{enrolment, signing};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -44,6 +46,25 @@ struct Cli {
     /// first; the backup is checked before anything is replaced).
     #[arg(long, value_name = "FILE")]
     restore: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Make an enrolment code for ACCOUNT's phone: prints a QR code to scan
+    /// and the same code as a link (nothing secret outlives it: it holds a
+    /// one-time token, never a password).
+    Enroll {
+        /// The person's account, as in the directory.
+        account: String,
+        /// How long the code may be used, in hours (1 to 720).
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=720))]
+        valid_hours: u16,
+        /// Print only the link (for a script, or a mail to the person).
+        #[arg(long)]
+        link_only: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +90,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Some(Command::Enroll {
+        account,
+        valid_hours,
+        link_only,
+    }) = &cli.command
+    {
+        return enroll(&config, account, *valid_hours, *link_only);
     }
     if let Some(dest) = &cli.backup {
         return report_copy(
@@ -112,6 +141,37 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `enroll ACCOUNT`: a code signed with the server's key, its token kept in
+/// the database for the phone's enrolment mail.
+fn enroll(config: &Config, account: &str, valid_hours: u16, link_only: bool) -> ExitCode {
+    let made = (|| -> Result<String, Box<dyn std::error::Error>> {
+        let key = signing::load_or_create(&signing::key_path(&config.server.storage))?;
+        let mut store = SqliteStore::open(&config.server.storage)?;
+        let valid_for = chrono::Duration::hours(i64::from(valid_hours));
+        Ok(enrolment::make_code(
+            config, &key, &mut store, account, valid_for,
+        )?)
+    })();
+    match made {
+        Ok(code) => {
+            if !link_only {
+                if let Some(qr) = enrolment::qr_for_terminal(&code) {
+                    println!("{qr}");
+                }
+                println!(
+                    "Scan with the MailPresence app, or open this link on the phone (valid {valid_hours} h, once):"
+                );
+            }
+            println!("{code}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailpresence-server: enroll {account}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -67,6 +67,9 @@ impl World {
         if !self.directory.is_empty() {
             writeln!(t, "{}\n", self.directory).unwrap();
         }
+        if !self.extra_sections.is_empty() {
+            writeln!(t, "{}\n", self.extra_sections).unwrap();
+        }
         if let Some(port) = self.metrics_port {
             writeln!(t, "[metrics]\nlisten = \"127.0.0.1:{port}\"\n").unwrap();
         }

@@ -62,6 +62,8 @@ pub struct World {
     pub web_extra: String,
     /// The `[directory]` section, when people come from LDAP.
     pub directory: String,
+    /// Further sections (e.g. `[phones]`), written before the people.
+    pub extra_sections: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -109,6 +111,7 @@ impl World {
             metrics_port: None,
             web_extra: String::new(),
             directory: String::new(),
+            extra_sections: String::new(),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }

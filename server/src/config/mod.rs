@@ -6,7 +6,8 @@
 //!
 //! Each section lives in its own file with its defaults and its own checks:
 //! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `presence`, `trust`,
-//! `sip`, `web`, `metrics`, `directory` (people from LDAP), `people` (`[[person]]`, the directory) and `rules`
+//! `sip`, `web`, `metrics`, `directory` (people from LDAP), `phones` (the
+//! phones' mail settings for enrolment), `people` (`[[person]]`, the directory) and `rules`
 //! (`[[rule]]`, who may see whom). Their types are re-exported here, so the
 //! rest of the crate names them `crate::config::WebConfig` and so on.
 
@@ -14,6 +15,7 @@ mod directory;
 mod mail;
 mod metrics;
 mod people;
+mod phones;
 mod presence;
 mod rules;
 mod server;
@@ -30,6 +32,7 @@ pub use mail::{ImapConfig, SmtpConfig};
 pub use mailpresence_protocol::transport::TlsMode;
 pub use metrics::MetricsConfig;
 pub use people::Person;
+pub use phones::PhonesConfig;
 pub use presence::PresencePolicy;
 pub use rules::Rule;
 pub use server::{LogFormat, ServerSection};
@@ -72,6 +75,8 @@ pub struct Config {
     /// People and groups from the company's LDAP directory; `[[person]]`
     /// entries are added to them.
     pub directory: Option<DirectoryConfig>,
+    /// How phones reach the mail servers, for the enrolment codes.
+    pub phones: Option<PhonesConfig>,
     #[serde(default, rename = "person")]
     pub people: Vec<Person>,
     #[serde(default, rename = "rule")]

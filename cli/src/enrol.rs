@@ -1,0 +1,189 @@
+//! `mailpresence enroll LINK`: the phone's side of an enrolment code, from a
+//! terminal. Reads the code with the same parser the apps use (the protocol
+//! crate's), shows what it is about to trust — the presence server, its
+//! key's fingerprint, the company CA's pin — and, given where to write it,
+//! the account file the phone commands use, with only the mail password
+//! typed (from a file: never on the command line).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use mailpresence_protocol::enrolment::{Enrolment, ServiceSettings};
+use sha2::{Digest, Sha256};
+
+use crate::CliError;
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The enrolment code (`mailpresence:enrol/1/…`), as the QR code or the
+    /// link says it.
+    pub code: String,
+    /// Write the phone's account file here (TOML, for `--config` of the
+    /// phone commands). Without it, only what the code says is shown.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// A file holding the mail password (one line).
+    #[arg(long, value_name = "FILE", requires = "write")]
+    pub password_file: Option<PathBuf>,
+    /// The company CA certificate (PEM); must match the code's pin.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+pub fn run(args: EnrollArgs) -> Result<ExitCode, CliError> {
+    let now = chrono::Utc::now().timestamp();
+    let code = Enrolment::decode(&args.code, now).map_err(|e| CliError::Input(e.to_string()))?;
+    print!("{}", trusted(&code));
+    if let Some(pin) = &code.ca_sha256 {
+        let Some(ca) = &args.ca_file else {
+            return Err(CliError::Input(format!(
+                "the mail servers use the company CA (SHA-256 {pin}); give its certificate with --ca-file"
+            )));
+        };
+        check_pin(ca, pin)?;
+    }
+    let Some(out) = &args.write else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let password = match &args.password_file {
+        Some(file) => Some(read_password(file)?),
+        None => None,
+    };
+    let text = account_file(&code, password.as_deref(), args.ca_file.as_deref());
+    std::fs::write(out, text).map_err(|source| CliError::Read {
+        path: out.display().to_string(),
+        source,
+    })?;
+    println!("account file written: {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the code asks the phone to trust, for a person to read first.
+fn trusted(code: &Enrolment) -> String {
+    let service = |s: &ServiceSettings| format!("{}:{} ({:?})", s.host, s.port, s.tls);
+    let expires = chrono::DateTime::from_timestamp(code.expires, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    format!(
+        "account:          {} <{}>\npresence server:  {}\nIMAP:             {}\nSMTP:             {}\nmail system:      {}\nserver key:       {}\ncompany CA:       {}\ncode valid until: {expires}\n",
+        code.account,
+        code.mail,
+        code.presence,
+        service(&code.imap),
+        service(&code.smtp),
+        code.authserv_id
+            .as_deref()
+            .unwrap_or("(none: Notify mails cannot be proven)"),
+        code.key_fingerprint(),
+        code.ca_sha256.as_deref().unwrap_or("(public certificates)"),
+    )
+}
+
+/// The CA file's first certificate must be the one the code pins.
+fn check_pin(ca: &Path, pin: &str) -> Result<(), CliError> {
+    let certs = mailpresence_protocol::transport::tls::read_ca_file(ca)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let found: String = certs
+        .first()
+        .map(|c| {
+            Sha256::digest(c.as_ref())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if found.eq_ignore_ascii_case(pin) {
+        Ok(())
+    } else {
+        Err(CliError::Input(format!(
+            "{} is not the company CA the code names (SHA-256 {found}, the code says {pin}): nothing was written",
+            ca.display()
+        )))
+    }
+}
+
+fn read_password(file: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(file).map_err(|source| CliError::Read {
+        path: file.display().to_string(),
+        source,
+    })?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The phone's account file (TOML) for this code.
+fn account_file(code: &Enrolment, password: Option<&str>, ca_file: Option<&Path>) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let server = |name: &str, s: &ServiceSettings| {
+        let mut t = format!(
+            "[{name}]\nhost = {}\nport = {}\ntls = {}\nuser = {}\n",
+            quote(&s.host),
+            s.port,
+            quote(&format!("{:?}", s.tls).to_lowercase()),
+            quote(&code.mail)
+        );
+        if let Some(p) = password {
+            t.push_str(&format!("password = {}\n", quote(p)));
+        }
+        if let Some(ca) = ca_file {
+            t.push_str(&format!("ca_file = {}\n", quote(&ca.display().to_string())));
+        }
+        t
+    };
+    let mut t = format!(
+        "# Written by `mailpresence enroll` from the code of {}.\naccount = {}\nmail = {}\npresence_server = {}\n",
+        code.presence,
+        quote(&code.account),
+        quote(&code.mail),
+        quote(&code.presence)
+    );
+    if let Some(id) = &code.authserv_id {
+        t.push_str(&format!("authserv_id = {}\n", quote(id)));
+    }
+    t.push('\n');
+    t.push_str(&server("imap", &code.imap));
+    t.push('\n');
+    t.push_str(&server("smtp", &code.smtp));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
+
+    use ed25519_dalek::SigningKey;
+    use mailpresence_protocol::enrolment::public_key_text;
+    use mailpresence_protocol::transport::TlsMode;
+
+    use super::*;
+
+    #[test]
+    fn the_account_file_reads_back_as_the_phone_s_configuration() {
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let service = |port| ServiceSettings {
+            host: "mail.example.co.jp".into(),
+            port,
+            tls: TlsMode::Starttls,
+        };
+        let code = Enrolment {
+            account: "tanaka".into(),
+            mail: "tanaka@example.co.jp".into(),
+            presence: "presence@example.co.jp".into(),
+            imap: service(143),
+            smtp: service(587),
+            authserv_id: Some("mx.example.co.jp".into()),
+            ca_sha256: None,
+            server_key: public_key_text(&key.verifying_key()),
+            token: "t".into(),
+            expires: 0,
+            oauth: None,
+        };
+        let text = account_file(&code, Some("pa\"ss"), None);
+        let config: mailpresence_core::terminal::config::TerminalConfig =
+            toml::from_str(&text).unwrap();
+        assert_eq!(config.account, "tanaka");
+        assert_eq!(config.smtp.port, 587);
+        assert_eq!(config.imap.password.as_deref(), Some("pa\"ss"));
+        assert_eq!(config.authserv_id.as_deref(), Some("mx.example.co.jp"));
+    }
+}
