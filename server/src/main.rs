@@ -65,6 +65,13 @@ enum Command {
         #[arg(long)]
         link_only: bool,
     },
+    /// List ACCOUNT's enrolled phones, or revoke one (a lost phone).
+    Devices {
+        account: String,
+        /// The device to revoke (its number in the list).
+        #[arg(long, value_name = "ID")]
+        revoke: Option<i64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +105,9 @@ fn main() -> ExitCode {
     }) = &cli.command
     {
         return enroll(&config, account, *valid_hours, *link_only);
+    }
+    if let Some(Command::Devices { account, revoke }) = &cli.command {
+        return devices(&config, account, *revoke);
     }
     if let Some(dest) = &cli.backup {
         return report_copy(
@@ -172,6 +182,57 @@ fn enroll(config: &Config, account: &str, valid_hours: u16, link_only: bool) -> 
         }
         Err(e) => {
             eprintln!("mailpresence-server: enroll {account}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `devices ACCOUNT [--revoke ID]`.
+fn devices(config: &Config, account: &str, revoke: Option<i64>) -> ExitCode {
+    let done = (|| -> Result<String, mailpresence_server::store::StoreError> {
+        let mut store = SqliteStore::open(&config.server.storage)?;
+        let now = chrono::Utc::now();
+        store.transaction(|tx| {
+            if let Some(id) = revoke {
+                return Ok(if tx.revoke_device(account, id, now)? {
+                    format!("device {id} of {account} revoked")
+                } else {
+                    format!("{account} has no live device {id}: nothing changed")
+                });
+            }
+            let list = tx.devices_of(account)?;
+            if list.is_empty() {
+                return Ok(format!("{account} has no enrolled device"));
+            }
+            Ok(list
+                .iter()
+                .map(|d| {
+                    let state = match d.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "live".into(),
+                    };
+                    let seen = d
+                        .last_seen_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "never".into());
+                    format!(
+                        "{:>4}  {:<20} enrolled {}  last seen {seen}  {state}",
+                        d.id,
+                        d.name,
+                        d.enrolled_at.to_rfc3339()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        })
+    })();
+    match done {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mailpresence-server: devices {account}: {e}");
             ExitCode::FAILURE
         }
     }

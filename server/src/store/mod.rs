@@ -170,8 +170,9 @@ pub trait Store {
     fn update_request(&mut self, request: &Request) -> Result<()>;
     /// Drops the requests answering through this reference (a SIP dialog).
     fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize>;
-    /// Forgets a person who left the directory: their presence, and every
-    /// request they made or that was about them. Returns the rows dropped.
+    /// Forgets a person who left the directory: their presence, every
+    /// request they made or that was about them, and their enrolled devices
+    /// (revoked). Returns the rows changed.
     fn forget_person(&mut self, account: &AccountName) -> Result<usize>;
     /// Drops requests past their expiry; returns how many.
     fn expire_requests(&mut self, now: Time) -> Result<usize>;

@@ -8,11 +8,13 @@
 //! `handled` (mails already handled), `outbox`, `counters` (rate limits),
 //! `records` (expiring records: SIP state, board sign-ins), `meta` (facts
 //! and status counts), `backup` (online backup, restore, and the lock a
-//! running server holds); this file holds the connection, transactions and
+//! running server holds), `devices` (enrolled phones and their keys); this
+//! file holds the connection, transactions and
 //! batches, and hands each [`Store`] operation to its file.
 
 pub mod backup;
 mod counters;
+pub mod devices;
 mod handled;
 mod meta;
 mod outbox;
@@ -285,7 +287,9 @@ impl Store for SqliteTx<'_> {
             "DELETE FROM request WHERE watcher = ?1 OR notifier = ?1",
             [account.as_str()],
         )?;
-        Ok(presence + requests)
+        // Their phones may no longer speak for them.
+        let devices = self.revoke_devices_of(account.as_str(), Utc::now())?;
+        Ok(presence + requests + devices)
     }
 
     fn due_watches(&self, mail_before: Time, sip_before: Time, now: Time) -> Result<Vec<Request>> {

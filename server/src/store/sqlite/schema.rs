@@ -107,6 +107,23 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM sender_hour
         WHERE substr(sender, 1, 7) = 'web-ip:' OR substr(sender, 1, 9) = 'web-link:';
 "#,
+    r#"
+    -- Each person's enrolled phones: the device's Ed25519 public key (its
+    -- mails are signed with the private half, which never leaves it), a
+    -- name people recognise, when it enrolled and was last heard from, and
+    -- when it was revoked (a revoked key's mails are refused; the row stays
+    -- so the list shows what happened).
+    CREATE TABLE device (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        name TEXT NOT NULL,
+        public_key TEXT NOT NULL UNIQUE,   -- base64url, 32 bytes
+        enrolled_at INTEGER NOT NULL,      -- unix ms
+        last_seen_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE INDEX device_account ON device(account);
+"#,
 ];
 
 /// The schema version this build writes (and the newest it can open).
