@@ -154,7 +154,7 @@ def main():
     show = int(os.environ.get("SHOW_MISSES", "8"))
     for kind in ("municipality", "town"):
         print(f"\nSome wrong answers for the {kind} (address → ours):\n")
-        for line in misses[kind][:: max(1, len(misses[kind]) // show)][:show]:
+        for line in misses[kind][:: max(1, len(misses[kind]) // max(show, 1))][:show]:
             print(f"- {line}")
 
 

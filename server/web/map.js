@@ -9,9 +9,9 @@
 const BoardMap = (() => {
   const NS = "http://www.w3.org/2000/svg";
   // Map units: 20 a degree of latitude. Town areas show below this width
-  // (about 60 km); a fit is never narrower than MIN_WIDTH (about 6 km).
+  // (about 60 km); a fit is never narrower than MIN_WIDTH (about 2 km).
   const TOWNS_BELOW = 10;
-  const MIN_WIDTH = 1;
+  const MIN_WIDTH = 0.35;
   const MARGIN = 0.35;
   const view = { svg: null, full: null, box: null, towns: [], people: [], placesKey: null, fitted: false };
 
@@ -52,10 +52,11 @@ const BoardMap = (() => {
       path.setAttribute("d", town.path);
       path.setAttribute("fill-rule", "evenodd");
       path.setAttribute("vector-effect", "non-scaling-stroke");
+      // The name to the east of the area, clear of the dots inside it.
       const text = document.createElementNS(NS, "text");
-      const [w, n, e, s] = town.bounds;
-      text.setAttribute("x", (w + e) / 2);
-      text.setAttribute("y", n);
+      const [, n, e, s] = town.bounds;
+      text.setAttribute("x", e);
+      text.setAttribute("y", (n + s) / 2);
       text.setAttribute("class", "town-label");
       text.textContent = town.label;
       g.append(path, text);
@@ -96,9 +97,9 @@ const BoardMap = (() => {
     const layer = view.svg.querySelector(".towns");
     layer.classList.toggle("hidden", !close);
     for (const text of layer.querySelectorAll("text")) {
-      text.setAttribute("font-size", (w / 40).toFixed(4));
-      text.setAttribute("stroke-width", (w / 400).toFixed(4));
-      text.setAttribute("dy", (-w / 120).toFixed(4));
+      text.setAttribute("font-size", (w / 55).toFixed(4));
+      text.setAttribute("stroke-width", (w / 300).toFixed(4));
+      text.setAttribute("dx", (w / 150).toFixed(4));
     }
     for (const dot of view.svg.querySelectorAll(".dots circle")) {
       dot.setAttribute("r", (w / 90).toFixed(4));
