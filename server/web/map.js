@@ -139,7 +139,7 @@ const BoardMap = (() => {
     const pointers = new Map();
     let pinch = null;
     svg.addEventListener("pointerdown", (e) => {
-      svg.setPointerCapture(e.pointerId);
+      try { svg.setPointerCapture(e.pointerId); } catch (_) { /* a pointer already gone */ }
       pointers.set(e.pointerId, [e.clientX, e.clientY]);
       pinch = null;
     });

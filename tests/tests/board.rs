@@ -2,8 +2,8 @@
 //! the real server, Dovecot and Postfix, and SIPp as a desk phone: a desk
 //! worker signs in with the link mailed to them; a field worker's Publish
 //! mail appears on the open board without a reload, on the list and on the
-//! map, which opens on the field workers' town areas, labelled, and zooms by
-//! keyboard; a colleague whom the rules deny location sees the row without
+//! map, which opens on the field workers' town areas, labelled, and zooms and
+//! pans by keyboard, wheel, drag and pinch; a colleague whom the rules deny location sees the row without
 //! the place, and no dot or town on the map; a change made on the board
 //! reaches a SIP watcher and a mail watcher.
 //! With MAILPRESENCE_SCREENSHOTS=DIR it leaves board.png and board-map.png there
@@ -260,6 +260,44 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
     let again: serde_json::Value =
         serde_json::from_str(shown("again").await.as_str().unwrap()).unwrap();
     assert_eq!(again["width"], fitted["width"], "{again}");
+    // The wheel zooms in, one finger drags, two pinch (the events a mouse
+    // and a touch screen send).
+    let moved = browser
+        .run(
+            "const svg = document.querySelector('#map svg'); \
+             const r = svg.getBoundingClientRect(); \
+             const [cx, cy] = [r.left + r.width / 2, r.top + r.height / 2]; \
+             const box = () => { const b = svg.viewBox.baseVal; return [b.x, b.width]; }; \
+             const p = (type, id, x) => svg.dispatchEvent(new PointerEvent(type, \
+               { pointerId: id, clientX: x, clientY: cy, bubbles: true, isPrimary: id === 1, pointerType: 'touch' })); \
+             const before = box(); \
+             svg.dispatchEvent(new WheelEvent('wheel', \
+               { deltaY: -100, clientX: cx, clientY: cy, bubbles: true, cancelable: true })); \
+             const wheeled = box(); \
+             p('pointerdown', 1, cx); p('pointermove', 1, cx + 100); p('pointerup', 1, cx + 100); \
+             const dragged = box(); \
+             p('pointerdown', 1, cx - 50); p('pointerdown', 2, cx + 50); \
+             p('pointermove', 2, cx + 50); p('pointermove', 2, cx + 150); \
+             p('pointerup', 1, cx - 50); p('pointerup', 2, cx + 150); \
+             return JSON.stringify({ before, wheeled, dragged, pinched: box() });",
+        )
+        .await;
+    let moved: serde_json::Value = serde_json::from_str(moved.as_str().unwrap()).unwrap();
+    let at = |step: &str, i: usize| moved[step][i].as_f64().unwrap();
+    assert!(
+        at("wheeled", 1) < 0.9 * at("before", 1),
+        "the wheel: {moved}"
+    );
+    assert!(
+        at("dragged", 0) < at("wheeled", 0),
+        "a drag to the right: {moved}"
+    );
+    assert_eq!(at("dragged", 1), at("wheeled", 1), "{moved}");
+    let pinch = at("pinched", 1) / at("dragged", 1);
+    assert!(
+        (pinch - 0.5).abs() < 0.01,
+        "two fingers twice as far apart: {moved}"
+    );
 
     // ito may see tanaka's state, never his place.
     browser
