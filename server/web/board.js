@@ -1,6 +1,7 @@
 // The presence board in the browser: reads /api/board once, then follows
 // /api/events (Server-Sent Events) and redraws the changed rows; no polling.
 // Every text from the server goes in through textContent, never as HTML.
+// The map view is map.js's (BoardMap), fed the same visible rows.
 "use strict";
 
 const TEXT = {
