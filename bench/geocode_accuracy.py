@@ -14,7 +14,10 @@ the name we give (a county before a town or village is allowed: 安八郡安八�
 A town is right when what follows begins with our town name, and when our
 town is a 丁目, the address's 丁目 number (一丁目, 1丁目 or 1-…) is the same;
 where the address stops at the 大字 (大字大中山, a lot number after it) and
-ours is one of its 丁目 (大中山二丁目), the town counts as right.
+ours is one of its 丁目 (大中山二丁目) or 字 (大字堤 → 大字堤字切通), the town
+counts as right. 大字 inside a name may be written or not, and a 丁 (堺市's
+百舌鳥西之町一丁) is a 丁目. ケ and ヶ are the same letter (茅ケ崎市, 茅ヶ崎市), and an
+island's name may stand before its town as a county's does (八丈島八丈町).
 Addresses that name no town after the municipality (only a lot number) count
 for the municipality figure only.
 
@@ -53,9 +56,9 @@ def normal(s):
 
 
 def arabic(s):
-    """Kanji numbers before 条, 区, 線, 号 and 丁 as digits (南十五条西 → 南15条西,
-    北星二区 → 北星2区), as the addresses write them."""
-    return re.sub(r"([一二三四五六七八九十]+)(?=[条区線号丁])", lambda m: str(kanji_number(m.group(1))), s)
+    """Kanji numbers before 条, 区, 線, 号, 番 and 丁 as digits (南十五条西 → 南15条西,
+    北星二区 → 北星2区, 西三番町 → 西3番町), as the addresses write them."""
+    return re.sub(r"([一二三四五六七八九十]+)(?=[条区線号番丁])", lambda m: str(kanji_number(m.group(1))), s)
 
 
 def strip_aza(s):
@@ -88,13 +91,13 @@ def stations():
 def judge(address, answer):
     """(municipality right, town right or None when the address names no town)."""
     rest = PREFECTURE.sub("", address)
-    city = answer.get("city") or ""
+    city = normal(answer.get("city") or "")
     town = normal(answer.get("district") or "")
     after = None
     if rest.startswith(city):
         after = rest[len(city):]
     else:
-        county = re.match(r"^(.+?郡)", rest)
+        county = re.match(r"^(.+?[郡島])", rest)
         if county and rest[len(county.group(1)):].startswith(city):
             after = rest[len(county.group(1)) + len(city):]
     if after is None:
@@ -102,12 +105,17 @@ def judge(address, answer):
     after = strip_aza(after)
     if not after or after[0].isdigit():
         return True, None
-    m = re.match(r"^(.*?)([一二三四五六七八九十]+)丁目$", town)
+    m = re.match(r"^(.*?)([一二三四五六七八九十]+)丁目?$", town)
     base, chome = (m.group(1), kanji_number(m.group(2))) if m else (town, None)
-    base = arabic(strip_aza(base))
-    after = arabic(after)
+    # 大字 inside a name is written or not (諸富町大字大堂, 諸富町大堂).
+    base = arabic(strip_aza(base)).replace("大字", "")
+    after = arabic(after).replace("大字", "")
     if not base or not after.startswith(base):
-        return True, False
+        # The address names the 大字 and a lot number (大字堤1923), ours a 字
+        # inside that 大字 (大字堤字切通).
+        oaza = re.match(r"^(.+?)字", base)
+        return True, bool(oaza) and re.match(r"^\d|$", after[len(oaza.group(1)):]) is not None \
+            and after.startswith(oaza.group(1))
     if chome is None:
         return True, True
     tail = after[len(base):]
@@ -146,7 +154,7 @@ def main():
     show = int(os.environ.get("SHOW_MISSES", "8"))
     for kind in ("municipality", "town"):
         print(f"\nSome wrong answers for the {kind} (address → ours):\n")
-        for line in misses[kind][:: max(1, len(misses[kind]) // show)][:show]:
+        for line in misses[kind][:: max(1, len(misses[kind]) // max(show, 1))][:show]:
             print(f"- {line}")
 
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use mailpresence_core::location::{
     ChangePolicy, Fix, Granularity, OfflineGeocoder, PolicyConfig, read_track,
 };
+use mailpresence_protocol::mappack::MapPack;
 use mailpresence_protocol::summary::Lang;
 
 fn asset(name: &str) -> Vec<u8> {
@@ -106,6 +107,91 @@ fn a_point_gets_the_town_whose_area_holds_it() {
         (35.673963, 139.762841, "東京都千代田区有楽町二丁目"),
     ] {
         assert_eq!(display(&g, lat, lon).as_deref(), Some(want), "{lat},{lon}");
+    }
+}
+
+/// Real buildings near town boundaries, from a source independent of the
+/// pack: GSI's designated shelters (国土地理院 指定避難所, the set of
+/// bench/shelter_accuracy.py), each with its postal address and the point its
+/// municipality gave. The town areas name the address's town; the nearest
+/// town point alone named the neighbour across the boundary (asserted too, so
+/// these points show what the areas are for), at times in another ward.
+#[test]
+fn buildings_near_a_boundary_get_their_own_town_not_the_neighbours() {
+    let areas = geocoder(Lang::Ja);
+    let mut pack = MapPack::from_bytes(&asset("mappack.bin")).expect("pack reads");
+    pack.town_areas.clear();
+    pack.town_rings.clear();
+    let points_only = OfflineGeocoder::new(pack).expect("pack loads");
+    for (lat, lon, address, want, neighbour) in [
+        // 八重洲2-2-1 (中央区), beside Tokyo Station's 丸の内一丁目 (千代田区).
+        (
+            35.67916,
+            139.76908,
+            "東京都中央区八重洲2-2-1",
+            "東京都中央区八重洲二丁目",
+            "東京都千代田区丸の内一丁目",
+        ),
+        (
+            35.67244,
+            139.76183,
+            "東京都中央区銀座5-1-13",
+            "東京都中央区銀座五丁目",
+            "東京都千代田区有楽町二丁目",
+        ),
+        (
+            35.69455,
+            139.78100,
+            "東京都千代田区東神田1-12-13",
+            "東京都千代田区東神田一丁目",
+            "東京都中央区日本橋馬喰町一丁目",
+        ),
+        (
+            35.68868,
+            139.68439,
+            "東京都新宿区西新宿4-8-35",
+            "東京都新宿区西新宿四丁目",
+            "東京都渋谷区本町三丁目",
+        ),
+        (
+            35.70483,
+            139.59076,
+            "東京都武蔵野市吉祥寺東町4-1-9",
+            "東京都武蔵野市吉祥寺東町四丁目",
+            "東京都武蔵野市吉祥寺東町三丁目",
+        ),
+        (
+            34.69702,
+            135.49418,
+            "大阪府大阪市北区堂島2-2-26",
+            "大阪府大阪市北区堂島二丁目",
+            "大阪府大阪市北区曾根崎新地二丁目",
+        ),
+        (
+            35.16179,
+            136.91894,
+            "愛知県名古屋市中区新栄1-48-16",
+            "愛知県名古屋市中区新栄一丁目",
+            "愛知県名古屋市中区千代田五丁目",
+        ),
+        (
+            33.55975,
+            130.38982,
+            "福岡県福岡市中央区小笹1-22-47",
+            "福岡県福岡市中央区小笹一丁目",
+            "福岡県福岡市南区長丘四丁目",
+        ),
+    ] {
+        assert_eq!(
+            display(&areas, lat, lon).as_deref(),
+            Some(want),
+            "{address}"
+        );
+        assert_eq!(
+            display(&points_only, lat, lon).as_deref(),
+            Some(neighbour),
+            "{address}"
+        );
     }
 }
 

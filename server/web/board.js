@@ -1,6 +1,7 @@
 // The presence board in the browser: reads /api/board once, then follows
 // /api/events (Server-Sent Events) and redraws the changed rows; no polling.
 // Every text from the server goes in through textContent, never as HTML.
+// The map view is map.js's (BoardMap), fed the same visible rows.
 "use strict";
 
 const TEXT = {
@@ -10,7 +11,9 @@ const TEXT = {
     sort: "並べ替え", sortName: "氏名順", sortBack: "戻り順", all: "すべて", signOut: "サインアウト",
     empty: "表示する人がいません。", none: "なし", other: "その他", overdue: "超過", notToday: "本日以外の更新",
     live: "リアルタイム更新中", reconnecting: "再接続中…", saved: "更新しました", failed: "更新できませんでした",
-    mapNote: "勤務中の人を、公開している町の代表点に表示します（おおよその位置です）。",
+    mapNote: "勤務中の人を、公開している町に表示します（町の範囲と代表点：おおよその位置です）。",
+    mapHelp: "地図: ドラッグで移動、ホイール・ピンチ・＋／−で拡大縮小、矢印キーで移動、0 で全員の町に戻ります",
+    mapIn: "拡大", mapOut: "縮小", mapFit: "全員の町",
     lang: "English",
   },
   en: {
@@ -19,7 +22,9 @@ const TEXT = {
     sort: "Sort", sortName: "By name", sortBack: "By return", all: "All", signOut: "Sign out",
     empty: "Nobody to show.", none: "none", other: "Other", overdue: "overdue", notToday: "not updated today",
     live: "Live", reconnecting: "Reconnecting…", saved: "Updated", failed: "Could not update",
-    mapNote: "People on duty, at the representative point of the town they publish (approximate).",
+    mapNote: "People on duty, in the town they publish (its area and a point in it: approximate).",
+    mapHelp: "Map: drag to move, wheel, pinch or +/− to zoom, arrow keys to move, 0 back to everyone's towns",
+    mapIn: "Zoom in", mapOut: "Zoom out", mapFit: "Everyone's towns",
     lang: "日本語",
   },
 };
@@ -27,7 +32,7 @@ const TEXT = {
 const state = {
   lang: localStorage.getItem("board-lang") || document.documentElement.lang || "ja",
   board: null, people: new Map(), filter: "", search: "", sort: "name", view: "list",
-  stream: null, mapLoaded: false, changed: new Set(),
+  stream: null, changed: new Set(),
 };
 
 const $ = (id) => document.getElementById(id);
@@ -49,6 +54,9 @@ function applyTexts() {
   document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
   $("lang-switch").textContent = t("lang");
   $("search").setAttribute("aria-label", t("search"));
+  $("map").setAttribute("aria-label", t("mapHelp"));
+  $("map-in").setAttribute("aria-label", t("mapIn"));
+  $("map-out").setAttribute("aria-label", t("mapOut"));
 }
 
 async function loadBoard() {
@@ -197,34 +205,12 @@ function renderLegend() {
 }
 
 async function showMap() {
-  if (!state.mapLoaded) {
-    const response = await fetch("/api/map.svg", { credentials: "same-origin" });
-    const doc = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
-    $("map").replaceChildren(document.importNode(doc.documentElement, true));
-    state.mapLoaded = true;
-  }
+  await BoardMap.show($("map"), visible());
   renderDots();
 }
 
 function renderDots() {
-  const svg = $("map").querySelector("svg");
-  if (!svg) return;
-  const layer = svg.querySelector(".dots");
-  layer.replaceChildren();
-  const ns = "http://www.w3.org/2000/svg";
-  for (const p of visible()) {
-    if (!p.point) continue;
-    const c = document.createElementNS(ns, "circle");
-    c.setAttribute("cx", p.point[0]);
-    c.setAttribute("cy", p.point[1]);
-    c.setAttribute("r", "4");
-    c.setAttribute("class", "dot st-" + p.state);
-    c.dataset.account = p.account;
-    const title = document.createElementNS(ns, "title");
-    title.textContent = p.name + " — " + label(p.state) + " — " + (p.place || "");
-    c.append(title);
-    layer.append(c);
-  }
+  BoardMap.dots(visible(), (p) => p.name + " — " + label(p.state) + " — " + (p.place || ""));
 }
 
 function fillOwnForm() {
@@ -301,6 +287,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("sort").addEventListener("change", (e) => { state.sort = e.target.value; render(); });
   $("tab-list").addEventListener("click", () => select("list"));
   $("tab-map").addEventListener("click", () => select("map"));
+  $("map-in").addEventListener("click", () => BoardMap.zoom(1.5));
+  $("map-out").addEventListener("click", () => BoardMap.zoom(1 / 1.5));
+  $("map-fit").addEventListener("click", () => BoardMap.fit());
   document.querySelector("[role=tablist]").addEventListener("keydown", tabKeys);
   $("sign-out").addEventListener("click", signOut);
   $("lang-switch").addEventListener("click", () => {

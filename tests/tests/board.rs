@@ -2,8 +2,10 @@
 //! the real server, Dovecot and Postfix, and SIPp as a desk phone: a desk
 //! worker signs in with the link mailed to them; a field worker's Publish
 //! mail appears on the open board without a reload, on the list and on the
-//! map; a colleague whom the rules deny location sees the row without the
-//! place; a change made on the board reaches a SIP watcher and a mail watcher.
+//! map, which opens on the field workers' town areas, labelled, and zooms and
+//! pans by keyboard, wheel, drag and pinch; a colleague whom the rules deny location sees the row without
+//! the place, and no dot or town on the map; a change made on the board
+//! reaches a SIP watcher and a mail watcher.
 //! With MAILPRESENCE_SCREENSHOTS=DIR it leaves board.png and board-map.png there
 //! (the README's pictures).
 #![allow(clippy::unwrap_used)]
@@ -96,9 +98,14 @@ async fn screenshot(browser: &Browser, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
-    let mut world = World::new(&["tanaka:営業部", "sato:総務部", "ito:総務部"])
-        .with_web()
-        .with_sip();
+    let mut world = World::new(&[
+        "tanaka:営業部",
+        "suzuki:営業部",
+        "sato:総務部",
+        "ito:総務部",
+    ])
+    .with_web()
+    .with_sip();
     world.rules = rules();
     let server = world.start_server();
     let browser = Browser::start("ja").await;
@@ -140,7 +147,33 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
             .contains("現場作業中")
     );
     assert_eq!(browser.text(&row("tanaka", "note")).await, "設備点検中");
-    assert_eq!(browser.text(&row("tanaka", "back")).await, "15:00");
+    // 15:00 is marked overdue once it has passed (the test may run at any hour).
+    let overdue = chrono::Local::now().time() >= chrono::NaiveTime::from_hms_opt(15, 0, 0).unwrap();
+    assert_eq!(
+        browser.text(&row("tanaka", "back")).await,
+        if overdue { "15:00超過" } else { "15:00" }
+    );
+    // suzuki across Tokyo Station, in 中央区's 八重洲二丁目.
+    let mut field = PresenceFields::new(
+        world.mail_of("suzuki"),
+        Activity::parse("on-site — 現地調査").unwrap(),
+    );
+    field.location = Some("東京都中央区八重洲二丁目".into());
+    field.updated = Some(chrono::Utc::now().fixed_offset());
+    let publish = PresenceMessage::Publish(Publish {
+        publisher: "suzuki".parse().unwrap(),
+        presence: field,
+    });
+    world
+        .send_presence(&world.mail_of("suzuki"), &publish)
+        .await;
+    assert!(
+        browser
+            .wait_for_text(&row("suzuki", "place"), "八重洲二丁目", HOP)
+            .await,
+        "{}",
+        server.log_text()
+    );
     screenshot(&browser, "board.png").await;
 
     // To the map view by keyboard: the list tab is the tab stop, and the
@@ -160,20 +193,111 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
         "tab-map 0",
         "the arrow key did not move to the map tab"
     );
-    let dot = "circle.dot[data-account=\"tanaka\"]";
+    // The map opens on the two colleagues' towns, not on all of Japan, and
+    // shows both town areas with their names.
+    let towns = "g.town[data-place=\"東京都千代田区丸の内一丁目\"] text, \
+                 g.town[data-place=\"東京都中央区八重洲二丁目\"] text";
     let placed = wait_until(HOP, || async {
-        browser.client.find(Locator::Css(dot)).await.is_ok()
-    })
-    .await;
-    assert!(placed, "no dot for tanaka on the map");
-    assert!(
         browser
             .client
-            .find(Locator::Css("svg .prefectures path"))
+            .find(Locator::Css("circle.dot[data-account=\"suzuki\"]"))
             .await
             .is_ok()
+            && browser
+                .client
+                .find_all(Locator::Css(towns))
+                .await
+                .is_ok_and(|t| t.len() == 2)
+    })
+    .await;
+    assert!(
+        placed,
+        "no dots or town areas: {}",
+        browser
+            .run("return document.querySelector('#map').innerHTML.slice(-2000)")
+            .await
+    );
+    let shown = |what: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .run(&format!(
+                    "const svg = document.querySelector('#map svg'); \
+                     const box = svg.viewBox.baseVal; \
+                     const labels = [...svg.querySelectorAll('.towns text')] \
+                       .filter((t) => getComputedStyle(t).display !== 'none' \
+                         && t.getBoundingClientRect().width > 0).map((t) => t.textContent).sort(); \
+                     return JSON.stringify({{ width: box.width, labels, what: '{what}' }})"
+                ))
+                .await
+        }
+    };
+    let fitted: serde_json::Value =
+        serde_json::from_str(shown("fitted").await.as_str().unwrap()).unwrap();
+    let width = fitted["width"].as_f64().unwrap();
+    // All of Japan is about 414 map units wide; two towns by Tokyo Station
+    // with their margin a few (a map unit is about 3 km east-west there).
+    assert!(
+        width < 5.0,
+        "the map did not open on the colleagues: {fitted}"
+    );
+    assert_eq!(
+        fitted["labels"],
+        serde_json::json!(["丸の内一丁目", "八重洲二丁目"]),
+        "{fitted}"
     );
     screenshot(&browser, "board-map.png").await;
+    // The keyboard zooms out (the town areas hide when far) and 0 fits again.
+    let map = browser.client.find(Locator::Css("#map")).await.unwrap();
+    for _ in 0..8 {
+        map.send_keys("-").await.unwrap();
+    }
+    let far: serde_json::Value =
+        serde_json::from_str(shown("far").await.as_str().unwrap()).unwrap();
+    assert!(far["width"].as_f64().unwrap() > 10.0 * width, "{far}");
+    assert_eq!(far["labels"], serde_json::json!([]), "{far}");
+    map.send_keys("0").await.unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(shown("again").await.as_str().unwrap()).unwrap();
+    assert_eq!(again["width"], fitted["width"], "{again}");
+    // The wheel zooms in, one finger drags, two pinch (the events a mouse
+    // and a touch screen send).
+    let moved = browser
+        .run(
+            "const svg = document.querySelector('#map svg'); \
+             const r = svg.getBoundingClientRect(); \
+             const [cx, cy] = [r.left + r.width / 2, r.top + r.height / 2]; \
+             const box = () => { const b = svg.viewBox.baseVal; return [b.x, b.width]; }; \
+             const p = (type, id, x) => svg.dispatchEvent(new PointerEvent(type, \
+               { pointerId: id, clientX: x, clientY: cy, bubbles: true, isPrimary: id === 1, pointerType: 'touch' })); \
+             const before = box(); \
+             svg.dispatchEvent(new WheelEvent('wheel', \
+               { deltaY: -100, clientX: cx, clientY: cy, bubbles: true, cancelable: true })); \
+             const wheeled = box(); \
+             p('pointerdown', 1, cx); p('pointermove', 1, cx + 100); p('pointerup', 1, cx + 100); \
+             const dragged = box(); \
+             p('pointerdown', 1, cx - 50); p('pointerdown', 2, cx + 50); \
+             p('pointermove', 2, cx + 50); p('pointermove', 2, cx + 150); \
+             p('pointerup', 1, cx - 50); p('pointerup', 2, cx + 150); \
+             return JSON.stringify({ before, wheeled, dragged, pinched: box() });",
+        )
+        .await;
+    let moved: serde_json::Value = serde_json::from_str(moved.as_str().unwrap()).unwrap();
+    let at = |step: &str, i: usize| moved[step][i].as_f64().unwrap();
+    assert!(
+        at("wheeled", 1) < 0.9 * at("before", 1),
+        "the wheel: {moved}"
+    );
+    assert!(
+        at("dragged", 0) < at("wheeled", 0),
+        "a drag to the right: {moved}"
+    );
+    assert_eq!(at("dragged", 1), at("wheeled", 1), "{moved}");
+    let pinch = at("pinched", 1) / at("dragged", 1);
+    assert!(
+        (pinch - 0.5).abs() < 0.01,
+        "two fingers twice as far apart: {moved}"
+    );
 
     // ito may see tanaka's state, never his place.
     browser
@@ -197,6 +321,34 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
         "ito sees tanaka's place"
     );
     assert!(!browser.text("body").await.contains("丸の内"));
+    // Nor on the map: no dot and no town area.
+    browser
+        .client
+        .find(Locator::Css("#tab-map"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        browser
+            .run("return document.querySelectorAll('#map .dot, #map .town').length")
+            .await,
+        0,
+        "{}",
+        browser
+            .run("return document.querySelector('#map').innerHTML.slice(-2000)")
+            .await
+    );
+    browser
+        .client
+        .find(Locator::Css("#tab-list"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // tanaka's phone watches ito by mail; sato's desk phone (SIPp) by SIP.
     let subscribe = PresenceMessage::Subscribe(Subscribe {
@@ -211,7 +363,7 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
         .await;
     assert!(
         wait_until(HOP, || async {
-            world.status()["mails_handled"].as_u64().unwrap_or(0) >= 2
+            world.status()["mails_handled"].as_u64().unwrap_or(0) >= 3
         })
         .await,
         "{}",

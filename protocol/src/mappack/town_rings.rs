@@ -62,10 +62,17 @@ pub struct AreaRingReader<'a> {
 
 impl<'a> AreaRingReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
+        Self::resume(bytes, [0, 0])
+    }
+
+    /// Reads from an area in the middle: `bytes` start at its first byte,
+    /// and `prev_first` is the first vertex of the area before it (its first
+    /// step is from there), as [`next_area_box`](Self::next_area_box) gave it.
+    pub fn resume(bytes: &'a [u8], prev_first: [i64; 2]) -> Self {
         Self {
             bytes,
             at: 0,
-            first: [0, 0],
+            first: prev_first,
         }
     }
 
@@ -198,6 +205,12 @@ mod tests {
             Some(([-5, 201], [-5, 201, 150, 250]))
         );
         assert_eq!(reader.next_area_box(), None);
+        // The second area alone, from its own bytes and the first's first vertex.
+        let mut second = AreaRingReader::resume(&bytes[ends[0]..], [100, 200]);
+        assert_eq!(
+            second.next_area(),
+            Some(areas[1].iter().map(widen).collect())
+        );
         let mut edges = Vec::new();
         for_each_area_edge(&bytes[ends[0]..], [-5, 201], |a, b, c, d| {
             edges.push([a, b, c, d])

@@ -1,8 +1,9 @@
-//! The board's map: Japan's prefectures drawn from the phone's map pack (its
-//! municipal borders, coloured by prefecture, so the prefectures stand out
-//! and no online tiles are needed), and each town's representative point,
-//! where a colleague's dot goes. Coarse on purpose: a dot marks the town the
-//! person published, never a position. `pages` serves the drawing.
+//! The board's map: Japan drawn from the phone's map pack (municipal borders,
+//! coloured by prefecture, so the prefectures stand out and no online tiles
+//! are needed); each town's representative point, where a colleague's dot
+//! goes; and a town's area (`town_areas`), drawn around the dots when the
+//! browser is close enough. Coarse on purpose: a dot marks the town the person
+//! published, never a position. `pages` serves the drawing, `rows` the towns.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -12,10 +13,13 @@ use std::sync::Arc;
 use mailpresence_protocol::mappack::{MapPack, PackError};
 
 use super::html::escape;
+use super::town_areas::{Outline, TownAreas};
 
-/// Points closer than this (degrees, about 1 km) are one point at the
-/// board's scale: the outlines shrink from megabytes to a few hundred kB.
-const GRID_DEGREES: f32 = 0.01;
+/// Points closer than this (degrees, about 200 m) are one point: fine
+/// enough for municipal borders beside town areas when the map is close,
+/// and the drawing of all Japan stays about 2 MB (written to 0.01 map unit,
+/// about 50 m), fetched once a day.
+const GRID_DEGREES: f32 = 0.002;
 /// Map units per degree of latitude.
 const SCALE: f32 = 20.0;
 /// Longitudes are shortened by the cosine of Japan's middle latitude (36°),
@@ -45,24 +49,36 @@ pub struct BoardMap {
     /// The longest municipality key in bytes: no longer prefix is looked up
     /// (a place of any length costs a bounded number of lookups).
     longest: usize,
+    towns: TownAreas,
 }
 
 #[derive(Debug)]
 struct Municipality {
+    /// Its index in the pack.
+    index: u16,
     point: [f32; 2],
     towns: Vec<(String, [f32; 2])>,
+}
+
+/// A published place's town area on the map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TownArea {
+    /// The town's name (丸の内一丁目), without its municipality.
+    pub label: String,
+    pub outline: Outline,
 }
 
 impl BoardMap {
     pub fn load(path: &Path) -> Result<Self, MapError> {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| MapError::Read(shown.clone(), e))?;
-        let pack = MapPack::from_bytes(&bytes).map_err(|e| MapError::Pack(shown, e))?;
+        let mut pack = MapPack::from_bytes(&bytes).map_err(|e| MapError::Pack(shown, e))?;
         let municipalities = municipalities(&pack);
         Ok(Self {
             svg: draw(&pack).into(),
             longest: municipalities.keys().map(String::len).max().unwrap_or(0),
             municipalities,
+            towns: TownAreas::new(&mut pack),
         })
     }
 
@@ -75,17 +91,7 @@ impl BoardMap {
     /// representative point, or the municipality's for a place given only
     /// to the city or ward. `None` for a place outside Japan's towns.
     pub fn point(&self, place: &str) -> Option<[f32; 2]> {
-        // The longest municipality name the place starts with (a ward of a
-        // designated city before the city).
-        let (at, municipality) = place
-            .char_indices()
-            .map(|(i, c)| i + c.len_utf8())
-            .take_while(|&end| end <= self.longest)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .find_map(|end| self.municipalities.get(&place[..end]).map(|m| (end, m)))?;
-        let town = place[at..].trim();
+        let (municipality, town) = self.locate(place)?;
         let exact = municipality.towns.iter().find(|(name, _)| name == town);
         // A place given to the 大字 only (丸の内 for 丸の内一丁目): its first town.
         let within = || {
@@ -103,6 +109,34 @@ impl BoardMap {
             .map_or(municipality.point, |(_, p)| *p);
         Some(project(point))
     }
+
+    /// The area of the town a published place names, in map units; `None`
+    /// for a place given only to its municipality, or a town without one.
+    pub fn town_area(&self, place: &str) -> Option<TownArea> {
+        let (municipality, town) = self.locate(place)?;
+        if town.is_empty() {
+            return None;
+        }
+        let outline = self.towns.outline(municipality.index, town, project)?;
+        Some(TownArea {
+            label: town.to_owned(),
+            outline,
+        })
+    }
+
+    /// The municipality a place starts with (the longest name: a ward of a
+    /// designated city before the city) and the town after it.
+    fn locate<'p>(&self, place: &'p str) -> Option<(&Municipality, &'p str)> {
+        let (at, municipality) = place
+            .char_indices()
+            .map(|(i, c)| i + c.len_utf8())
+            .take_while(|&end| end <= self.longest)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find_map(|end| self.municipalities.get(&place[..end]).map(|m| (end, m)))?;
+        Some((municipality, place[at..].trim()))
+    }
 }
 
 /// `[lon, lat]` → map units.
@@ -113,7 +147,7 @@ fn project([lon, lat]: [f32; 2]) -> [f32; 2] {
 fn municipalities(pack: &MapPack) -> HashMap<String, Municipality> {
     let name = |offset| pack.name(offset).unwrap_or_default();
     let mut out = HashMap::new();
-    for m in &pack.municipalities {
+    for (index, m) in pack.municipalities.iter().enumerate() {
         let first = m.first_town as usize;
         let towns: Vec<(String, [f32; 2])> = pack
             .towns
@@ -132,15 +166,20 @@ fn municipalities(pack: &MapPack) -> HashMap<String, Municipality> {
         ];
         out.insert(
             format!("{}{}", name(m.prefecture), name(m.name)),
-            Municipality { point, towns },
+            Municipality {
+                index: index as u16,
+                point,
+                towns,
+            },
         );
     }
     out
 }
 
 /// One `<path>` per prefecture (its municipalities' borders, snapped to the
-/// grid), filled and stroked in its colour, so that only prefecture borders
-/// show; each carries its name as a tooltip.
+/// grid), filled in its colour and stroked with a thin line that stays thin
+/// at any zoom, so that municipal borders show inside and prefectures by
+/// their colour; each carries its name as a tooltip.
 fn draw(pack: &MapPack) -> String {
     let mut by_prefecture: Vec<(String, String)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -172,11 +211,11 @@ fn draw(pack: &MapPack) -> String {
         let fill = FILLS[i % FILLS.len()];
         let _ = write!(
             svg,
-            r#"<path fill="{fill}" stroke="{fill}" stroke-width="0.6" fill-rule="evenodd" d="{d}"><title>{}</title></path>"#,
+            r##"<path fill="{fill}" stroke="#f8fafc" stroke-width="0.75" vector-effect="non-scaling-stroke" fill-rule="evenodd" d="{d}"><title>{}</title></path>"##,
             escape(name)
         );
     }
-    svg.push_str(r#"</g><g class="dots"></g></svg>"#);
+    svg.push_str(r#"</g><g class="towns"></g><g class="dots"></g></svg>"#);
     svg
 }
 
@@ -198,7 +237,7 @@ fn path_ring(out: &mut String, ring: &[[f32; 2]]) {
     }
     for (i, (x, y)) in cells.iter().enumerate() {
         let [px, py] = project([*x as f32 * GRID_DEGREES, *y as f32 * GRID_DEGREES]);
-        let _ = write!(out, "{}{px:.1} {py:.1}", if i == 0 { "M" } else { "L" });
+        let _ = write!(out, "{}{px:.2} {py:.2}", if i == 0 { "M" } else { "L" });
     }
     out.push('Z');
 }
@@ -240,6 +279,48 @@ mod tests {
         );
         assert_eq!(map.point("丸の内"), None);
         assert_eq!(map.point("Zagreb, Croatia"), None);
+    }
+
+    #[test]
+    fn a_published_town_has_its_area_around_its_dot_and_a_ward_none() {
+        let map = map();
+        let place = "東京都千代田区丸の内一丁目";
+        let area = map.town_area(place).expect("丸の内一丁目 has an area");
+        assert_eq!(area.label, "丸の内一丁目");
+        let [west, north, east, south] = area.outline.bounds;
+        let [x, y] = map.point(place).expect("its dot");
+        assert!(
+            west < x && x < east && north < y && y < south,
+            "{:?} {x} {y}",
+            area.outline.bounds
+        );
+        // About 700 m across: a hundredth of a degree is 0.2 map units.
+        assert!(
+            east - west < 0.3 && south - north < 0.3,
+            "{:?}",
+            area.outline.bounds
+        );
+        assert!(area.outline.path.starts_with('M') && area.outline.path.ends_with('Z'));
+        assert!(
+            area.outline.path.len() < 40_000,
+            "{}",
+            area.outline.path.len()
+        );
+        let honcho = map
+            .town_area("東京都武蔵野市吉祥寺本町一丁目")
+            .expect("吉祥寺本町一丁目");
+        let minami = map
+            .town_area("東京都武蔵野市吉祥寺南町一丁目")
+            .expect("吉祥寺南町一丁目");
+        assert!(
+            honcho.outline.bounds[1] < minami.outline.bounds[1],
+            "本町 lies north of 南町: {:?} {:?}",
+            honcho.outline.bounds,
+            minami.outline.bounds
+        );
+        assert_eq!(map.town_area("東京都千代田区"), None, "a ward only");
+        assert_eq!(map.town_area("東京都千代田区どこでもない町"), None);
+        assert_eq!(map.town_area("Zagreb, Croatia"), None);
     }
 
     #[test]

@@ -10,15 +10,17 @@
 //! requests per source and link mails per person in memory; `session` says who is looking
 //! (session cookie or proxy user) and checks every change (CSRF, origin);
 //! `sign_in` mails sign-in links, turns them into sessions and signs out;
-//! `rows` turns presence records into what one viewer may see and takes a
-//! desk worker's own change; `events` streams the changes; `pages` serves the
+//! `rows` turns presence records into what one viewer may see (the rows, and
+//! the map's town areas of the colleagues they may locate) and takes a desk
+//! worker's own change; `events` streams the changes; `pages` serves the
 //! HTML, script, style and map with strict headers; `map` draws the
-//! prefectures and places towns; `html` escapes text; `routes` maps paths to
-//! handlers; `listen` accepts HTTP or HTTPS connections.
+//! prefectures and places towns, `town_areas` outlines a town; `html` escapes
+//! text; `routes` maps paths to handlers; `listen` accepts HTTP or HTTPS
+//! connections.
 //!
 //! Imports go one way: each module uses only modules after it in
 //! listen, routes, events, rows, sign_in, pages, session, state, limits, map,
-//! html.
+//! town_areas, html.
 
 mod events;
 mod html;
@@ -31,6 +33,7 @@ mod rows;
 mod session;
 mod sign_in;
 mod state;
+mod town_areas;
 
 pub use listen::{Listening, bind};
 pub use state::{Web, WebError};

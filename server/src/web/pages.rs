@@ -22,6 +22,7 @@ use super::state::Web;
 
 const BOARD_HTML: &str = include_str!("../../web/board.html");
 const BOARD_JS: &str = include_str!("../../web/board.js");
+const MAP_JS: &str = include_str!("../../web/map.js");
 const BOARD_CSS: &str = include_str!("../../web/board.css");
 const PAGE_HTML: &str = include_str!("../../web/page.html");
 
@@ -172,10 +173,11 @@ pub async fn confirm_link(
     response
 }
 
-/// GET /static/{file}: the board's script and style.
+/// GET /static/{file}: the board's scripts and style.
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "board.js" => (BOARD_JS, "text/javascript; charset=utf-8"),
+        "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
         "board.css" => (BOARD_CSS, "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };

@@ -31,6 +31,7 @@ pub fn router(web: Arc<Web>, shutdown: watch::Receiver<bool>) -> Router {
         .route("/api/me", post(rows::set_own))
         .route("/api/events", get(events::stream))
         .route("/api/map.svg", get(pages::map_svg))
+        .route("/api/map/towns", get(rows::map_towns))
         .route("/static/{file}", get(pages::asset))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

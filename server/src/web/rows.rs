@@ -158,34 +158,10 @@ pub async fn board(
     // Read before the records: a change committed meanwhile comes again on
     // the stream (a row replaced twice), never goes missing.
     let last_event = web.hub.feed.event_id(web.hub.feed.last_id());
-    let now = Utc::now();
-    let directory = web.hub.directory();
-    let people = directory.people();
-    let records = web
-        .blocking(|web| {
-            let directory = web.hub.directory();
-            let people = directory.people();
-            web.hub.store().transaction(|tx| {
-                people
-                    .iter()
-                    .map(|p| tx.presence(&p.account))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        })
-        .await;
-    let records = match records {
-        Some(Ok(r)) => r,
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "board: cannot read presence");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-        None => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    let rows = match visible_rows(&web, &viewer.account).await {
+        Ok(rows) => rows,
+        Err(status) => return status.into_response(),
     };
-    let rows: Vec<Row> = people
-        .iter()
-        .zip(&records)
-        .filter_map(|(p, r)| row(&web, &viewer.account, p, r.as_ref(), now))
-        .collect();
     let me = rows
         .iter()
         .find(|r| r.account == viewer.account.as_str())
@@ -209,6 +185,95 @@ pub async fn board(
         map: web.map.is_some(),
     };
     let mut response = Json(board).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// Everyone `viewer` may see, as they may see them, now.
+async fn visible_rows(web: &Arc<Web>, viewer: &AccountName) -> Result<Vec<Row>, StatusCode> {
+    let now = Utc::now();
+    let directory = web.hub.directory();
+    let people = directory.people();
+    // The same directory for the rows as for the records read for them.
+    let read_for = directory.clone();
+    let records = web
+        .blocking(move |web| {
+            let people = read_for.people();
+            web.hub.store().transaction(|tx| {
+                people
+                    .iter()
+                    .map(|p| tx.presence(&p.account))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .await;
+    let records = match records {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "board: cannot read presence");
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        None => return Err(StatusCode::SERVICE_UNAVAILABLE),
+    };
+    Ok(people
+        .iter()
+        .zip(&records)
+        .filter_map(|(p, r)| row(web, viewer, p, r.as_ref(), now))
+        .collect())
+}
+
+/// Town areas in one answer at most: a board of hundreds of people in the
+/// field still names far fewer towns, and each outline is bounded.
+const MAX_TOWN_AREAS: usize = 100;
+
+/// One town area as the map draws it.
+#[derive(Debug, Serialize)]
+struct TownAreaJson {
+    place: String,
+    label: String,
+    /// SVG path data in map units.
+    path: String,
+    /// West, north, east, south in map units.
+    bounds: [f32; 4],
+}
+
+/// GET /api/map/towns: the areas of the towns where the viewer's visible
+/// colleagues are, the same ones that get a dot (the rules allow their
+/// place, and they are on duty); nobody else's town is in the answer.
+pub async fn map_towns(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(viewer) = session::viewer(&web, &headers, peer).await else {
+        return Refused::NotSignedIn.into_response();
+    };
+    let Some(map) = web.map.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let rows = match visible_rows(&web, &viewer.account).await {
+        Ok(rows) => rows,
+        Err(status) => return status.into_response(),
+    };
+    let places: std::collections::BTreeSet<String> = rows
+        .into_iter()
+        .filter(|r| r.point.is_some())
+        .filter_map(|r| r.place)
+        .collect();
+    let towns: Vec<TownAreaJson> = places
+        .into_iter()
+        .filter_map(|place| {
+            let area = map.town_area(&place)?;
+            Some(TownAreaJson {
+                place,
+                label: area.label,
+                path: area.outline.path,
+                bounds: area.outline.bounds,
+            })
+        })
+        .take(MAX_TOWN_AREAS)
+        .collect();
+    let mut response = Json(serde_json::json!({ "towns": towns })).into_response();
     no_store(&mut response);
     response
 }

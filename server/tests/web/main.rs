@@ -4,12 +4,13 @@
 //! flood of requests that leaves the board and the hub prompt), CSRF and
 //! Origin on every change, the rules applied to every row and every
 //! streamed event, resuming a stream, streams that end with their session,
-//! and the single sign-on header believed only from the proxy. The browser end to end test
+//! and the single sign-on header believed only from the proxy; the map's
+//! town areas only for colleagues the viewer may locate. The browser end to end test
 //! (tests/e2e, Chromium) shows the same from a person's side.
 //!
 //! Here is the harness: a directory and rules, a board on its own runtime and
 //! store, and requests the way a browser sends them. The tests are in
-//! `sign_in`, `streams` and `access`.
+//! `sign_in`, `streams`, `access` and `map`.
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 use std::io::{Read, Write};
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 mod access;
+mod map;
 mod sign_in;
 mod streams;
 

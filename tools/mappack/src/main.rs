@@ -221,11 +221,12 @@ fn build(args: &Args) -> Result<(), BuildError> {
     }
     let naming = &areas.report;
     eprintln!(
-        "mappack: {} town areas ({:.1} MB of rings); named by MLIT exactly {}, by prefix or suffix {}, by the MLIT point inside {}; census name kept {}; left out {}",
+        "mappack: {} town areas ({:.1} MB of rings); named by MLIT exactly {}, by prefix or suffix {}, after a former town {}, by the MLIT point inside {}; census name kept {}; left out {}",
         areas.areas.len(),
         areas.rings.len() as f64 / 1e6,
         naming.exact,
         naming.prefix_or_suffix,
+        naming.former_town,
         naming.point_inside,
         naming.census_name,
         naming.dropped

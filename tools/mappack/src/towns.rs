@@ -2,11 +2,14 @@
 //! addresses use (MLIT's), with its rings delta-coded.
 //!
 //! Census names are not always address names: a 大字 split into 字
-//! (`大字X字Y`), a school-district prefix, old kanji, ケ/ヶ. So a census area
-//! takes, in this order, the MLIT town of its municipality whose name equals
-//! its own after folding; else the longest MLIT name its own begins or ends
-//! with; else the MLIT town whose representative point lies inside it; else
-//! its census name.
+//! (`大字X字Y`), a school-district prefix, old kanji, ケ/ヶ, a 大字 without the
+//! town it kept in its name when the town merged (census `安積`, address
+//! `一宮町安積`). So a census area takes, in this order, the MLIT town of its
+//! municipality whose name equals its own after folding; else the longest
+//! MLIT name its own begins or ends with; else the MLIT name that is a former
+//! town (`…町`, `…村`) before its own name or the longest start of it; else
+//! the MLIT town whose representative point lies inside it; else its census
+//! name.
 
 use std::collections::HashMap;
 
@@ -23,6 +26,7 @@ use crate::japan::{IsjMunicipality, without_county};
 pub struct NamingReport {
     pub exact: usize,
     pub prefix_or_suffix: usize,
+    pub former_town: usize,
     pub point_inside: usize,
     pub census_name: usize,
     /// Areas of municipalities the MLIT data does not have, or with no name
@@ -64,6 +68,9 @@ fn fold(name: &str) -> String {
 /// One municipality's MLIT towns, for naming its census areas.
 struct MlitTowns<'a> {
     by_folded: HashMap<String, &'a str>,
+    /// A name after a former town (`一宮町安積` → `安積`), folded → the MLIT
+    /// names it ends, in name order.
+    after_former_town: HashMap<String, Vec<&'a str>>,
     /// (name, lon, lat), sorted by name so that the first inside is always the same.
     points: Vec<(&'a str, f64, f64)>,
 }
@@ -77,10 +84,18 @@ impl<'a> MlitTowns<'a> {
             .collect();
         points.sort_by(|a, b| a.0.cmp(b.0));
         let mut by_folded = HashMap::new();
+        let mut after_former_town: HashMap<String, Vec<&str>> = HashMap::new();
         for &(name, _, _) in &points {
             by_folded.entry(fold(name)).or_insert(name);
+            if let Some(rest) = after_former_town_name(name) {
+                after_former_town.entry(fold(rest)).or_default().push(name);
+            }
         }
-        Self { by_folded, points }
+        Self {
+            by_folded,
+            after_former_town,
+            points,
+        }
     }
 
     /// The MLIT name for a census area, and how it was found.
@@ -94,6 +109,10 @@ impl<'a> MlitTowns<'a> {
             report.prefix_or_suffix += 1;
             return Some(name);
         }
+        if let Some(name) = self.after_former_town(&folded, area) {
+            report.former_town += 1;
+            return Some(name);
+        }
         if let Some(&(name, _, _)) = self
             .points
             .iter()
@@ -103,6 +122,36 @@ impl<'a> MlitTowns<'a> {
             return Some(name);
         }
         None
+    }
+
+    /// The MLIT name that is a former town and then the census name, or the
+    /// longest start of it of two characters or more (census `直鳥字下直鳥`,
+    /// MLIT `千代田町直鳥`), whose point lies within [`FORMER_TOWN_KM`] of
+    /// e-Stat's point inside the area; of several (`迫町新田`, `南方町新田`),
+    /// the nearest.
+    fn after_former_town(&self, folded: &str, area: &CensusArea) -> Option<&'a str> {
+        let (lat, lon) = area.inside?;
+        let ends: Vec<usize> = folded
+            .char_indices()
+            .map(|(i, _)| i)
+            .skip(2)
+            .chain([folded.len()])
+            .collect();
+        let names = ends
+            .iter()
+            .rev()
+            .find_map(|&end| self.after_former_town.get(&folded[..end]))?;
+        let cos = lat.to_radians().cos();
+        let km = |(t_lon, t_lat): (f64, f64)| {
+            ((t_lat - lat).powi(2) + ((t_lon - lon) * cos).powi(2)).sqrt() * 111.2
+        };
+        self.points
+            .iter()
+            .filter(|(n, _, _)| names.contains(n))
+            .map(|&(n, t_lon, t_lat)| (km((t_lon, t_lat)), n))
+            .filter(|&(d, _)| d <= FORMER_TOWN_KM)
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)))
+            .map(|(_, n)| n)
     }
 
     /// The longest MLIT name (two characters or more) that the census name
@@ -120,6 +169,27 @@ impl<'a> MlitTowns<'a> {
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1)))
             .map(|(_, n)| n)
     }
+}
+
+/// How far a former town's 大字 may lie from the census area named after
+/// it: a merged municipality can have the same 大字 name in two former towns.
+const FORMER_TOWN_KM: f64 = 5.0;
+
+/// What follows a former town's name at the start of an MLIT name, of two
+/// characters or more (`一宮町安積` → `安積`; `大字` or `字` after it dropped):
+/// the town is one to four characters and a 町 or 村.
+fn after_former_town_name(name: &str) -> Option<&str> {
+    let (at, c) = name
+        .char_indices()
+        .take(5)
+        .skip(1)
+        .find(|&(_, c)| c == '町' || c == '村')?;
+    let rest = &name[at + c.len_utf8()..];
+    let rest = rest
+        .strip_prefix("大字")
+        .or_else(|| rest.strip_prefix('字'))
+        .unwrap_or(rest);
+    (rest.chars().count() >= 2).then_some(rest)
 }
 
 /// The town areas, in KEY_CODE order, with their rings as the pack stores them.
@@ -212,7 +282,7 @@ mod tests {
         CensusArea {
             municipality: 13203,
             name: name.into(),
-            inside: None,
+            inside: Some((lat + 0.005, lon + 0.005)),
             rings: vec![vec![
                 unit(lat, lon),
                 unit(lat, lon + 0.01),
@@ -230,6 +300,10 @@ mod tests {
             ("本郷", 35.0, 139.0),
             ("本郷新田", 35.0, 139.0),
             ("桜堤", 35.105, 139.205),
+            ("一宮町安積", 35.0, 139.0),
+            ("千代田町直鳥", 35.0, 139.0),
+            ("神埼町直鳥", 35.2, 139.0),
+            ("町田", 35.0, 139.0),
         ]);
         let towns = MlitTowns::of(&m);
         let mut report = NamingReport::default();
@@ -252,8 +326,28 @@ mod tests {
         );
         assert_eq!(name("どこか", (140.0, 36.0)), None);
         assert_eq!(
-            (report.exact, report.prefix_or_suffix, report.point_inside),
-            (2, 2, 1)
+            name("安積", (139.0, 35.0)),
+            Some("一宮町安積"),
+            "a former town before it"
+        );
+        assert_eq!(
+            name("大字直鳥字下直鳥", (139.0, 35.0)),
+            Some("千代田町直鳥"),
+            "a former town before its start, the nearest"
+        );
+        assert_eq!(
+            name("大字直鳥字下直鳥", (139.0, 35.18)),
+            Some("神埼町直鳥"),
+            "a former town before its start, the nearest"
+        );
+        assert_eq!(
+            (
+                report.exact,
+                report.prefix_or_suffix,
+                report.former_town,
+                report.point_inside
+            ),
+            (2, 2, 3, 1)
         );
     }
 }
