@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod auth_results;
 pub mod compose;
+pub mod device_signature;
 mod flowed;
 mod html;
 pub mod parse;
