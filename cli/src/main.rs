@@ -6,6 +6,7 @@ mod compose;
 mod location;
 mod parse;
 mod pidf;
+mod sign_in;
 mod terminal;
 
 use std::io::Read;
@@ -42,6 +43,10 @@ enum Command {
     Schedule(terminal::Schedule),
     Lookup(terminal::LookupArgs),
     Watch(terminal::WatchArgs),
+    /// Sign in with the company's provider (`[oauth]`: Microsoft 365,
+    /// Google Workspace) by a device code, instead of a password.
+    SignIn(sign_in::SignInArgs),
+    SignOut(sign_in::SignOutArgs),
 }
 
 /// Failures of the command itself (not of the mail it reads).
@@ -83,6 +88,8 @@ fn main() -> ExitCode {
         Command::Schedule(cmd) => terminal::schedule(cmd),
         Command::Lookup(args) => terminal::lookup(args),
         Command::Watch(args) => terminal::watch(args),
+        Command::SignIn(args) => sign_in::sign_in(args),
+        Command::SignOut(args) => sign_in::sign_out_command(args),
     };
     match result {
         Ok(code) => code,

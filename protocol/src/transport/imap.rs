@@ -19,9 +19,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::sasl::{self, BearerExchange, BearerMechanism, TokenFileError};
+use super::oauth::{TokenError, TokenSource};
+use super::sasl::{BearerExchange, BearerMechanism};
 use super::tls::{self, TlsError};
 use super::{Credentials, Endpoint, TlsMode};
+use crate::secret::Secret;
 
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
@@ -77,8 +79,9 @@ pub enum ConnectError {
         message: String,
         server_error: Option<String>,
     },
+    /// No token to log in with (the provider refused or did not answer).
     #[error(transparent)]
-    TokenFile(#[from] TokenFileError),
+    Token(#[from] TokenError),
     #[error("no user and password for IMAP")]
     NoCredentials,
     #[error("IMAP: {0}")]
@@ -109,7 +112,10 @@ impl ImapError {
     pub fn is_connection_failure(&self) -> bool {
         use async_imap::error::Error as E;
         match self {
-            Self::Connect(ConnectError::Unreachable(..)) | Self::TimedOut { .. } => true,
+            Self::Connect(
+                ConnectError::Unreachable(..) | ConnectError::Token(TokenError::Unreachable(_)),
+            )
+            | Self::TimedOut { .. } => true,
             Self::Connect(ConnectError::Imap(e)) | Self::Command { source: e, .. } => {
                 matches!(e, E::Io(_) | E::ConnectionLost)
             }
@@ -117,10 +123,15 @@ impl ImapError {
         }
     }
 
-    /// Whether the server refused an access token: a person has to sign in
-    /// again (the token is not retried as it is).
+    /// Whether a person has to sign in again: the server refused the access
+    /// token (after one retry with a new one), or the provider refused the
+    /// refresh.
     pub fn needs_sign_in(&self) -> bool {
-        matches!(self, Self::Connect(ConnectError::TokenRefused { .. }))
+        match self {
+            Self::Connect(ConnectError::TokenRefused { .. }) => true,
+            Self::Connect(ConnectError::Token(e)) => e.needs_sign_in(),
+            _ => false,
+        }
     }
 }
 
@@ -560,16 +571,54 @@ async fn connect(endpoint: &Endpoint) -> Result<RawSession, ConnectError> {
             .map_err(|(e, _)| login_refusal(e, user, &addr)),
         Credentials::Bearer {
             user,
-            token_file,
+            tokens,
             mechanism,
-        } => {
-            let token = sasl::read_token(token_file)?;
-            let initial = mechanism.initial_response(user, &token, &endpoint.host, endpoint.port);
-            let mut exchange = BearerExchange::new(*mechanism, initial);
-            let result = client.authenticate(mechanism.name(), &mut exchange).await;
-            result.map_err(|(e, _)| token_refusal(e, user, *mechanism, exchange, &addr))
-        }
+        } => bearer_login(client, endpoint, user, tokens, *mechanism, &addr).await,
     }
+}
+
+/// AUTHENTICATE with a token from `tokens`; when the server refuses it
+/// (expired early, revoked) and another can be had, once more with that one
+/// on the same connection (RFC 3501 allows a new AUTHENTICATE after `NO`).
+async fn bearer_login(
+    client: async_imap::Client<Box<dyn Stream>>,
+    endpoint: &Endpoint,
+    user: &str,
+    tokens: &TokenSource,
+    mechanism: BearerMechanism,
+    addr: &str,
+) -> Result<RawSession, ConnectError> {
+    let token = tokens.access_token().await?;
+    let client = match authenticate(client, endpoint, user, &token, mechanism, addr).await {
+        Ok(session) => return Ok(session),
+        Err((refused @ ConnectError::TokenRefused { .. }, client)) => {
+            if !tokens.refused(&token).await {
+                return Err(refused);
+            }
+            debug!(user, "token refused; trying once with a new one");
+            client
+        }
+        Err((other, _)) => return Err(other),
+    };
+    let token = tokens.access_token().await?;
+    authenticate(client, endpoint, user, &token, mechanism, addr)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// One AUTHENTICATE exchange; on failure the client comes back for a retry.
+async fn authenticate(
+    client: async_imap::Client<Box<dyn Stream>>,
+    endpoint: &Endpoint,
+    user: &str,
+    token: &Secret,
+    mechanism: BearerMechanism,
+    addr: &str,
+) -> Result<RawSession, (ConnectError, async_imap::Client<Box<dyn Stream>>)> {
+    let initial = mechanism.initial_response(user, token, &endpoint.host, endpoint.port);
+    let mut exchange = BearerExchange::new(mechanism, initial);
+    let result = client.authenticate(mechanism.name(), &mut exchange).await;
+    result.map_err(|(e, client)| (token_refusal(e, user, mechanism, exchange, addr), client))
 }
 
 /// A failed AUTHENTICATE with a token: a `NO` means the token was refused
@@ -752,11 +801,11 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             tls: TlsMode::None,
-            credentials: Some(Credentials::Bearer {
-                user: "u@example.test".into(),
+            credentials: Some(Credentials::token_file(
+                "u@example.test",
                 token_file,
-                mechanism: BearerMechanism::Xoauth2,
-            }),
+                BearerMechanism::Xoauth2,
+            )),
             ca_file: None,
         };
         let timeouts = Timeouts {

@@ -5,12 +5,13 @@
 //! report `--check-config` prints.
 //!
 //! Each section lives in its own file with its defaults and its own checks:
-//! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `presence`, `trust`,
+//! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `oauth`, `presence`, `trust`,
 //! `sip`, `web`, `people` (`[[person]]`, the directory) and `rules`
 //! (`[[rule]]`, who may see whom). Their types are re-exported here, so the
 //! rest of the crate names them `crate::config::WebConfig` and so on.
 
 mod mail;
+mod oauth;
 mod people;
 mod presence;
 mod rules;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub use mail::{ImapConfig, SmtpConfig};
 pub use mailpresence_protocol::transport::TlsMode;
+pub use oauth::OAuthConfig;
 pub use people::Person;
 pub use presence::PresencePolicy;
 pub use rules::Rule;
@@ -55,6 +57,8 @@ pub struct Config {
     pub server: ServerSection,
     pub imap: ImapConfig,
     pub smtp: SmtpConfig,
+    /// The mailbox's sign-in by client credentials, instead of passwords.
+    pub oauth: Option<OAuthConfig>,
     #[serde(default)]
     pub presence: PresencePolicy,
     /// How the sender of a presence mail is proven; required (see `problems`).
@@ -76,19 +80,21 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        let problems = config.problems();
+        let mut problems = config.problems();
         if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems,
-            })
+            match config.sign_in() {
+                Ok(()) => return Ok(config),
+                Err(e) => problems.push(format!("[oauth] {e}")),
+            }
         }
+        Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
     }
 
     /// Everything wrong with a parsed configuration, section by section:
@@ -96,7 +102,10 @@ impl Config {
     /// `[web]`, then the people and the rules (which refer to them).
     pub fn problems(&self) -> Vec<String> {
         let mut p = self.server.problems();
-        p.extend(mail::problems(&self.imap, &self.smtp));
+        p.extend(mail::problems(&self.imap, &self.smtp, self.oauth.is_some()));
+        if let Some(oauth) = &self.oauth {
+            p.extend(oauth.problems());
+        }
         p.extend(self.presence.problems());
         p.extend(trust::problems(self.trust.as_ref()));
         if let Some(sip) = &self.sip {
@@ -108,6 +117,17 @@ impl Config {
         p.extend(people::problems(&self.people, &self.server.address));
         p.extend(rules::problems(&self.rules, &self.people));
         p
+    }
+
+    /// Gives `[imap]` and `[smtp]` the `[oauth]` sign-in (one token source,
+    /// so one token serves both), when the section is there.
+    fn sign_in(&mut self) -> Result<(), mailpresence_protocol::transport::oauth::TokenError> {
+        if let Some(oauth) = &self.oauth {
+            let tokens = oauth.token_source()?;
+            self.imap.signed_in = Some(tokens.clone());
+            self.smtp.signed_in = Some(tokens);
+        }
+        Ok(())
     }
 
     /// Things that are allowed but probably not meant.
