@@ -243,4 +243,129 @@ mod tests {
         let err = Mailer::new(endpoint, Duration::from_secs(1)).expect_err("no CA");
         assert!(matches!(err, SmtpSetupError::CaFile { .. }), "{err}");
     }
+
+    /// An SMTP server offering XOAUTH2 that refuses the first `refusals`
+    /// AUTH commands (535), calling `on_refusal` before answering, and takes
+    /// the rest; returns its port and the AUTH lines it saw.
+    async fn auth_server(
+        refusals: usize,
+        on_refusal: impl Fn() + Send + 'static,
+    ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+                let mut in_data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &str = if in_data {
+                        if line != "." {
+                            continue;
+                        }
+                        in_data = false;
+                        "250 queued\r\n"
+                    } else if upper.starts_with("EHLO") {
+                        "250-fake\r\n250 AUTH XOAUTH2\r\n"
+                    } else if upper.starts_with("AUTH") {
+                        let tries = {
+                            let mut log = log.lock().unwrap();
+                            log.push(line.clone());
+                            log.len()
+                        };
+                        if tries <= refusals {
+                            on_refusal();
+                            "535 5.7.8 token expired\r\n"
+                        } else {
+                            "235 2.7.0 ok\r\n"
+                        }
+                    } else if upper.starts_with("DATA") {
+                        in_data = true;
+                        "354 go on\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        "250 ok\r\n"
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (port, seen)
+    }
+
+    fn envelope() -> Envelope {
+        Envelope::new(
+            Some("u@example.test".parse().unwrap()),
+            vec!["presence@example.test".parse().unwrap()],
+        )
+        .unwrap()
+    }
+
+    fn token_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("mp-smtp-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_replaced_once_and_the_mail_sent() {
+        let dir = token_dir("renewed");
+        let file = dir.join("token");
+        std::fs::write(&file, "old-token").unwrap();
+        // What keeps the file fresh rewrites it while the server refuses.
+        let rewrite = file.clone();
+        let (port, seen) = auth_server(1, move || {
+            std::fs::write(&rewrite, "new-token").unwrap();
+        })
+        .await;
+        let mut endpoint = endpoint(file.to_str().unwrap());
+        endpoint.port = port;
+        let mailer = Mailer::new(endpoint, Duration::from_secs(5)).unwrap();
+        mailer
+            .send(
+                &envelope(),
+                b"Subject: x\r\n\r\nx\r\n",
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("sent with the new token");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_ne!(seen[0], seen[1], "the second login carries another token");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_token_refused_again_is_not_retried_in_a_loop() {
+        let dir = token_dir("refused");
+        let file = dir.join("token");
+        std::fs::write(&file, "only-token").unwrap();
+        let (port, seen) = auth_server(usize::MAX, || {}).await;
+        let mut endpoint = endpoint(file.to_str().unwrap());
+        endpoint.port = port;
+        let mailer = Mailer::new(endpoint, Duration::from_secs(5)).unwrap();
+        let err = mailer
+            .send(
+                &envelope(),
+                b"Subject: x\r\n\r\nx\r\n",
+                Duration::from_secs(5),
+            )
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&err, SendFailure::Login(e) if e.contains("535")),
+            "{err}"
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1, "no new token, no second try");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

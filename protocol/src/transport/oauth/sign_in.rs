@@ -7,10 +7,11 @@
 
 use std::fmt;
 
+use oauth2::basic::BasicErrorResponseType;
 use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken,
-    RequestTokenError, Scope, StandardDeviceAuthorizationResponse, StandardRevocableToken,
-    TokenResponse,
+    AuthorizationCode, CsrfToken, DeviceCodeErrorResponseType, PkceCodeChallenge, PkceCodeVerifier,
+    RefreshToken, RequestTokenError, Scope, StandardDeviceAuthorizationResponse,
+    StandardRevocableToken, TokenResponse,
 };
 use tracing::info;
 
@@ -72,10 +73,18 @@ impl DeviceSignIn {
             .request_async(&http, tokio::time::sleep, None)
             .await
             .map_err(|e| match e {
-                RequestTokenError::ServerResponse(answer) => {
-                    // access_denied, expired_token: this sign-in is over.
-                    TokenError::SignInAgain(answer.to_string())
-                }
+                RequestTokenError::ServerResponse(answer) => match answer.error() {
+                    // The person refused, or took too long: this sign-in is over.
+                    DeviceCodeErrorResponseType::AccessDenied
+                    | DeviceCodeErrorResponseType::ExpiredToken
+                    | DeviceCodeErrorResponseType::Basic(BasicErrorResponseType::InvalidGrant) => {
+                        TokenError::SignInAgain(answer.to_string())
+                    }
+                    code => TokenError::provider(
+                        code.to_string(),
+                        answer.error_description().cloned().unwrap_or_default(),
+                    ),
+                },
                 RequestTokenError::Request(e) => TokenError::Unreachable(chain(&e)),
                 RequestTokenError::Parse(e, _) => {
                     TokenError::Unreachable(format!("unreadable answer: {e}"))
