@@ -8,10 +8,12 @@
 //! A refused refresh (`invalid_grant`) is [`TokenError::SignInAgain`].
 //!
 //! `provider.rs` knows the providers and the HTTP client; `sign_in.rs` holds
-//! the flows a person goes through (device code, authorization code + PKCE).
+//! the flows a person goes through (device code, authorization code + PKCE);
+//! `store.rs` where a person's refresh token is kept.
 
 mod provider;
 pub mod sign_in;
+mod store;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +25,7 @@ use oauth2::{ClientSecret, RefreshToken, Scope, TokenResponse};
 use tracing::{debug, info, warn};
 
 pub use provider::{HTTP_TIMEOUT, ProviderConfig, ProviderKind, Signer};
+pub use store::{FileTokenStore, RefreshTokenStore};
 
 use super::sasl::{self, TokenFileError};
 use crate::secret::Secret;
@@ -63,72 +66,6 @@ impl TokenError {
     /// Whether a person has to sign in again.
     pub fn needs_sign_in(&self) -> bool {
         matches!(self, Self::SignInAgain(_))
-    }
-}
-
-/// Where a person's refresh token is kept between runs: a file for the CLI,
-/// the platform's Keystore or Keychain for the apps. Rotation (a new refresh
-/// token with each refresh) is saved through it.
-pub trait RefreshTokenStore: Send + Sync + fmt::Debug {
-    fn load(&self) -> Option<Secret>;
-    fn save(&self, token: &Secret);
-    /// The person signed out, or the provider refused the token.
-    fn clear(&self);
-}
-
-/// A refresh token in a file readable by its owner only (0600), the CLI's
-/// store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileTokenStore {
-    path: PathBuf,
-}
-
-impl FileTokenStore {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes `token`, creating the file owner-only before any byte is in it.
-    pub fn write(&self, token: &Secret) -> std::io::Result<()> {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            options.mode(0o600);
-            // An existing file keeps its mode on open: make it owner-only.
-            if self.path.exists() {
-                std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))?;
-            }
-        }
-        let mut file = options.open(&self.path)?;
-        file.write_all(token.expose().as_bytes())?;
-        file.write_all(b"\n")
-    }
-}
-
-impl RefreshTokenStore for FileTokenStore {
-    fn load(&self) -> Option<Secret> {
-        sasl::read_token(&self.path).ok()
-    }
-
-    fn save(&self, token: &Secret) {
-        if let Err(e) = self.write(token) {
-            warn!(file = %self.path.display(), error = %e, "cannot save the refresh token");
-        }
-    }
-
-    fn clear(&self) {
-        if let Err(e) = std::fs::remove_file(&self.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            warn!(file = %self.path.display(), error = %e, "cannot remove the refresh token");
-        }
     }
 }
 
@@ -389,26 +326,6 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mp-oauth-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_refresh_token_file_is_owner_only_and_can_be_cleared() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = temp("store");
-        let store = FileTokenStore::new(dir.join("refresh"));
-        std::fs::write(store.path(), "old").unwrap();
-        std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
-        store.save(&Secret::new("rt-1"));
-        let mode = std::fs::metadata(store.path())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(store.load().unwrap().expose(), "rt-1");
-        store.clear();
-        assert!(store.load().is_none());
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[tokio::test]
