@@ -5,6 +5,7 @@ key in DIR/dovecot/oauth2/secret), on loopback only, in memory.
 
     scripts/oauth-endpoint.py [--port N] [--dir DIR] [--lifetime SECONDS]
                               [--interval SECONDS] [--client ID:SECRET:MAILBOX]...
+                              [--service-account EMAIL:PUBLIC_KEY_PEM]...
 
 Prints "listening on PORT" once it serves. Endpoints (form-encoded POSTs,
 JSON answers as RFC 6749 §5 says):
@@ -19,7 +20,10 @@ JSON answers as RFC 6749 §5 says):
                     refresh token is refused, and its whole family with it),
                     client_credentials (HTTP Basic or form secret, for the
                     clients given with --client; the token is MAILBOX's),
-                    authorization_code (the PKCE verifier checked)
+                    authorization_code (the PKCE verifier checked),
+                    JWT bearer (RFC 7523, a Google service account's RS256
+                    assertion checked with openssl against its public key,
+                    its aud this endpoint; the token is the sub's)
   POST /revoke      RFC 7009: forgets a refresh token (and its family)
   POST /lifetime    seconds=N: access tokens issued from now on live N s
 
@@ -34,7 +38,9 @@ import importlib.util
 import json
 import os
 import secrets
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -46,14 +52,16 @@ oauth_token = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(oauth_token)
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEVICE_CODE_LIFE = 600
 
 
 class Provider:
     """Everything the endpoint remembers, behind one lock."""
 
-    def __init__(self, secret, lifetime, interval, clients):
+    def __init__(self, secret, lifetime, interval, clients, service_accounts):
         self.secret = secret
+        self.service_accounts = service_accounts  # email -> public key PEM path
         self.lifetime = lifetime
         self.interval = interval
         self.clients = clients  # id -> (secret, mailbox)
@@ -79,6 +87,23 @@ class Provider:
             self.refresh[token] = (user, family, client_id)
             answer["refresh_token"] = token
         return answer
+
+
+def unb64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def rs256_valid(public_key_pem, signed, signature):
+    """Whether `signature` is an RS256 signature of `signed` (openssl)."""
+    with tempfile.NamedTemporaryFile() as sig:
+        sig.write(signature)
+        sig.flush()
+        done = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-verify", public_key_pem, "-signature", sig.name],
+            input=signed,
+            capture_output=True,
+        )
+    return done.returncode == 0
 
 
 def b64url_sha256(text):
@@ -209,6 +234,7 @@ class Handler(BaseHTTPRequestHandler):
             "refresh_token": self.refresh_grant,
             "client_credentials": self.client_grant,
             "authorization_code": self.code_grant,
+            JWT_BEARER: self.jwt_grant,
         }
         handler = handlers.get(grant)
         if handler is None:
@@ -270,6 +296,27 @@ class Handler(BaseHTTPRequestHandler):
             return self.error("invalid_grant", "PKCE verifier does not match")
         self.answer(200, p.tokens(grant["user"], grant["client_id"]))
 
+    def jwt_grant(self, form):
+        p = self.provider
+        try:
+            header_b64, claims_b64, signature_b64 = form.get("assertion", "").split(".")
+            claims = json.loads(unb64url(claims_b64))
+            header = json.loads(unb64url(header_b64))
+        except ValueError:
+            return self.error("invalid_grant", "not a JWT")
+        public_key = p.service_accounts.get(claims.get("iss"))
+        if public_key is None or header.get("alg") != "RS256":
+            return self.error("invalid_client", "unknown service account")
+        signed = f"{header_b64}.{claims_b64}".encode()
+        if not rs256_valid(public_key, signed, unb64url(signature_b64)):
+            return self.error("invalid_grant", "invalid JWT signature")
+        host = self.headers.get("Host", "127.0.0.1")
+        if claims.get("aud") != f"http://{host}/token":
+            return self.error("invalid_grant", "aud is not this token endpoint")
+        if not claims.get("exp", 0) > time.time() or not claims.get("sub"):
+            return self.error("invalid_grant", "expired, or no sub")
+        self.answer(200, p.tokens(claims["sub"], claims["iss"], with_refresh=False))
+
     def revoke(self, form):
         p = self.provider
         with p.lock:
@@ -294,6 +341,9 @@ def main():
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--interval", type=int, default=5)
     parser.add_argument("--client", action="append", default=[], metavar="ID:SECRET:MAILBOX")
+    parser.add_argument(
+        "--service-account", action="append", default=[], metavar="EMAIL:PUBLIC_KEY_PEM"
+    )
     args = parser.parse_args()
     with open(os.path.join(args.dir, "dovecot", "oauth2", "secret"), "rb") as f:
         secret = base64.b64decode(f.read().strip())
@@ -301,7 +351,8 @@ def main():
     for spec in args.client:
         client_id, client_secret, mailbox = spec.split(":", 2)
         clients[client_id] = (client_secret, mailbox)
-    Handler.provider = Provider(secret, args.lifetime, args.interval, clients)
+    service_accounts = dict(spec.split(":", 1) for spec in args.service_account)
+    Handler.provider = Provider(secret, args.lifetime, args.interval, clients, service_accounts)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"listening on {server.server_address[1]}", flush=True)
     server.serve_forever()

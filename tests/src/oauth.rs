@@ -17,6 +17,8 @@ pub const PHONE_CLIENT: &str = "mailpresence-phone";
 /// The presence server's application at the provider, and its secret.
 pub const SERVER_CLIENT: &str = "mailpresence-server";
 const SERVER_SECRET: &str = "server-client-secret-7f3a";
+/// The presence server's Google service account.
+const SERVICE_ACCOUNT: &str = "presence@mailpresence-test.iam.gserviceaccount.com";
 
 /// The running token endpoint.
 #[derive(Debug)]
@@ -30,6 +32,61 @@ impl TokenEndpoint {
     /// `lifetime` seconds, device codes are polled every second, and the
     /// presence mailbox's application may use client credentials.
     pub fn start(world: &World, lifetime: u64) -> Self {
+        Self::spawn(world, lifetime, &[])
+    }
+
+    /// The same, and the presence mailbox may also sign in as a Google
+    /// service account whose key file is [`World::service_account_key`]
+    /// (made here with openssl, as Google would hand it out).
+    pub fn start_with_service_account(world: &World, lifetime: u64) -> Self {
+        let dir = world.dir.path();
+        let private = dir.join("service-account.pem");
+        let public = dir.join("service-account.pub.pem");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            private.to_str().unwrap(),
+        ]);
+        openssl(&[
+            "pkey",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ]);
+        let endpoint = Self::spawn(
+            world,
+            lifetime,
+            &[
+                "--service-account".into(),
+                format!("{SERVICE_ACCOUNT}:{}", public.display()),
+            ],
+        );
+        let key = serde_json::json!({
+            "type": "service_account",
+            "client_email": SERVICE_ACCOUNT,
+            "private_key_id": "test-key",
+            "private_key": std::fs::read_to_string(&private).unwrap(),
+            "token_uri": format!("{}/token", endpoint.base_url()),
+        });
+        std::fs::write(world.service_account_key(), key.to_string()).unwrap();
+        endpoint
+    }
+
+    fn spawn(world: &World, lifetime: u64, extra: &[String]) -> Self {
         let mut child = Command::new(repo_root().join("scripts/oauth-endpoint.py"))
             .args(["--dir", world.servers.dir.to_str().unwrap()])
             .args(["--lifetime", &lifetime.to_string(), "--interval", "1"])
@@ -38,6 +95,7 @@ impl TokenEndpoint {
                 "{SERVER_CLIENT}:{SERVER_SECRET}:{}",
                 world.presence
             ))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(world.dir.path().join("oauth-endpoint.log")).unwrap())
             .spawn()
@@ -173,6 +231,28 @@ impl World {
                  token_url = \"{}/token\"\nscopes = [\"mail\"]\nclient_secret_file = {:?}\n",
                 endpoint.base_url(),
                 secret.display().to_string()
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    /// The service account's JSON key file.
+    pub fn service_account_key(&self) -> PathBuf {
+        self.dir.path().join("service-account.json")
+    }
+
+    /// The server's configuration with its mailbox signed in as the Google
+    /// service account (domain-wide delegation), no password left.
+    pub fn write_config_as_service_account(&self) -> PathBuf {
+        let config = self.write_config();
+        let text = std::fs::read_to_string(&config).unwrap();
+        let without = text.replace("password = \"secret\"\n", "");
+        std::fs::write(
+            &config,
+            format!(
+                "{without}\n[oauth]\nprovider = \"google\"\nservice_account_file = {:?}\n",
+                self.service_account_key().display().to_string()
             ),
         )
         .unwrap();

@@ -342,3 +342,49 @@ fn check_config_asks_the_provider_and_explains_a_refused_secret() {
         "the provider's code and its own words: {said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_signs_in_as_a_google_service_account() {
+    let world = World::new(&["tanaka"]);
+    let endpoint = TokenEndpoint::start_with_service_account(&world, 3600);
+    let config = world.write_config_as_service_account();
+    let out = std::process::Command::new(binary("mailpresence-server"))
+        .arg("--check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("issued a token"), "{said}");
+
+    let server = ServerProcess::start(&config, &world.dir.path().join("server.log"));
+    server.wait_until_running();
+    // Tanaka (a password phone) publishes; the server reads it with the
+    // service account's token.
+    let tanaka = world.terminal_config("tanaka");
+    let (ok, _, err) = cli(
+        &world,
+        &[
+            "status",
+            "set",
+            "meeting",
+            "--config",
+            tanaka.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            world.status()["mails_handled"] == 1
+        })
+        .await,
+        "{}\n{}",
+        world.status(),
+        server.log_text()
+    );
+    drop(endpoint);
+}

@@ -123,7 +123,7 @@ impl Config {
     /// so one token serves both), when the section is there.
     fn sign_in(&mut self) -> Result<(), mailpresence_protocol::transport::oauth::TokenError> {
         if let Some(oauth) = &self.oauth {
-            let tokens = oauth.token_source()?;
+            let tokens = oauth.token_source(&self.imap.user)?;
             self.imap.signed_in = Some(tokens.clone());
             self.smtp.signed_in = Some(tokens);
         }

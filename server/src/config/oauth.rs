@@ -1,11 +1,12 @@
-//! `[oauth]`: the presence mailbox signs in without a person, by the
-//! client-credentials flow of the company's provider (Microsoft 365: an app
-//! registration with the IMAP.AccessAsApp and SMTP.SendAsApp application
-//! permissions, granted by an administrator, and the mailbox given to the
-//! app's service principal in Exchange Online). The client secret is read
-//! from the file this section names, never written in the TOML. `[imap]`
-//! and `[smtp]` with a `user` and neither password nor token file log in
-//! with it.
+//! `[oauth]`: the presence mailbox signs in without a person: by the
+//! client-credentials flow (Microsoft 365: an app registration with the
+//! IMAP.AccessAsApp and SMTP.SendAsApp application permissions, granted by
+//! an administrator, and the mailbox given to the app's service principal in
+//! Exchange Online), or as a Google service account with domain-wide
+//! delegation for `https://mail.google.com/` (RFC 7523; the mailbox is
+//! `[imap] user`). The secret or key is read from the file this section
+//! names, never written in the TOML. `[imap]` and `[smtp]` with a `user` and
+//! neither password nor token file log in with it.
 //!
 //! ```toml
 //! [oauth]
@@ -13,6 +14,8 @@
 //! tenant = "contoso.onmicrosoft.com"
 //! client_id = "00000000-0000-0000-0000-000000000000"
 //! client_secret_file = "/etc/mailpresence/oauth-client-secret"
+//! # Google instead: provider = "google"
+//! #                 service_account_file = "/etc/mailpresence/key.json"
 //! # custom (or an override): token_url = "https://login.example/token"
 //! # scopes = ["…"]                  # default: the provider's mail scopes
 //! ```
@@ -20,7 +23,7 @@
 use std::path::PathBuf;
 
 use mailpresence_protocol::transport::oauth::{
-    ProviderConfig, ProviderKind, TokenError, TokenSource,
+    ProviderConfig, ProviderKind, ServiceAccount, Signer, TokenError, TokenSource,
 };
 use serde::Deserialize;
 
@@ -28,7 +31,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct OAuthConfig {
     pub provider: ProviderKind,
-    pub client_id: String,
+    /// The application (client) id; with `client_secret_file`.
+    pub client_id: Option<String>,
     /// Microsoft: the tenant (its domain or id); required for this flow.
     pub tenant: Option<String>,
     /// The scopes; the provider's application scope for mail when absent
@@ -37,14 +41,16 @@ pub struct OAuthConfig {
     /// The token endpoint of a custom provider (or an override).
     pub token_url: Option<String>,
     /// A file holding the client secret (owner-readable only, like a key).
-    pub client_secret_file: PathBuf,
+    pub client_secret_file: Option<PathBuf>,
+    /// Instead: a Google service account's JSON key file.
+    pub service_account_file: Option<PathBuf>,
 }
 
 impl OAuthConfig {
     pub fn provider(&self) -> ProviderConfig {
         ProviderConfig {
             provider: self.provider,
-            client_id: self.client_id.clone(),
+            client_id: self.client_id.clone().unwrap_or_default(),
             tenant: self.tenant.clone(),
             scopes: self.scopes.clone(),
             authorize_url: None,
@@ -54,10 +60,22 @@ impl OAuthConfig {
         }
     }
 
-    /// The mailbox's token source (the secret read now).
-    pub fn token_source(&self) -> Result<TokenSource, TokenError> {
-        let secret = TokenSource::read_client_secret(&self.client_secret_file)?;
-        Ok(TokenSource::client_credentials(self.provider(), secret))
+    /// The token source of `mailbox` (the secret or key read now).
+    pub fn token_source(&self, mailbox: &str) -> Result<TokenSource, TokenError> {
+        match (&self.service_account_file, &self.client_secret_file) {
+            (Some(key), _) => Ok(TokenSource::service_account(
+                ServiceAccount::from_file(key)?,
+                mailbox,
+                self.provider().scopes_for(Signer::Application),
+            )),
+            (None, Some(file)) => Ok(TokenSource::client_credentials(
+                self.provider(),
+                TokenSource::read_client_secret(file)?,
+            )),
+            (None, None) => Err(TokenError::Config(
+                "give client_secret_file or service_account_file".into(),
+            )),
+        }
     }
 
     /// What `--check-config` says after asking the provider for a token:
@@ -87,7 +105,7 @@ impl OAuthConfig {
             }
             (_, "invalid_client") => "the provider does not know this client_id or secret",
             (_, "unauthorized_client") => {
-                "the application may not use the client-credentials flow: an administrator has to grant it the application permissions (IMAP.AccessAsApp, SMTP.SendAsApp) and consent"
+                "the application may not sign in for the mailbox: an administrator has to grant it (Microsoft 365: the application permissions IMAP.AccessAsApp and SMTP.SendAsApp, with consent; Google Workspace: domain-wide delegation of https://mail.google.com/ to the service account's client id)"
             }
             _ => "see the provider's message",
         };
@@ -96,8 +114,29 @@ impl OAuthConfig {
 
     pub(super) fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if self.client_id.trim().is_empty() {
-            p.push("[oauth] client_id is empty".into());
+        match (&self.client_secret_file, &self.service_account_file) {
+            (Some(_), Some(_)) | (None, None) => p.push(
+                "[oauth] give either client_secret_file (with client_id) or service_account_file"
+                    .into(),
+            ),
+            (Some(file), None) => {
+                if self
+                    .client_id
+                    .as_deref()
+                    .is_none_or(|id| id.trim().is_empty())
+                {
+                    p.push("[oauth] client_id is needed with client_secret_file".into());
+                }
+                if let Err(e) = TokenSource::read_client_secret(file) {
+                    p.push(format!("[oauth] client_secret_file: {e}"));
+                }
+            }
+            (None, Some(key)) => {
+                if let Err(e) = ServiceAccount::from_file(key) {
+                    p.push(format!("[oauth] service_account_file: {e}"));
+                }
+                return p;
+            }
         }
         match self.provider {
             ProviderKind::Microsoft if self.tenant.as_deref().is_none_or(str::is_empty) => p.push(
@@ -108,9 +147,6 @@ impl OAuthConfig {
                 p.push("[oauth] a custom provider needs token_url".into());
             }
             _ => {}
-        }
-        if let Err(e) = TokenSource::read_client_secret(&self.client_secret_file) {
-            p.push(format!("[oauth] client_secret_file: {e}"));
         }
         p
     }
@@ -130,12 +166,12 @@ mod tests {
         .unwrap();
         let problems = oauth.problems();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("tenant"), "{problems:?}");
         assert!(
-            problems[1].starts_with("[oauth] client_secret_file: ")
-                && problems[1].contains("/nonexistent/secret"),
+            problems[0].starts_with("[oauth] client_secret_file: ")
+                && problems[0].contains("/nonexistent/secret"),
             "{problems:?}"
         );
+        assert!(problems[1].contains("tenant"), "{problems:?}");
     }
 
     #[test]
@@ -167,14 +203,15 @@ mod tests {
         std::fs::write(&file, "very-secret-value\n").unwrap();
         let oauth = OAuthConfig {
             provider: ProviderKind::Custom,
-            client_id: "server".into(),
+            client_id: Some("server".into()),
             tenant: None,
             scopes: Some(vec!["mail".into()]),
             token_url: Some("http://127.0.0.1:9/token".into()),
-            client_secret_file: file,
+            client_secret_file: Some(file),
+            service_account_file: None,
         };
         assert_eq!(oauth.problems(), Vec::<String>::new());
-        let source = oauth.token_source().unwrap();
+        let source = oauth.token_source("presence@example.co.jp").unwrap();
         assert!(!format!("{source:?} {oauth:?}").contains("very-secret-value"));
     }
 }

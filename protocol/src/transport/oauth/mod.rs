@@ -12,6 +12,7 @@
 //! `store.rs` where a person's refresh token is kept.
 
 mod provider;
+mod service_account;
 pub mod sign_in;
 mod store;
 
@@ -25,6 +26,7 @@ use oauth2::{ClientSecret, RefreshToken, Scope, TokenResponse};
 use tracing::{debug, info, warn};
 
 pub use provider::{HTTP_TIMEOUT, ProviderConfig, ProviderKind, Signer};
+pub use service_account::ServiceAccount;
 pub use store::{FileTokenStore, RefreshTokenStore};
 
 use super::sasl::{self, TokenFileError};
@@ -92,6 +94,12 @@ enum Grant {
         provider: ProviderConfig,
         secret: Secret,
     },
+    /// A Google service account acting for `subject` (RFC 7523).
+    ServiceAccount {
+        account: ServiceAccount,
+        subject: String,
+        scopes: Vec<String>,
+    },
 }
 
 struct Cached {
@@ -144,6 +152,20 @@ impl TokenSource {
         source
     }
 
+    /// A Google service account with domain-wide delegation, signing in as
+    /// the mailbox `subject`.
+    pub fn service_account(
+        account: ServiceAccount,
+        subject: impl Into<String>,
+        scopes: Vec<String>,
+    ) -> Self {
+        Self::from_grant(Grant::ServiceAccount {
+            account,
+            subject: subject.into(),
+            scopes,
+        })
+    }
+
     /// The client secret from the file the configuration names.
     pub fn read_client_secret(path: &Path) -> Result<Secret, TokenError> {
         Ok(sasl::read_token(path)?)
@@ -181,7 +203,9 @@ impl TokenSource {
         }
         match &self.0.grant {
             Grant::File(path) => sasl::read_token(path).is_ok_and(|t| &t != token),
-            Grant::Refresh { .. } | Grant::ClientCredentials { .. } => true,
+            Grant::Refresh { .. }
+            | Grant::ClientCredentials { .. }
+            | Grant::ServiceAccount { .. } => true,
         }
     }
 
@@ -195,6 +219,19 @@ impl TokenSource {
             Grant::Refresh { provider, store } => refresh(provider, store.as_ref()).await,
             Grant::ClientCredentials { provider, secret } => {
                 client_credentials(provider, secret).await
+            }
+            Grant::ServiceAccount {
+                account,
+                subject,
+                scopes,
+            } => {
+                let asked = Instant::now();
+                let (token, life) = service_account::exchange(account, subject, scopes).await?;
+                debug!(account = %account.email(), %subject, "access token by service account");
+                Ok(Cached {
+                    token: Secret::new(token),
+                    renew_at: life.map(|secs| asked + renew_after(Duration::from_secs(secs))),
+                })
             }
         }
     }
@@ -213,6 +250,9 @@ impl TokenSource {
                 provider.client_id,
                 provider.token_endpoint()
             ),
+            Grant::ServiceAccount {
+                account, subject, ..
+            } => format!("service account {} for {subject}", account.email()),
         }
     }
 }
