@@ -840,4 +840,86 @@ mod tests {
         );
         assert_eq!(seen[2], "");
     }
+
+    /// A server that refuses the first token (rewriting the token file, as
+    /// whatever keeps it fresh would) and takes the second one on the same
+    /// connection. Returns the token lines the client sent.
+    async fn server_taking_the_second_token(
+        listener: tokio::net::TcpListener,
+        token_file: std::path::PathBuf,
+    ) -> Vec<String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (socket, _) = listener.accept().await.expect("accept");
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut tokens = Vec::new();
+        write.write_all(b"* OK ready\r\n").await.unwrap();
+        for attempt in 0..2 {
+            let command = lines.next_line().await.unwrap().unwrap();
+            let tag = command.split(' ').next().unwrap().to_owned();
+            write.write_all(b"+ \r\n").await.unwrap();
+            tokens.push(lines.next_line().await.unwrap().unwrap());
+            if attempt == 0 {
+                std::fs::write(&token_file, "fresh\n").unwrap();
+                write
+                    .write_all(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n")
+                    .await
+                    .unwrap();
+                lines.next_line().await.unwrap();
+                write
+                    .write_all(format!("{tag} NO [AUTHENTICATIONFAILED] expired\r\n").as_bytes())
+                    .await
+                    .unwrap();
+            } else {
+                write
+                    .write_all(format!("{tag} OK logged in\r\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+        }
+        let command = lines.next_line().await.unwrap().unwrap();
+        let tag = command.split(' ').next().unwrap().to_owned();
+        write
+            .write_all(format!("* CAPABILITY IMAP4rev1\r\n{tag} OK done\r\n").as_bytes())
+            .await
+            .unwrap();
+        tokens
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_replaced_once_on_the_same_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let dir = std::env::temp_dir().join(format!("mp-imap-renew-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, "stale\n").unwrap();
+        let server = tokio::spawn(server_taking_the_second_token(listener, token_file.clone()));
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            credentials: Some(Credentials::token_file(
+                "u@example.test",
+                token_file,
+                BearerMechanism::Xoauth2,
+            )),
+            ca_file: None,
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            ..Timeouts::default()
+        };
+        let session = MailSession::open(&endpoint, timeouts).await;
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(session.is_ok(), "{:?}", session.err());
+        let tokens = server.await.unwrap();
+        assert_eq!(tokens.len(), 2);
+        assert_ne!(
+            tokens[0], tokens[1],
+            "the second login carries the new token"
+        );
+    }
 }
