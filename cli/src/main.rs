@@ -7,6 +7,7 @@ mod enrol;
 mod location;
 mod parse;
 mod pidf;
+mod sign_in;
 mod terminal;
 
 use std::io::Read;
@@ -45,6 +46,10 @@ enum Command {
     Watch(terminal::WatchArgs),
     /// Read an enrolment code: what it asks to trust, and the account file.
     Enroll(enrol::EnrollArgs),
+    /// Sign in with the company's provider (`[oauth]`: Microsoft 365,
+    /// Google Workspace) by a device code, instead of a password.
+    SignIn(sign_in::SignInArgs),
+    SignOut(sign_in::SignOutArgs),
 }
 
 /// Failures of the command itself (not of the mail it reads).
@@ -87,6 +92,8 @@ fn main() -> ExitCode {
         Command::Lookup(args) => terminal::lookup(args),
         Command::Watch(args) => terminal::watch(args),
         Command::Enroll(args) => enrol::run(args),
+        Command::SignIn(args) => sign_in::sign_in(args),
+        Command::SignOut(args) => sign_in::sign_out_command(args),
     };
     match result {
         Ok(code) => code,

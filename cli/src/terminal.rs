@@ -10,6 +10,7 @@ use mailpresence_core::location::read_track;
 use mailpresence_core::terminal::{Colleague, Event, Terminal, TerminalConfig};
 use mailpresence_protocol::mail::SubscribeMode;
 use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry};
+use mailpresence_protocol::transport::oauth::{FileTokenStore, RefreshTokenStore};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -18,7 +19,8 @@ use crate::{CliError, read_input};
 #[derive(Debug, clap::Args)]
 pub struct Account {
     /// The account file (TOML): account, mail, presence_server, authserv_id (the company mail
-    /// system's; without it no Notify is believed), [imap], [smtp], [location].
+    /// system's; without it no Notify is believed), [imap], [smtp], [location], and [oauth]
+    /// to sign in with Microsoft 365 / Google Workspace instead of passwords (`sign-in`).
     #[arg(long, short, env = "MAILPRESENCE_TERMINAL")]
     config: PathBuf,
     /// Where the phone's state is kept; beside the account file when absent.
@@ -100,26 +102,47 @@ impl Account {
     pub fn new(config: PathBuf, storage: Option<PathBuf>) -> Self {
         Self { config, storage }
     }
+
+    pub fn file(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    /// The account file, read.
+    pub fn read(&self) -> Result<TerminalConfig, CliError> {
+        let text = String::from_utf8(read_input(Some(&self.config))?)
+            .map_err(|_| CliError::Input(format!("{} is not UTF-8", self.config.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| CliError::Input(format!("{}: {e}", self.config.display())))
+    }
+
+    /// The phone's state folder: `--storage`, or `<account>.state` beside
+    /// the account file.
+    fn storage(&self, config: &TerminalConfig) -> PathBuf {
+        self.storage.clone().unwrap_or_else(|| {
+            let dir = self.config.parent().map(PathBuf::from).unwrap_or_default();
+            dir.join(format!("{}.state", config.account))
+        })
+    }
+
+    /// Where `sign-in` keeps the refresh token: beside the state folder
+    /// (`<account>.refresh-token`), owner-only.
+    pub fn refresh_tokens(&self, config: &TerminalConfig) -> FileTokenStore {
+        FileTokenStore::new(self.storage(config).with_extension("refresh-token"))
+    }
 }
 
 fn open(account: &Account) -> Result<Arc<Terminal>, CliError> {
-    let text = String::from_utf8(read_input(Some(&account.config))?)
-        .map_err(|_| CliError::Input(format!("{} is not UTF-8", account.config.display())))?;
-    let config: TerminalConfig = toml::from_str(&text)
-        .map_err(|e| CliError::Input(format!("{}: {e}", account.config.display())))?;
-    let storage = account.storage.clone().unwrap_or_else(|| {
-        let dir = account
-            .config
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        dir.join(format!("{}.state", config.account))
-    });
-    Terminal::open(config, &storage, Some(crate::MAP_PACK))
+    let config = account.read()?;
+    let storage = account.storage(&config);
+    let signed_in = config
+        .oauth
+        .is_some()
+        .then(|| Arc::new(account.refresh_tokens(&config)) as Arc<dyn RefreshTokenStore>);
+    Terminal::open_signed_in(config, &storage, Some(crate::MAP_PACK), signed_in)
         .map_err(|e| CliError::Input(e.to_string()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -17,8 +17,10 @@ use mailpresence_protocol::summary::{Lang, summary_line};
 use crate::error::Error;
 pub use crate::error::PresenceError;
 use crate::location::{Fix, Granularity, PolicyConfig};
+use crate::sign_in::{AppTokens, TokenStorage};
 pub use crate::terminal::{ConnectionStatus, MailRefused, MailServer};
 use crate::terminal::{DEFAULT_LOCATION_TTL_SECS, Event, Sharing, Terminal, TerminalConfig};
+use mailpresence_protocol::transport::oauth::{ProviderConfig, RefreshTokenStore};
 
 fn invalid(message: impl Into<String>) -> PresenceError {
     PresenceError::InvalidInput {
@@ -48,6 +50,12 @@ pub struct AccountConfig {
     /// sets it for other mail systems.
     #[uniffi(default = None)]
     pub delivery_hops: Option<u32>,
+    /// The company's provider (Microsoft 365, Google Workspace) when the
+    /// worker signs in instead of typing a password: `imap` and `smtp` with
+    /// a user and no password log in with the sign-in
+    /// ([`PresenceClient::with_sign_in`]).
+    #[uniffi(default = None)]
+    pub oauth: Option<ProviderConfig>,
 }
 
 /// Someone's presence as the app shows it.
@@ -137,6 +145,31 @@ impl PresenceClient {
         storage_dir: String,
         map_pack: Option<Vec<u8>>,
     ) -> Result<Arc<Self>, PresenceError> {
+        Self::open(config, storage_dir, map_pack, None)
+    }
+
+    /// Opens the client signed in with the company's provider
+    /// (`config.oauth`): the refresh token comes from the app's `tokens`
+    /// (where [`crate::sign_in::SignIn`] put it), and a rotated one goes back.
+    #[uniffi::constructor]
+    pub fn with_sign_in(
+        config: AccountConfig,
+        storage_dir: String,
+        map_pack: Option<Vec<u8>>,
+        tokens: Arc<dyn TokenStorage>,
+    ) -> Result<Arc<Self>, PresenceError> {
+        let store: Arc<dyn RefreshTokenStore> = Arc::new(AppTokens(tokens));
+        Self::open(config, storage_dir, map_pack, Some(store))
+    }
+}
+
+impl PresenceClient {
+    fn open(
+        config: AccountConfig,
+        storage_dir: String,
+        map_pack: Option<Vec<u8>>,
+        refresh_tokens: Option<Arc<dyn RefreshTokenStore>>,
+    ) -> Result<Arc<Self>, PresenceError> {
         let lang = lang(&config.language);
         let terminal_config = TerminalConfig {
             account: config.account,
@@ -155,11 +188,13 @@ impl PresenceClient {
                 .unwrap_or(mailpresence_protocol::mail::auth::DEFAULT_DELIVERY_HOPS as u32),
             presence_folder: crate::terminal::config::DEFAULT_PRESENCE_FOLDER.into(),
             location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
+            oauth: config.oauth,
         };
-        let terminal = Terminal::open(
+        let terminal = Terminal::open_signed_in(
             terminal_config,
             std::path::Path::new(&storage_dir),
             map_pack.as_deref(),
+            refresh_tokens,
         )?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -177,7 +212,10 @@ impl PresenceClient {
             lang,
         }))
     }
+}
 
+#[uniffi::export]
+impl PresenceClient {
     /// The app's listener; it replaces any earlier one.
     pub fn set_listener(&self, listener: Arc<dyn PresenceListener>) {
         let mut events = self.terminal.events();

@@ -5,6 +5,7 @@
 //! (IMAP `NO`, SMTP reply codes, TLS), never from searching message text.
 
 use mailpresence_protocol::transport::imap::{ConnectError, ImapError};
+use mailpresence_protocol::transport::oauth::TokenError;
 use mailpresence_protocol::transport::outbox::SendFailure;
 use mailpresence_protocol::transport::smtp::SmtpSetupError;
 
@@ -20,6 +21,8 @@ pub enum Error {
     Send(#[from] SendFailure),
     #[error("SMTP settings: {0}")]
     SmtpSetup(#[from] SmtpSetupError),
+    #[error(transparent)]
+    SignIn(#[from] TokenError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -43,6 +46,11 @@ impl From<ConnectError> for Error {
 /// Every failure the app can show, by what a person can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum PresenceError {
+    /// The sign-in with the company's provider (Microsoft 365, Google
+    /// Workspace) ended: the refresh token was refused or revoked. Queued
+    /// mail waits; it goes after the worker signs in again.
+    #[error("sign in again: {detail}")]
+    SignInAgain { detail: String },
     /// The mail server refused the user name or password.
     #[error("wrong user name or password: {detail}")]
     WrongPassword { detail: String },
@@ -73,6 +81,14 @@ impl From<&Error> for PresenceError {
     fn from(e: &Error) -> Self {
         let detail = chain(e);
         match e {
+            Error::Imap(i) if i.needs_sign_in() => Self::SignInAgain { detail },
+            Error::Send(SendFailure::SignInAgain(_)) => Self::SignInAgain { detail },
+            Error::SignIn(TokenError::SignInAgain(_)) => Self::SignInAgain { detail },
+            Error::SignIn(TokenError::Unreachable(_)) => Self::Unreachable { detail },
+            Error::SignIn(TokenError::Config(_) | TokenError::File(_)) => {
+                Self::InvalidInput { detail }
+            }
+            Error::SignIn(TokenError::Provider { .. }) => Self::Protocol { detail },
             Error::Imap(ImapError::Connect(
                 ConnectError::Login { .. } | ConnectError::NoCredentials,
             ))
@@ -137,6 +153,18 @@ mod tests {
         assert!(matches!(
             PresenceError::from(smtp_down),
             PresenceError::Unreachable { .. }
+        ));
+        let revoked = Error::from(ConnectError::Token(TokenError::SignInAgain(
+            "invalid_grant: the refresh token was revoked".into(),
+        )));
+        assert!(matches!(
+            PresenceError::from(revoked),
+            PresenceError::SignInAgain { .. }
+        ));
+        let smtp_revoked = Error::from(SendFailure::SignInAgain("invalid_grant".into()));
+        assert!(matches!(
+            PresenceError::from(smtp_revoked),
+            PresenceError::SignInAgain { .. }
         ));
         let refused = Error::from(SendFailure::from_reply(Some(550), "5.1.1 unknown".into()));
         assert!(matches!(

@@ -2,7 +2,8 @@
 //! turns a GPS fix into an address from the map pack, `terminal` is the
 //! phone's presence client (its record, store, decisions and mail traffic),
 //! and `api` is the UniFFI edge the Android and iOS apps call, with `log`
-//! handing the core's log records to the app.
+//! handing the core's log records to the app and `sign_in` the worker's
+//! sign-in with Microsoft 365 or Google Workspace.
 //!
 //! "Terminal" is the patent's word (JP6286887B2, "the seed") for a field
 //! worker's phone; "seed figure N" in comments is its figure N.
@@ -11,6 +12,7 @@ pub mod api;
 pub mod error;
 pub mod location;
 pub mod log;
+pub mod sign_in;
 pub mod terminal;
 
 pub use mailpresence_protocol as protocol;

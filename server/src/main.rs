@@ -147,7 +147,17 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
             print!("{}", config.report(path));
-            ExitCode::SUCCESS
+            match check_sign_in(&config) {
+                Some(Err(line)) => {
+                    eprintln!("{line}");
+                    ExitCode::FAILURE
+                }
+                Some(Ok(line)) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("{e}");
@@ -258,6 +268,24 @@ fn report_copy(
             ExitCode::FAILURE
         }
     }
+}
+
+/// With `[oauth]`, asks the provider for the mailbox's token once and
+/// explains the answer (`Err`: it refused or could not be asked).
+fn check_sign_in(config: &Config) -> Option<Result<String, String>> {
+    let tokens = config.imap.signed_in.clone()?;
+    let asked = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("[oauth] cannot ask the provider: {e}"))
+        .map(|rt| rt.block_on(tokens.access_token()).map(|_| ()));
+    Some(match asked {
+        Ok(result) => {
+            let line = mailpresence_server::config::OAuthConfig::explain(&result);
+            if result.is_ok() { Ok(line) } else { Err(line) }
+        }
+        Err(e) => Err(e),
+    })
 }
 
 fn init_logging(format: LogFormat) {

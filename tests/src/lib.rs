@@ -7,7 +7,8 @@
 //! Where things are: `world` (a test's people and settings) and `config`
 //! (the files it writes), `programs` (the server process, the command line),
 //! `mail_servers` (the shared or an own instance, and disruptions to it),
-//! `sending` and `mailbox` (mail in and out), `sip` and `raw_sip` (the SIP
+//! `sending` and `mailbox` (mail in and out), `oauth` (the tests' token
+//! endpoint and files that sign in with it), `sip` and `raw_sip` (the SIP
 //! side, SIPp, a bare endpoint), `wait`, `phones` (baresip, linphonec,
 //! Kamailio) and `browser` (the board in Chromium); here, the few helpers
 //! they all use (`repo_root`, `tag`, `free_port`).
@@ -21,6 +22,7 @@ pub mod browser;
 mod config;
 mod mail_servers;
 mod mailbox;
+mod oauth;
 pub mod phones;
 mod programs;
 mod raw_sip;
@@ -31,6 +33,7 @@ mod world;
 
 pub use mail_servers::{Disruption, MailServers, OwnMailServers};
 pub use mailbox::{Mailbox, presence_messages};
+pub use oauth::{PHONE_CLIENT, SERVER_CLIENT, TokenEndpoint};
 pub use programs::{ServerProcess, binary};
 pub use raw_sip::{RawSip, header};
 pub use sip::{SipTls, sipp_passed};

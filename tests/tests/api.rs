@@ -71,6 +71,7 @@ fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountCon
         // where it is signed.
         authserv_id: Some(s.authserv_id.clone()),
         delivery_hops: None,
+        oauth: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn account(
         granularity: Granularity::City,
         authserv_id: Some(s.authserv_id.clone()),
         delivery_hops: None,
+        oauth: None,
     }
 }
 
@@ -170,11 +171,11 @@ async fn open_with_token(
         host: "127.0.0.1".into(),
         port: world.servers.imaps_port,
         tls: TlsMode::Implicit,
-        credentials: Some(Credentials::Bearer {
-            user: world.mail_of("tanaka"),
-            token_file: token.to_owned(),
+        credentials: Some(Credentials::token_file(
+            world.mail_of("tanaka"),
+            token,
             mechanism,
-        }),
+        )),
         ca_file: Some(world.servers.ca.clone()),
     };
     MailSession::open(&endpoint, Timeouts::default()).await
@@ -249,8 +250,8 @@ async fn an_expired_token_is_sign_in_again_and_the_outbox_keeps_the_mail() {
     assert_eq!(world.status()["records"], 0);
 
     // …and goes once the person has signed in again: a fresh token in the
-    // file, which the app reads when it opens (refreshing a token in a
-    // running app is not built yet).
+    // file, which the app reads when it opens (a sign-in with a refresh
+    // token is tests/tests/mail_sign_in.rs').
     drop(app);
     mint_token(&world, &world.mail_of("tanaka"), 3600, &token);
     open_with_token(&world, &token, BearerMechanism::Oauthbearer)

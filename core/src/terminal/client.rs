@@ -23,12 +23,17 @@ use crate::location::{ChangePolicy, Fix, OfflineGeocoder};
 use mailpresence_protocol::model::{
     AccountName, Activity, ActivityToken, Coordinates, PresenceFields, ScheduleEntry,
 };
+use mailpresence_protocol::transport::Endpoint;
+use mailpresence_protocol::transport::oauth::RefreshTokenStore;
 use mailpresence_protocol::transport::outbox::{Outbox, Policy};
-use mailpresence_protocol::transport::smtp;
+use mailpresence_protocol::transport::smtp::Mailer;
 
 #[derive(Debug)]
 pub struct Terminal {
     pub(super) config: TerminalConfig,
+    /// The inbox's server, its login built once (a sign-in's token cache
+    /// lives as long as the client).
+    pub(super) imap: Endpoint,
     pub(super) account: AccountName,
     store: Arc<Mutex<TerminalStore>>,
     geocoder: Option<OfflineGeocoder>,
@@ -47,6 +52,18 @@ impl Terminal {
         config: TerminalConfig,
         dir: &Path,
         map_pack: Option<&[u8]>,
+    ) -> Result<Arc<Self>, Error> {
+        Self::open_signed_in(config, dir, map_pack, None)
+    }
+
+    /// Opens the client; with `[oauth]` in the account, `refresh_tokens`
+    /// holds the worker's sign-in (the CLI's file, the app's Keystore or
+    /// Keychain) and both mail servers log in with it.
+    pub fn open_signed_in(
+        config: TerminalConfig,
+        dir: &Path,
+        map_pack: Option<&[u8]>,
+        refresh_tokens: Option<Arc<dyn RefreshTokenStore>>,
     ) -> Result<Arc<Self>, Error> {
         let account: AccountName = config
             .account
@@ -72,7 +89,8 @@ impl Terminal {
         let store = Arc::new(Mutex::new(TerminalStore::open(dir)?));
         let (events, _) = broadcast::channel(256);
         let online = Arc::new(AtomicBool::new(true));
-        let smtp = smtp::transport(&config.smtp.endpoint(), Duration::from_secs(30))?;
+        let (imap, smtp) = config.endpoints(refresh_tokens);
+        let smtp = Mailer::new(smtp, Duration::from_secs(30))?;
         let outbox = Outbox::new(
             PhoneOutbox::new(store.clone(), config.mail.clone(), online.clone()),
             smtp,
@@ -84,6 +102,7 @@ impl Terminal {
             store,
             geocoder,
             config,
+            imap,
             events,
             outbox,
             inbox_wake: Notify::new(),

@@ -4,12 +4,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::location::PolicyConfig;
 use mailpresence_protocol::secret::REDACTED;
 use mailpresence_protocol::summary::Lang;
+use mailpresence_protocol::transport::oauth::{ProviderConfig, RefreshTokenStore, TokenSource};
 use mailpresence_protocol::transport::{BearerMechanism, Credentials, Endpoint, TlsMode};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +49,13 @@ pub struct TerminalConfig {
     /// the Notify mails in the presence folder are deleted after it too.
     #[serde(default = "default_location_ttl_secs")]
     pub location_ttl_secs: u64,
+    /// `[oauth]`: the provider the worker signs in with (Microsoft 365,
+    /// Google Workspace, or one named by its URLs) instead of passwords; the
+    /// refresh token is kept outside this file (the CLI's `sign-in` writes
+    /// it beside the phone's state, owner-only). A `[imap]`/`[smtp]` section
+    /// with a user and neither password nor token file logs in with it.
+    #[serde(default)]
+    pub oauth: Option<ProviderConfig>,
 }
 
 /// The server's default `location_ttl_secs`.
@@ -92,29 +101,36 @@ pub struct MailServer {
 }
 
 impl MailServer {
+    /// The endpoint with a password or token-file login (or none).
     pub fn endpoint(&self) -> Endpoint {
+        self.endpoint_signed_in(None)
+    }
+
+    /// The endpoint; a user without password or token file logs in with
+    /// `signed_in`'s tokens when given.
+    pub fn endpoint_signed_in(&self, signed_in: Option<&TokenSource>) -> Endpoint {
         Endpoint {
             host: self.host.clone(),
             port: self.port,
             tls: self.tls,
-            credentials: self.credentials(),
+            credentials: self.credentials(signed_in),
             ca_file: self.ca_file.as_ref().map(PathBuf::from),
         }
     }
-}
 
-impl MailServer {
-    /// A token file wins over a password.
-    fn credentials(&self) -> Option<Credentials> {
+    /// A token file wins over a password, a password over a sign-in.
+    fn credentials(&self, signed_in: Option<&TokenSource>) -> Option<Credentials> {
         let user = self.user.clone()?;
-        match (&self.oauth_token_file, &self.password) {
-            (Some(file), _) => Some(Credentials::Bearer {
+        let mechanism = self.oauth_mechanism.unwrap_or_default();
+        match (&self.oauth_token_file, &self.password, signed_in) {
+            (Some(file), _, _) => Some(Credentials::token_file(user, file, mechanism)),
+            (None, Some(password), _) => Some(Credentials::password(user, password.clone())),
+            (None, None, Some(tokens)) => Some(Credentials::Bearer {
                 user,
-                token_file: PathBuf::from(file),
-                mechanism: self.oauth_mechanism.unwrap_or_default(),
+                tokens: tokens.clone(),
+                mechanism,
             }),
-            (None, Some(password)) => Some(Credentials::password(user, password.clone())),
-            (None, None) => None,
+            (None, None, None) => None,
         }
     }
 }
@@ -149,6 +165,23 @@ impl fmt::Display for MailServer {
 }
 
 impl TerminalConfig {
+    /// The IMAP and SMTP endpoints; with `[oauth]` and a refresh-token
+    /// store both share one token source (one refresh serves both).
+    pub fn endpoints(
+        &self,
+        refresh_tokens: Option<Arc<dyn RefreshTokenStore>>,
+    ) -> (Endpoint, Endpoint) {
+        let signed_in = self
+            .oauth
+            .clone()
+            .zip(refresh_tokens)
+            .map(|(provider, store)| TokenSource::refresh(provider, store));
+        (
+            self.imap.endpoint_signed_in(signed_in.as_ref()),
+            self.smtp.endpoint_signed_in(signed_in.as_ref()),
+        )
+    }
+
     /// `location_ttl_secs` as a duration (capped, so a huge value cannot overflow).
     pub fn location_ttl(&self) -> chrono::Duration {
         let secs = i64::try_from(self.location_ttl_secs).unwrap_or(i64::MAX);

@@ -46,7 +46,7 @@ impl Terminal {
 
     /// Connects, makes sure the presence folder exists, selects the inbox.
     pub(super) async fn open_inbox(&self) -> Result<MailSession, Error> {
-        let mut session = MailSession::open(&self.config.imap.endpoint(), self.timeouts()).await?;
+        let mut session = MailSession::open(&self.imap, self.timeouts()).await?;
         session.ensure_mailbox(&self.config.presence_folder).await?;
         session.select("INBOX").await?;
         Ok(session)

@@ -39,6 +39,7 @@ pub(crate) fn offline_config() -> TerminalConfig {
         delivery_hops: 1,
         presence_folder: DEFAULT_PRESENCE_FOLDER.into(),
         location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
+        oauth: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod imap;
+pub mod oauth;
 pub mod outbox;
 pub mod sasl;
 pub mod smtp;
@@ -31,7 +32,7 @@ pub enum TlsMode {
 }
 
 /// Where and how to reach one mail service. Its debug output leaves the
-/// password out (and a token is only ever in its file).
+/// password out (and a token source never shows a token).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub host: String,

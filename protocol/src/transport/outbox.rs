@@ -13,12 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lettre::AsyncTransport;
 use lettre::address::Envelope;
 use tokio::sync::{Mutex, Notify};
 
 use super::backoff;
-use super::smtp::SmtpTransport;
+use super::smtp::Mailer;
 
 /// Mails taken from the store per round.
 const BATCH: usize = 50;
@@ -57,6 +56,10 @@ pub enum SendFailure {
     /// with the mail; it waits until logins work.
     #[error("login refused: {0}")]
     Login(String),
+    /// The provider refused the refresh token (or the mail server a fresh
+    /// access token): the mails wait until the person signs in again.
+    #[error("{0}")]
+    SignInAgain(String),
     /// TLS with the server failed before any reply (most often a
     /// certificate the phone does not trust); waits like `Transient`.
     #[error("TLS: {0}")]
@@ -130,7 +133,7 @@ impl Default for Policy {
 #[derive(Debug)]
 pub struct Outbox<S> {
     store: S,
-    smtp: SmtpTransport,
+    smtp: Mailer,
     policy: Policy,
     /// Held while a round runs: one sender at a time, even when the app
     /// flushes by hand while the loop runs.
@@ -139,7 +142,7 @@ pub struct Outbox<S> {
 }
 
 impl<S: OutboxStore> Outbox<S> {
-    pub fn new(store: S, smtp: SmtpTransport, policy: Policy) -> Self {
+    pub fn new(store: S, smtp: Mailer, policy: Policy) -> Self {
         Self {
             store,
             smtp,
@@ -210,7 +213,10 @@ impl<S: OutboxStore> Outbox<S> {
                     .undeliverable
                     .push((mail.id, mail.recipient.clone(), e.clone()));
             }
-            SendFailure::Transient(e) | SendFailure::Login(e) | SendFailure::Tls(e) => {
+            SendFailure::Transient(e)
+            | SendFailure::Login(e)
+            | SendFailure::SignInAgain(e)
+            | SendFailure::Tls(e) => {
                 let wait =
                     backoff::delay(mail.attempts, Duration::from_secs(1), self.policy.max_retry);
                 let at =
@@ -232,15 +238,9 @@ impl<S: OutboxStore> Outbox<S> {
                 )));
             }
         };
-        let limit = self.policy.send_timeout;
-        match tokio::time::timeout(limit, self.smtp.send_raw(&envelope, &mail.raw)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(SendFailure::from_smtp(&e)),
-            Err(_) => Err(SendFailure::Transient(format!(
-                "the SMTP server did not take the mail within {} s",
-                limit.as_secs()
-            ))),
-        }
+        self.smtp
+            .send(&envelope, &mail.raw, self.policy.send_timeout)
+            .await
     }
 
     /// How long to wait after a round: until the earliest retry is due, at
@@ -401,7 +401,7 @@ mod tests {
                 .then(|| super::super::Credentials::password("tanaka@example.test", "secret")),
             ca_file: None,
         };
-        let smtp = super::super::smtp::transport(&endpoint, Duration::from_secs(5)).expect("smtp");
+        let smtp = Mailer::new(endpoint, Duration::from_secs(5)).expect("smtp");
         let policy = Policy {
             max_per_second: 1000,
             ..Policy::default()

@@ -2,14 +2,15 @@
 //! token (Microsoft 365 and Google Workspace take no passwords). For a token
 //! this file builds the SASL messages of XOAUTH2 (Google's and Microsoft's
 //! format) and OAUTHBEARER (RFC 7628), and the IMAP `AUTHENTICATE` exchange
-//! including the providers' error continuation. The token is read from a file
-//! at each login — whatever keeps it fresh rewrites that file — and is never
+//! including the providers' error continuation. Where the token comes from
+//! (a file, a refresh, client credentials) is `oauth.rs`'s; it is never
 //! printed.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::oauth::TokenSource;
 use crate::secret::Secret;
 
 /// Who logs in, and with what.
@@ -19,10 +20,11 @@ pub enum Credentials {
         user: String,
         password: Secret,
     },
-    /// An OAuth 2.0 access token, read from `token_file` at each login.
+    /// An OAuth 2.0 access token from `tokens` (a file, a refresh token or
+    /// the application's client credentials).
     Bearer {
         user: String,
-        token_file: PathBuf,
+        tokens: TokenSource,
         mechanism: BearerMechanism,
     },
 }
@@ -32,6 +34,19 @@ impl Credentials {
         Self::Password {
             user: user.into(),
             password: Secret::new(password),
+        }
+    }
+
+    /// A token read from `token_file` at each login.
+    pub fn token_file(
+        user: impl Into<String>,
+        token_file: impl Into<PathBuf>,
+        mechanism: BearerMechanism,
+    ) -> Self {
+        Self::Bearer {
+            user: user.into(),
+            tokens: TokenSource::file(token_file),
+            mechanism,
         }
     }
 

@@ -1,6 +1,6 @@
 //! `[imap]` and `[smtp]`: where presence mails are read and where answers
-//! are sent, how the mailbox logs in (password, or an OAuth access token from
-//! a file), their defaults, the endpoints and timeouts the mail transports
+//! are sent, how the mailbox logs in (password, an OAuth access token from a
+//! file, or the `[oauth]` section's client credentials), their defaults, the endpoints and timeouts the mail transports
 //! are built from, and the checks of both sections (made together, since
 //! most apply to each alike).
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mailpresence_protocol::secret::Secret;
 use mailpresence_protocol::transport::imap::Timeouts;
+use mailpresence_protocol::transport::oauth::TokenSource;
 use mailpresence_protocol::transport::{BearerMechanism, Credentials, Endpoint, TlsMode};
 use serde::Deserialize;
 
@@ -20,7 +21,7 @@ pub struct ImapConfig {
     #[serde(default)]
     pub tls: TlsMode,
     pub user: String,
-    /// The password; or, instead, `oauth_token_file`.
+    /// The password; or, instead, `oauth_token_file` or an `[oauth]` section.
     pub password: Option<Secret>,
     /// A file holding an OAuth 2.0 access token (Microsoft 365, Google
     /// Workspace), read at each login; whatever refreshes it rewrites it.
@@ -46,6 +47,9 @@ pub struct ImapConfig {
     /// the connection is given up and made again.
     #[serde(default = "default_command_secs")]
     pub command_timeout_secs: u64,
+    /// The `[oauth]` sign-in, set when the file is loaded.
+    #[serde(skip)]
+    pub signed_in: Option<TokenSource>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +74,9 @@ pub struct SmtpConfig {
     /// How long the SMTP server may take to answer one command.
     #[serde(default = "default_smtp_command_secs")]
     pub command_timeout_secs: u64,
+    /// The `[oauth]` sign-in, set when the file is loaded.
+    #[serde(skip)]
+    pub signed_in: Option<TokenSource>,
 }
 
 impl ImapConfig {
@@ -91,6 +98,7 @@ impl ImapConfig {
                 Some(&self.user),
                 self.password.as_ref(),
                 self.oauth_token_file.as_ref(),
+                self.signed_in.as_ref(),
                 self.oauth_mechanism,
             ),
             ca_file: self.ca_file.clone(),
@@ -108,6 +116,7 @@ impl SmtpConfig {
                 self.user.as_ref(),
                 self.password.as_ref(),
                 self.oauth_token_file.as_ref(),
+                self.signed_in.as_ref(),
                 BearerMechanism::Xoauth2,
             ),
             ca_file: self.ca_file.clone(),
@@ -115,26 +124,29 @@ impl SmtpConfig {
     }
 }
 
-/// The login of a section: a token file wins over a password (the checks
-/// refuse a section with both).
+/// The login of a section: a token file wins over a password, a password
+/// over the `[oauth]` sign-in (the checks refuse a section with both a
+/// password and a token file).
 fn login(
     user: Option<&String>,
     password: Option<&Secret>,
     token_file: Option<&PathBuf>,
+    signed_in: Option<&TokenSource>,
     mechanism: BearerMechanism,
 ) -> Option<Credentials> {
     let user = user?.clone();
-    match (token_file, password) {
-        (Some(token_file), _) => Some(Credentials::Bearer {
-            user,
-            token_file: token_file.clone(),
-            mechanism,
-        }),
-        (None, Some(password)) => Some(Credentials::Password {
+    match (token_file, password, signed_in) {
+        (Some(token_file), _, _) => Some(Credentials::token_file(user, token_file, mechanism)),
+        (None, Some(password), _) => Some(Credentials::Password {
             user,
             password: password.clone(),
         }),
-        (None, None) => None,
+        (None, None, Some(tokens)) => Some(Credentials::Bearer {
+            user,
+            tokens: tokens.clone(),
+            mechanism,
+        }),
+        (None, None, None) => None,
     }
 }
 
@@ -160,8 +172,9 @@ fn default_retry_secs() -> u64 {
     300
 }
 
-/// What is wrong with `[imap]` and `[smtp]`.
-pub(super) fn problems(imap: &ImapConfig, smtp: &SmtpConfig) -> Vec<String> {
+/// What is wrong with `[imap]` and `[smtp]`; `oauth`: an `[oauth]` section
+/// signs in a user without password or token file.
+pub(super) fn problems(imap: &ImapConfig, smtp: &SmtpConfig, oauth: bool) -> Vec<String> {
     let mut p = Vec::new();
     for (section, host, port, ca) in [
         ("imap", &imap.host, imap.port, &imap.ca_file),
@@ -186,10 +199,14 @@ pub(super) fn problems(imap: &ImapConfig, smtp: &SmtpConfig) -> Vec<String> {
             }
         }
     }
-    if imap.password.is_some() == imap.oauth_token_file.is_some() {
+    let imap_both = imap.password.is_some() && imap.oauth_token_file.is_some();
+    let imap_neither = imap.password.is_none() && imap.oauth_token_file.is_none() && !oauth;
+    if imap_both || imap_neither {
         p.push("[imap] give either password or oauth_token_file".into());
     }
-    let smtp_login = smtp.password.is_some() || smtp.oauth_token_file.is_some();
+    let smtp_login = smtp.password.is_some()
+        || smtp.oauth_token_file.is_some()
+        || (oauth && smtp.user.is_some());
     if smtp.user.is_some() != smtp_login {
         p.push("[smtp] user and password go together: give both or neither".into());
     }
@@ -257,7 +274,7 @@ mod tests {
 
     #[test]
     fn the_defaults_are_valid() {
-        assert_eq!(problems(&imap(""), &smtp("")), Vec::<String>::new());
+        assert_eq!(problems(&imap(""), &smtp(""), false), Vec::<String>::new());
         assert_eq!(warnings(&imap(""), &smtp("")), Vec::<String>::new());
     }
 
@@ -268,7 +285,7 @@ mod tests {
         let mut smtp = smtp("user = \"p\"\nmax_per_second = 0\ncommand_timeout_secs = 0");
         smtp.port = 0;
         assert_eq!(
-            problems(&imap, &smtp),
+            problems(&imap, &smtp, false),
             [
                 "[imap] host is empty",
                 "[imap] ca_file /nonexistent/ca.pem does not exist",
@@ -289,6 +306,7 @@ mod tests {
         let problems = problems(
             &imap(&format!("ca_file = {:?}", ca.display().to_string())),
             &smtp(""),
+            false,
         );
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("[imap] ca_file: "), "{problems:?}");
@@ -305,14 +323,14 @@ mod tests {
         ))
         .unwrap();
         let smtp = smtp(&format!("user = \"p\"\n{file}"));
-        assert_eq!(problems(&imap, &smtp), Vec::<String>::new());
+        assert_eq!(problems(&imap, &smtp, false), Vec::<String>::new());
         assert_eq!(
             imap.endpoint().credentials,
-            Some(Credentials::Bearer {
-                user: "p".into(),
-                token_file: token.clone(),
-                mechanism: BearerMechanism::Oauthbearer,
-            })
+            Some(Credentials::token_file(
+                "p",
+                token.clone(),
+                BearerMechanism::Oauthbearer
+            ))
         );
         assert!(matches!(
             smtp.endpoint().credentials,
@@ -330,16 +348,18 @@ mod tests {
         neither.password = None;
         neither.oauth_token_file = None;
         assert_eq!(
-            problems(&both, &smtp("")),
+            problems(&both, &smtp(""), false),
             [
                 "[imap] give either password or oauth_token_file",
                 "[imap] oauth_token_file /nonexistent/token does not exist",
             ]
         );
         assert_eq!(
-            problems(&neither, &smtp("")),
+            problems(&neither, &smtp(""), false),
             ["[imap] give either password or oauth_token_file"]
         );
+        // With an [oauth] section, neither is the client-credentials login.
+        assert_eq!(problems(&neither, &smtp(""), true), Vec::<String>::new());
     }
 
     #[test]

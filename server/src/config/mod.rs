@@ -5,15 +5,17 @@
 //! report `--check-config` prints.
 //!
 //! Each section lives in its own file with its defaults and its own checks:
-//! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `presence`, `trust`,
-//! `sip`, `web`, `metrics`, `directory` (people from LDAP), `phones` (the
-//! phones' mail settings for enrolment), `people` (`[[person]]`, the directory) and `rules`
+//! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `oauth` (signing in
+//! without a password), `presence`, `trust`, `sip`, `web`, `metrics`,
+//! `directory` (people from LDAP), `phones` (the phones' mail settings for
+//! enrolment), `people` (`[[person]]`, the directory) and `rules`
 //! (`[[rule]]`, who may see whom). Their types are re-exported here, so the
 //! rest of the crate names them `crate::config::WebConfig` and so on.
 
 mod directory;
 mod mail;
 mod metrics;
+mod oauth;
 mod people;
 mod phones;
 mod presence;
@@ -31,6 +33,7 @@ pub use directory::{AttributeNames, Attributes, DirectoryConfig, DirectoryKind};
 pub use mail::{ImapConfig, SmtpConfig};
 pub use mailpresence_protocol::transport::TlsMode;
 pub use metrics::MetricsConfig;
+pub use oauth::OAuthConfig;
 pub use people::Person;
 pub use phones::PhonesConfig;
 pub use presence::PresencePolicy;
@@ -62,6 +65,8 @@ pub struct Config {
     pub server: ServerSection,
     pub imap: ImapConfig,
     pub smtp: SmtpConfig,
+    /// The mailbox's sign-in by client credentials, instead of passwords.
+    pub oauth: Option<OAuthConfig>,
     #[serde(default)]
     pub presence: PresencePolicy,
     /// How the sender of a presence mail is proven; required (see `problems`).
@@ -90,19 +95,21 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        let problems = config.problems();
+        let mut problems = config.problems();
         if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems,
-            })
+            match config.sign_in() {
+                Ok(()) => return Ok(config),
+                Err(e) => problems.push(format!("[oauth] {e}")),
+            }
         }
+        Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
     }
 
     /// Everything wrong with a parsed configuration, section by section:
@@ -110,7 +117,10 @@ impl Config {
     /// `[web]`, then the people and the rules (which refer to them).
     pub fn problems(&self) -> Vec<String> {
         let mut p = self.server.problems();
-        p.extend(mail::problems(&self.imap, &self.smtp));
+        p.extend(mail::problems(&self.imap, &self.smtp, self.oauth.is_some()));
+        if let Some(oauth) = &self.oauth {
+            p.extend(oauth.problems());
+        }
         p.extend(self.presence.problems());
         p.extend(trust::problems(self.trust.as_ref()));
         if let Some(sip) = &self.sip {
@@ -126,6 +136,17 @@ impl Config {
             None => p.extend(rules::problems(&self.rules, &self.people)),
         }
         p
+    }
+
+    /// Gives `[imap]` and `[smtp]` the `[oauth]` sign-in (one token source,
+    /// so one token serves both), when the section is there.
+    fn sign_in(&mut self) -> Result<(), mailpresence_protocol::transport::oauth::TokenError> {
+        if let Some(oauth) = &self.oauth {
+            let tokens = oauth.token_source(&self.imap.user)?;
+            self.imap.signed_in = Some(tokens.clone());
+            self.smtp.signed_in = Some(tokens);
+        }
+        Ok(())
     }
 
     /// Things that are allowed but probably not meant.

@@ -74,7 +74,7 @@ impl OutboxStore for ServerOutbox {
 /// Builds the sender for `config`.
 pub fn outbox(hub: Arc<Hub>, config: &SmtpConfig) -> Result<Outbox<ServerOutbox>, OutboxError> {
     let command = Duration::from_secs(config.command_timeout_secs.max(1));
-    let transport = smtp::transport(&config.endpoint(), command)
+    let transport = smtp::Mailer::new(config.endpoint(), command)
         .map_err(|e| OutboxError::Setup(e.to_string()))?;
     let policy = Policy {
         max_per_second: config.max_per_second,

@@ -4,6 +4,8 @@ import MailPresence
 public enum ErrorText {
     public static func of(_ e: PresenceError, _ lang: Lang) -> String {
         switch (e, lang) {
+        case (.SignInAgain, .ja): return "会社のアカウントへのサインインが切れました。もう一度サインインしてください。送信は保留されています。"
+        case (.SignInAgain, .en): return "Your sign-in to the company account has ended. Please sign in again; your changes wait until then."
         case (.WrongPassword, .ja): return "メールサーバーにログインできません。ユーザー名とパスワードを確認してください。"
         case (.WrongPassword, .en): return "The mail server refused the login. Check the user name and password."
         case (.Unreachable, .ja): return "メールサーバーに接続できません。電波の良い場所で再度お試しください。送信は保留されています。"

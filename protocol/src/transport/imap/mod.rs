@@ -6,7 +6,8 @@
 //! ends in an error the caller's loop reconnects from, never in a hang.
 //!
 //! After any error the session is in an unknown state (a command may be half
-//! answered): drop it and connect again.
+//! answered): drop it and connect again. Connecting and logging in (password
+//! or token) is `login.rs`.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -16,12 +17,13 @@ use async_imap::Session;
 use async_imap::extensions::idle::IdleResponse;
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::sasl::{self, BearerExchange, BearerMechanism, TokenFileError};
-use super::tls::{self, TlsError};
-use super::{Credentials, Endpoint, TlsMode};
+use super::Endpoint;
+use super::oauth::TokenError;
+use super::tls::TlsError;
+
+mod login;
 
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
@@ -77,8 +79,9 @@ pub enum ConnectError {
         message: String,
         server_error: Option<String>,
     },
+    /// No token to log in with (the provider refused or did not answer).
     #[error(transparent)]
-    TokenFile(#[from] TokenFileError),
+    Token(#[from] TokenError),
     #[error("no user and password for IMAP")]
     NoCredentials,
     #[error("IMAP: {0}")]
@@ -109,7 +112,10 @@ impl ImapError {
     pub fn is_connection_failure(&self) -> bool {
         use async_imap::error::Error as E;
         match self {
-            Self::Connect(ConnectError::Unreachable(..)) | Self::TimedOut { .. } => true,
+            Self::Connect(
+                ConnectError::Unreachable(..) | ConnectError::Token(TokenError::Unreachable(_)),
+            )
+            | Self::TimedOut { .. } => true,
             Self::Connect(ConnectError::Imap(e)) | Self::Command { source: e, .. } => {
                 matches!(e, E::Io(_) | E::ConnectionLost)
             }
@@ -117,10 +123,15 @@ impl ImapError {
         }
     }
 
-    /// Whether the server refused an access token: a person has to sign in
-    /// again (the token is not retried as it is).
+    /// Whether a person has to sign in again: the server refused the access
+    /// token (after one retry with a new one), or the provider refused the
+    /// refresh.
     pub fn needs_sign_in(&self) -> bool {
-        matches!(self, Self::Connect(ConnectError::TokenRefused { .. }))
+        match self {
+            Self::Connect(ConnectError::TokenRefused { .. }) => true,
+            Self::Connect(ConnectError::Token(e)) => e.needs_sign_in(),
+            _ => false,
+        }
     }
 }
 
@@ -181,7 +192,7 @@ impl MailSession {
     /// Connects and logs in, all within `timeouts.connect`.
     pub async fn open(endpoint: &Endpoint, timeouts: Timeouts) -> Result<Self, ImapError> {
         let secs = timeouts.connect.as_secs();
-        let mut session = tokio::time::timeout(timeouts.connect, connect(endpoint))
+        let mut session = tokio::time::timeout(timeouts.connect, login::connect(endpoint))
             .await
             .map_err(|_| ImapError::TimedOut {
                 command: "connect and login",
@@ -528,115 +539,6 @@ async fn within<T>(
     }
 }
 
-/// Connects and logs in (no timeout of its own: [`MailSession::open`] bounds it).
-async fn connect(endpoint: &Endpoint) -> Result<RawSession, ConnectError> {
-    let credentials = endpoint
-        .credentials
-        .as_ref()
-        .ok_or(ConnectError::NoCredentials)?;
-    let addr = format!("{}:{}", endpoint.host, endpoint.port);
-    let tcp = TcpStream::connect(&addr)
-        .await
-        .map_err(|e| ConnectError::Unreachable(addr.clone(), e))?;
-    tcp.set_nodelay(true).ok();
-    let stream: Box<dyn Stream> = match endpoint.tls {
-        TlsMode::None => Box::new(tcp),
-        TlsMode::Implicit => Box::new(wrap_tls(endpoint, tcp).await?),
-        TlsMode::Starttls => {
-            let mut client = async_imap::Client::new(tcp);
-            greeting(&mut client, &addr).await?;
-            client.run_command_and_check_ok("STARTTLS", None).await?;
-            Box::new(wrap_tls(endpoint, client.into_inner()).await?)
-        }
-    };
-    let mut client = async_imap::Client::new(stream);
-    if endpoint.tls != TlsMode::Starttls {
-        greeting(&mut client, &addr).await?;
-    }
-    match credentials {
-        Credentials::Password { user, password } => client
-            .login(user, password.expose())
-            .await
-            .map_err(|(e, _)| login_refusal(e, user, &addr)),
-        Credentials::Bearer {
-            user,
-            token_file,
-            mechanism,
-        } => {
-            let token = sasl::read_token(token_file)?;
-            let initial = mechanism.initial_response(user, &token, &endpoint.host, endpoint.port);
-            let mut exchange = BearerExchange::new(*mechanism, initial);
-            let result = client.authenticate(mechanism.name(), &mut exchange).await;
-            result.map_err(|(e, _)| token_refusal(e, user, *mechanism, exchange, &addr))
-        }
-    }
-}
-
-/// A failed AUTHENTICATE with a token: a `NO` means the token was refused
-/// (sign in again), with the provider's error continuation when it sent one.
-fn token_refusal(
-    e: async_imap::error::Error,
-    user: &str,
-    mechanism: BearerMechanism,
-    exchange: BearerExchange,
-    addr: &str,
-) -> ConnectError {
-    match login_refusal(e, user, addr) {
-        ConnectError::Login { user, message } => ConnectError::TokenRefused {
-            user,
-            mechanism: mechanism.name(),
-            message,
-            server_error: exchange.server_error,
-        },
-        other => other,
-    }
-}
-
-/// A failed LOGIN by the server's answer: a tagged `NO` is a refusal of the
-/// user or password (RFC 3501 §6.2.3); a lost connection is not.
-fn login_refusal(e: async_imap::error::Error, user: &str, addr: &str) -> ConnectError {
-    use async_imap::error::Error as E;
-    match e {
-        E::No(message) => ConnectError::Login {
-            user: user.to_owned(),
-            message,
-        },
-        E::Io(io) => ConnectError::Unreachable(addr.to_owned(), io),
-        E::ConnectionLost => {
-            ConnectError::Unreachable(addr.to_owned(), std::io::ErrorKind::UnexpectedEof.into())
-        }
-        other => ConnectError::Imap(other),
-    }
-}
-
-/// Reads the server's greeting; a connection closed before it is an error.
-async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Debug + Send>(
-    client: &mut async_imap::Client<T>,
-    addr: &str,
-) -> Result<(), ConnectError> {
-    match client.read_response().await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(ConnectError::Unreachable(
-            addr.to_owned(),
-            std::io::ErrorKind::UnexpectedEof.into(),
-        )),
-        Err(e) => Err(ConnectError::Unreachable(addr.to_owned(), e)),
-    }
-}
-
-async fn wrap_tls(
-    endpoint: &Endpoint,
-    tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
-    let config = tls::client_config(endpoint.ca_file.as_deref())?;
-    let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone())
-        .map_err(|e| ConnectError::Tls(endpoint.host.clone(), e.to_string()))?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| ConnectError::Tls(endpoint.host.clone(), e.to_string()))
-}
-
 /// `1,2,3,7` → `1:3,7`.
 pub fn uid_set(uids: &[u32]) -> String {
     let mut out: Vec<String> = Vec::new();
@@ -661,6 +563,7 @@ pub fn uid_set(uids: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{Credentials, TlsMode};
 
     #[test]
     fn uid_sets_are_compact() {
@@ -706,89 +609,5 @@ mod tests {
             ),
             "{err}"
         );
-    }
-
-    /// A server that takes `AUTHENTICATE XOAUTH2`, answers the token with
-    /// Gmail's error continuation, and ends with `NO` only after the client's
-    /// empty acknowledgement. Returns what the client sent.
-    async fn refusing_server(listener: tokio::net::TcpListener) -> Vec<String> {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let (socket, _) = listener.accept().await.expect("accept");
-        let (read, mut write) = socket.into_split();
-        let mut lines = BufReader::new(read).lines();
-        let mut seen = Vec::new();
-        write.write_all(b"* OK ready\r\n").await.unwrap();
-        let command = lines.next_line().await.unwrap().unwrap();
-        let tag = command.split(' ').next().unwrap().to_owned();
-        seen.push(command);
-        write.write_all(b"+ \r\n").await.unwrap();
-        seen.push(lines.next_line().await.unwrap().unwrap());
-        write
-            .write_all(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n")
-            .await
-            .unwrap();
-        seen.push(lines.next_line().await.unwrap().unwrap());
-        write
-            .write_all(
-                format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n").as_bytes(),
-            )
-            .await
-            .unwrap();
-        seen
-    }
-
-    #[tokio::test]
-    async fn a_refused_token_is_sign_in_again_with_the_providers_error() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let server = tokio::spawn(refusing_server(listener));
-        let dir = std::env::temp_dir().join(format!("mp-imap-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let token_file = dir.join("token");
-        std::fs::write(&token_file, "tok\n").unwrap();
-        let endpoint = Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            tls: TlsMode::None,
-            credentials: Some(Credentials::Bearer {
-                user: "u@example.test".into(),
-                token_file,
-                mechanism: BearerMechanism::Xoauth2,
-            }),
-            ca_file: None,
-        };
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            ..Timeouts::default()
-        };
-        let err = MailSession::open(&endpoint, timeouts)
-            .await
-            .expect_err("refused");
-        std::fs::remove_dir_all(&dir).ok();
-        assert!(err.needs_sign_in(), "{err}");
-        assert!(!err.is_connection_failure(), "{err}");
-        let ImapError::Connect(ConnectError::TokenRefused { server_error, .. }) = &err else {
-            panic!("{err:?}");
-        };
-        assert_eq!(
-            server_error.as_deref(),
-            Some(r#"{"status":"401","schemes":"bearer"}"#)
-        );
-        let text = err.to_string();
-        assert!(
-            text.contains("sign in again") && !text.contains("tok"),
-            "{text}"
-        );
-        let seen = server.await.unwrap();
-        assert!(seen[0].ends_with(" AUTHENTICATE XOAUTH2"), "{seen:?}");
-        // base64 of "user=u@example.test^Aauth=Bearer tok^A^A", then the
-        // empty acknowledgement of the error.
-        assert_eq!(
-            seen[1],
-            "dXNlcj11QGV4YW1wbGUudGVzdAFhdXRoPUJlYXJlciB0b2sBAQ=="
-        );
-        assert_eq!(seen[2], "");
     }
 }
