@@ -25,6 +25,11 @@ command -v openssl >/dev/null || need+=(openssl)
 # The company directory of tests/tests/directory.rs (scripts/ldap-server.sh).
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
+# The Debian package's test (scripts/test-package.sh): its unit checked by
+# systemd-analyze, a fresh chroot by debootstrap, /metrics read with curl.
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v curl >/dev/null || need+=(curl)
 # The web board in a real browser (tests/tests/board.rs); fonts for Japanese.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
