@@ -22,6 +22,7 @@ pub mod browser;
 mod config;
 mod mail_servers;
 mod mailbox;
+mod metrics;
 mod oauth;
 pub mod phones;
 mod programs;
@@ -33,6 +34,7 @@ mod world;
 
 pub use mail_servers::{Disruption, MailServers, OwnMailServers};
 pub use mailbox::{Mailbox, presence_messages};
+pub use metrics::{http_get, sample};
 pub use oauth::{PHONE_CLIENT, SERVER_CLIENT, TokenEndpoint};
 pub use programs::{ServerProcess, binary};
 pub use raw_sip::{RawSip, header};

@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mailpresence_e2e::{World, binary, wait_until};
+use mailpresence_e2e::{World, binary, sample, wait_until};
 
 fn server_enroll(world: &World, args: &[&str]) -> std::process::Output {
     Command::new(binary("mailpresence-server"))
@@ -25,7 +25,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_code_sets_a_phone_up_and_a_changed_one_sets_up_nothing() {
-    let mut world = World::new(&["tanaka"]);
+    let mut world = World::new(&["tanaka"]).with_metrics();
     let s = &world.servers;
     // Phones on the road: STARTTLS on IMAP and submission, the company CA.
     world.extra_sections.push_str(&format!(
@@ -127,4 +127,20 @@ async fn one_code_sets_a_phone_up_and_a_changed_one_sets_up_nothing() {
         "the enrolled phone's Publish was not applied:\n{}",
         server.log_text()
     );
+    // IT's monitoring saw it: one mail applied, and how long it waited.
+    let scrape = world.scrape().await;
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"mailpresence_mails_total{verdict="applied",reason=""}"#
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    let waited = sample(&scrape, "mailpresence_mail_intake_lag_seconds_sum").unwrap();
+    assert_eq!(
+        sample(&scrape, "mailpresence_mail_intake_lag_seconds_count"),
+        Some(1.0)
+    );
+    assert!((0.0..20.0).contains(&waited), "{waited} s");
 }

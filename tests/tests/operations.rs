@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use mailpresence_e2e::{RawSip, World, binary};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mailpresence_e2e::{RawSip, World, binary, http_get, sample};
 
 fn publish(raw: &RawSip, who: &str, domain: &str, note: &str) -> String {
     let body = format!(
@@ -22,35 +21,6 @@ fn publish(raw: &RawSip, who: &str, domain: &str, note: &str) -> String {
         n = mailpresence_e2e::tag(),
         len = body.len()
     )
-}
-
-/// GET `path` on 127.0.0.1:`port`; the status line and the body.
-async fn http_get(port: u16, path: &str) -> (String, String) {
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_string(&mut text))
-        .await
-        .unwrap()
-        .unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
-}
-
-/// The value of the sample line `name` (with its labels) in a scrape.
-fn sample(scrape: &str, name: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn server_cli(world: &World, args: &[&str]) -> std::process::Output {
@@ -117,8 +87,7 @@ async fn a_backup_taken_while_phones_publish_restores_and_the_server_starts_on_i
 
     // What IT's monitoring sees.
     let port = world.metrics_port.unwrap();
-    let (status, scrape) = http_get(port, "/metrics").await;
-    assert!(status.contains("200"), "{status}");
+    let scrape = world.scrape().await;
     let publishes = sample(
         &scrape,
         r#"mailpresence_sip_answers_total{method="PUBLISH",code="200"}"#,

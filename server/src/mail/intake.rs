@@ -129,6 +129,10 @@ async fn handle_new_mail(
         )
         .await;
         commit(intake, &read)?;
+        let now = chrono::Utc::now();
+        for arrived in fetched.iter().filter_map(Fetched::arrived) {
+            intake.hub.metrics.mail_waited(now - arrived);
+        }
         let done: Vec<u32> = fetched.iter().map(Fetched::uid).collect();
         finish(intake, session, &done).await?;
     }

@@ -17,6 +17,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::engine::Verdict;
@@ -40,15 +41,39 @@ struct LoopLabels {
 }
 
 /// The counters the server's parts update while they work.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     mails: Family<MailLabels, Counter>,
+    /// Seconds from a mail's arrival at the IMAP server to its effect
+    /// being committed: the intake's lag.
+    intake_lag: Histogram,
     sip_answers: Family<SipLabels, Counter>,
     /// Open board streams (Server-Sent Events), kept by the board.
     board_streams: AtomicI64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            mails: Family::default(),
+            intake_lag: Histogram::new(LAG_BUCKETS),
+            sip_answers: Family::default(),
+            board_streams: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the intake lag's buckets: IDLE answers within
+/// a second; minutes mean a backlog, hours a stalled intake.
+const LAG_BUCKETS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0];
+
 impl Metrics {
+    /// A mail's effect committed this long after it arrived in the mailbox.
+    pub fn mail_waited(&self, waited: chrono::TimeDelta) {
+        let seconds = waited.num_milliseconds().max(0) as f64 / 1000.0;
+        self.intake_lag.observe(seconds);
+    }
+
     /// One presence mail handled, by its verdict.
     pub fn mail_handled(&self, verdict: &Verdict) {
         let (verdict, reason) = match verdict {
@@ -89,6 +114,11 @@ impl Metrics {
             "mails",
             "Presence mails handled, by verdict and refusal reason",
             self.mails.clone(),
+        );
+        registry.register(
+            "mail_intake_lag_seconds",
+            "From a mail's arrival at the IMAP server to its effect committed",
+            self.intake_lag.clone(),
         );
         registry.register(
             "sip_answers",
@@ -270,6 +300,8 @@ mod tests {
         m.sip_answer(Some("publish"), 200);
         m.sip_answer(Some("X-EVIL-METHOD-1234"), 405);
         m.board_stream_opened();
+        m.mail_waited(chrono::TimeDelta::milliseconds(700));
+        m.mail_waited(chrono::TimeDelta::seconds(40));
         let now = DateTime::parse_from_rfc3339("2026-12-06T10:01:30+00:00")
             .unwrap()
             .with_timezone(&Utc);
@@ -283,6 +315,9 @@ mod tests {
             "mailpresence_outbox_oldest_age_seconds 90",
             "mailpresence_imap_contact_age_seconds -1",
             "mailpresence_board_streams 1",
+            "mailpresence_mail_intake_lag_seconds_count 2",
+            r#"mailpresence_mail_intake_lag_seconds_bucket{le="1.0"} 1"#,
+            r#"mailpresence_mail_intake_lag_seconds_bucket{le="60.0"} 2"#,
             r#"mailpresence_loop_restarts{name="intake"} 2"#,
             r#"mailpresence_loop_running{name="intake"} 1"#,
         ] {

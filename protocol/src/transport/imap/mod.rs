@@ -141,18 +141,26 @@ pub enum Fetched {
     Mail {
         uid: u32,
         raw: Vec<u8>,
+        /// When the IMAP server took the mail in (its INTERNALDATE): how
+        /// long it waited to be read is the intake's lag.
+        arrived: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Larger than the limit: known from its size, never downloaded.
-    TooLarge {
-        uid: u32,
-        size: usize,
-    },
+    TooLarge { uid: u32, size: usize },
 }
 
 impl Fetched {
     pub fn uid(&self) -> u32 {
         match self {
             Self::Mail { uid, .. } | Self::TooLarge { uid, .. } => *uid,
+        }
+    }
+
+    /// When the IMAP server took the mail in, if it said.
+    pub fn arrived(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Mail { arrived, .. } => *arrived,
+            Self::TooLarge { .. } => None,
         }
     }
 }
@@ -299,7 +307,13 @@ impl MailSession {
         let mut out = Vec::with_capacity(uids.len());
         for batch in uids.chunks(SIZE_BATCH) {
             let set = uid_set(batch);
-            let sizes = self.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
+            let sizes = self
+                .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)")
+                .await?;
+            let arrived: std::collections::HashMap<u32, chrono::DateTime<chrono::Utc>> = sizes
+                .iter()
+                .filter_map(|f| Some((f.uid?, f.internal_date()?.with_timezone(&chrono::Utc))))
+                .collect();
             let mut group: Vec<u32> = Vec::new();
             let mut group_bytes = 0;
             for f in &sizes {
@@ -312,7 +326,7 @@ impl MailSession {
                     continue;
                 }
                 if !group.is_empty() && group_bytes + size > BODY_BYTES {
-                    self.fetch_bodies(&group, &mut out).await?;
+                    self.fetch_bodies(&group, &arrived, &mut out).await?;
                     group.clear();
                     group_bytes = 0;
                 }
@@ -320,7 +334,7 @@ impl MailSession {
                 group_bytes += size;
             }
             if !group.is_empty() {
-                self.fetch_bodies(&group, &mut out).await?;
+                self.fetch_bodies(&group, &arrived, &mut out).await?;
             }
         }
         out.sort_by_key(Fetched::uid);
@@ -330,6 +344,7 @@ impl MailSession {
     async fn fetch_bodies(
         &mut self,
         uids: &[u32],
+        arrived: &std::collections::HashMap<u32, chrono::DateTime<chrono::Utc>>,
         out: &mut Vec<Fetched>,
     ) -> Result<(), ImapError> {
         let bodies = self.uid_fetch(&uid_set(uids), "(UID BODY.PEEK[])").await?;
@@ -338,6 +353,7 @@ impl MailSession {
                 out.push(Fetched::Mail {
                     uid,
                     raw: body.to_vec(),
+                    arrived: arrived.get(&uid).copied(),
                 });
             }
         }
