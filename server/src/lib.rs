@@ -11,8 +11,9 @@
 //! their connections, `tls` reads the certificate SIP and the board serve,
 //! `hex` writes digests and tokens; `config` and `directory` say who is who
 //! and who may see whom; `status` reports, `metrics` counts for IT's
-//! monitoring, `signing` keeps the server's Ed25519 key and `enrolment`
-//! makes the codes phones join with; `service` tells systemd the server is ready and alive. `directory::refresh`
+//! monitoring, `signing` keeps the server's Ed25519 key, `enrolment` makes
+//! the codes phones join with and `admin` what IT runs beside the server;
+//! `service` tells systemd the server is ready and alive. `directory::refresh`
 //! keeps the directory current (the file on SIGHUP, LDAP on a schedule).
 //!
 //! Glossary of the comments: "seed figure N" is figure N of the patent —
@@ -21,6 +22,7 @@
 //! "terminal" is a field worker's phone; "presentity" the person whose
 //! presence is watched; "watcher" the one watching.
 
+pub mod admin;
 pub mod admission;
 pub mod config;
 pub mod directory;

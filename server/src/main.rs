@@ -19,7 +19,7 @@ use mailpresence_server::status;
 use mailpresence_server::store::SqliteStore;
 use mailpresence_server::store::sqlite::backup::{self, StorageLock};
 use mailpresence_server::supervisor::{Loops, supervise};
-use mailpresence_server::{enrolment, signing};
+use mailpresence_server::{admin, enrolment};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -166,18 +166,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// `enroll ACCOUNT`: a code signed with the server's key, its token kept in
-/// the database for the phone's enrolment mail.
+/// `enroll ACCOUNT`: prints the QR code and the link.
 fn enroll(config: &Config, account: &str, valid_hours: u16, link_only: bool) -> ExitCode {
-    let made = (|| -> Result<String, Box<dyn std::error::Error>> {
-        let key = signing::load_or_create(&signing::key_path(&config.server.storage))?;
-        let mut store = SqliteStore::open(&config.server.storage)?;
-        let valid_for = chrono::Duration::hours(i64::from(valid_hours));
-        Ok(enrolment::make_code(
-            config, &key, &mut store, account, valid_for,
-        )?)
-    })();
-    match made {
+    match admin::enroll(config, account, valid_hours) {
         Ok(code) => {
             if !link_only {
                 if let Some(qr) = enrolment::qr_for_terminal(&code) {
@@ -199,44 +190,7 @@ fn enroll(config: &Config, account: &str, valid_hours: u16, link_only: bool) -> 
 
 /// `devices ACCOUNT [--revoke ID]`.
 fn devices(config: &Config, account: &str, revoke: Option<i64>) -> ExitCode {
-    let done = (|| -> Result<String, mailpresence_server::store::StoreError> {
-        let mut store = SqliteStore::open(&config.server.storage)?;
-        let now = chrono::Utc::now();
-        store.transaction(|tx| {
-            if let Some(id) = revoke {
-                return Ok(if tx.revoke_device(account, id, now)? {
-                    format!("device {id} of {account} revoked")
-                } else {
-                    format!("{account} has no live device {id}: nothing changed")
-                });
-            }
-            let list = tx.devices_of(account)?;
-            if list.is_empty() {
-                return Ok(format!("{account} has no enrolled device"));
-            }
-            Ok(list
-                .iter()
-                .map(|d| {
-                    let state = match d.revoked_at {
-                        Some(at) => format!("revoked {}", at.to_rfc3339()),
-                        None => "live".into(),
-                    };
-                    let seen = d
-                        .last_seen_at
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_else(|| "never".into());
-                    format!(
-                        "{:>4}  {:<20} enrolled {}  last seen {seen}  {state}",
-                        d.id,
-                        d.name,
-                        d.enrolled_at.to_rfc3339()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"))
-        })
-    })();
-    match done {
+    match admin::devices(config, account, revoke) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
