@@ -6,6 +6,7 @@
 use chrono::Utc;
 
 use crate::config::Config;
+use crate::directory::refresh::known_people;
 use crate::enrolment::{self, EnrolError};
 use crate::signing::{self, KeyError};
 use crate::store::{SqliteStore, StoreError};
@@ -25,9 +26,10 @@ pub enum AdminError {
 pub fn enroll(config: &Config, account: &str, valid_hours: u16) -> Result<String, AdminError> {
     let key = signing::load_or_create(&signing::key_path(&config.server.storage))?;
     let mut store = SqliteStore::open(&config.server.storage)?;
+    let people = known_people(config, &mut store)?;
     let valid_for = chrono::Duration::hours(i64::from(valid_hours));
     Ok(enrolment::make_code(
-        config, &key, &mut store, account, valid_for,
+        config, &people, &key, &mut store, account, valid_for,
     )?)
 }
 

@@ -10,7 +10,6 @@ use std::path::Path;
 use chrono::{Duration, Utc};
 use ed25519_dalek::SigningKey;
 use mailpresence_protocol::enrolment::{self, Enrolment, ServiceSettings};
-use mailpresence_protocol::model::AccountName;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
@@ -32,16 +31,17 @@ pub enum EnrolError {
     Store(#[from] StoreError),
 }
 
-/// A code for `account`, valid for `valid_for`; its token recorded in `store`.
+/// A code for `account`, one of `people` (the file's and the directory's),
+/// valid for `valid_for`; its token recorded in `store`.
 pub fn make_code(
     config: &Config,
+    people: &[crate::config::Person],
     key: &SigningKey,
     store: &mut SqliteStore,
     account: &str,
     valid_for: Duration,
 ) -> Result<String, EnrolError> {
-    let person = config
-        .people
+    let person = people
         .iter()
         .find(|p| p.account == account)
         .ok_or_else(|| EnrolError::Unknown(account.to_owned()))?;
@@ -78,17 +78,6 @@ pub fn make_code(
 /// token a reader of it could redeem.
 pub fn token_key(token: &str) -> String {
     to_hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// The account a valid token was made for (does not use it up).
-pub fn token_account(
-    store: &mut SqliteStore,
-    token: &str,
-) -> Result<Option<AccountName>, StoreError> {
-    let record = store.transaction(|tx| tx.record(TOKEN_KIND, &token_key(token), Utc::now()))?;
-    Ok(record
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
-        .and_then(|v| v["account"].as_str()?.parse().ok()))
 }
 
 /// The phones' IMAP and SMTP: the `[phones]` settings, else the server's own.

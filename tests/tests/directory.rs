@@ -212,6 +212,19 @@ async fn people_and_nested_groups_come_from_the_directory_and_follow_its_changes
         world.status()
     );
 
+    // IT can enrol the phone of someone known only from the directory.
+    let code = Command::new(mailpresence_e2e::binary("mailpresence-server"))
+        .args(["--config", world.config_path().to_str().unwrap()])
+        .args(["enroll", "tanaka", "--link-only"])
+        .output()
+        .unwrap();
+    assert!(
+        code.status.success(),
+        "{}",
+        String::from_utf8_lossy(&code.stderr)
+    );
+    assert!(String::from_utf8_lossy(&code.stdout).starts_with("mailpresence:enrol/1/"));
+
     let raw = RawSip::new(world.sip_addr()).await;
     raw.send_text(&publish(&raw, "tanaka", &domain, "現場"))
         .await;

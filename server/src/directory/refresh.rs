@@ -220,11 +220,12 @@ impl DirectoryKeeper {
             .replace_senders(directory.people().iter().filter_map(|p| p.mail.clone()));
         self.hub.replace_directory(directory);
         if !removed.is_empty() {
+            let now = Utc::now();
             self.hub
                 .store()
                 .transaction(|tx| -> Result<(), StoreError> {
                     for account in &removed {
-                        tx.forget_person(account)?;
+                        tx.forget_person(account, now)?;
                     }
                     Ok(())
                 })?;
@@ -235,6 +236,23 @@ impl DirectoryKeeper {
             need_restart: Vec::new(),
         })
     }
+}
+
+/// Everyone the server knows from `config` and `store`: the last good copy
+/// of the LDAP people (with `[directory]`) and the file's. For the commands
+/// IT runs beside the server, which do not read LDAP themselves.
+pub fn known_people(
+    config: &Config,
+    store: &mut crate::store::SqliteStore,
+) -> Result<Vec<config::Person>, StoreError> {
+    let ldap: Vec<config::Person> = match &config.directory {
+        Some(_) => store
+            .transaction(|tx| tx.meta(SNAPSHOT_KEY))?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(merged(&ldap, &config.people))
 }
 
 /// The directory's people, then the file's: a `[[person]]` with the same

@@ -79,9 +79,12 @@ impl MetricsListener {
             tokio::spawn(async move {
                 let _slot = slot;
                 let service = hyper::service::service_fn(move |req| answer(req, sources.clone()));
+                // One request per connection: an idle keep-alive would hold
+                // one of the few slots for as long as its peer likes.
                 let served = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADERS)
+                    .keep_alive(false)
                     .serve_connection(TokioIo::new(tcp), service);
                 if let Err(e) = served.await {
                     tracing::debug!(%peer, error = %e, "metrics: connection ended");

@@ -173,7 +173,7 @@ pub trait Store {
     /// Forgets a person who left the directory: their presence, every
     /// request they made or that was about them, and their enrolled devices
     /// (revoked). Returns the rows changed.
-    fn forget_person(&mut self, account: &AccountName) -> Result<usize>;
+    fn forget_person(&mut self, account: &AccountName, now: Time) -> Result<usize>;
     /// Drops requests past their expiry; returns how many.
     fn expire_requests(&mut self, now: Time) -> Result<usize>;
     /// Watches with a change owed whose coalescing interval has passed: last

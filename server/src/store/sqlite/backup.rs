@@ -120,16 +120,12 @@ fn copy_into(source: &Connection, partial: &Path) -> Result<()> {
     let backup = Backup::new(source, &mut target)?;
     let waited_since = std::time::Instant::now();
     loop {
+        // Busy, Locked (and any answer rusqlite may add): wait, within bounds.
         match backup.step(-1)? {
             StepResult::Done => return Ok(()),
-            StepResult::More => {}
-            StepResult::Busy | StepResult::Locked => {
-                if waited_since.elapsed() > BUSY_PATIENCE {
-                    return Err(BackupError::Busy(BUSY_PATIENCE));
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            _ if waited_since.elapsed() > BUSY_PATIENCE => {
+                return Err(BackupError::Busy(BUSY_PATIENCE));
             }
-            // StepResult is non-exhaustive; nothing else is documented.
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
     }

@@ -119,7 +119,7 @@ mod tests {
         assert!(list[0].revoked_at.is_some() && list[1].revoked_at.is_none());
         // Leaving the company revokes the rest, through forget_person.
         store
-            .transaction(|tx| tx.forget_person(&"tanaka".parse().unwrap()))
+            .transaction(|tx| tx.forget_person(&"tanaka".parse().unwrap(), now))
             .unwrap();
         let list = store.transaction(|tx| tx.devices_of("tanaka")).unwrap();
         assert!(list.iter().all(|d| d.revoked_at.is_some()));

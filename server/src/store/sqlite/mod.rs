@@ -278,7 +278,7 @@ impl Store for SqliteTx<'_> {
         requests::expire_requests(self, now)
     }
 
-    fn forget_person(&mut self, account: &AccountName) -> Result<usize> {
+    fn forget_person(&mut self, account: &AccountName, now: Time) -> Result<usize> {
         let presence = self.exec(
             "DELETE FROM presence WHERE account = ?1",
             [account.as_str()],
@@ -288,7 +288,7 @@ impl Store for SqliteTx<'_> {
             [account.as_str()],
         )?;
         // Their phones may no longer speak for them.
-        let devices = self.revoke_devices_of(account.as_str(), Utc::now())?;
+        let devices = self.revoke_devices_of(account.as_str(), now)?;
         Ok(presence + requests + devices)
     }
 
