@@ -15,7 +15,8 @@ JSON answers as RFC 6749 §5 says):
                     (the mail address signing in), and deny=1 to refuse
   GET  /authorize   authorization code + PKCE (S256 only); the test names
                     the person with user=ADDRESS (as if signed in) and gets
-                    a 302 to redirect_uri?code=..&state=..
+                    a 302 to redirect_uri?code=..&state=.. (deny=1: the
+                    person declined, redirect_uri?error=access_denied)
   POST /token       grant_type device_code, refresh_token (rotated: a used
                     refresh token is refused, and its whole family with it),
                     client_credentials (HTTP Basic or form secret, for the
@@ -157,6 +158,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.error("invalid_request", "response_type=code with S256 PKCE only")
         if not q.get("user") or not q.get("redirect_uri") or not q.get("code_challenge"):
             return self.error("invalid_request", "user, redirect_uri and code_challenge")
+        if q.get("deny") == "1":
+            # The person said no on the consent page (RFC 6749 §4.1.2.1).
+            params = {"error": "access_denied", "error_description": "the user declined"}
+            if "state" in q:
+                params["state"] = q["state"]
+            return self.redirect(q["redirect_uri"] + "?" + urllib.parse.urlencode(params))
         code = secrets.token_urlsafe(16)
         p = self.provider
         with p.lock:
@@ -169,7 +176,9 @@ class Handler(BaseHTTPRequestHandler):
         params = {"code": code}
         if "state" in q:
             params["state"] = q["state"]
-        target = q["redirect_uri"] + "?" + urllib.parse.urlencode(params)
+        self.redirect(q["redirect_uri"] + "?" + urllib.parse.urlencode(params))
+
+    def redirect(self, target):
         self.send_response(302)
         self.send_header("Location", target)
         self.send_header("Content-Length", "0")
@@ -345,8 +354,15 @@ def main():
         "--service-account", action="append", default=[], metavar="EMAIL:PUBLIC_KEY_PEM"
     )
     args = parser.parse_args()
-    with open(os.path.join(args.dir, "dovecot", "oauth2", "secret"), "rb") as f:
-        secret = base64.b64decode(f.read().strip())
+    key_file = os.path.join(args.dir, "dovecot", "oauth2", "secret")
+    if os.path.exists(key_file):
+        with open(key_file, "rb") as f:
+            secret = base64.b64decode(f.read().strip())
+    else:
+        # No test Dovecot to share a key with (the apps' sign-in tests need
+        # only the token endpoint): its access tokens open no mailbox.
+        print(f"oauth-endpoint: no {key_file}; tokens signed with a key of its own", file=sys.stderr)
+        secret = secrets.token_bytes(32)
     clients = {}
     for spec in args.client:
         client_id, client_secret, mailbox = spec.split(":", 2)

@@ -26,7 +26,15 @@ echo "test-kotlin: compiling" >&2
 "$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" \
   $(find target/bindings/kotlin -name '*.kt') \
   $(find android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt')
+# The sign-in tests' provider: the tests' OAuth endpoint on a free port, stopped on exit.
+endpoint_log=$(mktemp)
+python3 scripts/oauth-endpoint.py --port 0 --dir "${MAILPRESENCE_MAIL_DIR:-/nonexistent}" >"$endpoint_log" 2>&1 &
+endpoint_pid=$!
+trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"' EXIT
+for _ in $(seq 100); do grep -q '^listening on' "$endpoint_log" && break; sleep 0.1; done
+oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
+[ -n "$oauth_port" ] || { echo "test-kotlin: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
 # Every *Test.kt file holds one test class of the same name.
 classes=$(find android/presence-ui/src/test/kotlin -name '*Test.kt' -printf 'org.mailpresence.ui.%f\n' | sed 's/\.kt$//' | sort)
-java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" \
+java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" -Doauth.url="http://127.0.0.1:$oauth_port" \
   -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.JvmRunnerKt $classes

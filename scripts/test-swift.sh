@@ -42,9 +42,18 @@ sed 's/^    export \*$/    link "mailpresence_core"\n    export */' target/bindi
 mkdir -p target/swift-lib
 cp "${CARGO_TARGET_DIR:-$repo/target}/debug/libmailpresence_core.so" target/swift-lib/
 lib=/work/repo/target/swift-lib
+# The sign-in tests' provider: the tests' OAuth endpoint on a free port (the
+# chroot shares this machine's loopback), stopped on exit.
+endpoint_log=$(mktemp)
+python3 scripts/oauth-endpoint.py --port 0 --dir "${MAILPRESENCE_MAIL_DIR:-/nonexistent}" >"$endpoint_log" 2>&1 &
+endpoint_pid=$!
+trap 'cleanup; kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"' EXIT
+for _ in $(seq 100); do grep -q '^listening on' "$endpoint_log" && break; sleep 0.1; done
+oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
+[ -n "$oauth_port" ] || { echo "test-swift: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
 log=$(mktemp)
 set +e
-chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
+chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # The app's Foundation-only sources against the modules swift test just built.

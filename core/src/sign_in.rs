@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use mailpresence_protocol::secret::Secret;
 use mailpresence_protocol::transport::oauth::sign_in::{BrowserSignIn, sign_out};
-use mailpresence_protocol::transport::oauth::{ProviderConfig, RefreshTokenStore, TokenError};
+use mailpresence_protocol::transport::oauth::{
+    ProviderConfig, RefreshTokenStore, TokenError, TokenSource,
+};
 
 use crate::error::{Error, PresenceError};
 
@@ -123,6 +125,19 @@ impl SignIn {
             })?;
         let storage = AppTokens(self.tokens.0.clone());
         self.on_runtime(async move { flow.finish(&redirect_url, &storage).await })
+            .await
+    }
+
+    /// Exchanges the stored refresh token now, as the app does when it
+    /// opens or comes back to the front: whether the sign-in still holds,
+    /// before a mail waits on it. A provider that rotates refresh tokens
+    /// gives a new one, which goes to the storage. `SignInAgain` when the
+    /// provider refused it (revoked, expired, password changed): the
+    /// storage is cleared then, so the app shows the sign-in at once.
+    pub async fn refresh(&self) -> Result<(), PresenceError> {
+        let store: Arc<dyn RefreshTokenStore> = Arc::new(AppTokens(self.tokens.0.clone()));
+        let source = TokenSource::refresh(self.provider.clone(), store);
+        self.on_runtime(async move { source.access_token().await.map(drop) })
             .await
     }
 
