@@ -15,6 +15,12 @@ android {
         targetSdk = 36
         versionCode = 1
         versionName = "0.1.0"
+        // The company's app registrations for "Sign in with Microsoft/Google"
+        // (README: Microsoft 365, Google Workspace); blank: the button is not shown.
+        fun registration(name: String) = "\"" + (project.findProperty("mailpresence.$name") ?: "") + "\""
+        buildConfigField("String", "MICROSOFT_CLIENT_ID", registration("microsoftClientId"))
+        buildConfigField("String", "MICROSOFT_TENANT", registration("microsoftTenant"))
+        buildConfigField("String", "GOOGLE_CLIENT_ID", registration("googleClientId"))
     }
     buildFeatures { compose = true; buildConfig = true }
     compileOptions {
@@ -53,4 +59,6 @@ dependencies {
     implementation("androidx.compose.material3:material3-window-size-class")
     implementation("com.google.android.gms:play-services-location:21.3.0")
     implementation("androidx.security:security-crypto:1.1.0-alpha06")
+    // Custom Tabs: the sign-in page in the browser the worker already trusts.
+    implementation("androidx.browser:browser:1.8.0")
 }

@@ -20,5 +20,7 @@ dependencies {
 tasks.test {
     val repo = rootProject.file("..")
     systemProperty("repo.root", repo.path)
+    // The sign-in tests' provider: `scripts/oauth-endpoint.py --port N` running.
+    systemProperty("oauth.url", System.getenv("MAILPRESENCE_OAUTH_URL") ?: "")
     systemProperty("jna.library.path", System.getenv("CARGO_TARGET_DIR")?.let { "$it/debug" } ?: repo.resolve("target/debug").path)
 }

@@ -2,6 +2,7 @@
 // store (the Keychain in the app). Foundation only, so the test command
 // type-checks this file against the bindings on Linux.
 import Foundation
+import MailPresence
 import MailPresenceUI
 
 /// Where the password lives; the app's is the Keychain (Keychain.swift).
@@ -32,6 +33,10 @@ final class AccountStorage: AccountVault {
         f.smtpPort = d.string(forKey: "smtpPort") ?? "587"
         f.authservId = d.string(forKey: "authservId") ?? ""
         f.password = passwords.read(account: f.mail) ?? ""
+        if let kind = ["microsoft": ProviderKind.microsoft, "google": .google][d.string(forKey: "signInProvider") ?? ""] {
+            f.signIn = ProviderConfig(provider: kind, clientId: d.string(forKey: "signInClientId") ?? "", tenant: d.string(forKey: "signInTenant"),
+                                      scopes: nil, authorizeUrl: nil, tokenUrl: nil, deviceAuthorizationUrl: nil, revocationUrl: nil)
+        }
         f.granularity = ["off": .off, "district": .district, "street": .street][d.string(forKey: "granularity") ?? ""] ?? .city
         return f
     }
@@ -48,6 +53,10 @@ final class AccountStorage: AccountVault {
         case .street: g = "street"
         }
         defaults.set(g, forKey: "granularity")
+        // The sign-in's provider (no secret: the refresh token is in the Keychain).
+        defaults.set(f.signIn.map { $0.provider == .google ? "google" : "microsoft" }, forKey: "signInProvider")
+        defaults.set(f.signIn?.clientId, forKey: "signInClientId")
+        defaults.set(f.signIn?.tenant, forKey: "signInTenant")
         passwords.write(account: f.mail, password: f.password)
     }
 }

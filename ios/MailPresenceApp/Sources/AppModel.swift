@@ -19,17 +19,29 @@ final class AppModel: ObservableObject {
     private let network = NWPathMonitor()
 
     var client: PresenceClient? { session.client }
+    private let tokens: KeychainTokens
+    /// The sign-in with the company's provider, once begun or saved.
+    @Published private(set) var signIn: MailSignIn?
+    private var signingInWith: ProviderConfig?
+    private let browser = SignInSession()
 
     init() {
         let colleagues = ColleaguesStore(lang: lang) { Int64(Date().timeIntervalSince1970) }
         self.colleagues = colleagues
         let dir = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0].appendingPathComponent("presence").path
         let pack = Bundle.main.url(forResource: "mappack", withExtension: "bin").flatMap { try? Data(contentsOf: $0) }
+        let tokens = KeychainTokens()
+        self.tokens = tokens
         session = AccountSession(lang: lang, vault: AccountStorage(passwords: Keychain()), listener: colleagues) { config in
-            try PresenceClient(config: config, storageDir: dir, mapPack: pack)
+            config.oauth == nil ? try PresenceClient(config: config, storageDir: dir, mapPack: pack)
+                : try PresenceClient.withSignIn(config: config, storageDir: dir, mapPack: pack, tokens: tokens)
         }
         Self.shared = self
         colleagues.onChange = { [weak self] in Task { @MainActor in self?.objectWillChange.send() } }
+        if let saved = session.form().signIn {
+            signIn = try? MailSignIn(lang: lang, signIn: SignIn(provider: saved, redirectUri: SignInSession.redirectURI, storage: tokens))
+            signingInWith = saved
+        }
         message = session.openSaved()
         own = try? client?.ownPresence()
         network.pathUpdateHandler = { [weak self] path in
@@ -58,6 +70,43 @@ final class AppModel: ObservableObject {
             Task { await resumeSharing() }
         }
         return []
+    }
+
+    /// The company's app registration, as IT put it in Info.plist
+    /// (MailPresenceMicrosoftClientID, …); nil: the button is not shown.
+    func provider(_ kind: ProviderKind) -> ProviderConfig? {
+        let info = Bundle.main.infoDictionary ?? [:]
+        let key: String, tenant: String?
+        switch kind {
+        case .microsoft: key = "MailPresenceMicrosoftClientID"; tenant = info["MailPresenceMicrosoftTenant"] as? String
+        case .google: key = "MailPresenceGoogleClientID"; tenant = nil
+        case .custom: return nil
+        }
+        guard let id = info[key] as? String, !id.isEmpty else { return nil }
+        return ProviderConfig(provider: kind, clientId: id, tenant: tenant?.isEmpty == false ? tenant : nil, scopes: nil,
+                              authorizeUrl: nil, tokenUrl: nil, deviceAuthorizationUrl: nil, revocationUrl: nil)
+    }
+
+    /// "Sign in with …": the browser sheet, then the account saved with the
+    /// provider instead of a password.
+    func signIn(with provider: ProviderConfig) async {
+        do {
+            let fresh = MailSignIn(lang: lang, signIn: try SignIn(provider: provider, redirectUri: SignInSession.redirectURI, storage: tokens))
+            signIn = fresh
+            signingInWith = provider
+            guard let back = try await browser.run(fresh) else { return fresh.cancelled() }
+            if await fresh.redirected(back) == .signedIn {
+                var form = session.form()
+                form.password = ""
+                form.signIn = provider
+                _ = save(form)
+            }
+        } catch let e as PresenceError {
+            message = ErrorText.of(e, lang)
+        } catch {
+            message = "\(error)"
+        }
+        objectWillChange.send()
     }
 
     func changeGranularity(_ granularity: Granularity) {

@@ -87,7 +87,23 @@ struct AccountView: View {
         Form {
             TextField("account.name", text: $form.account)
             TextField("account.mail", text: $form.mail)
-            SecureField("account.password", text: $form.password)
+            ForEach([ProviderKind.microsoft, .google], id: \.self) { kind in
+                if let provider = model.provider(kind) {
+                    Button(kind == .microsoft ? "account.signInMicrosoft" : "account.signInGoogle") {
+                        Task { await model.signIn(with: provider); form = model.session.form() }
+                    }
+                }
+            }
+            if let state = model.signIn?.state {
+                switch state {
+                case .signedIn:
+                    Text("account.signedIn")
+                    Button("account.signOut") { Task { await model.signIn?.signOut(); model.objectWillChange.send() } }
+                case let .signInAgain(text), let .failed(text): Text(text).foregroundColor(.red)
+                default: EmptyView()
+                }
+            }
+            if form.signIn == nil { SecureField("account.password", text: $form.password) }
             TextField("account.presenceServer", text: $form.presenceServer)
             TextField("account.mailHost", text: $form.mailHost)
             TextField("account.imapPort", text: $form.imapPort)
@@ -98,6 +114,7 @@ struct AccountView: View {
             Button("account.test") { Task { await model.run { _ = try await $0.sync() } } }
             if let m = model.message { Text(m) }
         }.onAppear { form = model.session.form() }
+        .task { await model.signIn?.refresh(); model.objectWillChange.send() }
     }
 }
 

@@ -16,6 +16,10 @@ public struct AccountForm: Equatable {
     /// the core believes a Notify only as that system proved it, so without
     /// it no colleague's presence can be shown.
     public var authservId = ""
+    /// Microsoft 365 / Google Workspace: the worker signs in (MailSignIn)
+    /// instead of typing a password; the core reads the refresh token from
+    /// the app's TokenStorage (`PresenceClient.withSignIn`).
+    public var signIn: ProviderConfig?
 
     public init() {}
 
@@ -27,7 +31,7 @@ public struct AccountForm: Equatable {
             say(.account, "アカウント名は英数字・「.」「_」「-」で入力してください", "Use letters, digits, '.', '_' or '-' for the account name")
         }
         if !Self.looksLikeMail(mail) { say(.mail, "メールアドレスの形式が正しくありません", "This is not a mail address") }
-        if password.isEmpty { say(.password, "パスワードを入力してください", "Enter the password") }
+        if signIn == nil && password.isEmpty { say(.password, "パスワードを入力してください", "Enter the password") }
         if !Self.looksLikeMail(presenceServer) { say(.presenceServer, "プレゼンスサーバーのアドレスが正しくありません", "The presence server's address is not a mail address") }
         if mailHost.trimmed.isEmpty || mailHost.contains(" ") { say(.mailHost, "メールサーバー名を入力してください", "Enter the mail server's name") }
         if Self.port(imapPort) == nil { say(.imapPort, "ポート番号は1〜65535です", "A port is 1 to 65535") }
@@ -44,11 +48,11 @@ public struct AccountForm: Equatable {
     public func config(_ lang: Lang) -> AccountConfig {
         func server(_ port: String, _ tls: TlsMode) -> MailServer {
             MailServer(host: mailHost.trimmed, port: UInt16(Self.port(port) ?? 0), tls: tls,
-                             user: mail.trimmed, password: password, caFile: nil)
+                             user: mail.trimmed, password: signIn == nil ? password : nil, caFile: nil)
         }
         return AccountConfig(account: account.trimmed, mail: mail.trimmed, presenceServer: presenceServer.trimmed,
                              language: lang.rawValue, imap: server(imapPort, imapSecurity), smtp: server(smtpPort, smtpSecurity),
-                             granularity: granularity, authservId: authservId.trimmed)
+                             granularity: granularity, authservId: authservId.trimmed, oauth: signIn)
     }
 
     static func looksLikeMail(_ s: String) -> Bool {

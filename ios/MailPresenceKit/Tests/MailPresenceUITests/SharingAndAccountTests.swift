@@ -87,6 +87,25 @@ final class AccountSessionTests: XCTestCase {
         }
     }
 
+    func testAWorkerSignedInWithMicrosoftTypesNoPasswordAndTheCoreGetsTheSignIn() throws {
+        let microsoft = ProviderConfig(provider: .microsoft, clientId: "00000000-1111-2222-3333-444444444444", tenant: "example.co.jp",
+                                       scopes: nil, authorizeUrl: nil, tokenUrl: nil, deviceAuthorizationUrl: nil, revocationUrl: nil)
+        var form = offlineForm()
+        form.password = ""
+        form.signIn = microsoft
+        XCTAssertEqual(form.problems(.ja), [])
+        var withoutSignIn = form
+        withoutSignIn.signIn = nil
+        XCTAssertEqual(withoutSignIn.problems(.ja).map(\.field), [.password])
+        let config = form.config(.ja)
+        XCTAssertEqual(config.oauth, microsoft)
+        XCTAssertNil(config.imap.password, "no password goes to the core")
+        XCTAssertNil(config.smtp.password)
+        XCTAssertEqual(config.imap.user, "tanaka@example.test")
+        let client = try PresenceClient.withSignIn(config: config, storageDir: tempDir(), mapPack: nil, tokens: Keystore("rt-from-the-keychain"))
+        XCTAssertEqual(try client.ownPresence().account, "tanaka")
+    }
+
     func testAFormWithMistakesOpensNothingAndKeepsNothing() {
         let vault = MemoryVault()
         let dir = tempDir()

@@ -5,6 +5,8 @@ package org.mailpresence.app
 import android.content.Context
 import androidx.security.crypto.EncryptedSharedPreferences
 import androidx.security.crypto.MasterKey
+import org.mailpresence.protocol.ProviderConfig
+import org.mailpresence.protocol.ProviderKind
 import org.mailpresence.ui.AccountForm
 import org.mailpresence.ui.AccountVault
 
@@ -31,6 +33,10 @@ class AccountStore(private val context: Context) : AccountVault {
             smtpPort = p.getString("smtpPort", "587")!!,
             granularity = org.mailpresence.Granularity.valueOf(p.getString("granularity", "CITY")!!),
             authservId = p.getString("authservId", "")!!,
+            signIn = p.getString("signInProvider", null)?.let { kind ->
+                ProviderConfig(ProviderKind.valueOf(kind), p.getString("signInClientId", "")!!, p.getString("signInTenant", null),
+                    null, null, null, null, null)
+            },
         )
     }
 
@@ -40,6 +46,8 @@ class AccountStore(private val context: Context) : AccountVault {
             .putString("presenceServer", form.presenceServer).putString("mailHost", form.mailHost)
             .putString("imapPort", form.imapPort).putString("smtpPort", form.smtpPort)
             .putString("granularity", form.granularity.name).putString("authservId", form.authservId)
+            .putString("signInProvider", form.signIn?.provider?.name).putString("signInClientId", form.signIn?.clientId)
+            .putString("signInTenant", form.signIn?.tenant)
             .apply()
     }
 }

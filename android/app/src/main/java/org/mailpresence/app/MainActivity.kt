@@ -42,7 +42,10 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.draw.alpha
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
+import androidx.browser.customtabs.CustomTabsIntent
 import androidx.core.content.ContextCompat
+import androidx.compose.ui.platform.LocalContext
+import android.net.Uri
 import androidx.lifecycle.lifecycleScope
 import kotlinx.coroutines.launch
 import org.mailpresence.protocol.ActivityToken
@@ -56,6 +59,8 @@ import org.mailpresence.ui.Permission
 import org.mailpresence.ui.PresenceFormat
 import org.mailpresence.ui.SaveResult
 import org.mailpresence.ui.SharingAction
+import org.mailpresence.ui.SignInState
+import org.mailpresence.protocol.ProviderKind
 
 class MainActivity : ComponentActivity() {
     /** The status screen's state, which hears the permission answers. */
@@ -205,9 +210,12 @@ fun AccountScreen(app: PresenceApp) {
     val scope = rememberCoroutineScope()
     OutlinedTextField(form.account, { form = form.copy(account = it) }, label = { Text(stringResource(R.string.account_name)) })
     OutlinedTextField(form.mail, { form = form.copy(mail = it) }, label = { Text(stringResource(R.string.mail_address)) })
-    OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) },
-        visualTransformation = PasswordVisualTransformation(),
-        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password))
+    SignInButtons(app)
+    if (form.signIn == null) {
+        OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) },
+            visualTransformation = PasswordVisualTransformation(),
+            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password))
+    }
     OutlinedTextField(form.presenceServer, { form = form.copy(presenceServer = it) }, label = { Text(stringResource(R.string.presence_server)) })
     OutlinedTextField(form.mailHost, { form = form.copy(mailHost = it) }, label = { Text(stringResource(R.string.mail_server)) })
     OutlinedTextField(form.imapPort, { form = form.copy(imapPort = it) }, label = { Text(stringResource(R.string.imap_port)) })
@@ -233,6 +241,35 @@ fun AccountScreen(app: PresenceApp) {
         }) { Text(stringResource(R.string.test_connection)) }
     }
     result?.let { Text(it) }
+}
+
+/** "Sign in with Microsoft" / "Sign in with Google" where IT registered the app,
+ *  opened in a Custom Tab; the redirect comes back to SignInRedirectActivity. */
+@Composable
+fun SignInButtons(app: PresenceApp) {
+    val context = LocalContext.current
+    val state = app.signIn?.state?.collectAsState()?.value
+    val scope = rememberCoroutineScope()
+    LaunchedEffect(app.signIn) { app.signIn?.refresh() }
+    Row {
+        listOf(ProviderKind.MICROSOFT to R.string.sign_in_microsoft, ProviderKind.GOOGLE to R.string.sign_in_google).forEach { (kind, label) ->
+            val provider = app.provider(kind) ?: return@forEach
+            Button(onClick = {
+                runCatching { app.beginSignIn(provider) }.onSuccess { url ->
+                    CustomTabsIntent.Builder().build().launchUrl(context, Uri.parse(url))
+                }
+            }) { Text(stringResource(label)) }
+        }
+    }
+    when (state) {
+        SignInState.SignedIn -> Row {
+            Text(stringResource(R.string.signed_in))
+            Button(onClick = { scope.launch { app.signIn?.signOut() } }) { Text(stringResource(R.string.sign_out)) }
+        }
+        is SignInState.SignInAgain -> Text(state.message, color = MaterialTheme.colorScheme.error)
+        is SignInState.Failed -> Text(state.message, color = MaterialTheme.colorScheme.error)
+        else -> Unit
+    }
 }
 
 @Composable

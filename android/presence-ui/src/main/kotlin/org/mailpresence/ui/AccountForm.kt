@@ -5,6 +5,7 @@ package org.mailpresence.ui
 import org.mailpresence.AccountConfig
 import org.mailpresence.Granularity
 import org.mailpresence.MailServer
+import org.mailpresence.protocol.ProviderConfig
 import org.mailpresence.protocol.TlsMode
 
 data class AccountForm(
@@ -22,6 +23,10 @@ data class AccountForm(
      *  core believes a Notify only as that system proved it, so without it no
      *  colleague's presence can be shown. */
     val authservId: String = "",
+    /** Microsoft 365 / Google Workspace: the worker signs in (MailSignIn)
+     *  instead of typing a password; the core reads the refresh token from
+     *  the app's TokenStorage (PresenceClient.withSignIn). */
+    val signIn: ProviderConfig? = null,
 ) {
     enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT, AUTHSERV_ID }
 
@@ -32,7 +37,7 @@ data class AccountForm(
         fun say(f: Field, ja: String, en: String) = out.add(Problem(f, if (lang == Lang.JA) ja else en))
         if (!ACCOUNT.matches(account.trim())) say(Field.ACCOUNT, "アカウント名は英数字・「.」「_」「-」で入力してください", "Use letters, digits, '.', '_' or '-' for the account name")
         if (!looksLikeMail(mail)) say(Field.MAIL, "メールアドレスの形式が正しくありません", "This is not a mail address")
-        if (password.isEmpty()) say(Field.PASSWORD, "パスワードを入力してください", "Enter the password")
+        if (signIn == null && password.isEmpty()) say(Field.PASSWORD, "パスワードを入力してください", "Enter the password")
         if (!looksLikeMail(presenceServer)) say(Field.PRESENCE_SERVER, "プレゼンスサーバーのアドレスが正しくありません", "The presence server's address is not a mail address")
         if (mailHost.isBlank() || mailHost.contains(' ')) say(Field.MAIL_HOST, "メールサーバー名を入力してください", "Enter the mail server's name")
         if (port(imapPort) == null) say(Field.IMAP_PORT, "ポート番号は1〜65535です", "A port is 1 to 65535")
@@ -47,12 +52,12 @@ data class AccountForm(
     fun toConfig(lang: Lang): AccountConfig {
         fun server(port: String, security: TlsMode) = MailServer(
             host = mailHost.trim(), port = (port(port) ?: 0).toUShort(), tls = security,
-            user = mail.trim(), password = password, caFile = null,
+            user = mail.trim(), password = password.takeIf { signIn == null }, caFile = null,
         )
         return AccountConfig(
             account = account.trim(), mail = mail.trim(), presenceServer = presenceServer.trim(), language = lang.code,
             imap = server(imapPort, imapSecurity), smtp = server(smtpPort, smtpSecurity), granularity = granularity,
-            authservId = authservId.trim(),
+            authservId = authservId.trim(), oauth = signIn,
         )
     }
 

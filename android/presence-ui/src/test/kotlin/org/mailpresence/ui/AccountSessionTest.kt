@@ -45,6 +45,24 @@ class AccountSessionTest {
         assertEquals(" mx.example.co.jp ", vault.form?.authservId)
     }
 
+    @Test fun `a worker signed in with Microsoft types no password, and the core gets the sign-in`() {
+        val microsoft = org.mailpresence.protocol.ProviderConfig(
+            org.mailpresence.protocol.ProviderKind.MICROSOFT, "00000000-1111-2222-3333-444444444444", "example.co.jp", null, null, null, null, null,
+        )
+        val form = offlineForm().copy(password = "", signIn = microsoft)
+        assertEquals(emptyList<AccountForm.Problem>(), form.problems(Lang.JA))
+        assertEquals(listOf(AccountForm.Field.PASSWORD), form.copy(signIn = null).problems(Lang.JA).map { it.field })
+        val config = form.toConfig(Lang.JA)
+        assertEquals(microsoft, config.oauth)
+        assertNull("no password goes to the core", config.imap.password)
+        assertNull(config.smtp.password)
+        assertEquals("tanaka@example.test", config.imap.user)
+        val tokens = MailSignInTest.Keystore().apply { token = "rt-from-the-keystore" }
+        val client = org.mailpresence.PresenceClient.withSignIn(config, tempDir("mailpresence-signed-in"), mapPack(), tokens)
+        assertEquals("tanaka", client.ownPresence().account)
+        client.close()
+    }
+
     @Test fun `a form with mistakes opens nothing and keeps nothing`() {
         val vault = MemoryVault()
         val s = session(vault)

@@ -19,7 +19,7 @@ import org.mailpresence.protocol.ProviderConfig
 import org.mailpresence.protocol.ProviderKind
 
 class MailSignInTest {
-    private val base = System.getProperty("oauth.url") ?: error("scripts/test-kotlin.sh passes -Doauth.url")
+    private val base = System.getProperty("oauth.url").orEmpty().ifBlank { error("start scripts/oauth-endpoint.py and pass its URL as -Doauth.url (scripts/test-kotlin.sh does)") }
     private val redirect = "org.mailpresence.app:/oauth2redirect"
     private val provider = ProviderConfig(
         ProviderKind.CUSTOM, "mailpresence-phone", null, null,
