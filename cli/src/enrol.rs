@@ -3,7 +3,9 @@
 //! crate's), shows what it is about to trust — the presence server, its
 //! key's fingerprint, the company CA's pin — and, given where to write it,
 //! the account file the phone commands use, with only the mail password
-//! typed (from a file: never on the command line).
+//! typed (from a file: never on the command line) — or, where the company's
+//! mail is Microsoft 365 / Google Workspace and the code names its sign-in,
+//! no password at all: `mailpresence sign-in` follows.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,7 +25,8 @@ pub struct EnrollArgs {
     /// phone commands). Without it, only what the code says is shown.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// A file holding the mail password (one line).
+    /// A file holding the mail password (one line); not for a code that
+    /// names a sign-in (Microsoft 365, Google Workspace).
     #[arg(long, value_name = "FILE", requires = "write")]
     pub password_file: Option<PathBuf>,
     /// The company CA certificate (PEM); must match the code's pin.
@@ -46,16 +49,27 @@ pub fn run(args: EnrollArgs) -> Result<ExitCode, CliError> {
     let Some(out) = &args.write else {
         return Ok(ExitCode::SUCCESS);
     };
+    if code.oauth.is_some() && args.password_file.is_some() {
+        return Err(CliError::Input(
+            "this company's mail takes no password: the code names its sign-in; leave out --password-file and run `mailpresence sign-in` after".into(),
+        ));
+    }
     let password = match &args.password_file {
         Some(file) => Some(read_password(file)?),
         None => None,
     };
-    let text = account_file(&code, password.as_deref(), args.ca_file.as_deref());
+    let text = account_file(&code, password.as_deref(), args.ca_file.as_deref())?;
     std::fs::write(out, text).map_err(|source| CliError::Read {
         path: out.display().to_string(),
         source,
     })?;
     println!("account file written: {}", out.display());
+    if code.oauth.is_some() {
+        println!(
+            "next: mailpresence sign-in --config {}  (sign in with the company account)",
+            out.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -66,12 +80,23 @@ fn trusted(code: &Enrolment) -> String {
         .map(|t| t.to_rfc3339())
         .unwrap_or_default();
     format!(
-        "account:          {} <{}>\npresence server:  {}\nIMAP:             {}\nSMTP:             {}\nmail system:      {}\nserver key:       {}\ncompany CA:       {}\ncode valid until: {expires}\n",
+        "account:          {} <{}>\npresence server:  {}\nIMAP:             {}\nSMTP:             {}\nsign-in:          {}\nmail system:      {}\nserver key:       {}\ncompany CA:       {}\ncode valid until: {expires}\n",
         code.account,
         code.mail,
         code.presence,
         service(&code.imap),
         service(&code.smtp),
+        code.oauth
+            .as_ref()
+            .map_or("(a mail password)".to_owned(), |p| format!(
+                "{:?}{}, app {}",
+                p.provider,
+                p.tenant
+                    .as_ref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default(),
+                p.client_id
+            )),
         code.authserv_id
             .as_deref()
             .unwrap_or("(none: Notify mails cannot be proven)"),
@@ -112,7 +137,11 @@ fn read_password(file: &Path) -> Result<String, CliError> {
 }
 
 /// The phone's account file (TOML) for this code.
-fn account_file(code: &Enrolment, password: Option<&str>, ca_file: Option<&Path>) -> String {
+fn account_file(
+    code: &Enrolment,
+    password: Option<&str>,
+    ca_file: Option<&Path>,
+) -> Result<String, CliError> {
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let server = |name: &str, s: &ServiceSettings| {
         let mut t = format!(
@@ -144,7 +173,12 @@ fn account_file(code: &Enrolment, password: Option<&str>, ca_file: Option<&Path>
     t.push_str(&server("imap", &code.imap));
     t.push('\n');
     t.push_str(&server("smtp", &code.smtp));
-    t
+    if let Some(provider) = &code.oauth {
+        let section = toml::to_string(provider)
+            .map_err(|e| CliError::Input(format!("the code's sign-in: {e}")))?;
+        t.push_str(&format!("\n[oauth]\n{section}"));
+    }
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -154,6 +188,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use mailpresence_protocol::enrolment::public_key_text;
     use mailpresence_protocol::transport::TlsMode;
+    use mailpresence_protocol::transport::oauth::ProviderConfig;
 
     use super::*;
 
@@ -178,12 +213,28 @@ mod tests {
             expires: 0,
             oauth: None,
         };
-        let text = account_file(&code, Some("pa\"ss"), None);
+        let text = account_file(&code, Some("pa\"ss"), None).unwrap();
         let config: mailpresence_core::terminal::config::TerminalConfig =
             toml::from_str(&text).unwrap();
         assert_eq!(config.account, "tanaka");
         assert_eq!(config.smtp.port, 587);
         assert_eq!(config.imap.password.as_deref(), Some("pa\"ss"));
         assert_eq!(config.authserv_id.as_deref(), Some("mx.example.co.jp"));
+        assert!(config.oauth.is_none());
+
+        // A Microsoft 365 company: no password, the sign-in's provider instead.
+        let microsoft = ProviderConfig {
+            tenant: Some("example.co.jp".into()),
+            ..ProviderConfig::custom("9b1c", "https://login.example.test")
+        };
+        let signed = Enrolment {
+            oauth: Some(microsoft.clone()),
+            ..code
+        };
+        let text = account_file(&signed, None, None).unwrap();
+        let config: mailpresence_core::terminal::config::TerminalConfig =
+            toml::from_str(&text).unwrap();
+        assert_eq!(config.oauth, Some(microsoft));
+        assert!(config.imap.password.is_none() && config.smtp.password.is_none());
     }
 }

@@ -19,6 +19,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::transport::TlsMode;
+use crate::transport::oauth::ProviderConfig;
 
 /// What every code begins with; the version follows.
 pub const PREFIX: &str = "mailpresence:enrol/";
@@ -33,15 +34,6 @@ pub struct ServiceSettings {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
-}
-
-/// Sign-in with a provider instead of a password (no secret in it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OAuthHint {
-    /// `microsoft`, `google`, or a name the app knows.
-    pub provider: String,
-    pub tenant: Option<String>,
-    pub client_id: String,
 }
 
 /// What a code tells the phone.
@@ -65,8 +57,11 @@ pub struct Enrolment {
     pub token: String,
     /// When the token expires (Unix seconds).
     pub expires: i64,
+    /// The company's provider (Microsoft 365, Google Workspace) when its
+    /// mail takes no password: the phone signs in instead of asking for one.
+    /// An app registration's public id, never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub oauth: Option<OAuthHint>,
+    pub oauth: Option<ProviderConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,6 +202,29 @@ mod tests {
             Enrolment::decode(&code, 1_900_000_000).unwrap(),
             sample(&key)
         );
+    }
+
+    #[test]
+    fn a_microsoft_365_company_s_code_carries_its_sign_in_and_still_fits() {
+        let key = key();
+        let mut code = sample(&key);
+        code.oauth = Some(ProviderConfig {
+            provider: crate::transport::oauth::ProviderKind::Microsoft,
+            client_id: "9b1c2f4e-5a6d-4e7f-8a9b-0c1d2e3f4a5b".into(),
+            tenant: Some("example.co.jp".into()),
+            scopes: None,
+            authorize_url: None,
+            token_url: None,
+            device_authorization_url: None,
+            revocation_url: None,
+        });
+        let text = code.encode(&key);
+        assert!(text.len() < 1_200, "{} bytes", text.len());
+        let read = Enrolment::decode(&text, 1_900_000_000).unwrap();
+        assert_eq!(read.oauth, code.oauth);
+        // A code without one reads as before (the field is left out).
+        let plain = sample(&key).encode(&key);
+        assert!(plain.len() < text.len());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Making enrolment codes: `mailpresence-server enroll ACCOUNT` (and, later,
 //! the board's Phones page). A code carries the phones' mail settings (the
 //! `[phones]` section, or the server's own `[imap]`/`[smtp]` hosts), the
-//! `[trust]` name, a pin of the company CA, the server's public key and a
-//! one-time token; the token is kept (only its SHA-256) as an expiring
+//! `[trust]` name, a pin of the company CA, the phones' sign-in provider
+//! (`[phones] sign_in`), the server's public key and a one-time token; the token is kept (only its SHA-256) as an expiring
 //! record naming the person, for the phone's enrolment mail to redeem.
 
 use std::path::Path;
@@ -64,7 +64,7 @@ pub fn make_code(
         server_key: enrolment::public_key_text(&key.verifying_key()),
         token: token.clone(),
         expires: expires.timestamp(),
-        oauth: None,
+        oauth: config.phones.as_ref().and_then(|p| p.sign_in.clone()),
     }
     .encode(key);
     let record = serde_json::json!({ "account": account, "made_at": Utc::now().to_rfc3339() });

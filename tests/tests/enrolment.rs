@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use mailpresence_e2e::{World, binary, sample, wait_until};
+use mailpresence_e2e::{PHONE_CLIENT, TokenEndpoint, World, binary, sample, wait_until};
 
 fn server_enroll(world: &World, args: &[&str]) -> std::process::Output {
     Command::new(binary("mailpresence-server"))
@@ -143,4 +143,82 @@ async fn one_code_sets_a_phone_up_and_a_changed_one_sets_up_nothing() {
         Some(1.0)
     );
     assert!((0.0..20.0).contains(&waited), "{waited} s");
+}
+
+/// A company on Microsoft 365 or Google Workspace: the code names the
+/// phones' sign-in (`[phones] sign_in`), the phone asks for no password,
+/// signs in (here by device code, through the tests' token endpoint in the
+/// provider's place) and publishes on the signed-in tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_naming_the_company_sign_in_sets_a_phone_up_without_a_password() {
+    let mut world = World::new(&["tanaka"]);
+    let endpoint = TokenEndpoint::start(&world, 3600);
+    let s = &world.servers;
+    let b = endpoint.base_url();
+    world.extra_sections.push_str(&format!(
+        "[phones]\nimap = {{ host = \"127.0.0.1\", port = {}, tls = \"starttls\" }}\nsmtp = {{ host = \"127.0.0.1\", port = {}, tls = \"starttls\" }}\n\
+         sign_in = {{ provider = \"custom\", client_id = \"{PHONE_CLIENT}\", scopes = [\"mail\"], authorize_url = \"{b}/authorize\", token_url = \"{b}/token\", device_authorization_url = \"{b}/device\", revocation_url = \"{b}/revoke\" }}\n",
+        s.imap_port, s.submission_port
+    ));
+    let server = world.start_server();
+    let made = server_enroll(&world, &["tanaka", "--link-only"]);
+    assert!(made.status.success(), "{}", text(&made));
+    let code = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+
+    let account_file = world.dir.path().join("enrolled.toml");
+    let ca = world.servers.ca.display().to_string();
+    let password = world.dir.path().join("password");
+    std::fs::write(&password, "secret\n").unwrap();
+    let with_password = world.mailpresence(&[
+        "enroll",
+        &code,
+        "--write",
+        account_file.to_str().unwrap(),
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        &ca,
+    ]);
+    assert!(!with_password.status.success());
+    assert!(
+        text(&with_password).contains("takes no password"),
+        "{}",
+        text(&with_password)
+    );
+    assert!(!account_file.exists());
+
+    let out = world.mailpresence(&[
+        "enroll",
+        &code,
+        "--write",
+        account_file.to_str().unwrap(),
+        "--ca-file",
+        &ca,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains(&format!("app {PHONE_CLIENT}")) && shown.contains("mailpresence sign-in"),
+        "{shown}"
+    );
+    let written = std::fs::read_to_string(&account_file).unwrap();
+    assert!(!written.contains("password"), "{written}");
+
+    world.sign_in(&account_file, "tanaka", &endpoint);
+    let set = world.mailpresence(&[
+        "status",
+        "set",
+        "on-site — 設備点検中",
+        "--config",
+        account_file.to_str().unwrap(),
+    ]);
+    assert!(set.status.success(), "{}", text(&set));
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            world.status()["records"] == 1
+        })
+        .await,
+        "the signed-in phone's Publish was not applied:\n{}",
+        server.log_text()
+    );
 }
