@@ -6,6 +6,12 @@
 //! typed (from a file: never on the command line) — or, where the company's
 //! mail is Microsoft 365 / Google Workspace and the code names its sign-in,
 //! no password at all: `mailpresence sign-in` follows.
+//!
+//! Then the phone enrols: it makes its Ed25519 device key (a file beside the
+//! account, owner-only), sends the Enrol mail with the code's one-time token
+//! signed with that key, and waits for the server's signed Enrolled answer.
+//! From then on its Publish and Subscribe mails are signed, and a Notify
+//! counts only with the server's signature (its key pinned from the code).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,12 +38,26 @@ pub struct EnrollArgs {
     /// The company CA certificate (PEM); must match the code's pin.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// Enrol with an account file written before (after `mailpresence
+    /// sign-in`, for a company that signs in instead of passwords).
+    #[arg(long, value_name = "FILE", conflicts_with = "write")]
+    pub config: Option<PathBuf>,
+    /// The name IT sees for this device (`devices ACCOUNT`).
+    #[arg(long, default_value = "mailpresence command")]
+    pub device_name: String,
+    /// How long to wait for the server's answer, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub wait: u64,
 }
 
 pub fn run(args: EnrollArgs) -> Result<ExitCode, CliError> {
     let now = chrono::Utc::now().timestamp();
     let code = Enrolment::decode(&args.code, now).map_err(|e| CliError::Input(e.to_string()))?;
     print!("{}", trusted(&code));
+    if let Some(existing) = &args.config {
+        // The CA was checked against the pin when that file was written.
+        return redeem(&code, existing, &args);
+    }
     if let Some(pin) = &code.ca_sha256 {
         let Some(ca) = &args.ca_file else {
             return Err(CliError::Input(format!(
@@ -58,7 +78,17 @@ pub fn run(args: EnrollArgs) -> Result<ExitCode, CliError> {
         Some(file) => Some(read_password(file)?),
         None => None,
     };
-    let text = account_file(&code, password.as_deref(), args.ca_file.as_deref())?;
+    let key_file = out.with_extension("device-key");
+    let text = account_file(
+        &code,
+        password.as_deref(),
+        args.ca_file.as_deref(),
+        Some(&key_file),
+    )?;
+    if !key_file.exists() {
+        mailpresence_core::terminal::device::new_key_file(&key_file)
+            .map_err(|e| CliError::Input(e.to_string()))?;
+    }
     std::fs::write(out, text).map_err(|source| CliError::Read {
         path: out.display().to_string(),
         source,
@@ -66,11 +96,52 @@ pub fn run(args: EnrollArgs) -> Result<ExitCode, CliError> {
     println!("account file written: {}", out.display());
     if code.oauth.is_some() {
         println!(
-            "next: mailpresence sign-in --config {}  (sign in with the company account)",
+            "next: mailpresence sign-in --config {0}  (sign in with the company account), \
+             then: mailpresence enroll CODE --config {0}",
             out.display()
         );
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    redeem(&code, out, &args)
+}
+
+/// Sends the Enrol mail from the account in `file` and waits for the
+/// server's signed answer.
+fn redeem(code: &Enrolment, file: &Path, args: &EnrollArgs) -> Result<ExitCode, CliError> {
+    let account = crate::terminal::Account::new(file.to_path_buf(), None);
+    let terminal = crate::terminal::open(&account)?;
+    if terminal.config().account != code.account {
+        return Err(CliError::Input(format!(
+            "{} is {}'s account; the code is for {}",
+            file.display(),
+            terminal.config().account,
+            code.account
+        )));
+    }
+    let rt = crate::terminal::runtime()?;
+    terminal
+        .enrol(&code.token, &args.device_name)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    crate::terminal::flush(&terminal, &rt)?;
+    println!(
+        "enrolment mail sent; waiting for the presence server (up to {} s)",
+        args.wait
+    );
+    let answer = rt
+        .block_on(terminal.await_enrolled(std::time::Duration::from_secs(args.wait)))
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    match answer {
+        Some(done) => {
+            println!("enrolled: device {} (key {})", done.device, done.key);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Err(CliError::Input(format!(
+            "no signed answer from the presence server within {} s; \
+             wait and run: mailpresence enroll CODE --config {}",
+            args.wait,
+            file.display()
+        ))),
+    }
 }
 
 /// What the code asks the phone to trust, for a person to read first.
@@ -141,6 +212,7 @@ fn account_file(
     code: &Enrolment,
     password: Option<&str>,
     ca_file: Option<&Path>,
+    device_key_file: Option<&Path>,
 ) -> Result<String, CliError> {
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let server = |name: &str, s: &ServiceSettings| {
@@ -169,6 +241,14 @@ fn account_file(
     if let Some(id) = &code.authserv_id {
         t.push_str(&format!("authserv_id = {}\n", quote(id)));
     }
+    // This phone's signing key, and the presence server's, pinned from the code.
+    if let Some(file) = device_key_file {
+        t.push_str(&format!(
+            "device_key_file = {}\n",
+            quote(&file.display().to_string())
+        ));
+    }
+    t.push_str(&format!("server_key = {}\n", quote(&code.server_key)));
     t.push('\n');
     t.push_str(&server("imap", &code.imap));
     t.push('\n');
@@ -213,7 +293,7 @@ mod tests {
             expires: 0,
             oauth: None,
         };
-        let text = account_file(&code, Some("pa\"ss"), None).unwrap();
+        let text = account_file(&code, Some("pa\"ss"), None, None).unwrap();
         let config: mailpresence_core::terminal::config::TerminalConfig =
             toml::from_str(&text).unwrap();
         assert_eq!(config.account, "tanaka");
@@ -231,10 +311,21 @@ mod tests {
             oauth: Some(microsoft.clone()),
             ..code
         };
-        let text = account_file(&signed, None, None).unwrap();
+        let text = account_file(
+            &signed,
+            None,
+            None,
+            Some(Path::new("/home/t/phone.device-key")),
+        )
+        .unwrap();
         let config: mailpresence_core::terminal::config::TerminalConfig =
             toml::from_str(&text).unwrap();
         assert_eq!(config.oauth, Some(microsoft));
+        assert_eq!(
+            config.device_key_file.as_deref(),
+            Some("/home/t/phone.device-key")
+        );
+        assert_eq!(config.server_key, Some(signed.server_key.clone()));
         assert!(config.imap.password.is_none() && config.smtp.password.is_none());
     }
 }

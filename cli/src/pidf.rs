@@ -82,8 +82,9 @@ fn presence_from_json(json: &[u8]) -> Result<(AccountName, PresenceFields), CliE
     match message {
         PresenceMessage::Publish(p) => Ok((p.publisher, p.presence)),
         PresenceMessage::Notify(n) => Ok((n.notifier, n.presence)),
-        PresenceMessage::Subscribe(_) => {
-            Err(CliError::Input("a Subscribe carries no presence".into()))
-        }
+        other => Err(CliError::Input(format!(
+            "a {} carries no presence",
+            other.kind()
+        ))),
     }
 }

@@ -131,7 +131,7 @@ impl Account {
     }
 }
 
-fn open(account: &Account) -> Result<Arc<Terminal>, CliError> {
+pub fn open(account: &Account) -> Result<Arc<Terminal>, CliError> {
     let config = account.read()?;
     let storage = account.storage(&config);
     let signed_in = config
@@ -150,7 +150,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// Sends what is queued; the mails stay queued (and say so) when it fails.
-fn flush(terminal: &Terminal, rt: &tokio::runtime::Runtime) -> Result<(), CliError> {
+pub fn flush(terminal: &Terminal, rt: &tokio::runtime::Runtime) -> Result<(), CliError> {
     rt.block_on(terminal.flush()).map(|_| ()).map_err(|e| {
         CliError::Input(format!(
             "{e} (kept in the outbox: {} mail(s))",

@@ -56,6 +56,10 @@ pub struct AccountConfig {
     /// ([`PresenceClient::with_sign_in`]).
     #[uniffi(default = None)]
     pub oauth: Option<ProviderConfig>,
+    /// The presence server's public key from the enrolment code: a Notify
+    /// then counts only with its signature.
+    #[uniffi(default = None)]
+    pub server_key: Option<String>,
 }
 
 /// Someone's presence as the app shows it.
@@ -189,6 +193,10 @@ impl PresenceClient {
             presence_folder: crate::terminal::config::DEFAULT_PRESENCE_FOLDER.into(),
             location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
             oauth: config.oauth,
+            // The apps' device key through a platform key store is still to
+            // come (issue "Enrol a phone with one scan"); the pin already works.
+            device_key_file: None,
+            server_key: config.server_key,
         };
         let terminal = Terminal::open_signed_in(
             terminal_config,

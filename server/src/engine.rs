@@ -10,13 +10,14 @@
 use chrono::{Duration, Local};
 use mailpresence_protocol::mail::auth::{Proof, TrustFailure};
 use mailpresence_protocol::mail::{
-    Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
+    Enrolled, Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 use crate::config::PresencePolicy;
 use std::sync::Arc;
 
+use crate::device_keys::{self, DeviceRefusal, UnsignedMail};
 use crate::directory::{Access, Directory, Person};
 use crate::store::{Medium, PresenceRecord, Request, RequestState, Result, Store, Time};
 
@@ -94,6 +95,8 @@ pub enum RequestRefusal {
     },
     #[error("a Notify is for terminals, not for the server")]
     NotifyToServer,
+    #[error("{0}")]
+    Device(DeviceRefusal),
 }
 
 impl RequestRefusal {
@@ -112,6 +115,9 @@ impl RequestRefusal {
             Self::SipSendTo(_) => "sip_send_to",
             Self::NotAllowed { .. } => "not_allowed",
             Self::NotifyToServer => "notify_to_server",
+            Self::Device(DeviceRefusal::Unsigned) => "unsigned",
+            Self::Device(DeviceRefusal::Signature(_)) => "device_signature",
+            Self::Device(DeviceRefusal::Enrolment(_)) => "enrolment",
         }
     }
 
@@ -131,6 +137,8 @@ pub struct Step {
     /// The presence record this step saved (a publish), for the web board's
     /// live feed once the step is committed.
     pub published: Option<PresenceRecord>,
+    /// An enrolled phone's confirmation: to whom, and the Enrol it answers.
+    pub enrolled: Option<(String, Enrolled, Option<String>)>,
 }
 
 impl Step {
@@ -140,6 +148,7 @@ impl Step {
             deliveries: Vec::new(),
             partial_refusals: Vec::new(),
             published: None,
+            enrolled: None,
         }
     }
 
@@ -167,6 +176,8 @@ pub struct Engine {
     directory: Arc<Directory>,
     policy: PresencePolicy,
     own_address: String,
+    /// `[trust] unsigned`: what a mail without a device signature gets.
+    unsigned: UnsignedMail,
 }
 
 impl Engine {
@@ -179,7 +190,14 @@ impl Engine {
             directory: Arc::new(directory),
             policy,
             own_address: own_address.into(),
+            unsigned: UnsignedMail::default(),
         }
+    }
+
+    /// The same engine judging unsigned mail as `[trust] unsigned` says.
+    pub fn with_unsigned(mut self, unsigned: UnsignedMail) -> Self {
+        self.unsigned = unsigned;
+        self
     }
 
     pub fn directory(&self) -> &Directory {
@@ -197,6 +215,7 @@ impl Engine {
             directory: Arc::new(directory),
             policy: self.policy.clone(),
             own_address: self.own_address.clone(),
+            unsigned: self.unsigned,
         }
     }
 
@@ -242,11 +261,50 @@ impl Engine {
             }));
         }
         match message {
-            PresenceMessage::Publish(p) => self.on_publish_mail(store, p, from, now),
-            PresenceMessage::Subscribe(s) => {
-                self.on_subscribe_mail(store, s, from, mail.envelope.message_id.clone(), now)
+            PresenceMessage::Publish(p) => self.on_publish_mail(store, p, from, mail, now),
+            PresenceMessage::Subscribe(s) => self.on_subscribe_mail(store, s, from, mail, now),
+            PresenceMessage::Enrol(e) => self.on_enrol_mail(store, e, from, mail, now),
+            PresenceMessage::Notify(_) | PresenceMessage::Enrolled(_) => {
+                Ok(Step::refused(RequestRefusal::NotifyToServer))
             }
-            PresenceMessage::Notify(_) => Ok(Step::refused(RequestRefusal::NotifyToServer)),
+        }
+    }
+
+    /// The person's device signature (or none, as `[trust] unsigned` says).
+    fn device_signed(
+        &self,
+        store: &mut dyn Store,
+        account: &AccountName,
+        mail: &ParsedMail,
+        now: Time,
+    ) -> Result<std::result::Result<(), RequestRefusal>> {
+        Ok(
+            device_keys::check_signed(store, account, mail, self.unsigned, now)?
+                .map_err(RequestRefusal::Device),
+        )
+    }
+
+    fn on_enrol_mail(
+        &self,
+        store: &mut dyn Store,
+        e: &mailpresence_protocol::mail::Enrol,
+        from: &str,
+        mail: &ParsedMail,
+        now: Time,
+    ) -> Result<Step> {
+        if let Err(refusal) = self.sent_by(&e.account, from) {
+            return Ok(Step::refused(refusal));
+        }
+        match device_keys::enrol(store, mail, e, now)? {
+            Ok(enrolled) => {
+                let mut step = Step::verdict(Verdict::Applied(format!(
+                    "{}'s phone enrolled (device {}, key {})",
+                    enrolled.account, enrolled.device, enrolled.key
+                )));
+                step.enrolled = Some((from.to_owned(), enrolled, mail.envelope.message_id.clone()));
+                Ok(step)
+            }
+            Err(why) => Ok(Step::refused(RequestRefusal::Device(why))),
         }
     }
 
@@ -255,9 +313,13 @@ impl Engine {
         store: &mut dyn Store,
         p: &Publish,
         from: &str,
+        mail: &ParsedMail,
         now: Time,
     ) -> Result<Step> {
         if let Err(refusal) = self.sent_by(&p.publisher, from) {
+            return Ok(Step::refused(refusal));
+        }
+        if let Err(refusal) = self.device_signed(store, &p.publisher, mail, now)? {
             return Ok(Step::refused(refusal));
         }
         self.publish(store, &p.publisher, p.presence.clone(), Medium::Mail, now)
@@ -268,13 +330,17 @@ impl Engine {
         store: &mut dyn Store,
         s: &Subscribe,
         from: &str,
-        message_id: Option<String>,
+        mail: &ParsedMail,
         now: Time,
     ) -> Result<Step> {
+        let message_id = mail.envelope.message_id.clone();
         let watcher = match self.sent_by(&s.watcher, from) {
             Ok(watcher) => watcher,
             Err(refusal) => return Ok(Step::refused(refusal)),
         };
+        if let Err(refusal) = self.device_signed(store, &s.watcher, mail, now)? {
+            return Ok(Step::refused(refusal));
+        }
         if !watcher.owns_address(&s.send_to) {
             return Ok(Step::refused(RequestRefusal::ForeignSendTo {
                 watcher: s.watcher.clone(),
@@ -384,6 +450,7 @@ impl Engine {
             deliveries,
             partial_refusals: Vec::new(),
             published: Some(record),
+            enrolled: None,
         })
     }
 
@@ -436,6 +503,7 @@ impl Engine {
                 deliveries: Vec::new(),
                 partial_refusals: step.partial_refusals,
                 published: None,
+                enrolled: None,
             });
         }
         step.verdict = Verdict::Applied(format!(
@@ -572,6 +640,7 @@ impl Engine {
             deliveries,
             partial_refusals: Vec::new(),
             published: None,
+            enrolled: None,
         })
     }
 

@@ -37,6 +37,9 @@ pub struct Hub {
     pub feed: Feed,
     /// What the transports count for `/metrics`.
     pub metrics: Metrics,
+    /// The server's Ed25519 key: every Notify and Enrolled mail is signed
+    /// with it (phones pinned its public half at enrolment).
+    signing_key: std::sync::OnceLock<ed25519_dalek::SigningKey>,
 }
 
 /// A committed step and how many mails it queued. Inside a [`Batch`] it is
@@ -57,7 +60,13 @@ impl Hub {
             sip: Mutex::new(None),
             feed: Feed::new(),
             metrics: Metrics::default(),
+            signing_key: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives the hub the server's signing key, once, before the outbox runs.
+    pub fn set_signing_key(&self, key: ed25519_dalek::SigningKey) {
+        let _ = self.signing_key.set(key);
     }
 
     /// The store, for one short synchronous transaction. A panic elsewhere
@@ -178,7 +187,8 @@ impl Batch<'_> {
             let Some(step) = f(&hub.engine(), tx, now)? else {
                 return Ok(None);
             };
-            let queued_mails = queue_deliveries(tx, &step.deliveries, &hub.address, now)?;
+            let queued_mails =
+                queue_deliveries(tx, &step, &hub.address, hub.signing_key.get(), now)?;
             Ok(Some(Committed { step, queued_mails }))
         })?;
         if let Some(c) = &committed {

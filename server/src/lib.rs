@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod admission;
 pub mod config;
+pub mod device_keys;
 pub mod directory;
 pub mod engine;
 pub mod enrolment;

@@ -275,6 +275,8 @@ enum RunError {
     #[error("the configuration has no [trust] section")]
     NoTrust,
     #[error("{0}")]
+    SigningKey(#[from] mailpresence_server::signing::KeyError),
+    #[error("{0}")]
     Web(#[from] mailpresence_server::web::WebError),
 }
 
@@ -297,8 +299,14 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         directory,
         config.presence.clone(),
         config.server.address.clone(),
-    );
+    )
+    .with_unsigned(trust.unsigned);
     let hub = Hub::new(store, engine, config.server.address.clone());
+    // Notify and Enrolled mails are signed: enrolled phones pinned this key.
+    let storage = &config.server.storage;
+    hub.set_signing_key(mailpresence_server::signing::load_or_create(
+        &mailpresence_server::signing::key_path(storage),
+    )?);
     let loops = Loops::new(hub.clone());
     // The file's people with the last good copy of the LDAP directory, then
     // a first read of it before anything is served (bounded by its timeout).

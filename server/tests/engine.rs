@@ -162,8 +162,9 @@ impl Office {
                 let step = on_mail(e, s, m, now)?;
                 mailpresence_server::mail::queue_deliveries(
                     s,
-                    &step.deliveries,
+                    &step,
                     "presence@example.test",
+                    None,
                     now,
                 )
             })

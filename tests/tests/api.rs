@@ -72,6 +72,7 @@ fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountCon
         authserv_id: Some(s.authserv_id.clone()),
         delivery_hops: None,
         oauth: None,
+        server_key: None,
     }
 }
 

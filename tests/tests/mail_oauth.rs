@@ -65,6 +65,7 @@ fn account(
         authserv_id: Some(s.authserv_id.clone()),
         delivery_hops: None,
         oauth: None,
+        server_key: None,
     }
 }
 

@@ -228,6 +228,7 @@ fn app_account(world: &World, provider: ProviderConfig) -> AccountConfig {
         authserv_id: Some(s.authserv_id.clone()),
         delivery_hops: None,
         oauth: Some(provider),
+        server_key: None,
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Terminal {
     /// Wakes the inbox loop (network back); kept until it next waits.
     pub(super) inbox_wake: Notify,
     online: Arc<AtomicBool>,
+    /// The device key that signs, the server key that must have signed.
+    pub(super) keys: super::device::DeviceKeys,
 }
 
 impl Terminal {
@@ -83,6 +85,7 @@ impl Terminal {
                  so no colleague's presence will be shown; set the company mail system's authserv-id"
             );
         }
+        let keys = super::device::DeviceKeys::from_config(&config)?;
         let geocoder = map_pack
             .map(|b| OfflineGeocoder::from_bytes(b).map(|g| g.with_language(config.language)))
             .transpose()?;
@@ -107,6 +110,7 @@ impl Terminal {
             outbox,
             inbox_wake: Notify::new(),
             online,
+            keys,
         }))
     }
 

@@ -56,6 +56,15 @@ pub struct TerminalConfig {
     /// with a user and neither password nor token file logs in with it.
     #[serde(default)]
     pub oauth: Option<ProviderConfig>,
+    /// The phone's Ed25519 device key (a file `mailpresence enroll` writes,
+    /// owner-only): every Publish and Subscribe is signed with it.
+    #[serde(default)]
+    pub device_key_file: Option<String>,
+    /// The presence server's public key (base64url), pinned from the
+    /// enrolment code: a Notify then counts only with its signature,
+    /// whatever the mail system says or does not say.
+    #[serde(default)]
+    pub server_key: Option<String>,
 }
 
 /// The server's default `location_ttl_secs`.

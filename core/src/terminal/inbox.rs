@@ -146,16 +146,26 @@ impl Terminal {
     /// server updates that colleague; anything else is left for the user.
     pub(super) fn read_mail(&self, raw: &[u8]) -> Result<Reading, Error> {
         let parsed = mail::parse(raw, Limits::default());
-        let Outcome::Presence(PresenceMessage::Notify(mut n)) = parsed.outcome else {
+        let Outcome::Presence(PresenceMessage::Notify(n)) = &parsed.outcome else {
             debug!(outcome = ?parsed.outcome, "not a Notify");
             return Ok(Reading::NotFromServer);
         };
-        match proven_from_presence_server(&self.config, &parsed.envelope) {
-            Ok(proof) => debug!(%proof, "Notify proven"),
-            Err(why) => {
-                warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left unread and not shown: {why}");
+        let mut n = n.clone();
+        // A phone that pinned the server's key at enrolment believes its
+        // signature alone; one without, the company mail system's proof.
+        match self.server_signed(&parsed) {
+            Some(true) => debug!("Notify signed by the pinned server key"),
+            Some(false) => {
+                warn!(from = ?parsed.envelope.from, "a Notify without the presence server's valid signature is left unread and not shown");
                 return Ok(Reading::NotFromServer);
             }
+            None => match proven_from_presence_server(&self.config, &parsed.envelope) {
+                Ok(proof) => debug!(%proof, "Notify proven"),
+                Err(why) => {
+                    warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left unread and not shown: {why}");
+                    return Ok(Reading::NotFromServer);
+                }
+            },
         }
         if let Some(id) = &parsed.envelope.message_id
             && self.store().seen(id)?
@@ -351,5 +361,31 @@ mod tests {
             matches!(refusal, Err(NotifyRefusal::NotTheServer { .. })),
             "{refusal:?}"
         );
+    }
+
+    /// A phone that pinned the server's key at enrolment: the key decides,
+    /// not the mail system's stamp.
+    #[test]
+    fn with_a_pinned_server_key_only_its_signature_counts() {
+        use ed25519_dalek::SigningKey;
+        use mailpresence_protocol::enrolment::public_key_text;
+        use mailpresence_protocol::mail::device_signature::sign_mail;
+        let server = SigningKey::from_bytes(&[7u8; 32]);
+        let stranger = SigningKey::from_bytes(&[8u8; 32]);
+        let mut config = offline_config();
+        config.server_key = Some(public_key_text(&server.verifying_key()));
+        let now = Utc::now().timestamp();
+        // Proven by the mail system, but unsigned: not shown.
+        let (reading, shown) = read(config.clone(), &notify(Some(&proven_stamp())));
+        assert!(matches!(reading, Reading::NotFromServer));
+        assert_eq!(shown, 0);
+        // Signed by another key: not shown.
+        let forged = sign_mail(&notify(Some(&proven_stamp())), &stranger, now).expect("signs");
+        assert_eq!(read(config.clone(), &forged).1, 0);
+        // Signed by the pinned key: shown, even with no stamp at all.
+        let signed = sign_mail(&notify(None), &server, now).expect("signs");
+        let (reading, shown) = read(config, &signed);
+        assert!(matches!(reading, Reading::Presence { changed: true }));
+        assert_eq!(shown, 1);
     }
 }

@@ -4,10 +4,12 @@
 //! is the [`Terminal`] and its own record, `outbox` composes and queues the
 //! Publish and Subscribe mails, `send_queue` is that queue as the shared
 //! outbox policy sees it, `inbox` reads and proves the Notify mails, `loops`
-//! runs both in the background, and `events` is what the app hears.
+//! runs both in the background, `device` holds the phone's own signing key
+//! and the pinned server key (and enrols), and `events` is what the app hears.
 
 pub mod client;
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod events;
 pub mod inbox;

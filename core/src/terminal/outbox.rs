@@ -24,6 +24,7 @@ impl Terminal {
         let message = publish_message(&self.account, own, &sharing, now);
         let raw = mail::compose(&message, &envelope(&self.config))
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let raw = self.signed(raw)?;
         self.store()
             .save_own_and_queue(own, &self.config.presence_server, &raw, Utc::now())?;
         let location = match &message {
@@ -55,6 +56,7 @@ impl Terminal {
         let message = subscribe_message(&self.account, &self.config.mail, notifiers, mode, expires);
         let raw = mail::compose(&message, &envelope(&self.config))
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let raw = self.signed(raw)?;
         self.store()
             .queue("Subscribe", &self.config.presence_server, &raw, Utc::now())?;
         self.queued()

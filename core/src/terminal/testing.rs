@@ -40,6 +40,8 @@ pub(crate) fn offline_config() -> TerminalConfig {
         presence_folder: DEFAULT_PRESENCE_FOLDER.into(),
         location_ttl_secs: DEFAULT_LOCATION_TTL_SECS,
         oauth: None,
+        device_key_file: None,
+        server_key: None,
     }
 }
 

@@ -55,7 +55,7 @@ pub fn compose(
         .subject(message.kind().subject())
         .message_id(Some(message_id))
         .header(ContentType::TEXT_PLAIN);
-    if let PresenceMessage::Notify(_) = message {
+    if let PresenceMessage::Notify(_) | PresenceMessage::Enrolled(_) = message {
         // RFC 3834: no mail system may answer a Notify.
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -95,6 +95,17 @@ pub fn body(message: &PresenceMessage) -> Result<String, ComposeError> {
             if let Some(e) = s.expires {
                 out.tag(Tag::Expires, &e.to_string())?;
             }
+        }
+        PresenceMessage::Enrol(e) => {
+            out.tag(Tag::Account, e.account.as_str())?;
+            out.tag(Tag::Token, &e.token)?;
+            out.tag(Tag::Key, &e.key)?;
+            out.tag(Tag::Device, &e.device)?;
+        }
+        PresenceMessage::Enrolled(e) => {
+            out.tag(Tag::Account, e.account.as_str())?;
+            out.tag(Tag::Key, &e.key)?;
+            out.tag(Tag::Device, &e.device)?;
         }
     }
     Ok(out.0)

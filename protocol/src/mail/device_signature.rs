@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::PresenceMessage;
+use super::{Limits, Outcome, ParsedMail, PresenceMessage};
 
 /// The header's name.
 pub const HEADER: &str = "MailPresence-Signature";
@@ -65,6 +65,10 @@ pub enum SignatureError {
     TooOld(i64),
     #[error("the mail was signed in the future")]
     Future,
+    #[error(
+        "the mail lacks what a signature covers (From, Subject, Message-ID, Date, a readable body)"
+    )]
+    Unsignable,
 }
 
 /// The id a key is named by in the header.
@@ -99,6 +103,55 @@ pub fn sign(key: &SigningKey, signed: &Signed<'_>, signed_at: i64) -> String {
         "v=1; k={id}; t={signed_at}; s={}",
         URL_SAFE_NO_PAD.encode(signature.to_bytes())
     )
+}
+
+/// What a received (or just composed) mail's signature covers; `None` if
+/// it is not a readable presence mail with From, Subject, Message-ID and Date.
+pub fn signed_parts(mail: &ParsedMail) -> Option<Signed<'_>> {
+    let Outcome::Presence(message) = &mail.outcome else {
+        return None;
+    };
+    let e = &mail.envelope;
+    Some(Signed {
+        from: e.from.as_deref()?,
+        subject: e.subject.as_deref()?,
+        message_id: e.message_id.as_deref()?,
+        date: e.date.as_deref()?,
+        message,
+    })
+}
+
+/// A composed presence mail with its signature header put on top: the mail
+/// is read back with the receiving side's parser and what that reads is
+/// signed, so both sides sign the same thing.
+pub fn sign_mail(raw: &[u8], key: &SigningKey, now: i64) -> Result<Vec<u8>, SignatureError> {
+    let parsed = super::parse(raw, Limits::default());
+    let signed = signed_parts(&parsed).ok_or(SignatureError::Unsignable)?;
+    let header = sign(key, &signed, now);
+    let mut out = format!("{HEADER}: {header}\r\n").into_bytes();
+    out.extend_from_slice(raw);
+    Ok(out)
+}
+
+/// The signature of a received mail checked against the sender's keys:
+/// `Ok(None)` when it carries none, the signing key's id when it verifies.
+pub fn verify_mail(
+    mail: &ParsedMail,
+    keys: &[VerifyingKey],
+    now: i64,
+) -> Result<Option<String>, SignatureError> {
+    let Some(value) = mail.envelope.signature.as_deref() else {
+        return Ok(None);
+    };
+    let header = parse_header(value)?;
+    let signed = signed_parts(mail).ok_or(SignatureError::Malformed)?;
+    verify(&header, &signed, keys, now).map(Some)
+}
+
+/// A public key as enrolment codes and Enrol mails carry it (base64url).
+pub fn read_public_key(text: &str) -> Option<VerifyingKey> {
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(text.trim()).ok()?.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
 }
 
 /// Reads a header value (tolerant of folding and spacing, strict on content).
@@ -165,7 +218,7 @@ mod tests {
 
     use super::*;
     use crate::mail::Publish;
-    use crate::mail::parse::{self, parse};
+    use crate::mail::parse::parse;
     use crate::model::{Activity, PresenceFields};
 
     fn message(location: &str) -> PresenceMessage {
@@ -273,8 +326,8 @@ mod tests {
             "{head}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
             base64::engine::general_purpose::STANDARD.encode(body)
         );
-        let read = |raw: &str| match parse(raw.as_bytes(), parse::Limits::default()).outcome {
-            crate::mail::Outcome::Presence(m) => m,
+        let read = |raw: &str| match parse(raw.as_bytes(), Limits::default()).outcome {
+            Outcome::Presence(m) => m,
             other => panic!("{other:?}"),
         };
         let sent = read(&as_sent);

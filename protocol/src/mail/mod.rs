@@ -28,6 +28,10 @@ pub enum MailKind {
     Publish,
     Subscribe,
     Notify,
+    /// A phone binds its device key to its person with an enrolment token.
+    Enrol,
+    /// The server's signed answer to an Enrol: the key is bound.
+    Enrolled,
 }
 
 impl MailKind {
@@ -37,15 +41,23 @@ impl MailKind {
             Self::Publish => "Publish",
             Self::Subscribe => "Subscribe",
             Self::Notify => "Notify",
+            Self::Enrol => "Enrol",
+            Self::Enrolled => "Enrolled",
         }
     }
 
     /// The kind a decoded Subject names, if it is exactly a keyword.
     pub fn from_subject(subject: &str) -> Option<Self> {
         let s = subject.trim();
-        [Self::Publish, Self::Subscribe, Self::Notify]
-            .into_iter()
-            .find(|k| s.eq_ignore_ascii_case(k.subject()))
+        [
+            Self::Publish,
+            Self::Subscribe,
+            Self::Notify,
+            Self::Enrol,
+            Self::Enrolled,
+        ]
+        .into_iter()
+        .find(|k| s.eq_ignore_ascii_case(k.subject()))
     }
 }
 
@@ -100,6 +112,27 @@ pub struct Subscribe {
     pub expires: Option<u32>,
 }
 
+/// Enrol: a phone's new device key, bound to its person by the one-time
+/// token of their enrolment code. Signed with that key (it proves holding it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrol {
+    pub account: AccountName,
+    pub token: String,
+    /// base64url of the Ed25519 public key.
+    pub key: String,
+    /// The device's name as its owner knows it (`Pixel 8`, `田中のiPhone`).
+    pub device: String,
+}
+
+/// Enrolled: the server's answer, signed with its key: `key` (the key id)
+/// is bound to `account`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub account: AccountName,
+    pub key: String,
+    pub device: String,
+}
+
 /// One presence mail, as its body says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -107,6 +140,8 @@ pub enum PresenceMessage {
     Publish(Publish),
     Subscribe(Subscribe),
     Notify(Notify),
+    Enrol(Enrol),
+    Enrolled(Enrolled),
 }
 
 impl PresenceMessage {
@@ -115,6 +150,8 @@ impl PresenceMessage {
             Self::Publish(_) => MailKind::Publish,
             Self::Subscribe(_) => MailKind::Subscribe,
             Self::Notify(_) => MailKind::Notify,
+            Self::Enrol(_) => MailKind::Enrol,
+            Self::Enrolled(_) => MailKind::Enrolled,
         }
     }
 }
@@ -139,6 +176,12 @@ pub struct Envelope {
     /// How many `From:` headers the mail has (one, in an honest mail).
     #[serde(skip)]
     pub from_headers: usize,
+    /// The `Date:` header as written (unfolded): a device signature covers it.
+    #[serde(skip)]
+    pub date: Option<String>,
+    /// The topmost `MailPresence-Signature` header's value, if any.
+    #[serde(skip)]
+    pub signature: Option<String>,
 }
 
 /// One `Authentication-Results` header and where it stood in the mail.

@@ -106,6 +106,8 @@ fn envelope_of(message: &Message<'_>) -> Envelope {
             .iter()
             .filter(|h| h.name == mail_parser::HeaderName::From)
             .count(),
+        date: topmost_raw(message, "Date").map(|v| unfold(v).trim().to_owned()),
+        signature: topmost_raw(message, super::device_signature::HEADER).map(unfold),
     }
 }
 
@@ -169,8 +171,9 @@ fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outco
     let Some(kind) = MailKind::from_subject(subject) else {
         return Outcome::NotPresence(NotPresence::Subject(subject.clone()));
     };
-    // A Notify is an automatic reply by design; the others must come from a person.
-    if kind != MailKind::Notify
+    // A Notify (and an Enrolled) is an automatic reply by design; the others
+    // must come from a person.
+    if !matches!(kind, MailKind::Notify | MailKind::Enrolled)
         && let Some((header, value)) = auto_reply_marker(message)
     {
         return Outcome::Refused(MailRefusal::AutoSubmitted { header, value });
@@ -269,6 +272,17 @@ fn read_body(
             PresenceMessage::Notify(Notify { notifier, presence })
         }
         MailKind::Subscribe => PresenceMessage::Subscribe(subscribe(&tags, limits)?),
+        MailKind::Enrol => PresenceMessage::Enrol(super::Enrol {
+            account: account(&tags, Tag::Account)?,
+            token: required(&tags, Tag::Token)?.to_owned(),
+            key: required(&tags, Tag::Key)?.to_owned(),
+            device: required(&tags, Tag::Device)?.to_owned(),
+        }),
+        MailKind::Enrolled => PresenceMessage::Enrolled(super::Enrolled {
+            account: account(&tags, Tag::Account)?,
+            key: required(&tags, Tag::Key)?.to_owned(),
+            device: required(&tags, Tag::Device)?.to_owned(),
+        }),
     })
 }
 

@@ -22,6 +22,10 @@ pub enum Tag {
     SendTo,
     Mode,
     Expires,
+    Account,
+    Token,
+    Key,
+    Device,
 }
 
 impl Tag {
@@ -40,6 +44,10 @@ impl Tag {
             Self::SendTo => "Send-To",
             Self::Mode => "Mode",
             Self::Expires => "Expires",
+            Self::Account => "Account",
+            Self::Token => "Token",
+            Self::Key => "Key",
+            Self::Device => "Device",
         }
     }
 
@@ -69,6 +77,10 @@ impl Tag {
             "sendto" => Self::SendTo,
             "mode" => Self::Mode,
             "expires" => Self::Expires,
+            "account" => Self::Account,
+            "token" => Self::Token,
+            "key" => Self::Key,
+            "device" => Self::Device,
             _ => return None,
         })
     }

@@ -36,6 +36,11 @@ pub struct TrustConfig {
     /// server's own delivery writes above the MTA's verdict.
     #[serde(default = "default_delivery_hops")]
     pub delivery_hops: usize,
+    /// A presence mail without an enrolled phone's signature: `accept`
+    /// (judged by `mode` alone, the default) or `refuse` (only enrolled
+    /// phones speak; hand-written mails from any mailer are refused).
+    #[serde(default)]
+    pub unsigned: crate::device_keys::UnsignedMail,
 }
 
 fn default_delivery_hops() -> usize {

@@ -6,21 +6,60 @@ pub mod intake;
 pub mod outbox;
 pub mod trust;
 
-use mailpresence_protocol::mail::{self, ComposeEnvelope, PresenceMessage};
+use ed25519_dalek::SigningKey;
+use mailpresence_protocol::mail::{self, ComposeEnvelope, PresenceMessage, device_signature};
 
-use crate::engine::Delivery;
+use crate::engine::Step;
 use crate::store::{Medium, Store, Time};
 
-/// Composes the Notify mails of `deliveries` and queues them in the outbox,
-/// inside the caller's transaction. Returns how many were queued.
+/// Composes a mail of the server's, signed with its key when it has one.
+fn compose_signed(
+    message: &PresenceMessage,
+    envelope: &ComposeEnvelope,
+    key: Option<&SigningKey>,
+    now: Time,
+) -> Result<Vec<u8>, String> {
+    let raw = mail::compose(message, envelope).map_err(|e| e.to_string())?;
+    match key {
+        Some(key) => {
+            device_signature::sign_mail(&raw, key, now.timestamp()).map_err(|e| e.to_string())
+        }
+        None => Ok(raw),
+    }
+}
+
+/// Composes the Notify mails of the step's deliveries (and an enrolled
+/// phone's confirmation) and queues them in the outbox, inside the caller's
+/// transaction, signed with `key`. Returns how many were queued.
 pub fn queue_deliveries(
     store: &mut dyn Store,
-    deliveries: &[Delivery],
+    step: &Step,
     server_address: &str,
+    key: Option<&SigningKey>,
     now: Time,
 ) -> crate::store::Result<usize> {
     let mut queued = 0;
-    for d in deliveries {
+    if let Some((to, enrolled, reference)) = &step.enrolled {
+        let envelope = ComposeEnvelope {
+            from: server_address.to_owned(),
+            to: to.clone(),
+            message_id: None,
+            in_reply_to: reference.clone(),
+        };
+        match compose_signed(
+            &PresenceMessage::Enrolled(enrolled.clone()),
+            &envelope,
+            key,
+            now,
+        ) {
+            Ok(raw) => {
+                store.enqueue_mail(server_address, to, &raw, None, now)?;
+                queued += 1;
+            }
+            Err(e) => tracing::error!(to = %to, error = %e, "cannot compose Enrolled"),
+        }
+    }
+    for d in &step.deliveries {
         if d.medium != Medium::Mail {
             continue;
         }
@@ -30,7 +69,12 @@ pub fn queue_deliveries(
             message_id: None,
             in_reply_to: d.reference.clone(),
         };
-        match mail::compose(&PresenceMessage::Notify(d.notify.clone()), &envelope) {
+        match compose_signed(
+            &PresenceMessage::Notify(d.notify.clone()),
+            &envelope,
+            key,
+            now,
+        ) {
             Ok(raw) => {
                 // One pending Notify per watcher address and colleague.
                 let key = format!("{}\n{}", d.to.to_ascii_lowercase(), d.notify.notifier);

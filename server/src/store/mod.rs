@@ -217,4 +217,19 @@ pub trait Store {
     /// Forgets counts of hours that started before `before`.
     fn forget_sender_counts(&mut self, before: Time) -> Result<usize>;
     fn counts(&self, now: Time) -> Result<Counts>;
+
+    /// A person's enrolled, unrevoked devices: (device id, base64url public key).
+    fn live_device_keys(&self, account: &str) -> Result<Vec<(i64, String)>>;
+    /// A device's mail was accepted at `now`.
+    fn device_seen(&mut self, id: i64, now: Time) -> Result<()>;
+    /// Binds a new device key to `account`; its id.
+    fn bind_device(
+        &mut self,
+        account: &str,
+        name: &str,
+        public_key: &str,
+        now: Time,
+    ) -> Result<i64>;
+    /// The live record `kind`/`key`, deleted as it is read (a one-time token).
+    fn take_record(&mut self, kind: &str, key: &str, now: Time) -> Result<Option<String>>;
 }

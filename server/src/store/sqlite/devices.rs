@@ -86,6 +86,26 @@ impl SqliteTx<'_> {
     }
 }
 
+/// `account`'s unrevoked devices: (id, public key).
+pub(super) fn live_keys(tx: &SqliteTx<'_>, account: &str) -> Result<Vec<(i64, String)>> {
+    let mut stmt = tx.conn.prepare_cached(
+        "SELECT id, public_key FROM device WHERE account = ?1 AND revoked_at IS NULL ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([account], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub(super) fn seen(tx: &SqliteTx<'_>, id: i64, now: Time) -> Result<()> {
+    tx.conn
+        .prepare_cached("UPDATE device SET last_seen_at = ?2 WHERE id = ?1")?
+        .execute(params![id, ms(now)])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // a test may stop at the first surprise

@@ -237,6 +237,32 @@ impl SqliteTx<'_> {
 }
 
 impl Store for SqliteTx<'_> {
+    fn live_device_keys(&self, account: &str) -> Result<Vec<(i64, String)>> {
+        devices::live_keys(self, account)
+    }
+
+    fn device_seen(&mut self, id: i64, now: Time) -> Result<()> {
+        devices::seen(self, id, now)
+    }
+
+    fn bind_device(
+        &mut self,
+        account: &str,
+        name: &str,
+        public_key: &str,
+        now: Time,
+    ) -> Result<i64> {
+        self.enrol_device(account, name, public_key, now)
+    }
+
+    fn take_record(&mut self, kind: &str, key: &str, now: Time) -> Result<Option<String>> {
+        let found = self.record(kind, key, now)?;
+        if found.is_some() {
+            self.delete_record(kind, key)?;
+        }
+        Ok(found)
+    }
+
     fn presence(&self, account: &AccountName) -> Result<Option<PresenceRecord>> {
         presence::presence(self, account)
     }
