@@ -354,4 +354,39 @@ mod tests {
         let misplaced = "<clientConfig><incomingServer type=\"imap\"><hostname>imap.example.co.jp</hostname><port>993</port><socketType>SSL</socketType></incomingServer></clientConfig>";
         assert_eq!(parse(misplaced, &tanaka()), Err(AutoconfigError::NoImap));
     }
+
+    mod hostile {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_judged_without_panicking(xml in "\\PC{0,600}") {
+                let _ = parse(&xml, &tanaka());
+            }
+
+            #[test]
+            fn a_real_document_cut_or_changed_anywhere_is_judged_without_panicking(
+                at in 0usize..2000,
+                byte in 0u8..128,
+                cut in proptest::bool::ANY,
+            ) {
+                let mut bytes = COMPANY.as_bytes().to_vec();
+                let at = at % bytes.len();
+                if cut {
+                    bytes.truncate(at);
+                } else {
+                    bytes[at] = byte;
+                }
+                let xml = String::from_utf8_lossy(&bytes);
+                if let Ok((imap, smtp)) = parse(&xml, &tanaka()) {
+                    // Whatever survives is still never plain text.
+                    prop_assert_ne!(imap.service.tls, TlsMode::None);
+                    prop_assert_ne!(smtp.service.tls, TlsMode::None);
+                    prop_assert!(valid_host(&imap.service.host));
+                }
+            }
+        }
+    }
 }
