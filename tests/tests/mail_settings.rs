@@ -9,8 +9,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use mailpresence_core::api::PresenceError;
 use mailpresence_core::settings::{
     DISCOVERY_TIMEOUT, DiscoveryError, FoundBy, Lookups, MailSettings, SignInHint, find,
+    find_mail_settings,
 };
 use mailpresence_e2e::{DnsServer, WebServer, binary, free_port};
 use mailpresence_protocol::transport::TlsMode;
@@ -239,6 +241,38 @@ async fn a_dns_server_that_does_not_answer_is_no_guess_and_no_hang() {
     let err = find("ito@contoso.test", &lookups).await.unwrap_err();
     assert!(matches!(err, DiscoveryError::Unreachable { .. }), "{err}");
     assert!(started.elapsed() < DISCOVERY_TIMEOUT + Duration::from_secs(2));
+}
+
+/// The apps' call, polled by an executor that is not Tokio (as Kotlin's
+/// coroutines and Swift's tasks poll it): it brings its own runtime.
+#[test]
+fn the_apps_call_works_from_any_executor_and_tells_errors_apart() {
+    let dns = DnsServer::start(&RECORDS);
+    let found = futures::executor::block_on(find_mail_settings(
+        "tanaka@contoso.test".into(),
+        vec![dns.addr.to_string()],
+    ))
+    .unwrap()
+    .expect("settings");
+    assert_eq!(found.imap.host, "outlook.office365.com");
+    assert_eq!(found.sign_in.unwrap().provider, ProviderKind::Microsoft);
+
+    let silent = format!("127.0.0.1:{}", free_port());
+    let err = futures::executor::block_on(find_mail_settings(
+        "tanaka@contoso.test".into(),
+        vec![silent],
+    ))
+    .unwrap_err();
+    assert!(matches!(err, PresenceError::Unreachable { .. }), "{err}");
+
+    for (address, dns) in [
+        ("no address", dns.addr.to_string()),
+        ("a@contoso.test", "dns.example".into()),
+    ] {
+        let err =
+            futures::executor::block_on(find_mail_settings(address.into(), vec![dns])).unwrap_err();
+        assert!(matches!(err, PresenceError::InvalidInput { .. }), "{err}");
+    }
 }
 
 #[test]
