@@ -3,7 +3,8 @@
 # Dovecot and Postfix (real mail servers), OpenDKIM (signs and verifies like a
 # company's mail system), SIPp (a real SIP peer), baresip and linphonec (real
 # desk softphones) with Kamailio (the company's SIP registrar), OpenLDAP's
-# slapd (the company directory), openssl
+# slapd (the company directory), dnsmasq (a mail domain's MX and SRV records
+# for tests/tests/mail_settings.rs), openssl
 # (test certificates), Chromium with its chromedriver (the web board's
 # browser tests), libssl-dev (to check the optional online-geocoding
 # feature). Safe to run again; does nothing when all are there.
@@ -22,6 +23,9 @@ command -v kamailio >/dev/null || need+=(kamailio)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-genkey >/dev/null || need+=(opendkim-tools)
 command -v openssl >/dev/null || need+=(openssl)
+# A real DNS server for finding mail settings (tests/tests/mail_settings.rs):
+# dnsmasq-base is the binary alone, without a service that starts at install.
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 # The company directory of tests/tests/directory.rs (scripts/ldap-server.sh).
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)

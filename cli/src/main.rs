@@ -7,6 +7,7 @@ mod enrol;
 mod location;
 mod parse;
 mod pidf;
+mod settings;
 mod sign_in;
 mod terminal;
 
@@ -50,6 +51,8 @@ enum Command {
     /// Google Workspace) by a device code, instead of a password.
     SignIn(sign_in::SignInArgs),
     SignOut(sign_in::SignOutArgs),
+    /// Find the mail settings (IMAP, SMTP, sign-in) from an address alone.
+    Settings(settings::SettingsArgs),
 }
 
 /// Failures of the command itself (not of the mail it reads).
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => enrol::run(args),
         Command::SignIn(args) => sign_in::sign_in(args),
         Command::SignOut(args) => sign_in::sign_out_command(args),
+        Command::Settings(args) => settings::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ use mailpresence_protocol::transport::outbox::SendFailure;
 use mailpresence_protocol::transport::smtp::SmtpSetupError;
 
 use crate::location::LocationError;
+use crate::settings::DiscoveryError;
 use crate::terminal::store::StoreError;
 
 /// Everything that can fail inside the phone core.
@@ -27,6 +28,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Location(#[from] LocationError),
+    #[error(transparent)]
+    Settings(#[from] DiscoveryError),
     #[error("{0}")]
     InvalidInput(String),
     #[error("the client is closed")]
@@ -101,6 +104,13 @@ impl From<&Error> for PresenceError {
             Error::Imap(_) | Error::Send(SendFailure::Permanent(_)) => Self::Protocol { detail },
             Error::Store(_) => Self::Storage { detail },
             Error::Location(_) | Error::InvalidInput(_) => Self::InvalidInput { detail },
+            Error::Settings(DiscoveryError::Unreachable { .. }) => Self::Unreachable { detail },
+            // Not found is no error at the app's edge (the form is shown).
+            Error::Settings(
+                DiscoveryError::NotAnAddress(_)
+                | DiscoveryError::NotFound { .. }
+                | DiscoveryError::Resolver(_),
+            ) => Self::InvalidInput { detail },
             Error::Closed | Error::Runtime(_) | Error::Task(_) => Self::Protocol { detail },
         }
     }

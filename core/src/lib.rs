@@ -2,8 +2,9 @@
 //! turns a GPS fix into an address from the map pack, `terminal` is the
 //! phone's presence client (its record, store, decisions and mail traffic),
 //! and `api` is the UniFFI edge the Android and iOS apps call, with `log`
-//! handing the core's log records to the app and `sign_in` the worker's
-//! sign-in with Microsoft 365 or Google Workspace.
+//! handing the core's log records to the app, `sign_in` the worker's
+//! sign-in with Microsoft 365 or Google Workspace, and `settings` the mail
+//! settings found from the address alone.
 //!
 //! "Terminal" is the patent's word (JP6286887B2, "the seed") for a field
 //! worker's phone; "seed figure N" in comments is its figure N.
@@ -12,6 +13,7 @@ pub mod api;
 pub mod error;
 pub mod location;
 pub mod log;
+pub mod settings;
 pub mod sign_in;
 pub mod terminal;
 

@@ -10,7 +10,8 @@
 //! `sending` and `mailbox` (mail in and out), `oauth` (the tests' token
 //! endpoint and files that sign in with it), `sip` and `raw_sip` (the SIP
 //! side, SIPp, a bare endpoint), `wait`, `phones` (baresip, linphonec,
-//! Kamailio) and `browser` (the board in Chromium); here, the few helpers
+//! Kamailio), `browser` (the board in Chromium) and `domain` (a mail
+//! domain's DNS records and autoconfig documents); here, the few helpers
 //! they all use (`repo_root`, `tag`, `free_port`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness stops at the first surprise
 
@@ -20,6 +21,7 @@ use rand::Rng;
 
 pub mod browser;
 mod config;
+mod domain;
 mod mail_servers;
 mod mailbox;
 mod metrics;
@@ -32,6 +34,7 @@ mod sip;
 mod wait;
 mod world;
 
+pub use domain::{DnsServer, WebServer};
 pub use mail_servers::{Disruption, MailServers, OwnMailServers};
 pub use mailbox::{Mailbox, presence_messages};
 pub use metrics::{http_get, sample};
