@@ -87,6 +87,22 @@ struct AccountView: View {
         Form {
             TextField("account.name", text: $form.account)
             TextField("account.mail", text: $form.mail)
+            // The settings from the address alone; the fields below stay as the fallback.
+            Button("account.findSettings") {
+                Task {
+                    do {
+                        if let found = try await findMailSettings(address: form.mail, dnsServers: []) {
+                            form = form.withSettings(found) { kind, tenant in
+                                model.provider(kind).map { p in var p = p; if let t = tenant { p.tenant = t }; return p }
+                            }
+                        } else {
+                            model.message = String(localized: "account.settingsNotFound")
+                        }
+                    } catch let e as PresenceError {
+                        model.message = ErrorText.of(e, model.lang)
+                    }
+                }
+            }
             ForEach([ProviderKind.microsoft, .google], id: \.self) { kind in
                 if let provider = model.provider(kind) {
                     Button(kind == .microsoft ? "account.signInMicrosoft" : "account.signInGoogle") {

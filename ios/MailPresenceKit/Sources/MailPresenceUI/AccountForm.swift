@@ -20,6 +20,8 @@ public struct AccountForm: Equatable {
     /// instead of typing a password; the core reads the refresh token from
     /// the app's TokenStorage (`PresenceClient.withSignIn`).
     public var signIn: ProviderConfig?
+    /// The SMTP server when it is not `mailHost` (Gmail: smtp.gmail.com); empty: the same.
+    public var smtpHost = ""
 
     public init() {}
 
@@ -46,13 +48,28 @@ public struct AccountForm: Equatable {
 
     /// The core's configuration; only call when `problems` is empty.
     public func config(_ lang: Lang) -> AccountConfig {
-        func server(_ port: String, _ tls: TlsMode) -> MailServer {
-            MailServer(host: mailHost.trimmed, port: UInt16(Self.port(port) ?? 0), tls: tls,
+        func server(_ port: String, _ tls: TlsMode, _ host: String? = nil) -> MailServer {
+            MailServer(host: (host ?? mailHost).trimmed, port: UInt16(Self.port(port) ?? 0), tls: tls,
                              user: mail.trimmed, password: signIn == nil ? password : nil, caFile: nil)
         }
         return AccountConfig(account: account.trimmed, mail: mail.trimmed, presenceServer: presenceServer.trimmed,
-                             language: lang.rawValue, imap: server(imapPort, imapSecurity), smtp: server(smtpPort, smtpSecurity),
+                             language: lang.rawValue, imap: server(imapPort, imapSecurity), smtp: server(smtpPort, smtpSecurity, smtpHost.trimmed.isEmpty ? nil : smtpHost),
                              granularity: granularity, authservId: authservId.trimmed, oauth: signIn)
+    }
+
+    /// The form with what the core found from the mail address alone
+    /// (`findMailSettings`): hosts, ports and TLS, and the sign-in where the
+    /// company's provider is one the app has a registration for.
+    public func withSettings(_ found: MailSettings, registration: (ProviderKind, String?) -> ProviderConfig?) -> AccountForm {
+        var f = self
+        f.mailHost = found.imap.host
+        f.imapPort = String(found.imap.port)
+        f.imapSecurity = found.imap.tls
+        f.smtpHost = found.smtp.host == found.imap.host ? "" : found.smtp.host
+        f.smtpPort = String(found.smtp.port)
+        f.smtpSecurity = found.smtp.tls
+        if let hint = found.signIn, let provider = registration(hint.provider, hint.tenant) { f.signIn = provider }
+        return f
     }
 
     static func looksLikeMail(_ s: String) -> Bool {

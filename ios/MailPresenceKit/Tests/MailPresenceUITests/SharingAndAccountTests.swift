@@ -106,6 +106,26 @@ final class AccountSessionTests: XCTestCase {
         XCTAssertEqual(try client.ownPresence().account, "tanaka")
     }
 
+    func testAGmailAddressFillsTheFormAndOffersTheGoogleSignIn() async throws {
+        let found = try await findMailSettings(address: "yamada@gmail.com", dnsServers: [])
+        let settings = try XCTUnwrap(found, "the core knows Gmail")
+        let google = ProviderConfig(provider: .google, clientId: "1234.apps.googleusercontent.com", tenant: nil, scopes: nil,
+                                    authorizeUrl: nil, tokenUrl: nil, deviceAuthorizationUrl: nil, revocationUrl: nil)
+        var start = AccountForm()
+        start.mail = "yamada@gmail.com"
+        let form = start.withSettings(settings) { kind, _ in kind == .google ? google : nil }
+        XCTAssertEqual(form.mailHost, "imap.gmail.com")
+        XCTAssertEqual(form.imapPort, "993")
+        XCTAssertEqual(form.imapSecurity, .implicit)
+        XCTAssertEqual(form.smtpHost, "smtp.gmail.com")
+        XCTAssertEqual(form.signIn, google)
+        XCTAssertEqual(form.config(.ja).smtp.host, "smtp.gmail.com")
+        XCTAssertEqual(form.config(.ja).imap.host, "imap.gmail.com")
+        let unregistered = start.withSettings(settings) { _, _ in nil }
+        XCTAssertNil(unregistered.signIn)
+        XCTAssertTrue(unregistered.problems(.en).map(\.field).contains(.password))
+    }
+
     func testAFormWithMistakesOpensNothingAndKeepsNothing() {
         let vault = MemoryVault()
         let dir = tempDir()

@@ -210,6 +210,19 @@ fun AccountScreen(app: PresenceApp) {
     val scope = rememberCoroutineScope()
     OutlinedTextField(form.account, { form = form.copy(account = it) }, label = { Text(stringResource(R.string.account_name)) })
     OutlinedTextField(form.mail, { form = form.copy(mail = it) }, label = { Text(stringResource(R.string.mail_address)) })
+    // The settings from the address alone; the fields below stay as the fallback.
+    val notFound = stringResource(R.string.settings_not_found)
+    Button(onClick = {
+        scope.launch {
+            result = runCatching { org.mailpresence.findMailSettings(form.mail.trim(), app.dnsServers()) }.fold(
+                onSuccess = { found ->
+                    if (found == null) notFound
+                    else { form = form.withSettings(found) { kind, tenant -> app.provider(kind)?.let { p -> tenant?.let { p.copy(tenant = it) } ?: p } }; null }
+                },
+                onFailure = { (it as? PresenceException)?.let { e -> ErrorText.of(e, app.lang) } ?: it.toString() },
+            )
+        }
+    }) { Text(stringResource(R.string.find_settings)) }
     SignInButtons(app)
     if (form.signIn == null) {
         OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) },

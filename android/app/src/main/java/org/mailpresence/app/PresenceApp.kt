@@ -49,6 +49,13 @@ class PresenceApp : Application() {
         return ProviderConfig(kind, id, tenant, null, null, null, null, null)
     }
 
+    /** The network's DNS servers, for finding mail settings (the core cannot
+     *  read Android's DNS configuration itself). */
+    fun dnsServers(): List<String> {
+        val cm = getSystemService(ConnectivityManager::class.java)
+        return cm.getLinkProperties(cm.activeNetwork)?.dnsServers.orEmpty().mapNotNull { it.hostAddress }
+    }
+
     /** The provider of the sign-in in progress. */
     private var signingInWith: ProviderConfig? = null
 

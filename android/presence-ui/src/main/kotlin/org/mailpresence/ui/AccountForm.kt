@@ -5,7 +5,9 @@ package org.mailpresence.ui
 import org.mailpresence.AccountConfig
 import org.mailpresence.Granularity
 import org.mailpresence.MailServer
+import org.mailpresence.MailSettings
 import org.mailpresence.protocol.ProviderConfig
+import org.mailpresence.protocol.ProviderKind
 import org.mailpresence.protocol.TlsMode
 
 data class AccountForm(
@@ -27,6 +29,8 @@ data class AccountForm(
      *  instead of typing a password; the core reads the refresh token from
      *  the app's TokenStorage (PresenceClient.withSignIn). */
     val signIn: ProviderConfig? = null,
+    /** The SMTP server when it is not [mailHost] (Gmail: smtp.gmail.com); blank: the same. */
+    val smtpHost: String = "",
 ) {
     enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT, AUTHSERV_ID }
 
@@ -50,16 +54,28 @@ data class AccountForm(
 
     /** The core's configuration; only call when [problems] is empty. */
     fun toConfig(lang: Lang): AccountConfig {
-        fun server(port: String, security: TlsMode) = MailServer(
-            host = mailHost.trim(), port = (port(port) ?: 0).toUShort(), tls = security,
+        fun server(port: String, security: TlsMode, host: String = mailHost) = MailServer(
+            host = host.trim(), port = (port(port) ?: 0).toUShort(), tls = security,
             user = mail.trim(), password = password.takeIf { signIn == null }, caFile = null,
         )
         return AccountConfig(
             account = account.trim(), mail = mail.trim(), presenceServer = presenceServer.trim(), language = lang.code,
-            imap = server(imapPort, imapSecurity), smtp = server(smtpPort, smtpSecurity), granularity = granularity,
+            imap = server(imapPort, imapSecurity), smtp = server(smtpPort, smtpSecurity, smtpHost.ifBlank { mailHost }),
+            granularity = granularity,
             authservId = authservId.trim(), oauth = signIn,
         )
     }
+
+    /** The form with what the core found from the mail address alone
+     *  (`findMailSettings`): hosts, ports and TLS, and the sign-in where the
+     *  company's provider is one the app has a registration for
+     *  (`registration`: the app's client id for that provider, or null). */
+    fun withSettings(found: MailSettings, registration: (ProviderKind, String?) -> ProviderConfig?): AccountForm = copy(
+        mailHost = found.imap.host, imapPort = found.imap.port.toString(), imapSecurity = found.imap.tls,
+        smtpHost = if (found.smtp.host == found.imap.host) "" else found.smtp.host,
+        smtpPort = found.smtp.port.toString(), smtpSecurity = found.smtp.tls,
+        signIn = found.signIn?.let { registration(it.provider, it.tenant) } ?: signIn,
+    )
 
     private companion object {
         val ACCOUNT = Regex("^[\\p{L}\\p{N}._-]{1,64}$")

@@ -63,6 +63,29 @@ class AccountSessionTest {
         client.close()
     }
 
+    @Test fun `a Gmail address fills the form and offers the Google sign-in`() {
+        val found = kotlinx.coroutines.runBlocking { org.mailpresence.findMailSettings("yamada@gmail.com", emptyList()) }
+            ?: error("the core knows Gmail")
+        val google = org.mailpresence.protocol.ProviderConfig(
+            org.mailpresence.protocol.ProviderKind.GOOGLE, "1234.apps.googleusercontent.com", null, null, null, null, null, null,
+        )
+        val form = AccountForm(account = "yamada", mail = "yamada@gmail.com").withSettings(found) { kind, _ ->
+            google.takeIf { kind == org.mailpresence.protocol.ProviderKind.GOOGLE }
+        }
+        assertEquals("imap.gmail.com", form.mailHost)
+        assertEquals("993", form.imapPort)
+        assertEquals(org.mailpresence.protocol.TlsMode.IMPLICIT, form.imapSecurity)
+        assertEquals("smtp.gmail.com", form.smtpHost)
+        assertEquals(google, form.signIn)
+        val config = form.copy(presenceServer = "presence@example.co.jp", authservId = "mx.google.com").toConfig(Lang.JA)
+        assertEquals("smtp.gmail.com", config.smtp.host)
+        assertEquals("imap.gmail.com", config.imap.host)
+        // No registration for the provider: the settings still fill in, the password stays asked for.
+        val unregistered = AccountForm(mail = "yamada@gmail.com").withSettings(found) { _, _ -> null }
+        assertNull(unregistered.signIn)
+        assertEquals(AccountForm.Field.PASSWORD in unregistered.problems(Lang.EN).map { it.field }, true)
+    }
+
     @Test fun `a form with mistakes opens nothing and keeps nothing`() {
         val vault = MemoryVault()
         val s = session(vault)
