@@ -34,7 +34,9 @@ trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"' EXIT
 for _ in $(seq 100); do grep -q '^listening on' "$endpoint_log" && break; sleep 0.1; done
 oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 [ -n "$oauth_port" ] || { echo "test-kotlin: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
+# The enrolment tests' code, made by the real server binary.
+enrol_code=$(scripts/enrolment-code.sh)
 # Every *Test.kt file holds one test class of the same name.
 classes=$(find android/presence-ui/src/test/kotlin -name '*Test.kt' -printf 'org.mailpresence.ui.%f\n' | sed 's/\.kt$//' | sort)
-java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" -Doauth.url="http://127.0.0.1:$oauth_port" \
+java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" -Doauth.url="http://127.0.0.1:$oauth_port" -Denrol.code="$enrol_code" \
   -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.JvmRunnerKt $classes

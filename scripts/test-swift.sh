@@ -51,9 +51,11 @@ trap 'cleanup; kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"' EX
 for _ in $(seq 100); do grep -q '^listening on' "$endpoint_log" && break; sleep 0.1; done
 oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 [ -n "$oauth_port" ] || { echo "test-swift: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
+# The enrolment tests' code, made by the real server binary.
+enrol_code=$(scripts/enrolment-code.sh)
 log=$(mktemp)
 set +e
-chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
+chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port MAILPRESENCE_ENROL_CODE=$enrol_code LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # The app's Foundation-only sources against the modules swift test just built.

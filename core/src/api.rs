@@ -418,7 +418,7 @@ impl PresenceClient {
 impl PresenceClient {
     /// Sends what is queued. A failure to reach the server is not an error
     /// for the caller: the mail stays queued and goes when the network is back.
-    async fn flush(&self) -> Result<(), PresenceError> {
+    pub(crate) async fn flush(&self) -> Result<(), PresenceError> {
         let terminal = self.terminal.clone();
         match self
             .on_runtime(async move { terminal.flush().await })
@@ -434,9 +434,14 @@ impl PresenceClient {
 }
 
 impl PresenceClient {
+    /// The client behind the UniFFI edge, for the edge's other files.
+    pub(crate) fn terminal(&self) -> &Arc<Terminal> {
+        &self.terminal
+    }
+
     /// Runs I/O on the client's runtime, whatever executor polls the caller
     /// (Kotlin coroutines, Swift tasks).
-    async fn on_runtime<T: Send + 'static>(
+    pub(crate) async fn on_runtime<T: Send + 'static>(
         &self,
         work: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, PresenceError> {

@@ -3,13 +3,15 @@
 //! phone's presence client (its record, store, decisions and mail traffic),
 //! and `api` is the UniFFI edge the Android and iOS apps call, with `log`
 //! handing the core's log records to the app, `sign_in` the worker's
-//! sign-in with Microsoft 365 or Google Workspace, and `settings` the mail
-//! settings found from the address alone.
+//! sign-in with Microsoft 365 or Google Workspace, `settings` the mail
+//! settings found from the address alone, and `enrolment` the scanned
+//! enrolment code and the phone's device key.
 //!
 //! "Terminal" is the patent's word (JP6286887B2, "the seed") for a field
 //! worker's phone; "seed figure N" in comments is its figure N.
 
 pub mod api;
+pub mod enrolment;
 pub mod error;
 pub mod location;
 pub mod log;

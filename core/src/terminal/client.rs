@@ -44,7 +44,7 @@ pub struct Terminal {
     pub(super) inbox_wake: Notify,
     online: Arc<AtomicBool>,
     /// The device key that signs, the server key that must have signed.
-    pub(super) keys: super::device::DeviceKeys,
+    pub(super) keys: Mutex<super::device::DeviceKeys>,
 }
 
 impl Terminal {
@@ -110,7 +110,7 @@ impl Terminal {
             outbox,
             inbox_wake: Notify::new(),
             online,
-            keys,
+            keys: Mutex::new(keys),
         }))
     }
 

@@ -74,7 +74,7 @@ impl DeviceKeys {
 /// A new device key, written owner-only; its public half (base64url).
 pub fn new_key_file(path: &Path) -> Result<String, Error> {
     let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let text = format!("{}\n", URL_SAFE_NO_PAD.encode(key.to_bytes()));
+    let text = format!("{}\n", key_text(&key));
     write_owner_only(path, &text)
         .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
     Ok(public_key_text(&key.verifying_key()))
@@ -92,18 +92,56 @@ fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
 fn read_key_file(path: &Path) -> Result<SigningKey, Error> {
     let bad = |why: String| Error::InvalidInput(format!("device key {}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let bytes: [u8; 32] = URL_SAFE_NO_PAD
-        .decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("not a key this app wrote".into()))?;
-    Ok(SigningKey::from_bytes(&bytes))
+    key_from_text(&text).ok_or_else(|| bad("not a key this app wrote".into()))
+}
+
+/// A device key as its file and the apps' key storage keep it (base64url).
+pub fn key_text(key: &SigningKey) -> String {
+    URL_SAFE_NO_PAD.encode(key.to_bytes())
+}
+
+fn key_from_text(text: &str) -> Option<SigningKey> {
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(text.trim()).ok()?.try_into().ok()?;
+    Some(SigningKey::from_bytes(&bytes))
 }
 
 impl Terminal {
+    fn keys(&self) -> std::sync::MutexGuard<'_, DeviceKeys> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the device key the app keeps (Keystore, Keychain), or makes one
+    /// when it keeps none: then returns the new key's text for the app to
+    /// keep. The key signs every mail from now on.
+    pub fn adopt_device_key(&self, stored: Option<&str>) -> Result<Option<String>, Error> {
+        let (key, new) = match stored {
+            Some(text) => (
+                key_from_text(text).ok_or_else(|| {
+                    Error::InvalidInput("the stored device key is not one this app made".into())
+                })?,
+                None,
+            ),
+            None => {
+                let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+                let text = key_text(&key);
+                (key, Some(text))
+            }
+        };
+        self.keys().device = Some(key);
+        Ok(new)
+    }
+
+    /// The device key's id (as `devices ACCOUNT` and the signature name it).
+    pub fn device_key_id(&self) -> Option<String> {
+        self.keys()
+            .device
+            .as_ref()
+            .map(|k| device_signature::key_id(&k.verifying_key()))
+    }
+
     /// A composed mail, signed with the device key when the phone has one.
     pub(super) fn signed(&self, raw: Vec<u8>) -> Result<Vec<u8>, Error> {
-        match &self.keys.device {
+        match &self.keys().device {
             Some(key) => device_signature::sign_mail(&raw, key, Utc::now().timestamp())
                 .map_err(|e| Error::InvalidInput(e.to_string())),
             None => Ok(raw),
@@ -114,7 +152,7 @@ impl Terminal {
     /// signature; `None` when no key is pinned (the mail system's proof
     /// decides then).
     pub(super) fn server_signed(&self, parsed: &ParsedMail) -> Option<bool> {
-        let key = self.keys.server?;
+        let key = self.keys().server?;
         let verdict = device_signature::verify_mail(parsed, &[key], Utc::now().timestamp());
         if let Err(e) = &verdict {
             debug!(error = %e, "the server's signature does not verify");
@@ -126,13 +164,16 @@ impl Terminal {
     /// public key, signed with the device key (the server binds it to the
     /// person, once).
     pub fn enrol(&self, token: &str, device_name: &str) -> Result<(), Error> {
-        let key = self.keys.device.as_ref().ok_or_else(|| {
-            Error::InvalidInput("the account names no device_key_file to enrol".into())
-        })?;
+        let public = self
+            .keys()
+            .device
+            .as_ref()
+            .map(|k| public_key_text(&k.verifying_key()))
+            .ok_or_else(|| Error::InvalidInput("this phone has no device key to enrol".into()))?;
         let message = PresenceMessage::Enrol(Enrol {
             account: self.account.clone(),
             token: token.to_owned(),
-            key: public_key_text(&key.verifying_key()),
+            key: public,
             device: device_name.to_owned(),
         });
         let raw = mail::compose(&message, &envelope(&self.config))
@@ -147,10 +188,9 @@ impl Terminal {
     /// Waits (up to `timeout`) for the server's Enrolled answer about this
     /// phone's key, signed with the pinned server key.
     pub async fn await_enrolled(&self, timeout: Duration) -> Result<Option<Enrolled>, Error> {
-        let Some(own) = self.keys.device.as_ref().map(|k| k.verifying_key()) else {
+        let Some(own) = self.device_key_id() else {
             return Ok(None);
         };
-        let own = device_signature::key_id(&own);
         let until = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(found) = self.find_enrolled(&own).await? {

@@ -73,6 +73,11 @@ impl Terminal {
         Ok(self.store().outbox_depth()?)
     }
 
+    /// The mails waiting to be sent: kind and bytes, oldest first.
+    pub fn queued_mails(&self) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        Ok(self.store().queued_mails()?)
+    }
+
     /// Hands every due mail to SMTP. Returns how many went; an error when the
     /// server could not be used (the mails stay queued). A mail the server
     /// refused for good is dropped and reported as [`Event::Refused`].

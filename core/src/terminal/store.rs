@@ -235,6 +235,18 @@ impl TerminalStore {
         Ok(next.map(time))
     }
 
+    /// The queued mails, oldest first: their kind and bytes (for the app's
+    /// "waiting to send" view).
+    pub fn queued_mails(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, raw FROM outbox ORDER BY id")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     pub fn outbox_depth(&self) -> Result<u32> {
         Ok(self
             .conn

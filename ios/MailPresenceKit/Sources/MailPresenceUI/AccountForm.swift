@@ -22,6 +22,9 @@ public struct AccountForm: Equatable {
     public var signIn: ProviderConfig?
     /// The SMTP server when it is not `mailHost` (Gmail: smtp.gmail.com); empty: the same.
     public var smtpHost = ""
+    /// The presence server's public key from the enrolment code: a Notify
+    /// then counts only with its signature. Empty before enrolment.
+    public var serverKey = ""
 
     public init() {}
 
@@ -54,7 +57,28 @@ public struct AccountForm: Equatable {
         }
         return AccountConfig(account: account.trimmed, mail: mail.trimmed, presenceServer: presenceServer.trimmed,
                              language: lang.rawValue, imap: server(imapPort, imapSecurity), smtp: server(smtpPort, smtpSecurity, smtpHost.trimmed.isEmpty ? nil : smtpHost),
-                             granularity: granularity, authservId: authservId.trimmed, oauth: signIn)
+                             granularity: granularity, authservId: authservId.trimmed, oauth: signIn,
+                             serverKey: serverKey.trimmed.isEmpty ? nil : serverKey.trimmed)
+    }
+
+    /// The form as a scanned enrolment code fills it (read by the core:
+    /// `readEnrolmentCode`); only the password is left, unless the code
+    /// names the company's sign-in.
+    public static func fromEnrolment(_ code: EnrolmentCode) -> AccountForm {
+        var f = AccountForm()
+        f.account = code.account
+        f.mail = code.mail
+        f.presenceServer = code.presenceServer
+        f.mailHost = code.imap.host
+        f.imapPort = String(code.imap.port)
+        f.imapSecurity = code.imap.tls
+        f.smtpHost = code.smtp.host == code.imap.host ? "" : code.smtp.host
+        f.smtpPort = String(code.smtp.port)
+        f.smtpSecurity = code.smtp.tls
+        f.authservId = code.authservId ?? ""
+        f.signIn = code.signIn
+        f.serverKey = code.serverKey
+        return f
     }
 
     /// The form with what the core found from the mail address alone

@@ -3,6 +3,7 @@
 package org.mailpresence.ui
 
 import org.mailpresence.AccountConfig
+import org.mailpresence.EnrolmentCode
 import org.mailpresence.Granularity
 import org.mailpresence.MailServer
 import org.mailpresence.MailSettings
@@ -31,6 +32,9 @@ data class AccountForm(
     val signIn: ProviderConfig? = null,
     /** The SMTP server when it is not [mailHost] (Gmail: smtp.gmail.com); blank: the same. */
     val smtpHost: String = "",
+    /** The presence server's public key from the enrolment code: a Notify then
+     *  counts only with its signature. Blank before enrolment. */
+    val serverKey: String = "",
 ) {
     enum class Field { ACCOUNT, MAIL, PASSWORD, PRESENCE_SERVER, MAIL_HOST, IMAP_PORT, SMTP_PORT, AUTHSERV_ID }
 
@@ -62,7 +66,7 @@ data class AccountForm(
             account = account.trim(), mail = mail.trim(), presenceServer = presenceServer.trim(), language = lang.code,
             imap = server(imapPort, imapSecurity), smtp = server(smtpPort, smtpSecurity, smtpHost.ifBlank { mailHost }),
             granularity = granularity,
-            authservId = authservId.trim(), oauth = signIn,
+            authservId = authservId.trim(), oauth = signIn, serverKey = serverKey.trim().ifEmpty { null },
         )
     }
 
@@ -77,15 +81,26 @@ data class AccountForm(
         signIn = found.signIn?.let { registration(it.provider, it.tenant) } ?: signIn,
     )
 
-    private companion object {
-        val ACCOUNT = Regex("^[\\p{L}\\p{N}._-]{1,64}$")
+    companion object {
+        /** The form as a scanned enrolment code fills it (read by the core:
+         *  `readEnrolmentCode`); only the password is left, unless the code
+         *  names the company's sign-in. */
+        fun fromEnrolment(code: EnrolmentCode): AccountForm = AccountForm(
+            account = code.account, mail = code.mail, presenceServer = code.presenceServer,
+            mailHost = code.imap.host, imapPort = code.imap.port.toString(), imapSecurity = code.imap.tls,
+            smtpHost = if (code.smtp.host == code.imap.host) "" else code.smtp.host,
+            smtpPort = code.smtp.port.toString(), smtpSecurity = code.smtp.tls,
+            authservId = code.authservId.orEmpty(), signIn = code.signIn, serverKey = code.serverKey,
+        )
+
+        private val ACCOUNT = Regex("^[\\p{L}\\p{N}._-]{1,64}$")
         /** An authserv-id as mail systems write it: a host name, no spaces or `;`. */
-        val AUTHSERV_ID = Regex("^[A-Za-z0-9._-]{1,253}$")
-        fun looksLikeMail(s: String): Boolean {
+        private val AUTHSERV_ID = Regex("^[A-Za-z0-9._-]{1,253}$")
+        private fun looksLikeMail(s: String): Boolean {
             val t = s.trim()
             val at = t.indexOf('@')
             return at > 0 && t.indexOf('.', at) > at + 1 && !t.endsWith('.') && t.none { it.isWhitespace() }
         }
-        fun port(s: String): Int? = s.trim().toIntOrNull()?.takeIf { it in 1..65535 }
+        private fun port(s: String): Int? = s.trim().toIntOrNull()?.takeIf { it in 1..65535 }
     }
 }
