@@ -61,4 +61,6 @@ dependencies {
     implementation("androidx.security:security-crypto:1.1.0-alpha06")
     // Custom Tabs: the sign-in page in the browser the worker already trusts.
     implementation("androidx.browser:browser:1.8.0")
+    // The enrolment code's QR scan (ZXing Android Embedded: camera and decoder).
+    implementation("com.journeyapps:zxing-android-embedded:4.3.0")
 }

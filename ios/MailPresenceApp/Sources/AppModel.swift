@@ -33,8 +33,12 @@ final class AppModel: ObservableObject {
         let tokens = KeychainTokens()
         self.tokens = tokens
         session = AccountSession(lang: lang, vault: AccountStorage(passwords: Keychain()), listener: colleagues) { config in
-            config.oauth == nil ? try PresenceClient(config: config, storageDir: dir, mapPack: pack)
+            let client = config.oauth == nil ? try PresenceClient(config: config, storageDir: dir, mapPack: pack)
                 : try PresenceClient.withSignIn(config: config, storageDir: dir, mapPack: pack, tokens: tokens)
+            // An enrolled phone signs everything with its key.
+            let keys = KeychainDeviceKeys()
+            if keys.load() != nil { _ = try client.useDeviceKey(storage: keys) }
+            return client
         }
         Self.shared = self
         colleagues.onChange = { [weak self] in Task { @MainActor in self?.objectWillChange.send() } }

@@ -85,6 +85,7 @@ struct AccountView: View {
     @State private var problems: [AccountForm.Problem] = []
     var body: some View {
         Form {
+            NavigationLink("account.scanCode") { EnrolView() }
             TextField("account.name", text: $form.account)
             TextField("account.mail", text: $form.mail)
             // The settings from the address alone; the fields below stay as the fallback.

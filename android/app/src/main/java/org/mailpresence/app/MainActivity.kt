@@ -223,6 +223,8 @@ fun AccountScreen(app: PresenceApp) {
             )
         }
     }) { Text(stringResource(R.string.find_settings)) }
+    val context = LocalContext.current
+    Button(onClick = { context.startActivity(Intent(context, EnrolActivity::class.java)) }) { Text(stringResource(R.string.scan_code)) }
     SignInButtons(app)
     if (form.signIn == null) {
         OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) },

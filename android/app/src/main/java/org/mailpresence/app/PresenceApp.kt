@@ -27,11 +27,15 @@ class PresenceApp : Application() {
     val session: AccountSession by lazy {
         AccountSession(lang, AccountStore(this), colleagues) { config ->
             val dir = filesDir.resolve("presence").path
-            if (config.oauth != null) PresenceClient.withSignIn(config, dir, mapPack, tokens)
+            val client = if (config.oauth != null) PresenceClient.withSignIn(config, dir, mapPack, tokens)
             else PresenceClient(config, dir, mapPack)
+            // An enrolled phone signs everything with its key.
+            if (deviceKeys.load() != null) client.useDeviceKey(deviceKeys)
+            client
         }
     }
     val tokens: SignInTokens by lazy { SignInTokens(this) }
+    val deviceKeys: DeviceKeys by lazy { DeviceKeys(this) }
 
     /** The sign-in in progress or done ("Sign in with Microsoft/Google"). */
     var signIn: MailSignIn? = null

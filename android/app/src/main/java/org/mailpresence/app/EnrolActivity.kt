@@ -1,0 +1,90 @@
+// "Set up with a code": the camera scans the QR code IT printed or showed on
+// the board (ZXing's scanner, a maintained barcode library), or the
+// mailpresence:enrol/… link opens here. The core reads the code; the worker
+// sees what the phone is about to trust and confirms; the device key is
+// made in the Keystore-backed storage and the Enrol mail goes out.
+package org.mailpresence.app
+
+import android.os.Bundle
+import androidx.activity.ComponentActivity
+import androidx.activity.compose.setContent
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.padding
+import androidx.compose.material3.Button
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Text
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.res.stringResource
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.lifecycleScope
+import com.journeyapps.barcodescanner.ScanContract
+import com.journeyapps.barcodescanner.ScanOptions
+import kotlinx.coroutines.launch
+import org.mailpresence.EnrolmentCode
+import org.mailpresence.PresenceException
+import org.mailpresence.readEnrolmentCode
+import org.mailpresence.ui.AccountForm
+import org.mailpresence.ui.ErrorText
+import org.mailpresence.ui.SaveResult
+
+class EnrolActivity : ComponentActivity() {
+    private var code by mutableStateOf<EnrolmentCode?>(null)
+    private var message by mutableStateOf<String?>(null)
+
+    private val scan = registerForActivityResult(ScanContract()) { result -> result.contents?.let(::read) }
+
+    private fun read(text: String) {
+        val app = application as PresenceApp
+        try {
+            code = readEnrolmentCode(text)
+            message = null
+        } catch (e: PresenceException) {
+            message = ErrorText.of(e, app.lang)
+        }
+    }
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val app = application as PresenceApp
+        intent?.data?.toString()?.let(::read)
+        setContent {
+            MaterialTheme {
+                Column(Modifier.padding(16.dp)) {
+                    Button(onClick = {
+                        scan.launch(ScanOptions().setDesiredBarcodeFormats(ScanOptions.QR_CODE).setBeepEnabled(false))
+                    }) { Text(stringResource(R.string.scan_code)) }
+                    code?.let { c ->
+                        // What the phone is about to trust, before it does.
+                        Text(stringResource(R.string.enrol_trust, c.presenceServer, c.serverKeyFingerprint, c.imap.host))
+                        Button(onClick = { enrol(app, c) }) { Text(stringResource(R.string.enrol_confirm)) }
+                    }
+                    message?.let { Text(it) }
+                }
+            }
+        }
+    }
+
+    /** Keeps the account (the password or the sign-in still to come on the
+     *  Account screen), makes the device key, sends the Enrol mail and waits
+     *  for the server's signed answer before saying "enrolled". */
+    private fun enrol(app: PresenceApp, c: EnrolmentCode) {
+        val saved = app.session.save(AccountForm.fromEnrolment(c).copy(password = app.session.form().password))
+        if (saved != SaveResult.Saved) {
+            message = (saved as? SaveResult.Failed)?.message ?: getString(R.string.enrol_finish_account)
+            return
+        }
+        val client = app.client ?: return
+        lifecycleScope.launch {
+            message = try {
+                client.useDeviceKey(app.deviceKeys)
+                client.enrol(c.token, android.os.Build.MODEL)
+                if (client.enrolled(120u)) getString(R.string.enrolled) else getString(R.string.enrol_waiting)
+            } catch (e: PresenceException) {
+                ErrorText.of(e, app.lang)
+            }
+        }
+    }
+}
