@@ -99,5 +99,42 @@ fn sender_check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, compose, sender_check);
+/// What a phone's signature costs: signing a composed Publish (the mail read
+/// back, then signed) and checking one as the server does (among a person's
+/// three device keys), beside parsing the same mail alone.
+fn device_signature(c: &mut Criterion) {
+    use mail::device_signature::{sign_mail, verify_mail};
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/publish-spec-example-utf8-8bit.eml"),
+    )
+    .expect("golden Publish");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+    let keys = [2u8, 3, 1].map(|b| ed25519_dalek::SigningKey::from_bytes(&[b; 32]).verifying_key());
+    let now = 1_796_000_000;
+    let signed = sign_mail(&raw, &key, now).expect("signs");
+    println!(
+        "device_signature: the Publish is {} bytes, {} signed (+{})",
+        raw.len(),
+        signed.len(),
+        signed.len() - raw.len()
+    );
+    let mut group = c.benchmark_group("device_signature");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sign_publish", |b| {
+        b.iter(|| black_box(sign_mail(black_box(&raw), &key, now).expect("signs")))
+    });
+    group.bench_function("parse_and_verify_publish", |b| {
+        b.iter(|| {
+            let parsed = mail::parse(black_box(&signed), Limits::default());
+            black_box(verify_mail(&parsed, &keys, now).expect("verifies"))
+        })
+    });
+    group.bench_function("parse_publish_unsigned", |b| {
+        b.iter(|| black_box(mail::parse(black_box(&raw), Limits::default())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, compose, sender_check, device_signature);
 criterion_main!(benches);

@@ -28,8 +28,9 @@ pub fn enroll(config: &Config, account: &str, valid_hours: u16) -> Result<String
     let mut store = SqliteStore::open(&config.server.storage)?;
     let people = known_people(config, &mut store)?;
     let valid_for = chrono::Duration::hours(i64::from(valid_hours));
+    let mail = enrolment::mail_of(&people, account)?;
     Ok(enrolment::make_code(
-        config, &people, &key, &mut store, account, valid_for,
+        config, &key, &mut store, account, mail, valid_for,
     )?)
 }
 

@@ -31,24 +31,28 @@ pub enum EnrolError {
     Store(#[from] StoreError),
 }
 
-/// A code for `account`, one of `people` (the file's and the directory's),
-/// valid for `valid_for`; its token recorded in `store`.
+/// The mail address of `account` among `people` (the file's and the
+/// directory's), which a phone enrols by.
+pub fn mail_of(people: &[crate::config::Person], account: &str) -> Result<String, EnrolError> {
+    people
+        .iter()
+        .find(|p| p.account == account)
+        .ok_or_else(|| EnrolError::Unknown(account.to_owned()))?
+        .mail
+        .clone()
+        .ok_or_else(|| EnrolError::NoMail(account.to_owned()))
+}
+
+/// A code for `account` (whose mail address is `mail`), valid for
+/// `valid_for`; its token recorded in `store`.
 pub fn make_code(
     config: &Config,
-    people: &[crate::config::Person],
     key: &SigningKey,
     store: &mut SqliteStore,
     account: &str,
+    mail: String,
     valid_for: Duration,
 ) -> Result<String, EnrolError> {
-    let person = people
-        .iter()
-        .find(|p| p.account == account)
-        .ok_or_else(|| EnrolError::Unknown(account.to_owned()))?;
-    let mail = person
-        .mail
-        .clone()
-        .ok_or_else(|| EnrolError::NoMail(account.to_owned()))?;
     let token: [u8; 16] = rand::random();
     let token = base64_url(&token);
     let expires = Utc::now() + valid_for;

@@ -64,6 +64,11 @@ impl Hub {
         })
     }
 
+    /// The server's signing key, once it was given.
+    pub fn signing_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        self.signing_key.get()
+    }
+
     /// Gives the hub the server's signing key, once, before the outbox runs.
     pub fn set_signing_key(&self, key: ed25519_dalek::SigningKey) {
         let _ = self.signing_key.set(key);

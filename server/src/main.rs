@@ -372,6 +372,7 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
     if let Some(web) = &config.web {
         let board =
             mailpresence_server::web::Web::new(hub.clone(), web.clone(), config.server.language)?;
+        board.enable_enrolment(Arc::new(config.clone()));
         let listening = mailpresence_server::web::bind(board).await?;
         let listen = listening.local_addr().map(|a| a.to_string()).ok();
         loops.running(mailpresence_server::web::LOOP, listen);

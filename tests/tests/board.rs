@@ -441,3 +441,76 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
     );
     browser.close().await;
 }
+
+/// IT's Phones page: an administrator (`[web] admins`) makes a person's
+/// enrolment code; the page shows it as a QR code and as the link, and the
+/// `mailpresence` command reads that same link back; a person who is not an
+/// administrator is turned away.
+#[tokio::test(flavor = "multi_thread")]
+async fn it_makes_an_enrolment_code_on_the_phones_page() {
+    let mut world = World::new(&["tanaka:営業部", "sato:総務部", "ito:総務部"]).with_web();
+    world.web_extra = "admins = [\"group:総務部\"]\n".into();
+    world.rules = rules();
+    let _server = world.start_server();
+    let browser = Browser::start("ja").await;
+    sign_in(&browser, &world, "sato").await;
+    let client = &browser.client;
+    client
+        .goto(&format!("{}/phones", world.web_url()))
+        .await
+        .unwrap();
+    assert!(
+        browser.wait_for_text("#people", "営業部", HOP).await,
+        "{}",
+        browser.text("body").await
+    );
+    client
+        .find(Locator::Css("tr[data-account=\"tanaka\"] button.make-code"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .wait_for_text("#link", "mailpresence:enrol/1/", HOP)
+            .await,
+        "{}",
+        browser.text("body").await
+    );
+    let link = browser.text("#link").await.trim().to_owned();
+    // The QR code is drawn: an SVG image the browser decoded.
+    let drawn = browser
+        .run(
+            "const i = document.getElementById('qr'); return [i.src.slice(0, 26), i.naturalWidth];",
+        )
+        .await;
+    assert_eq!(drawn[0], "data:image/svg+xml;base64,", "{drawn}");
+    assert!(drawn[1].as_u64().unwrap_or(0) >= 200, "{drawn}");
+    screenshot(&browser, "phones.png").await;
+
+    // The phone's side reads the very link the page shows.
+    let ca = world.servers.ca.display().to_string();
+    let read = world.mailpresence(&["enroll", &link, "--ca-file", &ca]);
+    let shown = String::from_utf8_lossy(&read.stdout).to_string();
+    assert!(
+        read.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert!(shown.contains(&world.mail_of("tanaka")), "{shown}");
+
+    // Someone not named in [web] admins: the page and its API turn them away.
+    let status = browser
+        .run("return fetch('/api/phones').then(r => r.status)")
+        .await;
+    assert_eq!(status, 200, "sato is an administrator");
+    browser.close().await;
+    let browser = Browser::start("ja").await;
+    sign_in(&browser, &world, "tanaka").await;
+    let status = browser
+        .run("return fetch('/api/phones').then(r => r.status)")
+        .await;
+    assert_eq!(status, 403, "tanaka is not an administrator");
+    browser.close().await;
+}

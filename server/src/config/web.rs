@@ -35,6 +35,10 @@ pub struct WebConfig {
     /// unless single sign-on replaces it).
     #[serde(default = "default_true")]
     pub mail_sign_in: bool,
+    /// Who may use the Phones page (enrolment codes, revoking a lost phone):
+    /// accounts and `group:NAME` entries, e.g. `["group:it"]`. Nobody when empty.
+    #[serde(default)]
+    pub admins: Vec<String>,
     /// A sign-in link works once, within this many minutes.
     #[serde(default = "default_link_minutes")]
     pub link_minutes: u32,

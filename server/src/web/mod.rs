@@ -12,14 +12,15 @@
 //! `sign_in` mails sign-in links, turns them into sessions and signs out;
 //! `rows` turns presence records into what one viewer may see (the rows, and
 //! the map's town areas of the colleagues they may locate) and takes a desk
-//! worker's own change; `events` streams the changes; `pages` serves the
+//! worker's own change; `phones` is IT's Phones page (enrolment codes as QR
+//! codes, revoking a lost phone); `events` streams the changes; `pages` serves the
 //! HTML, script, style and map with strict headers; `map` draws the
 //! prefectures and places towns, `town_areas` outlines a town; `html` escapes
 //! text; `routes` maps paths to handlers; `listen` accepts HTTP or HTTPS
 //! connections.
 //!
 //! Imports go one way: each module uses only modules after it in
-//! listen, routes, events, rows, sign_in, pages, session, state, limits, map,
+//! listen, routes, events, rows, sign_in, phones, pages, session, state, limits, map,
 //! town_areas, html.
 
 mod events;
@@ -28,6 +29,7 @@ mod limits;
 mod listen;
 mod map;
 mod pages;
+mod phones;
 mod routes;
 mod rows;
 mod session;

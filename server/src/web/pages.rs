@@ -25,6 +25,7 @@ const BOARD_JS: &str = include_str!("../../web/board.js");
 const MAP_JS: &str = include_str!("../../web/map.js");
 const BOARD_CSS: &str = include_str!("../../web/board.css");
 const PAGE_HTML: &str = include_str!("../../web/page.html");
+const PHONES_JS: &str = include_str!("../../web/phones.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -55,7 +56,7 @@ impl PageLang {
         }
     }
 
-    fn code(self) -> &'static str {
+    pub fn code(self) -> &'static str {
         self.pick("ja", "en")
     }
 }
@@ -178,6 +179,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "board.js" => (BOARD_JS, "text/javascript; charset=utf-8"),
         "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
+        "phones.js" => (PHONES_JS, "text/javascript; charset=utf-8"),
         "board.css" => (BOARD_CSS, "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };

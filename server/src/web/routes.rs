@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use super::state::Web;
-use super::{events, pages, rows, sign_in};
+use super::{events, pages, phones, rows, sign_in};
 
 /// Requests carry a few fields at most: a sign-in address, a state.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -32,6 +32,10 @@ pub fn router(web: Arc<Web>, shutdown: watch::Receiver<bool>) -> Router {
         .route("/api/events", get(events::stream))
         .route("/api/map.svg", get(pages::map_svg))
         .route("/api/map/towns", get(rows::map_towns))
+        .route("/phones", get(phones::page))
+        .route("/api/phones", get(phones::list))
+        .route("/api/phones/code", post(phones::make_code))
+        .route("/api/phones/revoke", post(phones::revoke))
         .route("/static/{file}", get(pages::asset))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

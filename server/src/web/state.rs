@@ -53,6 +53,8 @@ pub struct Web {
     /// How often an open stream checks its session (a proxy user's stream
     /// ends after ten of these, and the browser comes back through the proxy).
     pub(super) session_recheck: Duration,
+    /// The whole configuration, for the Phones page's enrolment codes.
+    pub(super) enrolment: std::sync::OnceLock<Arc<crate::config::Config>>,
 }
 
 impl Web {
@@ -85,7 +87,14 @@ impl Web {
             streams_of: Mutex::new(HashMap::new()),
             secret: rand::random(),
             map,
+            enrolment: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Lets the Phones page make enrolment codes from `config` (its phones'
+    /// settings, trust name and CA pin).
+    pub fn enable_enrolment(&self, config: Arc<crate::config::Config>) {
+        let _ = self.enrolment.set(config);
     }
 
     /// A place for one more stream of `account`, or `None` when `max_streams`
