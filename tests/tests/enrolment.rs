@@ -86,12 +86,21 @@ async fn one_code_sets_a_phone_up_and_a_changed_one_sets_up_nothing() {
 
     // Changed, foreign, or with a CA that is not the pinned one: refused,
     // nothing written.
+    // An expired code, signed with the server's own key (so only its age is wrong).
+    let server_key: [u8; 32] = std::fs::read(world.storage().with_file_name("server-signing.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut old = mailpresence_protocol::enrolment::Enrolment::decode(&code, 0).unwrap();
+    old.expires = chrono::Utc::now().timestamp() - 60;
+    let expired = old.encode(&ed25519_dalek::SigningKey::from_bytes(&server_key));
     let mut changed = code.clone().into_bytes();
     let i = code.len() / 2;
     changed[i] = if changed[i] == b'x' { b'y' } else { b'x' };
     let changed = String::from_utf8(changed).unwrap();
     for (bad, ca_file, why) in [
         (changed.as_str(), ca.as_str(), "damaged or was changed"),
+        (expired.as_str(), ca.as_str(), "expired at"),
         (
             "https://example.test/",
             ca.as_str(),
@@ -307,6 +316,56 @@ fn phone_mail(
     }
 }
 
+fn key_of(file: &std::path::Path) -> ed25519_dalek::SigningKey {
+    let text = std::fs::read_to_string(file).unwrap();
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    ed25519_dalek::SigningKey::from_bytes(&bytes)
+}
+
+/// `raw` with its text body in another transfer encoding (as a mail system
+/// on the way might re-encode it).
+fn reencode(raw: &[u8], encoding: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, _) = text.split_once("\r\n\r\n").unwrap();
+    let body = mail_parser::MessageParser::default()
+        .parse(raw)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    let head: String = head
+        .split("\r\n")
+        .filter(|l| {
+            !l.to_ascii_lowercase()
+                .starts_with("content-transfer-encoding")
+        })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let encoded = match encoding {
+        "base64" => base64::engine::general_purpose::STANDARD
+            .encode(body.as_bytes())
+            .as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n"),
+        "quoted-printable" => body
+            .bytes()
+            .map(|b| match b {
+                b'\r' | b'\n' => (b as char).to_string(),
+                33..=60 | 62..=126 | b' ' => (b as char).to_string(),
+                _ => format!("={b:02X}"),
+            })
+            .collect::<String>(),
+        _ => body.clone(),
+    };
+    format!("{head}Content-Transfer-Encoding: {encoding}\r\n\r\n{encoded}\r\n").into_bytes()
+}
+
 fn rand_id() -> String {
     format!(
         "{:x}{:x}",
@@ -409,6 +468,39 @@ async fn only_an_enrolled_phone_speaks_for_its_person() {
         "the CLI phone's signed Publish was not applied:\n{}",
         server.log_text()
     );
+
+    // The same signature holds whatever transfer encoding the body travels
+    // in: 7bit, quoted-printable and base64 Publish mails, each signed as its
+    // phone would (over what the parser reads), through Postfix and Dovecot.
+    for (i, encoding) in ["7bit", "quoted-printable", "base64"].iter().enumerate() {
+        let text = if *encoding == "7bit" {
+            "on-site - inspection"
+        } else {
+            "on-site — 設備点検中"
+        };
+        let plain = phone_mail(&world, &tanaka_mail, &publish("tanaka", text), None);
+        let reencoded = reencode(&plain, encoding);
+        let signed = device_signature::sign_mail(
+            &reencoded,
+            &key_of(&tanaka_key),
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+        assert!(
+            String::from_utf8_lossy(&signed)
+                .contains(&format!("Content-Transfer-Encoding: {encoding}"))
+        );
+        world.submit(&tanaka_mail, &world.presence, &signed).await;
+        let wanted = enrolments + 2.0 + i as f64;
+        assert!(
+            wait_until(Duration::from_secs(20), || async {
+                applied(&world).await > wanted
+            })
+            .await,
+            "the {encoding} Publish was not applied:\n{}",
+            server.log_text()
+        );
+    }
 
     // Sato's own, valid key on a mail that speaks for Tanaka: refused.
     let sato_key = sato.with_extension("device-key");
