@@ -61,6 +61,10 @@ dependencies {
     implementation("androidx.security:security-crypto:1.1.0-alpha06")
     // Custom Tabs: the sign-in page in the browser the worker already trusts.
     implementation("androidx.browser:browser:1.8.0")
-    // The enrolment code's QR scan (ZXing Android Embedded: camera and decoder).
-    implementation("com.journeyapps:zxing-android-embedded:4.3.0")
+    // The enrolment code's QR scan: CameraX for the camera, ML Kit's bundled
+    // barcode model (on the phone, no network) to read the code.
+    implementation("androidx.camera:camera-camera2:1.4.1")
+    implementation("androidx.camera:camera-lifecycle:1.4.1")
+    implementation("androidx.camera:camera-view:1.4.1")
+    implementation("com.google.mlkit:barcode-scanning:17.3.0")
 }

@@ -84,6 +84,7 @@ struct EnrolView: View {
             if scanning { QRScanner { read($0) }.frame(height: 320) }
             if let c = code {
                 Text("enrol.trust \(c.presenceServer) \(c.serverKeyFingerprint) \(c.imap.host)")
+                if let pin = c.caSha256 { Text("enrol.ca \(pin)") }
                 Button("enrol.confirm") { Task { await enrol(c) } }
             }
             if let m = message { Text(m) }
