@@ -9,30 +9,41 @@ use std::borrow::Cow;
 use super::pack::{AreaRingReader, TOWN_WORLD_UNITS, TownArea, for_each_area_edge, town_units};
 
 /// Grid cells of 256 town units (about 2 km in Tokyo): a cell in central
-/// Tokyo meets a few dozen town boxes, a rural 大字 a handful of cells.
+/// Tokyo meets a few dozen town boxes, a rural 大字 a handful of cells. A
+/// box clipped to its cell fits a byte a side.
 const CELL_UNITS: i32 = 256;
 
 #[derive(Debug, Default)]
 pub(crate) struct TownIndex {
     areas: Vec<TownArea>,
-    /// West, north, east, south of each area, in town units (y grows south).
-    boxes: Vec<[i32; 4]>,
     /// The pack's ring bytes, where each area's start in them (one more at
     /// the end), and each area's first vertex (the bytes give it as a step
     /// from the area before).
     rings: Cow<'static, [u8]>,
     ring_starts: Vec<u32>,
     firsts: Vec<[i32; 2]>,
-    /// The grid's occupied cells, sorted (`row << 16 | column`), with where
-    /// their areas start in `members`; one more start at the end.
-    cells: Vec<u32>,
+    /// The grid's occupied cells, row by row: where each row's cells start
+    /// in `columns` (one more at the end), each cell's column (sorted within
+    /// its row), and where its areas start in `members` (one more at the
+    /// end). A lookup searches one row's few hundred columns, not all cells.
+    row_starts: Vec<u32>,
+    columns: Vec<u16>,
     cell_starts: Vec<u32>,
-    members: Vec<u32>,
+    members: Vec<Member>,
     /// The grid's corner, in cells.
     origin: (i32, i32),
     /// West, north, east, south around all the areas, in town units: most
     /// fixes abroad are turned away on these before any trigonometry.
     bounds: [f64; 4],
+}
+
+/// An area in a grid cell, with its bounding box clipped to the cell (west,
+/// north, east, south in units from the cell's corner): a lookup reads a
+/// cell's boxes one after another instead of one cache miss per area.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    area: u32,
+    clip: [u8; 4],
 }
 
 impl TownIndex {
@@ -57,19 +68,19 @@ impl TownIndex {
         }
         let mut index = Self {
             areas,
-            boxes,
             rings,
             ring_starts,
             firsts,
             ..Self::default()
         };
-        index.build_grid();
+        index.build_grid(&boxes);
         Some(index)
     }
 
-    fn build_grid(&mut self) {
-        let b = self
-            .boxes
+    /// The grid over the areas' boxes (west, north, east, south in town
+    /// units, y growing south).
+    fn build_grid(&mut self, boxes: &[[i32; 4]]) {
+        let b = boxes
             .iter()
             .fold([i32::MAX, i32::MAX, i32::MIN, i32::MIN], |a, b| {
                 [
@@ -80,33 +91,96 @@ impl TownIndex {
                 ]
             });
         self.bounds = b.map(f64::from);
-        self.origin = self.boxes.iter().fold((i32::MAX, i32::MAX), |o, b| {
+        self.origin = boxes.iter().fold((i32::MAX, i32::MAX), |o, b| {
             (
                 o.0.min(b[0].div_euclid(CELL_UNITS)),
                 o.1.min(b[1].div_euclid(CELL_UNITS)),
             )
         });
-        // (cell << 32 | area): one integer sort, cheaper than sorting pairs.
-        let mut pairs: Vec<u64> = Vec::new();
-        for (i, b) in self.boxes.iter().enumerate() {
-            let (c0, r0) = cell_of(self.origin, b[0], b[1]);
-            let (c1, r1) = cell_of(self.origin, b[2], b[3]);
-            for r in r0..=r1 {
-                for c in c0..=c1 {
-                    pairs.push(u64::from(key(c, r)) << 32 | i as u64);
+        let origin = self.origin;
+        let spans = || {
+            boxes.iter().enumerate().map(move |(i, b)| {
+                let (c0, r0) = cell_of(origin, b[0], b[1]);
+                let (c1, r1) = cell_of(origin, b[2], b[3]);
+                (i as u32, c0..=c1, r0..=r1)
+            })
+        };
+        // Each row's (column << 32 | area), rows one after another: counted
+        // first, then placed (in area order).
+        let rows = spans()
+            .map(|(_, _, r)| *r.end() as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let columns = spans()
+            .map(|(_, c, _)| *c.end() as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut row_at = vec![0u32; rows + 1];
+        for (_, c, r) in spans() {
+            let width = c.end() - c.start() + 1;
+            for row in r {
+                row_at[row as usize + 1] += width;
+            }
+        }
+        for i in 1..row_at.len() {
+            row_at[i] += row_at[i - 1];
+        }
+        let mut pairs = vec![0u64; row_at[rows] as usize];
+        let mut fill = row_at.clone();
+        for (i, c, r) in spans() {
+            for row in r {
+                let at = &mut fill[row as usize];
+                for column in c.clone() {
+                    pairs[*at as usize] = u64::from(column) << 32 | u64::from(i);
+                    *at += 1;
                 }
             }
         }
-        pairs.sort_unstable();
-        for (n, &pair) in pairs.iter().enumerate() {
-            let k = (pair >> 32) as u32;
-            if self.cells.last() != Some(&k) {
-                self.cells.push(k);
-                self.cell_starts.push(n as u32);
+        drop(fill);
+        // Then each row by column, counting again, so that a cell's areas
+        // stay in area order (one sort of all the pairs took a third of
+        // the load).
+        let unset = Member {
+            area: 0,
+            clip: [0; 4],
+        };
+        self.members = vec![unset; pairs.len()];
+        let mut starts = vec![0u32; columns + 1];
+        for row in 0..rows {
+            let base = row_at[row] as usize;
+            let in_row = &pairs[base..row_at[row + 1] as usize];
+            starts.fill(0);
+            for &pair in in_row {
+                starts[(pair >> 32) as usize + 1] += 1;
+            }
+            self.row_starts.push(self.columns.len() as u32);
+            for column in 0..columns {
+                if starts[column + 1] > 0 {
+                    self.columns.push(column as u16);
+                    self.cell_starts.push((base as u32) + starts[column]);
+                }
+                starts[column + 1] += starts[column];
+            }
+            let corner_y = (origin.1 + row as i32) * CELL_UNITS;
+            let local = |v: i32, corner: i32| (v - corner).clamp(0, CELL_UNITS - 1) as u8;
+            for &pair in in_row {
+                let (column, area) = ((pair >> 32) as usize, pair as u32);
+                let corner_x = (origin.0 + column as i32) * CELL_UNITS;
+                let b = boxes[area as usize];
+                self.members[base + starts[column] as usize] = Member {
+                    area,
+                    clip: [
+                        local(b[0], corner_x),
+                        local(b[1], corner_y),
+                        local(b[2], corner_x),
+                        local(b[3], corner_y),
+                    ],
+                };
+                starts[column] += 1;
             }
         }
-        self.cell_starts.push(pairs.len() as u32);
-        self.members = pairs.into_iter().map(|p| p as u32).collect();
+        self.row_starts.push(self.columns.len() as u32);
+        self.cell_starts.push(self.members.len() as u32);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -127,19 +201,29 @@ impl TownIndex {
         if !(y >= b[1] && y <= b[3]) {
             return None;
         }
-        let (c, r) = cell_of(self.origin, x.floor() as i32, y.floor() as i32);
-        let at = self.cells.binary_search(&key(c, r)).ok()?;
+        let (ux, uy) = (x.floor() as i32, y.floor() as i32);
+        let (c, r) = cell_of(self.origin, ux, uy);
+        let row = self.row_starts.get(r as usize..r as usize + 2)?;
+        let (first, end) = (row[0] as usize, row[1] as usize);
+        let at = first
+            + self
+                .columns
+                .get(first..end)?
+                .binary_search(&(c as u16))
+                .ok()?;
         let from = *self.cell_starts.get(at)? as usize;
         let to = *self.cell_starts.get(at + 1)? as usize;
-        let i = self.members.get(from..to)?.iter().find(|&&i| {
-            self.boxes.get(i as usize).is_some_and(|b| {
-                x >= f64::from(b[0])
-                    && x <= f64::from(b[2])
-                    && y >= f64::from(b[1])
-                    && y <= f64::from(b[3])
-            }) && self.holds(i as usize, x, y)
+        // The point in units from its cell's corner. A box side is a whole
+        // unit, so a point within its box has its unit within the clipped
+        // box; the ring test decides the rest (a point outside an area's
+        // box is never inside its rings).
+        let lx = ux.rem_euclid(CELL_UNITS) as u8;
+        let ly = uy.rem_euclid(CELL_UNITS) as u8;
+        let m = self.members.get(from..to)?.iter().find(|m| {
+            let [w, n, e, s] = m.clip;
+            lx >= w && lx <= e && ly >= n && ly <= s && self.holds(m.area as usize, x, y)
         })?;
-        self.areas.get(*i as usize)
+        self.areas.get(m.area as usize)
     }
 
     /// Even-odd over all the area's rings (its parts meet only along tile
@@ -157,10 +241,16 @@ impl TownIndex {
         };
         let mut odd = false;
         let first = [i64::from(first[0]), i64::from(first[1])];
+        // Vertices are whole units, so `y1 > y` is `y1 > floor(y)`: the
+        // test that picks the few edges across the point's row stays in
+        // integers, and only those few are converted.
+        let row = y.floor() as i64;
         let read = for_each_area_edge(bytes, first, |x1, y1, x2, y2| {
-            let (x1, y1, x2, y2) = (x1 as f64, y1 as f64, x2 as f64, y2 as f64);
-            if (y1 > y) != (y2 > y) && x < x1 + (y - y1) / (y2 - y1) * (x2 - x1) {
-                odd = !odd;
+            if (y1 > row) != (y2 > row) {
+                let (x1, y1, x2, y2) = (x1 as f64, y1 as f64, x2 as f64, y2 as f64);
+                if x < x1 + (y - y1) / (y2 - y1) * (x2 - x1) {
+                    odd = !odd;
+                }
             }
         });
         read.is_some() && odd
@@ -171,10 +261,6 @@ fn cell_of(origin: (i32, i32), x: i32, y: i32) -> (u32, u32) {
     let c = (x.div_euclid(CELL_UNITS) - origin.0).clamp(0, 0xffff) as u32;
     let r = (y.div_euclid(CELL_UNITS) - origin.1).clamp(0, 0xffff) as u32;
     (c, r)
-}
-
-fn key(c: u32, r: u32) -> u32 {
-    r << 16 | c
 }
 
 #[cfg(test)]

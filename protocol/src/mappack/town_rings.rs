@@ -138,24 +138,33 @@ pub fn for_each_area_edge(
     let mut p = first;
     for r in 0..rings {
         let n = take_varint(bytes, &mut at)?;
-        let mut start = None;
-        for i in 0..n {
-            let dx = unzigzag(take_varint(bytes, &mut at)?);
-            let dy = unzigzag(take_varint(bytes, &mut at)?);
+        if n == 0 {
+            continue;
+        }
+        // The area's very first vertex is `first`: its step is from the
+        // area before, which this reader does not know.
+        let d = take_step(bytes, &mut at)?;
+        if r > 0 {
+            p = [p[0] + d[0], p[1] + d[1]];
+        }
+        let start = p;
+        for _ in 1..n {
+            let d = take_step(bytes, &mut at)?;
             let before = p;
-            if !(r == 0 && i == 0) {
-                p = [p[0] + dx, p[1] + dy];
-            }
-            match start {
-                None => start = Some(p),
-                Some(_) => edge(before[0], before[1], p[0], p[1]),
-            }
+            p = [p[0] + d[0], p[1] + d[1]];
+            edge(before[0], before[1], p[0], p[1]);
         }
-        if let Some(s) = start {
-            edge(p[0], p[1], s[0], s[1]);
-        }
+        edge(p[0], p[1], start[0], start[1]);
     }
     Some(())
+}
+
+/// One vertex's step (x, y) from the vertex before.
+#[inline(always)]
+fn take_step(bytes: &[u8], at: &mut usize) -> Option<[i64; 2]> {
+    let dx = unzigzag(take_varint(bytes, at)?);
+    let dy = unzigzag(take_varint(bytes, at)?);
+    Some([dx, dy])
 }
 
 fn put_step(out: &mut Vec<u8>, from: [i32; 2], to: [i32; 2]) {
