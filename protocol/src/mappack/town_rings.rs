@@ -102,23 +102,18 @@ impl<'a> AreaRingReader<'a> {
                 i = 1;
             }
             while i < n {
-                // Four vertices at once where their eight steps take a
-                // byte each, as most do: every area is read when the pack
-                // loads, and this is most of that time.
+                // Every area is read when the pack loads: this is most of
+                // that time.
                 if n - i >= 4
-                    && let Some(word) = self.bytes.get(self.at..self.at + 8)
+                    && let Some(steps) = four_short_steps(self.bytes, self.at)
                 {
-                    let word = u64::from_le_bytes(word.try_into().ok()?);
-                    if word & 0x8080_8080_8080_8080 == 0 {
-                        for k in 0..4 {
-                            let step = |at: u32| unzigzag((word >> at) & 0x7f);
-                            p = [p[0] + step(16 * k), p[1] + step(16 * k + 8)];
-                            grow(p);
-                        }
-                        self.at += 8;
-                        i += 4;
-                        continue;
+                    for d in steps {
+                        p = [p[0] + d[0], p[1] + d[1]];
+                        grow(p);
                     }
+                    self.at += 8;
+                    i += 4;
+                    continue;
                 }
                 let d = take_step(self.bytes, &mut self.at)?;
                 p = [p[0] + d[0], p[1] + d[1]];
@@ -175,15 +170,48 @@ pub fn for_each_area_edge(
             p = [p[0] + d[0], p[1] + d[1]];
         }
         let start = p;
-        for _ in 1..n {
+        let mut left = n - 1;
+        while left > 0 {
+            // A lookup reads the whole ring of the area it tests.
+            if left >= 4
+                && let Some(steps) = four_short_steps(bytes, at)
+            {
+                for d in steps {
+                    let before = p;
+                    p = [p[0] + d[0], p[1] + d[1]];
+                    edge(before[0], before[1], p[0], p[1]);
+                }
+                at += 8;
+                left -= 4;
+                continue;
+            }
             let d = take_step(bytes, &mut at)?;
             let before = p;
             p = [p[0] + d[0], p[1] + d[1]];
             edge(before[0], before[1], p[0], p[1]);
+            left -= 1;
         }
         edge(p[0], p[1], start[0], start[1]);
     }
     Some(())
+}
+
+/// The steps of four vertices from the eight bytes at `at`, if each of them
+/// is a whole varint (no high bit), as most are: one test for the eight,
+/// where reading them one by one takes a branch each.
+#[inline(always)]
+fn four_short_steps(bytes: &[u8], at: usize) -> Option<[[i64; 2]; 4]> {
+    let word = u64::from_le_bytes(bytes.get(at..at.checked_add(8)?)?.try_into().ok()?);
+    if word & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    let step = |k: u32| unzigzag((word >> (8 * k)) & 0x7f);
+    Some([
+        [step(0), step(1)],
+        [step(2), step(3)],
+        [step(4), step(5)],
+        [step(6), step(7)],
+    ])
 }
 
 /// One vertex's step (x, y) from the vertex before.
@@ -262,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn boxes_read_four_vertices_at_once_agree_with_the_rings() {
+    fn boxes_and_edges_read_four_vertices_at_once_agree_with_the_rings() {
         // Steps of a byte and of several, so that both readings take turns.
         let ring = |seed: i32| -> TownRing {
             (0..97)
@@ -279,13 +307,28 @@ mod tests {
         ];
         let mut bytes = Vec::new();
         let mut first = [0, 0];
+        let mut starts = vec![0];
         for a in &areas {
             encode_area_rings(a, &mut first, &mut bytes);
+            starts.push(bytes.len());
         }
         let mut boxes = AreaRingReader::new(&bytes);
         let mut rings = AreaRingReader::new(&bytes);
-        for _ in &areas {
+        for span in starts.windows(2) {
             let all = rings.next_area().expect("reads");
+            let mut edges = Vec::new();
+            for ring in &all {
+                for (i, p) in ring.iter().enumerate() {
+                    let q = ring[(i + 1) % ring.len()];
+                    edges.push([p[0], p[1], q[0], q[1]]);
+                }
+            }
+            let mut read = Vec::new();
+            for_each_area_edge(&bytes[span[0]..span[1]], all[0][0], |a, b, c, d| {
+                read.push([a, b, c, d])
+            })
+            .expect("reads");
+            assert_eq!(read, edges);
             let points = || all.iter().flatten();
             let want = [
                 points().map(|p| p[0]).min().expect("points"),
