@@ -120,8 +120,6 @@ impl TownIndex {
                 (i as u32, c0..=c1, r0..=r1)
             })
         };
-        // Each row's (column << 32 | area), rows one after another: counted
-        // first, then placed (in area order).
         let rows = spans()
             .map(|(_, _, r)| *r.end() as usize + 1)
             .max()
@@ -130,43 +128,53 @@ impl TownIndex {
             .map(|(_, c, _)| *c.end() as usize + 1)
             .max()
             .unwrap_or(0);
+        // The areas of each row, rows one after another (counted, then
+        // placed in area order), and where each row's cells' areas start in
+        // `members`.
         let mut row_at = vec![0u32; rows + 1];
+        let mut members_at = vec![0u32; rows + 1];
         for (_, c, r) in spans() {
             let width = c.end() - c.start() + 1;
             for row in r {
-                row_at[row as usize + 1] += width;
+                row_at[row as usize + 1] += 1;
+                members_at[row as usize + 1] += width;
             }
         }
-        for i in 1..row_at.len() {
+        for i in 1..=rows {
             row_at[i] += row_at[i - 1];
+            members_at[i] += members_at[i - 1];
         }
-        let mut pairs = vec![0u64; row_at[rows] as usize];
+        let mut row_areas = vec![0u32; row_at[rows] as usize];
         let mut fill = row_at.clone();
-        for (i, c, r) in spans() {
+        for (i, _, r) in spans() {
             for row in r {
-                let at = &mut fill[row as usize];
-                for column in c.clone() {
-                    pairs[*at as usize] = u64::from(column) << 32 | u64::from(i);
-                    *at += 1;
-                }
+                row_areas[fill[row as usize] as usize] = i;
+                fill[row as usize] += 1;
             }
         }
         drop(fill);
-        // Then each row by column, counting again, so that a cell's areas
-        // stay in area order (one sort of all the pairs took a third of
-        // the load).
+        // Then each row's cells, counting by column, so that a cell's areas
+        // stay in area order (one sort of all the (cell, area) pairs took a
+        // third of the load).
         let unset = Member {
             area: 0,
             clip: [0; 4],
         };
-        self.members = vec![unset; pairs.len()];
+        self.members = vec![unset; members_at[rows] as usize];
         let mut starts = vec![0u32; columns + 1];
+        let columns_of = |area: u32| {
+            let b = boxes[area as usize];
+            cell_of(origin, b[0], b[1]).0 as usize..=cell_of(origin, b[2], b[3]).0 as usize
+        };
+        let local = |v: i32, corner: i32| (v - corner).clamp(0, CELL_UNITS - 1) as u8;
         for row in 0..rows {
-            let base = row_at[row] as usize;
-            let in_row = &pairs[base..row_at[row + 1] as usize];
+            let base = members_at[row] as usize;
+            let in_row = &row_areas[row_at[row] as usize..row_at[row + 1] as usize];
             starts.fill(0);
-            for &pair in in_row {
-                starts[(pair >> 32) as usize + 1] += 1;
+            for &area in in_row {
+                for column in columns_of(area) {
+                    starts[column + 1] += 1;
+                }
             }
             self.row_starts.push(self.columns.len() as u32);
             for column in 0..columns {
@@ -177,21 +185,21 @@ impl TownIndex {
                 starts[column + 1] += starts[column];
             }
             let corner_y = (origin.1 + row as i32) * CELL_UNITS;
-            let local = |v: i32, corner: i32| (v - corner).clamp(0, CELL_UNITS - 1) as u8;
-            for &pair in in_row {
-                let (column, area) = ((pair >> 32) as usize, pair as u32);
-                let corner_x = (origin.0 + column as i32) * CELL_UNITS;
+            for &area in in_row {
                 let b = boxes[area as usize];
-                self.members[base + starts[column] as usize] = Member {
-                    area,
-                    clip: [
-                        local(b[0], corner_x),
-                        local(b[1], corner_y),
-                        local(b[2], corner_x),
-                        local(b[3], corner_y),
-                    ],
-                };
-                starts[column] += 1;
+                for column in columns_of(area) {
+                    let corner_x = (origin.0 + column as i32) * CELL_UNITS;
+                    self.members[base + starts[column] as usize] = Member {
+                        area,
+                        clip: [
+                            local(b[0], corner_x),
+                            local(b[1], corner_y),
+                            local(b[2], corner_x),
+                            local(b[3], corner_y),
+                        ],
+                    };
+                    starts[column] += 1;
+                }
             }
         }
         self.row_starts.push(self.columns.len() as u32);
