@@ -14,10 +14,6 @@ const FULL: u32 = 1 << 31;
 
 pub(crate) use super::shape::Rings;
 
-/// Called with an edge's area, the edge (x1, y1, x2, y2), and the first and
-/// last column and row of the cells its bounding box covers.
-type EdgeVisit<'f> = &'f mut dyn FnMut(u32, [f32; 4], (usize, usize), (usize, usize));
-
 #[derive(Debug)]
 pub(crate) struct AreaGrid {
     lon0: f64,
@@ -57,8 +53,11 @@ impl AreaGrid {
     ) -> Self {
         let cols = ((lon1 - lon0) / step).ceil().max(1.0) as usize;
         let rows = ((lat1 - lat0) / step).ceil().max(1.0) as usize;
-        let col_of = |x: f64| ((x - lon0) / step).floor().clamp(0.0, (cols - 1) as f64) as usize;
-        let row_of = |y: f64| ((y - lat0) / step).floor().clamp(0.0, (rows - 1) as f64) as usize;
+        // Clamped first, then cut to a whole cell: the same as `floor`
+        // (the clamp keeps it from being negative) without a call to libm's
+        // `floor` per edge, which baseline x86-64 has no instruction for.
+        let col_of = |x: f64| ((x - lon0) / step).clamp(0.0, (cols - 1) as f64) as usize;
+        let row_of = |y: f64| ((y - lat0) / step).clamp(0.0, (rows - 1) as f64) as usize;
         // The grid is built over single polygons ("shapes"), each with the
         // area that owns it: even-odd counting over all of an area's polygons
         // at once would take a point where two of them overlap for outside.
@@ -66,37 +65,19 @@ impl AreaGrid {
         for (area, polygons) in areas.clone().into_iter().enumerate() {
             owner.extend(polygons.iter().map(|_| area as u32));
         }
-        let each_edge = |f: EdgeVisit| {
-            let shapes = areas
-                .clone()
-                .into_iter()
-                .flat_map(|polygons| polygons.iter());
-            // Every edge with the cells its bounding box covers, in shape order.
-            for (shape, rings) in shapes.enumerate() {
-                for ring in rings {
-                    let n = ring.len();
-                    for i in 0..n {
-                        let (p, q) = (ring[i], ring[(i + 1) % n]);
-                        if p == q {
-                            continue;
-                        }
-                        let (x1, x2) = (f64::from(p[0]), f64::from(q[0]));
-                        let (y1, y2) = (f64::from(p[1]), f64::from(q[1]));
-                        f(
-                            shape as u32,
-                            [p[0], p[1], q[0], q[1]],
-                            (col_of(x1.min(x2)), col_of(x1.max(x2))),
-                            (row_of(y1.min(y2)), row_of(y1.max(y2))),
-                        );
-                    }
-                }
-            }
+        let cells_of = |p: [f32; 2], q: [f32; 2]| {
+            let (x1, x2) = (f64::from(p[0]), f64::from(q[0]));
+            let (y1, y2) = (f64::from(p[1]), f64::from(q[1]));
+            (
+                (col_of(x1.min(x2)), col_of(x1.max(x2))),
+                (row_of(y1.min(y2)), row_of(y1.max(y2))),
+            )
         };
         // Two passes, counting then placing, so that a cell's edges lie
         // together (by area, as they come) without a sort or a map.
         let mut counts = vec![0u32; cols * rows + 1];
         let mut crossings: Vec<(u32, u32, f64)> = Vec::new(); // (row, area, x)
-        each_edge(&mut |area, e, (c1, c2), (r1, r2)| {
+        each_edge(areas.clone(), cells_of, |area, e, (c1, c2), (r1, r2)| {
             let (x1, y1, x2, y2) = (
                 f64::from(e[0]),
                 f64::from(e[1]),
@@ -125,7 +106,7 @@ impl AreaGrid {
         let mut fill = starts.clone();
         let mut edges: Vec<[f32; 4]> = vec![[0.0; 4]; total as usize];
         let mut edge_areas: Vec<u32> = vec![0; total as usize];
-        each_edge(&mut |area, e, (c1, c2), (r1, r2)| {
+        each_edge(areas.clone(), cells_of, |area, e, (c1, c2), (r1, r2)| {
             for r in r1..=r2 {
                 for c in c1..=c2 {
                     let at = &mut fill[r * cols + c];
@@ -155,21 +136,27 @@ impl AreaGrid {
             }
         }
         drop(crossings);
-        centre_in.sort_unstable();
+        // By cell, counting: a cell's areas stay in the order they came
+        // (ascending, run by run along its row), with no sort.
+        let mut holders_at = vec![0u32; cols * rows + 1];
+        for &(cell, _) in &centre_in {
+            holders_at[cell + 1] += 1;
+        }
+        for i in 1..holders_at.len() {
+            holders_at[i] += holders_at[i - 1];
+        }
+        let mut holders = vec![0u32; centre_in.len()];
+        let mut fill = holders_at.clone();
+        for &(cell, area) in &centre_in {
+            holders[fill[cell] as usize] = area;
+            fill[cell] += 1;
+        }
+        drop(fill);
+        drop(centre_in);
         let mut cells = vec![EMPTY; cols * rows];
         let mut parts: Vec<Part> = Vec::new();
-        let mut holders = centre_in.iter().peekable();
         for (cell, slot) in cells.iter_mut().enumerate() {
-            let mut inside: Vec<u32> = Vec::new();
-            while let Some(&&(c, a)) = holders.peek() {
-                if c > cell {
-                    break;
-                }
-                if c == cell {
-                    inside.push(a);
-                }
-                holders.next();
-            }
+            let inside = &holders[holders_at[cell] as usize..holders_at[cell + 1] as usize];
             let (from, to) = (starts[cell] as usize, starts[cell + 1] as usize);
             if from == to {
                 if let Some(&a) = inside.first() {
@@ -189,7 +176,7 @@ impl AreaGrid {
                 });
                 at += run.len();
             }
-            for &a in &inside {
+            for &a in inside {
                 if !parts[first_part..].iter().any(|p| p.area == a) {
                     // No edges: its range is empty, ending where the cell's do.
                     parts.push(Part {
@@ -270,6 +257,33 @@ impl AreaGrid {
                 return None;
             }
             at += 1;
+        }
+    }
+}
+
+/// Calls `f` with every edge of every polygon ("shape", numbered in order)
+/// and the first and last column and row of the cells its bounding box
+/// covers (`cells_of`). Generic, not `dyn`: a call per edge, millions at
+/// load, is inlined.
+fn each_edge<'a>(
+    areas: impl IntoIterator<Item = &'a [Rings]>,
+    cells_of: impl Fn([f32; 2], [f32; 2]) -> ((usize, usize), (usize, usize)),
+    mut f: impl FnMut(u32, [f32; 4], (usize, usize), (usize, usize)),
+) {
+    let shapes = areas.into_iter().flat_map(|polygons| polygons.iter());
+    for (shape, rings) in shapes.enumerate() {
+        for ring in rings {
+            let n = ring.len();
+            for i in 0..n {
+                // The next vertex, or the first after the last (no `%`: a
+                // division per edge).
+                let (p, q) = (ring[i], ring[if i + 1 == n { 0 } else { i + 1 }]);
+                if p == q {
+                    continue;
+                }
+                let (cols, rows) = cells_of(p, q);
+                f(shape as u32, [p[0], p[1], q[0], q[1]], cols, rows);
+            }
         }
     }
 }

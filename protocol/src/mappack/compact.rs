@@ -8,25 +8,6 @@ use serde::de::{Deserializer, Error, Visitor};
 
 use super::varint::{put_varint, take_varint, unzigzag, zigzag};
 
-/// One byte string (postcard: its length, then the bytes), read whole
-/// rather than element by element.
-fn byte_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    struct Bytes;
-    impl Visitor<'_> for Bytes {
-        type Value = Vec<u8>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("bytes")
-        }
-        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
-        }
-        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
-        }
-    }
-    d.deserialize_byte_buf(Bytes)
-}
-
 /// Coordinates are kept in whole hundred-thousandths of a degree (1.1 m),
 /// about what an `f32` holds at Japan's longitudes anyway.
 const PER_DEGREE: f64 = 100_000.0;
@@ -105,15 +86,43 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// One byte string (postcard: its length, then the bytes) read by `read`
+/// where it lies in the pack, not copied first; the whole of it, or it is
+/// damaged.
 fn decoded<'de, D: Deserializer<'de>, T>(
     d: D,
     read: impl FnOnce(&mut Reader) -> Option<T>,
 ) -> Result<T, D::Error> {
-    let bytes = byte_string(d)?;
-    let mut reader = Reader::new(&bytes);
-    read(&mut reader)
-        .filter(|_| reader.done())
-        .ok_or_else(|| D::Error::custom("damaged coordinates"))
+    struct Decode<F>(F);
+    impl<T, F: FnOnce(&mut Reader) -> Option<T>> Visitor<'_> for Decode<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<T, E> {
+            let mut reader = Reader::new(v);
+            (self.0)(&mut reader)
+                .filter(|_| reader.done())
+                .ok_or_else(|| E::custom("damaged coordinates"))
+        }
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<T, E> {
+            self.visit_bytes(&v)
+        }
+    }
+    d.deserialize_bytes(Decode(read))
+}
+
+/// A count, then that many items read by `item`, into a vector made that
+/// large at once (collecting `Option`s cannot know the length and grows the
+/// vector as it goes). The count is at most the bytes left, so damage
+/// cannot ask for much.
+fn read_n<T>(r: &mut Reader, mut item: impl FnMut(&mut Reader) -> Option<T>) -> Option<Vec<T>> {
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(item(r)?);
+    }
+    Some(out)
 }
 
 /// Polygons (outer ring, then holes, (lon, lat) degrees) as coordinate steps:
@@ -144,16 +153,7 @@ pub(super) mod polygons {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Polygons, D::Error> {
         decoded(d, |r| {
-            let mut polygons = Vec::new();
-            for _ in 0..r.count()? {
-                let mut rings = Vec::new();
-                for _ in 0..r.count()? {
-                    let n = r.count()?;
-                    rings.push((0..n).map(|_| r.point()).collect::<Option<Vec<_>>>()?);
-                }
-                polygons.push(rings);
-            }
-            Some(polygons)
+            read_n(r, |r| read_n(r, |r| read_n(r, |r| r.point())))
         })
     }
 }
@@ -176,16 +176,14 @@ pub(super) mod towns {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Town>, D::Error> {
         decoded(d, |r| {
-            (0..r.count()?)
-                .map(|_| {
-                    let [lat, lon] = r.point()?;
-                    Some(Town {
-                        lat,
-                        lon,
-                        name: r.number()?,
-                    })
+            read_n(r, |r| {
+                let [lat, lon] = r.point()?;
+                Some(Town {
+                    lat,
+                    lon,
+                    name: r.number()?,
                 })
-                .collect()
+            })
         })
     }
 }
@@ -211,19 +209,17 @@ pub(super) mod places {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Place>, D::Error> {
         decoded(d, |r| {
-            (0..r.count()?)
-                .map(|_| {
-                    let [lat, lon] = r.point()?;
-                    Some(Place {
-                        lat,
-                        lon,
-                        name: r.number()?,
-                        admin1: r.number()?,
-                        country: u16::try_from(r.number()?).ok()?,
-                        country_code: r.number()?,
-                    })
+            read_n(r, |r| {
+                let [lat, lon] = r.point()?;
+                Some(Place {
+                    lat,
+                    lon,
+                    name: r.number()?,
+                    admin1: r.number()?,
+                    country: u16::try_from(r.number()?).ok()?,
+                    country_code: r.number()?,
                 })
-                .collect()
+            })
         })
     }
 }
@@ -251,18 +247,16 @@ pub(super) mod town_areas {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TownArea>, D::Error> {
         decoded(d, |r| {
             let mut last = TownArea::default();
-            (0..r.count()?)
-                .map(|_| {
-                    let municipality = i64::from(last.municipality) + r.step()?;
-                    let name = i64::from(last.name) + r.step()?;
-                    last = TownArea {
-                        municipality: u16::try_from(municipality).ok()?,
-                        name: u32::try_from(name).ok()?,
-                        ring_bytes: r.number()?,
-                    };
-                    Some(last)
-                })
-                .collect()
+            read_n(r, |r| {
+                let municipality = i64::from(last.municipality) + r.step()?;
+                let name = i64::from(last.name) + r.step()?;
+                last = TownArea {
+                    municipality: u16::try_from(municipality).ok()?,
+                    name: u32::try_from(name).ok()?,
+                    ring_bytes: r.number()?,
+                };
+                Some(last)
+            })
         })
     }
 }

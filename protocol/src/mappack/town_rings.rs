@@ -83,20 +83,42 @@ impl<'a> AreaRingReader<'a> {
         let count = take_varint(self.bytes, &mut self.at)?;
         let mut p = self.first;
         let mut b = [i64::MAX, i64::MAX, i64::MIN, i64::MIN];
+        let mut grow = |p: [i64; 2]| {
+            b = [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ];
+        };
         for r in 0..count {
             let n = take_varint(self.bytes, &mut self.at)?;
-            for i in 0..n {
-                p[0] += unzigzag(take_varint(self.bytes, &mut self.at)?);
-                p[1] += unzigzag(take_varint(self.bytes, &mut self.at)?);
-                if r == 0 && i == 0 {
-                    self.first = p;
+            let mut i = 0;
+            if r == 0 && n > 0 {
+                let d = take_step(self.bytes, &mut self.at)?;
+                p = [p[0] + d[0], p[1] + d[1]];
+                self.first = p;
+                grow(p);
+                i = 1;
+            }
+            while i < n {
+                // Every area is read when the pack loads: this is most of
+                // that time.
+                if n - i >= 4
+                    && let Some(steps) = four_short_steps(self.bytes, self.at)
+                {
+                    for d in steps {
+                        p = [p[0] + d[0], p[1] + d[1]];
+                        grow(p);
+                    }
+                    self.at += 8;
+                    i += 4;
+                    continue;
                 }
-                b = [
-                    b[0].min(p[0]),
-                    b[1].min(p[1]),
-                    b[2].max(p[0]),
-                    b[3].max(p[1]),
-                ];
+                let d = take_step(self.bytes, &mut self.at)?;
+                p = [p[0] + d[0], p[1] + d[1]];
+                grow(p);
+                i += 1;
             }
         }
         (b[0] <= b[2]).then_some((self.first, b))
@@ -138,24 +160,66 @@ pub fn for_each_area_edge(
     let mut p = first;
     for r in 0..rings {
         let n = take_varint(bytes, &mut at)?;
-        let mut start = None;
-        for i in 0..n {
-            let dx = unzigzag(take_varint(bytes, &mut at)?);
-            let dy = unzigzag(take_varint(bytes, &mut at)?);
+        if n == 0 {
+            continue;
+        }
+        // The area's very first vertex is `first`: its step is from the
+        // area before, which this reader does not know.
+        let d = take_step(bytes, &mut at)?;
+        if r > 0 {
+            p = [p[0] + d[0], p[1] + d[1]];
+        }
+        let start = p;
+        let mut left = n - 1;
+        while left > 0 {
+            // A lookup reads the whole ring of the area it tests.
+            if left >= 4
+                && let Some(steps) = four_short_steps(bytes, at)
+            {
+                for d in steps {
+                    let before = p;
+                    p = [p[0] + d[0], p[1] + d[1]];
+                    edge(before[0], before[1], p[0], p[1]);
+                }
+                at += 8;
+                left -= 4;
+                continue;
+            }
+            let d = take_step(bytes, &mut at)?;
             let before = p;
-            if !(r == 0 && i == 0) {
-                p = [p[0] + dx, p[1] + dy];
-            }
-            match start {
-                None => start = Some(p),
-                Some(_) => edge(before[0], before[1], p[0], p[1]),
-            }
+            p = [p[0] + d[0], p[1] + d[1]];
+            edge(before[0], before[1], p[0], p[1]);
+            left -= 1;
         }
-        if let Some(s) = start {
-            edge(p[0], p[1], s[0], s[1]);
-        }
+        edge(p[0], p[1], start[0], start[1]);
     }
     Some(())
+}
+
+/// The steps of four vertices from the eight bytes at `at`, if each of them
+/// is a whole varint (no high bit), as most are: one test for the eight,
+/// where reading them one by one takes a branch each.
+#[inline(always)]
+fn four_short_steps(bytes: &[u8], at: usize) -> Option<[[i64; 2]; 4]> {
+    let word = u64::from_le_bytes(bytes.get(at..at.checked_add(8)?)?.try_into().ok()?);
+    if word & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    let step = |k: u32| unzigzag((word >> (8 * k)) & 0x7f);
+    Some([
+        [step(0), step(1)],
+        [step(2), step(3)],
+        [step(4), step(5)],
+        [step(6), step(7)],
+    ])
+}
+
+/// One vertex's step (x, y) from the vertex before.
+#[inline(always)]
+fn take_step(bytes: &[u8], at: &mut usize) -> Option<[i64; 2]> {
+    let dx = unzigzag(take_varint(bytes, at)?);
+    let dy = unzigzag(take_varint(bytes, at)?);
+    Some([dx, dy])
 }
 
 fn put_step(out: &mut Vec<u8>, from: [i32; 2], to: [i32; 2]) {
@@ -223,6 +287,58 @@ mod tests {
         assert!(
             for_each_area_edge(&bytes[ends[0]..bytes.len() - 1], [0, 0], |_, _, _, _| {}).is_none()
         );
+    }
+
+    #[test]
+    fn boxes_and_edges_read_four_vertices_at_once_agree_with_the_rings() {
+        // Steps of a byte and of several, so that both readings take turns.
+        let ring = |seed: i32| -> TownRing {
+            (0..97)
+                .map(|i| {
+                    let big = if i % 11 == 0 { 5_000 } else { 0 };
+                    [seed + i * 7 % 31 + big, seed - i * 13 % 29 - big]
+                })
+                .collect()
+        };
+        let areas: Vec<Vec<TownRing>> = vec![
+            vec![ring(1_000_000), ring(1_000_100)],
+            vec![ring(2_000_000), vec![[5, 5], [6, 5], [6, 6]]],
+            vec![ring(900_000)],
+        ];
+        let mut bytes = Vec::new();
+        let mut first = [0, 0];
+        let mut starts = vec![0];
+        for a in &areas {
+            encode_area_rings(a, &mut first, &mut bytes);
+            starts.push(bytes.len());
+        }
+        let mut boxes = AreaRingReader::new(&bytes);
+        let mut rings = AreaRingReader::new(&bytes);
+        for span in starts.windows(2) {
+            let all = rings.next_area().expect("reads");
+            let mut edges = Vec::new();
+            for ring in &all {
+                for (i, p) in ring.iter().enumerate() {
+                    let q = ring[(i + 1) % ring.len()];
+                    edges.push([p[0], p[1], q[0], q[1]]);
+                }
+            }
+            let mut read = Vec::new();
+            for_each_area_edge(&bytes[span[0]..span[1]], all[0][0], |a, b, c, d| {
+                read.push([a, b, c, d])
+            })
+            .expect("reads");
+            assert_eq!(read, edges);
+            let points = || all.iter().flatten();
+            let want = [
+                points().map(|p| p[0]).min().expect("points"),
+                points().map(|p| p[1]).min().expect("points"),
+                points().map(|p| p[0]).max().expect("points"),
+                points().map(|p| p[1]).max().expect("points"),
+            ];
+            let first = *all.iter().flatten().next().expect("points");
+            assert_eq!(boxes.next_area_box(), Some((first, want)));
+        }
     }
 
     #[test]
