@@ -89,7 +89,7 @@ pub fn run(args: EnrollArgs) -> Result<ExitCode, CliError> {
         mailpresence_core::terminal::device::new_key_file(&key_file)
             .map_err(|e| CliError::Input(e.to_string()))?;
     }
-    std::fs::write(out, text).map_err(|source| CliError::Read {
+    write_owner_only(out, &text).map_err(|source| CliError::Read {
         path: out.display().to_string(),
         source,
     })?;
@@ -197,6 +197,19 @@ fn check_pin(ca: &Path, pin: &str) -> Result<(), CliError> {
             ca.display()
         )))
     }
+}
+
+/// The account file holds the mail password: readable by its owner only.
+fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
 }
 
 fn read_password(file: &Path) -> Result<String, CliError> {

@@ -78,6 +78,11 @@ pub enum EnrolmentError {
     Tampered,
     #[error("the enrolment code expired at {0}: ask IT for a new one")]
     Expired(String),
+    /// Signed, but what it says cannot be right (an address that is no
+    /// plain mail address, a host that is no host name, a known provider
+    /// with its sign-in URLs changed).
+    #[error("the enrolment code is not one a MailPresence server makes ({0}): ask IT")]
+    Invalid(String),
 }
 
 impl Enrolment {
@@ -127,7 +132,47 @@ impl Enrolment {
                 .unwrap_or_else(|| enrolment.expires.to_string());
             return Err(EnrolmentError::Expired(at));
         }
+        enrolment.check()?;
         Ok(enrolment)
+    }
+
+    /// What the code says, checked field by field: the code is signed only
+    /// by the key it names, so whoever made it chose every byte.
+    fn check(&self) -> Result<(), EnrolmentError> {
+        let invalid = |what: &str| Err(EnrolmentError::Invalid(what.to_owned()));
+        if !crate::mail::is_plain_address(&self.mail) {
+            return invalid("the person's mail address");
+        }
+        if !crate::mail::is_plain_address(&self.presence) {
+            return invalid("the presence server's address");
+        }
+        if self.account.parse::<crate::model::AccountName>().is_err() {
+            return invalid("the account name");
+        }
+        let host_name = |h: &str| {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        };
+        if !host_name(&self.imap.host) || !host_name(&self.smtp.host) {
+            return invalid("a mail server's host name");
+        }
+        if let Some(p) = &self.oauth {
+            use crate::transport::oauth::ProviderKind;
+            let urls = [
+                &p.authorize_url,
+                &p.token_url,
+                &p.device_authorization_url,
+                &p.revocation_url,
+            ];
+            // Microsoft's and Google's endpoints are the app's own to know; a
+            // code that moves them would send the sign-in elsewhere.
+            if p.provider != ProviderKind::Custom && urls.iter().any(|u| u.is_some()) {
+                return invalid("a known provider's sign-in URLs");
+            }
+        }
+        Ok(())
     }
 
     /// The server's key the code names.
@@ -225,6 +270,40 @@ mod tests {
         // A code without one reads as before (the field is left out).
         let plain = sample(&key).encode(&key);
         assert!(plain.len() < text.len());
+    }
+
+    #[test]
+    fn a_signed_code_that_says_impossible_things_is_refused() {
+        // Anyone can sign a code with a key of their own: what it says is
+        // checked too — an address that would break an IMAP search, a host
+        // that is no host, Microsoft's sign-in sent to another token URL.
+        let key = key();
+        let mut injected = sample(&key);
+        injected.presence = "x\"\r\nA9 UID MOVE 1:* Trash\r\nA8 NOOP \"@example.co.jp".into();
+        let mut host = sample(&key);
+        host.smtp.host = "mail.example.co.jp/evil path".into();
+        let mut moved = sample(&key);
+        moved.oauth = Some(ProviderConfig {
+            provider: crate::transport::oauth::ProviderKind::Microsoft,
+            client_id: "9b1c".into(),
+            tenant: None,
+            scopes: None,
+            authorize_url: None,
+            token_url: Some("https://attacker.example/token".into()),
+            device_authorization_url: None,
+            revocation_url: None,
+        });
+        for (bad, what) in [
+            (injected, "presence"),
+            (host, "host"),
+            (moved, "sign-in URLs"),
+        ] {
+            let err = Enrolment::decode(&bad.encode(&key), 0).unwrap_err();
+            assert!(
+                matches!(&err, EnrolmentError::Invalid(w) if w.contains(what)),
+                "{err}"
+            );
+        }
     }
 
     #[test]

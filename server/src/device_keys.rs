@@ -15,10 +15,13 @@ use crate::store::{Result, Store, Time};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnsignedMail {
-    /// Judged by the `[trust]` mode alone, as before phones had keys.
+    /// Judged by the `[trust]` mode alone, as before phones had keys —
+    /// but only for people who never enrolled a phone: once one did, only
+    /// a phone's signature speaks for them (else a revoked phone's mail app,
+    /// or anyone who may send as them, would speak on unsigned).
     #[default]
     Accept,
-    /// Refused: only enrolled phones speak.
+    /// Refused from everyone: only enrolled phones speak.
     Refuse,
 }
 
@@ -27,6 +30,10 @@ pub enum UnsignedMail {
 pub enum DeviceRefusal {
     #[error("unsigned, and [trust] unsigned = \"refuse\"")]
     Unsigned,
+    #[error(
+        "unsigned, from someone who enrolled a phone: only a phone's signature speaks for them"
+    )]
+    Enrolled,
     #[error("device signature: {0}")]
     Signature(#[from] SignatureError),
     #[error("enrolment: {0}")]
@@ -59,6 +66,7 @@ pub fn check_signed(
             Ok(Ok(()))
         }
         Ok(None) if unsigned == UnsignedMail::Refuse => Ok(Err(DeviceRefusal::Unsigned)),
+        Ok(None) if store.ever_enrolled(account.as_str())? => Ok(Err(DeviceRefusal::Enrolled)),
         Ok(None) => Ok(Ok(())),
         Err(e) => Ok(Err(e.into())),
     }
@@ -79,7 +87,7 @@ pub fn enrol(
 ) -> Result<std::result::Result<Enrolled, DeviceRefusal>> {
     let refuse = |why: &str| Ok(Err(DeviceRefusal::Enrolment(why.to_owned())));
     let Some(key) = read_public_key(&request.key) else {
-        return refuse("the key is not an Ed25519 public key");
+        return refuse("the key is not a usable Ed25519 public key");
     };
     // The mail must be signed by the key it brings: proof the phone holds it.
     match device_signature::verify_mail(mail, &[key], now.timestamp()) {
@@ -87,15 +95,18 @@ pub fn enrol(
         Ok(None) => return refuse("the Enrol mail is not signed with its key"),
         Err(e) => return Ok(Err(e.into())),
     }
-    let Some(record) = store.take_record(TOKEN_KIND, &token_key(&request.token), now)? else {
+    let key_of_token = token_key(&request.token);
+    let Some(record) = store.live_record(TOKEN_KIND, &key_of_token, now)? else {
         return refuse("the token is unknown, used or expired: make a new code");
     };
     let for_account = serde_json::from_str::<TokenRecord>(&record)
         .map(|r| r.account)
         .unwrap_or_default();
     if for_account != request.account.as_str() {
+        // Refused without using it up: the rightful phone can still enrol.
         return refuse("the token was made for someone else");
     }
+    store.take_record(TOKEN_KIND, &key_of_token, now)?;
     let name: String = request.device.chars().take(64).collect();
     let id = store.bind_device(request.account.as_str(), &name, &request.key, now)?;
     tracing::info!(account = %request.account, device = id, name = %name, "phone enrolled");

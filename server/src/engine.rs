@@ -115,7 +115,7 @@ impl RequestRefusal {
             Self::SipSendTo(_) => "sip_send_to",
             Self::NotAllowed { .. } => "not_allowed",
             Self::NotifyToServer => "notify_to_server",
-            Self::Device(DeviceRefusal::Unsigned) => "unsigned",
+            Self::Device(DeviceRefusal::Unsigned | DeviceRefusal::Enrolled) => "unsigned",
             Self::Device(DeviceRefusal::Signature(_)) => "device_signature",
             Self::Device(DeviceRefusal::Enrolment(_)) => "enrolment",
         }
@@ -338,9 +338,6 @@ impl Engine {
             Ok(watcher) => watcher,
             Err(refusal) => return Ok(Step::refused(refusal)),
         };
-        if let Err(refusal) = self.device_signed(store, &s.watcher, mail, now)? {
-            return Ok(Step::refused(refusal));
-        }
         if !watcher.owns_address(&s.send_to) {
             return Ok(Step::refused(RequestRefusal::ForeignSendTo {
                 watcher: s.watcher.clone(),
@@ -350,6 +347,11 @@ impl Engine {
         // A mail request's answer goes by mail: a SIP URI here is a mistake.
         if crate::directory::sip_user_host(&s.send_to).is_some() {
             return Ok(Step::refused(RequestRefusal::SipSendTo(s.send_to.clone())));
+        }
+        // Last of the checks: a device is marked seen only for a mail that
+        // nothing else refuses.
+        if let Err(refusal) = self.device_signed(store, &s.watcher, mail, now)? {
+            return Ok(Step::refused(refusal));
         }
         self.subscribe(
             store,

@@ -8,13 +8,13 @@ const T = ja ? {
   title: "端末の登録", board: "在席ボードへ", intro: "作業員のスマートフォンを、情報システム担当が発行するコードで設定します。コードは24時間有効で、一度だけ使えます。",
   link: "QRコードを読み取れない場合は、このリンクを端末で開いてください:", person: "氏名", department: "部署", phones: "登録済みの端末",
   make: "コードを発行", revoke: "失効", revoked: "失効済み", seen: "最終利用", never: "未使用", none: "なし",
-  codeFor: (n) => `${n} さんの登録コード`, until: (t) => `有効期限: ${t}`, revokedDone: (n) => `${n} の端末を失効しました。次のメールから受け付けません。`,
+  codeFor: (n) => `${n} さんの登録コード`, until: (t) => `有効期限: ${t}`, revokedDone: (n) => `${n} の端末を失効しました。次のメールから受け付けません。メールのパスワード（またはセッション）もリセットしてください。`,
   confirm: (d, n) => `${n} さんの端末「${d}」を失効しますか?`,
 } : {
   title: "Phones", board: "To the board", intro: "Field workers' phones are set up with a code IT makes here. A code is valid for 24 hours and works once.",
   link: "Where the QR code cannot be scanned, open this link on the phone:", person: "Name", department: "Department", phones: "Enrolled phones",
   make: "Make a code", revoke: "Revoke", revoked: "revoked", seen: "last seen", never: "never", none: "none",
-  codeFor: (n) => `Enrolment code for ${n}`, until: (t) => `Valid until ${t}`, revokedDone: (n) => `${n}'s phone is revoked: its next mail is refused.`,
+  codeFor: (n) => `Enrolment code for ${n}`, until: (t) => `Valid until ${t}`, revokedDone: (n) => `${n}'s phone is revoked: its next mail is refused. Reset their mail password (or sessions) too.`,
   confirm: (d, n) => `Revoke ${n}'s phone "${d}"?`,
 };
 

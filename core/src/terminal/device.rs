@@ -25,6 +25,12 @@ use super::config::TerminalConfig;
 use super::send_queue::envelope;
 use crate::error::Error;
 
+/// Enrolled answers read at each look (the newest), their size bound, and
+/// how often the inbox is looked at while waiting.
+const ENROLLED_LOOKED_AT: usize = 8;
+const ENROLLED_MAX_BYTES: usize = 64 * 1024;
+const ENROLLED_POLL: Duration = Duration::from_secs(2);
+
 /// The keys of one phone, as its account names them.
 #[derive(Default)]
 pub struct DeviceKeys {
@@ -153,6 +159,17 @@ impl Terminal {
     /// decides then).
     pub(super) fn server_signed(&self, parsed: &ParsedMail) -> Option<bool> {
         let key = self.keys().server?;
+        // The signature covers To: one sent to a colleague and passed on
+        // here is not this phone's.
+        let to_me = parsed
+            .envelope
+            .to
+            .as_deref()
+            .is_some_and(|to| to.eq_ignore_ascii_case(&self.config.mail));
+        if !to_me {
+            debug!("a server-signed mail addressed to someone else");
+            return Some(false);
+        }
         let verdict = device_signature::verify_mail(parsed, &[key], Utc::now().timestamp());
         if let Err(e) = &verdict {
             debug!(error = %e, "the server's signature does not verify");
@@ -200,7 +217,7 @@ impl Terminal {
             if tokio::time::Instant::now() >= until {
                 return Ok(None);
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(ENROLLED_POLL).await;
         }
     }
 
@@ -210,10 +227,11 @@ impl Terminal {
             "UNDELETED SUBJECT \"Enrolled\" FROM \"{}\"",
             self.config.presence_server
         );
-        let uids = session.search(&query).await?;
-        let fetched = session
-            .fetch(&uids, Limits::default().max_mail_bytes)
-            .await?;
+        let mut uids = session.search(&query).await?;
+        // The newest few only: look-alikes anyone may send cost no more.
+        uids.sort_unstable();
+        let newest = &uids[uids.len().saturating_sub(ENROLLED_LOOKED_AT)..];
+        let fetched = session.fetch(newest, ENROLLED_MAX_BYTES).await?;
         let mut found = None;
         for f in &fetched {
             let Fetched::Mail { raw, .. } = f else {

@@ -382,8 +382,15 @@ mod tests {
         // Signed by another key: not shown.
         let forged = sign_mail(&notify(Some(&proven_stamp())), &stranger, now).expect("signs");
         assert_eq!(read(config.clone(), &forged).1, 0);
-        // Signed by the pinned key: shown, even with no stamp at all.
-        let signed = sign_mail(&notify(None), &server, now).expect("signs");
+        // Signed by the pinned key but addressed to someone else (the golden
+        // Notify is To the presence address): passed on, not shown.
+        let elsewhere = sign_mail(&notify(None), &server, now).expect("signs");
+        assert_eq!(read(config.clone(), &elsewhere).1, 0);
+        // Signed by the pinned key, to this phone: shown, even with no stamp at all.
+        let mine = String::from_utf8_lossy(&notify(None))
+            .replacen("To: presence@example.co.jp", "To: tanaka@example.co.jp", 1)
+            .into_bytes();
+        let signed = sign_mail(&mine, &server, now).expect("signs");
         let (reading, shown) = read(config, &signed);
         assert!(matches!(reading, Reading::Presence { changed: true }));
         assert_eq!(shown, 1);

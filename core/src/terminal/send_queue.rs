@@ -95,6 +95,14 @@ pub(super) fn envelope(config: &TerminalConfig) -> ComposeEnvelope {
 /// Refuses an account whose own or presence server address could never be
 /// put on a mail (checked when the client opens, not at the first send).
 pub(super) fn check_addresses(account: &AccountName, config: &TerminalConfig) -> Result<(), Error> {
+    // Both go into IMAP searches and headers: a bare addr-spec only.
+    for address in [&config.mail, &config.presence_server] {
+        if !mail::is_plain_address(address) {
+            return Err(Error::InvalidInput(format!(
+                "{address:?} is not a plain mail address"
+            )));
+        }
+    }
     let probe = subscribe_message(
         account,
         &config.mail,

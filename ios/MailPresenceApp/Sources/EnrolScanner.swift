@@ -83,7 +83,7 @@ struct EnrolView: View {
         VStack(alignment: .leading) {
             if scanning { QRScanner { read($0) }.frame(height: 320) }
             if let c = code {
-                Text("enrol.trust \(c.presenceServer) \(c.serverKeyFingerprint) \(c.imap.host)")
+                Text("enrol.trust \(c.presenceServer) \(c.serverKeyFingerprint) \(c.imap.host) \(c.smtp.host)")
                 if let pin = c.caSha256 { Text("enrol.ca \(pin)") }
                 Button("enrol.confirm") { Task { await enrol(c) } }
             }

@@ -20,7 +20,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use super::{Limits, Outcome, ParsedMail, PresenceMessage};
@@ -37,6 +37,8 @@ pub const MAX_SKEW_SECS: i64 = 5 * 60;
 #[derive(Debug, Clone, Copy)]
 pub struct Signed<'a> {
     pub from: &'a str,
+    /// The recipient: a signed mail forwarded to someone else is not theirs.
+    pub to: &'a str,
     pub subject: &'a str,
     pub message_id: &'a str,
     pub date: &'a str,
@@ -83,8 +85,9 @@ pub fn key_id(key: &VerifyingKey) -> String {
 fn canonical(signed: &Signed<'_>, key_id: &str, signed_at: i64) -> Vec<u8> {
     let one_line = |s: &str| s.replace(['\r', '\n'], " ").trim().to_owned();
     let mut out = format!(
-        "mailpresence-signature/1\nkey:{key_id}\nat:{signed_at}\nfrom:{}\nsubject:{}\nmessage-id:{}\ndate:{}\n",
+        "mailpresence-signature/1\nkey:{key_id}\nat:{signed_at}\nfrom:{}\nto:{}\nsubject:{}\nmessage-id:{}\ndate:{}\n",
         one_line(signed.from).to_ascii_lowercase(),
+        one_line(signed.to).to_ascii_lowercase(),
         one_line(signed.subject),
         one_line(signed.message_id),
         one_line(signed.date),
@@ -114,6 +117,7 @@ pub fn signed_parts(mail: &ParsedMail) -> Option<Signed<'_>> {
     let e = &mail.envelope;
     Some(Signed {
         from: e.from.as_deref()?,
+        to: e.to.as_deref()?,
         subject: e.subject.as_deref()?,
         message_id: e.message_id.as_deref()?,
         date: e.date.as_deref()?,
@@ -151,7 +155,10 @@ pub fn verify_mail(
 /// A public key as enrolment codes and Enrol mails carry it (base64url).
 pub fn read_public_key(text: &str) -> Option<VerifyingKey> {
     let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(text.trim()).ok()?.try_into().ok()?;
-    VerifyingKey::from_bytes(&bytes).ok()
+    // A small-order key verifies signatures anyone can make: never a device's.
+    VerifyingKey::from_bytes(&bytes)
+        .ok()
+        .filter(|k| !k.is_weak())
 }
 
 /// Reads a header value (tolerant of folding and spacing, strict on content).
@@ -199,16 +206,17 @@ pub fn verify(
         .iter()
         .find(|k| key_id(k) == header.key_id)
         .ok_or_else(|| SignatureError::UnknownKey(header.key_id.clone()))?;
-    let bytes = canonical(signed, &header.key_id, header.signed_at);
-    key.verify(&bytes, &Signature::from_bytes(&header.signature))
-        .map_err(|_| SignatureError::Mismatch)?;
-    let age = now - header.signed_at;
+    // The time first (any i64 a sender writes), then the signature.
+    let age = now.saturating_sub(header.signed_at);
     if age > MAX_AGE_SECS {
         return Err(SignatureError::TooOld(age));
     }
     if age < -MAX_SKEW_SECS {
         return Err(SignatureError::Future);
     }
+    let bytes = canonical(signed, &header.key_id, header.signed_at);
+    key.verify_strict(&bytes, &Signature::from_bytes(&header.signature))
+        .map_err(|_| SignatureError::Mismatch)?;
     Ok(header.key_id.clone())
 }
 
@@ -234,6 +242,7 @@ mod tests {
     fn signed<'a>(m: &'a PresenceMessage, from: &'a str) -> Signed<'a> {
         Signed {
             from,
+            to: "presence@example.co.jp",
             subject: "Publish",
             message_id: "<a1@example.co.jp>",
             date: "Sun, 06 Dec 2026 10:00:00 +0900",
@@ -286,6 +295,20 @@ mod tests {
             verify(&header, &signed(&m, "sato@example.co.jp"), &keys, NOW),
             Err(SignatureError::Mismatch)
         );
+        // Sent on to someone else: not theirs (the phone checks To is its own).
+        let mut forwarded = signed(&m, "tanaka@example.co.jp");
+        forwarded.to = "suzuki@example.co.jp";
+        assert_eq!(
+            verify(&header, &forwarded, &keys, NOW),
+            Err(SignatureError::Mismatch)
+        );
+        // Any time a sender writes is judged without overflow.
+        let mut ancient = header.clone();
+        ancient.signed_at = i64::MIN;
+        assert!(matches!(
+            verify(&ancient, &signed(&m, "tanaka@example.co.jp"), &keys, NOW),
+            Err(SignatureError::TooOld(_))
+        ));
         let mut later = signed(&m, "tanaka@example.co.jp");
         later.date = "Mon, 07 Dec 2026 10:00:00 +0900";
         assert_eq!(

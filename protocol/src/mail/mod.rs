@@ -67,6 +67,23 @@ impl fmt::Display for MailKind {
     }
 }
 
+/// Whether `address` is a bare addr-spec a phone may put in a mail header
+/// and an IMAP search: one `@`, both sides present, and nothing that quotes,
+/// comments, separates or breaks a line (`"`, `\`, `()<>,;:[]`, spaces,
+/// control characters). Addresses from an enrolment code or an account file
+/// are checked with it before any use.
+pub fn is_plain_address(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    let allowed = |c: char| !c.is_control() && !c.is_whitespace() && !"\"\\()<>,;:[]@".contains(c);
+    !local.is_empty()
+        && !domain.is_empty()
+        && address.len() <= 254
+        && local.chars().all(allowed)
+        && domain.chars().all(allowed)
+}
+
 /// Publish: a terminal tells the server its presence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Publish {
@@ -176,6 +193,9 @@ pub struct Envelope {
     /// How many `From:` headers the mail has (one, in an honest mail).
     #[serde(skip)]
     pub from_headers: usize,
+    /// The first `To:` address: a signature covers it.
+    #[serde(skip)]
+    pub to: Option<String>,
     /// The `Date:` header as written (unfolded): a device signature covers it.
     #[serde(skip)]
     pub date: Option<String>,

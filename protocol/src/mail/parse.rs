@@ -106,6 +106,11 @@ fn envelope_of(message: &Message<'_>) -> Envelope {
             .iter()
             .filter(|h| h.name == mail_parser::HeaderName::From)
             .count(),
+        to: message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned),
         date: topmost_raw(message, "Date").map(|v| unfold(v).trim().to_owned()),
         signature: topmost_raw(message, super::device_signature::HEADER).map(unfold),
     }

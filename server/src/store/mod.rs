@@ -220,6 +220,8 @@ pub trait Store {
 
     /// A person's enrolled, unrevoked devices: (device id, base64url public key).
     fn live_device_keys(&self, account: &str) -> Result<Vec<(i64, String)>>;
+    /// Whether `account` ever had a phone enrolled (revoked ones count).
+    fn ever_enrolled(&self, account: &str) -> Result<bool>;
     /// A device's mail was accepted at `now`.
     fn device_seen(&mut self, id: i64, now: Time) -> Result<()>;
     /// Binds a new device key to `account`; its id.
@@ -230,6 +232,8 @@ pub trait Store {
         public_key: &str,
         now: Time,
     ) -> Result<i64>;
+    /// The live record `kind`/`key`, left in place.
+    fn live_record(&self, kind: &str, key: &str, now: Time) -> Result<Option<String>>;
     /// The live record `kind`/`key`, deleted as it is read (a one-time token).
     fn take_record(&mut self, kind: &str, key: &str, now: Time) -> Result<Option<String>>;
 }

@@ -171,19 +171,22 @@ pub async fn make_code(
         )
             .into_response();
     };
-    let Some(mail) = request
+    let found = request
         .account
-        .parse()
+        .trim()
+        .parse::<mailpresence_protocol::model::AccountName>()
         .ok()
-        .and_then(|a| web.hub.directory().person(&a).and_then(|p| p.mail.clone()))
-    else {
+        .and_then(|a| {
+            let mail = web.hub.directory().person(&a)?.mail.clone()?;
+            Some((a.to_string(), mail))
+        });
+    let Some((account, mail)) = found else {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(serde_json::json!({ "error": format!("{} is not in the directory with a mail address", request.account) })),
         )
             .into_response();
     };
-    let account = request.account.clone();
     let made = web
         .blocking(move |web| {
             crate::enrolment::make_code(

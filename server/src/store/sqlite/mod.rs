@@ -241,6 +241,10 @@ impl Store for SqliteTx<'_> {
         devices::live_keys(self, account)
     }
 
+    fn ever_enrolled(&self, account: &str) -> Result<bool> {
+        Ok(self.count("SELECT COUNT(*) FROM device WHERE account = ?1", [account])? > 0)
+    }
+
     fn device_seen(&mut self, id: i64, now: Time) -> Result<()> {
         devices::seen(self, id, now)
     }
@@ -253,6 +257,10 @@ impl Store for SqliteTx<'_> {
         now: Time,
     ) -> Result<i64> {
         self.enrol_device(account, name, public_key, now)
+    }
+
+    fn live_record(&self, kind: &str, key: &str, now: Time) -> Result<Option<String>> {
+        self.record(kind, key, now)
     }
 
     fn take_record(&mut self, kind: &str, key: &str, now: Time) -> Result<Option<String>> {
@@ -315,7 +323,12 @@ impl Store for SqliteTx<'_> {
         )?;
         // Their phones may no longer speak for them.
         let devices = self.revoke_devices_of(account.as_str(), now)?;
-        Ok(presence + requests + devices)
+        // Nor may a code made for them still enrol one.
+        let codes = self.exec(
+            "DELETE FROM expiring_record WHERE kind = 'enrolment' AND json_extract(record, '$.account') = ?1",
+            [account.as_str()],
+        )?;
+        Ok(presence + requests + devices + codes)
     }
 
     fn due_watches(&self, mail_before: Time, sip_before: Time, now: Time) -> Result<Vec<Request>> {

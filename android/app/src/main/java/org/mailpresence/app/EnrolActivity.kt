@@ -107,7 +107,7 @@ class EnrolActivity : ComponentActivity() {
                     }
                     code?.let { c ->
                         // What the phone is about to trust, before it does.
-                        Text(stringResource(R.string.enrol_trust, c.presenceServer, c.serverKeyFingerprint, c.imap.host))
+                        Text(stringResource(R.string.enrol_trust, c.presenceServer, c.serverKeyFingerprint, c.imap.host, c.smtp.host))
                         c.caSha256?.let { Text(stringResource(R.string.enrol_ca, it)) }
                         Button(onClick = { enrol(app, c) }) { Text(stringResource(R.string.enrol_confirm)) }
                     }
