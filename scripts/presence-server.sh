@@ -68,7 +68,7 @@ mode = "authentication-results"
 authserv_id = "$MAILPRESENCE_AUTHSERV_ID"
 
 [presence]
-notify_interval_secs = 0
+notify_interval_secs = 1
 
 [[person]]
 account = "tanaka"

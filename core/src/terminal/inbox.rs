@@ -158,7 +158,7 @@ impl Terminal {
                 return Ok(Reading::NotFromServer);
             }
         };
-        if !self.from_presence_server(&parsed) {
+        if !self.sent_by_presence_server(&parsed) {
             return Ok(Reading::NotFromServer);
         }
         if let Some(id) = &parsed.envelope.message_id
@@ -184,7 +184,7 @@ impl Terminal {
     /// Whether the presence server sent this mail: a phone that pinned the
     /// server's key at enrolment believes its signature alone; one without,
     /// the company mail system's proof.
-    fn from_presence_server(&self, parsed: &mail::ParsedMail) -> bool {
+    fn sent_by_presence_server(&self, parsed: &mail::ParsedMail) -> bool {
         match self.server_signed(parsed) {
             Some(true) => {
                 debug!("signed by the pinned server key");
@@ -194,7 +194,7 @@ impl Terminal {
                 warn!(from = ?parsed.envelope.from, "a mail without the presence server's valid signature is left unread and not shown");
                 false
             }
-            None => match proven_from_presence_server(&self.config, &parsed.envelope) {
+            None => match proven_sent_by_presence_server(&self.config, &parsed.envelope) {
                 Ok(proof) => {
                     debug!(%proof, "proven to come from the presence server");
                     true
@@ -267,7 +267,7 @@ pub enum NotifyRefusal {
 /// company's mail system (named by the account's authserv-id) proved it:
 /// the shared [`check_sender`], the same rule the server applies to mail it
 /// takes in. Without an authserv-id nothing is proven, so nothing counts.
-fn proven_from_presence_server(
+fn proven_sent_by_presence_server(
     config: &TerminalConfig,
     envelope: &mail::Envelope,
 ) -> Result<Proof, NotifyRefusal> {
@@ -372,14 +372,14 @@ mod tests {
         assert!(matches!(reading, Reading::NotFromServer));
         assert_eq!(shown, 0);
         let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
-        let refusal = proven_from_presence_server(&config, &envelope);
+        let refusal = proven_sent_by_presence_server(&config, &envelope);
         assert!(
             matches!(refusal, Err(NotifyRefusal::NoAuthservId)),
             "{refusal:?}"
         );
         config.authserv_id = Some("  ".into());
         assert!(matches!(
-            proven_from_presence_server(&config, &envelope),
+            proven_sent_by_presence_server(&config, &envelope),
             Err(NotifyRefusal::NoAuthservId)
         ));
     }
@@ -389,7 +389,7 @@ mod tests {
         let mut config = offline_config();
         config.presence_server = format!("other-{PRESENCE_SERVER}");
         let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
-        let refusal = proven_from_presence_server(&config, &envelope);
+        let refusal = proven_sent_by_presence_server(&config, &envelope);
         assert!(
             matches!(refusal, Err(NotifyRefusal::NotTheServer { .. })),
             "{refusal:?}"
