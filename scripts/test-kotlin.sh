@@ -36,7 +36,21 @@ oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 [ -n "$oauth_port" ] || { echo "test-kotlin: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
 # The enrolment tests' code, made by the real server binary.
 enrol_code=$(scripts/enrolment-code.sh)
+# The field day's world: the mail servers scripts/test.sh started (or our
+# own, when run alone) and a real presence server on them, stopped on exit.
+own_mail=""
+if [ -z "${MAILPRESENCE_IMAP_PORT:-}" ]; then
+  own_mail=$(mktemp -d /tmp/mailpresence-kotlin-mail.XXXXXX)
+  mail_env=$(scripts/mail-servers.sh start "$own_mail") || { echo "test-kotlin: the mail servers did not start" >&2; exit 1; }
+  eval "$mail_env"
+fi
+presence_dir=$(mktemp -d /tmp/mailpresence-kotlin-presence.XXXXXX)
+trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"; [ -z "$own_mail" ] || scripts/mail-servers.sh stop "$own_mail"' EXIT
+presence_env=$(scripts/presence-server.sh start "$presence_dir") || { echo "test-kotlin: the presence server did not start" >&2; exit 1; }
+eval "$presence_env"
 # Every *Test.kt file holds one test class of the same name.
 classes=$(find android/presence-ui/src/test/kotlin -name '*Test.kt' -printf 'org.mailpresence.ui.%f\n' | sed 's/\.kt$//' | sort)
 java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" -Doauth.url="http://127.0.0.1:$oauth_port" -Denrol.code="$enrol_code" \
+  -Dmail.imap.port="$MAILPRESENCE_IMAP_PORT" -Dmail.submission.port="$MAILPRESENCE_SUBMISSION_PORT" -Dmail.ca="$MAILPRESENCE_MAIL_CA" \
+  -Dmail.authserv="$MAILPRESENCE_AUTHSERV_ID" -Dmail.domain="$MAILPRESENCE_MAIL_DOMAIN" -Dpresence.address="$MAILPRESENCE_PRESENCE_ADDRESS" \
   -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.JvmRunnerKt $classes

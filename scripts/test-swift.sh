@@ -53,9 +53,24 @@ oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 [ -n "$oauth_port" ] || { echo "test-swift: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
 # The enrolment tests' code, made by the real server binary.
 enrol_code=$(scripts/enrolment-code.sh)
+# The field day's world: the mail servers scripts/test.sh started (or our
+# own, when run alone) and a real presence server on them, stopped on exit;
+# the company CA where the chroot sees it.
+own_mail=""
+if [ -z "${MAILPRESENCE_IMAP_PORT:-}" ]; then
+  own_mail=$(mktemp -d /tmp/mailpresence-swift-mail.XXXXXX)
+  mail_env=$(scripts/mail-servers.sh start "$own_mail") || { echo "test-swift: the mail servers did not start" >&2; exit 1; }
+  eval "$mail_env"
+fi
+presence_dir=$(mktemp -d /tmp/mailpresence-swift-presence.XXXXXX)
+trap 'cleanup; kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"; [ -z "$own_mail" ] || scripts/mail-servers.sh stop "$own_mail"' EXIT
+presence_env=$(scripts/presence-server.sh start "$presence_dir") || { echo "test-swift: the presence server did not start" >&2; exit 1; }
+eval "$presence_env"
+cp "$MAILPRESENCE_MAIL_CA" target/swift-lib/mail-ca.pem
+office="MAILPRESENCE_IMAP_PORT=$MAILPRESENCE_IMAP_PORT MAILPRESENCE_SUBMISSION_PORT=$MAILPRESENCE_SUBMISSION_PORT MAILPRESENCE_MAIL_CA=$lib/mail-ca.pem MAILPRESENCE_AUTHSERV_ID=$MAILPRESENCE_AUTHSERV_ID MAILPRESENCE_MAIL_DOMAIN=$MAILPRESENCE_MAIL_DOMAIN MAILPRESENCE_PRESENCE_ADDRESS=$MAILPRESENCE_PRESENCE_ADDRESS"
 log=$(mktemp)
 set +e
-chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port MAILPRESENCE_ENROL_CODE=$enrol_code LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
+chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port MAILPRESENCE_ENROL_CODE=$enrol_code $office LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # The app's Foundation-only sources against the modules swift test just built.

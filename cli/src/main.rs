@@ -3,6 +3,7 @@
 //! server use.
 
 mod compose;
+mod directory;
 mod enrol;
 mod location;
 mod parse;
@@ -45,6 +46,8 @@ enum Command {
     Schedule(terminal::Schedule),
     Lookup(terminal::LookupArgs),
     Watch(terminal::WatchArgs),
+    /// Find colleagues in the company directory the presence server sends.
+    Directory(directory::DirectoryArgs),
     /// Read an enrolment code: what it asks to trust, and the account file.
     Enroll(enrol::EnrollArgs),
     /// Sign in with the company's provider (`[oauth]`: Microsoft 365,
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Schedule(cmd) => terminal::schedule(cmd),
         Command::Lookup(args) => terminal::lookup(args),
         Command::Watch(args) => terminal::watch(args),
+        Command::Directory(args) => directory::run(args),
         Command::Enroll(args) => enrol::run(args),
         Command::SignIn(args) => sign_in::sign_in(args),
         Command::SignOut(args) => sign_in::sign_out_command(args),

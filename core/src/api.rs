@@ -100,6 +100,10 @@ pub trait PresenceListener: Send + Sync {
     /// The mail server refused a queued mail for good (e.g. 550 for the
     /// presence server's address): it was dropped and will not be sent.
     fn on_mail_refused(&self, refused: MailRefused);
+    /// The company directory arrived from the server: `listed` colleagues
+    /// kept on the phone, of `total` the server has for this worker (more
+    /// than fit in one mail: search narrower with `request_directory`).
+    fn on_directory(&self, listed: u32, total: u32);
 }
 
 fn lang(code: &str) -> Lang {
@@ -240,6 +244,7 @@ impl PresenceClient {
                     Ok(Event::OutboxChanged { depth }) => listener.on_outbox_changed(depth),
                     Ok(Event::Refused(refused)) => listener.on_mail_refused(refused),
                     Ok(Event::Connection(status)) => listener.on_connection(status),
+                    Ok(Event::Directory { listed, total }) => listener.on_directory(listed, total),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 }
@@ -262,6 +267,7 @@ impl PresenceClient {
             return;
         }
         self.stop.send_replace(false);
+        self.renew_follows();
         if let Some(runtime) = &self.runtime {
             runtime.spawn(self.terminal.clone().run(self.stop.subscribe()));
         }
@@ -406,6 +412,7 @@ impl PresenceClient {
     /// Reads new Notify mails once (for platforms that wake the app briefly);
     /// returns how many colleagues changed.
     pub async fn sync(&self) -> Result<u32, PresenceError> {
+        self.renew_follows();
         let terminal = self.terminal.clone();
         let changed = self
             .on_runtime(async move { terminal.sync().await })
@@ -434,6 +441,14 @@ impl PresenceClient {
 }
 
 impl PresenceClient {
+    /// Asks again for the followed colleagues' watches when due; a failure
+    /// only delays it to the next start or sync.
+    fn renew_follows(&self) {
+        if let Err(e) = self.terminal.renew_follows(Utc::now()) {
+            tracing::warn!(error = %e, "could not renew the follows");
+        }
+    }
+
     /// The client behind the UniFFI edge, for the edge's other files.
     pub(crate) fn terminal(&self) -> &Arc<Terminal> {
         &self.terminal

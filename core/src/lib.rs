@@ -5,12 +5,14 @@
 //! handing the core's log records to the app, `sign_in` the worker's
 //! sign-in with Microsoft 365 or Google Workspace, `settings` the mail
 //! settings found from the address alone, and `enrolment` the scanned
-//! enrolment code and the phone's device key.
+//! enrolment code and the phone's device key, and `colleagues` the company
+//! directory and the colleagues a worker follows.
 //!
 //! "Terminal" is the patent's word (JP6286887B2, "the seed") for a field
 //! worker's phone; "seed figure N" in comments is its figure N.
 
 pub mod api;
+pub mod colleagues;
 pub mod enrolment;
 pub mod error;
 pub mod location;

@@ -3,7 +3,8 @@
 //! show, the mail transport both use (IMAP with IDLE, SMTP, the outbox), and
 //! the map pack's file format (the phone geocodes with it, the server's web
 //! board draws its map from it), and the enrolment code (the server makes it,
-//! the phones read it). Nothing here knows about GPS, the phone's
+//! the phones read it), and the company directory as phones search it
+//! (`people`). Nothing here knows about GPS, the phone's
 //! store or SIP.
 //!
 //! Glossary of the comments: "the seed" is the patent this system implements
@@ -19,6 +20,7 @@ pub mod enrolment;
 pub mod mail;
 pub mod mappack;
 pub mod model;
+pub mod people;
 pub mod pidf;
 #[cfg(feature = "sqlite")]
 pub mod schema;

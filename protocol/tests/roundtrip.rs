@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeZone};
 use mailpresence_protocol::mail::{
-    self, ComposeEnvelope, Limits, Notify, Outcome, PresenceMessage, Publish, Subscribe,
-    SubscribeMode,
+    self, ComposeEnvelope, DirectoryQuery, Limits, Notify, Outcome, People, PresenceMessage,
+    Publish, Subscribe, SubscribeMode,
 };
 use mailpresence_protocol::model::{
     AccountName, Activity, ActivityToken, CivicAddress, Coordinates, PresenceFields, ScheduleEntry,
     ScheduleTime,
 };
+use mailpresence_protocol::people::DirectoryEntry;
 use mailpresence_protocol::pidf;
 use mailpresence_protocol::summary::Lang;
 use proptest::prelude::*;
@@ -160,6 +161,22 @@ fn civic() -> impl Strategy<Value = CivicAddress> {
         .prop_filter("some part", |a| !a.is_empty())
 }
 
+/// A directory entry as the server lists it: fields without `|` (the line
+/// writer turns one into `｜`; `people.rs` tests that).
+fn entry() -> impl Strategy<Value = DirectoryEntry> {
+    let field = || proptest::option::of(text().prop_filter("no bar", |t| !t.contains('|')));
+    (account(), field(), field(), field(), field(), field()).prop_map(
+        |(account, name, reading, department, extension, mail)| DirectoryEntry {
+            name: name.unwrap_or_else(|| account.to_string()),
+            account: account.to_string(),
+            reading,
+            department,
+            extension,
+            mail,
+        },
+    )
+}
+
 fn envelope() -> ComposeEnvelope {
     ComposeEnvelope {
         from: "田中 <tanaka@example.co.jp>".into(),
@@ -208,6 +225,23 @@ proptest! {
         }
         let expected = PresenceMessage::Subscribe(Subscribe { watcher, notifiers: once, send_to, mode, expires });
         prop_assert_eq!(compose_then_parse(&message), Outcome::Presence(expected));
+    }
+
+    #[test]
+    fn directory_survives_compose_then_parse(watcher in account(), query in proptest::option::of(text())) {
+        let message = PresenceMessage::Directory(DirectoryQuery { watcher, query });
+        prop_assert_eq!(compose_then_parse(&message), Outcome::Presence(message));
+    }
+
+    #[test]
+    fn people_survive_compose_then_parse(
+        watcher in account(),
+        people in proptest::collection::vec(entry(), 0..20),
+        more in 0u32..1000,
+    ) {
+        let total = u32::try_from(people.len()).expect("small") + more;
+        let message = PresenceMessage::People(People { watcher, query: None, people, total });
+        prop_assert_eq!(compose_then_parse(&message), Outcome::Presence(message));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use chrono::{Duration, Local};
 use mailpresence_protocol::mail::auth::{Proof, TrustFailure};
 use mailpresence_protocol::mail::{
-    Enrolled, Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
+    DirectoryQuery, Notify, Outcome, ParsedMail, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
@@ -137,8 +137,17 @@ pub struct Step {
     /// The presence record this step saved (a publish), for the web board's
     /// live feed once the step is committed.
     pub published: Option<PresenceRecord>,
-    /// An enrolled phone's confirmation: to whom, and the Enrol it answers.
-    pub enrolled: Option<(String, Enrolled, Option<String>)>,
+    /// A mail owed to the sender of this one (an Enrolled, a People).
+    pub reply: Option<Reply>,
+}
+
+/// A mail the server owes the proven sender of the mail it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub to: String,
+    pub message: PresenceMessage,
+    /// Message-ID of the mail it answers.
+    pub reference: Option<String>,
 }
 
 impl Step {
@@ -148,7 +157,7 @@ impl Step {
             deliveries: Vec::new(),
             partial_refusals: Vec::new(),
             published: None,
-            enrolled: None,
+            reply: None,
         }
     }
 
@@ -264,9 +273,10 @@ impl Engine {
             PresenceMessage::Publish(p) => self.on_publish_mail(store, p, from, mail, now),
             PresenceMessage::Subscribe(s) => self.on_subscribe_mail(store, s, from, mail, now),
             PresenceMessage::Enrol(e) => self.on_enrol_mail(store, e, from, mail, now),
-            PresenceMessage::Notify(_) | PresenceMessage::Enrolled(_) => {
-                Ok(Step::refused(RequestRefusal::NotifyToServer))
-            }
+            PresenceMessage::Directory(d) => self.on_directory_mail(store, d, from, mail, now),
+            PresenceMessage::Notify(_)
+            | PresenceMessage::Enrolled(_)
+            | PresenceMessage::People(_) => Ok(Step::refused(RequestRefusal::NotifyToServer)),
         }
     }
 
@@ -301,11 +311,47 @@ impl Engine {
                     "{}'s phone enrolled (device {}, key {})",
                     enrolled.account, enrolled.device, enrolled.key
                 )));
-                step.enrolled = Some((from.to_owned(), enrolled, mail.envelope.message_id.clone()));
+                step.reply = Some(Reply {
+                    to: from.to_owned(),
+                    message: PresenceMessage::Enrolled(enrolled),
+                    reference: mail.envelope.message_id.clone(),
+                });
                 Ok(step)
             }
             Err(why) => Ok(Step::refused(RequestRefusal::Device(why))),
         }
+    }
+
+    /// A phone asks whom its person may see: answered with one People
+    /// mail to the proven sender alone, bounded to what one mail holds.
+    fn on_directory_mail(
+        &self,
+        store: &mut dyn Store,
+        d: &DirectoryQuery,
+        from: &str,
+        mail: &ParsedMail,
+        now: Time,
+    ) -> Result<Step> {
+        if let Err(refusal) = self.sent_by(&d.watcher, from) {
+            return Ok(Step::refused(refusal));
+        }
+        if let Err(refusal) = self.device_signed(store, &d.watcher, mail, now)? {
+            return Ok(Step::refused(refusal));
+        }
+        let people =
+            crate::directory::people::answer(&self.directory, &d.watcher, d.query.as_deref());
+        let mut step = Step::verdict(Verdict::Applied(format!(
+            "directory for {}: {} of {} colleague(s) listed",
+            d.watcher,
+            people.people.len(),
+            people.total
+        )));
+        step.reply = Some(Reply {
+            to: from.to_owned(),
+            message: PresenceMessage::People(people),
+            reference: mail.envelope.message_id.clone(),
+        });
+        Ok(step)
     }
 
     fn on_publish_mail(
@@ -452,7 +498,7 @@ impl Engine {
             deliveries,
             partial_refusals: Vec::new(),
             published: Some(record),
-            enrolled: None,
+            reply: None,
         })
     }
 
@@ -505,7 +551,7 @@ impl Engine {
                 deliveries: Vec::new(),
                 partial_refusals: step.partial_refusals,
                 published: None,
-                enrolled: None,
+                reply: None,
             });
         }
         step.verdict = Verdict::Applied(format!(
@@ -642,7 +688,7 @@ impl Engine {
             deliveries,
             partial_refusals: Vec::new(),
             published: None,
-            enrolled: None,
+            reply: None,
         })
     }
 

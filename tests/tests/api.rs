@@ -44,6 +44,7 @@ impl PresenceListener for Recorder {
     fn on_mail_refused(&self, refused: MailRefused) {
         self.refused.lock().unwrap().push(refused);
     }
+    fn on_directory(&self, _: u32, _: u32) {}
 }
 
 fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountConfig {

@@ -37,4 +37,9 @@ pub enum Event {
     },
     Refused(MailRefused),
     Connection(ConnectionStatus),
+    /// The server's directory arrived: `listed` colleagues of `total`.
+    Directory {
+        listed: u32,
+        total: u32,
+    },
 }

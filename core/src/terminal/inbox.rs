@@ -1,4 +1,5 @@
-//! The phone's inbox side: reading colleagues' Notify mails from the inbox
+//! The phone's inbox side: reading colleagues' Notify mails (and the
+//! server's People mail, its directory) from the inbox
 //! (IMAP, one short `sync` or a long IDLE session), believing one only once
 //! the company's mail system proved it came from the presence server (no
 //! authserv-id set: no proof, so none is believed), and keeping the presence
@@ -65,7 +66,7 @@ impl Terminal {
 
     pub(super) async fn read_notifies(&self, session: &mut MailSession) -> Result<usize, Error> {
         let query = format!(
-            "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} SUBJECT \"Notify\" FROM \"{}\"",
+            "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} OR SUBJECT \"Notify\" SUBJECT \"People\" FROM \"{}\"",
             self.config.presence_server
         );
         // Read before a crash or a lost connection, but not yet moved.
@@ -142,30 +143,23 @@ impl Terminal {
         Ok(())
     }
 
-    /// One mail from the inbox: a Notify proven to come from the presence
-    /// server updates that colleague; anything else is left for the user.
+    /// One mail from the inbox: a Notify (or a People) proven to come from
+    /// the presence server updates that colleague (or the directory);
+    /// anything else is left for the user.
     pub(super) fn read_mail(&self, raw: &[u8]) -> Result<Reading, Error> {
         let parsed = mail::parse(raw, Limits::default());
-        let Outcome::Presence(PresenceMessage::Notify(n)) = &parsed.outcome else {
-            debug!(outcome = ?parsed.outcome, "not a Notify");
-            return Ok(Reading::NotFromServer);
-        };
-        let mut n = n.clone();
-        // A phone that pinned the server's key at enrolment believes its
-        // signature alone; one without, the company mail system's proof.
-        match self.server_signed(&parsed) {
-            Some(true) => debug!("Notify signed by the pinned server key"),
-            Some(false) => {
-                warn!(from = ?parsed.envelope.from, "a Notify without the presence server's valid signature is left unread and not shown");
+        let (n, people) = match &parsed.outcome {
+            Outcome::Presence(PresenceMessage::Notify(n)) => (Some(n), None),
+            Outcome::Presence(PresenceMessage::People(p)) if p.watcher == self.account => {
+                (None, Some(p))
+            }
+            other => {
+                debug!(outcome = ?other, "not a Notify or People mail for this phone");
                 return Ok(Reading::NotFromServer);
             }
-            None => match proven_from_presence_server(&self.config, &parsed.envelope) {
-                Ok(proof) => debug!(%proof, "Notify proven"),
-                Err(why) => {
-                    warn!(from = ?parsed.envelope.from, "a Notify not proven to come from the presence server is left unread and not shown: {why}");
-                    return Ok(Reading::NotFromServer);
-                }
-            },
+        };
+        if !self.sent_by_presence_server(&parsed) {
+            return Ok(Reading::NotFromServer);
         }
         if let Some(id) = &parsed.envelope.message_id
             && self.store().seen(id)?
@@ -173,15 +167,54 @@ impl Terminal {
             return Ok(Reading::Presence { changed: false });
         }
         let now = Utc::now();
+        let changed = match (n, people) {
+            (Some(n), _) => self.take_notify(n.clone(), now)?,
+            (None, Some(people)) => {
+                self.take_people(people.clone(), now)?;
+                false
+            }
+            (None, None) => false,
+        };
+        if let Some(id) = &parsed.envelope.message_id {
+            self.store().mark_seen(id, now)?;
+        }
+        Ok(Reading::Presence { changed })
+    }
+
+    /// Whether the presence server sent this mail: a phone that pinned the
+    /// server's key at enrolment believes its signature alone; one without,
+    /// the company mail system's proof.
+    fn sent_by_presence_server(&self, parsed: &mail::ParsedMail) -> bool {
+        match self.server_signed(parsed) {
+            Some(true) => {
+                debug!("signed by the pinned server key");
+                true
+            }
+            Some(false) => {
+                warn!(from = ?parsed.envelope.from, "a mail without the presence server's valid signature is left unread and not shown");
+                false
+            }
+            None => match proven_sent_by_presence_server(&self.config, &parsed.envelope) {
+                Ok(proof) => {
+                    debug!(%proof, "proven to come from the presence server");
+                    true
+                }
+                Err(why) => {
+                    warn!(from = ?parsed.envelope.from, "a mail not proven to come from the presence server is left unread and not shown: {why}");
+                    false
+                }
+            },
+        }
+    }
+
+    /// A colleague's proven presence, kept unless what is stored is newer.
+    fn take_notify(&self, mut n: mail::Notify, now: chrono::DateTime<Utc>) -> Result<bool, Error> {
         if n.presence.clamp_future_updated(now) {
             debug!(colleague = %n.notifier, "Updated lies in the future; taken as now");
         }
         let saved = self
             .store()
             .save_colleague(n.notifier.as_str(), &n.presence, now)?;
-        if let Some(id) = &parsed.envelope.message_id {
-            self.store().mark_seen(id, now)?;
-        }
         if saved {
             info!(colleague = %n.notifier, "presence received");
             self.emit(Event::Colleague(Box::new(Colleague {
@@ -190,7 +223,7 @@ impl Terminal {
                 received_at: now,
             })));
         }
-        Ok(Reading::Presence { changed: saved })
+        Ok(saved)
     }
 
     /// Drops what the store no longer needs (colleagues' old locations,
@@ -234,7 +267,7 @@ pub enum NotifyRefusal {
 /// company's mail system (named by the account's authserv-id) proved it:
 /// the shared [`check_sender`], the same rule the server applies to mail it
 /// takes in. Without an authserv-id nothing is proven, so nothing counts.
-fn proven_from_presence_server(
+fn proven_sent_by_presence_server(
     config: &TerminalConfig,
     envelope: &mail::Envelope,
 ) -> Result<Proof, NotifyRefusal> {
@@ -339,14 +372,14 @@ mod tests {
         assert!(matches!(reading, Reading::NotFromServer));
         assert_eq!(shown, 0);
         let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
-        let refusal = proven_from_presence_server(&config, &envelope);
+        let refusal = proven_sent_by_presence_server(&config, &envelope);
         assert!(
             matches!(refusal, Err(NotifyRefusal::NoAuthservId)),
             "{refusal:?}"
         );
         config.authserv_id = Some("  ".into());
         assert!(matches!(
-            proven_from_presence_server(&config, &envelope),
+            proven_sent_by_presence_server(&config, &envelope),
             Err(NotifyRefusal::NoAuthservId)
         ));
     }
@@ -356,7 +389,7 @@ mod tests {
         let mut config = offline_config();
         config.presence_server = format!("other-{PRESENCE_SERVER}");
         let envelope = mail::parse(&notify(Some(&proven_stamp())), Limits::default()).envelope;
-        let refusal = proven_from_presence_server(&config, &envelope);
+        let refusal = proven_sent_by_presence_server(&config, &envelope);
         assert!(
             matches!(refusal, Err(NotifyRefusal::NotTheServer { .. })),
             "{refusal:?}"

@@ -5,11 +5,14 @@
 //! Publish and Subscribe mails, `send_queue` is that queue as the shared
 //! outbox policy sees it, `inbox` reads and proves the Notify mails, `loops`
 //! runs both in the background, `device` holds the phone's own signing key
-//! and the pinned server key (and enrols), and `events` is what the app hears.
+//! and the pinned server key (and enrols), `directory` the company directory
+//! the server sent and the colleagues the worker follows, and `events` is
+//! what the app hears.
 
 pub mod client;
 pub mod config;
 pub mod device;
+pub mod directory;
 pub mod engine;
 pub mod events;
 pub mod inbox;
@@ -22,6 +25,7 @@ mod testing;
 
 pub use client::Terminal;
 pub use config::{DEFAULT_LOCATION_TTL_SECS, MailServer, TerminalConfig};
+pub use directory::DirectoryCopy;
 pub use engine::Sharing;
 pub use events::{ConnectionStatus, Event, MailRefused};
 pub use store::{Colleague, Pruned};

@@ -62,7 +62,7 @@ impl Terminal {
         self.queued()
     }
 
-    fn queued(&self) -> Result<(), Error> {
+    pub(super) fn queued(&self) -> Result<(), Error> {
         let depth = self.store().outbox_depth()?;
         self.emit(Event::OutboxChanged { depth });
         self.outbox.wake();

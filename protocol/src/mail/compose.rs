@@ -55,7 +55,9 @@ pub fn compose(
         .subject(message.kind().subject())
         .message_id(Some(message_id))
         .header(ContentType::TEXT_PLAIN);
-    if let PresenceMessage::Notify(_) | PresenceMessage::Enrolled(_) = message {
+    if let PresenceMessage::Notify(_) | PresenceMessage::Enrolled(_) | PresenceMessage::People(_) =
+        message
+    {
         // RFC 3834: no mail system may answer a Notify.
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -106,6 +108,22 @@ pub fn body(message: &PresenceMessage) -> Result<String, ComposeError> {
             out.tag(Tag::Account, e.account.as_str())?;
             out.tag(Tag::Key, &e.key)?;
             out.tag(Tag::Device, &e.device)?;
+        }
+        PresenceMessage::Directory(d) => {
+            out.tag(Tag::Watcher, d.watcher.as_str())?;
+            if let Some(q) = &d.query {
+                out.tag(Tag::Query, q)?;
+            }
+        }
+        PresenceMessage::People(p) => {
+            out.tag(Tag::Watcher, p.watcher.as_str())?;
+            if let Some(q) = &p.query {
+                out.tag(Tag::Query, q)?;
+            }
+            out.tag(Tag::Total, &p.total.to_string())?;
+            for entry in &p.people {
+                out.tag(Tag::Person, &entry.to_line())?;
+            }
         }
     }
     Ok(out.0)

@@ -32,6 +32,10 @@ pub enum MailKind {
     Enrol,
     /// The server's signed answer to an Enrol: the key is bound.
     Enrolled,
+    /// A phone asks for the colleagues it may see (all, or those a query finds).
+    Directory,
+    /// The server's answer to a Directory: one `Person:` line per colleague.
+    People,
 }
 
 impl MailKind {
@@ -43,6 +47,8 @@ impl MailKind {
             Self::Notify => "Notify",
             Self::Enrol => "Enrol",
             Self::Enrolled => "Enrolled",
+            Self::Directory => "Directory",
+            Self::People => "People",
         }
     }
 
@@ -55,6 +61,8 @@ impl MailKind {
             Self::Notify,
             Self::Enrol,
             Self::Enrolled,
+            Self::Directory,
+            Self::People,
         ]
         .into_iter()
         .find(|k| s.eq_ignore_ascii_case(k.subject()))
@@ -150,6 +158,25 @@ pub struct Enrolled {
     pub device: String,
 }
 
+/// Directory: a phone asks for the colleagues its person may see; with a
+/// query, only those it finds (name, reading in kana or romaji, extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryQuery {
+    pub watcher: AccountName,
+    pub query: Option<String>,
+}
+
+/// People: the server's answer to a Directory, signed like a Notify. It
+/// lists at most what fits in one mail; `total` says how many the query
+/// found, so a phone knows when to search narrower.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct People {
+    pub watcher: AccountName,
+    pub query: Option<String>,
+    pub people: Vec<crate::people::DirectoryEntry>,
+    pub total: u32,
+}
+
 /// One presence mail, as its body says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -159,6 +186,8 @@ pub enum PresenceMessage {
     Notify(Notify),
     Enrol(Enrol),
     Enrolled(Enrolled),
+    Directory(DirectoryQuery),
+    People(People),
 }
 
 impl PresenceMessage {
@@ -168,6 +197,8 @@ impl PresenceMessage {
             Self::Subscribe(_) => MailKind::Subscribe,
             Self::Notify(_) => MailKind::Notify,
             Self::Enrol(_) => MailKind::Enrol,
+            Self::Directory(_) => MailKind::Directory,
+            Self::People(_) => MailKind::People,
             Self::Enrolled(_) => MailKind::Enrolled,
         }
     }
@@ -286,6 +317,9 @@ pub enum Malformed {
         tag: &'static str,
         error: ValueError,
     },
+    /// A value only this kind of mail has (a `Person:` line, a `Total`).
+    #[error("{tag}: {reason}")]
+    Unreadable { tag: &'static str, reason: String },
     #[error("{0}")]
     Tags(tags::TagError),
     #[error("Notifier: {count} colleagues named; at most {limit} in one Subscribe")]
@@ -300,7 +334,9 @@ impl Malformed {
         match self {
             Self::NotAMail | Self::MimeStructure => "message",
             Self::NoText | Self::Undecodable(_) => "body",
-            Self::MissingTag(t) | Self::BadValue { tag: t, .. } => t,
+            Self::MissingTag(t)
+            | Self::BadValue { tag: t, .. }
+            | Self::Unreadable { tag: t, .. } => t,
             Self::TooManyNotifiers { .. } => "Notifier",
             Self::Tags(tags::TagError::Repeated(t) | tags::TagError::TooLong { tag: t, .. }) => t,
             Self::Pidf(_) => "application/pidf+xml",

@@ -176,10 +176,12 @@ fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outco
     let Some(kind) = MailKind::from_subject(subject) else {
         return Outcome::NotPresence(NotPresence::Subject(subject.clone()));
     };
-    // A Notify (and an Enrolled) is an automatic reply by design; the others
-    // must come from a person.
-    if !matches!(kind, MailKind::Notify | MailKind::Enrolled)
-        && let Some((header, value)) = auto_reply_marker(message)
+    // The server's mails (Notify, Enrolled, People) are automatic replies by
+    // design; the others must come from a person.
+    if !matches!(
+        kind,
+        MailKind::Notify | MailKind::Enrolled | MailKind::People
+    ) && let Some((header, value)) = auto_reply_marker(message)
     {
         return Outcome::Refused(MailRefusal::AutoSubmitted { header, value });
     }
@@ -288,6 +290,39 @@ fn read_body(
             key: required(&tags, Tag::Key)?.to_owned(),
             device: required(&tags, Tag::Device)?.to_owned(),
         }),
+        MailKind::Directory => PresenceMessage::Directory(super::DirectoryQuery {
+            watcher: account(&tags, Tag::Watcher)?,
+            query: tags.one(Tag::Query).map(str::to_owned),
+        }),
+        MailKind::People => PresenceMessage::People(people(&tags)?),
+    })
+}
+
+/// A People mail's entries; one unreadable line refuses the mail (the
+/// server writes them all), and `Total` is at least what is listed.
+fn people(tags: &Tags) -> Result<super::People, Malformed> {
+    let people = tags
+        .all(Tag::Person)
+        .map(|line| {
+            crate::people::DirectoryEntry::from_line(line).map_err(|e| Malformed::Unreadable {
+                tag: Tag::Person.name(),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let listed = u32::try_from(people.len()).unwrap_or(u32::MAX);
+    let total = match tags.one(Tag::Total) {
+        Some(t) => t.trim().parse::<u32>().map_err(|e| Malformed::Unreadable {
+            tag: Tag::Total.name(),
+            reason: e.to_string(),
+        })?,
+        None => listed,
+    };
+    Ok(super::People {
+        watcher: account(tags, Tag::Watcher)?,
+        query: tags.one(Tag::Query).map(str::to_owned),
+        people,
+        total: total.max(listed),
     })
 }
 

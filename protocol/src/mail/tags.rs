@@ -26,6 +26,9 @@ pub enum Tag {
     Token,
     Key,
     Device,
+    Query,
+    Person,
+    Total,
 }
 
 impl Tag {
@@ -48,12 +51,15 @@ impl Tag {
             Self::Token => "Token",
             Self::Key => "Key",
             Self::Device => "Device",
+            Self::Query => "Query",
+            Self::Person => "Person",
+            Self::Total => "Total",
         }
     }
 
     /// Tags that may stand on several lines.
     pub fn is_repeatable(self) -> bool {
-        matches!(self, Self::Schedule | Self::Notifier)
+        matches!(self, Self::Schedule | Self::Notifier | Self::Person)
     }
 
     /// Reads a tag name: case, spaces, `-` and `_` do not matter
@@ -81,6 +87,9 @@ impl Tag {
             "token" => Self::Token,
             "key" => Self::Key,
             "device" => Self::Device,
+            "query" => Self::Query,
+            "person" => Self::Person,
+            "total" => Self::Total,
             _ => return None,
         })
     }

@@ -1,8 +1,10 @@
 //! Who is who, and who may see whom: the people of the configuration (and
 //! of the company's LDAP directory, `ldap`, read again by `refresh`) with
-//! their mail and SIP identities, and the authorization rules.
+//! their mail and SIP identities, and the authorization rules; `people`
+//! answers a phone's Directory mail from them.
 
 pub mod ldap;
+pub mod people;
 pub mod refresh;
 
 use std::collections::HashMap;

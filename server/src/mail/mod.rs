@@ -28,8 +28,8 @@ fn compose_signed(
     }
 }
 
-/// Composes the Notify mails of the step's deliveries (and an enrolled
-/// phone's confirmation) and queues them in the outbox, inside the caller's
+/// Composes the Notify mails of the step's deliveries (and the reply the
+/// sender is owed: an enrolled phone's confirmation, a directory) and queues them in the outbox, inside the caller's
 /// transaction, signed with `key`. Returns how many were queued.
 pub fn queue_deliveries(
     store: &mut dyn Store,
@@ -39,24 +39,21 @@ pub fn queue_deliveries(
     now: Time,
 ) -> crate::store::Result<usize> {
     let mut queued = 0;
-    if let Some((to, enrolled, reference)) = &step.enrolled {
+    if let Some(reply) = &step.reply {
         let envelope = ComposeEnvelope {
             from: server_address.to_owned(),
-            to: to.clone(),
+            to: reply.to.clone(),
             message_id: None,
-            in_reply_to: reference.clone(),
+            in_reply_to: reply.reference.clone(),
         };
-        match compose_signed(
-            &PresenceMessage::Enrolled(enrolled.clone()),
-            &envelope,
-            key,
-            now,
-        ) {
+        match compose_signed(&reply.message, &envelope, key, now) {
             Ok(raw) => {
-                store.enqueue_mail(server_address, to, &raw, None, now)?;
+                store.enqueue_mail(server_address, &reply.to, &raw, None, now)?;
                 queued += 1;
             }
-            Err(e) => tracing::error!(to = %to, error = %e, "cannot compose Enrolled"),
+            Err(e) => {
+                tracing::error!(to = %reply.to, kind = %reply.message.kind(), error = %e, "cannot compose the reply")
+            }
         }
     }
     for d in &step.deliveries {
