@@ -34,6 +34,11 @@ command -v ldapsearch >/dev/null || need+=(ldap-utils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v curl >/dev/null || need+=(curl)
+# The 16 KB page check of Android's native libraries (scripts/test-page-size.sh):
+# readelf, gcc to link test libraries, unzip for the .aar.
+command -v readelf >/dev/null || need+=(binutils)
+command -v gcc >/dev/null || need+=(gcc)
+command -v unzip >/dev/null || need+=(unzip)
 # The web board in a real browser (tests/tests/board.rs); fonts for Japanese.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)

@@ -6,6 +6,12 @@
   is part of module 'MailPresence'; ignoring import").
 - The core's C module is defined once: the app links the core only through
   the package (its binary target), never the XCFramework directly.
+- The app is compiled in the Swift 6 language mode (SWIFT_VERSION 6).
+- Background modes App Review asks about: `location` only when the app uses
+  continuous updates (startUpdatingLocation), and always when a source sets
+  allowsBackgroundLocationUpdates (which raises an exception without it).
+- Every permission text (NS...UsageDescription) is translated in the
+  InfoPlist.strings of every language the app declares (CFBundleLocalizations).
 - Prints the app's source files that need only Foundation and the package's
   modules, one per line, for scripts/test-swift.sh to type-check against the
   generated bindings; names the others (UIKit, SwiftUI, ...) on stderr.
@@ -45,6 +51,47 @@ def package_modules():
     return names
 
 
+def yaml_list(spec: str, key: str):
+    """The items of a one-line YAML list `key: [a, b]`, or None when absent."""
+    m = re.search(rf"^\s+{key}:\s*\[([^\]]*)\]", spec, re.M)
+    return None if m is None else [i.strip().strip("\"'") for i in m.group(1).split(",") if i.strip()]
+
+
+def strings_keys(path: Path):
+    """The keys an .strings file defines with a non-empty value."""
+    return set(re.findall(r'^\s*"(\w+)"\s*=\s*"[^"]+"\s*;', path.read_text(encoding="utf-8"), re.M))
+
+
+def store_checks(spec: str):
+    """What crashes at launch or stops an App Store review, readable without a Mac."""
+    failures = []
+    versions = re.findall(r"^\s+SWIFT_VERSION:\s*\"?([\d.]+)", spec, re.M)
+    if not versions or any(not v.startswith("6") for v in versions):
+        failures.append(f"project.yml: SWIFT_VERSION is {versions or 'not set'}; the app is built in the Swift 6 language mode (6.0)")
+    sources = "\n".join(p.read_text() for p in sorted((APP / "Sources").glob("*.swift")))
+    modes = yaml_list(spec, "UIBackgroundModes") or []
+    continuous = re.search(r"\.startUpdatingLocation\(", sources)
+    background_updates = re.search(r"allowsBackgroundLocationUpdates\s*=\s*true", sources)
+    if "location" in modes and not continuous:
+        failures.append("project.yml: UIBackgroundModes has `location`, but the app uses only significant changes and visits, "
+                        "which need no background mode (App Review asks why it is there)")
+    if background_updates and "location" not in modes:
+        failures.append("Sources: allowsBackgroundLocationUpdates = true without the `location` background mode raises at launch")
+    languages = yaml_list(spec, "CFBundleLocalizations") or []
+    if "ja" not in languages:
+        failures.append(f"project.yml: CFBundleLocalizations is {languages}; Japanese (ja) is the normal case")
+    texts = set(re.findall(r"^\s+(NS\w+UsageDescription):", spec, re.M))
+    for lang in languages:
+        strings = APP / "Resources" / f"{lang}.lproj" / "InfoPlist.strings"
+        if not strings.exists():
+            failures.append(f"{strings.relative_to(ROOT)} is missing: the permission texts in {lang}")
+            continue
+        missing = texts - strings_keys(strings)
+        if missing:
+            failures.append(f"{strings.relative_to(ROOT)}: no text for {', '.join(sorted(missing))}")
+    return failures
+
+
 def main() -> int:
     spec = (APP / "project.yml").read_text()
     taken = package_modules()
@@ -59,6 +106,7 @@ def main() -> int:
         if re.search(r"^\s+-\s*framework:.*xcframework", block, re.M):
             failures.append(f"project.yml: app target {name} links an XCFramework of the core directly; "
                             "it comes through MailPresenceKit, and both would define MailPresenceFFI")
+    failures += store_checks(spec)
     allowed = {"Foundation"} | taken
     for source in sorted((APP / "Sources").glob("*.swift")):
         imports = set(re.findall(r"^\s*(?:@\w+\s+)*import\s+(\w+)", source.read_text(), re.M))

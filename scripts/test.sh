@@ -56,6 +56,9 @@ cargo test --workspace --locked
 step "package: the Debian package installed into a fresh Debian 12 chroot, its unit checked, started as its user"
 scripts/test-package.sh
 
+step "Android: the 16 KB page check build-android.sh runs on the libraries the app packs"
+scripts/test-page-size.sh
+
 step "Kotlin: the Android app's plain layer on the JVM, against the core library"
 scripts/test-kotlin.sh
 

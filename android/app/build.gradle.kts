@@ -21,6 +21,10 @@ android {
         buildConfigField("String", "MICROSOFT_CLIENT_ID", registration("microsoftClientId"))
         buildConfigField("String", "MICROSOFT_TENANT", registration("microsoftTenant"))
         buildConfigField("String", "GOOGLE_CLIENT_ID", registration("googleClientId"))
+        // The ABIs scripts/build-android.sh builds the core for: without the
+        // filter JNA's x86, armeabi and MIPS libraries would be packed as well,
+        // and a phone of such an ABI would install an app without its core.
+        ndk { abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64") }
     }
     buildFeatures { compose = true; buildConfig = true }
     compileOptions {
@@ -49,7 +53,11 @@ dependencies {
     implementation(project(":presence-ui")) {
         exclude(group = "net.java.dev.jna")
     }
-    implementation("net.java.dev.jna:jna:5.13.0@aar")
+    // 5.17.0 is the first JNA whose libjnidispatch.so loads on 16 KB-page
+    // devices (5.13 to 5.16 are refused or crash there; Google Play refuses
+    // apps targeting Android 15+ that pack them). scripts/build-android.sh
+    // checks this aar's libraries (scripts/check-page-size.sh).
+    implementation("net.java.dev.jna:jna:5.17.0@aar")
     implementation(platform("androidx.compose:compose-bom:2024.12.01"))
     implementation("androidx.compose.material3:material3")
     implementation("androidx.compose.ui:ui")

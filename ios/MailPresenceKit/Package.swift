@@ -1,6 +1,7 @@
-// swift-tools-version:5.10
+// swift-tools-version:6.0
 // The iOS app's code that is not UIKit, SwiftUI or CoreLocation, with the core's
-// generated bindings (which use Swift 5.10's nonisolated(unsafe)).
+// generated bindings. Tools version 6.0: every target is compiled in the Swift 6
+// language mode (complete data-race checking), the generated bindings too.
 //
 // The C module of the core's functions, MailPresenceFFI, is defined once:
 // - on Apple platforms by the XCFramework scripts/build-ios.sh puts beside this

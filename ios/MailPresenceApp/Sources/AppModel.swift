@@ -9,7 +9,6 @@ import Network
 
 @MainActor
 final class AppModel: ObservableObject {
-    static weak var shared: AppModel?
     let lang = Lang(localeIdentifier: Locale.preferredLanguages.first ?? "ja")
     let colleagues: ColleaguesStore
     let session: AccountSession
@@ -40,7 +39,6 @@ final class AppModel: ObservableObject {
             if keys.load() != nil { _ = try client.useDeviceKey(storage: keys) }
             return client
         }
-        Self.shared = self
         colleagues.onChange = { [weak self] in Task { @MainActor in self?.objectWillChange.send() } }
         if let saved = session.form().signIn {
             signIn = try? MailSignIn(lang: lang, signIn: SignIn(provider: saved, redirectUri: SignInSession.redirectURI, storage: tokens))
@@ -48,15 +46,17 @@ final class AppModel: ObservableObject {
         }
         message = session.openSaved()
         own = try? client?.ownPresence()
-        network.pathUpdateHandler = { [weak self] path in
-            Task { @MainActor in self?.client?.networkChanged(online: path.status == .satisfied) }
+        // Called on the monitor's queue, not the main actor: only the answer crosses over.
+        network.pathUpdateHandler = { @Sendable [weak self] path in
+            let online = path.status == .satisfied
+            Task { @MainActor in self?.client?.networkChanged(online: online) }
         }
         network.start(queue: .global(qos: .utility))
-        location.onFix = { [weak self] lat, lon, accuracy, time in
-            Task { @MainActor in await self?.fix(lat: lat, lon: lon, accuracy: accuracy, time: time) }
+        location.onFix = { [weak self] lat, lon, accuracy, timeUnixMs in
+            Task { await self?.fix(lat: lat, lon: lon, accuracy: accuracy, timeUnixMs: timeUnixMs) }
         }
         location.onAccess = { [weak self] access in
-            Task { @MainActor in await self?.accessChanged(access) }
+            Task { await self?.accessChanged(access) }
         }
         Task { await resumeSharing() }
     }
@@ -160,8 +160,13 @@ final class AppModel: ObservableObject {
         await run { location.carryOut(try await LocationSharing.resumed(access, client: $0)) }
     }
 
-    private func fix(lat: Double, lon: Double, accuracy: Double, time: Date) async {
-        await run { _ = try await $0.locationFix(lat: lat, lon: lon, accuracyM: accuracy, timeUnixMs: Int64(time.timeIntervalSince1970 * 1000)) }
+    private func fix(lat: Double, lon: Double, accuracy: Double, timeUnixMs: Int64?) async {
+        await run { _ = try await $0.locationFix(lat: lat, lon: lon, accuracyM: accuracy, timeUnixMs: timeUnixMs) }
+    }
+
+    /// A background refresh (BackgroundRefresh): true only when the core read the mailbox.
+    func syncInBackground() async -> Bool {
+        await BackgroundSync.run(client)
     }
 }
 

@@ -45,7 +45,10 @@ struct QRScanner: UIViewControllerRepresentable {
 
     final class ScannerController: UIViewController, AVCaptureMetadataOutputObjectsDelegate {
         var found: ((String) -> Void)?
-        private let session = AVCaptureSession()
+        // AVCaptureSession is not marked Sendable, yet Apple has startRunning()
+        // called off the main thread (it blocks); the session is only started
+        // there and stopped here, as AVFoundation allows.
+        nonisolated(unsafe) private let session = AVCaptureSession()
 
         override func viewDidLoad() {
             super.viewDidLoad()
@@ -64,10 +67,13 @@ struct QRScanner: UIViewControllerRepresentable {
             DispatchQueue.global(qos: .userInitiated).async { self.session.startRunning() }
         }
 
-        func metadataOutput(_ output: AVCaptureMetadataOutput, didOutput objects: [AVMetadataObject], from connection: AVCaptureConnection) {
+        // Called on the main queue (setMetadataObjectsDelegate above).
+        nonisolated func metadataOutput(_ output: AVCaptureMetadataOutput, didOutput objects: [AVMetadataObject], from connection: AVCaptureConnection) {
             guard let text = (objects.first as? AVMetadataMachineReadableCodeObject)?.stringValue else { return }
-            session.stopRunning()
-            found?(text)
+            MainActor.assumeIsolated {
+                session.stopRunning()
+                found?(text)
+            }
         }
     }
 }

@@ -2,20 +2,26 @@
 // (arrivals and departures), handed to the core, which decides whether the
 // address changed. What to start and when is decided by LocationSharing;
 // this only asks, reports the answer, and starts or stops.
+//
+// Both services deliver in the background and relaunch the app without the
+// `location` background mode (only continuous updates need it), so the app
+// does not declare it and does not set allowsBackgroundLocationUpdates
+// (which raises an exception without that mode).
 import CoreLocation
 import MailPresenceUI
 
+@MainActor
 final class LocationTracker: NSObject, CLLocationManagerDelegate {
-    var onFix: ((Double, Double, Double, Date) -> Void)?
+    /// A fix: latitude, longitude, accuracy in metres, time in ms since 1970 (nil: now).
+    var onFix: ((Double, Double, Double, Int64?) -> Void)?
     /// The person answered the request or changed it in Settings.
     var onAccess: ((LocationAccess) -> Void)?
     private let manager = CLLocationManager()
 
     override init() {
         super.init()
+        // Made on the main thread, so CoreLocation calls the delegate there.
         manager.delegate = self
-        manager.allowsBackgroundLocationUpdates = true
-        manager.pausesLocationUpdatesAutomatically = true
     }
 
     var access: LocationAccess {
@@ -40,17 +46,26 @@ final class LocationTracker: NSObject, CLLocationManagerDelegate {
         }
     }
 
-    func locationManagerDidChangeAuthorization(_ manager: CLLocationManager) {
-        onAccess?(access)
+    // CoreLocation calls these on the thread that made the manager (main):
+    // the values are taken out here, then handed over on the main actor.
+
+    nonisolated func locationManagerDidChangeAuthorization(_ manager: CLLocationManager) {
+        MainActor.assumeIsolated { onAccess?(access) }
     }
 
-    func locationManager(_ manager: CLLocationManager, didUpdateLocations locations: [CLLocation]) {
-        for l in locations where l.horizontalAccuracy >= 0 {
-            onFix?(l.coordinate.latitude, l.coordinate.longitude, l.horizontalAccuracy, l.timestamp)
+    nonisolated func locationManager(_ manager: CLLocationManager, didUpdateLocations locations: [CLLocation]) {
+        let fixes = locations.filter { $0.horizontalAccuracy >= 0 }.map {
+            ($0.coordinate.latitude, $0.coordinate.longitude, $0.horizontalAccuracy, Int64(($0.timestamp.timeIntervalSince1970 * 1000).rounded()))
+        }
+        MainActor.assumeIsolated {
+            for (lat, lon, accuracy, time) in fixes { onFix?(lat, lon, accuracy, time) }
         }
     }
 
-    func locationManager(_ manager: CLLocationManager, didVisit visit: CLVisit) {
-        onFix?(visit.coordinate.latitude, visit.coordinate.longitude, visit.horizontalAccuracy, visit.arrivalDate)
+    nonisolated func locationManager(_ manager: CLLocationManager, didVisit visit: CLVisit) {
+        // Unknown arrival (distantPast) or a visit that ended: see VisitFix.
+        guard case let .here(time) = VisitFix(arrival: visit.arrivalDate, departure: visit.departureDate) else { return }
+        let (lat, lon, accuracy) = (visit.coordinate.latitude, visit.coordinate.longitude, visit.horizontalAccuracy)
+        MainActor.assumeIsolated { onFix?(lat, lon, accuracy, time) }
     }
 }

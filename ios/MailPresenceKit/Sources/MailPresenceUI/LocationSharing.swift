@@ -8,12 +8,12 @@ import Foundation
 import MailPresence
 
 /// What the person allowed for location, in plain names.
-public enum LocationAccess: Equatable {
+public enum LocationAccess: Equatable, Sendable {
     case notDetermined, denied, whenInUse, always
 }
 
 /// What the app does next for the switch.
-public enum SharingAction: Equatable {
+public enum SharingAction: Equatable, Sendable {
     /// Ask for location access; hand the answer to `accessChanged`.
     case requestAccess
     /// Deliver location updates to the core.
@@ -24,7 +24,7 @@ public enum SharingAction: Equatable {
     case unchanged
 }
 
-public struct SharingStep: Equatable {
+public struct SharingStep: Equatable, Sendable {
     public let action: SharingAction
     /// A sentence for the screen, when sharing went off by itself.
     public let message: String?

@@ -3,9 +3,10 @@
 // start() in an ASWebAuthenticationSession and hands back the address it was
 // redirected to; everything else (state check, PKCE, the code exchange, the
 // refresh token going to the Keychain-backed storage) happens in the core.
+import Foundation
 import MailPresence
 
-public enum SignInState: Equatable {
+public enum SignInState: Equatable, Sendable {
     /// No refresh token is kept: the button is shown.
     case signedOut
     /// The browser session is open on the provider's page.
@@ -19,15 +20,24 @@ public enum SignInState: Equatable {
     case failed(String)
 }
 
-public final class MailSignIn {
+/// Sendable: the app's main actor awaits its steps, which run off the main
+/// actor (the core's calls), while the Account screen reads `state`; the
+/// state is only read and written under the lock.
+public final class MailSignIn: @unchecked Sendable {
     private let lang: Lang
     private let signIn: SignIn
-    public private(set) var state: SignInState
+    private let lock = NSLock()
+    private var current: SignInState
+
+    public private(set) var state: SignInState {
+        get { lock.with { current } }
+        set { lock.with { current = newValue } }
+    }
 
     public init(lang: Lang, signIn: SignIn) {
         self.lang = lang
         self.signIn = signIn
-        state = signIn.isSignedIn() ? .signedIn : .signedOut
+        current = signIn.isSignedIn() ? .signedIn : .signedOut
     }
 
     /// The provider's page to open in the browser session.

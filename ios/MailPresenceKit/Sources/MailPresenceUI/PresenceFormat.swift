@@ -3,7 +3,7 @@
 import Foundation
 import MailPresence
 
-public enum Lang: String {
+public enum Lang: String, Sendable {
     case ja, en
     public init(localeIdentifier: String) { self = localeIdentifier.lowercased().hasPrefix("ja") ? .ja : .en }
 }

@@ -120,21 +120,20 @@ class EnrolActivity : ComponentActivity() {
     /** Keeps the account (the password or the sign-in still to come on the
      *  Account screen), makes the device key, sends the Enrol mail and waits
      *  for the server's signed answer before saying "enrolled". */
-    private fun enrol(app: PresenceApp, c: EnrolmentCode) {
+    private fun enrol(app: PresenceApp, c: EnrolmentCode) = lifecycleScope.launch {
+        // Opening the account runs off the main thread (AccountSession).
         val saved = app.session.save(AccountForm.fromEnrolment(c).copy(password = app.session.form().password))
         if (saved != SaveResult.Saved) {
             message = (saved as? SaveResult.Failed)?.message ?: getString(R.string.enrol_finish_account)
-            return
+            return@launch
         }
-        val client = app.client ?: return
-        lifecycleScope.launch {
-            message = try {
-                client.useDeviceKey(app.deviceKeys)
-                client.enrol(c.token, android.os.Build.MODEL)
-                if (client.enrolled(120u)) getString(R.string.enrolled) else getString(R.string.enrol_waiting)
-            } catch (e: PresenceException) {
-                ErrorText.of(e, app.lang)
-            }
+        val client = app.client ?: return@launch
+        message = try {
+            client.useDeviceKey(app.deviceKeys)
+            client.enrol(c.token, android.os.Build.MODEL)
+            if (client.enrolled(120u)) getString(R.string.enrolled) else getString(R.string.enrol_waiting)
+        } catch (e: PresenceException) {
+            ErrorText.of(e, app.lang)
         }
     }
 }

@@ -1,6 +1,8 @@
 // The four screens (My status, Colleagues, Account, About) in Compose. They
 // draw state from the presence-ui layer and carry out what it decides
-// (permissions, the location service); no logic here.
+// (permissions, the location service); no logic here. While the app starts
+// (AppLaunch, off the main thread) a loading screen; if the start failed, a
+// screen saying what failed.
 package org.mailpresence.app
 
 import android.Manifest
@@ -11,9 +13,19 @@ import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
 import androidx.activity.result.contract.ActivityResultContracts
+import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.CircularProgressIndicator
+import androidx.compose.material3.LinearProgressIndicator
+import androidx.compose.ui.Alignment
+import androidx.lifecycle.Lifecycle
+import androidx.lifecycle.LifecycleEventObserver
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
 import androidx.compose.material3.Button
@@ -54,6 +66,7 @@ import org.mailpresence.PresenceException
 import org.mailpresence.WatchHandle
 import org.mailpresence.ui.AccountForm
 import org.mailpresence.ui.ErrorText
+import org.mailpresence.ui.LaunchState
 import org.mailpresence.ui.MyStatusState
 import org.mailpresence.ui.Permission
 import org.mailpresence.ui.PresenceFormat
@@ -76,8 +89,11 @@ class MainActivity : ComponentActivity() {
     private fun carryOut(action: SharingAction) {
         when (action) {
             is SharingAction.AskPermissions -> askPermissions.launch(action.permissions.mapNotNull(::manifestName).toTypedArray())
-            SharingAction.StartLocationService -> startForegroundService(Intent(this, LocationService::class.java))
-            SharingAction.StopLocationService -> stopService(Intent(this, LocationService::class.java))
+            SharingAction.StartLocationService -> if (!LocationService.start(this)) LocationService.showPaused(this)
+            SharingAction.StopLocationService -> {
+                stopService(Intent(this, LocationService::class.java))
+                LocationService.clearPaused(this)
+            }
             SharingAction.Unchanged -> Unit
         }
     }
@@ -89,37 +105,78 @@ class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         val app = application as PresenceApp
+        // Back on screen (also after the worker changed the permission in
+        // Settings): sharing runs on, or goes off if access was taken away.
+        lifecycle.addObserver(LifecycleEventObserver { _, event ->
+            val state = status
+            if (event == Lifecycle.Event.ON_RESUME && state != null) lifecycleScope.launch { carryOut(state.resumeSharing(grantedNow())) }
+        })
         setContent {
             MaterialTheme {
-                val client by app.session.client.collectAsState()
-                var tab by remember { mutableStateOf(if (client == null) 2 else 0) }
-                Scaffold(bottomBar = {
-                    NavigationBar {
-                        listOf(R.string.tab_status, R.string.tab_colleagues, R.string.tab_account, R.string.tab_about).forEachIndexed { i, label ->
-                            NavigationBarItem(selected = tab == i, onClick = { tab = i }, icon = {}, label = { Text(stringResource(label)) })
-                        }
-                    }
-                }) { padding ->
-                    Column(Modifier.padding(padding).padding(16.dp)) {
-                        val open = client
-                        when {
-                            tab == 0 && open != null -> {
-                                // A new client (the account changed) gets a new state.
-                                val state = remember(open) { MyStatusState(open, app.lang) }
-                                LaunchedEffect(state) {
-                                    status = state
-                                    carryOut(state.resumeSharing(grantedNow()))
-                                }
-                                MyStatusScreen(app, state, onSwitch = { on -> lifecycleScope.launch { carryOut(state.switchSharing(on)) } })
-                            }
-                            tab == 1 && open != null -> ColleaguesScreen(app, open)
-                            tab == 3 -> AboutScreen(app)
-                            else -> AccountScreen(app)
-                        }
-                    }
+                when (val started = app.appLaunch.state.collectAsState().value) {
+                    LaunchState.Starting -> Loading(stringResource(R.string.loading))
+                    is LaunchState.Failed -> LaunchFailed(started)
+                    is LaunchState.Ready -> Screens(app)
                 }
             }
         }
+    }
+
+    @Composable
+    private fun Screens(app: PresenceApp) {
+        val client by app.session.client.collectAsState()
+        val opening by app.session.opening.collectAsState()
+        var tab by remember { mutableStateOf(if (client == null) 2 else 0) }
+        Scaffold(topBar = {
+            // A new place detail or a saved account reopens the core (off the main thread).
+            if (opening) Column {
+                LinearProgressIndicator(Modifier.fillMaxWidth())
+                Text(stringResource(R.string.opening_account), Modifier.padding(8.dp))
+            }
+        }, bottomBar = {
+            NavigationBar {
+                listOf(R.string.tab_status, R.string.tab_colleagues, R.string.tab_account, R.string.tab_about).forEachIndexed { i, label ->
+                    NavigationBarItem(selected = tab == i, onClick = { tab = i }, icon = {}, label = { Text(stringResource(label)) })
+                }
+            }
+        }) { padding ->
+            Column(Modifier.padding(padding).padding(16.dp)) {
+                val open = client
+                when {
+                    tab == 0 && open != null -> {
+                        // A new client (the account changed) gets a new state.
+                        val state = remember(open) { MyStatusState(open, app.lang) }
+                        LaunchedEffect(state) {
+                            status = state
+                            carryOut(state.resumeSharing(grantedNow()))
+                        }
+                        MyStatusScreen(app, state, onSwitch = { on -> lifecycleScope.launch { carryOut(state.switchSharing(on)) } })
+                    }
+                    tab == 1 && open != null -> ColleaguesScreen(app, open)
+                    tab == 3 -> AboutScreen(app)
+                    else -> AccountScreen(app)
+                }
+            }
+        }
+    }
+}
+
+@Composable
+fun Loading(text: String) {
+    Column(Modifier.fillMaxSize().padding(32.dp), verticalArrangement = Arrangement.Center, horizontalAlignment = Alignment.CenterHorizontally) {
+        CircularProgressIndicator()
+        Text(text, Modifier.padding(top = 16.dp))
+    }
+}
+
+/** What failed at start, what to do, and the error itself for IT. */
+@Composable
+fun LaunchFailed(failed: LaunchState.Failed) {
+    Column(Modifier.fillMaxSize().padding(24.dp).verticalScroll(rememberScrollState())) {
+        Text(failed.title, style = MaterialTheme.typography.headlineSmall, color = MaterialTheme.colorScheme.error)
+        Text(failed.text, Modifier.padding(vertical = 16.dp))
+        Text(stringResource(R.string.details_for_it), style = MaterialTheme.typography.labelLarge)
+        Text(failed.detail, style = MaterialTheme.typography.bodySmall)
     }
 }
 
@@ -162,7 +219,7 @@ fun MyStatusScreen(app: PresenceApp, state: MyStatusState, onSwitch: (Boolean) -
             org.mailpresence.Granularity.STREET to R.string.granularity_street,
         ).forEach { (g, label) ->
             FilterChip(selected = false, onClick = {
-                granularityError = (app.session.changeGranularity(g) as? SaveResult.Failed)?.message
+                scope.launch { granularityError = (app.session.changeGranularity(g) as? SaveResult.Failed)?.message }
             }, label = { Text(stringResource(label)) })
         }
     }
@@ -241,10 +298,12 @@ fun AccountScreen(app: PresenceApp) {
     val saved = stringResource(R.string.saved)
     Row {
         Button(onClick = {
-            when (val r = app.session.save(form)) {
-                is SaveResult.Problems -> { problems = r.problems; result = null }
-                is SaveResult.Failed -> { problems = emptyList(); result = r.message }
-                SaveResult.Saved -> { problems = emptyList(); result = saved }
+            scope.launch {
+                when (val r = app.session.save(form)) {
+                    is SaveResult.Problems -> { problems = r.problems; result = null }
+                    is SaveResult.Failed -> { problems = emptyList(); result = r.message }
+                    SaveResult.Saved -> { problems = emptyList(); result = saved }
+                }
             }
         }) { Text(stringResource(R.string.save)) }
         Button(onClick = {

@@ -3,11 +3,20 @@
 // that worked keeps the form and closes the old client, so a mistake never
 // crashes the app nor leaves it without the account that worked. The shell
 // supplies how a client is opened (its storage folder, the map pack) and
-// where the form is kept (encrypted preferences).
+// where the form is kept (encrypted preferences). Opening a client reads the
+// map pack and opens the phone's store: the work, and the vault's key-store
+// reads, run on the `io` dispatcher, never on the caller's (the main thread:
+// an ANR risk at launch and on every change of the place detail), one at a
+// time; `opening` says when the screen should show that it is loading.
 package org.mailpresence.ui
 
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+import kotlinx.coroutines.withContext
 import org.mailpresence.AccountConfig
 import org.mailpresence.Granularity
 import org.mailpresence.PresenceClient
@@ -34,36 +43,54 @@ class AccountSession(
     private val lang: Lang,
     private val vault: AccountVault,
     private val listener: PresenceListener,
+    private val io: CoroutineDispatcher = Dispatchers.IO,
     private val open: (AccountConfig) -> PresenceClient,
 ) {
     private val current = MutableStateFlow<PresenceClient?>(null)
+    private val busy = MutableStateFlow(false)
+    private val oneAtATime = Mutex()
 
     /** The client in use; a new one after every successful Save. */
     val client: StateFlow<PresenceClient?> get() = current
+
+    /** True while an account is being opened (the screen shows it loading). */
+    val opening: StateFlow<Boolean> get() = busy
 
     /** The form the Account screen starts from. */
     fun form(): AccountForm = vault.load() ?: AccountForm()
 
     /** At app start: opens the saved account, if any. Null, or why not. */
-    fun openSaved(): String? {
-        val form = vault.load() ?: return null
-        return (replaceWith(form) as? SaveResult.Failed)?.message
+    suspend fun openSaved(): String? = work {
+        val form = vault.load() ?: return@work null
+        (replaceWith(form) as? SaveResult.Failed)?.message
     }
 
-    fun save(form: AccountForm): SaveResult {
+    suspend fun save(form: AccountForm): SaveResult = work { saveNow(form) }
+
+    /** The place detail chosen on the status screen: the saved account again, with it. */
+    suspend fun changeGranularity(granularity: Granularity): SaveResult = work {
+        val form = vault.load() ?: return@work SaveResult.Failed(
+            if (lang == Lang.JA) "先にアカウントを設定してください。" else "Set up the account first.",
+        )
+        saveNow(form.copy(granularity = granularity))
+    }
+
+    /** On `io`, one opening at a time (two quick taps open two clients in turn, never together). */
+    private suspend fun <T> work(block: () -> T): T = oneAtATime.withLock {
+        busy.value = true
+        try {
+            withContext(io) { block() }
+        } finally {
+            busy.value = false
+        }
+    }
+
+    private fun saveNow(form: AccountForm): SaveResult {
         val problems = form.problems(lang)
         if (problems.isNotEmpty()) return SaveResult.Problems(problems)
         val result = replaceWith(form)
         if (result == SaveResult.Saved) vault.save(form)
         return result
-    }
-
-    /** The place detail chosen on the status screen: the saved account again, with it. */
-    fun changeGranularity(granularity: Granularity): SaveResult {
-        val form = vault.load() ?: return SaveResult.Failed(
-            if (lang == Lang.JA) "先にアカウントを設定してください。" else "Set up the account first.",
-        )
-        return save(form.copy(granularity = granularity))
     }
 
     /** Stops and releases the client (the app is going away). */

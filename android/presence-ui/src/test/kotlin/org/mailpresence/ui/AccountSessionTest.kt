@@ -9,6 +9,9 @@ import org.junit.Assert.assertNull
 import org.junit.Assert.assertSame
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.runBlocking
+import java.util.concurrent.Executors
 import org.junit.Test
 import org.mailpresence.AccountConfig
 import org.mailpresence.Granularity
@@ -34,7 +37,7 @@ class AccountSessionTest {
         assertEquals(emptyList<AccountForm.Problem>(), AccountForm("tanaka", "tanaka@example.co.jp", "pw", "presence@example.co.jp", "mail.example.co.jp", authservId = "mx.example.co.jp").problems(Lang.JA))
     }
 
-    @Test fun `the mail system's authserv-id is asked for, says why, and reaches the core`() {
+    @Test fun `the mail system's authserv-id is asked for, says why, and reaches the core`() = runBlocking<Unit> {
         val missing = offlineForm().copy(authservId = " ").problems(Lang.EN)
         assertEquals(listOf(AccountForm.Field.AUTHSERV_ID), missing.map { it.field })
         assertTrue(missing.single().text, missing.single().text.contains("no colleague's presence can be shown"))
@@ -86,7 +89,7 @@ class AccountSessionTest {
         assertEquals(AccountForm.Field.PASSWORD in unregistered.problems(Lang.EN).map { it.field }, true)
     }
 
-    @Test fun `a form with mistakes opens nothing and keeps nothing`() {
+    @Test fun `a form with mistakes opens nothing and keeps nothing`() = runBlocking<Unit> {
         val vault = MemoryVault()
         val s = session(vault)
         val result = s.save(offlineForm().copy(mail = "tanaka"))
@@ -97,7 +100,7 @@ class AccountSessionTest {
         assertNull(s.client.value)
     }
 
-    @Test fun `Save opens the core and keeps the form, and the next Save closes the old client`() {
+    @Test fun `Save opens the core and keeps the form, and the next Save closes the old client`() = runBlocking<Unit> {
         val vault = MemoryVault()
         val s = session(vault)
         assertEquals(SaveResult.Saved, s.save(offlineForm()))
@@ -120,7 +123,7 @@ class AccountSessionTest {
         assertNull(s.client.value)
     }
 
-    @Test fun `a client that cannot be opened is an error in words, and the old one stays`() {
+    @Test fun `a client that cannot be opened is an error in words, and the old one stays`() = runBlocking<Unit> {
         val vault = MemoryVault()
         var storage = dir
         val s = session(vault) { storage }
@@ -135,7 +138,7 @@ class AccountSessionTest {
         s.close()
     }
 
-    @Test fun `the saved account opens at start, and a new place detail reopens it`() {
+    @Test fun `the saved account opens at start, and a new place detail reopens it`() = runBlocking<Unit> {
         val vault = MemoryVault(offlineForm())
         val s = session(vault)
         assertNull(s.openSaved())
@@ -146,7 +149,25 @@ class AccountSessionTest {
         s.close()
     }
 
-    @Test fun `a new place detail without an account says so`() {
+    @Test fun `the core is opened off the caller's thread, and the screen can show it loading`() = runBlocking<Unit> {
+        val io = Executors.newSingleThreadExecutor { Thread(it, "account-io") }
+        val seen = mutableListOf<Pair<String, Boolean>>()
+        lateinit var s: AccountSession
+        s = AccountSession(Lang.JA, MemoryVault(offlineForm()), ColleaguesState(Lang.JA), io.asCoroutineDispatcher()) { config ->
+            seen += Thread.currentThread().name to s.opening.value
+            PresenceClient(config, dir, mapPack()).also { it.networkChanged(false) }
+        }
+        assertEquals(false, s.opening.value)
+        assertNull(s.openSaved())
+        assertEquals(SaveResult.Saved, s.changeGranularity(Granularity.STREET))
+        // Both openings on the io thread, each while `opening` said so; done now.
+        assertEquals(listOf("account-io" to true, "account-io" to true), seen)
+        assertEquals(false, s.opening.value)
+        s.close()
+        io.shutdown()
+    }
+
+    @Test fun `a new place detail without an account says so`() = runBlocking<Unit> {
         val s = session(MemoryVault())
         assertEquals(SaveResult.Failed("先にアカウントを設定してください。"), s.changeGranularity(Granularity.STREET))
     }

@@ -52,8 +52,10 @@ private class Phone(val form: AccountForm, val dir: String = tempDir("mailpresen
 
     /** Opens the saved account, as the app does at launch. */
     fun launch(): Phone {
-        assertNull(session.openSaved())
-        runBlocking { colleagues.attach(client) }
+        runBlocking {
+            assertNull(session.openSaved())
+            colleagues.attach(client)
+        }
         return this
     }
 
