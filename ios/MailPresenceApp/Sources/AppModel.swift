@@ -46,6 +46,7 @@ final class AppModel: ObservableObject {
         }
         message = session.openSaved()
         own = try? client?.ownPresence()
+        attachColleagues()
         // Called on the monitor's queue, not the main actor: only the answer crosses over.
         network.pathUpdateHandler = { @Sendable [weak self] path in
             let online = path.status == .satisfied
@@ -61,6 +62,14 @@ final class AppModel: ObservableObject {
         Task { await resumeSharing() }
     }
 
+    /// The opened client's followed colleagues and directory, shown at once
+    /// from its store (at start and after every Save).
+    private func attachColleagues() {
+        guard let client else { return }
+        let colleagues = self.colleagues
+        Task { try? await colleagues.attach(client) }
+    }
+
     /// Save on the Account screen: the form's mistakes, or the result in words.
     func save(_ form: AccountForm) -> [AccountForm.Problem] {
         let result = session.save(form)
@@ -71,6 +80,7 @@ final class AppModel: ObservableObject {
         case .saved:
             message = nil
             own = try? client?.ownPresence()
+            attachColleagues()
             Task { await resumeSharing() }
         }
         return []
@@ -114,7 +124,7 @@ final class AppModel: ObservableObject {
     }
 
     func changeGranularity(_ granularity: Granularity) {
-        if case let .failed(text) = session.changeGranularity(granularity) { message = text }
+        if case let .failed(text) = session.changeGranularity(granularity) { message = text } else { attachColleagues() }
         objectWillChange.send()
     }
 

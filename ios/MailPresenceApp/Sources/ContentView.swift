@@ -58,24 +58,58 @@ struct MyStatusView: View {
 }
 
 struct ColleaguesView: View {
+    // Follows live in the core (ColleaguesStore.follow), not in this view:
+    // leaving it ends nothing.
     @EnvironmentObject var model: AppModel
-    @State private var name = ""
-    @State private var watch: WatchHandle?
+    @Environment(\.openURL) private var openURL
+    @State private var query = ""
+    @State private var problem: String?
+    @State private var chosen: String?
     var body: some View {
         List {
             if let line = model.colleagues.connection { Text(line).foregroundColor(.red) }
-            HStack {
-                TextField("colleagues.name", text: $name)
-                Button("colleagues.lookup") { Task { await model.run { try await $0.lookup(accounts: [name]) } } }
-                Button("colleagues.watch") { watch?.stop(); watch = try? model.client?.watch(accounts: [name]) }
+            if let problem { Text(problem).foregroundColor(.red) }
+            TextField("colleagues.search", text: $query)
+                .textInputAutocapitalization(.never)
+                .autocorrectionDisabled()
+            if !query.isEmpty {
+                if let d = model.colleagues.directory, d.total > d.listed {
+                    Text(String(format: String(localized: "colleagues.cut"), Int(d.listed), Int(d.total)))
+                }
+                ForEach((try? model.colleagues.search(query)) ?? [], id: \.entry.account) { found in
+                    HStack {
+                        VStack(alignment: .leading) {
+                            Text(found.entry.name).font(.headline)
+                            Text([found.entry.reading, found.entry.department, found.entry.extension].compactMap { $0 }.joined(separator: " · "))
+                        }
+                        Spacer()
+                        if !found.following {
+                            Button("colleagues.follow") { Task { problem = await model.colleagues.follow([found.entry.account]) } }
+                        }
+                    }
+                }
+            } else {
+                ForEach(model.colleagues.rows(), id: \.account) { row in
+                    VStack(alignment: .leading) {
+                        Text(row.name).font(.headline)
+                        Text(row.text)
+                        if chosen == row.account {
+                            HStack {
+                                ForEach(model.colleagues.contactActions(row.account), id: \.uri) { action in
+                                    Button(action.label) { if let url = URL(string: action.uri) { openURL(url) } }
+                                }
+                                if row.followed {
+                                    Button("colleagues.unfollow") { Task { problem = await model.colleagues.unfollow(row.account); chosen = nil } }
+                                }
+                            }.buttonStyle(.bordered)
+                        }
+                    }
+                    .opacity(row.stale ? 0.5 : 1)
+                    .contentShape(Rectangle())
+                    .onTapGesture { chosen = chosen == row.account ? nil : row.account }
+                }
             }
-            ForEach(model.colleagues.rows(), id: \.account) { row in
-                VStack(alignment: .leading) {
-                    Text(row.account).font(.headline)
-                    Text(row.text)
-                }.opacity(row.stale ? 0.5 : 1)
-            }
-        }.refreshable { await model.run { _ = try await $0.sync() } }
+        }.refreshable { await model.run { _ = try await $0.sync() }; try? await model.colleagues.refreshDirectory() }
     }
 }
 

@@ -13,6 +13,7 @@ import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
 import androidx.activity.result.contract.ActivityResultContracts
+import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
@@ -63,8 +64,8 @@ import kotlinx.coroutines.launch
 import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
-import org.mailpresence.WatchHandle
 import org.mailpresence.ui.AccountForm
+import org.mailpresence.ui.ContactAction
 import org.mailpresence.ui.ErrorText
 import org.mailpresence.ui.LaunchState
 import org.mailpresence.ui.MyStatusState
@@ -233,26 +234,57 @@ fun MyStatusScreen(app: PresenceApp, state: MyStatusState, onSwitch: (Boolean) -
 @OptIn(ExperimentalMaterial3Api::class) // PullToRefreshBox
 @Composable
 fun ColleaguesScreen(app: PresenceApp, client: PresenceClient) {
+    // Follows live in the core (ColleaguesState.follow), not in this screen:
+    // leaving it ends nothing.
     val known by app.colleagues.colleagues.collectAsState()
+    val followed by app.colleagues.followed.collectAsState()
+    val directory by app.colleagues.directory.collectAsState()
     val connection by app.colleagues.connection.collectAsState()
-    var name by remember { mutableStateOf("") }
-    var watching by remember { mutableStateOf<WatchHandle?>(null) }
+    var query by remember { mutableStateOf("") }
+    var problem by remember { mutableStateOf<String?>(null) }
+    var chosen by remember { mutableStateOf<String?>(null) }
     var refreshing by remember { mutableStateOf(false) }
     val scope = rememberCoroutineScope()
+    val context = LocalContext.current
     connection?.let { Text(it, color = MaterialTheme.colorScheme.error) }
-    OutlinedTextField(name, { name = it }, label = { Text(stringResource(R.string.colleague_hint)) })
-    Row {
-        Button(onClick = { scope.launch { runCatching { client.lookup(listOf(name.trim())) } } }) { Text(stringResource(R.string.lookup)) }
-        Button(onClick = { watching?.stop(); watching = runCatching { client.watch(listOf(name.trim())) }.getOrNull() }) { Text(stringResource(R.string.watch)) }
+    problem?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+    OutlinedTextField(query, { query = it }, label = { Text(stringResource(R.string.search_hint)) }, singleLine = true)
+    if (query.isNotBlank()) {
+        val found = remember(query, directory, followed) { app.colleagues.search(query) }
+        directory?.let { d -> if (d.total > d.listed) Text(stringResource(R.string.directory_cut, d.listed.toInt(), d.total.toInt())) }
+        LazyColumn {
+            items(found, key = { it.entry.account }) { f ->
+                Row(Modifier.padding(vertical = 6.dp)) {
+                    Column(Modifier.weight(1f)) {
+                        Text(f.entry.name, style = MaterialTheme.typography.titleMedium)
+                        Text(listOfNotNull(f.entry.reading, f.entry.department, f.entry.extension).joinToString(" · "))
+                    }
+                    if (!f.following) {
+                        Button(onClick = { scope.launch { problem = app.colleagues.follow(listOf(f.entry.account)) } }) { Text(stringResource(R.string.follow)) }
+                    }
+                }
+            }
+        }
+        return
     }
     PullToRefreshBox(isRefreshing = refreshing, onRefresh = {
-        scope.launch { refreshing = true; runCatching { client.sync() }; refreshing = false }
+        scope.launch {
+            refreshing = true
+            runCatching { client.sync(); app.colleagues.refreshDirectory() }
+            refreshing = false
+        }
     }) {
         LazyColumn {
-            items(app.colleagues.rows(), key = { it.account + known.size }) { row ->
-                Column(Modifier.padding(vertical = 8.dp).alpha(if (row.stale) 0.5f else 1f)) {
-                    Text(row.account, style = MaterialTheme.typography.titleMedium)
+            items(app.colleagues.rows(), key = { it.account + known.size + followed.size }) { row ->
+                Column(Modifier.padding(vertical = 8.dp).alpha(if (row.stale) 0.5f else 1f).clickable { chosen = if (chosen == row.account) null else row.account }) {
+                    Text(row.name, style = MaterialTheme.typography.titleMedium)
                     Text(row.text)
+                    if (chosen == row.account) Row {
+                        app.colleagues.contactActions(row.account).forEach { action ->
+                            Button(onClick = { runCatching { context.startActivity(Intent(if (action.kind == ContactAction.Kind.MAIL) Intent.ACTION_SENDTO else Intent.ACTION_DIAL, Uri.parse(action.uri))) } }) { Text(action.label) }
+                        }
+                        if (row.followed) Button(onClick = { scope.launch { problem = app.colleagues.unfollow(row.account); chosen = null } }) { Text(stringResource(R.string.unfollow)) }
+                    }
                 }
             }
         }

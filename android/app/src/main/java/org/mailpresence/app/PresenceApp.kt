@@ -140,6 +140,13 @@ class PresenceApp : Application() {
                 Log.e("MailPresence", "start failed at ${state.part}: ${state.detail}")
                 return@launch
             }
+            // Each client opened (at start, after a Save) shows what its store
+            // kept: the followed colleagues at once, before any mail.
+            scope.launch {
+                session.client.collect { c ->
+                    c?.let { runCatching { colleagues.attach(it) }.onFailure { e -> Log.w("MailPresence", "colleagues: $e") } }
+                }
+            }
             getSystemService(ConnectivityManager::class.java).registerDefaultNetworkCallback(object : ConnectivityManager.NetworkCallback() {
                 override fun onAvailable(network: Network) { client?.networkChanged(true) }
                 override fun onLost(network: Network) { client?.networkChanged(false) }
