@@ -16,6 +16,8 @@ fi
 [ -f /usr/share/java/jna.jar ] || { echo "test-kotlin: installing libjna-java" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libjna-java >/dev/null; }
 [ -f /usr/share/java/junit4.jar ] || { echo "test-kotlin: installing junit4" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends junit4 >/dev/null; }
 command -v java >/dev/null || { echo "test-kotlin: installing a JDK" >&2; DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends default-jdk-headless >/dev/null; }
+# `--prepare`: only the compiler and jars above (scripts/test.sh fetches them while it builds).
+[ "${1:-}" = --prepare ] && exit 0
 
 scripts/bindings.sh target/bindings
 lib="$kotlin/lib"

@@ -10,9 +10,9 @@
 # The clean Debian 12 base (debootstrap minbase with adduser, systemd, procps) is
 # made once and kept as a tarball in /var/cache/mailpresence; every run
 # unpacks a fresh copy of it.
+#   scripts/test-package.sh [--prepare]   (--prepare: make the base only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${MAILPRESENCE_IMAP_PORT:?start the mail servers first (scripts/mail-servers.sh start)}"
 cache=/var/cache/mailpresence
 # The packages a Debian server has beside minbase (procps: `kill` for
 # ExecReload); the name changes with the list, so a new list makes a new base.
@@ -30,6 +30,9 @@ if [ ! -f "$base" ]; then
   mv "$base.partial" "$base"
   rm -rf "$making"
 fi
+# `--prepare`: only the base above (scripts/test.sh makes it while it builds).
+[ "${1:-}" = --prepare ] && exit 0
+: "${MAILPRESENCE_IMAP_PORT:?start the mail servers first (scripts/mail-servers.sh start)}"
 
 deb=$(scripts/package-deb.sh --debug)
 root=$(mktemp -d)

@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 cache="${MAILPRESENCE_CACHE:-/var/cache/mailpresence}"
 root="$cache/swift-trixie"
-if ! [ -x "$root/usr/bin/swift" ]; then
+# (/usr/bin/swift is a link into the chroot, absolute, so it is looked at as a link.)
+if ! [ -L "$root/usr/bin/swift" ] && ! [ -x "$root/usr/bin/swift" ]; then
   echo "test-swift: preparing the trixie chroot with swiftlang in $root (a few minutes, once)" >&2
   command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends debootstrap >/dev/null
   [ -f "$root/etc/debian_version" ] || debootstrap --variant=minbase trixie "$root" http://deb.debian.org/debian >/dev/null
@@ -23,6 +24,8 @@ if ! [ -x "$root/usr/bin/swift" ]; then
   mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
   chroot "$root" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends swiftlang libc6-dev >/dev/null
 fi
+# `--prepare`: only the chroot above (scripts/test.sh makes it while it builds).
+[ "${1:-}" = --prepare ] && exit 0
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 # One mount point and build folder per checkout, so two checkouts can run
 # this side by side in the one chroot (as the mail servers run side by side).

@@ -13,6 +13,20 @@ step() { printf '\n== %s\n' "$*"; }
 step "packages (Dovecot, Postfix, SIPp)"
 scripts/install-deps.sh
 
+# What only downloads and unpacks (the package test's Debian 12 base, the
+# Swift chroot, kotlinc) goes on in the background while the workspace
+# builds; each suite waits for its own before it runs. A failed preparation
+# is tried again, and reported, by the suite itself.
+prep_dir=$(mktemp -d)
+declare -A prep
+for suite in package kotlin swift; do
+  scripts/test-$suite.sh --prepare >"$prep_dir/$suite.log" 2>&1 &
+  prep[$suite]=$!
+done
+ready() {
+  wait "${prep[$1]}" || { echo "test: preparing the $1 suite failed (it tries again):" >&2; cat "$prep_dir/$1.log" >&2; }
+}
+
 step "format"
 cargo fmt --all -- --check
 
@@ -54,15 +68,18 @@ cargo build --workspace --bins --locked
 cargo test --workspace --locked
 
 step "package: the Debian package installed into a fresh Debian 12 chroot, its unit checked, started as its user"
+ready package
 scripts/test-package.sh
 
 step "Android: the 16 KB page check build-android.sh runs on the libraries the app packs"
 scripts/test-page-size.sh
 
 step "Kotlin: the Android app's plain layer on the JVM, against the core library"
+ready kotlin
 scripts/test-kotlin.sh
 
 step "Swift: the iOS app's plain layer with swift test (Debian trixie chroot), against the core library"
+ready swift
 scripts/test-swift.sh
 
 step "fuzz (${FUZZ_SECONDS:-30}s per target)"
