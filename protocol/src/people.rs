@@ -81,15 +81,13 @@ impl DirectoryEntry {
     /// the account, the extension or the department, whatever the width or
     /// case it was typed in. An empty query finds everyone.
     pub fn matches(&self, query: &str) -> bool {
-        let haystack = self.search_text();
-        fold(query)
-            .split_whitespace()
-            .all(|word| word_found(&haystack, word))
+        Search::new(query).finds(&self.search_text())
     }
 
     /// Everything a search may look at, folded, with the reading also in
-    /// hiragana and in romaji, each with and without its spaces.
-    fn search_text(&self) -> String {
+    /// hiragana and in romaji, each with and without its spaces. Made once
+    /// per entry where many queries look at it (the server's directory).
+    pub fn search_text(&self) -> String {
         let mut parts = vec![fold(&self.name), self.account.to_ascii_lowercase()];
         if let Some(reading) = &self.reading {
             let hiragana = fold(reading).to_hiragana();
@@ -104,20 +102,41 @@ impl DirectoryEntry {
     }
 }
 
-/// A word of the query is found as typed, or (when it is romaji or
-/// katakana) as the hiragana it spells.
-fn word_found(haystack: &str, word: &str) -> bool {
-    if haystack.contains(word) {
-        return true;
-    }
-    let hiragana = word.to_hiragana();
-    hiragana != word && haystack.contains(&hiragana)
+/// A query made ready once for many entries: its words folded, each with the
+/// hiragana it spells when it is romaji or katakana.
+#[derive(Debug, Clone)]
+pub struct Search {
+    words: Vec<(String, Option<String>)>,
 }
 
-/// Full-width letters, digits and the ideographic space as ASCII, and lower
-/// case: `ＹＡＭＡＤＡ　２３０１` is `yamada 2301`.
+impl Search {
+    pub fn new(query: &str) -> Self {
+        let words = fold(query)
+            .split_whitespace()
+            .map(|word| {
+                let hiragana = word.to_hiragana();
+                let alternative = (hiragana != word).then_some(hiragana);
+                (word.to_owned(), alternative)
+            })
+            .collect();
+        Self { words }
+    }
+
+    /// Whether every word is in `haystack` (an entry's [`DirectoryEntry::search_text`]).
+    pub fn finds(&self, haystack: &str) -> bool {
+        self.words.iter().all(|(word, hiragana)| {
+            haystack.contains(word.as_str())
+                || hiragana.as_deref().is_some_and(|h| haystack.contains(h))
+        })
+    }
+}
+
+/// Full-width letters, digits and the ideographic space as ASCII, half-width
+/// katakana as full-width, and lower case: `ＹＡＭＡＤＡ　２３０１` is
+/// `yamada 2301`, `ﾔﾏﾀﾞ` is `ヤマダ`.
 fn fold(text: &str) -> String {
-    text.chars()
+    full_width_kana(text)
+        .chars()
         .map(|c| match c {
             '\u{3000}' => ' ',
             '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
@@ -127,15 +146,70 @@ fn fold(text: &str) -> String {
         .collect()
 }
 
-/// A field as it may stand between separators: one line, no `|`.
-fn clean(value: &str) -> String {
+/// The full-width katakana for U+FF61–U+FF9D, in order.
+const HALF_WIDTH_KANA: &str = "。「」、・ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン";
+
+/// Half-width katakana (ｶﾞ) as full-width (ガ), a voiced mark joined to its
+/// kana and a mark with nothing to join dropped. Done here, before any kana
+/// conversion: wana_kana 5.0 loops for ever (or, with overflow checks,
+/// panics) on a lone ﾞ or ﾟ, and a query or a reading is anyone's text.
+fn full_width_kana(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{ff61}'..='\u{ff9d}' => {
+                let index = (c as u32 - 0xff61) as usize;
+                out.push(HALF_WIDTH_KANA.chars().nth(index).unwrap_or(c));
+            }
+            '\u{ff9e}' | '\u{ff9f}' => {
+                let semi = c == '\u{ff9f}';
+                if let Some(marked) = out.chars().last().and_then(|k| voiced(k, semi)) {
+                    out.pop();
+                    out.push(marked);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// カ with ﾞ is ガ, ハ with ﾟ is パ, ウ with ﾞ is ヴ; None where the mark does not join.
+fn voiced(kana: char, semi: bool) -> Option<char> {
+    let k = kana as u32;
+    let shifted = |by: u32| char::from_u32(k + by);
+    match (kana, semi) {
+        ('ウ', false) => Some('ヴ'),
+        // カ…ト take ﾞ on the next code point (カ ガ キ ギ …; ッ ツ ヅ テ デ ト ド).
+        (
+            'カ' | 'キ' | 'ク' | 'ケ' | 'コ' | 'サ' | 'シ' | 'ス' | 'セ' | 'ソ' | 'タ' | 'チ'
+            | 'ツ' | 'テ' | 'ト',
+            false,
+        ) => shifted(1),
+        // ハ…ホ: バ on the next, パ on the one after.
+        ('ハ' | 'ヒ' | 'フ' | 'ヘ' | 'ホ', false) => shifted(1),
+        ('ハ' | 'ヒ' | 'フ' | 'ヘ' | 'ホ', true) => shifted(2),
+        _ => None,
+    }
+}
+
+/// Characters in one field of a `Person:` line: six of them stay well
+/// inside a tag's 1,000.
+pub const MAX_FIELD_CHARS: usize = 120;
+
+/// A field as it may stand between separators: one line (no control
+/// character, no Unicode line or paragraph separator), no `|`, at most
+/// [`MAX_FIELD_CHARS`] characters.
+pub fn clean(value: &str) -> String {
     value
         .chars()
         .map(|c| match c {
             '|' => '｜',
+            '\u{2028}' | '\u{2029}' => ' ',
             c if c.is_control() => ' ',
             c => c,
         })
+        .take(MAX_FIELD_CHARS)
         .collect::<String>()
         .trim()
         .to_owned()
@@ -220,6 +294,33 @@ mod tests {
         for query in ["佐藤", "さとう", "sato", "2302", "yamada sato"] {
             assert!(!y.matches(query), "{query:?} should not find 山田 花子");
         }
+    }
+
+    #[test]
+    fn half_width_kana_and_lone_voiced_marks_are_read_not_looped_on() {
+        assert_eq!(fold("ﾔﾏﾀﾞ ﾊﾟﾝ ｳﾞ"), "ヤマダ パン ヴ");
+        let y = yamada();
+        for query in ["ﾞ", "ﾟ", "aﾞ", "ｱﾞ", "ﾞﾞﾞ", "ﾔﾏﾀﾞﾞ"] {
+            // Must return; a lone mark is dropped, so these find by what is left.
+            let _ = y.matches(query);
+        }
+        assert!(y.matches("ﾔﾏﾀﾞﾞ"));
+        let odd = DirectoryEntry {
+            reading: Some("ｱﾞ ﾟ".into()),
+            ..yamada()
+        };
+        assert!(odd.matches(""));
+    }
+
+    #[test]
+    fn a_field_is_one_bounded_line() {
+        let entry = DirectoryEntry {
+            name: format!("山田\u{2028}花子{}", "あ".repeat(500)),
+            ..yamada()
+        };
+        let line = entry.to_line();
+        assert!(!line.contains('\u{2028}'));
+        assert!(line.chars().count() < 1_000, "{}", line.chars().count());
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub struct Reply {
     pub message: PresenceMessage,
     /// Message-ID of the mail it answers.
     pub reference: Option<String>,
+    /// The outbox key of a reply a newer one replaces while unsent (a
+    /// worker's directory: only the latest answer goes out).
+    pub replaces: Option<String>,
 }
 
 impl Step {
@@ -315,6 +318,7 @@ impl Engine {
                     to: from.to_owned(),
                     message: PresenceMessage::Enrolled(enrolled),
                     reference: mail.envelope.message_id.clone(),
+                    replaces: None,
                 });
                 Ok(step)
             }
@@ -350,6 +354,7 @@ impl Engine {
             to: from.to_owned(),
             message: PresenceMessage::People(people),
             reference: mail.envelope.message_id.clone(),
+            replaces: Some(format!("people\n{}", from.to_ascii_lowercase())),
         });
         Ok(step)
     }

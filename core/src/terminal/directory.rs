@@ -14,7 +14,7 @@ use super::events::Event;
 use super::send_queue::envelope;
 use crate::error::Error;
 use mailpresence_protocol::mail::{self, DirectoryQuery, People, PresenceMessage, SubscribeMode};
-use mailpresence_protocol::people::DirectoryEntry;
+use mailpresence_protocol::people::{DirectoryEntry, Search};
 
 /// Results of one local search: a list a person scrolls.
 pub const SEARCH_RESULTS: usize = 50;
@@ -31,12 +31,24 @@ pub struct DirectoryCopy {
     /// How many the server had; more than `people` when one mail could not hold them all.
     pub total: u32,
     pub received_at: Option<DateTime<Utc>>,
+    /// When the server wrote the answer kept (its Date): an older one is ignored.
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
 }
 
 impl Terminal {
     /// Queues a Directory mail (everyone this worker may see, or those `query` finds).
     pub fn request_directory(&self, query: Option<String>) -> Result<(), Error> {
         let query = query.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+        if query
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > mail::MAX_QUERY_CHARS)
+        {
+            return Err(Error::InvalidInput(format!(
+                "a search is at most {} characters",
+                mail::MAX_QUERY_CHARS
+            )));
+        }
         let message = PresenceMessage::Directory(DirectoryQuery {
             watcher: self.account.clone(),
             query,
@@ -65,26 +77,50 @@ impl Terminal {
             .collect())
     }
 
-    /// A proven People mail: the whole directory replaces the kept one; a
-    /// query's answer adds to it.
-    pub(super) fn take_people(&self, people: People, now: DateTime<Utc>) -> Result<(), Error> {
+    /// A proven People mail, written at `sent_at` (its Date): the whole
+    /// directory replaces the kept one; a query's answer brings those it
+    /// found, and when it is complete it also drops the kept ones it no longer
+    /// lists (no longer visible to this worker). An answer older than the
+    /// one kept (mail overtakes mail) changes nothing.
+    pub(super) fn take_people(
+        &self,
+        people: People,
+        sent_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let listed = u32::try_from(people.people.len()).unwrap_or(u32::MAX);
         let mut copy = self.directory()?;
-        if people.query.is_none() {
-            copy.people = people.people;
-            copy.total = people.total;
-        } else {
-            for entry in people.people {
-                match copy.people.iter_mut().find(|e| e.account == entry.account) {
-                    Some(known) => *known = entry,
-                    None => copy.people.push(entry),
-                }
+        let written = sent_at.unwrap_or(now);
+        if copy.answered_at.is_some_and(|kept| written < kept) {
+            info!("an older directory answer arrived after a newer one; ignored");
+            return Ok(());
+        }
+        match &people.query {
+            None => {
+                copy.people = people.people;
+                copy.total = people.total;
             }
-            copy.total = copy
-                .total
-                .max(u32::try_from(copy.people.len()).unwrap_or(u32::MAX));
+            Some(query) => {
+                if people.total == listed {
+                    let search = Search::new(query);
+                    copy.people.retain(|e| {
+                        !search.finds(&e.search_text())
+                            || people.people.iter().any(|n| n.account == e.account)
+                    });
+                }
+                for entry in people.people {
+                    match copy.people.iter_mut().find(|e| e.account == entry.account) {
+                        Some(known) => *known = entry,
+                        None => copy.people.push(entry),
+                    }
+                }
+                copy.total = copy
+                    .total
+                    .max(u32::try_from(copy.people.len()).unwrap_or(u32::MAX));
+            }
         }
         copy.received_at = Some(now);
+        copy.answered_at = Some(written);
         self.store().set_pref("directory", &copy)?;
         info!(listed, total = people.total, "directory received");
         self.emit(Event::Directory {
@@ -102,11 +138,12 @@ impl Terminal {
     /// Follows colleagues: kept, and watched from now on.
     pub fn follow(&self, accounts: &[String]) -> Result<(), Error> {
         let mut following = self.following()?;
-        let new: Vec<String> = accounts
-            .iter()
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !following.contains(a))
-            .collect();
+        let mut new: Vec<String> = Vec::new();
+        for account in accounts.iter().map(|a| a.trim().to_owned()) {
+            if !following.contains(&account) && !new.contains(&account) {
+                new.push(account);
+            }
+        }
         if new.is_empty() {
             return Ok(());
         }
@@ -145,7 +182,10 @@ impl Terminal {
     pub fn renew_follows(&self, now: DateTime<Utc>) -> Result<bool, Error> {
         let following = self.following()?;
         let last: Option<DateTime<Utc>> = self.store().pref("follows_renewed_at")?;
-        if following.is_empty() || last.is_some_and(|t| now - t < RENEW_FOLLOWS_AFTER) {
+        // A time ahead of now (the clock was wrong) counts as due, or the
+        // watches would lapse unnoticed.
+        let recent = last.is_some_and(|t| t <= now && now - t < RENEW_FOLLOWS_AFTER);
+        if following.is_empty() || recent {
             return Ok(false);
         }
         self.subscribe(&following, SubscribeMode::Watch, None)?;
@@ -200,6 +240,7 @@ mod tests {
                     entry("suzuki", "鈴木 一郎", "すずき いちろう"),
                 ],
             ),
+            None,
             Utc::now(),
         )
         .expect("kept");
@@ -222,6 +263,7 @@ mod tests {
         let t = open(offline_config(), dir.path());
         t.take_people(
             people(None, vec![entry("yamada", "山田 花子", "やまだ はなこ")]),
+            None,
             Utc::now(),
         )
         .expect("kept");
@@ -230,12 +272,14 @@ mod tests {
                 Some("sato"),
                 vec![entry("sato", "佐藤 次郎", "さとう じろう")],
             ),
+            None,
             Utc::now(),
         )
         .expect("kept");
         assert_eq!(t.directory().expect("copy").people.len(), 2);
         t.take_people(
             people(None, vec![entry("abe", "阿部 三郎", "あべ さぶろう")]),
+            None,
             Utc::now(),
         )
         .expect("kept");
@@ -245,14 +289,62 @@ mod tests {
     }
 
     #[test]
+    fn a_complete_query_answer_drops_who_is_no_longer_visible_and_an_older_answer_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = open(offline_config(), dir.path());
+        let now = Utc::now();
+        t.take_people(
+            people(
+                None,
+                vec![
+                    entry("yamada", "山田 花子", "やまだ はなこ"),
+                    entry("yamamoto", "山本 一", "やまもと はじめ"),
+                ],
+            ),
+            Some(now - Duration::minutes(10)),
+            now,
+        )
+        .expect("kept");
+        // "yama" now finds only yamada: yamamoto left (or may no longer be seen).
+        t.take_people(
+            people(
+                Some("yama"),
+                vec![entry("yamada", "山田 花子", "やまだ はなこ")],
+            ),
+            Some(now),
+            now,
+        )
+        .expect("kept");
+        let accounts: Vec<String> = t
+            .directory()
+            .expect("copy")
+            .people
+            .into_iter()
+            .map(|e| e.account)
+            .collect();
+        assert_eq!(accounts, ["yamada"]);
+        // The full answer from before, delivered late, changes nothing.
+        t.take_people(
+            people(None, vec![entry("yamamoto", "山本 一", "やまもと はじめ")]),
+            Some(now - Duration::minutes(5)),
+            now,
+        )
+        .expect("ignored");
+        assert_eq!(t.directory().expect("copy").people[0].account, "yamada");
+    }
+
+    #[test]
     fn follows_are_kept_watched_and_ended() {
         let dir = tempfile::tempdir().expect("tempdir");
         let t = open(offline_config(), dir.path());
         t.follow(&["yamada".into(), "suzuki".into()])
             .expect("follows");
         t.follow(&["yamada".into()]).expect("again: nothing new");
+        t.follow(&["abe".into(), "abe".into()])
+            .expect("once, though named twice");
+        t.unfollow(&["abe".into()]).expect("unfollows");
         assert_eq!(t.following().expect("following"), ["yamada", "suzuki"]);
-        assert_eq!(kinds(&t), ["Subscribe"]);
+        assert_eq!(kinds(&t), ["Subscribe", "Subscribe", "Subscribe"]);
         // A name that is no account changes nothing.
         assert!(t.follow(&["bad name".into()]).is_err());
         assert_eq!(t.following().expect("following").len(), 2);
@@ -282,7 +374,9 @@ mod tests {
                 .expect("too soon")
         );
         assert!(t.renew_follows(now + Duration::hours(13)).expect("due"));
-        assert_eq!(kinds(&t).len(), 3);
+        // A renewal stamped in the future (a wrong clock) is due, not never.
+        assert!(t.renew_follows(now).expect("stamp ahead of the clock"));
+        assert_eq!(kinds(&t).len(), 4);
     }
 
     #[test]

@@ -170,7 +170,13 @@ impl Terminal {
         let changed = match (n, people) {
             (Some(n), _) => self.take_notify(n.clone(), now)?,
             (None, Some(people)) => {
-                self.take_people(people.clone(), now)?;
+                let sent_at = parsed
+                    .envelope
+                    .date
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
+                    .map(|d| d.with_timezone(&Utc));
+                self.take_people(people.clone(), sent_at, now)?;
                 false
             }
             (None, None) => false,

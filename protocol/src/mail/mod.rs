@@ -158,6 +158,9 @@ pub struct Enrolled {
     pub device: String,
 }
 
+/// The longest `Query` of a Directory mail, in characters.
+pub const MAX_QUERY_CHARS: usize = 64;
+
 /// Directory: a phone asks for the colleagues its person may see; with a
 /// query, only those it finds (name, reading in kana or romaji, extension).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -292,10 +292,29 @@ fn read_body(
         }),
         MailKind::Directory => PresenceMessage::Directory(super::DirectoryQuery {
             watcher: account(&tags, Tag::Watcher)?,
-            query: tags.one(Tag::Query).map(str::to_owned),
+            query: query(&tags)?,
         }),
         MailKind::People => PresenceMessage::People(people(&tags)?),
     })
+}
+
+/// A Directory mail's query: a name or a reading, not an essay (each
+/// character is searched for in every colleague).
+fn query(tags: &Tags) -> Result<Option<String>, Malformed> {
+    let Some(q) = tags.one(Tag::Query) else {
+        return Ok(None);
+    };
+    let chars = q.chars().count();
+    if chars > super::MAX_QUERY_CHARS {
+        return Err(Malformed::Unreadable {
+            tag: Tag::Query.name(),
+            reason: format!(
+                "{chars} characters; a query is at most {}",
+                super::MAX_QUERY_CHARS
+            ),
+        });
+    }
+    Ok(Some(q.to_owned()))
 }
 
 /// A People mail's entries; one unreadable line refuses the mail (the

@@ -59,6 +59,8 @@ pub struct Directory {
     by_sip: HashMap<(String, String), usize>,
     by_sip_user: HashMap<String, usize>,
     rules: Vec<Rule>,
+    /// What a phone's directory search looks at, per person (`people.rs`).
+    search_texts: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Directory {

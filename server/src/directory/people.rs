@@ -1,13 +1,13 @@
 //! What a phone's `Directory` mail gets back: the colleagues the rules let
 //! its person see (never more: a worker learns of nobody they could not
-//! watch), those a query finds, people of the worker's own department or
-//! groups first and then in the order of their reading, and no more than one
+//! watch), those a query finds, people of the worker's own department
+//! first and then in the order of their reading, and no more than one
 //! mail holds. `total` tells the phone how many there were, so it can ask
 //! with a narrower query.
 
 use mailpresence_protocol::mail::People;
 use mailpresence_protocol::model::AccountName;
-use mailpresence_protocol::people::DirectoryEntry;
+use mailpresence_protocol::people::{DirectoryEntry, Search, clean};
 
 use super::{Access, Directory, Person};
 
@@ -18,19 +18,26 @@ const LINES_BUDGET: usize = 56 * 1024;
 
 /// The answer to `watcher`'s Directory mail (with its `query`, if any).
 pub fn answer(directory: &Directory, watcher: &AccountName, query: Option<&str>) -> People {
-    let me = directory.person(watcher);
-    let mut found: Vec<(&Person, DirectoryEntry)> = directory
+    let my_department = directory
+        .person(watcher)
+        .and_then(|me| me.department.as_deref());
+    let search = query.map(Search::new);
+    let texts = search_texts(directory);
+    let mut found: Vec<(bool, DirectoryEntry)> = directory
         .people()
         .iter()
-        .filter(|p| p.account != *watcher)
-        .filter(|p| directory.access(watcher, &p.account) != Access::Nothing)
-        .map(|p| (p, entry(p)))
-        .filter(|(_, e)| query.is_none_or(|q| e.matches(q)))
+        .zip(texts)
+        .filter(|(p, _)| p.account != *watcher)
+        .filter(|(_, text)| search.as_ref().is_none_or(|s| s.finds(text)))
+        .filter(|(p, _)| directory.access(watcher, &p.account) != Access::Nothing)
+        .map(|(p, _)| {
+            // Only the department the worker sees anyway puts someone first:
+            // the order must not tell which groups (the rules' terms) they share.
+            let elsewhere = my_department.is_none() || p.department.as_deref() != my_department;
+            (elsewhere, entry(p))
+        })
         .collect();
-    found.sort_by(|(a, ea), (b, eb)| {
-        let near = |p: &Person| !me.is_some_and(|me| close(me, p));
-        (near(a), sort_key(ea)).cmp(&(near(b), sort_key(eb)))
-    });
+    found.sort_by(|(a, ea), (b, eb)| (a, sort_key(ea)).cmp(&(b, sort_key(eb))));
     let total = u32::try_from(found.len()).unwrap_or(u32::MAX);
     let mut used = 0;
     let people = found
@@ -44,10 +51,23 @@ pub fn answer(directory: &Directory, watcher: &AccountName, query: Option<&str>)
         .collect();
     People {
         watcher: watcher.clone(),
-        query: query.map(str::to_owned),
+        query: query.map(clean),
         people,
         total,
     }
+}
+
+/// Each person's search text, made once per directory (a refresh brings a
+/// new one): a query then costs a substring test per person, under the lock
+/// the engine's steps hold.
+fn search_texts(directory: &Directory) -> &[String] {
+    directory.search_texts.get_or_init(|| {
+        directory
+            .people()
+            .iter()
+            .map(|p| entry(p).search_text())
+            .collect()
+    })
 }
 
 /// A person as a phone's directory lists them.
@@ -64,12 +84,6 @@ fn entry(p: &Person) -> DirectoryEntry {
         extension: p.extension.clone(),
         mail: p.mail.clone(),
     }
-}
-
-/// Same department, or a group in common: the colleagues a worker looks for most.
-fn close(me: &Person, other: &Person) -> bool {
-    me.department.is_some() && me.department == other.department
-        || me.groups.iter().any(|g| other.groups.contains(g))
 }
 
 /// Kana order where there is a reading (as a Japanese list is sorted), else the name.

@@ -48,7 +48,13 @@ pub fn queue_deliveries(
         };
         match compose_signed(&reply.message, &envelope, key, now) {
             Ok(raw) => {
-                store.enqueue_mail(server_address, &reply.to, &raw, None, now)?;
+                store.enqueue_mail(
+                    server_address,
+                    &reply.to,
+                    &raw,
+                    reply.replaces.as_deref(),
+                    now,
+                )?;
                 queued += 1;
             }
             Err(e) => {
