@@ -20,9 +20,18 @@ if ! [ -x "$root/usr/bin/swift" ]; then
   chroot "$root" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends swiftlang libc6-dev >/dev/null
 fi
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
-mkdir -p "$root/work/repo"
-mountpoint -q "$root/work/repo" || mount --bind "$repo" "$root/work/repo"
-cleanup() { umount "$root/work/repo" 2>/dev/null || true; umount "$root/proc" 2>/dev/null || true; }
+# This checkout's own mount point and build folder in the chroot, so that
+# two checkouts can run their Swift tests side by side; /proc goes with the
+# last of them.
+id=$(printf %s "$repo" | cksum | cut -d' ' -f1)
+inside=/work/repo-$id
+scratch=/tmp/mailpresence-swift-build-$id
+mkdir -p "$root$inside"
+mountpoint -q "$root$inside" || mount --bind "$repo" "$root$inside"
+cleanup() {
+  umount "$root$inside" 2>/dev/null || true
+  grep -q " $root/work/repo" /proc/mounts || umount "$root/proc" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # The app's shell first: cheap, and a wrong module name hides the bindings.
@@ -41,7 +50,7 @@ sed 's/^    export \*$/    link "mailpresence_core"\n    export */' target/bindi
 # The library where the chroot sees it (CARGO_TARGET_DIR may lie outside the clone).
 mkdir -p target/swift-lib
 cp "${CARGO_TARGET_DIR:-$repo/target}/debug/libmailpresence_core.so" target/swift-lib/
-lib=/work/repo/target/swift-lib
+lib=$inside/target/swift-lib
 # The sign-in tests' provider: the tests' OAuth endpoint on a free port (the
 # chroot shares this machine's loopback), stopped on exit.
 endpoint_log=$(mktemp)
@@ -53,16 +62,26 @@ oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 [ -n "$oauth_port" ] || { echo "test-swift: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
 # The enrolment tests' code, made by the real server binary.
 enrol_code=$(scripts/enrolment-code.sh)
+# The Test connection tests' real mail servers (scripts/mail-servers.sh, on
+# this machine's loopback): their ports, and their CA where the chroot sees it.
+mail_env=""
+for name in MAILPRESENCE_IMAP_PORT MAILPRESENCE_IMAPS_PORT MAILPRESENCE_SUBMISSION_PORT MAILPRESENCE_SMTPS_PORT; do
+  if [ -n "${!name:-}" ]; then mail_env="$mail_env $name=${!name}"; fi
+done
+if [ -n "${MAILPRESENCE_MAIL_CA:-}" ]; then
+  cp "$MAILPRESENCE_MAIL_CA" target/swift-lib/mail-ca.crt
+  mail_env="$mail_env MAILPRESENCE_MAIL_CA=$inside/target/swift-lib/mail-ca.crt"
+fi
 log=$(mktemp)
 set +e
-chroot "$root" /bin/bash -c "cd /work/repo/$kit && MAILPRESENCE_REPO=/work/repo MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port MAILPRESENCE_ENROL_CODE=$enrol_code LD_LIBRARY_PATH=$lib swift test --scratch-path /tmp/mailpresence-swift-build -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
+chroot "$root" /bin/bash -c "cd $inside/$kit &&$mail_env MAILPRESENCE_REPO=$inside MAILPRESENCE_OAUTH_URL=http://127.0.0.1:$oauth_port MAILPRESENCE_ENROL_CODE=$enrol_code LD_LIBRARY_PATH=$lib swift test --scratch-path $scratch -Xlinker -L$lib -Xlinker -rpath -Xlinker $lib" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # The app's Foundation-only sources against the modules swift test just built.
 if [ "$status" -eq 0 ]; then
   app_module=$(sed -n 's/^ *PRODUCT_MODULE_NAME: *//p' ios/MailPresenceApp/project.yml | head -1)
   echo "test-swift: type-checking the app's $(echo $app_sources | wc -w) Foundation-only source(s) as module $app_module" >&2
-  chroot "$root" /bin/bash -c "cd /work/repo && modules=\$(dirname \$(find /tmp/mailpresence-swift-build -path '*debug/Modules/MailPresenceUI.swiftmodule' | head -1)) && swiftc -typecheck -module-name $app_module -I \$modules -I $kit/Sources/MailPresenceFFI $(echo $app_sources)" 2>&1 | tee -a "$log"
+  chroot "$root" /bin/bash -c "cd $inside && modules=\$(dirname \$(find $scratch -path '*debug/Modules/MailPresenceUI.swiftmodule' | head -1)) && swiftc -typecheck -module-name $app_module -I \$modules -I $kit/Sources/MailPresenceFFI $(echo $app_sources)" 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "test-swift: the app's sources do not type-check against the bindings" >&2; status=1; }
 fi
 passed=$(grep -cE "^Test Case .* passed" "$log" || true)
