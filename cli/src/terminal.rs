@@ -329,6 +329,11 @@ struct Published<'a> {
 
 pub fn replay(args: PublishReplay) -> Result<ExitCode, CliError> {
     let terminal = open(&args.account)?;
+    // Replaying a track is the choice to share it, unless sharing was
+    // chosen (or turned off) before.
+    terminal
+        .share_unless_chosen()
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let rt = runtime()?;
     let bytes = read_input(Some(&args.file))?;
     let fixes =

@@ -313,19 +313,28 @@ impl PresenceClient {
     }
 
     /// Sets the own activity (a token, free text, or both) and publishes it.
+    /// With `until_unix` it ends by itself then (「会議 until 15:00」): the
+    /// status goes back to what it was before, or to available, and that is
+    /// published too, also after a restart ([`crate::terminal::clock`]).
+    #[uniffi::method(default(until_unix = None))]
     pub async fn set_status(
         &self,
         activity: Option<ActivityToken>,
         text: Option<String>,
+        until_unix: Option<i64>,
     ) -> Result<(), PresenceError> {
         let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         if activity.is_none() && text.is_none() {
             return Err(invalid("choose an activity or write one"));
         }
-        self.terminal.set_status(Activity {
-            token: activity,
-            text,
-        })?;
+        let until = time_of(until_unix)?;
+        self.terminal.set_status_until(
+            Activity {
+                token: activity,
+                text,
+            },
+            until,
+        )?;
         self.flush().await
     }
 
@@ -343,8 +352,9 @@ impl PresenceClient {
         self.flush().await
     }
 
-    /// Location sharing: until a time (seconds since 1970), within working
-    /// hours (`08:00-19:00`), with or without coordinates. Published at once.
+    /// Location sharing on: until a time (seconds since 1970), within
+    /// working hours (`08:00-19:00`), with or without coordinates. Published
+    /// at once. A new phone shares nothing until this is called.
     pub async fn set_location_sharing(
         &self,
         until_unix: Option<i64>,
@@ -354,6 +364,7 @@ impl PresenceClient {
         let until = time_of(until_unix)?;
         let working_hours = working_hours.map(|h| parse_hours(&h)).transpose()?;
         self.terminal.set_sharing(Sharing {
+            on: true,
             until,
             working_hours,
             coordinates: share_coordinates,
@@ -413,6 +424,9 @@ impl PresenceClient {
     /// returns how many colleagues changed.
     pub async fn sync(&self) -> Result<u32, PresenceError> {
         self.renew_follows();
+        // A status whose end came while the app was not running goes back.
+        self.terminal
+            .on_clock(chrono::Local::now().fixed_offset())?;
         let terminal = self.terminal.clone();
         let changed = self
             .on_runtime(async move { terminal.sync().await })
@@ -506,7 +520,7 @@ impl Drop for WatchHandle {
 }
 
 /// `08:00-19:00` → (08:00, 19:00).
-fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), PresenceError> {
+pub(crate) fn parse_hours(s: &str) -> Result<(NaiveTime, NaiveTime), PresenceError> {
     let (a, b) = s
         .split_once(['-', '~', '〜'])
         .ok_or_else(|| invalid(format!("{s:?} is not HH:MM-HH:MM")))?;
@@ -552,7 +566,7 @@ pub fn presence_view(
 }
 
 /// A Unix time the app hands over, as the core keeps times.
-fn time_of(
+pub(crate) fn time_of(
     unix: Option<i64>,
 ) -> Result<Option<chrono::DateTime<chrono::FixedOffset>>, PresenceError> {
     unix.map(|s| {

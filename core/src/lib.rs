@@ -1,7 +1,9 @@
 //! The field phone's Rust core, on top of `mailpresence-protocol`: `location`
 //! turns a GPS fix into an address from the map pack, `terminal` is the
 //! phone's presence client (its record, store, decisions and mail traffic),
-//! and `api` is the UniFFI edge the Android and iOS apps call, with `log`
+//! and `api` is the UniFFI edge the Android and iOS apps call (with
+//! `my_status` the status and sharing screens' part of it and
+//! `connection_check` the Account screen's "Test connection"), with `log`
 //! handing the core's log records to the app, `sign_in` the worker's
 //! sign-in with Microsoft 365 or Google Workspace, `settings` the mail
 //! settings found from the address alone, and `enrolment` the scanned
@@ -13,10 +15,12 @@
 
 pub mod api;
 pub mod colleagues;
+pub mod connection_check;
 pub mod enrolment;
 pub mod error;
 pub mod location;
 pub mod log;
+pub mod my_status;
 pub mod settings;
 pub mod sign_in;
 pub mod terminal;

@@ -112,12 +112,17 @@ async fn two_apps_through_the_real_servers() {
     );
 
     tanaka
-        .set_status(Some(ActivityToken::OnSite), Some("設備点検中".into()))
+        .set_status(Some(ActivityToken::OnSite), Some("設備点検中".into()), None)
         .await
         .unwrap();
     let own = tanaka.own_presence().unwrap();
     assert_eq!(own.activity, Some(ActivityToken::OnSite));
     assert_eq!(own.summary, "現場作業中（設備点検中）");
+    // Sharing is off until the worker turns it on.
+    tanaka
+        .set_location_sharing(None, None, false)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let placed = tanaka
         .location_fix(35.3317, 136.6710, Some(8.0), None)
@@ -240,7 +245,7 @@ async fn errors_say_what_is_wrong() {
     )
     .unwrap();
     assert!(matches!(
-        c.set_status(None, Some("  ".into())).await,
+        c.set_status(None, Some("  ".into()), None).await,
         Err(PresenceError::InvalidInput { .. })
     ));
     assert!(matches!(
@@ -271,7 +276,7 @@ async fn offline_changes_wait_in_the_outbox_and_survive_a_restart() {
     let heard = Arc::new(Recorder::default());
     app.set_listener(heard.clone());
     app.network_changed(false);
-    app.set_status(Some(ActivityToken::Driving), None)
+    app.set_status(Some(ActivityToken::Driving), None, None)
         .await
         .unwrap();
     app.add_schedule("17:00 帰社".into()).await.unwrap();

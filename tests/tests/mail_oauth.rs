@@ -145,7 +145,7 @@ async fn phones_signed_in_with_tokens_publish_and_hear_a_notify() {
     );
     tanaka.start();
     tanaka
-        .set_status(Some(ActivityToken::OnSite), Some("設備点検中".into()))
+        .set_status(Some(ActivityToken::OnSite), Some("設備点検中".into()), None)
         .await
         .unwrap();
     assert!(
@@ -239,7 +239,7 @@ async fn an_expired_token_is_sign_in_again_and_the_outbox_keeps_the_mail() {
     )
     .unwrap();
     app.start();
-    app.set_status(Some(ActivityToken::Driving), None)
+    app.set_status(Some(ActivityToken::Driving), None, None)
         .await
         .unwrap();
     let sync = app

@@ -272,7 +272,7 @@ async fn the_apps_browser_sign_in_publishes_and_a_sign_out_is_sign_in_again() {
     )
     .unwrap();
     app.sync().await.expect("IMAP on the signed-in token");
-    app.set_status(Some(ActivityToken::Meeting), None)
+    app.set_status(Some(ActivityToken::Meeting), None, None)
         .await
         .unwrap();
     assert_eq!(app.outbox_depth().unwrap(), 0);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{Local, Timelike};
+use chrono::{DateTime, FixedOffset, Local, Timelike};
 use tokio::sync::{Notify, broadcast};
 use tracing::warn;
 
@@ -28,6 +28,9 @@ use mailpresence_protocol::transport::oauth::RefreshTokenStore;
 use mailpresence_protocol::transport::outbox::{Outbox, Policy};
 use mailpresence_protocol::transport::smtp::Mailer;
 
+/// The store's key of the sharing preferences.
+const SHARING: &str = "sharing";
+
 #[derive(Debug)]
 pub struct Terminal {
     pub(super) config: TerminalConfig,
@@ -42,6 +45,8 @@ pub struct Terminal {
     pub(super) outbox: Outbox<PhoneOutbox>,
     /// Wakes the inbox loop (network back); kept until it next waits.
     pub(super) inbox_wake: Notify,
+    /// Wakes the clock loop (a new status end or sharing window).
+    pub(super) clock_wake: Notify,
     online: Arc<AtomicBool>,
     /// The device key that signs, the server key that must have signed.
     pub(super) keys: Mutex<super::device::DeviceKeys>,
@@ -109,6 +114,7 @@ impl Terminal {
             events,
             outbox,
             inbox_wake: Notify::new(),
+            clock_wake: Notify::new(),
             online,
             keys: Mutex::new(keys),
         }))
@@ -147,12 +153,15 @@ impl Terminal {
         }))
     }
 
+    /// The sharing preferences; off until the worker turns sharing on.
     pub fn sharing(&self) -> Result<Sharing, Error> {
-        Ok(self.store().pref("sharing")?.unwrap_or_default())
+        Ok(self.store().pref(SHARING)?.unwrap_or_default())
     }
 
+    /// Sets the own activity for good (a status that ends by itself:
+    /// [`Terminal::set_status_until`]); a timed one running is over.
     pub fn set_status(&self, activity: Activity) -> Result<(), Error> {
-        self.change(|own| own.activity = activity)
+        self.set_status_until(activity, None)
     }
 
     pub fn add_schedule(&self, entry: ScheduleEntry) -> Result<(), Error> {
@@ -165,8 +174,28 @@ impl Terminal {
 
     /// New sharing preferences; published at once (the location may appear or go).
     pub fn set_sharing(&self, sharing: Sharing) -> Result<(), Error> {
-        self.store().set_pref("sharing", &sharing)?;
-        self.change(|_| {})
+        self.store().set_pref(SHARING, &sharing)?;
+        self.change(|_| {})?;
+        self.clock_wake.notify_one();
+        Ok(())
+    }
+
+    /// Sharing on with no limits, when the worker has not chosen yet: kept
+    /// without a Publish of its own (the next change carries the place).
+    /// For the CLI's `replay`, where replaying a track is the choice to
+    /// share it; the apps ask the worker.
+    pub fn share_unless_chosen(&self) -> Result<(), Error> {
+        let mut store = self.store();
+        if store.pref::<Sharing>(SHARING)?.is_none() {
+            store.set_pref(
+                SHARING,
+                &Sharing {
+                    on: true,
+                    ..Sharing::default()
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// A GPS fix from the platform. Returns the address when it was published.
@@ -192,13 +221,22 @@ impl Terminal {
     }
 
     /// Applies a change to the own record and queues its Publish, together.
-    fn change(&self, f: impl FnOnce(&mut PresenceFields)) -> Result<(), Error> {
+    pub(super) fn change(&self, f: impl FnOnce(&mut PresenceFields)) -> Result<(), Error> {
+        self.change_at(Local::now().fixed_offset(), f)
+    }
+
+    /// [`Terminal::change`] as of `now` (the clock's moment: what sharing
+    /// allows then decides the Publish).
+    pub(super) fn change_at(
+        &self,
+        now: DateTime<FixedOffset>,
+        f: impl FnOnce(&mut PresenceFields),
+    ) -> Result<(), Error> {
         let mut own = self.own()?;
         f(&mut own);
-        // Whole seconds in the phone's own offset: people read this.
-        let now = Local::now().fixed_offset();
-        let now = now.with_nanosecond(0).unwrap_or(now);
-        own.updated = Some(now);
+        // Whole seconds in the phone's own offset: people read this. What
+        // sharing allows is decided at `now` itself.
+        own.updated = Some(now.with_nanosecond(0).unwrap_or(now));
         self.publish(&own, now)
     }
 

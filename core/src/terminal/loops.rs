@@ -1,6 +1,8 @@
 //! The phone's background work: the send loop (the outbox handed to SMTP
-//! whenever there is something to send) and the receive loop (the inbox
-//! watched with IMAP IDLE), run together until the app stops them. Both are
+//! whenever there is something to send), the receive loop (the inbox
+//! watched with IMAP IDLE) and the clock (`clock.rs`: statuses that end by
+//! themselves, sharing windows that close), run together until the app
+//! stops them. All are
 //! kept alive as the server's loops are (`server/src/supervisor.rs`): a loop
 //! that fails — a store error, a panic — is logged, told to the app, and
 //! started again after the shared jittered back-off; a lost connection is
@@ -25,12 +27,14 @@ const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
 impl Terminal {
-    /// Runs the mail loops until `shutdown`: the outbox is sent whenever there
+    /// Runs the loops until `shutdown`: the outbox is sent whenever there
     /// is something to send (retried with back-off), the inbox is watched with
-    /// IDLE; both reconnect with jittered back-off.
+    /// IDLE (both reconnect with jittered back-off), and the clock publishes
+    /// what time changes.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         tokio::join!(
             self.clone().send_loop(shutdown.clone()),
+            self.clone().clock_loop(shutdown.clone()),
             self.receive_loop(shutdown)
         );
     }
@@ -132,7 +136,7 @@ impl Terminal {
 /// true. An error or a panic is logged and told to the app, and the loop is
 /// built again after a back-off (the shortest again once a run lasted
 /// [`HEALTHY_RUN`]).
-async fn supervise<F, Fut>(
+pub(super) async fn supervise<F, Fut>(
     name: &'static str,
     terminal: Arc<Terminal>,
     mut shutdown: watch::Receiver<bool>,

@@ -4,12 +4,14 @@
 //! is the [`Terminal`] and its own record, `outbox` composes and queues the
 //! Publish and Subscribe mails, `send_queue` is that queue as the shared
 //! outbox policy sees it, `inbox` reads and proves the Notify mails, `loops`
-//! runs both in the background, `device` holds the phone's own signing key
-//! and the pinned server key (and enrols), `directory` the company directory
-//! the server sent and the colleagues the worker follows, and `events` is
-//! what the app hears.
+//! runs them in the background, `clock` changes the own record when a
+//! status or a sharing window ends by itself, `device` holds the phone's own
+//! signing key and the pinned server key (and enrols), `directory` the
+//! company directory the server sent and the colleagues the worker follows,
+//! and `events` is what the app hears.
 
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod device;
 pub mod directory;
@@ -26,6 +28,6 @@ mod testing;
 pub use client::Terminal;
 pub use config::{DEFAULT_LOCATION_TTL_SECS, MailServer, TerminalConfig};
 pub use directory::DirectoryCopy;
-pub use engine::Sharing;
+pub use engine::{Sharing, StatusEnd};
 pub use events::{ConnectionStatus, Event, MailRefused};
 pub use store::{Colleague, Pruned};

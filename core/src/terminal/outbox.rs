@@ -8,6 +8,7 @@ use chrono::Utc;
 use tracing::warn;
 
 use super::client::Terminal;
+use super::clock::PLACE_PUBLISHED;
 use super::engine::{publish_message, subscribe_message};
 use super::events::{ConnectionStatus, Event, MailRefused};
 use super::send_queue::envelope;
@@ -31,6 +32,9 @@ impl Terminal {
             PresenceMessage::Publish(p) => p.presence.location.clone(),
             _ => None,
         };
+        // For the clock: a place the server has goes when sharing pauses.
+        self.store()
+            .set_pref(PLACE_PUBLISHED, &location.is_some())?;
         self.emit(Event::Published { location });
         self.queued()
     }

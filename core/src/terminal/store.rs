@@ -161,6 +161,12 @@ impl TerminalStore {
         Ok(())
     }
 
+    pub fn remove_pref(&mut self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM pref WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// Saves the own record and queues the mail that publishes it, together.
     pub fn save_own_and_queue(
         &mut self,

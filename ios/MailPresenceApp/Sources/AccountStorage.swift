@@ -1,5 +1,6 @@
-// The account settings: fields in UserDefaults, the password in a password
-// store (the Keychain in the app). Foundation only, so the test command
+// The account settings: fields in UserDefaults (the TLS modes, the SMTP
+// host, the server key and the CA file's path included), the password in a
+// password store (the Keychain in the app). Foundation only, so the test command
 // type-checks this file against the bindings on Linux.
 import Foundation
 import MailPresence
@@ -12,7 +13,9 @@ protocol PasswordStore {
 }
 
 final class AccountStorage: AccountVault {
-    private static let keys = ["account", "mail", "presenceServer", "mailHost", "imapPort", "smtpPort", "authservId"]
+    private static let keys = ["account", "mail", "presenceServer", "mailHost", "imapPort", "smtpPort", "authservId",
+                               "smtpHost", "serverKey", "caFile"]
+    private static let modes: [String: TlsMode] = ["implicit": .implicit, "starttls": .starttls, "none": TlsMode.none]
     private let defaults: UserDefaults
     private let passwords: PasswordStore
 
@@ -32,6 +35,11 @@ final class AccountStorage: AccountVault {
         f.imapPort = d.string(forKey: "imapPort") ?? "993"
         f.smtpPort = d.string(forKey: "smtpPort") ?? "587"
         f.authservId = d.string(forKey: "authservId") ?? ""
+        f.smtpHost = d.string(forKey: "smtpHost") ?? ""
+        f.serverKey = d.string(forKey: "serverKey") ?? ""
+        f.caFile = d.string(forKey: "caFile") ?? ""
+        f.imapSecurity = Self.modes[d.string(forKey: "imapSecurity") ?? ""] ?? .implicit
+        f.smtpSecurity = Self.modes[d.string(forKey: "smtpSecurity") ?? ""] ?? .starttls
         f.password = passwords.read(account: f.mail) ?? ""
         if let kind = ["microsoft": ProviderKind.microsoft, "google": .google][d.string(forKey: "signInProvider") ?? ""] {
             f.signIn = ProviderConfig(provider: kind, clientId: d.string(forKey: "signInClientId") ?? "", tenant: d.string(forKey: "signInTenant"),
@@ -42,8 +50,12 @@ final class AccountStorage: AccountVault {
     }
 
     func save(_ f: AccountForm) {
-        for (key, value) in zip(Self.keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort, f.authservId]) {
+        for (key, value) in zip(Self.keys, [f.account, f.mail, f.presenceServer, f.mailHost, f.imapPort, f.smtpPort, f.authservId,
+                                            f.smtpHost, f.serverKey, f.caFile]) {
             defaults.set(value, forKey: key)
+        }
+        for (key, mode) in [("imapSecurity", f.imapSecurity), ("smtpSecurity", f.smtpSecurity)] {
+            defaults.set(Self.modes.first { $0.value == mode }?.key, forKey: key)
         }
         let g: String
         switch f.granularity {

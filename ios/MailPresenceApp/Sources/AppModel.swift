@@ -1,6 +1,7 @@
 // The app's state for SwiftUI: the account session (the core's client), the
-// Colleagues store (fed by the core's listener), location, the network.
-// Decisions live in MailPresenceUI and the core; this observes and forwards.
+// core's listener shared by the screens (PresenceEvents: the Colleagues
+// store, My status, Sharing), location, the network. Decisions live in
+// MailPresenceUI and the core; this observes and forwards.
 import Combine // ObservableObject, @Published
 import Foundation
 import MailPresence
@@ -11,8 +12,13 @@ import Network
 final class AppModel: ObservableObject {
     let lang = Lang(localeIdentifier: Locale.preferredLanguages.first ?? "ja")
     let colleagues: ColleaguesStore
+    /// The core's one listener, shared by every screen that follows it.
+    let events = PresenceEvents()
     let session: AccountSession
-    @Published var own: Presence?
+    /// The My status and Sharing screens' models, new with every client.
+    @Published private(set) var status: MyStatusModel?
+    @Published private(set) var sharing: SharingModel?
+    private var heard: [PresenceEvents.Subscription] = []
     @Published var message: String?
     private let location = LocationTracker()
     private let network = NWPathMonitor()
@@ -31,7 +37,8 @@ final class AppModel: ObservableObject {
         let pack = Bundle.main.url(forResource: "mappack", withExtension: "bin").flatMap { try? Data(contentsOf: $0) }
         let tokens = KeychainTokens()
         self.tokens = tokens
-        session = AccountSession(lang: lang, vault: AccountStorage(passwords: Keychain()), listener: colleagues) { config in
+        events.add(colleagues)
+        session = AccountSession(lang: lang, vault: AccountStorage(passwords: Keychain()), listener: events) { config in
             let client = config.oauth == nil ? try PresenceClient(config: config, storageDir: dir, mapPack: pack)
                 : try PresenceClient.withSignIn(config: config, storageDir: dir, mapPack: pack, tokens: tokens)
             // An enrolled phone signs everything with its key.
@@ -45,7 +52,7 @@ final class AppModel: ObservableObject {
             signingInWith = saved
         }
         message = session.openSaved()
-        own = try? client?.ownPresence()
+        makeScreens()
         attachColleagues()
         // Called on the monitor's queue, not the main actor: only the answer crosses over.
         network.pathUpdateHandler = { @Sendable [weak self] path in
@@ -70,6 +77,19 @@ final class AppModel: ObservableObject {
         Task { try? await colleagues.attach(client) }
     }
 
+    /// The screens' models for the client in use (a new one after Save),
+    /// each hearing the core's events while it lives.
+    private func makeScreens() {
+        heard.forEach { $0.cancel() }
+        heard = []
+        guard let client else { status = nil; sharing = nil; return }
+        status = try? MyStatusModel(client: client, lang: lang)
+        sharing = try? SharingModel(client: client, lang: lang)
+        for model in [status?.listener(), sharing?.listener()].compactMap({ $0 }) { heard.append(events.add(model)) }
+        status?.onChange = { [weak self] in self?.objectWillChange.send() }
+        sharing?.onChange = { [weak self] in self?.objectWillChange.send() }
+    }
+
     /// Save on the Account screen: the form's mistakes, or the result in words.
     func save(_ form: AccountForm) -> [AccountForm.Problem] {
         let result = session.save(form)
@@ -79,7 +99,7 @@ final class AppModel: ObservableObject {
         case let .failed(text): message = text
         case .saved:
             message = nil
-            own = try? client?.ownPresence()
+            makeScreens()
             attachColleagues()
             Task { await resumeSharing() }
         }
@@ -124,7 +144,7 @@ final class AppModel: ObservableObject {
     }
 
     func changeGranularity(_ granularity: Granularity) {
-        if case let .failed(text) = session.changeGranularity(granularity) { message = text } else { attachColleagues() }
+        if case let .failed(text) = session.changeGranularity(granularity) { message = text } else { makeScreens(); attachColleagues() }
         objectWillChange.send()
     }
 
@@ -138,36 +158,50 @@ final class AppModel: ObservableObject {
         } catch {
             message = "\(error)"
         }
-        own = try? c.ownPresence()
+        status?.refresh()
         objectWillChange.send()
     }
 
-    /// The sharing switch: the core first (off publishes without a place at
-    /// once), then what LocationSharing says to do with CoreLocation.
+    /// The sharing switch moved: SharingModel decides, CoreLocation does.
     func share(_ on: Bool) {
+        guard let sharing else { return }
         let access = location.access
         Task {
-            await run { client in
-                let step = try await LocationSharing.switched(on, access: access, client: client, lang)
-                location.carryOut(step.action)
-                if let text = step.message { throw Shown(text: text) }
+            if on {
+                carryOut(await sharing.switchOn(access))
+            } else {
+                carryOut(await sharing.switchOff())
             }
         }
     }
 
-    var sharing: Bool { client.map(LocationSharing.isOn) ?? false }
+    /// Whether the system's request is open: its answer turns sharing on.
+    private var awaitingAnswer = false
 
+    /// What a button on the Sharing screen decided, carried out.
+    func carryOut(_ action: SharingAction) {
+        if action == .requestAccess { awaitingAnswer = true }
+        location.carryOut(action)
+    }
+
+    /// The access the platform reports now, for the Sharing screen.
+    var locationAccess: LocationAccess { location.access }
+
+    /// CoreLocation reports access: at start, after the request, or after a
+    /// change in Settings. Only the answer to our request turns sharing on.
     private func accessChanged(_ access: LocationAccess) async {
-        await run { client in
-            let step = try await LocationSharing.accessChanged(access, client: client, lang)
-            location.carryOut(step.action)
-            if let text = step.message { throw Shown(text: text) }
+        guard let sharing else { return }
+        if awaitingAnswer && access != .notAsked {
+            awaitingAnswer = false
+            carryOut(await sharing.answered(access))
+        } else if sharing.ui.on {
+            carryOut(await sharing.resumed(access))
         }
     }
 
     private func resumeSharing() async {
-        let access = location.access
-        await run { location.carryOut(try await LocationSharing.resumed(access, client: $0)) }
+        guard let sharing else { return }
+        location.carryOut(await sharing.resumed(location.access))
     }
 
     private func fix(lat: Double, lon: Double, accuracy: Double, timeUnixMs: Int64?) async {
@@ -178,10 +212,4 @@ final class AppModel: ObservableObject {
     func syncInBackground() async -> Bool {
         await BackgroundSync.run(client)
     }
-}
-
-/// A sentence for the screen, passed through `run`'s error path.
-struct Shown: Error, CustomStringConvertible {
-    let text: String
-    var description: String { text }
 }

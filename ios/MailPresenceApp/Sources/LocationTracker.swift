@@ -1,7 +1,7 @@
 // CoreLocation on a battery budget: significant-change updates and visits
 // (arrivals and departures), handed to the core, which decides whether the
-// address changed. What to start and when is decided by LocationSharing;
-// this only asks, reports the answer, and starts or stops.
+// address changed. What to start and when is decided by SharingModel; this
+// only asks, reports the answer, starts or stops, and opens Settings.
 //
 // Both services deliver in the background and relaunch the app without the
 // `location` background mode (only continuous updates need it), so the app
@@ -9,6 +9,7 @@
 // (which raises an exception without that mode).
 import CoreLocation
 import MailPresenceUI
+import UIKit
 
 @MainActor
 final class LocationTracker: NSObject, CLLocationManagerDelegate {
@@ -24,12 +25,12 @@ final class LocationTracker: NSObject, CLLocationManagerDelegate {
         manager.delegate = self
     }
 
+    /// iOS asks once: after a denial only the Settings app can allow it.
     var access: LocationAccess {
         switch manager.authorizationStatus {
-        case .notDetermined: return .notDetermined
-        case .authorizedAlways: return .always
-        case .authorizedWhenInUse: return .whenInUse
-        default: return .denied // denied, or restricted by the device's owner
+        case .notDetermined: return .notAsked
+        case .authorizedAlways, .authorizedWhenInUse: return .granted
+        default: return .deniedForGood // denied, or restricted by the device's owner
         }
     }
 
@@ -42,6 +43,8 @@ final class LocationTracker: NSObject, CLLocationManagerDelegate {
         case .stopUpdates:
             manager.stopMonitoringSignificantLocationChanges()
             manager.stopMonitoringVisits()
+        case .openSettings:
+            if let url = URL(string: UIApplication.openSettingsURLString) { UIApplication.shared.open(url) }
         case .unchanged: break
         }
     }

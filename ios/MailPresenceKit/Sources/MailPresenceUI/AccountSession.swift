@@ -1,9 +1,10 @@
 // The account behind the app: the saved form and the one PresenceClient
 // opened from it. Save checks the form, opens a new client, and only when
 // that worked keeps the form and lets the old client go (stopped, released),
-// so a mistake never leaves the app without the account that worked. The app
-// supplies how a client is opened (its storage folder, the map pack) and
-// where the form is kept (UserDefaults and the Keychain).
+// so a mistake never leaves the app without the account that worked. "Test
+// connection" logs in with the form as it is on the screen, saved or not.
+// The app supplies how a client is opened (its storage folder, the map pack)
+// and where the form is kept (UserDefaults and the Keychain).
 import Foundation
 import MailPresence
 
@@ -19,6 +20,14 @@ public enum SaveResult: Equatable {
     /// The core could not be opened, in words; the old client stays.
     case failed(String)
     case saved
+}
+
+public enum TestResult: Equatable, Sendable {
+    /// The form has mistakes; nothing was tried.
+    case problems([AccountForm.Problem])
+    /// A server refused or could not be reached, in words with what to do.
+    case failed(String)
+    case passed(String)
 }
 
 public final class AccountSession {
@@ -62,6 +71,22 @@ public final class AccountSession {
         }
         form.granularity = granularity
         return save(form)
+    }
+
+    /// "Test connection": logs in to the IMAP and SMTP servers of `form` as
+    /// the screen holds it (not the saved account), sending nothing. With the
+    /// company's sign-in the refresh token comes from `tokens`.
+    public func test(_ form: AccountForm, tokens: TokenStorage? = nil) async -> TestResult {
+        let problems = form.problems(lang)
+        if !problems.isEmpty { return .problems(problems) }
+        do {
+            try await testConnection(config: form.config(lang), tokens: tokens)
+            return .passed(lang == .ja ? "メールサーバーに接続できました（受信・送信とも）。" : "Both mail servers took the login (receiving and sending).")
+        } catch let e as PresenceError {
+            return .failed(ErrorText.of(e, lang))
+        } catch {
+            return .failed("\(error)")
+        }
     }
 
     /// Stops and lets go of the client (the app is going away).

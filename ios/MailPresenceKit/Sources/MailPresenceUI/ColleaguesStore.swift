@@ -66,7 +66,17 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
             remember(everyone)
         }
         onChange?()
-        if state.receivedUnix == nil { try await client.requestDirectory(query: nil) }
+        // Queued whatever happens; a mail server that refuses it now is told
+        // on the status line, as any send is, and it goes out later.
+        if state.receivedUnix == nil {
+            do {
+                try await client.requestDirectory(query: nil)
+            } catch let e as PresenceError {
+                let line = ErrorText.of(e, lang)
+                lock.with { connectionLine = line }
+                onChange?()
+            }
+        }
     }
 
     /// Followed colleagues first, in the order they were followed; then the others whose presence arrived.

@@ -20,7 +20,8 @@ extension AccountForm: CustomReflectable {
             "account": account, "mail": mail, "password": password.isEmpty ? "" : "(hidden)",
             "presenceServer": presenceServer, "mailHost": mailHost, "imapPort": imapPort,
             "smtpPort": smtpPort, "imapSecurity": imapSecurity, "smtpSecurity": smtpSecurity,
-            "granularity": granularity, "authservId": authservId,
+            "granularity": granularity, "authservId": authservId, "smtpHost": smtpHost,
+            "serverKey": serverKey, "caFile": caFile,
         ], displayStyle: .struct)
     }
 }

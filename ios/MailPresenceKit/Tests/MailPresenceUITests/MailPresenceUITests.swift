@@ -100,10 +100,13 @@ final class MailPresenceUITests: XCTestCase {
         client.setListener(listener: store)
         try await client.setStatus(activity: .onSite, text: nil)
         try await eventually("the outbox holds the Publish") { store.outboxDepth == 1 }
+        // Sharing is off until the worker turns it on (a Publish of its own).
+        try await client.setLocationSharing(untilUnix: nil, workingHours: nil, shareCoordinates: false)
+        try await eventually("the outbox holds both") { store.outboxDepth == 2 }
         XCTAssertNil(store.publishedLocation)
         _ = try await client.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8, timeUnixMs: nil)
         try await eventually("the place was published") { store.publishedLocation == "京都府京都市北区" }
-        try await eventually("the outbox holds both") { store.outboxDepth == 2 }
+        try await eventually("the outbox holds all three") { store.outboxDepth == 3 }
     }
 
     func testAWarningTheCoreWritesArrivesInTheAppsLogSink() throws {

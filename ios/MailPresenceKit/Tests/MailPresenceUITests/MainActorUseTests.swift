@@ -1,5 +1,5 @@
 // The package used from the main actor, as the app's AppModel uses it: the
-// sharing switch, a sign-in and a background refresh awaited there, with
+// sharing screen's model, a sign-in and a background refresh awaited there, with
 // their results crossing back. In the Swift 6 language mode this file
 // compiles only while those types may cross (Sendable), so the app, built in
 // Swift 6 mode with Xcode, keeps compiling; and it runs against the real core.
@@ -14,23 +14,21 @@ final class MainActorModel {
     let lang: Lang
     let client: PresenceClient
     private(set) var signIn: MailSignIn?
-    private(set) var message: String?
+    private(set) var sharing: SharingModel?
 
     init(lang: Lang, client: PresenceClient) {
         self.lang = lang
         self.client = client
     }
 
-    func share(_ on: Bool, access: LocationAccess) async throws -> SharingAction {
-        let step = try await LocationSharing.switched(on, access: access, client: client, lang)
-        message = step.message
-        return step.action
+    func shareOn(access: LocationAccess) async throws -> SharingAction {
+        let model = try SharingModel(client: client, lang: lang)
+        sharing = model
+        return await model.switchOn(access)
     }
 
-    func accessChanged(_ access: LocationAccess) async throws -> SharingAction {
-        let step = try await LocationSharing.accessChanged(access, client: client, lang)
-        message = step.message
-        return step.action
+    func accessChanged(_ access: LocationAccess) async -> SharingAction {
+        await sharing?.answered(access) ?? .unchanged
     }
 
     func checkSignIn(_ provider: ProviderConfig, _ storage: TokenStorage) async throws -> SignInState {
@@ -47,13 +45,14 @@ final class MainActorModel {
 final class MainActorUseTests: XCTestCase {
     func testTheSharingSwitchAwaitedOnTheMainActor() async throws {
         let model = await MainActorModel(lang: .ja, client: try offlineClient())
-        let on = try await model.share(true, access: .whenInUse)
+        let on = try await model.shareOn(access: .granted)
         XCTAssertEqual(on, .startUpdates)
-        let denied = try await model.accessChanged(.denied)
+        XCTAssertTrue(try model.client.isSharingLocation())
+        let denied = await model.accessChanged(.deniedForGood)
         XCTAssertEqual(denied, .stopUpdates)
-        let said = await model.message
-        XCTAssertEqual(said, "位置情報の利用が許可されていないため、位置情報の共有をオフにしました。設定アプリで許可できます。")
-        XCTAssertFalse(LocationSharing.isOn(model.client))
+        guard case .deniedForGood = await model.sharing?.ui.prompt else {
+            return XCTFail("a denial for good leads to Settings")
+        }
     }
 
     func testASignInAndABackgroundRefreshAwaitedOnTheMainActor() async throws {

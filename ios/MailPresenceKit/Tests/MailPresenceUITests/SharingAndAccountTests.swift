@@ -1,6 +1,8 @@
-// The sharing switch and the account's Save, as the app carries them out,
-// against the real core. The privacy promise: after "off", no Publish
-// carries a place.
+// The location-sharing screen and the account's Save, as the app carries
+// them out, against the real core: off until the worker turns it on, the
+// permission steps (explain, ask, denied, denied for good, open Settings),
+// the shift and "share until", the "sharing now" indicator, and the privacy
+// promise: while off, no Publish carries a place.
 import Foundation
 import MailPresence
 @testable import MailPresenceUI
@@ -27,51 +29,161 @@ final class MemoryVault: AccountVault {
 }
 
 final class SharingTests: XCTestCase {
-    func testAfterSharingIsSwitchedOffAStatusChangePublishesNoLocation() async throws {
+    func testANewAccountSharesNothingUntilTheWorkerTurnsSharingOn() async throws { try await onMain { try await Self.aNewAccountSharesNothingUntilTheWorkerTurnsSharingOn() } }
+
+    @MainActor
+    static func aNewAccountSharesNothingUntilTheWorkerTurnsSharingOn() async throws {
         let client = try offlineClient()
         let published = ColleaguesStore(lang: .ja) { 0 }
         client.setListener(listener: published)
-        let start = try await LocationSharing.resumed(.whenInUse, client: client)
-        XCTAssertEqual(start, .startUpdates)
+        let sharing = try SharingModel(client: client, lang: .ja)
+        XCTAssertFalse(sharing.ui.on)
+        XCTAssertFalse(sharing.ui.sharingNow)
+        XCTAssertEqual(sharing.ui.indicator, "位置情報は共有していません")
         _ = try await client.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8, timeUnixMs: nil)
-        try await eventually("the place was published") { published.publishedLocation == "京都府京都市北区" }
+        try await eventuallyOnMain("the fix was published") { published.outboxDepth == 1 }
+        XCTAssertNil(published.publishedLocation, "no place before sharing is on")
+        let status = try MyStatusModel(client: client, lang: .ja)
+        XCTAssertEqual(status.ui.location, "位置情報の共有を停止中")
 
-        let off = try await LocationSharing.switched(false, access: .whenInUse, client: client, .ja)
-        XCTAssertEqual(off, SharingStep(action: .stopUpdates, message: nil))
-        XCTAssertFalse(LocationSharing.isOn(client))
-        XCTAssertEqual(LocationSharing.placeLine(try client.ownPresence(), sharing: false, .ja), "位置情報の共有を停止中")
-        try await eventually("a Publish without the place went at once") { published.outboxDepth == 2 }
-        XCTAssertNil(published.publishedLocation)
-        try await client.setStatus(activity: .driving, text: nil)
-        try await eventually("the status change was queued") { published.outboxDepth == 3 }
-        XCTAssertNil(published.publishedLocation)
-
-        let on = try await LocationSharing.switched(true, access: .whenInUse, client: client, .ja)
-        XCTAssertEqual(on.action, .startUpdates)
-        try await eventually("sharing on publishes the place again") { published.publishedLocation == "京都府京都市北区" }
+        let on = await sharing.switchOn(.granted)
+        XCTAssertEqual(on, .startUpdates)
+        XCTAssertTrue(sharing.ui.on)
+        XCTAssertEqual(sharing.ui.indicator, "位置情報を共有中")
+        try await eventuallyOnMain("sharing on publishes the place") { published.publishedLocation == "京都府京都市北区" }
     }
 
-    func testSwitchingOnBeforeAnyoneAskedRequestsAccessAndADenialTurnsSharingOff() async throws {
+    func testExplainAskDeniedAskedAgainDeniedForGoodOpenSettings() async throws { try await onMain { try await Self.explainAskDeniedAskedAgainDeniedForGoodOpenSettings() } }
+
+    @MainActor
+    static func explainAskDeniedAskedAgainDeniedForGoodOpenSettings() async throws {
         let client = try offlineClient()
-        let ask = try await LocationSharing.switched(true, access: .notDetermined, client: client, .ja)
-        XCTAssertEqual(ask.action, .requestAccess)
-        let waiting = try await LocationSharing.accessChanged(.notDetermined, client: client, .ja)
-        XCTAssertEqual(waiting.action, .unchanged)
-        XCTAssertTrue(LocationSharing.isOn(client))
-        let denied = try await LocationSharing.accessChanged(.denied, client: client, .ja)
-        XCTAssertEqual(denied.action, .stopUpdates)
-        XCTAssertEqual(denied.message, "位置情報の利用が許可されていないため、位置情報の共有をオフにしました。設定アプリで許可できます。")
-        XCTAssertFalse(LocationSharing.isOn(client))
+        let sharing = try SharingModel(client: client, lang: .ja)
+        let first = await sharing.switchOn(.notAsked)
+        XCTAssertEqual(first, .unchanged)
+        guard case let .rationale(why) = sharing.ui.prompt else { return XCTFail("\(sharing.ui.prompt)") }
+        XCTAssertTrue(why.contains("正確な位置ではありません"), why)
+        XCTAssertFalse(try client.isSharingLocation(), "not on before access is granted")
+        sharing.rationaleDeclined()
+        XCTAssertEqual(sharing.ui.prompt, SharingPrompt.none)
+        XCTAssertFalse(sharing.ui.on)
+
+        _ = await sharing.switchOn(.notAsked)
+        XCTAssertEqual(sharing.rationaleAccepted(), .requestAccess)
+        let denied = await sharing.answered(.denied)
+        XCTAssertEqual(denied, .stopUpdates)
+        XCTAssertEqual(sharing.ui.prompt, .denied("位置情報の利用が許可されなかったため、共有はオフのままです。もう一度オンにすると再度確認します。"))
+        XCTAssertFalse(try client.isSharingLocation())
+
+        _ = await sharing.switchOn(.denied)
+        guard case .rationale = sharing.ui.prompt else { return XCTFail("not explained again: \(sharing.ui.prompt)") }
+        _ = sharing.rationaleAccepted()
+        let forGood = await sharing.answered(.deniedForGood)
+        XCTAssertEqual(forGood, .stopUpdates)
+        guard case let .deniedForGood(_, button) = sharing.ui.prompt else { return XCTFail("\(sharing.ui.prompt)") }
+        XCTAssertEqual(button, "設定を開く")
+        XCTAssertEqual(sharing.openSettings(), .openSettings)
+        XCTAssertFalse(try client.isSharingLocation())
+        // Switching on again without Settings goes straight to the button.
+        let again = await sharing.switchOn(.deniedForGood)
+        XCTAssertEqual(again, .unchanged)
+        guard case .deniedForGood = sharing.ui.prompt else { return XCTFail("\(sharing.ui.prompt)") }
+        // Allowed in Settings, back in the app: on.
+        let allowed = await sharing.switchOn(.granted)
+        XCTAssertEqual(allowed, .startUpdates)
+        XCTAssertEqual(sharing.ui.prompt, SharingPrompt.none)
+        XCTAssertTrue(try client.isSharingLocation())
     }
 
-    func testAtStartSharingWithoutAccessGoesOffQuietly() async throws {
+    func testAfterSharingIsSwitchedOffAStatusChangePublishesNoLocation() async throws { try await onMain { try await Self.afterSharingIsSwitchedOffAStatusChangePublishesNoLocation() } }
+
+    @MainActor
+    static func afterSharingIsSwitchedOffAStatusChangePublishesNoLocation() async throws {
         let client = try offlineClient()
-        XCTAssertTrue(LocationSharing.isOn(client), "a new account shares by default")
-        let first = try await LocationSharing.resumed(.notDetermined, client: client)
-        XCTAssertEqual(first, .stopUpdates)
-        XCTAssertFalse(LocationSharing.isOn(client), "the switch shows off until the person turns it on")
-        let later = try await LocationSharing.accessChanged(.always, client: client, .en)
-        XCTAssertEqual(later.action, .stopUpdates, "access alone does not turn sharing on")
+        let published = ColleaguesStore(lang: .ja) { 0 }
+        client.setListener(listener: published)
+        let sharing = try SharingModel(client: client, lang: .ja)
+        let state = try MyStatusModel(client: client, lang: .ja)
+        let on = await sharing.switchOn(.granted)
+        XCTAssertEqual(on, .startUpdates)
+        await state.locationFix(lat: 35.0394, lon: 135.7292, accuracyM: 8)
+        try await eventuallyOnMain("the place was published") { published.publishedLocation == "京都府京都市北区" }
+
+        let off = await sharing.switchOff()
+        XCTAssertEqual(off, .stopUpdates)
+        XCTAssertFalse(sharing.ui.on)
+        XCTAssertEqual(sharing.ui.indicator, "位置情報は共有していません")
+        try await eventuallyOnMain("a Publish without the place went at once") { published.outboxDepth == 3 }
+        XCTAssertNil(published.publishedLocation)
+        await state.setActivity(.driving, note: nil)
+        try await eventuallyOnMain("the status change was queued") { published.outboxDepth == 4 }
+        XCTAssertNil(published.publishedLocation)
+        let english = try MyStatusModel(client: client, lang: .en)
+        XCTAssertEqual(english.ui.location, "Location sharing paused")
+
+        let back = await sharing.switchOn(.granted)
+        XCTAssertEqual(back, .startUpdates)
+        try await eventuallyOnMain("sharing on publishes the place again") { published.publishedLocation == "京都府京都市北区" }
+    }
+
+    func testTheShiftAndTheEndGoToTheCoreKeptWhileOffAndTheIndicatorFollows() async throws { try await onMain { try await Self.theShiftAndTheEndGoToTheCoreKeptWhileOffAndTheIndicatorFollows() } }
+
+    @MainActor
+    static func theShiftAndTheEndGoToTheCoreKeptWhileOffAndTheIndicatorFollows() async throws {
+        let client = try offlineClient()
+        let zone = TimeZone.current
+        let sharing = try SharingModel(client: client, lang: .ja)
+        // A shift that starts two hours from now: outside it, sharing pauses.
+        let start = ClockTime(hour: StatusTime.clockOf(nowUnix() + 2 * 3600, zone: zone).hour, minute: 0)!
+        let end = ClockTime(hour: (start.hour + 1) % 24, minute: 0)!
+        await sharing.setWorkingHours("\(start.hour):00〜\(end.hour):00")
+        XCTAssertEqual(sharing.ui.workingHours, "\(start)-\(end)", "kept while off, written the core's way")
+        XCTAssertFalse(try client.sharingSettings().on)
+
+        _ = await sharing.switchOn(.granted)
+        XCTAssertEqual(try client.sharingSettings().workingHours, "\(start)-\(end)")
+        XCTAssertTrue(sharing.ui.on)
+        XCTAssertFalse(sharing.ui.sharingNow)
+        XCTAssertEqual(sharing.ui.indicator, "勤務時間外のため一時停止中（\(start)-\(end)）")
+        XCTAssertEqual(sharing.ui.nextChangeUnix, StatusTime.nextUnix(start, nowUnix: nowUnix(), zone: zone), "it looks again when the shift starts")
+
+        let until = StatusTime.clockOf(nowUnix() + 3600, zone: zone)
+        await sharing.setUntil(until)
+        XCTAssertEqual(sharing.ui.until, "\(until)まで")
+        XCTAssertEqual(try client.sharingSettings().untilUnix, StatusTime.nextUnix(until, nowUnix: nowUnix(), zone: zone))
+
+        await sharing.setWorkingHours("8時から")
+        XCTAssertEqual(sharing.ui.error, "勤務時間は 08:00-19:00 の形で入力してください。")
+        XCTAssertEqual(try client.sharingSettings().workingHours, "\(start)-\(end)")
+
+        await sharing.switchOff()
+        let reopened = try SharingModel(client: client, lang: .ja)
+        XCTAssertEqual(reopened.ui.workingHours, "\(start)-\(end)", "the shift stays for next time")
+        await sharing.setWorkingHours("")
+        _ = await sharing.switchOn(.granted)
+        XCTAssertNil(try client.sharingSettings().workingHours, "all day now")
+        XCTAssertTrue(sharing.ui.sharingNow)
+    }
+
+    func testAtStartSharingRunsOnWithAccessAndGoesOffQuietlyWithoutIt() async throws { try await onMain { try await Self.atStartSharingRunsOnWithAccessAndGoesOffQuietlyWithoutIt() } }
+
+    @MainActor
+    static func atStartSharingRunsOnWithAccessAndGoesOffQuietlyWithoutIt() async throws {
+        let client = try offlineClient()
+        let sharing = try SharingModel(client: client, lang: .ja)
+        let offStaysOff = await sharing.resumed(.granted)
+        XCTAssertEqual(offStaysOff, .stopUpdates)
+        _ = await sharing.switchOn(.granted)
+        let fresh = try SharingModel(client: client, lang: .ja)
+        let runs = await fresh.resumed(.granted)
+        XCTAssertEqual(runs, .startUpdates)
+        XCTAssertTrue(try client.isSharingLocation())
+        let later = try SharingModel(client: client, lang: .ja)
+        let gone = await later.resumed(.deniedForGood)
+        XCTAssertEqual(gone, .stopUpdates)
+        XCTAssertFalse(try client.isSharingLocation())
+        XCTAssertFalse(later.ui.on)
+        XCTAssertNil(later.ui.error)
     }
 }
 

@@ -1,6 +1,8 @@
-// The four screens (My status, Colleagues, Account, About) in Compose. They
-// draw state from the presence-ui layer and carry out what it decides
-// (permissions, the location service); no logic here. While the app starts
+// The five screens (My status, Colleagues, Sharing, Account, About) in
+// Compose. They draw state from the presence-ui layer and carry out what it
+// decides (permissions, the location service, the Settings app); no logic
+// here. The screens themselves: StatusScreen.kt, SharingScreen.kt,
+// AccountScreen.kt; Colleagues and About below. While the app starts
 // (AppLaunch, off the main thread) a loading screen; if the start failed, a
 // screen saying what failed.
 package org.mailpresence.app
@@ -30,20 +32,16 @@ import androidx.lifecycle.LifecycleEventObserver
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
 import androidx.compose.material3.Button
-import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.NavigationBar
 import androidx.compose.material3.NavigationBarItem
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Scaffold
-import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
 import androidx.compose.material3.ExperimentalMaterial3Api
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
-import androidx.compose.foundation.text.KeyboardOptions
-import androidx.compose.ui.text.input.KeyboardType
-import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.collectAsState
 import androidx.compose.runtime.getValue
@@ -59,44 +57,64 @@ import androidx.browser.customtabs.CustomTabsIntent
 import androidx.core.content.ContextCompat
 import androidx.compose.ui.platform.LocalContext
 import android.net.Uri
+import android.provider.Settings
 import androidx.lifecycle.lifecycleScope
 import kotlinx.coroutines.launch
-import org.mailpresence.protocol.ActivityToken
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
-import org.mailpresence.ui.AccountForm
 import org.mailpresence.ui.ContactAction
 import org.mailpresence.ui.ErrorText
 import org.mailpresence.ui.LaunchState
+import org.mailpresence.ui.LocationAccess
 import org.mailpresence.ui.MyStatusState
 import org.mailpresence.ui.Permission
-import org.mailpresence.ui.PresenceFormat
-import org.mailpresence.ui.SaveResult
 import org.mailpresence.ui.SharingAction
+import org.mailpresence.ui.SharingState
 import org.mailpresence.ui.SignInState
 import org.mailpresence.protocol.ProviderKind
 
 class MainActivity : ComponentActivity() {
-    /** The status screen's state, which hears the permission answers. */
-    private var status: MyStatusState? = null
+    /** The sharing screen's state, which hears the permission answers. */
+    private var sharing: SharingState? = null
 
-    private val askPermissions = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) { answers ->
-        val granted = answers.filterValues { it }.keys.mapNotNull(::permissionOf).toSet()
-        val state = status ?: return@registerForActivityResult
-        lifecycleScope.launch { carryOut(state.permissionsAnswered(granted)) }
+    private val askPermissions = registerForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) {
+        val state = sharing ?: return@registerForActivityResult
+        lifecycleScope.launch { carryOut(state.answered(locationAccess())) }
     }
 
-    /** What MyStatusState decided, done with Android's means. */
+    /** Android's answer in the plain layer's words. Android gives no
+     *  rationale both before the first request and after a denial for good:
+     *  whether the app asked before tells them apart. */
+    private fun locationAccess(): LocationAccess = LocationAccess.android(
+        grantedNow(),
+        shouldShowRequestPermissionRationale(Manifest.permission.ACCESS_FINE_LOCATION),
+        getSharedPreferences("sharing", MODE_PRIVATE).getBoolean("asked", false),
+    )
+
+    /** What SharingState decided, done with Android's means. */
     private fun carryOut(action: SharingAction) {
         when (action) {
-            is SharingAction.AskPermissions -> askPermissions.launch(action.permissions.mapNotNull(::manifestName).toTypedArray())
+            is SharingAction.AskPermissions -> {
+                getSharedPreferences("sharing", MODE_PRIVATE).edit().putBoolean("asked", true).apply()
+                askPermissions.launch(action.permissions.mapNotNull(::manifestName).toTypedArray())
+            }
             SharingAction.StartLocationService -> if (!LocationService.start(this)) LocationService.showPaused(this)
             SharingAction.StopLocationService -> {
                 stopService(Intent(this, LocationService::class.java))
                 LocationService.clearPaused(this)
             }
+            SharingAction.OpenSettings -> startActivity(
+                Intent(Settings.ACTION_APPLICATION_DETAILS_SETTINGS, Uri.fromParts("package", packageName, null)),
+            )
             SharingAction.Unchanged -> Unit
         }
+    }
+
+    /** Back from the Settings app (or anywhere): access may have changed. */
+    override fun onResume() {
+        super.onResume()
+        val state = sharing ?: return
+        lifecycleScope.launch { carryOut(state.resumed(locationAccess())) }
     }
 
     private fun grantedNow(): Set<Permission> = Permission.entries.filter { p ->
@@ -109,8 +127,8 @@ class MainActivity : ComponentActivity() {
         // Back on screen (also after the worker changed the permission in
         // Settings): sharing runs on, or goes off if access was taken away.
         lifecycle.addObserver(LifecycleEventObserver { _, event ->
-            val state = status
-            if (event == Lifecycle.Event.ON_RESUME && state != null) lifecycleScope.launch { carryOut(state.resumeSharing(grantedNow())) }
+            val state = sharing
+            if (event == Lifecycle.Event.ON_RESUME && state != null) lifecycleScope.launch { carryOut(state.resumed(locationAccess())) }
         })
         setContent {
             MaterialTheme {
@@ -127,7 +145,7 @@ class MainActivity : ComponentActivity() {
     private fun Screens(app: PresenceApp) {
         val client by app.session.client.collectAsState()
         val opening by app.session.opening.collectAsState()
-        var tab by remember { mutableStateOf(if (client == null) 2 else 0) }
+        var tab by remember { mutableStateOf(if (client == null) 3 else 0) }
         Scaffold(topBar = {
             // A new place detail or a saved account reopens the core (off the main thread).
             if (opening) Column {
@@ -136,25 +154,37 @@ class MainActivity : ComponentActivity() {
             }
         }, bottomBar = {
             NavigationBar {
-                listOf(R.string.tab_status, R.string.tab_colleagues, R.string.tab_account, R.string.tab_about).forEachIndexed { i, label ->
+                listOf(R.string.tab_status, R.string.tab_colleagues, R.string.tab_sharing, R.string.tab_account, R.string.tab_about).forEachIndexed { i, label ->
                     NavigationBarItem(selected = tab == i, onClick = { tab = i }, icon = {}, label = { Text(stringResource(label)) })
                 }
             }
         }) { padding ->
             Column(Modifier.padding(padding).padding(16.dp)) {
                 val open = client
+                // A new client (the account changed) gets new states;
+                // sharing resumes (or goes off) whichever tab shows.
+                val sharingState = open?.let { remember(it) { SharingState(it, app.lang) } }
+                if (sharingState != null) {
+                    DisposableEffect(sharingState) {
+                        sharing = sharingState
+                        val heard = app.events.add(sharingState)
+                        lifecycleScope.launch { carryOut(sharingState.resumed(locationAccess())) }
+                        onDispose { heard.close() }
+                    }
+                }
                 when {
                     tab == 0 && open != null -> {
-                        // A new client (the account changed) gets a new state.
                         val state = remember(open) { MyStatusState(open, app.lang) }
-                        LaunchedEffect(state) {
-                            status = state
-                            carryOut(state.resumeSharing(grantedNow()))
+                        DisposableEffect(state) {
+                            val heard = app.events.add(state)
+                            state.refresh()
+                            onDispose { heard.close() }
                         }
-                        MyStatusScreen(app, state, onSwitch = { on -> lifecycleScope.launch { carryOut(state.switchSharing(on)) } })
+                        MyStatusScreen(app, state)
                     }
                     tab == 1 && open != null -> ColleaguesScreen(app, open)
-                    tab == 3 -> AboutScreen(app)
+                    tab == 2 && sharingState != null -> SharingScreen(sharingState, ::locationAccess, ::carryOut)
+                    tab == 4 -> AboutScreen(app)
                     else -> AccountScreen(app)
                 }
             }
@@ -186,49 +216,6 @@ fun manifestName(p: Permission): String? = when (p) {
     Permission.FINE_LOCATION -> Manifest.permission.ACCESS_FINE_LOCATION
     Permission.COARSE_LOCATION -> Manifest.permission.ACCESS_COARSE_LOCATION
     Permission.NOTIFICATIONS -> if (Build.VERSION.SDK_INT >= 33) Manifest.permission.POST_NOTIFICATIONS else null
-}
-
-fun permissionOf(name: String): Permission? = Permission.entries.firstOrNull { manifestName(it) == name }
-
-@Composable
-fun MyStatusScreen(app: PresenceApp, state: MyStatusState, onSwitch: (Boolean) -> Unit) {
-    val ui by state.updates.collectAsState()
-    var text by remember { mutableStateOf("") }
-    var plan by remember { mutableStateOf("") }
-    val scope = rememberCoroutineScope()
-    Text(ui.activity, style = MaterialTheme.typography.headlineSmall)
-    Row {
-        listOf(ActivityToken.AVAILABLE, ActivityToken.ON_SITE, ActivityToken.DRIVING, ActivityToken.MEETING, ActivityToken.BREAK).forEach { kind ->
-            FilterChip(selected = false, onClick = { scope.launch { state.setActivity(kind, text.ifBlank { null }) } },
-                label = { Text(PresenceFormat.activityLabel(kind, app.lang)) })
-        }
-    }
-    OutlinedTextField(text, { text = it }, label = { Text(stringResource(R.string.status_text_hint)) })
-    OutlinedTextField(plan, { plan = it }, label = { Text(stringResource(R.string.plan_hint)) })
-    Button(onClick = { scope.launch { state.addPlan(plan); plan = "" } }) { Text(stringResource(R.string.add_plan)) }
-    ui.plans.forEach { Text(it) }
-    Row {
-        Text(stringResource(R.string.share_location))
-        Switch(ui.sharing, onSwitch)
-    }
-    var granularityError by remember { mutableStateOf<String?>(null) }
-    Row {
-        Text(stringResource(R.string.granularity))
-        listOf(
-            org.mailpresence.Granularity.CITY to R.string.granularity_city,
-            org.mailpresence.Granularity.DISTRICT to R.string.granularity_district,
-            org.mailpresence.Granularity.STREET to R.string.granularity_street,
-        ).forEach { (g, label) ->
-            FilterChip(selected = false, onClick = {
-                scope.launch { granularityError = (app.session.changeGranularity(g) as? SaveResult.Failed)?.message }
-            }, label = { Text(stringResource(label)) })
-        }
-    }
-    granularityError?.let { Text(it, color = MaterialTheme.colorScheme.error) }
-    Text("${stringResource(R.string.current_address)}: ${ui.location}")
-    Text(ui.lastPublish)
-    ui.pending?.let { Text(it) }
-    ui.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
 }
 
 @OptIn(ExperimentalMaterial3Api::class) // PullToRefreshBox
@@ -289,64 +276,6 @@ fun ColleaguesScreen(app: PresenceApp, client: PresenceClient) {
             }
         }
     }
-}
-
-@Composable
-fun AccountScreen(app: PresenceApp) {
-    var form by remember { mutableStateOf(app.session.form()) }
-    var problems by remember { mutableStateOf(emptyList<AccountForm.Problem>()) }
-    var result by remember { mutableStateOf(app.startError) }
-    val scope = rememberCoroutineScope()
-    OutlinedTextField(form.account, { form = form.copy(account = it) }, label = { Text(stringResource(R.string.account_name)) })
-    OutlinedTextField(form.mail, { form = form.copy(mail = it) }, label = { Text(stringResource(R.string.mail_address)) })
-    // The settings from the address alone; the fields below stay as the fallback.
-    val notFound = stringResource(R.string.settings_not_found)
-    Button(onClick = {
-        scope.launch {
-            result = runCatching { org.mailpresence.findMailSettings(form.mail.trim(), app.dnsServers()) }.fold(
-                onSuccess = { found ->
-                    if (found == null) notFound
-                    else { form = form.withSettings(found) { kind, tenant -> app.provider(kind)?.let { p -> tenant?.let { p.copy(tenant = it) } ?: p } }; null }
-                },
-                onFailure = { (it as? PresenceException)?.let { e -> ErrorText.of(e, app.lang) } ?: it.toString() },
-            )
-        }
-    }) { Text(stringResource(R.string.find_settings)) }
-    val context = LocalContext.current
-    Button(onClick = { context.startActivity(Intent(context, EnrolActivity::class.java)) }) { Text(stringResource(R.string.scan_code)) }
-    SignInButtons(app)
-    if (form.signIn == null) {
-        OutlinedTextField(form.password, { form = form.copy(password = it) }, label = { Text(stringResource(R.string.password)) },
-            visualTransformation = PasswordVisualTransformation(),
-            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password))
-    }
-    OutlinedTextField(form.presenceServer, { form = form.copy(presenceServer = it) }, label = { Text(stringResource(R.string.presence_server)) })
-    OutlinedTextField(form.mailHost, { form = form.copy(mailHost = it) }, label = { Text(stringResource(R.string.mail_server)) })
-    OutlinedTextField(form.imapPort, { form = form.copy(imapPort = it) }, label = { Text(stringResource(R.string.imap_port)) })
-    OutlinedTextField(form.smtpPort, { form = form.copy(smtpPort = it) }, label = { Text(stringResource(R.string.smtp_port)) })
-    OutlinedTextField(form.authservId, { form = form.copy(authservId = it) }, label = { Text(stringResource(R.string.authserv_id)) })
-    problems.forEach { Text(it.text, color = MaterialTheme.colorScheme.error) }
-    val ok = stringResource(R.string.connection_ok)
-    val saved = stringResource(R.string.saved)
-    Row {
-        Button(onClick = {
-            scope.launch {
-                when (val r = app.session.save(form)) {
-                    is SaveResult.Problems -> { problems = r.problems; result = null }
-                    is SaveResult.Failed -> { problems = emptyList(); result = r.message }
-                    SaveResult.Saved -> { problems = emptyList(); result = saved }
-                }
-            }
-        }) { Text(stringResource(R.string.save)) }
-        Button(onClick = {
-            scope.launch {
-                result = runCatching { app.client?.sync(); ok }.getOrElse {
-                    (it as? PresenceException)?.let { e -> ErrorText.of(e, app.lang) } ?: it.toString()
-                }
-            }
-        }) { Text(stringResource(R.string.test_connection)) }
-    }
-    result?.let { Text(it) }
 }
 
 /** "Sign in with Microsoft" / "Sign in with Google" where IT registered the app,

@@ -30,13 +30,16 @@ import org.mailpresence.ui.ColleaguesState
 import org.mailpresence.ui.Lang
 import org.mailpresence.ui.LaunchState
 import org.mailpresence.ui.MailSignIn
+import org.mailpresence.ui.PresenceEvents
 import org.mailpresence.ui.SignInState
 
 class PresenceApp : Application() {
     val lang: Lang by lazy { Lang.of(resources.configuration.locales[0].toLanguageTag()) }
     val colleagues: ColleaguesState by lazy { ColleaguesState(lang) }
+    /** The core's one listener, shared by every screen that follows it. */
+    val events: PresenceEvents by lazy { PresenceEvents().also { it.add(colleagues) } }
     val session: AccountSession by lazy {
-        AccountSession(lang, AccountStore(this), colleagues) { config ->
+        AccountSession(lang, AccountStore(this), events) { config ->
             val dir = filesDir.resolve("presence").path
             val client = if (config.oauth != null) PresenceClient.withSignIn(config, dir, mapPack, tokens)
             else PresenceClient(config, dir, mapPack)

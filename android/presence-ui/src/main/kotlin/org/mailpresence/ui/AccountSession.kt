@@ -1,13 +1,15 @@
 // The account behind the app: the saved form and the one PresenceClient
 // opened from it. Save checks the form, opens a new client, and only when
 // that worked keeps the form and closes the old client, so a mistake never
-// crashes the app nor leaves it without the account that worked. The shell
-// supplies how a client is opened (its storage folder, the map pack) and
-// where the form is kept (encrypted preferences). Opening a client reads the
-// map pack and opens the phone's store: the work, and the vault's key-store
-// reads, run on the `io` dispatcher, never on the caller's (the main thread:
-// an ANR risk at launch and on every change of the place detail), one at a
-// time; `opening` says when the screen should show that it is loading.
+// crashes the app nor leaves it without the account that worked. "Test
+// connection" logs in with the form as it is on the screen, saved or not.
+// The shell supplies how a client is opened (its storage folder, the map
+// pack) and where the form is kept (encrypted preferences). Opening a client
+// reads the map pack and opens the phone's store: the work, and the vault's
+// key-store reads, run on the `io` dispatcher, never on the caller's (the
+// main thread: an ANR risk at launch and on every change of the place
+// detail), one at a time; `opening` says when the screen should show that it
+// is loading.
 package org.mailpresence.ui
 
 import kotlinx.coroutines.CoroutineDispatcher
@@ -22,6 +24,8 @@ import org.mailpresence.Granularity
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
 import org.mailpresence.PresenceListener
+import org.mailpresence.TokenStorage
+import org.mailpresence.testConnection
 
 /** Where the account form is kept between runs. */
 interface AccountVault {
@@ -37,6 +41,16 @@ sealed interface SaveResult {
     data class Failed(val message: String) : SaveResult
 
     data object Saved : SaveResult
+}
+
+sealed interface TestResult {
+    /** The form has mistakes; nothing was tried. */
+    data class Problems(val problems: List<AccountForm.Problem>) : TestResult
+
+    /** A server refused or could not be reached, in words with what to do. */
+    data class Failed(val message: String) : TestResult
+
+    data class Passed(val message: String) : TestResult
 }
 
 class AccountSession(
@@ -91,6 +105,24 @@ class AccountSession(
         val result = replaceWith(form)
         if (result == SaveResult.Saved) vault.save(form)
         return result
+    }
+
+    /**
+     * "Test connection": logs in to the IMAP and SMTP servers of [form] as
+     * the screen holds it (not the saved account), sending nothing. With the
+     * company's sign-in the refresh token comes from [tokens].
+     */
+    suspend fun test(form: AccountForm, tokens: TokenStorage? = null): TestResult {
+        val problems = form.problems(lang)
+        if (problems.isNotEmpty()) return TestResult.Problems(problems)
+        return try {
+            testConnection(form.toConfig(lang), tokens)
+            TestResult.Passed(
+                if (lang == Lang.JA) "メールサーバーに接続できました（受信・送信とも）。" else "Both mail servers took the login (receiving and sending).",
+            )
+        } catch (e: PresenceException) {
+            TestResult.Failed(ErrorText.of(e, lang))
+        }
     }
 
     /** Stops and releases the client (the app is going away). */

@@ -68,7 +68,15 @@ class ColleaguesState(private val lang: Lang, private val clock: () -> Long = { 
         val state = client.directoryState()
         _directory.value = state
         rememberEntries(client.searchDirectory(""))
-        if (state.receivedUnix == null) client.requestDirectory(null)
+        // Queued whatever happens; a mail server that refuses it now is told
+        // on the status line, as any send is, and it goes out later.
+        if (state.receivedUnix == null) {
+            try {
+                client.requestDirectory(null)
+            } catch (e: PresenceException) {
+                _connection.value = ErrorText.of(e, lang)
+            }
+        }
     }
 
     /** Followed colleagues first, in the order they were followed; then the others whose presence arrived. */

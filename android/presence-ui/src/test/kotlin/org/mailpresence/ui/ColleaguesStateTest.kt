@@ -33,10 +33,13 @@ class ColleaguesStateTest {
         client.setListener(state)
         runBlocking { client.setStatus(ActivityToken.ON_SITE, null) }
         eventually("the outbox holds the Publish") { state.outboxDepth.value == 1u }
+        // Sharing is off until the worker turns it on (a Publish of its own).
+        runBlocking { client.setLocationSharing(null, null, false) }
+        eventually("the outbox holds both") { state.outboxDepth.value == 2u }
         assertNull(state.publishedLocation.value)
         runBlocking { client.locationFix(35.0394, 135.7292, 8.0, null) }
         eventually("the place was published") { state.publishedLocation.value == "京都府京都市北区" }
-        eventually("the outbox holds both") { state.outboxDepth.value == 2u }
+        eventually("the outbox holds all three") { state.outboxDepth.value == 3u }
         client.close()
     }
 }

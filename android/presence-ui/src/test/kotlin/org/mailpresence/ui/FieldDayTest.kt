@@ -116,11 +116,11 @@ class FieldDayTest {
 
             // Sharing on: 山田 sees where 田中 is; off: the next Publish carries no place.
             val status = MyStatusState(tanaka.client, Lang.JA)
-            runBlocking { status.setSharing(true); status.locationFix(35.6812, 139.7671, 10.0) }
+            runBlocking { tanaka.client.setLocationSharing(null, null, false); status.locationFix(35.6812, 139.7671, 10.0) }
             viaMail("山田's phone shows where 田中 is") {
                 yamada.colleagues.colleagues.value["tanaka"]?.presence?.location?.contains("千代田区") == true
             }
-            runBlocking { status.setSharing(false); status.setActivity(ActivityToken.DRIVING, null) }
+            runBlocking { tanaka.client.stopLocationSharing(); status.setActivity(ActivityToken.DRIVING, null) }
             viaMail("山田's phone shows 田中 driving, with no place") {
                 val p = yamada.colleagues.colleagues.value["tanaka"]?.presence
                 p?.activity == ActivityToken.DRIVING && p.location == null
