@@ -302,8 +302,9 @@ async fn the_board_says_what_is_current_and_what_was_kept() {
         browser
             .wait_for_text("#live", "リアルタイム更新中", HOP)
             .await,
-        "{}",
-        browser.text("#live").await
+        "{}\n{}",
+        browser.text("#live").await,
+        server.log_text()
     );
     assert_eq!(
         browser
