@@ -55,6 +55,9 @@ function ownChanged(row) {
     return;
   }
   showOwn(row);
+  // An earlier save's answer no longer describes what the form shows.
+  $("own-result").textContent = "";
+  delete $("own-result").dataset.t;
 }
 
 async function saveOwn(event) {

@@ -2,7 +2,9 @@
 //! see (状態, 行先, 戻り予定, 備考, 更新時刻), the place only where the rules
 //! allow location (GET /api/board, and the rows `events` streams); and a
 //! desk worker's own change from the board (POST /api/me), which is
-//! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs.
+//! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs;
+//! one made on an older record than the stored one (its `version`) is
+//! refused with 409 and the newer row, never put back over it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
