@@ -1,13 +1,22 @@
 //! A real browser for the board's tests: Debian's Chromium, headless, driven
 //! over WebDriver by Debian's chromedriver (package chromium-driver, the same
-//! version as the browser) through fantoccini.
+//! version as the browser) through fantoccini; and what a person does in it
+//! (sign in with the mailed link, click, read a field, take a picture).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
-use crate::free_port;
+use crate::{World, free_port};
+
+/// How long a step in the browser may take.
+const STEP: Duration = Duration::from_secs(30);
+
+/// The CSS selector of one cell (`place`, `note`, ...) of a person's row on the board.
+pub fn cell(account: &str, name: &str) -> String {
+    format!("tr[data-account=\"{account}\"] td.{name}")
+}
 
 pub struct Browser {
     pub client: Client,
@@ -111,6 +120,79 @@ impl Browser {
             .execute(script, vec![])
             .await
             .expect("script runs")
+    }
+
+    /// Signs `account` in as a person would: the address on the sign-in
+    /// page, the link from the mail in their mailbox, the button behind the
+    /// link; then waits for the board to show `heading`.
+    pub async fn sign_in(&self, world: &World, account: &str, heading: &str) {
+        let client = &self.client;
+        client
+            .goto(&format!("{}/login", world.web_url()))
+            .await
+            .unwrap();
+        let address = client.find(Locator::Css("#address")).await.unwrap();
+        address.send_keys(&world.mail_of(account)).await.unwrap();
+        self.click("form button").await;
+        assert!(
+            self.wait_for_text("main", "メールを確認", STEP).await,
+            "{}",
+            self.text("body").await
+        );
+        let mut mailbox = world.mailbox(&world.mail_of(account)).await;
+        let mails = mailbox.wait_for(1, STEP).await;
+        let link = mails
+            .iter()
+            .rev()
+            .find_map(|raw| {
+                let mail = mail_parser::MessageParser::default().parse(raw)?;
+                let text = mail.body_text(0)?.into_owned();
+                let start = text.find("http://")?;
+                Some(
+                    text[start..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect::<String>(),
+                )
+            })
+            .expect("a sign-in mail with a link");
+        assert!(link.starts_with(&world.web_url()), "{link}");
+        client.goto(&link).await.unwrap();
+        self.click("form button").await;
+        assert!(
+            self.wait_for_text("#board", heading, STEP).await,
+            "the board after signing in: {}",
+            self.text("body").await
+        );
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The value of the form field `id`.
+    pub async fn value(&self, id: &str) -> String {
+        self.run(&format!("return document.getElementById('{id}').value"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// With MAILPRESENCE_SCREENSHOTS=DIR, the page as `DIR/name` (PNG).
+    pub async fn screenshot(&self, name: &str) {
+        if let Ok(dir) = std::env::var("MAILPRESENCE_SCREENSHOTS") {
+            let png = self.client.screenshot().await.unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+        }
     }
 
     /// Ends the WebDriver session (the browser quits); the driver stops on drop.

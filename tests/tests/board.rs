@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use mailpresence_e2e::browser::Browser;
+use mailpresence_e2e::browser::{Browser, cell as row};
 use mailpresence_e2e::{World, sipp_passed, wait_until};
 use mailpresence_protocol::mail::{PresenceMessage, Publish, Subscribe, SubscribeMode};
 use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry};
@@ -29,71 +29,8 @@ fn rules() -> String {
         .into()
 }
 
-/// Signs `account` in as a person would: the address on the sign-in page,
-/// the link from the mail in their mailbox, the button behind the link.
 async fn sign_in(browser: &Browser, world: &World, account: &str) {
-    let client = &browser.client;
-    client
-        .goto(&format!("{}/login", world.web_url()))
-        .await
-        .unwrap();
-    let address = client.find(Locator::Css("#address")).await.unwrap();
-    address.send_keys(&world.mail_of(account)).await.unwrap();
-    client
-        .find(Locator::Css("form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(
-        browser.wait_for_text("main", "メールを確認", HOP).await,
-        "{}",
-        browser.text("body").await
-    );
-    let mut mailbox = world.mailbox(&world.mail_of(account)).await;
-    let mails = mailbox.wait_for(1, HOP).await;
-    let link = mails
-        .iter()
-        .rev()
-        .find_map(|raw| {
-            let mail = mail_parser::MessageParser::default().parse(raw)?;
-            let text = mail.body_text(0)?.into_owned();
-            let start = text.find("http://")?;
-            Some(
-                text[start..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect::<String>(),
-            )
-        })
-        .expect("a sign-in mail with a link");
-    assert!(link.starts_with(&world.web_url()), "{link}");
-    client.goto(&link).await.unwrap();
-    client
-        .find(Locator::Css("form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(
-        browser.wait_for_text("#board", "総務部", HOP).await,
-        "the board after signing in: {}",
-        browser.text("body").await
-    );
-}
-
-fn row(account: &str, cell: &str) -> String {
-    format!("tr[data-account=\"{account}\"] td.{cell}")
-}
-
-async fn screenshot(browser: &Browser, name: &str) {
-    if let Ok(dir) = std::env::var("MAILPRESENCE_SCREENSHOTS") {
-        let png = browser.client.screenshot().await.unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
-    }
+    browser.sign_in(world, account, "総務部").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,7 +111,7 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
         "{}",
         server.log_text()
     );
-    screenshot(&browser, "board.png").await;
+    browser.screenshot("board.png").await;
 
     // To the map view by keyboard: the list tab is the tab stop, and the
     // right arrow moves to the map tab (WAI-ARIA tabs).
@@ -246,7 +183,7 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
         serde_json::json!(["丸の内一丁目", "八重洲二丁目"]),
         "{fitted}"
     );
-    screenshot(&browser, "board-map.png").await;
+    browser.screenshot("board-map.png").await;
     // The keyboard zooms out (the town areas hide when far) and 0 fits again.
     let map = browser.client.find(Locator::Css("#map")).await.unwrap();
     for _ in 0..8 {
@@ -406,7 +343,7 @@ async fn desk_staff_follow_the_field_on_the_board_and_set_their_own_state() {
         .unwrap();
     assert!(
         browser
-            .wait_for_text("#own-result", "更新しました", HOP)
+            .wait_for_text("#own-result", "保存しました", HOP)
             .await,
         "{}",
         browser.text("#own-result").await
@@ -487,7 +424,7 @@ async fn it_makes_an_enrolment_code_on_the_phones_page() {
         .await;
     assert_eq!(drawn[0], "data:image/svg+xml;base64,", "{drawn}");
     assert!(drawn[1].as_u64().unwrap_or(0) >= 200, "{drawn}");
-    screenshot(&browser, "phones.png").await;
+    browser.screenshot("phones.png").await;
 
     // The phone's side reads the very link the page shows.
     let ca = world.servers.ca.display().to_string();

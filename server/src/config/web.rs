@@ -39,6 +39,11 @@ pub struct WebConfig {
     /// accounts and `group:NAME` entries, e.g. `["group:it"]`. Nobody when empty.
     #[serde(default)]
     pub admins: Vec<String>,
+    /// Display names of the departments (the directory's first group of a
+    /// person) for the board's headings: `{ desk = "内勤", field = "外勤" }`;
+    /// a group not named here is shown as it is.
+    #[serde(default)]
+    pub departments: std::collections::BTreeMap<String, String>,
     /// A sign-in link works once, within this many minutes.
     #[serde(default = "default_link_minutes")]
     pub link_minutes: u32,

@@ -36,8 +36,9 @@ use crate::feed::{Change, Missed};
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// A proxy user's stream lasts this many session checks.
 const PROXY_USER_CHECKS: u32 = 10;
-/// How soon a browser reconnects after the stream drops.
-const RETRY_MS: u64 = 2000;
+/// How soon a browser reconnects after the stream drops; the page greys
+/// its rows out when this passes without a stream.
+pub(super) const RETRY_MS: u64 = 2000;
 
 /// The server's shutdown, so that streams end with it.
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ use super::state::Web;
 const BOARD_HTML: &str = include_str!("../../web/board.html");
 const BOARD_JS: &str = include_str!("../../web/board.js");
 const MAP_JS: &str = include_str!("../../web/map.js");
+const OWN_JS: &str = include_str!("../../web/own.js");
 const BOARD_CSS: &str = include_str!("../../web/board.css");
 const PAGE_HTML: &str = include_str!("../../web/page.html");
 const PHONES_JS: &str = include_str!("../../web/phones.js");
@@ -178,6 +179,7 @@ pub async fn confirm_link(
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "board.js" => (BOARD_JS, "text/javascript; charset=utf-8"),
+        "own.js" => (OWN_JS, "text/javascript; charset=utf-8"),
         "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
         "phones.js" => (PHONES_JS, "text/javascript; charset=utf-8"),
         "board.css" => (BOARD_CSS, "text/css; charset=utf-8"),

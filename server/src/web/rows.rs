@@ -2,7 +2,9 @@
 //! see (状態, 行先, 戻り予定, 備考, 更新時刻), the place only where the rules
 //! allow location (GET /api/board, and the rows `events` streams); and a
 //! desk worker's own change from the board (POST /api/me), which is
-//! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs.
+//! published like a SIP PUBLISH: same record, same Notify mails and NOTIFYs;
+//! one made on an older record than the stored one (its `version`) is
+//! refused with 409 and the newer row, never put back over it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +49,15 @@ pub struct Row {
     pub back_at: Option<String>,
     /// 更新時刻 (RFC 3339).
     pub updated: Option<String>,
+    /// Which save of the record this is (when the server stored it, in ms):
+    /// the board sends it back with a change so that a save based on an
+    /// older record is refused rather than put back over a newer one.
+    pub version: Option<String>,
+}
+
+/// The version of a stored record as [`Row::version`] shows it.
+fn version_of(record: &PresenceRecord) -> String {
+    record.received_at.timestamp_millis().to_string()
 }
 
 /// What `viewer` may see of `person`, or nothing at all.
@@ -91,6 +102,7 @@ pub fn row(
             .and_then(|f| f.updated)
             .map(|t| t.to_rfc3339())
             .or_else(|| record.map(|r| r.received_at.with_timezone(&Local).to_rfc3339())),
+        version: record.map(version_of),
     })
 }
 
@@ -144,6 +156,11 @@ struct Board {
     states: Vec<StateLabel>,
     people: Vec<Row>,
     map: bool,
+    /// Display names of departments (`[web] departments`) for the headings.
+    departments: std::collections::BTreeMap<String, String>,
+    /// How soon the page's stream reconnects; rows older than that while it
+    /// is away cannot be current.
+    retry_ms: u64,
 }
 
 /// GET /api/board: everyone the viewer may see, and what the page needs.
@@ -183,6 +200,8 @@ pub async fn board(
             .collect(),
         people: rows,
         map: web.map.is_some(),
+        departments: web.config.departments.clone(),
+        retry_ms: super::events::RETRY_MS,
     };
     let mut response = Json(board).into_response();
     no_store(&mut response);
@@ -286,6 +305,19 @@ pub struct OwnChange {
     back: Option<String>,
     #[serde(default)]
     note: Option<String>,
+    /// The [`Row::version`] the page's form was filled from ("" when the
+    /// person had no record); without it (a script) the change is not checked.
+    #[serde(default)]
+    version: Option<String>,
+}
+
+impl OwnChange {
+    /// Whether the change was made on the record that is stored now.
+    fn made_on(&self, current: Option<&PresenceRecord>) -> bool {
+        self.version
+            .as_deref()
+            .is_none_or(|v| v == current.map(version_of).unwrap_or_default())
+    }
 }
 
 /// Why a change was not taken, in words for the page.
@@ -383,11 +415,16 @@ pub async fn set_own(
         .or(person.sip.clone())
         .unwrap_or_default();
     let account = viewer.account.clone();
-    let Some((stepped, refused)) = web
+    let Some((stepped, refused, newer)) = web
         .blocking(move |web| {
             let mut refused = None;
+            let mut newer = None;
             let stepped = web.hub.step(|engine, tx, now| {
                 let current = tx.presence(&account)?;
+                if !change.made_on(current.as_ref()) {
+                    newer = Some(current);
+                    return Ok(None);
+                }
                 match change.apply(current.as_ref().map(|r| &r.fields), &contact, web.language) {
                     Ok(fields) => engine
                         .publish(tx, &account, fields, Medium::Web, now)
@@ -398,12 +435,23 @@ pub async fn set_own(
                     }
                 }
             });
-            (stepped, refused)
+            (stepped, refused, newer)
         })
         .await
     else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
+    if let Some(current) = newer {
+        // Changed elsewhere (a desk phone, another tab) since the form was
+        // filled: the page shows the newer record and says so.
+        let current =
+            current.and_then(|r| row(&web, &viewer.account, &person, Some(&r), Utc::now()));
+        return (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({ "error": "changed elsewhere since the form was filled", "current": current })),
+        )
+            .into_response();
+    }
     if let Some(e) = refused {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -438,6 +486,7 @@ mod tests {
             state: state.into(),
             back: back.map(Into::into),
             note: note.map(Into::into),
+            version: None,
         }
     }
 
@@ -477,6 +526,34 @@ mod tests {
             .collect();
         assert_eq!(plans, ["15:30 戻り予定", "16:00 定例会議"]);
         assert_eq!(back_time(&fields).map(|b| b.0).as_deref(), Some("15:30"));
+    }
+
+    #[test]
+    fn a_change_made_on_an_older_record_is_told_apart() {
+        let record = |ms: i64| PresenceRecord {
+            account: "sato".parse().unwrap(),
+            fields: PresenceFields::new("sato@example.test", Activity::parse("busy").unwrap()),
+            source: Medium::Web,
+            received_at: chrono::DateTime::from_timestamp_millis(ms).unwrap(),
+            location_expires_at: None,
+        };
+        let on = |version: Option<&str>| OwnChange {
+            version: version.map(Into::into),
+            ..change("busy", None, None)
+        };
+        let stored = record(1_780_000_000_123);
+        assert!(on(Some("1780000000123")).made_on(Some(&stored)));
+        assert!(!on(Some("1780000000122")).made_on(Some(&stored)));
+        assert!(
+            !on(Some("")).made_on(Some(&stored)),
+            "filled before any record"
+        );
+        assert!(on(Some("")).made_on(None));
+        assert!(!on(Some("1780000000123")).made_on(None));
+        assert!(
+            on(None).made_on(Some(&stored)),
+            "a script's change is not checked"
+        );
     }
 
     #[test]

@@ -301,3 +301,46 @@ fn one_address_holds_its_share_of_connections_and_the_proxy_only_the_total() {
     });
     assert!(freed, "closed connections never freed their places");
 }
+
+/// A save made on the form as it was before a change elsewhere (a desk
+/// phone) is refused with the newer row; one made on the newer row is kept.
+#[test]
+fn a_save_on_an_older_state_is_refused_with_the_newer_one() {
+    let board = start(vec![]);
+    let cookie = sign_in(&board, "sato");
+    let loaded = board_json(&board, &cookie);
+    let csrf = loaded["csrf"].as_str().unwrap().to_owned();
+    let version = loaded["me"]["version"].as_str().unwrap_or("").to_owned();
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/json"),
+        ("X-CSRF-Token", csrf.as_str()),
+    ];
+    let save = |version: &str, note: &str| {
+        let body = serde_json::json!({ "state": "available", "note": note, "version": version });
+        request(&board, "POST", "/api/me", &headers, &body.to_string())
+    };
+    let first = save(&version, "在席");
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first: serde_json::Value = serde_json::from_str(&first.body).unwrap();
+    let seen = first["version"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(5));
+    // The desk phone says 会議中 meanwhile.
+    publish(&board, "sato", ActivityToken::Meeting, None);
+    let stale = save(&seen, "戻りました");
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    let answer: serde_json::Value = serde_json::from_str(&stale.body).unwrap();
+    assert_eq!(answer["current"]["state"], "meeting", "{answer}");
+    let sato: mailpresence_protocol::model::AccountName = "sato".parse().unwrap();
+    let stored = board.hub.store().transaction(|tx| tx.presence(&sato));
+    let stored = stored.unwrap().unwrap();
+    assert_eq!(
+        stored.fields.activity.token,
+        Some(ActivityToken::Meeting),
+        "the older save was not put back"
+    );
+    let newer = answer["current"]["version"].as_str().unwrap();
+    assert_ne!(newer, seen);
+    let again = save(newer, "戻りました");
+    assert_eq!(again.status, 200, "{}", again.body);
+}

@@ -96,6 +96,7 @@ fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
         user_header,
         mail_sign_in: true,
         admins: Vec::new(),
+        departments: Default::default(),
         link_minutes: 15,
         link_mail_minutes: 5,
         links_per_hour: None,
