@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # A real presence server (the mailpresence-server binary) for the apps'
 # plain-layer tests, on the mail servers scripts/mail-servers.sh started
-# (their MAILPRESENCE_* variables must be set): a small office — 田中 (tanaka,
+# (their MAILPRESENCE_* variables), or on its own ones in DIR/mail when none
+# run (then `stop` stops them too): a small office — 田中 (tanaka,
 # field), 山田 and 鈴木 (desk, 営業一課 with extensions), 佐藤 (field) — whose
 # staff may see everyone, where they are too. It reads its mailbox over STARTTLS IMAP,
 # sends through submission (so its mail is DKIM-signed and phones can prove
 # it), and believes the test MTA's Authentication-Results.
 #   scripts/presence-server.sh start DIR   prints the variables the tests read
+#                                          (with the mail servers' when it started them)
 #   scripts/presence-server.sh stop DIR    stops it by its pid
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ stop() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$dir/server.pid"
   fi
+  [ ! -f "$dir/mail/ports.env" ] || scripts/mail-servers.sh stop "$dir/mail" >/dev/null
 }
 
 case "$action" in
@@ -29,11 +32,15 @@ case "$action" in
   *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac
 
-: "${MAILPRESENCE_IMAP_PORT:?start the mail servers first: eval \"\$(scripts/mail-servers.sh start DIR)\"}"
 server="${CARGO_TARGET_DIR:-$PWD/target}/debug/mailpresence-server"
 [ -x "$server" ] || { echo "presence-server: $server is missing: cargo build -p mailpresence-server first" >&2; exit 1; }
 stop
 mkdir -p "$dir"
+mail_env=""
+if [ -z "${MAILPRESENCE_IMAP_PORT:-}" ]; then
+  mail_env=$(scripts/mail-servers.sh start "$dir/mail") || { echo "presence-server: the mail servers did not start" >&2; exit 1; }
+  eval "$mail_env"
+fi
 domain="$MAILPRESENCE_MAIL_DOMAIN"
 # One presence address per start: a leftover mailbox of an earlier run is never read.
 presence="presence.$(date +%s%N | tail -c 9)@$domain"
@@ -123,6 +130,7 @@ for _ in $(seq 100); do
   kill -0 "$(cat "$dir/server.pid")" 2>/dev/null || { echo "presence-server: it stopped:" >&2; cat "$dir/server.log" >&2; exit 1; }
   sleep 0.1
 done
+printf '%s\n' "$mail_env"
 cat <<EOF
 export MAILPRESENCE_PRESENCE_ADDRESS=$presence
 export MAILPRESENCE_PRESENCE_LOG=$dir/server.log

@@ -39,15 +39,10 @@ oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 # The enrolment tests' code, made by the real server binary.
 enrol_code=$(scripts/enrolment-code.sh)
 # The field day's world: the mail servers scripts/test.sh started (or our
-# own, when run alone) and a real presence server on them, stopped on exit.
-own_mail=""
-if [ -z "${MAILPRESENCE_IMAP_PORT:-}" ]; then
-  own_mail=$(mktemp -d /tmp/mailpresence-kotlin-mail.XXXXXX)
-  mail_env=$(scripts/mail-servers.sh start "$own_mail") || { echo "test-kotlin: the mail servers did not start" >&2; exit 1; }
-  eval "$mail_env"
-fi
+# own, which scripts/presence-server.sh starts when run alone) and a real
+# presence server on them, stopped on exit.
 presence_dir=$(mktemp -d /tmp/mailpresence-kotlin-presence.XXXXXX)
-trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"; [ -z "$own_mail" ] || scripts/mail-servers.sh stop "$own_mail"' EXIT
+trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"' EXIT
 presence_env=$(scripts/presence-server.sh start "$presence_dir") || { echo "test-kotlin: the presence server did not start" >&2; exit 1; }
 eval "$presence_env"
 # Every *Test.kt file holds one test class of the same name.

@@ -72,16 +72,11 @@ oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 # The enrolment tests' code, made by the real server binary.
 enrol_code=$(scripts/enrolment-code.sh)
 # The field day's world: the mail servers scripts/test.sh started (or our
-# own, when run alone) and a real presence server on them, stopped on exit;
+# own, which scripts/presence-server.sh starts when run alone) and a real
+# presence server on them, stopped on exit;
 # the company CA where the chroot sees it.
-own_mail=""
-if [ -z "${MAILPRESENCE_IMAP_PORT:-}" ]; then
-  own_mail=$(mktemp -d /tmp/mailpresence-swift-mail.XXXXXX)
-  mail_env=$(scripts/mail-servers.sh start "$own_mail") || { echo "test-swift: the mail servers did not start" >&2; exit 1; }
-  eval "$mail_env"
-fi
 presence_dir=$(mktemp -d /tmp/mailpresence-swift-presence.XXXXXX)
-trap 'cleanup; kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"; [ -z "$own_mail" ] || scripts/mail-servers.sh stop "$own_mail"' EXIT
+trap 'cleanup; kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"' EXIT
 presence_env=$(scripts/presence-server.sh start "$presence_dir") || { echo "test-swift: the presence server did not start" >&2; exit 1; }
 eval "$presence_env"
 cp "$MAILPRESENCE_MAIL_CA" target/swift-lib/mail-ca.pem
