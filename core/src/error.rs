@@ -82,7 +82,7 @@ impl From<Error> for PresenceError {
 
 impl From<&Error> for PresenceError {
     fn from(e: &Error) -> Self {
-        let detail = chain(e);
+        let detail = mailpresence_protocol::transport::error_chain(e);
         match e {
             Error::Imap(i) if i.needs_sign_in() => Self::SignInAgain { detail },
             Error::Send(SendFailure::SignInAgain(_)) => Self::SignInAgain { detail },
@@ -114,22 +114,6 @@ impl From<&Error> for PresenceError {
             Error::Closed | Error::Runtime(_) | Error::Task(_) => Self::Protocol { detail },
         }
     }
-}
-
-/// The error and its causes, one after the other, for the app to show or log.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        // `transparent` and `{0}` variants already print their cause.
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

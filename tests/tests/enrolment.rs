@@ -26,6 +26,32 @@ fn server_enroll(world: &World, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The enrolled phone (its account file) sets a status; the server applies
+/// its signed Publish within 20 s.
+async fn publish_and_wait(
+    world: &World,
+    server: &mailpresence_e2e::ServerProcess,
+    account_file: &std::path::Path,
+    phone: &str,
+) {
+    let set = world.mailpresence(&[
+        "status",
+        "set",
+        "on-site — 設備点検中",
+        "--config",
+        account_file.to_str().unwrap(),
+    ]);
+    assert!(set.status.success(), "{}", text(&set));
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            world.status()["records"] == 1
+        })
+        .await,
+        "{phone}'s Publish was not applied:\n{}",
+        server.log_text()
+    );
+}
+
 fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
@@ -127,22 +153,7 @@ async fn one_code_sets_a_phone_up_and_a_changed_one_sets_up_nothing() {
         shown.contains(&world.presence) && shown.contains("server key:"),
         "{shown}"
     );
-    let set = world.mailpresence(&[
-        "status",
-        "set",
-        "on-site — 設備点検中",
-        "--config",
-        account_file.to_str().unwrap(),
-    ]);
-    assert!(set.status.success(), "{}", text(&set));
-    assert!(
-        wait_until(Duration::from_secs(20), || async {
-            world.status()["records"] == 1
-        })
-        .await,
-        "the enrolled phone's Publish was not applied:\n{}",
-        server.log_text()
-    );
+    publish_and_wait(&world, &server, &account_file, "the enrolled phone").await;
     // IT's monitoring saw it: two mails applied (the phone's Enrol and its
     // Publish), and how long they waited.
     let scrape = world.scrape().await;
@@ -237,22 +248,7 @@ async fn a_code_naming_the_company_sign_in_sets_a_phone_up_without_a_password() 
         "{}",
         text(&enrolled)
     );
-    let set = world.mailpresence(&[
-        "status",
-        "set",
-        "on-site — 設備点検中",
-        "--config",
-        account_file.to_str().unwrap(),
-    ]);
-    assert!(set.status.success(), "{}", text(&set));
-    assert!(
-        wait_until(Duration::from_secs(20), || async {
-            world.status()["records"] == 1
-        })
-        .await,
-        "the signed-in phone's Publish was not applied:\n{}",
-        server.log_text()
-    );
+    publish_and_wait(&world, &server, &account_file, "the signed-in phone").await;
 }
 
 /// Enrols `who` from a fresh code: the account file, the device key, the

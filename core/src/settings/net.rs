@@ -187,7 +187,7 @@ pub fn http_client() -> Result<reqwest::Client, FetchError> {
 pub async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, FetchError> {
     let failed = |e: reqwest::Error| FetchError::Request {
         url: url.to_owned(),
-        detail: chain(&e),
+        detail: mailpresence_protocol::transport::error_chain(&e),
     };
     let mut response = client.get(url).send().await.map_err(failed)?;
     let status = response.status();
@@ -217,19 +217,6 @@ pub async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, F
     String::from_utf8(body).map_err(|_| FetchError::NotText {
         url: url.to_owned(),
     })
-}
-
-/// An error and its causes on one line (reqwest keeps the useful part in
-/// its sources).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

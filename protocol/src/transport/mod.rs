@@ -1,6 +1,7 @@
 //! Talking to the company's mail server, for the phone and the presence server
 //! alike: TLS settings, one bounded IMAP session type, an SMTP transport, one
-//! outbox policy, and the jittered back-off both use.
+//! outbox policy, and the jittered back-off both use; and [`error_chain`],
+//! how a transport error is told in one line.
 
 pub mod backoff;
 pub mod imap;
@@ -54,5 +55,42 @@ impl std::fmt::Debug for Endpoint {
             .field("credentials", &self.credentials)
             .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
+    }
+}
+
+/// An error and its causes on one line (reqwest, rustls and the IMAP client
+/// keep the useful part in their sources); a cause the text already holds
+/// (`transparent` and `{0}` variants print theirs) is not repeated.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connecting")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("sending: {0}")]
+    struct Says(#[source] std::io::Error);
+
+    #[test]
+    fn causes_follow_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(error_chain(&Outer(refused())), "connecting: refused");
+        assert_eq!(error_chain(&Says(refused())), "sending: refused");
     }
 }

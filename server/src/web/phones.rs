@@ -47,6 +47,23 @@ fn forbidden() -> Response {
         .into_response()
 }
 
+/// A change on the Phones page: a signed-in viewer with the page's CSRF
+/// token (as every board change) who is one of `[web] admins`.
+async fn admin_change(
+    web: &Arc<Web>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Viewer, Response> {
+    let viewer = session::check_change(web, headers, peer)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if is_admin(web, &viewer) {
+        Ok(viewer)
+    } else {
+        Err(forbidden())
+    }
+}
+
 /// GET /phones: the page (its data comes from /api/phones).
 pub async fn page(
     State(web): State<Arc<Web>>,
@@ -156,13 +173,10 @@ pub async fn make_code(
     headers: HeaderMap,
     Json(request): Json<ForAccount>,
 ) -> Response {
-    let viewer = match session::check_change(&web, &headers, peer).await {
+    let viewer = match admin_change(&web, &headers, peer).await {
         Ok(v) => v,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
-    if !is_admin(&web, &viewer) {
-        return forbidden();
-    }
     let (Some(config), Some(key)) = (web.enrolment.get().cloned(), web.hub.signing_key().cloned())
     else {
         return (
@@ -243,13 +257,10 @@ pub async fn revoke(
     headers: HeaderMap,
     Json(request): Json<Revoke>,
 ) -> Response {
-    let viewer = match session::check_change(&web, &headers, peer).await {
+    let viewer = match admin_change(&web, &headers, peer).await {
         Ok(v) => v,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
-    if !is_admin(&web, &viewer) {
-        return forbidden();
-    }
     let (account, id) = (request.account.clone(), request.id);
     let done = web
         .blocking(move |web| {

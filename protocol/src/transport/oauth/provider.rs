@@ -234,25 +234,12 @@ pub(crate) fn token_failure(
                 answer.error_description().cloned().unwrap_or_default(),
             ),
         },
-        RequestTokenError::Request(e) => TokenError::Unreachable(chain(&e)),
+        RequestTokenError::Request(e) => TokenError::Unreachable(crate::transport::error_chain(&e)),
         RequestTokenError::Parse(e, _) => {
             TokenError::Unreachable(format!("unreadable answer: {e}"))
         }
         RequestTokenError::Other(e) => TokenError::Unreachable(e),
     }
-}
-
-/// An error and its causes on one line (reqwest hides the useful part in
-/// its sources).
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

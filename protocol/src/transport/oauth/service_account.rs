@@ -148,12 +148,12 @@ pub(super) async fn exchange(
         .form(&[("grant_type", JWT_BEARER), ("assertion", &assertion)])
         .send()
         .await
-        .map_err(|e| TokenError::Unreachable(provider::chain(&e)))?;
+        .map_err(|e| TokenError::Unreachable(crate::transport::error_chain(&e)))?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|e| TokenError::Unreachable(provider::chain(&e)))?;
+        .map_err(|e| TokenError::Unreachable(crate::transport::error_chain(&e)))?;
     let answer: Answer = serde_json::from_slice(&body)
         .map_err(|e| TokenError::Unreachable(format!("unreadable answer ({status}): {e}")))?;
     match (answer.access_token, answer.error) {

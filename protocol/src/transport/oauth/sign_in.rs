@@ -85,7 +85,9 @@ impl DeviceSignIn {
                         answer.error_description().cloned().unwrap_or_default(),
                     ),
                 },
-                RequestTokenError::Request(e) => TokenError::Unreachable(chain(&e)),
+                RequestTokenError::Request(e) => {
+                    TokenError::Unreachable(crate::transport::error_chain(&e))
+                }
                 RequestTokenError::Parse(e, _) => {
                     TokenError::Unreachable(format!("unreadable answer: {e}"))
                 }
@@ -240,7 +242,7 @@ pub async fn sign_out(
             answer.error().to_string(),
             answer.error_description().cloned().unwrap_or_default(),
         ),
-        other => TokenError::Unreachable(chain(&other)),
+        other => TokenError::Unreachable(crate::transport::error_chain(&other)),
     })
 }
 
