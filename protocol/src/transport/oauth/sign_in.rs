@@ -15,7 +15,7 @@ use oauth2::{
 };
 use tracing::info;
 
-use super::provider::{self, chain};
+use super::provider;
 use super::{ProviderConfig, ProviderKind, RefreshTokenStore, Signer, TokenError};
 use crate::secret::Secret;
 
