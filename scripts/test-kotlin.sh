@@ -24,15 +24,25 @@ lib="$kotlin/lib"
 cp="/usr/share/java/jna.jar:$lib/kotlinx-coroutines-core-jvm.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar"
 out=target/kotlin
 mkdir -p "$out"
-echo "test-kotlin: compiling" >&2
-"$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" \
-  $(find target/bindings/kotlin -name '*.kt') \
-  $(find android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt')
+# kotlinc takes a minute: the jar is made again only when a source (or the
+# compiler) changed since it was made.
+sources=$(find target/bindings/kotlin android/presence-ui/src/main/kotlin android/presence-ui/src/test/kotlin -name '*.kt' | sort)
+sum=$( (echo "$kotlin" "$cp"; cat $sources) | sha256sum | cut -d' ' -f1)
+if [ -f "$out/presence-ui-tests.jar" ] && [ "$(cat "$out/presence-ui-tests.sha256" 2>/dev/null)" = "$sum" ]; then
+  echo "test-kotlin: sources unchanged since the last compile" >&2
+else
+  echo "test-kotlin: compiling" >&2
+  rm -f "$out/presence-ui-tests.sha256"
+  "$kotlin/bin/kotlinc-jvm" -nowarn -cp "$cp" -d "$out/presence-ui-tests.jar" $sources
+  echo "$sum" >"$out/presence-ui-tests.sha256"
+fi
+# The tests' temporary folders (stores, CA files) go here and with the run.
+scratch=$(mktemp -d /tmp/mailpresence-kotlin-tests.XXXXXX)
 # The sign-in tests' provider: the tests' OAuth endpoint on a free port, stopped on exit.
 endpoint_log=$(mktemp)
 python3 scripts/oauth-endpoint.py --port 0 --dir "${MAILPRESENCE_MAIL_DIR:-/nonexistent}" >"$endpoint_log" 2>&1 &
 endpoint_pid=$!
-trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"' EXIT
+trap 'kill $endpoint_pid 2>/dev/null || true; rm -rf "$endpoint_log" "$scratch"' EXIT
 for _ in $(seq 100); do grep -q '^listening on' "$endpoint_log" && break; sleep 0.1; done
 oauth_port=$(sed -n 's/^listening on //p' "$endpoint_log")
 [ -n "$oauth_port" ] || { echo "test-kotlin: the OAuth endpoint did not start:" >&2; cat "$endpoint_log" >&2; exit 1; }
@@ -42,12 +52,12 @@ enrol_code=$(scripts/enrolment-code.sh)
 # own, which scripts/presence-server.sh starts when run alone) and a real
 # presence server on them, stopped on exit.
 presence_dir=$(mktemp -d /tmp/mailpresence-kotlin-presence.XXXXXX)
-trap 'kill $endpoint_pid 2>/dev/null || true; rm -f "$endpoint_log"; scripts/presence-server.sh stop "$presence_dir"' EXIT
+trap 'kill $endpoint_pid 2>/dev/null || true; rm -rf "$endpoint_log" "$scratch"; scripts/presence-server.sh stop "$presence_dir"; rm -rf "$presence_dir"' EXIT
 presence_env=$(scripts/presence-server.sh start "$presence_dir") || { echo "test-kotlin: the presence server did not start" >&2; exit 1; }
 eval "$presence_env"
 # Every *Test.kt file holds one test class of the same name.
 classes=$(find android/presence-ui/src/test/kotlin -name '*Test.kt' -printf 'org.mailpresence.ui.%f\n' | sed 's/\.kt$//' | sort)
-java -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" -Doauth.url="http://127.0.0.1:$oauth_port" -Denrol.code="$enrol_code" \
+java -Djava.io.tmpdir="$scratch" -Djna.library.path="${CARGO_TARGET_DIR:-$PWD/target}/debug" -Drepo.root="$PWD" -Doauth.url="http://127.0.0.1:$oauth_port" -Denrol.code="$enrol_code" \
   -Dmail.imap.port="$MAILPRESENCE_IMAP_PORT" -Dmail.submission.port="$MAILPRESENCE_SUBMISSION_PORT" -Dmail.ca="$MAILPRESENCE_MAIL_CA" \
   -Dmail.authserv="$MAILPRESENCE_AUTHSERV_ID" -Dmail.domain="$MAILPRESENCE_MAIL_DOMAIN" -Dpresence.address="$MAILPRESENCE_PRESENCE_ADDRESS" \
   -cp "$cp:$lib/kotlin-stdlib.jar:$out/presence-ui-tests.jar" org.mailpresence.ui.JvmRunnerKt $classes

@@ -8,19 +8,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says when it starts, and the run ends with where the time went,
+# so a slow step is seen without a profiler.
+step_name="" step_start=$SECONDS timings=""
+step() {
+  [[ -n $step_name ]] && timings+=$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")$'\n'
+  step_name="$*" step_start=$SECONDS
+  printf '\n== %s (at %dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60))
+}
 
-step "packages (Dovecot, Postfix, SIPp)"
-scripts/install-deps.sh
-
-# What only downloads and unpacks (the package test's Debian 12 base, the
-# Swift chroot, kotlinc) goes on in the background while the workspace
-# builds; each suite waits for its own before it runs. A failed preparation
-# is tried again, and reported, by the suite itself.
+# What only downloads and unpacks goes on in the background: first the Debian
+# packages (Dovecot, Postfix, SIPp, debootstrap, …), while format and the
+# workspace's lints run, which need none of them; then the package test's
+# Debian 12 base, the Swift chroot and kotlinc, while the workspace builds.
+# Each suite waits for its own before it runs. A failed preparation is tried
+# again, and reported, by the suite itself.
 prep_dir=$(mktemp -d)
 declare -A prep
+scripts/install-deps.sh >"$prep_dir/deps.log" 2>&1 &
+prep[deps]=$!
+deps_pid=${prep[deps]}
 for suite in package kotlin swift; do
-  scripts/test-$suite.sh --prepare >"$prep_dir/$suite.log" 2>&1 &
+  (while kill -0 "$deps_pid" 2>/dev/null; do sleep 1; done
+   exec scripts/test-$suite.sh --prepare) >"$prep_dir/$suite.log" 2>&1 &
   prep[$suite]=$!
 done
 ready() {
@@ -32,6 +42,10 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "packages (Dovecot, Postfix, SIPp, …): the install begun at the start"
+wait "${prep[deps]}" || { cat "$prep_dir/deps.log" >&2; echo "test: installing the packages failed" >&2; exit 1; }
+cat "$prep_dir/deps.log"
 # The optional online geocoders (not in the apps' default build) must still compile.
 cargo clippy -p mailpresence-core --features online --locked -- -D warnings
 # The server is built on the shared protocol crate alone: no phone, no UniFFI.
@@ -64,8 +78,18 @@ fi
 eval "$ldap_env"
 
 step "tests"
+# The machine image has cargo-nextest; elsewhere it is built once.
+cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked --quiet
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+# nextest runs the test binaries side by side: the e2e tests mostly wait on
+# mail and SIP, and those that stop or freeze mail servers use their own.
+cargo nextest run --workspace --locked --no-run
+# The fuzz targets' sanitizer build (and cargo-fuzz on a new machine) uses the
+# cores the e2e tests leave idle while they wait; at the lowest priority.
+nice -n 19 fuzz/run.sh --build >"$prep_dir/fuzz.log" 2>&1 &
+prep[fuzz]=$!
+cargo nextest run --workspace --locked --no-fail-fast --test-threads 4
+cargo test --workspace --locked --doc
 
 step "package: the Debian package installed into a fresh Debian 12 chroot, its unit checked, started as its user"
 ready package
@@ -83,4 +107,8 @@ ready swift
 scripts/test-swift.sh
 
 step "fuzz (${FUZZ_SECONDS:-30}s per target)"
+ready fuzz
 fuzz/run.sh "${FUZZ_SECONDS:-30}"
+
+step "done"
+printf 'test: every suite passed in %dm%02ds; by step:\n%s' $((SECONDS / 60)) $((SECONDS % 60)) "$timings"

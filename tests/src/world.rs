@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::mail_servers::MailServers;
+use crate::mail_servers::{MailServers, OwnMailServers};
 use crate::sip::SipTls;
 use crate::{free_port, tag};
 
@@ -65,12 +65,28 @@ pub struct World {
     /// Further sections (e.g. `[phones]`), written before the people.
     pub extra_sections: String,
     pub dir: tempfile::TempDir,
+    /// The world's own mail servers, when it disrupts them (see
+    /// `on_own_mail_servers`); stopped when the world goes.
+    own_mail: Option<OwnMailServers>,
 }
 
 impl World {
     /// Accounts as `name` or `name:group1,group2`.
     pub fn new(accounts: &[&str]) -> Self {
-        let servers = MailServers::from_env();
+        Self::on(MailServers::from_env(), accounts)
+    }
+
+    /// A world on mail servers of its own (`OwnMailServers`), for a test
+    /// that stops, freezes or refuses them: the other tests, running at the
+    /// same time on the shared instance, are not disturbed.
+    pub fn on_own_mail_servers(accounts: &[&str]) -> Self {
+        let own = OwnMailServers::start();
+        let mut world = Self::on(own.servers.clone(), accounts);
+        world.own_mail = Some(own);
+        world
+    }
+
+    fn on(servers: MailServers, accounts: &[&str]) -> Self {
         let tag = tag();
         let staff = accounts
             .iter()
@@ -113,6 +129,7 @@ impl World {
             directory: String::new(),
             extra_sections: String::new(),
             dir: tempfile::tempdir().expect("tempdir"),
+            own_mail: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The server under failure: killed mid-burst, its IMAP server restarted or
-//! frozen mid-fetch, its SMTP server down, frozen or refusing logins. These tests stop and start the shared mail servers, so
-//! they live in their own test binary and run one at a time.
+//! frozen mid-fetch, its SMTP server down, frozen or refusing logins. Each
+//! test stops and starts mail servers of its own (`World::on_own_mail_servers`),
+//! so the other tests run beside them undisturbed.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -12,9 +13,6 @@ use mailpresence_protocol::mail::{
     self, ComposeEnvelope, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
 use mailpresence_protocol::model::{Activity, PresenceFields, parse_timestamp};
-
-/// One disruption at a time: they share Dovecot and Postfix.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn presence(world: &World, who: &str, text: &str, minute: u32) -> PresenceFields {
     let mut f = PresenceFields::new(
@@ -55,11 +53,10 @@ fn handled(world: &World) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing() {
-    let _serial = SERIAL.lock().await;
     let publishers = ["p1", "p2", "p3", "p4", "p5"];
     let mut accounts: Vec<&str> = publishers.to_vec();
     accounts.push("watcher");
-    let world = World::new(&accounts);
+    let world = World::on_own_mail_servers(&accounts);
     let mut server = world.start_server();
 
     // Pending once-requests for every publisher, before any presence exists.
@@ -201,8 +198,7 @@ async fn sigkill_in_a_burst_of_500_publishes_loses_nothing_and_doubles_nothing()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dovecot_restart_under_the_server_misses_nothing() {
-    let _serial = SERIAL.lock().await;
-    let world = World::new(&["tanaka", "sato"]);
+    let world = World::on_own_mail_servers(&["tanaka", "sato"]);
     let server = world.start_server();
     world
         .send_presence(
@@ -255,8 +251,7 @@ async fn a_dovecot_restart_under_the_server_misses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn notify_mails_wait_in_the_outbox_while_postfix_is_down() {
-    let _serial = SERIAL.lock().await;
-    let mut world = World::new(&["tanaka", "sato"]);
+    let mut world = World::on_own_mail_servers(&["tanaka", "sato"]);
     // With Postfix down the mails are put into the mailbox by hand, past the
     // MTA that would prove their sender: this test is about the outbox.
     world.trust = "[trust]\nmode = \"from-header\"\n".into();
@@ -340,8 +335,7 @@ async fn append_presence(world: &World, from: &str, message: &PresenceMessage) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
-    let _serial = SERIAL.lock().await;
-    let mut world = World::new(&["tanaka", "sato"]);
+    let mut world = World::on_own_mail_servers(&["tanaka", "sato"]);
     world.trust = "[trust]\nmode = \"from-header\"\n".into();
     world.policy.push_str("sender_mails_per_hour = 10000\n");
     // A backlog of 1,000 publishes waits before the server starts.
@@ -419,8 +413,7 @@ async fn a_frozen_imap_server_mid_backlog_is_left_and_nothing_is_missed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_smtp_server_during_a_send_is_left_and_the_notify_goes_later() {
-    let _serial = SERIAL.lock().await;
-    let mut world = World::new(&["tanaka", "sato"]);
+    let mut world = World::on_own_mail_servers(&["tanaka", "sato"]);
     world.trust = "[trust]\nmode = \"from-header\"\n".into();
     world.smtp_max_retry_secs = 2;
     let server = world.start_server();
@@ -464,8 +457,7 @@ async fn a_frozen_smtp_server_during_a_send_is_left_and_the_notify_goes_later() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn notifies_wait_while_smtp_logins_are_refused_and_go_once_they_work() {
-    let _serial = SERIAL.lock().await;
-    let mut world = World::new(&["tanaka", "sato"]);
+    let mut world = World::on_own_mail_servers(&["tanaka", "sato"]);
     // The server sends on the submission port, logged in, as in a company.
     world.security = Security::Starttls;
     world.smtp_max_retry_secs = 2;

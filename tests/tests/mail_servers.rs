@@ -2,8 +2,8 @@
 //! instance runs beside the shared one on ports of its own and its stop
 //! leaves the shared one alone; freezing Dovecot or Postfix stops a command
 //! in progress until thawed; SMTP logins can be refused and allowed again.
-//! These tests disrupt the shared instance, so they run one at a time, in a
-//! test binary of their own.
+//! The tests that disrupt servers do it to servers of their own, so the
+//! other tests run beside them undisturbed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
@@ -15,9 +15,6 @@ use mailpresence_protocol::transport::{Endpoint, TlsMode, smtp};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-
-/// One at a time: they freeze and switch the shared servers.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a frozen server must stay silent.
 const SILENT: Duration = Duration::from_secs(2);
@@ -169,7 +166,6 @@ fn port_set(servers: &MailServers) -> HashSet<u16> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_instance_runs_beside_the_shared_one_and_stops_alone() {
-    let _serial = SERIAL.lock().await;
     let shared = MailServers::from_env();
     let shared_masters = masters(&shared);
 
@@ -235,8 +231,7 @@ async fn a_second_instance_runs_beside_the_shared_one_and_stops_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_dovecot_answers_no_imap_command_until_thawed() {
-    let _serial = SERIAL.lock().await;
-    let world = World::new(&["tanaka"]);
+    let world = World::on_own_mail_servers(&["tanaka"]);
     let mut imap = imap_login(&world.servers, &world.mail_of("tanaka")).await;
 
     let frozen = world.freeze_dovecot();
@@ -263,8 +258,7 @@ async fn a_frozen_dovecot_answers_no_imap_command_until_thawed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_postfix_leaves_a_mail_half_sent_until_thawed() {
-    let _serial = SERIAL.lock().await;
-    let world = World::new(&["tanaka"]);
+    let world = World::on_own_mail_servers(&["tanaka"]);
     let to = world.mail_of("tanaka");
     let mut smtp = smtp_greeted(&world.servers).await;
     for (command, expect) in [
@@ -329,8 +323,7 @@ async fn smtp_login(servers: &MailServers, tls: TlsMode, user: &str) -> Result<(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn smtp_logins_off_refuses_every_submission_login_with_535_until_on() {
-    let _serial = SERIAL.lock().await;
-    let world = World::new(&["tanaka"]);
+    let world = World::on_own_mail_servers(&["tanaka"]);
     let user = world.mail_of("tanaka");
     let modes = [TlsMode::Starttls, TlsMode::Implicit];
     for tls in modes {
