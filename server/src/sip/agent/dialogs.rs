@@ -63,6 +63,10 @@ pub(super) struct Dialog {
     /// each NOTIFY once, so that a SUBSCRIBE with a forged source cannot turn
     /// the server into a datagram cannon aimed at someone else.
     pub(super) answered: bool,
+    /// When the watcher was last heard from in this dialog (its SUBSCRIBE,
+    /// a refresh, an answered NOTIFY): a fan-out goes to the most recently
+    /// heard first, so live phones do not wait behind dead ones.
+    pub(super) heard_at: Instant,
     /// A final NOTIFY was sent; the dialog ends when it is answered.
     pub(super) ending: Option<Ending>,
 }
@@ -93,6 +97,7 @@ impl Dialog {
             cseq: 0,
             expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
             answered: false,
+            heard_at: Instant::now(),
             ending: None,
         }
     }
@@ -188,6 +193,9 @@ impl Dialogs {
                     cseq: s.cseq,
                     expires_at: Instant::now() + left,
                     answered: s.answered,
+                    // Not kept across a restart: all resumed dialogs rank
+                    // alike, behind any opened or answered since.
+                    heard_at: Instant::now(),
                     ending: None,
                 },
             );

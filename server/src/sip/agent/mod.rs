@@ -67,6 +67,10 @@ const PIDF: &str = "application/pidf+xml";
 /// how long an answer waits and how long the store is held from mail. A
 /// group ends earlier when one peer's burst of answers is full (see `held`).
 const MAX_GROUP: usize = 256;
+/// The most queued deliveries ordered together (see `on_deliveries`): a
+/// fan-out to up to this many watchers is ordered whole (a larger one in
+/// slices), and memory holds no more than the queue already did.
+const MAX_FAN_OUT_SORTED: usize = 20_000;
 
 /// The router: receives each message, hands it to the part whose job it
 /// is, and sends what comes back once the group is stored.
@@ -136,9 +140,7 @@ impl Agent {
         loop {
             tokio::select! {
                 Some(first) = inbound.recv() => self.on_messages(first, &mut inbound),
-                Some(first) = deliveries.recv() => self.grouped(|agent, b| {
-                    agent.take_group(first, || deliveries.try_recv().ok(), b, Self::deliver);
-                }),
+                Some(first) = deliveries.recv() => self.on_deliveries(first, &mut deliveries),
                 _ = clock.tick() => self.grouped(|agent, b| agent.on_clock(Instant::now(), b)),
                 _ = shutdown.changed() => {
                     self.grouped(Self::shut_down);
@@ -178,6 +180,25 @@ impl Agent {
             item = if room { next() } else { None };
         }
         taken
+    }
+
+    /// Presence changes for SIP watchers: what is queued (a fan-out's
+    /// NOTIFYs arrive together) is sent live watchers first, in groups.
+    fn on_deliveries(&mut self, first: Delivery, queued: &mut mpsc::UnboundedReceiver<Delivery>) {
+        let mut fan_out = vec![first];
+        while fan_out.len() < MAX_FAN_OUT_SORTED {
+            match queued.try_recv() {
+                Ok(d) => fan_out.push(d),
+                Err(_) => break,
+            }
+        }
+        self.subscriptions.live_first(&mut fan_out);
+        let mut fan_out = fan_out.into_iter();
+        while let Some(first) = fan_out.next() {
+            self.grouped(|agent, b| {
+                agent.take_group(first, || fan_out.next(), b, Self::deliver);
+            });
+        }
     }
 
     /// A group of messages, stored together; their answers go out after the

@@ -230,6 +230,7 @@ impl Subscriptions {
             return Ok(self.subscribe_ok(peer, &tag, 0));
         }
         dialog.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
+        dialog.heard_at = Instant::now();
         let request = SubscribeRequest {
             watcher: dialog.watcher.clone(),
             notifiers: vec![dialog.presentity.clone()],
@@ -315,6 +316,7 @@ impl Subscriptions {
             let Some(dialog) = self.dialogs.get_mut(id) else {
                 return;
             };
+            dialog.heard_at = Instant::now();
             if dialog.ending.is_some() {
                 self.forget_dialog(id, b, out);
             } else if !dialog.answered {
@@ -325,6 +327,18 @@ impl Subscriptions {
             info!(code, "NOTIFY refused by the watcher; subscription ended");
             self.drop_watcher(id, b, out);
         }
+    }
+
+    /// Orders a fan-out's deliveries so that the watchers heard from most
+    /// recently come first: a phone that went away without unsubscribing
+    /// keeps its dialog until a NOTIFY to it times out, and the live ones
+    /// must not wait behind it. Deliveries for no known dialog keep their
+    /// place at the end (they only end their request).
+    pub(super) fn live_first(&self, deliveries: &mut [Delivery]) {
+        recently_heard_first(deliveries, |d| {
+            let id = d.reference.as_deref()?;
+            self.dialogs.get(id).map(|dialog| dialog.heard_at)
+        });
     }
 
     /// Whether the watcher of dialog `id` has answered one of our NOTIFYs
@@ -458,4 +472,36 @@ pub(super) fn dialog_id(req: &Message, local_tag: &str) -> String {
         "{};{local_tag};{remote_tag}",
         req.header("Call-ID").unwrap_or_default()
     )
+}
+
+/// Sorts `items` by when their watcher was last heard, most recent first;
+/// those never heard (`None`) last. Stable: equals keep their order.
+fn recently_heard_first<T>(items: &mut [T], heard_at: impl Fn(&T) -> Option<Instant>) {
+    items.sort_by_cached_key(|item| std::cmp::Reverse(heard_at(item)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fan_out_goes_to_the_most_recently_heard_watchers_first() {
+        let start = Instant::now();
+        let at = |secs| Some(start + Duration::from_secs(secs));
+        // (name, last heard): two phones gone since an earlier fan-out, two live ones,
+        // one delivery for a dialog no longer known.
+        let mut fan_out = vec![
+            ("gone-early", at(1)),
+            ("live-a", at(60)),
+            ("unknown", None),
+            ("gone-later", at(5)),
+            ("live-b", at(60)),
+        ];
+        recently_heard_first(&mut fan_out, |(_, heard)| *heard);
+        let order: Vec<_> = fan_out.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            order,
+            ["live-a", "live-b", "gone-later", "gone-early", "unknown"]
+        );
+    }
 }
