@@ -128,7 +128,8 @@ async fn handle_new_mail(
                 .map(|mail| read_one(intake, mail, uid_validity, limits)),
         )
         .await;
-        commit(intake, &read)?;
+        // The commit's fsync holds no async worker.
+        tokio::task::block_in_place(|| commit(intake, &read))?;
         let now = chrono::Utc::now();
         for arrived in fetched.iter().filter_map(Fetched::arrived) {
             intake.hub.metrics.mail_waited(now - arrived);
@@ -235,12 +236,21 @@ async fn finish(
     if done.is_empty() {
         return Ok(());
     }
-    session
-        .add_flags(done, &format!("(\\Seen {DONE_KEYWORD})"))
-        .await?;
     match &intake.config.done_mailbox {
-        Some(folder) => session.move_to(done, folder).await?,
-        None => session.delete(done).await?,
+        Some(folder) => {
+            session
+                .add_flags(done, &format!("(\\Seen {DONE_KEYWORD})"))
+                .await?;
+            session.move_to(done, folder).await?;
+        }
+        None => {
+            // Done and deleted in one store (one index write for Dovecot);
+            // a crash before the expunge leaves them found as leftovers.
+            session
+                .add_flags(done, &format!("(\\Seen {DONE_KEYWORD} \\Deleted)"))
+                .await?;
+            session.expunge(done).await?;
+        }
     }
     Ok(())
 }

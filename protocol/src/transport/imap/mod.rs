@@ -428,10 +428,17 @@ impl MailSession {
     /// Deletes mails for good: `\Deleted`, then expunge. With UIDPLUS only
     /// these mails are expunged; without it, every mail marked `\Deleted`.
     pub async fn delete(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        self.add_flags(uids, "(\\Deleted)").await?;
+        self.expunge(uids).await
+    }
+
+    /// Expunges mails already flagged `\Deleted` (e.g. with other flags in
+    /// one `add_flags`, which saves the server a second index write). With
+    /// UIDPLUS only these mails; without it, every mail marked `\Deleted`.
+    pub async fn expunge(&mut self, uids: &[u32]) -> Result<(), ImapError> {
         if uids.is_empty() {
             return Ok(());
         }
-        self.add_flags(uids, "(\\Deleted)").await?;
         let set = uid_set(uids);
         if self.caps.uidplus {
             let session = &mut self.session;
