@@ -506,7 +506,7 @@ pub async fn set_own(
 mod tests {
     use super::*;
     use crate::config::built_in_presets;
-    use mailpresence_protocol::model::{ScheduleEntry, ScheduleTime};
+    use mailpresence_protocol::model::ScheduleEntry;
 
     fn change(state: &str, back: Option<&str>, note: Option<&str>) -> OwnChange {
         OwnChange {
