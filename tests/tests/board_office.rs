@@ -307,9 +307,18 @@ async fn the_wall_display_follows_every_change_and_stops_when_revoked() {
         ))
         .await;
     assert_eq!(link_again, 410, "the display link works once");
-    // The display is listed on the Phones page.
+    // The display is listed on the Phones page, with a long-lived session
+    // (a year, not a person's session_hours).
     admin.client.refresh().await.unwrap();
     assert!(admin.wait_for_text("#display-list", "1F 受付", HOP).await);
+    let expires = admin
+        .run("return fetch('/api/tv').then(r => r.json()).then(d => d.displays[0].expires)")
+        .await;
+    let expires = chrono::DateTime::parse_from_rfc3339(expires.as_str().unwrap()).unwrap();
+    assert!(
+        expires > chrono::Utc::now() + chrono::Duration::days(300),
+        "the display's session ends {expires}"
+    );
 
     // ito's day on the board, in 60 changes: the display follows each one
     // and stays live (not greyed out).

@@ -617,4 +617,56 @@ mod tests {
             ChangeError::Note
         );
     }
+    #[test]
+    fn an_office_states_place_goes_with_it_and_a_phones_place_stays() {
+        let presets = built_in_presets();
+        let office = |state: &str, place: Option<&str>, until: Option<&str>| OwnChange {
+            place: place.map(Into::into),
+            until: until.map(Into::into),
+            ..change(state, None, Some("見積"))
+        };
+        let out = office("out", Some(" A社 本社 "), None)
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(out.activity.to_wire(), "away — 外出 — 見積");
+        assert_eq!(out.location.as_deref(), Some("A社 本社"));
+        let back = office("available", Some("ignored"), None)
+            .apply(Some(&out), "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(back.location, None, "the 行先 went with 外出");
+        assert_eq!(back.activity.to_wire(), "available — 見積");
+
+        // A field worker's measured place stays through a plain state and
+        // an office state set without a place.
+        let mut field =
+            PresenceFields::new("tanaka@example.test", Activity::parse("on-site").unwrap());
+        field.location = Some("東京都千代田区丸の内一丁目".into());
+        let direct = office("direct-home", None, None)
+            .apply(Some(&field), "tanaka@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(direct.location, field.location);
+
+        // A meeting with an end in a room; a later change drops the end.
+        let until = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let meeting = office("meeting-room", Some("第1会議室"), Some(&until))
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert!(office::state_end(&presets, &meeting).is_some());
+        let busy = office("busy", None, None)
+            .apply(Some(&meeting), "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(office::state_end(&presets, &busy), None);
+        assert!(busy.schedule.is_empty(), "{:?}", busy.schedule);
+        assert_eq!(busy.location, None);
+
+        let past = office("meeting-room", None, Some("2020-01-01T10:00:00+09:00"))
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap_err();
+        assert_eq!(past, ChangeError::Until("2020-01-01T10:00:00+09:00".into()));
+        let long = "長".repeat(61);
+        let too_long = office("out", Some(&long), None)
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap_err();
+        assert_eq!(too_long, ChangeError::Place);
+    }
 }
