@@ -3,8 +3,9 @@
 //! board reaches a desk phone as RPID `away` with the note it shows and a
 //! field phone's Notify mail as `away — 外出` with the 行先 as Location;
 //! 戻り予定 明日 and 未定 are shown; a state with an end ends by itself; the
-//! first sign-in of the day sets 在席; the wall display follows many changes
-//! and stops at once when revoked.
+//! first sign-in of the day sets 在席; the wall display follows many changes,
+//! greys out with its age when the server is gone, and stops at once when
+//! revoked.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -377,5 +378,65 @@ async fn the_wall_display_follows_every_change_and_stops_when_revoked() {
     );
     tv.close().await;
     ito.close().await;
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wall_display_is_never_silently_stale() {
+    let mut world = World::new(&["sato:総務部", "ito:総務部"]).with_web();
+    world.rules = rules();
+    world.web_extra = "admins = [\"group:総務部\"]\n".into();
+    let mut server = world.start_server();
+    let admin = Browser::start("ja").await;
+    admin.sign_in(&world, "sato", "総務部").await;
+    let link = admin
+        .run(
+            "return fetch('/api/tv', { method: 'POST', headers: { 'Content-Type': 'application/json', \
+             'X-CSRF-Token': state.board.csrf }, body: JSON.stringify({ name: '2F 島' }) }) \
+             .then(r => r.json()).then(a => a.link)",
+        )
+        .await;
+    let tv = Browser::start("ja").await;
+    tv.client.goto(link.as_str().unwrap()).await.unwrap();
+    tv.click("form button").await;
+    assert!(tv.wait_for_text("#live", "リアルタイム更新中", HOP).await);
+    assert!(tv.text("#tv-clock").await.ends_with("現在"));
+
+    // The server goes away: within the retry time the rows are grey and
+    // the header says since when.
+    server.stop_gracefully();
+    let stopped = std::time::Instant::now();
+    let grey = wait_until(Duration::from_secs(10), || async {
+        tv.run("return document.getElementById('tv-board').classList.contains('stale')")
+            .await
+            == true
+    })
+    .await;
+    assert!(grey, "rows not greyed out: {}", tv.text("#live").await);
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+    let live = tv.text("#live").await;
+    assert!(
+        live.contains("接続が切れています") && live.contains("時点"),
+        "{live}"
+    );
+    // Back (the same store): the display's session holds, live again.
+    server = world.start_server();
+    assert!(
+        tv.wait_for_text("#live", "リアルタイム更新中", HOP).await,
+        "{}\n{}",
+        tv.text("#live").await,
+        server.log_text()
+    );
+    assert_eq!(
+        tv.run("return document.getElementById('tv-board').classList.contains('stale')")
+            .await,
+        false
+    );
+    assert!(
+        tv.text("#tv-board").await.contains("sato"),
+        "{}",
+        tv.text("body").await
+    );
+    tv.close().await;
     admin.close().await;
 }
