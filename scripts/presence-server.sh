@@ -10,6 +10,8 @@
 #   scripts/presence-server.sh start DIR   prints the variables the tests read
 #                                          (with the mail servers' when it started them)
 #   scripts/presence-server.sh stop DIR    stops it by its pid
+# With MAILPRESENCE_WEB_PORT set it also serves the board there (the desk
+# staff are its administrators).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 action="${1:?usage: $0 start|stop DIR}"
@@ -121,6 +123,17 @@ watchers = ["group:desk"]
 may_see = ["*"]
 location = true
 TOML
+if [ -n "${MAILPRESENCE_WEB_PORT:-}" ]; then
+  cat >>"$dir/server.toml" <<TOML
+
+[web]
+listen = "127.0.0.1:$MAILPRESENCE_WEB_PORT"
+public_url = "http://127.0.0.1:$MAILPRESENCE_WEB_PORT"
+admins = ["group:desk"]
+departments = { desk = "営業一課", field = "保守課" }
+map_pack = "$PWD/assets/mappack.bin"
+TOML
+fi
 "$server" --check-config "$dir/server.toml" >"$dir/check.log" 2>&1 || { cat "$dir/check.log" >&2; exit 1; }
 RUST_LOG=info "$server" --config "$dir/server.toml" >"$dir/server.log" 2>&1 &
 echo $! >"$dir/server.pid"

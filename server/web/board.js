@@ -273,14 +273,14 @@ function personRow(p, now) {
   const name = el("th", null, p.name);
   name.scope = "row";
   const st = el("td", "state" + (p.state ? " st-" + p.state : ""));
-  st.append(el("span", "swatch"), el("span", null, p.state ? label(p.state) : "—"));
+  st.append(el("span", "swatch"), el("span", null, officeStateText(p)));
   // On a phone the cells stack, so the two times say which is which.
   const labelled = (cls, key, text) => {
     const td = el("td", cls);
     if (text) td.append(el("span", "cell-label", t(key) + " "), text);
     return td;
   };
-  const back = labelled("back", "back", p.back || "");
+  const back = labelled("back", "back", backText(p.back));
   if (p.back_at && Date.parse(p.back_at) < now && p.state && p.state !== "available") {
     back.classList.add("overdue");
     back.append(el("span", "tag", t("overdue")));

@@ -2,39 +2,38 @@
 // follows the live stream (a desk phone, another tab) unless the person is
 // editing it; a save carries the row's version, so the server refuses one
 // made on an older state instead of putting it back, and every save says
-// whether it was kept. Uses board.js's state, t, $ and el.
+// whether it was kept. Uses board.js's state, t, $ and el, and office.js's
+// fields (行先, 戻り日, 終了).
 "use strict";
 
 const own = { version: "", editing: false, saving: false };
 
 // The options in the current language, keeping what is chosen and typed.
 function buildOwnOptions() {
-  const stateSelect = $("own-state"), back = $("own-back");
-  const chosen = stateSelect.value, chosenBack = back.value;
-  stateSelect.replaceChildren();
-  for (const s of state.board.states) {
-    const o = el("option", null, s[state.lang]);
-    o.value = s.token;
-    stateSelect.append(o);
-  }
-  back.replaceChildren(el("option", null, t("none")));
-  back.firstChild.value = "";
-  for (let m = 7 * 60; m <= 22 * 60; m += 30) {
-    const v = String(Math.floor(m / 60)).padStart(2, "0") + ":" + (m % 60 ? "30" : "00");
-    const o = el("option", null, v);
-    o.value = v;
-    back.append(o);
-  }
-  if (chosen) stateSelect.value = chosen;
-  back.value = chosenBack;
+  const ids = ["own-state", "own-back-day", "own-back", "own-until"];
+  const chosen = ids.map((id) => $(id).value);
+  fillStateOptions($("own-state"));
+  fillBackOptions($("own-back-day"), $("own-back"));
+  fillUntilOptions($("own-until"));
+  ids.forEach((id, i) => { if (chosen[i] && [...$(id).options].some((o) => o.value === chosen[i])) $(id).value = chosen[i]; });
+  showPlaceField();
 }
 
 // Shows `me` (the person's row, or none) in the form; any edit ends.
 function showOwn(me) {
   if (!$("own-state").options.length) buildOwnOptions();
-  if (me && me.state) $("own-state").value = me.state;
+  if (me && (me.office || me.state)) $("own-state").value = me.office || me.state;
   else $("own-state").selectedIndex = 0;
-  $("own-back").value = (me && me.back) || "";
+  showPlaceField();
+  $("own-place").value = (me && me.office && me.place) || "";
+  setBackFields(me && me.back);
+  const until = me && me.until ? hm(new Date(me.until)) : "";
+  if (until && ![...$("own-until").options].some((o) => o.value === until)) {
+    const o = el("option", null, until);
+    o.value = until;
+    $("own-until").append(o);
+  }
+  $("own-until").value = until;
   $("own-note").value = (me && me.note) || "";
   own.version = (me && me.version) || "";
   own.editing = false;
@@ -63,7 +62,8 @@ function ownChanged(row) {
 async function saveOwn(event) {
   event.preventDefault();
   const body = {
-    state: $("own-state").value, back: $("own-back").value || null, note: $("own-note").value,
+    state: $("own-state").value, back: backValue(), note: $("own-note").value,
+    place: $("own-place-label").hidden ? null : $("own-place").value, until: $("own-until").value || null,
     version: own.version,
   };
   let response;
@@ -100,7 +100,8 @@ async function saveOwn(event) {
 
 function watchOwnForm() {
   $("own").addEventListener("submit", saveOwn);
-  for (const id of ["own-state", "own-back", "own-note"]) {
+  $("own-state").addEventListener("change", showPlaceField);
+  for (const id of ["own-state", "own-place", "own-back-day", "own-back", "own-until", "own-note"]) {
     $(id).addEventListener("input", () => { own.editing = true; });
     $(id).addEventListener("change", () => { own.editing = true; });
   }

@@ -73,6 +73,13 @@ pub struct WebConfig {
     /// The phone's map pack, for the map view's prefecture outlines and the
     /// towns' representative points; no map view without it.
     pub map_pack: Option<PathBuf>,
+    /// The office states the board offers (see `presets.rs`); the built-in
+    /// ones when absent.
+    pub presets: Option<Vec<super::presets::Preset>>,
+    /// Whether a person's first sign-in of the day sets them 在席 (a state
+    /// already set today, by phone or board, is left alone).
+    #[serde(default)]
+    pub present_at_first_sign_in: bool,
 }
 
 fn default_web_listen() -> SocketAddr {
@@ -119,6 +126,13 @@ impl WebConfig {
         self.public_url.starts_with("https://")
     }
 
+    /// The office states the board offers: the company's, or the built-in ones.
+    pub fn office_states(&self) -> &[super::presets::Preset] {
+        static BUILT_IN: std::sync::LazyLock<Vec<super::presets::Preset>> =
+            std::sync::LazyLock::new(super::presets::built_in);
+        self.presets.as_deref().unwrap_or(&BUILT_IN)
+    }
+
     /// Whether a request from `ip` may name its user in `user_header`.
     pub fn trusts_proxy(&self, ip: IpAddr) -> bool {
         self.user_header.is_some() && self.is_proxy(ip)
@@ -152,6 +166,9 @@ impl WebConfig {
             }
         }
         p.extend(self.sign_in_problems());
+        if let Some(presets) = &self.presets {
+            p.extend(super::presets::problems(presets));
+        }
         if let Some(pack) = &self.map_pack
             && !pack.is_file()
         {

@@ -85,6 +85,10 @@ async fn serve(bound: Listening, mut shutdown: watch::Receiver<bool>) {
         .unwrap_or_default();
     tracing::info!(%address, https = tls.is_some(), url = %web.config.public_url, "presence board listening");
     let app = router(web.clone(), shutdown.clone());
+    tokio::spawn(super::office_clock::run_endings(
+        web.clone(),
+        shutdown.clone(),
+    ));
     // A proxy carries everyone's connections, and so does this machine's
     // own (a proxy on loopback): bound by the total alone.
     let mut exempt = web.config.trusted_proxies.clone();

@@ -13,21 +13,28 @@
 //! `rows` turns presence records into what one viewer may see (the rows, and
 //! the map's town areas of the colleagues they may locate) and takes a desk
 //! worker's own change; `phones` is IT's Phones page (enrolment codes as QR
-//! codes, revoking a lost phone); `events` streams the changes; `pages` serves the
+//! codes, revoking a lost phone); `tv` the wall display's read-only
+//! sessions (issued and revoked there); `office` and `back` write the office
+//! states, their 行先, end and 戻り予定 into the record and read them back;
+//! `office_clock` ends timed states and sets 在席 at a first sign-in;
+//! `events` streams the changes; `pages` serves the
 //! HTML, script, style and map with strict headers; `map` draws the
 //! prefectures and places towns, `town_areas` outlines a town; `html` escapes
 //! text; `routes` maps paths to handlers; `listen` accepts HTTP or HTTPS
 //! connections.
 //!
 //! Imports go one way: each module uses only modules after it in
-//! listen, routes, events, rows, sign_in, phones, pages, session, state, limits, map,
-//! town_areas, html.
+//! listen, routes, tv, events, rows, sign_in, office_clock, office, back, phones,
+//! pages, session, state, limits, map, town_areas, html.
 
+mod back;
 mod events;
 mod html;
 mod limits;
 mod listen;
 mod map;
+mod office;
+mod office_clock;
 mod pages;
 mod phones;
 mod routes;
@@ -36,6 +43,7 @@ mod session;
 mod sign_in;
 mod state;
 mod town_areas;
+mod tv;
 
 pub use listen::{Listening, bind};
 pub use state::{Web, WebError};

@@ -24,6 +24,9 @@ const BOARD_HTML: &str = include_str!("../../web/board.html");
 const BOARD_JS: &str = include_str!("../../web/board.js");
 const MAP_JS: &str = include_str!("../../web/map.js");
 const OWN_JS: &str = include_str!("../../web/own.js");
+const OFFICE_JS: &str = include_str!("../../web/office.js");
+const TV_JS: &str = include_str!("../../web/tv.js");
+const DISPLAYS_JS: &str = include_str!("../../web/displays.js");
 const BOARD_CSS: &str = include_str!("../../web/board.css");
 const PAGE_HTML: &str = include_str!("../../web/page.html");
 const PHONES_JS: &str = include_str!("../../web/phones.js");
@@ -50,7 +53,7 @@ impl PageLang {
         }
     }
 
-    fn pick(self, ja: &'static str, en: &'static str) -> &'static str {
+    pub(super) fn pick(self, ja: &'static str, en: &'static str) -> &'static str {
         match self.0 {
             Lang::Ja => ja,
             Lang::En => en,
@@ -103,7 +106,7 @@ impl Notice {
 }
 
 /// A small page of the sign-in flow: a heading, a sentence, and perhaps a form.
-fn page(lang: PageLang, title: &str, text: &str, form: &str) -> String {
+pub(super) fn page(lang: PageLang, title: &str, text: &str, form: &str) -> String {
     PAGE_HTML
         .replace("{lang}", lang.code())
         .replace("{title}", &escape(title))
@@ -180,6 +183,9 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "board.js" => (BOARD_JS, "text/javascript; charset=utf-8"),
         "own.js" => (OWN_JS, "text/javascript; charset=utf-8"),
+        "office.js" => (OFFICE_JS, "text/javascript; charset=utf-8"),
+        "tv.js" => (TV_JS, "text/javascript; charset=utf-8"),
+        "displays.js" => (DISPLAYS_JS, "text/javascript; charset=utf-8"),
         "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
         "phones.js" => (PHONES_JS, "text/javascript; charset=utf-8"),
         "board.css" => (BOARD_CSS, "text/css; charset=utf-8"),

@@ -25,7 +25,10 @@ const PHONES_HTML: &str = include_str!("../../web/phones.html");
 const CODE_HOURS: i64 = 24;
 
 /// Whether `viewer` may use the Phones page.
-fn is_admin(web: &Web, viewer: &Viewer) -> bool {
+pub(super) fn is_admin(web: &Web, viewer: &Viewer) -> bool {
+    if viewer.read_only {
+        return false;
+    }
     let directory = web.hub.directory();
     let Some(person) = directory.person(&viewer.account) else {
         return false;
@@ -39,7 +42,7 @@ fn is_admin(web: &Web, viewer: &Viewer) -> bool {
         })
 }
 
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
         Json(serde_json::json!({ "error": "the Phones page is for the administrators [web] admins names" })),
@@ -49,7 +52,7 @@ fn forbidden() -> Response {
 
 /// A change on the Phones page: a signed-in viewer with the page's CSRF
 /// token (as every board change) who is one of `[web] admins`.
-async fn admin_change(
+pub(super) async fn admin_change(
     web: &Arc<Web>,
     headers: &HeaderMap,
     peer: SocketAddr,

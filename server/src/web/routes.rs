@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use super::state::Web;
-use super::{events, pages, phones, rows, sign_in};
+use super::{events, pages, phones, rows, sign_in, tv};
 
 /// Requests carry a few fields at most: a sign-in address, a state.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -36,6 +36,10 @@ pub fn router(web: Arc<Web>, shutdown: watch::Receiver<bool>) -> Router {
         .route("/api/phones", get(phones::list))
         .route("/api/phones/code", post(phones::make_code))
         .route("/api/phones/revoke", post(phones::revoke))
+        .route("/tv", get(tv::page))
+        .route("/tv/open/{token}", get(tv::confirm).post(tv::open))
+        .route("/api/tv", get(tv::list).post(tv::issue))
+        .route("/api/tv/revoke", post(tv::revoke))
         .route("/static/{file}", get(pages::asset))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

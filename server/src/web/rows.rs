@@ -13,15 +13,16 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{Local, NaiveTime, Timelike, Utc};
-use mailpresence_protocol::model::{
-    AccountName, Activity, ActivityToken, PresenceFields, ScheduleEntry, ScheduleTime,
-};
+use chrono::{Local, Utc};
+use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, PresenceFields};
 use mailpresence_protocol::summary::{Lang, activity_label};
 use serde::{Deserialize, Serialize};
 
+use super::back::{self, Back};
+use super::office;
 use super::session::{self, Refused, no_store};
 use super::state::Web;
+use crate::config::{PlaceKind, Preset};
 use crate::directory::{Access, Person};
 use crate::store::{Medium, PresenceRecord, Store, Time};
 
@@ -37,6 +38,11 @@ pub struct Row {
     pub groups: Vec<String>,
     /// The activity token (`on-site`), or none yet.
     pub state: Option<&'static str>,
+    /// The office state (a `[web] presets` key, e.g. `out` for 外出), when
+    /// the activity is one.
+    pub office: Option<String>,
+    /// When the state ends by itself (RFC 3339), if it has an end.
+    pub until: Option<String>,
     /// 備考: the free text beside the state.
     pub note: Option<String>,
     /// 行先: the town-level place, only where the rules allow location.
@@ -44,7 +50,8 @@ pub struct Row {
     /// The place's representative point `[lon, lat]` for the map, only while
     /// on duty.
     pub point: Option<[f32; 2]>,
-    /// 戻り予定 as written (`15:00`) and as an instant, to mark it overdue.
+    /// 戻り予定 as written (`15:00`, `undecided`, `2026-12-08`, `2026-12-08
+    /// 09:00`) and as the instant after which it is overdue.
     pub back: Option<String>,
     pub back_at: Option<String>,
     /// 更新時刻 (RFC 3339).
@@ -83,7 +90,9 @@ pub fn row(
         .as_deref()
         .filter(|_| on_duty)
         .and_then(|p| web.map.as_ref()?.point(p));
-    let (back, back_at) = fields.and_then(back_time).unzip();
+    let (back, back_at) = fields.and_then(back::shown).unzip();
+    let presets = web.config.office_states();
+    let office = fields.map(|f| office::read(presets, &f.activity));
     Some(Row {
         account: person.account.to_string(),
         name: if person.name.is_empty() {
@@ -93,7 +102,14 @@ pub fn row(
         },
         groups: person.groups.clone(),
         state: state.map(ActivityToken::as_str),
-        note: fields.and_then(|f| f.activity.text.clone()),
+        office: office
+            .as_ref()
+            .and_then(|o| o.preset)
+            .map(|p| p.key.clone()),
+        until: fields
+            .and_then(|f| office::state_end(presets, f))
+            .map(|t| t.with_timezone(&Local).to_rfc3339()),
+        note: office.and_then(|o| o.note),
         place,
         point,
         back,
@@ -106,36 +122,6 @@ pub fn row(
     })
 }
 
-/// Words that mark a plan as the expected return (戻り予定).
-const BACK_WORDS: [&str; 6] = ["戻り", "帰社", "帰着", "帰宅", "back", "return"];
-
-fn is_back_entry(entry: &ScheduleEntry) -> bool {
-    let text = entry.text.to_lowercase();
-    entry.start.is_some() && BACK_WORDS.iter().any(|w| text.contains(w))
-}
-
-/// 戻り予定: the first timed plan that says so, as written and as an instant
-/// (a clock time is on the day of the last update).
-fn back_time(fields: &PresenceFields) -> Option<(String, Option<String>)> {
-    let entry = fields.schedule.iter().find(|e| is_back_entry(e))?;
-    let start = entry.start.as_ref()?;
-    let at = match start {
-        ScheduleTime::Instant(t) => Some(t.to_rfc3339()),
-        ScheduleTime::Clock(clock) => fields.updated.and_then(|u| {
-            u.date_naive()
-                .and_time(*clock)
-                .and_local_timezone(*u.offset())
-                .single()
-                .map(|t| t.to_rfc3339())
-        }),
-    };
-    let shown = match start {
-        ScheduleTime::Clock(c) => c.format("%H:%M").to_string(),
-        ScheduleTime::Instant(t) => t.with_timezone(&Local).format("%H:%M").to_string(),
-    };
-    Some((shown, at))
-}
-
 #[derive(Debug, Serialize)]
 struct StateLabel {
     token: &'static str,
@@ -145,7 +131,7 @@ struct StateLabel {
 }
 
 #[derive(Debug, Serialize)]
-struct Board {
+struct Board<'a> {
     me: Option<Row>,
     account: String,
     csrf: String,
@@ -154,6 +140,8 @@ struct Board {
     /// The board is as of this event id (for `?after=`, like `Last-Event-ID`).
     last_event: String,
     states: Vec<StateLabel>,
+    /// The office states (外出, 会議 …) the form offers beside `states`.
+    presets: &'a [Preset],
     people: Vec<Row>,
     map: bool,
     /// Display names of departments (`[web] departments`) for the headings.
@@ -198,6 +186,7 @@ pub async fn board(
                 on_duty: t.is_open(),
             })
             .collect(),
+        presets: web.config.office_states(),
         people: rows,
         map: web.map.is_some(),
         departments: web.config.departments.clone(),
@@ -300,11 +289,19 @@ pub async fn map_towns(
 /// A desk worker's own state, 戻り予定 and 備考, as the board sends them.
 #[derive(Debug, Deserialize)]
 pub struct OwnChange {
+    /// An activity token (`busy`) or an office state's key (`out`).
     state: String,
+    /// 戻り予定: `HH:MM`, `undecided`, `YYYY-MM-DD[THH:MM]` (see `back.rs`).
     #[serde(default)]
     back: Option<String>,
     #[serde(default)]
     note: Option<String>,
+    /// 行先 or room, for an office state that takes one.
+    #[serde(default)]
+    place: Option<String>,
+    /// The state ends by itself then: `HH:MM` today or RFC 3339.
+    #[serde(default)]
+    until: Option<String>,
     /// The [`Row::version`] the page's form was filled from ("" when the
     /// person had no record); without it (a script) the change is not checked.
     #[serde(default)]
@@ -320,39 +317,61 @@ impl OwnChange {
     }
 }
 
+/// The longest 行先 or room a desk worker may write.
+const MAX_PLACE_CHARS: usize = 60;
+
 /// Why a change was not taken, in words for the page.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
     #[error("unknown state {0:?}")]
     State(String),
-    #[error("戻り予定 must be HH:MM on the hour or half hour, not {0:?}")]
+    #[error(
+        "戻り予定 must be HH:MM on the hour or half hour, undecided, or a day YYYY-MM-DD (with THH:MM), not {0:?}"
+    )]
     Back(String),
     #[error("備考 is longer than {MAX_NOTE_CHARS} characters or holds control characters")]
     Note,
+    #[error("行先 is longer than {MAX_PLACE_CHARS} characters or holds control characters")]
+    Place,
+    #[error("the end {0:?} is not a time later today (HH:MM) or a future RFC 3339 time")]
+    Until(String),
+}
+
+/// `text` trimmed, or `None` when blank; `Err` when longer than `max` or
+/// holding control characters.
+fn short_text(text: Option<&str>, max: usize) -> Result<Option<&str>, ()> {
+    let text = text.map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > max || t.chars().any(char::is_control)) {
+        return Err(());
+    }
+    Ok(text)
 }
 
 impl OwnChange {
     /// The presence this change makes of the person's current one: the state
     /// and note replace the activity, the return time replaces an earlier
-    /// 戻り予定, the place and other plans stay.
+    /// 戻り予定 and the end an earlier end; an office state's 行先 or room is
+    /// the place, and goes with the state; a phone's place and other plans
+    /// stay.
     pub fn apply(
         &self,
         current: Option<&PresenceFields>,
         contact: &str,
         lang: Lang,
+        presets: &[Preset],
     ) -> Result<PresenceFields, ChangeError> {
-        let token = ActivityToken::from_loose(&self.state)
-            .ok_or_else(|| ChangeError::State(self.state.clone()))?;
-        let note = self
-            .note
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
-        if note
-            .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS || n.chars().any(char::is_control))
-        {
-            return Err(ChangeError::Note);
-        }
+        let now = Utc::now();
+        let preset = presets.iter().find(|p| p.key == self.state);
+        let token = match preset {
+            Some(p) => p.activity,
+            None => ActivityToken::from_loose(&self.state)
+                .ok_or_else(|| ChangeError::State(self.state.clone()))?,
+        };
+        let note =
+            short_text(self.note.as_deref(), MAX_NOTE_CHARS).map_err(|()| ChangeError::Note)?;
+        let place = short_text(self.place.as_deref(), MAX_PLACE_CHARS)
+            .map_err(|()| ChangeError::Place)?
+            .filter(|_| preset.is_some_and(|p| p.place != PlaceKind::None));
         let back = match self
             .back
             .as_deref()
@@ -360,39 +379,43 @@ impl OwnChange {
             .filter(|b| !b.is_empty())
         {
             None => None,
-            Some(b) => Some(half_hour(b).ok_or_else(|| ChangeError::Back(b.to_owned()))?),
+            Some(b) => Some(Back::parse(b).ok_or_else(|| ChangeError::Back(b.to_owned()))?),
+        };
+        let until = match self
+            .until
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            None => None,
+            Some(u) => {
+                Some(office::parse_until(u, now).ok_or_else(|| ChangeError::Until(u.to_owned()))?)
+            }
         };
         let mut fields = current
             .cloned()
             .unwrap_or_else(|| PresenceFields::new(contact, Activity::token(token)));
-        fields.activity = Activity {
-            token: Some(token),
-            text: note.map(str::to_owned),
-        };
-        fields.schedule.retain(|e| !is_back_entry(e));
-        if let Some(t) = back {
-            let text = match lang {
-                Lang::Ja => "戻り予定",
-                Lang::En => "back",
-            };
-            fields.schedule.insert(
-                0,
-                ScheduleEntry {
-                    start: Some(ScheduleTime::Clock(t)),
-                    end: None,
-                    text: text.into(),
-                },
-            );
+        let before = fields.activity.clone();
+        if let Some(place) = place {
+            fields.location = Some(place.to_owned());
+        } else if office::place_set_with_state(presets, &fields) {
+            // The 行先 of the state before goes with it; a phone's stays.
+            fields.location = None;
+        }
+        fields.activity = office::activity(preset, token, note, lang);
+        fields
+            .schedule
+            .retain(|e| !back::is_back_plan(e) && !office::is_end_plan(presets, &before, e));
+        if let Some(back) = back {
+            fields.schedule.insert(0, back.plan(lang));
+        }
+        if let Some(until) = until {
+            let end = office::end_plan(presets, &fields.activity, now, until, lang);
+            fields.schedule.push(end);
         }
         fields.updated = Some(Local::now().fixed_offset());
         Ok(fields)
     }
-}
-
-/// `HH:MM` on a 30-minute step.
-fn half_hour(text: &str) -> Option<NaiveTime> {
-    let t = NaiveTime::parse_from_str(text, "%H:%M").ok()?;
-    (text.len() == 5 && t.minute() % 30 == 0).then_some(t)
 }
 
 /// POST /api/me: the signed-in person's own state (CSRF and origin checked).
@@ -425,7 +448,9 @@ pub async fn set_own(
                     newer = Some(current);
                     return Ok(None);
                 }
-                match change.apply(current.as_ref().map(|r| &r.fields), &contact, web.language) {
+                let presets = web.config.office_states();
+                let fields = current.as_ref().map(|r| &r.fields);
+                match change.apply(fields, &contact, web.language, presets) {
                     Ok(fields) => engine
                         .publish(tx, &account, fields, Medium::Web, now)
                         .map(Some),
@@ -480,12 +505,16 @@ pub async fn set_own(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::built_in_presets;
+    use mailpresence_protocol::model::ScheduleEntry;
 
     fn change(state: &str, back: Option<&str>, note: Option<&str>) -> OwnChange {
         OwnChange {
             state: state.into(),
             back: back.map(Into::into),
             note: note.map(Into::into),
+            place: None,
+            until: None,
             version: None,
         }
     }
@@ -502,7 +531,12 @@ mod tests {
             ScheduleEntry::parse("16:00 定例会議"),
         ];
         let fields = change("meeting", Some("15:30"), Some(" 部長会議 "))
-            .apply(Some(&current), "sato@example.test", Lang::Ja)
+            .apply(
+                Some(&current),
+                "sato@example.test",
+                Lang::Ja,
+                &built_in_presets(),
+            )
             .unwrap();
         assert_eq!(fields.activity.token, Some(ActivityToken::Meeting));
         assert_eq!(fields.activity.text.as_deref(), Some("部長会議"));
@@ -525,7 +559,7 @@ mod tests {
             })
             .collect();
         assert_eq!(plans, ["15:30 戻り予定", "16:00 定例会議"]);
-        assert_eq!(back_time(&fields).map(|b| b.0).as_deref(), Some("15:30"));
+        assert_eq!(back::shown(&fields).map(|b| b.0).as_deref(), Some("15:30"));
     }
 
     #[test]
@@ -558,7 +592,10 @@ mod tests {
 
     #[test]
     fn a_bad_change_is_named() {
-        let apply = |c: OwnChange| c.apply(None, "x@example.test", Lang::En).unwrap_err();
+        let apply = |c: OwnChange| {
+            c.apply(None, "x@example.test", Lang::En, &built_in_presets())
+                .unwrap_err()
+        };
         assert_eq!(
             apply(change("sleeping", None, None)),
             ChangeError::State("sleeping".into())
@@ -579,5 +616,57 @@ mod tests {
             apply(change("busy", None, Some(&"長".repeat(101)))),
             ChangeError::Note
         );
+    }
+    #[test]
+    fn an_office_states_place_goes_with_it_and_a_phones_place_stays() {
+        let presets = built_in_presets();
+        let office = |state: &str, place: Option<&str>, until: Option<&str>| OwnChange {
+            place: place.map(Into::into),
+            until: until.map(Into::into),
+            ..change(state, None, Some("見積"))
+        };
+        let out = office("out", Some(" A社 本社 "), None)
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(out.activity.to_wire(), "away — 外出 — 見積");
+        assert_eq!(out.location.as_deref(), Some("A社 本社"));
+        let back = office("available", Some("ignored"), None)
+            .apply(Some(&out), "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(back.location, None, "the 行先 went with 外出");
+        assert_eq!(back.activity.to_wire(), "available — 見積");
+
+        // A field worker's measured place stays through a plain state and
+        // an office state set without a place.
+        let mut field =
+            PresenceFields::new("tanaka@example.test", Activity::parse("on-site").unwrap());
+        field.location = Some("東京都千代田区丸の内一丁目".into());
+        let direct = office("direct-home", None, None)
+            .apply(Some(&field), "tanaka@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(direct.location, field.location);
+
+        // A meeting with an end in a room; a later change drops the end.
+        let until = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let meeting = office("meeting-room", Some("第1会議室"), Some(&until))
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert!(office::state_end(&presets, &meeting).is_some());
+        let busy = office("busy", None, None)
+            .apply(Some(&meeting), "sato@example.test", Lang::Ja, &presets)
+            .unwrap();
+        assert_eq!(office::state_end(&presets, &busy), None);
+        assert!(busy.schedule.is_empty(), "{:?}", busy.schedule);
+        assert_eq!(busy.location, None);
+
+        let past = office("meeting-room", None, Some("2020-01-01T10:00:00+09:00"))
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap_err();
+        assert_eq!(past, ChangeError::Until("2020-01-01T10:00:00+09:00".into()));
+        let long = "長".repeat(61);
+        let too_long = office("out", Some(&long), None)
+            .apply(None, "sato@example.test", Lang::Ja, &presets)
+            .unwrap_err();
+        assert_eq!(too_long, ChangeError::Place);
     }
 }

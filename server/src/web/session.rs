@@ -36,6 +36,8 @@ pub struct Viewer {
     pub csrf: String,
     /// The session's key in the store (none for a proxy's user).
     session_key: Option<String>,
+    /// A wall display's session (see `tv.rs`): it may look, never change.
+    pub read_only: bool,
 }
 
 /// Why a request was turned away.
@@ -46,6 +48,8 @@ pub enum Refused {
     Csrf,
     /// `Origin` names another site.
     CrossOrigin,
+    /// A wall display's session: it shows the board, it changes nothing.
+    ReadOnly,
 }
 
 impl IntoResponse for Refused {
@@ -57,6 +61,7 @@ impl IntoResponse for Refused {
                 "the change lacks this page's CSRF token",
             ),
             Refused::CrossOrigin => (StatusCode::FORBIDDEN, "the change comes from another site"),
+            Refused::ReadOnly => (StatusCode::FORBIDDEN, "a wall display changes nothing"),
         };
         (status, axum::Json(serde_json::json!({ "error": text }))).into_response()
     }
@@ -66,6 +71,9 @@ impl IntoResponse for Refused {
 struct SessionRecord {
     account: String,
     csrf: String,
+    /// The name of a wall display's session ("1F 受付"), none for a person's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    display: Option<String>,
 }
 
 impl Viewer {
@@ -83,19 +91,85 @@ pub fn start_session(
     now: Time,
     hours: i64,
 ) -> Result<String, StoreError> {
+    start(tx, account, None, now, Duration::hours(hours))
+}
+
+/// Stores a wall display's read-only session, seeing what `account` (the
+/// administrator who issued it) sees, for `days`; returns its secret.
+pub fn start_display_session(
+    tx: &mut SqliteTx<'_>,
+    account: &str,
+    name: &str,
+    now: Time,
+    days: i64,
+) -> Result<String, StoreError> {
+    start(tx, account, Some(name), now, Duration::days(days))
+}
+
+fn start(
+    tx: &mut SqliteTx<'_>,
+    account: &str,
+    display: Option<&str>,
+    now: Time,
+    lasts: Duration,
+) -> Result<String, StoreError> {
     let token = hex(&rand::random::<[u8; 32]>());
     let session = SessionRecord {
         account: account.to_owned(),
         csrf: hex(&rand::random::<[u8; 32]>()),
+        display: display.map(str::to_owned),
     };
     let record = serde_json::to_string(&session).unwrap_or_default();
-    tx.put_record(
-        SESSION_KIND,
-        &secret_key(&token),
-        &record,
-        now + Duration::hours(hours),
-    )?;
+    tx.put_record(SESSION_KIND, &secret_key(&token), &record, now + lasts)?;
     Ok(token)
+}
+
+/// A wall display's session as the Phones page lists it.
+#[derive(Debug, Serialize)]
+pub struct DisplaySession {
+    /// The session's key in the store (not its secret): what revoking names.
+    pub id: String,
+    pub name: String,
+    /// Whose view it shows.
+    pub account: String,
+    pub expires: String,
+}
+
+/// The wall displays' live sessions.
+pub fn display_sessions(tx: &SqliteTx<'_>, now: Time) -> Result<Vec<DisplaySession>, StoreError> {
+    Ok(tx
+        .records(SESSION_KIND, now)?
+        .into_iter()
+        .filter_map(|(key, text, expires)| {
+            let session: SessionRecord = serde_json::from_str(&text).ok()?;
+            Some(DisplaySession {
+                id: key,
+                name: session.display?,
+                account: session.account,
+                expires: expires.to_rfc3339(),
+            })
+        })
+        .collect())
+}
+
+/// Ends the wall display's session `id` and its open stream at once;
+/// whether there was one. Blocks on the store.
+pub fn end_display_session(web: &Web, id: &str) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    let ended = web.hub.store().transaction(|tx| {
+        let is_display = tx
+            .record(SESSION_KIND, id, now)?
+            .and_then(|text| serde_json::from_str::<SessionRecord>(&text).ok())
+            .is_some_and(|s| s.display.is_some());
+        if is_display {
+            tx.delete_record(SESSION_KIND, id)?;
+        }
+        Ok::<_, StoreError>(is_display)
+    })?;
+    if ended {
+        let _ = web.signed_out.send(id.to_owned());
+    }
+    Ok(ended)
 }
 
 /// The `Set-Cookie` value that hands the browser a session for `hours`.
@@ -165,6 +239,7 @@ fn session_viewer(web: &Web, key: String) -> Option<Viewer> {
         account,
         csrf: session.csrf,
         session_key: Some(key),
+        read_only: session.display.is_some(),
     })
 }
 
@@ -193,6 +268,7 @@ fn proxy_user(web: &Web, headers: &HeaderMap, peer: SocketAddr) -> Option<Viewer
         account: person.account.clone(),
         csrf: hex(&mac.finalize()),
         session_key: None,
+        read_only: false,
     })
 }
 
@@ -212,6 +288,9 @@ pub async fn check_change(
         .unwrap_or_default();
     if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(viewer.csrf.as_bytes())) {
         return Err(Refused::Csrf);
+    }
+    if viewer.read_only {
+        return Err(Refused::ReadOnly);
     }
     Ok(viewer)
 }

@@ -214,6 +214,7 @@ pub async fn use_link(
     match signed_in {
         Ok(Some((account, session_token))) => {
             tracing::info!(%account, "signed in to the board");
+            super::office_clock::at_sign_in(&web, &account).await;
             (
                 StatusCode::SEE_OTHER,
                 [

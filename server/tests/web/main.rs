@@ -105,6 +105,8 @@ fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
         max_streams: 50,
         connections_per_address: 64,
         map_pack: None,
+        presets: None,
+        present_at_first_sign_in: false,
     }
 }
 
