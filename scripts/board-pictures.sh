@@ -10,6 +10,9 @@
 # Needs `cargo build -p mailpresence-server` first (in $CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The office's clock for the server and the browser: the board shows times
+# as a Japanese office reads them, whatever zone this machine keeps.
+export TZ=Asia/Tokyo
 out="${1:?usage: $0 OUTDIR}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
