@@ -16,7 +16,7 @@ use crate::engine::{Delivery, Engine, Step};
 use crate::feed::Feed;
 use crate::mail::queue_deliveries;
 use crate::metrics::Metrics;
-use crate::store::{Medium, PresenceRecord, SqliteBatch, SqliteStore, SqliteTx, StoreError, Time};
+use crate::store::{Database, DatabaseBatch, Medium, PresenceRecord, Store, StoreError, Time};
 
 /// What a caller gives [`Hub::step`] and [`Batch::step`]: it runs the engine on
 /// the open transaction; `None` means nothing to do.
@@ -24,7 +24,8 @@ pub type StepResult = Result<Option<Step>, StoreError>;
 
 #[derive(Debug)]
 pub struct Hub {
-    store: Mutex<SqliteStore>,
+    /// SQLite, or PostgreSQL shared with other instances.
+    store: Mutex<Database>,
     /// Replaced whole when the directory is refreshed; each step runs on the
     /// engine it started with.
     engine: RwLock<Arc<Engine>>,
@@ -51,9 +52,9 @@ pub struct Committed {
 }
 
 impl Hub {
-    pub fn new(store: SqliteStore, engine: Engine, address: String) -> Arc<Self> {
+    pub fn new(store: impl Into<Database>, engine: Engine, address: String) -> Arc<Self> {
         Arc::new(Self {
-            store: Mutex::new(store),
+            store: Mutex::new(store.into()),
             engine: RwLock::new(Arc::new(engine)),
             address,
             outbox_wake: Arc::new(Notify::new()),
@@ -75,9 +76,9 @@ impl Hub {
     }
 
     /// The store, for one short synchronous transaction. A panic elsewhere
-    /// while holding it cannot leave a half-written transaction (SQLite rolls
-    /// it back), so a poisoned lock is safe to take over.
-    pub fn store(&self) -> MutexGuard<'_, SqliteStore> {
+    /// while holding it cannot leave a half-written transaction (SQLite and
+    /// PostgreSQL roll it back), so a poisoned lock is safe to take over.
+    pub fn store(&self) -> MutexGuard<'_, Database> {
         self.store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -112,7 +113,7 @@ impl Hub {
     /// deliveries are handed over after it.
     pub fn step(
         &self,
-        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult,
+        f: impl FnOnce(&Engine, &mut dyn Store, Time) -> StepResult,
     ) -> Result<Option<Committed>, StoreError> {
         self.steps(|batch| batch.step(f))?
     }
@@ -170,7 +171,7 @@ impl Hub {
 #[derive(Debug)]
 pub struct Batch<'h> {
     hub: &'h Hub,
-    store: SqliteBatch<'h>,
+    store: DatabaseBatch<'h>,
     queued_mails: usize,
     /// SIP deliveries of the kept steps, handed over after the commit.
     sip: Vec<Delivery>,
@@ -184,7 +185,7 @@ impl Batch<'_> {
     /// A step sees the changes of the steps before it in the batch.
     pub fn step(
         &mut self,
-        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult,
+        f: impl FnOnce(&Engine, &mut dyn Store, Time) -> StepResult,
     ) -> Result<Option<Committed>, StoreError> {
         let now = Utc::now();
         let hub = self.hub;

@@ -22,7 +22,7 @@ use super::trust::SenderVerifier;
 use crate::config::ImapConfig;
 use crate::engine::Verdict;
 use crate::hub::{Committed, Hub};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::supervisor::Loops;
 
 /// The keyword that marks a mail as handled, for the moment between the

@@ -15,7 +15,7 @@ use tracing::{debug, error, warn};
 
 use crate::config::SmtpConfig;
 use crate::hub::Hub;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::supervisor::Loops;
 
 /// The supervisor's name for this loop.

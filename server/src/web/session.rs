@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::state::Web;
 use crate::hex::to_hex as hex;
-use crate::store::{SqliteTx, StoreError, Time};
+use crate::store::{Store, StoreError, Time};
 
 /// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain cannot plant one (cookie tossing).
@@ -78,7 +78,7 @@ impl Viewer {
 /// Stores a new session of `account` for `hours`, with its own CSRF token;
 /// returns its secret, the cookie's value.
 pub fn start_session(
-    tx: &mut SqliteTx<'_>,
+    tx: &mut dyn Store,
     account: &str,
     now: Time,
     hours: i64,
@@ -131,7 +131,7 @@ pub fn session_alive(web: &Web, key: &str) -> bool {
     matches!(
         web.hub
             .store()
-            .transaction(|tx| tx.record(SESSION_KIND, key, now)),
+            .transaction(|tx| tx.live_record(SESSION_KIND, key, now)),
         Ok(Some(_))
     )
 }
@@ -155,7 +155,7 @@ fn session_viewer(web: &Web, key: String) -> Option<Viewer> {
     let text = web
         .hub
         .store()
-        .transaction(|tx| tx.record(SESSION_KIND, &key, now))
+        .transaction(|tx| tx.live_record(SESSION_KIND, &key, now))
         .ok()??;
     let session: SessionRecord = serde_json::from_str(&text).ok()?;
     let account: AccountName = session.account.parse().ok()?;
