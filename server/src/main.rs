@@ -345,11 +345,24 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         loops: loops.clone(),
     };
     let sd = shutdown.clone();
+    // With a shared store, one instance at a time reads the mailbox.
+    let lease = match &place {
+        StorePlace::Postgres(settings) => Some(settings.clone()),
+        StorePlace::Sqlite(_) => None,
+    };
     tasks.push(tokio::spawn(supervise(
         mail::intake::LOOP,
         loops.clone(),
         shutdown.clone(),
-        move || mail::intake::run(intake.clone(), sd.clone()),
+        move || {
+            let (intake, sd, lease) = (intake.clone(), sd.clone(), lease.clone());
+            async move {
+                match lease {
+                    Some(lease) => mail::intake::run_holding_lease(lease, intake, sd).await,
+                    None => mail::intake::run(intake, sd).await,
+                }
+            }
+        },
     )));
 
     let outbox = Arc::new(mail::outbox::outbox(hub.clone(), &config.smtp)?);

@@ -85,6 +85,11 @@ impl Database {
         })
     }
 
+    /// Whether other server instances may use this store too (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
     /// The SQLite database, for what only it has (online backup, the file lock).
     pub fn as_sqlite(&self) -> Option<&SqliteStore> {
         match self {

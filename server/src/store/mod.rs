@@ -9,14 +9,14 @@ pub mod database;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use chrono::{DateTime, Utc};
 use mailpresence_protocol::mail::SubscribeMode;
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 pub use database::{Database, DatabaseBatch, StorePlace};
-pub use postgres::{PgBatch, PgStore, PgTx, PostgresSettings};
+pub use postgres::{IntakeLease, PgBatch, PgStore, PgTx, PostgresSettings};
 pub use sqlite::{SqliteBatch, SqliteStore, SqliteTx};
 
 pub type Time = DateTime<Utc>;
@@ -227,6 +227,16 @@ pub trait Store {
         now: Time,
     ) -> Result<i64>;
     fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>>;
+    /// The due mails (as [`Store::due_mails`]), claimed for this sender: not
+    /// due for anyone else until `hold_until`, unless marked before. With
+    /// several instances on one database each mail is claimed by one; one
+    /// whose claimer died is sent again after the hold (at least once).
+    fn claim_due_mails(
+        &mut self,
+        now: Time,
+        limit: usize,
+        hold_until: Time,
+    ) -> Result<Vec<OutboxMail>>;
     /// Sent: the mail leaves the store (it may hold a location).
     fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()>;
     fn mark_mail_failed(&mut self, id: i64, error: &str, retry_at: Time) -> Result<()>;

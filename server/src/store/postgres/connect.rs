@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{AsyncMessage, Client, Config, Notification};
 
@@ -149,14 +149,22 @@ pub(super) fn wait<F: Future>(future: F) -> F::Output {
     futures::executor::block_on(future)
 }
 
+/// Opens one connection, waiting on this thread (see the module's comment).
+pub(super) fn connect(settings: &PostgresSettings) -> Result<Client> {
+    wait(connect_async(settings, None)).map(|(client, _closed)| client)
+}
+
 /// Opens one connection: TLS when the URL and the server agree on it (the
 /// company CA trusted beside the web roots), the session's statement
-/// timeout set. Notifications (LISTEN) arrive on `notifications` when given.
-pub(super) fn connect(
+/// timeout set. Notifications (LISTEN) arrive on `notifications` when given;
+/// the receiver resolves when the connection has closed. May be awaited on
+/// any runtime, or none.
+pub(super) async fn connect_async(
     settings: &PostgresSettings,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
-) -> Result<Client> {
+) -> Result<(Client, oneshot::Receiver<()>)> {
     let config = settings.config()?;
+    let (closed_tx, closed) = oneshot::channel();
     let tls = match config.get_ssl_mode() {
         SslMode::Disable => None,
         _ => Some(
@@ -170,17 +178,18 @@ pub(super) fn connect(
             Some(tls) => {
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone());
                 let (client, connection) = config.connect(tls).await?;
-                tokio::spawn(drive(connection, notifications));
+                tokio::spawn(drive(connection, notifications, closed_tx));
                 Ok::<_, tokio_postgres::Error>(client)
             }
             None => {
                 let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                tokio::spawn(drive(connection, notifications));
+                tokio::spawn(drive(connection, notifications, closed_tx));
                 Ok(client)
             }
         }
     });
-    let client = wait(started)
+    let client = started
+        .await
         .map_err(|e| settings.unreachable(e))?
         .map_err(|e| settings.unreachable(error_text(&e)))?;
     let timeouts = format!(
@@ -188,19 +197,26 @@ pub(super) fn connect(
         settings.statement_timeout.as_millis(),
         settings.statement_timeout.as_millis(),
     );
-    wait(client.batch_execute(&timeouts)).map_err(|e| settings.unreachable(error_text(&e)))?;
+    client
+        .batch_execute(&timeouts)
+        .await
+        .map_err(|e| settings.unreachable(error_text(&e)))?;
     if let Some(schema) = &settings.schema {
         // Checked by `config` to be a plain name: no quoting needed. Made,
         // when missing, by the migration (under its lock).
-        wait(client.batch_execute(&format!("SET search_path TO {schema}")))?;
+        client
+            .batch_execute(&format!("SET search_path TO {schema}"))
+            .await?;
     }
-    Ok(client)
+    Ok((client, closed))
 }
 
-/// Drives one connection's socket until it closes, handing notifications on.
+/// Drives one connection's socket until it closes, handing notifications
+/// on; `closed` is dropped (its receiver resolves) when it ends.
 async fn drive<S, T>(
     mut connection: tokio_postgres::Connection<S, T>,
     notifications: Option<mpsc::UnboundedSender<Notification>>,
+    closed: oneshot::Sender<()>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -219,10 +235,11 @@ async fn drive<S, T>(
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %error_text(&e), "PostgreSQL connection lost");
-                return;
+                break;
             }
         }
     }
+    drop(closed);
 }
 
 /// The error with its causes (tokio-postgres puts the server's message and

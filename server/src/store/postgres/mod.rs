@@ -11,10 +11,12 @@
 //! status page and the metrics.
 //!
 //! One file per job: `connect` (settings, TLS, the socket's driver),
-//! `schema` (migrations under an advisory lock), `tx` (the operations);
+//! `schema` (migrations under an advisory lock), `tx` (the operations),
+//! `lease` (mail intake by one instance at a time);
 //! this file holds the connection, transactions and batches.
 
 mod connect;
+mod lease;
 mod schema;
 mod tx;
 
@@ -28,6 +30,7 @@ use tokio_postgres::{Client, Row, Statement};
 
 pub use connect::PostgresSettings;
 use connect::{connect, wait};
+pub use lease::IntakeLease;
 #[cfg(test)]
 pub(crate) use schema::VERSION;
 
@@ -111,7 +114,7 @@ impl PgStore {
             self.conn = None;
         }
         if self.conn.is_none() {
-            match connect(&self.settings, None) {
+            match connect(&self.settings) {
                 Ok(client) => {
                     if !self.reachable.swap(true, Ordering::Relaxed) {
                         tracing::info!(at = %self.settings.location(), "PostgreSQL connected");

@@ -45,6 +45,17 @@ fn request(row: &Row) -> Result<Request> {
     })
 }
 
+fn outbox_mail(r: &Row) -> Result<OutboxMail> {
+    Ok(OutboxMail {
+        id: r.try_get(0)?,
+        sender: r.try_get(1)?,
+        recipient: r.try_get(2)?,
+        raw: r.try_get(3)?,
+        attempts: r.try_get::<_, i64>(4)?.clamp(0, i64::from(u32::MAX)) as u32,
+        next_attempt_at: time(r.try_get(5)?)?,
+    })
+}
+
 fn state_str(s: RequestState) -> &'static str {
     match s {
         RequestState::Unprocessed => "unprocessed",
@@ -202,6 +213,14 @@ impl Store for PgTx<'_> {
     }
 
     fn mail_handled(&self, message_id: &str) -> Result<bool> {
+        // Two instances may read the same mail for a moment (while intake
+        // passes from one to the other): the second to ask waits here until
+        // the first's transaction ends, then sees its mark. So a mail is
+        // applied once, whoever reads it.
+        self.exec(
+            "SELECT pg_advisory_xact_lock(hashtext('mailpresence mail ' || $1::TEXT))",
+            &[&message_id],
+        )?;
         Ok(self
             .opt_row(
                 "SELECT 1 FROM handled_mail WHERE message_id = $1",
@@ -258,17 +277,33 @@ impl Store for PgTx<'_> {
             &[&ms(now), &limit],
         )?
         .iter()
-        .map(|r| {
-            Ok(OutboxMail {
-                id: r.try_get(0)?,
-                sender: r.try_get(1)?,
-                recipient: r.try_get(2)?,
-                raw: r.try_get(3)?,
-                attempts: r.try_get::<_, i64>(4)?.clamp(0, i64::from(u32::MAX)) as u32,
-                next_attempt_at: time(r.try_get(5)?)?,
-            })
-        })
+        .map(outbox_mail)
         .collect()
+    }
+
+    fn claim_due_mails(
+        &mut self,
+        now: Time,
+        limit: usize,
+        hold_until: Time,
+    ) -> Result<Vec<OutboxMail>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SKIP LOCKED: rows another instance is claiming right now are left
+        // to it, not waited for; the claim (a later next_attempt_at) keeps
+        // them from the others until it is sent or the hold ends.
+        let mut mails = self
+            .rows(
+                "UPDATE outbox SET next_attempt_at = $3 WHERE id IN (
+                   SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1
+                   ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, sender, recipient, raw, attempts, next_attempt_at",
+                &[&ms(now), &limit, &ms(hold_until)],
+            )?
+            .iter()
+            .map(outbox_mail)
+            .collect::<Result<Vec<_>>>()?;
+        mails.sort_by_key(|m| m.id);
+        Ok(mails)
     }
 
     fn mark_mail_sent(&mut self, id: i64, _now: Time) -> Result<()> {

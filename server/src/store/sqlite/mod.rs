@@ -412,6 +412,24 @@ impl Store for SqliteTx<'_> {
         outbox::due_mails(self, now, limit)
     }
 
+    fn claim_due_mails(
+        &mut self,
+        now: Time,
+        limit: usize,
+        hold_until: Time,
+    ) -> Result<Vec<OutboxMail>> {
+        // One writer: the rows read are the rows claimed.
+        let mut mails = outbox::due_mails(self, now, limit)?;
+        for m in &mut mails {
+            self.exec(
+                "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1",
+                rusqlite::params![m.id, ms(hold_until)],
+            )?;
+            m.next_attempt_at = time(ms(hold_until))?;
+        }
+        Ok(mails)
+    }
+
     fn mark_mail_sent(&mut self, id: i64, _now: Time) -> Result<()> {
         outbox::mark_mail_sent(self, id, _now)
     }

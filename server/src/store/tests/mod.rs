@@ -274,6 +274,59 @@ fn the_outbox_replaces_retries_sends_and_keeps_only_the_record_of_a_refusal() {
 }
 
 #[test]
+fn a_claimed_mail_is_not_due_for_anyone_else_until_its_hold_ends() {
+    for (name, mut db) in each_store() {
+        let now = Utc::now();
+        let ids = db
+            .transaction(|tx| -> Result<Vec<i64>> {
+                (0..3)
+                    .map(|i| {
+                        tx.enqueue_mail(
+                            "p@example.test",
+                            &format!("w{i}@example.test"),
+                            b"n",
+                            None,
+                            now,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap();
+        let hold = now + Duration::minutes(2);
+        let claimed = db
+            .transaction(|tx| tx.claim_due_mails(now, 2, hold))
+            .unwrap();
+        assert_eq!(
+            claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ids[..2],
+            "{name}"
+        );
+        let rest = db
+            .transaction(|tx| tx.claim_due_mails(now, 10, hold))
+            .unwrap();
+        assert_eq!(
+            rest.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ids[2..],
+            "{name}"
+        );
+        assert!(
+            db.transaction(|tx| tx.claim_due_mails(now, 10, hold))
+                .unwrap()
+                .is_empty(),
+            "{name}: all claimed"
+        );
+        // Sent: gone. Its claimer died: due again once the hold is over.
+        db.transaction(|tx| tx.mark_mail_sent(ids[0], now)).unwrap();
+        let again = db.transaction(|tx| tx.due_mails(hold, 10)).unwrap();
+        assert_eq!(
+            again.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ids[1..],
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn handled_mails_meta_and_counts_are_kept_and_forgotten() {
     for (name, mut db) in each_store() {
         let now = Utc::now();

@@ -94,3 +94,80 @@ fn a_postgres_session_ended_by_the_server_is_replaced_on_the_next_transaction() 
     );
     assert!(flag.load(std::sync::atomic::Ordering::Relaxed));
 }
+
+#[test]
+fn two_instances_claiming_the_outbox_at_once_never_get_the_same_mail() {
+    let settings = fresh_postgres_settings();
+    let mut first = PgStore::open(settings.clone()).unwrap();
+    let now = chrono::Utc::now();
+    let hold = now + chrono::Duration::minutes(2);
+    first
+        .transaction(|tx| -> Result<(), StoreError> {
+            for i in 0..200 {
+                tx.enqueue_mail(
+                    "p@example.test",
+                    &format!("w{i}@example.test"),
+                    b"n",
+                    None,
+                    now,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let settings = settings.clone();
+            std::thread::spawn(move || {
+                let mut store = PgStore::open(settings).unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .transaction(|tx| tx.claim_due_mails(now, 7, hold))
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.into_iter().map(|m| m.id));
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = claimers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!((claimed, all.len()), (200, 200), "each mail claimed once");
+}
+
+#[test]
+fn a_mail_read_by_two_instances_at_once_is_handled_by_one() {
+    // The second instance asks whether the mail was handled while the
+    // first's transaction that handles it is still open: it waits, and sees it.
+    let settings = fresh_postgres_settings();
+    let mut first = PgStore::open(settings.clone()).unwrap();
+    let mut second = PgStore::open(settings).unwrap();
+    let (marked_tx, marked) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        first
+            .transaction(|tx| -> Result<(), StoreError> {
+                assert!(!tx.mail_handled("<m1@example.test>")?);
+                tx.mark_mail_handled("<m1@example.test>", "applied", chrono::Utc::now())?;
+                marked_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                Ok(())
+            })
+            .unwrap();
+    });
+    marked.recv().unwrap();
+    let asked = std::time::Instant::now();
+    let seen = second
+        .transaction(|tx| tx.mail_handled("<m1@example.test>"))
+        .unwrap();
+    holder.join().unwrap();
+    assert!(seen, "the second instance saw the first's mark");
+    assert!(asked.elapsed() >= std::time::Duration::from_millis(300));
+}
