@@ -4,7 +4,8 @@
 //! the Notify mails they cause; the NOTIFYs for SIP watchers are handed to the
 //! SIP agent after commit, and the saved presence to the web board's feed.
 //! `steps` groups many steps in one transaction, so that a burst costs one
-//! fsync, not one per step.
+//! fsync, not one per step. On a shared store the commit also tells the
+//! other instances whose presence changed (`instances.rs` takes theirs in).
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -41,6 +42,9 @@ pub struct Hub {
     /// The server's Ed25519 key: every Notify and Enrolled mail is signed
     /// with it (phones pinned its public half at enrolment).
     signing_key: std::sync::OnceLock<ed25519_dalek::SigningKey>,
+    /// This process among the instances on a shared store: its own
+    /// announcements come back to it and are skipped.
+    pub instance: String,
 }
 
 /// A committed step and how many mails it queued. Inside a [`Batch`] it is
@@ -62,6 +66,7 @@ impl Hub {
             feed: Feed::new(),
             metrics: Metrics::default(),
             signing_key: std::sync::OnceLock::new(),
+            instance: format!("{:016x}", rand::random::<u64>()),
         })
     }
 
@@ -139,6 +144,8 @@ impl Hub {
                 published: Vec::new(),
             };
             let value = f(&mut batch);
+            let accounts: Vec<&str> = batch.published.iter().map(|r| r.account.as_str()).collect();
+            batch.store.announce(&self.instance, &accounts)?;
             batch.store.commit()?;
             // Still under the store's lock: the feed gets changes in commit order.
             for record in batch.published {

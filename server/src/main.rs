@@ -384,6 +384,24 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         )));
     }
 
+    // With a shared store, the other instances' commits reach this one's board.
+    if let StorePlace::Postgres(settings) = &place {
+        let (sd, h, l, s) = (
+            shutdown.clone(),
+            hub.clone(),
+            loops.clone(),
+            settings.clone(),
+        );
+        tasks.push(tokio::spawn(supervise(
+            mailpresence_server::instances::LOOP,
+            loops.clone(),
+            shutdown.clone(),
+            move || {
+                mailpresence_server::instances::follow(h.clone(), s.clone(), l.clone(), sd.clone())
+            },
+        )));
+    }
+
     let (sd, h, l) = (shutdown.clone(), hub.clone(), loops.clone());
     tasks.push(tokio::spawn(supervise(
         "clock",

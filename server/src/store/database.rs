@@ -118,6 +118,15 @@ impl DatabaseBatch<'_> {
         }
     }
 
+    /// Tells the other instances on a shared store, at commit, whose
+    /// presence `instance` saved (nothing to tell on SQLite: one instance).
+    pub fn announce(&mut self, instance: &str, accounts: &[&str]) -> Result<()> {
+        match self {
+            Self::Sqlite(_) => Ok(()),
+            Self::Postgres(b) => b.announce(instance, accounts),
+        }
+    }
+
     /// Commits every step kept; durable when this returns Ok.
     pub fn commit(self) -> Result<()> {
         match self {

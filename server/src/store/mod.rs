@@ -16,7 +16,9 @@ use mailpresence_protocol::mail::SubscribeMode;
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
 pub use database::{Database, DatabaseBatch, StorePlace};
-pub use postgres::{IntakeLease, PgBatch, PgStore, PgTx, PostgresSettings};
+pub use postgres::{
+    Announced, ChangeListener, IntakeLease, PgBatch, PgStore, PgTx, PostgresSettings,
+};
 pub use sqlite::{SqliteBatch, SqliteStore, SqliteTx};
 
 pub type Time = DateTime<Utc>;

@@ -12,9 +12,11 @@
 //!
 //! One file per job: `connect` (settings, TLS, the socket's driver),
 //! `schema` (migrations under an advisory lock), `tx` (the operations),
-//! `lease` (mail intake by one instance at a time);
+//! `lease` (mail intake by one instance at a time), `changes` (the change
+//! feed between instances);
 //! this file holds the connection, transactions and batches.
 
+mod changes;
 mod connect;
 mod lease;
 mod schema;
@@ -28,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
+pub use changes::{Announced, ChangeListener};
 pub use connect::PostgresSettings;
 use connect::{connect, wait};
 pub use lease::IntakeLease;
