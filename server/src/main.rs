@@ -90,7 +90,12 @@ fn main() -> ExitCode {
         return match status::read(&config.store_place()) {
             Ok(c) => {
                 println!("{}", serde_json::to_string(&c).unwrap_or_default());
-                ExitCode::SUCCESS
+                // The report says why; the exit code lets a script notice.
+                if c.database.reachable {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("mailpresence-server: {e}");

@@ -27,7 +27,8 @@ pub type Time = DateTime<Utc>;
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    /// With the server's own words (tokio-postgres keeps them in the source).
+    #[error("PostgreSQL: {}", postgres::error_text(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No connection to PostgreSQL could be had (the server is down or
     /// unreachable, or refused the login): the step is not done; the caller

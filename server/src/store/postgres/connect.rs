@@ -244,7 +244,7 @@ async fn drive<S, T>(
 
 /// The error with its causes (tokio-postgres puts the server's message and
 /// the I/O error in the source).
-pub(super) fn error_text(e: &tokio_postgres::Error) -> String {
+pub(crate) fn error_text(e: &tokio_postgres::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

@@ -32,6 +32,7 @@ use tokio_postgres::{Client, Row, Statement};
 
 pub use changes::{Announced, ChangeListener};
 pub use connect::PostgresSettings;
+pub(crate) use connect::error_text;
 use connect::{connect, wait};
 pub use lease::IntakeLease;
 #[cfg(test)]
