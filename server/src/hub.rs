@@ -160,6 +160,12 @@ impl Hub {
         Ok(value)
     }
 
+    /// Hands NOTIFYs to this instance's SIP agent (for a change committed
+    /// through another instance, see `instances.rs`); its dialogs send them.
+    pub fn hand_to_sip(&self, deliveries: &[Delivery]) {
+        self.forward_sip(deliveries);
+    }
+
     fn forward_sip(&self, deliveries: &[Delivery]) {
         if deliveries.is_empty() {
             return;

@@ -1,17 +1,22 @@
 //! What passes between server instances on one PostgreSQL store: a change
-//! committed through another instance reaches this one's board streams. The
-//! other's commits are announced on the database's change feed (in commit
-//! order); each is read back from the store and handed to the feed, as this
-//! instance's own commits are. Supervised like the other loops: a lost
-//! listening connection is an error, and listening starts again.
+//! committed through another instance reaches this one's board streams and
+//! the desk phones subscribed through this one. The other's commits are
+//! announced on the database's change feed (in commit order); each record is
+//! read back from the store and handed to the feed, and what each SIP
+//! watcher may see of it to the SIP agent (which sends it in the dialogs it
+//! holds and leaves the others' to them). Supervised like the other loops: a
+//! lost listening connection is an error, and listening starts again.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use mailpresence_protocol::model::AccountName;
+
+use crate::engine::{Delivery, Engine};
 use crate::hub::Hub;
-use crate::store::{ChangeListener, PostgresSettings, StoreError};
+use crate::store::{ChangeListener, Medium, PostgresSettings, Store, StoreError, Time};
 use crate::supervisor::Loops;
 
 /// The supervisor's name for this loop.
@@ -46,12 +51,45 @@ pub async fn follow(
             warn!(account = %announced.account, "change feed: not an account; skipped");
             continue;
         };
-        let record = hub.store().transaction(|tx| tx.presence(&account))?;
+        let engine = hub.engine();
+        let (record, sip) = hub.store().transaction(|tx| {
+            let record = tx.presence(&account)?;
+            let sip = sip_views(&engine, tx, &account, chrono::Utc::now())?;
+            Ok::<_, StoreError>((record, sip))
+        })?;
         match record {
             Some(record) => hub.feed.push(record),
             None => debug!(%account, "change feed: presence gone since (forgotten)"),
         }
+        hub.hand_to_sip(&sip);
     }
+}
+
+/// What each SIP watcher of `notifier` may see of them now: one delivery per
+/// open SIP request, for the agent to send in the dialogs it holds.
+fn sip_views(
+    engine: &Engine,
+    tx: &mut dyn Store,
+    notifier: &AccountName,
+    now: Time,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut deliveries = Vec::new();
+    for q in tx.open_requests_for(notifier, now)? {
+        if q.medium != Medium::Sip {
+            continue;
+        }
+        if let Ok(Some(notify)) = engine.current_view(tx, &q.watcher, notifier, now)? {
+            deliveries.push(Delivery {
+                watcher: q.watcher,
+                medium: Medium::Sip,
+                to: q.deliver_to,
+                reference: q.reference,
+                notify,
+                stale: false,
+            });
+        }
+    }
+    Ok(deliveries)
 }
 
 #[cfg(test)]
@@ -66,8 +104,8 @@ mod tests {
     use crate::config::{Person, Rule};
     use crate::directory::Directory;
     use crate::engine::Engine;
+    use crate::store::PgStore;
     use crate::store::tests::fresh_postgres_settings;
-    use crate::store::{Medium, PgStore};
 
     fn instance(settings: &PostgresSettings) -> Arc<Hub> {
         let people: Vec<Person> = ["tanaka", "sato"]
@@ -143,6 +181,55 @@ mod tests {
         assert_eq!(own.recv().await.unwrap().record.account.as_str(), "tanaka");
         assert_eq!(own.recv().await.unwrap().record.account.as_str(), "sato");
         assert!(own.try_recv().is_err(), "its own announcement is skipped");
+        following.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_desk_phone_subscribed_through_the_other_instance_is_told_of_the_change() {
+        let settings = fresh_postgres_settings();
+        let (one, other) = (instance(&settings), instance(&settings));
+        // sato's desk phone watches tanaka through `other` (dialog-1).
+        let now = chrono::Utc::now();
+        other
+            .store()
+            .transaction(|tx| {
+                tx.add_request(&crate::store::Request {
+                    id: 0,
+                    watcher: "sato".parse().unwrap(),
+                    notifier: "tanaka".parse().unwrap(),
+                    medium: Medium::Sip,
+                    deliver_to: "sip:sato@example.test".into(),
+                    mode: mailpresence_protocol::mail::SubscribeMode::Watch,
+                    state: crate::store::RequestState::Processed,
+                    created_at: now,
+                    expires_at: now + chrono::Duration::hours(1),
+                    reference: Some("dialog-1".into()),
+                    last_notified_at: None,
+                    change_pending: false,
+                })
+            })
+            .unwrap();
+        let (to_sip, mut sip) = tokio::sync::mpsc::unbounded_channel();
+        other.connect_sip(to_sip);
+        let (_stop, shutdown) = watch::channel(false);
+        let following = tokio::spawn(follow(
+            other.clone(),
+            settings,
+            Loops::new(other.clone()),
+            shutdown,
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        publish(&one, "tanaka", ActivityToken::Busy);
+        let delivery = tokio::time::timeout(Duration::from_secs(5), sip.recv())
+            .await
+            .expect("the other instance's SIP agent got the change")
+            .unwrap();
+        assert_eq!(delivery.reference.as_deref(), Some("dialog-1"));
+        assert_eq!(delivery.watcher.as_str(), "sato");
+        assert_eq!(
+            delivery.notify.presence.activity,
+            Activity::token(ActivityToken::Busy)
+        );
         following.abort();
     }
 }
