@@ -6,19 +6,23 @@
 //!
 //! Needs MAILPRESENCE_POSTGRES_URL (scripts/test.sh starts a throwaway
 //! PostgreSQL; by hand: `eval "$(scripts/postgres-server.sh start DIR)"`).
-//! Desk phones through the survivor and through Kamailio's dispatcher are not
-//! in this test yet (issue #29).
+//! A desk phone (SIPp) subscribed through the instance that does not take
+//! mail in hears a field worker's mail publish handled by the other. Desk
+//! phones through the survivor of a kill and through Kamailio's dispatcher
+//! are not in these tests yet (issue #29).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use mailpresence_e2e::{ServerProcess, World, presence_messages, wait_until};
+use mailpresence_e2e::{
+    ServerProcess, World, free_port, presence_messages, sipp_passed, wait_until,
+};
 use mailpresence_protocol::mail::{
     self, ComposeEnvelope, PresenceMessage, Publish, Subscribe, SubscribeMode,
 };
-use mailpresence_protocol::model::{Activity, PresenceFields, parse_timestamp};
+use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry, parse_timestamp};
 
 /// What an instance logs when it starts taking mail in.
 const TAKES_MAIL: &str = "this instance takes mail in now";
@@ -65,6 +69,15 @@ fn subscribe(world: &World, watcher: &str, notifiers: &[&str]) -> PresenceMessag
     })
 }
 
+/// Gives `world` the shared store: a fresh schema of the test PostgreSQL.
+fn on_postgres(world: &mut World) {
+    world.extra_sections = format!(
+        "[store]\nurl = \"{}\"\nschema = \"e2e_{}\"\n",
+        postgres_url(),
+        world.tag
+    );
+}
+
 fn handled(world: &World) -> u64 {
     world.status()["mails_handled"].as_u64().unwrap_or(0)
 }
@@ -106,11 +119,7 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
     let mut accounts: Vec<&str> = publishers.to_vec();
     accounts.push("watcher");
     let mut world = World::new(&accounts);
-    world.extra_sections = format!(
-        "[store]\nurl = \"{}\"\nschema = \"e2e_{}\"\n",
-        postgres_url(),
-        world.tag
-    );
+    on_postgres(&mut world);
     // Both instances run on the same file: the same database, the same
     // signing key (in the storage folder), no ports of their own.
     let first = world.start_server();
@@ -236,5 +245,67 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
     assert_eq!(
         left, 0,
         "every handled mail deleted from the presence mailbox"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_phone_on_the_instance_that_does_not_take_mail_in_hears_a_mail_publish() {
+    let mut world = World::new(&["tanaka:field", "sato:desk"]).with_sip();
+    on_postgres(&mut world);
+    let intake = world.start_server();
+    assert!(
+        intake
+            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
+            .await
+    );
+    // The second instance: the same file but its own SIP port.
+    let sip_port = free_port();
+    let first_port = world.sip_addr().port();
+    let text = std::fs::read_to_string(world.config_path())
+        .unwrap()
+        .replace(
+            &format!("listen = \"127.0.0.1:{first_port}\""),
+            &format!("listen = \"127.0.0.1:{sip_port}\""),
+        );
+    let second_config = world.dir.path().join("second.toml");
+    std::fs::write(&second_config, text).unwrap();
+    let desk = ServerProcess::start(&second_config, &world.dir.path().join("second.log"));
+    desk.wait_until_running();
+    assert!(!desk.log_text().contains(TAKES_MAIL));
+
+    // sato's desk phone watches tanaka through the second instance.
+    let sipp = world.sipp_at(
+        std::net::SocketAddr::from(([127, 0, 0, 1], sip_port)),
+        "watch_before_publish.xml",
+        "tanaka",
+        "sato",
+        &[],
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            world.status()["open_watches"] == 1
+        })
+        .await,
+        "{}",
+        desk.log_text()
+    );
+    // tanaka publishes by mail: the first instance handles it.
+    let mut f = PresenceFields::new(
+        world.mail_of("tanaka"),
+        Activity::parse("on-site — 設備点検中").unwrap(),
+    );
+    f.location = Some("東京都千代田区丸の内一丁目".into());
+    f.schedule = vec![ScheduleEntry::parse("15:00 帰社予定")];
+    f.updated = Some(parse_timestamp("2026-11-26T13:05:00+09:00").unwrap());
+    world
+        .send_presence(&world.mail_of("tanaka"), &publish("tanaka", f))
+        .await;
+    let (ok, err) = sipp_passed(sipp).await;
+    assert!(
+        ok,
+        "SIPp watcher on the second instance: {err}\n{}\n--- first:\n{}\n--- second:\n{}",
+        world.sipp_errors(),
+        intake.log_text(),
+        desk.log_text()
     );
 }
