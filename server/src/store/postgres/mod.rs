@@ -155,8 +155,9 @@ impl PgStore {
         f: impl FnOnce(&mut PgTx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let result = (|| {
+            let writer = writer_lock(&self.settings);
             let conn = self.connection()?;
-            wait(conn.client.batch_execute("BEGIN")).map_err(StoreError::from)?;
+            begin(conn, &writer)?;
             match f(&mut PgTx { conn }) {
                 Ok(value) => {
                     wait(conn.client.batch_execute("COMMIT")).map_err(StoreError::from)?;
@@ -177,9 +178,8 @@ impl PgStore {
     /// Opens one transaction for many steps (see [`PgBatch`]). Dropped
     /// without [`PgBatch::commit`], it is rolled back.
     pub fn batch(&mut self) -> Result<PgBatch<'_>> {
-        let began = self
-            .connection()
-            .and_then(|conn| Ok(wait(conn.client.batch_execute("BEGIN"))?));
+        let writer = writer_lock(&self.settings);
+        let began = self.connection().and_then(|conn| begin(conn, &writer));
         if let Err(e) = began {
             self.after_failure();
             return Err(e);
@@ -190,6 +190,28 @@ impl PgStore {
             done: false,
         })
     }
+}
+
+/// Begins a transaction as SQLite's one writer would: instances take turns
+/// (a transaction advisory lock of the schema, held to COMMIT). The engine
+/// reads, then writes what it read (a watch's coalesced change, a sender's
+/// count): two instances doing that at once under READ COMMITTED could both
+/// deliver the same owed Notify. Steps are short, so turns are too.
+fn begin(conn: &PgConn, writer: &str) -> Result<()> {
+    wait(conn.client.batch_execute("BEGIN"))?;
+    wait(conn.client.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1::TEXT))",
+        &[&writer],
+    ))?;
+    Ok(())
+}
+
+/// The writers' lock of one schema (each test has its own).
+fn writer_lock(settings: &PostgresSettings) -> String {
+    format!(
+        "mailpresence writer {}",
+        settings.schema.as_deref().unwrap_or("public")
+    )
 }
 
 /// One transaction holding many independent steps, each in its own

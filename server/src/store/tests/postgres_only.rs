@@ -171,3 +171,30 @@ fn a_mail_read_by_two_instances_at_once_is_handled_by_one() {
     assert!(seen, "the second instance saw the first's mark");
     assert!(asked.elapsed() >= std::time::Duration::from_millis(300));
 }
+
+#[test]
+fn instances_take_turns_writing_as_sqlites_one_writer() {
+    let settings = fresh_postgres_settings();
+    let mut first = PgStore::open(settings.clone()).unwrap();
+    let mut second = PgStore::open(settings).unwrap();
+    let (began_tx, began) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        first
+            .transaction(|tx| -> Result<(), StoreError> {
+                tx.count_sender_mail("tanaka@example.test", chrono::Utc::now())?;
+                began_tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                Ok(())
+            })
+            .unwrap();
+    });
+    began.recv().unwrap();
+    let asked = std::time::Instant::now();
+    // Counted after the first's count is committed, not beside it.
+    let count = second
+        .transaction(|tx| tx.count_sender_mail("tanaka@example.test", chrono::Utc::now()))
+        .unwrap();
+    holder.join().unwrap();
+    assert_eq!(count, 2);
+    assert!(asked.elapsed() >= std::time::Duration::from_millis(300));
+}
