@@ -3,7 +3,8 @@
 # Dovecot and Postfix (real mail servers), OpenDKIM (signs and verifies like a
 # company's mail system), SIPp (a real SIP peer), baresip and linphonec (real
 # desk softphones) with Kamailio (the company's SIP registrar), OpenLDAP's
-# slapd (the company directory), dnsmasq (a mail domain's MX and SRV records
+# slapd (the company directory), PostgreSQL (the shared store of two
+# server instances, scripts/postgres-server.sh), dnsmasq (a mail domain's MX and SRV records
 # for tests/tests/mail_settings.rs), openssl
 # (test certificates), Chromium with its chromedriver (the web board's
 # browser tests), libssl-dev (to check the optional online-geocoding
@@ -29,6 +30,9 @@ command -v openssl >/dev/null || need+=(openssl)
 # The company directory of tests/tests/directory.rs (scripts/ldap-server.sh).
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapsearch >/dev/null || need+=(ldap-utils)
+# The store's tests on PostgreSQL and the two-instance test
+# (scripts/postgres-server.sh runs initdb and pg_ctl from the server package).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 # The Debian package's test (scripts/test-package.sh): its unit checked by
 # systemd-analyze, a fresh chroot by debootstrap, /metrics read with curl.
 command -v systemd-analyze >/dev/null || need+=(systemd)

@@ -18,7 +18,7 @@ step() {
 }
 
 # What only downloads and unpacks goes on in the background: first the Debian
-# packages (Dovecot, Postfix, SIPp, debootstrap, …), while format and the
+# packages (Dovecot, Postfix, SIPp, slapd, PostgreSQL, debootstrap, …), while format and the
 # workspace's lints run, which need none of them; then the package test's
 # Debian 12 base, the Swift chroot and kotlinc, while the workspace builds.
 # Each suite waits for its own before it runs. A failed preparation is tried
@@ -61,7 +61,8 @@ step "mail servers (OpenDKIM, Dovecot, Postfix)"
 # process ids, so two checkouts can run their tests side by side.
 export MAILPRESENCE_MAIL_DIR="${MAILPRESENCE_MAIL_DIR:-/tmp/mailpresence-mail-$(pwd | cksum | cut -d' ' -f1)}"
 export MAILPRESENCE_LDAP_DIR="${MAILPRESENCE_MAIL_DIR}-ldap"
-trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true; scripts/ldap-server.sh stop "$MAILPRESENCE_LDAP_DIR" || true' EXIT
+export MAILPRESENCE_POSTGRES_DIR="${MAILPRESENCE_MAIL_DIR}-postgres"
+trap 'scripts/mail-servers.sh stop "$MAILPRESENCE_MAIL_DIR" || true; scripts/ldap-server.sh stop "$MAILPRESENCE_LDAP_DIR" || true; scripts/postgres-server.sh stop "$MAILPRESENCE_POSTGRES_DIR" || true' EXIT
 # Captured first: `eval "$(…)"` alone would swallow a failed start and the run
 # would go on to fail minutes later for want of the servers.
 if ! mail_env=$(scripts/mail-servers.sh start "$MAILPRESENCE_MAIL_DIR"); then
@@ -76,6 +77,13 @@ if ! ldap_env=$(scripts/ldap-server.sh start "$MAILPRESENCE_LDAP_DIR"); then
   exit 1
 fi
 eval "$ldap_env"
+
+step "database (PostgreSQL: the store's tests run on it as on SQLite)"
+if ! postgres_env=$(scripts/postgres-server.sh start "$MAILPRESENCE_POSTGRES_DIR"); then
+  echo "test: PostgreSQL did not start (see above); stopping" >&2
+  exit 1
+fi
+eval "$postgres_env"
 
 step "tests"
 # The machine image has cargo-nextest; elsewhere it is built once.

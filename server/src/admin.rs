@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::directory::refresh::known_people;
 use crate::enrolment::{self, EnrolError};
 use crate::signing::{self, KeyError};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Database, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -25,7 +25,7 @@ pub enum AdminError {
 /// server's key (made on first use).
 pub fn enroll(config: &Config, account: &str, valid_hours: u16) -> Result<String, AdminError> {
     let key = signing::load_or_create(&signing::key_path(&config.server.storage))?;
-    let mut store = SqliteStore::open(&config.server.storage)?;
+    let mut store = Database::open(&config.store_place())?;
     let people = known_people(config, &mut store)?;
     let valid_for = chrono::Duration::hours(i64::from(valid_hours));
     let mail = enrolment::mail_of(&people, account)?;
@@ -36,7 +36,7 @@ pub fn enroll(config: &Config, account: &str, valid_hours: u16) -> Result<String
 
 /// `account`'s devices, one line each; or, with `revoke`, that one revoked.
 pub fn devices(config: &Config, account: &str, revoke: Option<i64>) -> Result<String, AdminError> {
-    let mut store = SqliteStore::open(&config.server.storage)?;
+    let mut store = Database::open(&config.store_place())?;
     let now = Utc::now();
     Ok(store.transaction(|tx| {
         if let Some(id) = revoke {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::hex::to_hex;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Database, StoreError};
 
 /// The expiring records' kind for outstanding enrolment tokens.
 pub const TOKEN_KIND: &str = "enrolment";
@@ -48,7 +48,7 @@ pub fn mail_of(people: &[crate::config::Person], account: &str) -> Result<String
 pub fn make_code(
     config: &Config,
     key: &SigningKey,
-    store: &mut SqliteStore,
+    store: &mut Database,
     account: &str,
     mail: String,
     valid_for: Duration,

@@ -4,7 +4,8 @@
 //! the Notify mails they cause; the NOTIFYs for SIP watchers are handed to the
 //! SIP agent after commit, and the saved presence to the web board's feed.
 //! `steps` groups many steps in one transaction, so that a burst costs one
-//! fsync, not one per step.
+//! fsync, not one per step. On a shared store the commit also tells the
+//! other instances whose presence changed (`instances.rs` takes theirs in).
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -16,7 +17,7 @@ use crate::engine::{Delivery, Engine, Step};
 use crate::feed::Feed;
 use crate::mail::queue_deliveries;
 use crate::metrics::Metrics;
-use crate::store::{Medium, PresenceRecord, SqliteBatch, SqliteStore, SqliteTx, StoreError, Time};
+use crate::store::{Database, DatabaseBatch, Medium, PresenceRecord, Store, StoreError, Time};
 
 /// What a caller gives [`Hub::step`] and [`Batch::step`]: it runs the engine on
 /// the open transaction; `None` means nothing to do.
@@ -24,7 +25,8 @@ pub type StepResult = Result<Option<Step>, StoreError>;
 
 #[derive(Debug)]
 pub struct Hub {
-    store: Mutex<SqliteStore>,
+    /// SQLite, or PostgreSQL shared with other instances.
+    store: Mutex<Database>,
     /// Replaced whole when the directory is refreshed; each step runs on the
     /// engine it started with.
     engine: RwLock<Arc<Engine>>,
@@ -40,6 +42,9 @@ pub struct Hub {
     /// The server's Ed25519 key: every Notify and Enrolled mail is signed
     /// with it (phones pinned its public half at enrolment).
     signing_key: std::sync::OnceLock<ed25519_dalek::SigningKey>,
+    /// This process among the instances on a shared store: its own
+    /// announcements come back to it and are skipped.
+    pub instance: String,
 }
 
 /// A committed step and how many mails it queued. Inside a [`Batch`] it is
@@ -51,9 +56,9 @@ pub struct Committed {
 }
 
 impl Hub {
-    pub fn new(store: SqliteStore, engine: Engine, address: String) -> Arc<Self> {
+    pub fn new(store: impl Into<Database>, engine: Engine, address: String) -> Arc<Self> {
         Arc::new(Self {
-            store: Mutex::new(store),
+            store: Mutex::new(store.into()),
             engine: RwLock::new(Arc::new(engine)),
             address,
             outbox_wake: Arc::new(Notify::new()),
@@ -61,6 +66,7 @@ impl Hub {
             feed: Feed::new(),
             metrics: Metrics::default(),
             signing_key: std::sync::OnceLock::new(),
+            instance: format!("{:016x}", rand::random::<u64>()),
         })
     }
 
@@ -75,9 +81,9 @@ impl Hub {
     }
 
     /// The store, for one short synchronous transaction. A panic elsewhere
-    /// while holding it cannot leave a half-written transaction (SQLite rolls
-    /// it back), so a poisoned lock is safe to take over.
-    pub fn store(&self) -> MutexGuard<'_, SqliteStore> {
+    /// while holding it cannot leave a half-written transaction (SQLite and
+    /// PostgreSQL roll it back), so a poisoned lock is safe to take over.
+    pub fn store(&self) -> MutexGuard<'_, Database> {
         self.store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -112,7 +118,7 @@ impl Hub {
     /// deliveries are handed over after it.
     pub fn step(
         &self,
-        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult,
+        f: impl FnOnce(&Engine, &mut dyn Store, Time) -> StepResult,
     ) -> Result<Option<Committed>, StoreError> {
         self.steps(|batch| batch.step(f))?
     }
@@ -138,6 +144,8 @@ impl Hub {
                 published: Vec::new(),
             };
             let value = f(&mut batch);
+            let accounts: Vec<&str> = batch.published.iter().map(|r| r.account.as_str()).collect();
+            batch.store.announce(&self.instance, &accounts)?;
             batch.store.commit()?;
             // Still under the store's lock: the feed gets changes in commit order.
             for record in batch.published {
@@ -150,6 +158,12 @@ impl Hub {
         }
         self.forward_sip(&sip);
         Ok(value)
+    }
+
+    /// Hands NOTIFYs to this instance's SIP agent (for a change committed
+    /// through another instance, see `instances.rs`); its dialogs send them.
+    pub fn hand_to_sip(&self, deliveries: &[Delivery]) {
+        self.forward_sip(deliveries);
     }
 
     fn forward_sip(&self, deliveries: &[Delivery]) {
@@ -170,7 +184,7 @@ impl Hub {
 #[derive(Debug)]
 pub struct Batch<'h> {
     hub: &'h Hub,
-    store: SqliteBatch<'h>,
+    store: DatabaseBatch<'h>,
     queued_mails: usize,
     /// SIP deliveries of the kept steps, handed over after the commit.
     sip: Vec<Delivery>,
@@ -184,7 +198,7 @@ impl Batch<'_> {
     /// A step sees the changes of the steps before it in the batch.
     pub fn step(
         &mut self,
-        f: impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult,
+        f: impl FnOnce(&Engine, &mut dyn Store, Time) -> StepResult,
     ) -> Result<Option<Committed>, StoreError> {
         let now = Utc::now();
         let hub = self.hub;

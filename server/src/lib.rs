@@ -4,7 +4,8 @@
 //! speaks SIP presence to desk phones, bridging the two.
 //!
 //! `engine` holds the presence logic and no I/O; `hub` runs its steps in store
-//! transactions for the transports; `store` keeps state (SQLite); `mail` and
+//! transactions for the transports; `store` keeps state (SQLite, or PostgreSQL
+//! shared by several instances; `instances` passes their changes between them); `mail` and
 //! `sip` are the transports (`mail::trust` proves who sent a mail,
 //! `sip::digest` who sent a request), `web` the desk staff's board in the
 //! browser (fed by `feed`); `supervisor` keeps their loops running; `admission` bounds
@@ -32,6 +33,7 @@ pub mod enrolment;
 pub mod feed;
 pub mod hex;
 pub mod hub;
+pub mod instances;
 pub mod mail;
 pub mod metrics;
 pub mod service;

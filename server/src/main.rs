@@ -16,8 +16,8 @@ use mailpresence_server::engine::Engine;
 use mailpresence_server::hub::Hub;
 use mailpresence_server::mail;
 use mailpresence_server::status;
-use mailpresence_server::store::SqliteStore;
 use mailpresence_server::store::sqlite::backup::{self, StorageLock};
+use mailpresence_server::store::{Database, StorePlace};
 use mailpresence_server::supervisor::{Loops, supervise};
 use mailpresence_server::{admin, enrolment};
 use tokio::sync::watch;
@@ -87,10 +87,15 @@ fn main() -> ExitCode {
         }
     };
     if cli.status {
-        return match status::read(&config.server.storage) {
+        return match status::read(&config.store_place()) {
             Ok(c) => {
                 println!("{}", serde_json::to_string(&c).unwrap_or_default());
-                ExitCode::SUCCESS
+                // The report says why; the exit code lets a script notice.
+                if c.database.reachable {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("mailpresence-server: {e}");
@@ -108,6 +113,16 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Devices { account, revoke }) = &cli.command {
         return devices(&config, account, *revoke);
+    }
+    if (cli.backup.is_some() || cli.restore.is_some())
+        && let StorePlace::Postgres(settings) = config.store_place()
+    {
+        eprintln!(
+            "mailpresence-server: the store is PostgreSQL at {}: back it up and restore it with \
+             PostgreSQL's own tools (pg_dump, pg_restore, or the database's backups)",
+            settings.location()
+        );
+        return ExitCode::FAILURE;
     }
     if let Some(dest) = &cli.backup {
         return report_copy(
@@ -288,9 +303,14 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         warn!("{w}");
     }
     let trust = config.trust.as_ref().ok_or(RunError::NoTrust)?;
-    // Held until the process ends: no second server and no restore under us.
-    let _lock = StorageLock::acquire(&config.server.storage)?;
-    let store = SqliteStore::open(&config.server.storage)?;
+    // Held until the process ends: no second server on the SQLite file and
+    // no restore under us. A PostgreSQL store is meant to be shared.
+    let place = config.store_place();
+    let _lock = match &place {
+        StorePlace::Sqlite(path) => Some(StorageLock::acquire(path)?),
+        StorePlace::Postgres(_) => None,
+    };
+    let store = Database::open(&place)?;
     let directory = Directory::from_config(&config.people, &config.rules);
     let senders = directory.people().iter().filter_map(|p| p.mail.clone());
     let verifier = Arc::new(mail::trust::SenderVerifier::new(trust, senders)?);
@@ -330,11 +350,24 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         loops: loops.clone(),
     };
     let sd = shutdown.clone();
+    // With a shared store, one instance at a time reads the mailbox.
+    let lease = match &place {
+        StorePlace::Postgres(settings) => Some(settings.clone()),
+        StorePlace::Sqlite(_) => None,
+    };
     tasks.push(tokio::spawn(supervise(
         mail::intake::LOOP,
         loops.clone(),
         shutdown.clone(),
-        move || mail::intake::run(intake.clone(), sd.clone()),
+        move || {
+            let (intake, sd, lease) = (intake.clone(), sd.clone(), lease.clone());
+            async move {
+                match lease {
+                    Some(lease) => mail::intake::run_holding_lease(lease, intake, sd).await,
+                    None => mail::intake::run(intake, sd).await,
+                }
+            }
+        },
     )));
 
     let outbox = Arc::new(mail::outbox::outbox(hub.clone(), &config.smtp)?);
@@ -353,6 +386,24 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
             loops.clone(),
             shutdown.clone(),
             move || refresh::run(k.clone(), l.clone(), sd.clone()),
+        )));
+    }
+
+    // With a shared store, the other instances' commits reach this one's board.
+    if let StorePlace::Postgres(settings) = &place {
+        let (sd, h, l, s) = (
+            shutdown.clone(),
+            hub.clone(),
+            loops.clone(),
+            settings.clone(),
+        );
+        tasks.push(tokio::spawn(supervise(
+            mailpresence_server::instances::LOOP,
+            loops.clone(),
+            shutdown.clone(),
+            move || {
+                mailpresence_server::instances::follow(h.clone(), s.clone(), l.clone(), sd.clone())
+            },
         )));
     }
 
@@ -382,14 +433,14 @@ async fn run(config: Config, path: PathBuf) -> Result<(), RunError> {
         let sources = mailpresence_server::metrics::listen::Sources {
             hub: hub.clone(),
             loops: loops.clone(),
-            storage: config.server.storage.clone(),
+            store: place.clone(),
         };
         let listening = mailpresence_server::metrics::listen::bind(metrics.listen, sources)
             .await
             .map_err(|e| RunError::Metrics(metrics.listen, e))?;
         tasks.push(tokio::spawn(listening.run(shutdown.clone())));
     }
-    info!(address = %config.server.address, storage = %config.server.storage.display(), "presence server running");
+    info!(address = %config.server.address, store = %place.describe(), "presence server running");
 
     mailpresence_server::service::ready();
     wait_for_signals(&config, &loops, &keeper).await?;
@@ -466,7 +517,7 @@ async fn wait_for_signals(
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
-            _ = usr1.recv() => match status::read(&config.server.storage) {
+            _ = usr1.recv() => match status::read(&config.store_place()) {
                 Ok(mut s) => {
                     // This process knows its loops first-hand.
                     s.loops = loops.snapshot();

@@ -4,14 +4,12 @@
 //! last read. Printed by `--status`, logged on
 //! SIGUSR1.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use chrono::Utc;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 use crate::directory::refresh::{self, LdapState};
-use crate::store::{Counts, SqliteStore, Store, StoreError};
+use crate::store::{Counts, Database, StoreError, StorePlace};
 use crate::supervisor::{LoopState, META_KEY};
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,11 +21,55 @@ pub struct Status {
     /// How the last read of the LDAP directory went (with `[directory]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<LdapState>,
+    /// Which store, and whether it could be read.
+    pub database: DatabaseState,
 }
 
-/// Reads the report from the database (safe beside a running server: WAL).
-pub fn read(storage: &Path) -> Result<Status, StoreError> {
-    let mut store = SqliteStore::open_read_only(storage)?;
+/// The store as the report found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseState {
+    /// `sqlite` or `postgresql`.
+    pub kind: &'static str,
+    /// The file, or the database's host, port and name (never a password).
+    pub at: String,
+    /// False when PostgreSQL could not be reached: the counts are then zero
+    /// and say nothing.
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DatabaseState {
+    pub fn of(place: &StorePlace, error: Option<String>) -> Self {
+        Self {
+            kind: match place {
+                StorePlace::Sqlite(_) => "sqlite",
+                StorePlace::Postgres(_) => "postgresql",
+            },
+            at: place.describe(),
+            reachable: error.is_none(),
+            error,
+        }
+    }
+}
+
+/// Reads the report from the database (safe beside a running server: WAL,
+/// or PostgreSQL's own concurrency). An unreachable PostgreSQL is a report
+/// too (it says so); other failures are errors.
+pub fn read(place: &StorePlace) -> Result<Status, StoreError> {
+    match read_store(place) {
+        Err(e @ StoreError::PostgresUnreachable { .. }) => Ok(Status {
+            counts: Counts::default(),
+            loops: BTreeMap::new(),
+            directory: None,
+            database: DatabaseState::of(place, Some(e.to_string())),
+        }),
+        other => other,
+    }
+}
+
+fn read_store(place: &StorePlace) -> Result<Status, StoreError> {
+    let mut store = Database::open_for_reading(place)?;
     store.transaction(|tx| {
         let counts = tx.counts(Utc::now())?;
         let loops = tx
@@ -41,6 +83,7 @@ pub fn read(storage: &Path) -> Result<Status, StoreError> {
             counts,
             loops,
             directory,
+            database: DatabaseState::of(place, None),
         })
     })
 }
@@ -48,6 +91,9 @@ pub fn read(storage: &Path) -> Result<Status, StoreError> {
 /// One line for people.
 pub fn line(status: &Status) -> String {
     let c = &status.counts;
+    if let Some(e) = &status.database.error {
+        return format!("database={} unreachable[{e}]", status.database.kind);
+    }
     let mut out = format!(
         "records={} pending_requests={} open_watches={} outbox_depth={} undeliverable_mails={} mails_handled={} last_imap_contact={}",
         c.records,

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::hub::Hub;
-use crate::store::Store;
 
 /// The store's meta key holding every loop's state as JSON.
 pub const META_KEY: &str = "loops";

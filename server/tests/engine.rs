@@ -1,4 +1,5 @@
-//! The engine's behaviour (seed figure 7) on the real SQLite store, in memory.
+//! The engine's behaviour (seed figure 7) on each real store: SQLite in memory
+//! and a fresh schema of the test PostgreSQL (the file tests on SQLite alone).
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -11,7 +12,8 @@ use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, RequestRefusal, Step, SubscribeRequest, Verdict};
 use mailpresence_server::store::{
-    Counts, Medium, OutboxMail, PresenceRecord, SqliteStore, Store, StoreError, Time,
+    Counts, Database, Medium, OutboxMail, PgStore, PostgresSettings, PresenceRecord, SqliteStore,
+    Store, StoreError, Time,
 };
 
 fn person(account: &str, groups: &[&str]) -> config::Person {
@@ -135,17 +137,29 @@ fn subscribe_mail(
 /// given), each step one transaction, as the hub runs them.
 struct Office {
     engine: Engine,
-    db: SqliteStore,
+    db: Database,
+    /// Which store, for a failing test's message.
+    store: &'static str,
 }
 
 impl Office {
-    /// The office of `engine()`, its store in memory.
-    fn new() -> Self {
-        Self::with(engine(), SqliteStore::in_memory().unwrap())
+    /// The office of `engine()` on each store: SQLite in memory, and a fresh
+    /// schema of the PostgreSQL that MAILPRESENCE_POSTGRES_URL names.
+    fn each() -> Vec<Self> {
+        let mut postgres = Self::with(engine(), fresh_postgres());
+        postgres.store = "PostgreSQL";
+        vec![
+            Self::with(engine(), SqliteStore::in_memory().unwrap()),
+            postgres,
+        ]
     }
 
-    fn with(engine: Engine, db: SqliteStore) -> Self {
-        Self { engine, db }
+    fn with(engine: Engine, db: impl Into<Database>) -> Self {
+        Self {
+            engine,
+            db: db.into(),
+            store: "SQLite",
+        }
     }
 
     /// A mail arrives at `now`, its sender proven (see `on_mail`).
@@ -200,6 +214,27 @@ impl Office {
     }
 }
 
+impl Drop for Office {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(the store under test was {})", self.store);
+        }
+    }
+}
+
+/// A store on a fresh schema of the test PostgreSQL.
+fn fresh_postgres() -> PgStore {
+    let url = std::env::var("MAILPRESENCE_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "MAILPRESENCE_POSTGRES_URL is not set: the engine's tests run on PostgreSQL as on \
+             SQLite. Start one with\n  eval \"$(scripts/postgres-server.sh start /tmp/mailpresence-postgres)\""
+        )
+    });
+    let mut settings = PostgresSettings::new(url);
+    settings.schema = Some(format!("engine_{:016x}", rand::random::<u64>()));
+    PgStore::open(settings).unwrap()
+}
+
 /// `who` publishes `f` from their own address.
 fn publish_by(who: &str, f: PresenceFields) -> ParsedMail {
     publish_mail(&format!("{who}@example.test"), who, f)
@@ -235,237 +270,247 @@ fn uuid_like(body: &str) -> String {
 
 #[test]
 fn subscribe_after_publish_is_answered_at_once_and_only_once() {
-    let mut office = Office::new();
-    let step = office.receives(
-        &publish_by(
-            "tanaka",
-            fields("on-site — 点検", Some("東京都千代田区"), Some(0)),
-        ),
-        t(0),
-    );
-    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
-    let step = office.receives(&ask_once("sato", &["tanaka"]), t(5));
-    assert_eq!(step.deliveries.len(), 1);
-    let d = &step.deliveries[0];
-    assert_eq!(d.to, "sato@example.test");
-    assert_eq!(d.notify.notifier, a("tanaka"));
-    assert_eq!(
-        d.notify.presence.activity.token,
-        Some(ActivityToken::OnSite)
-    );
-    assert_eq!(
-        d.notify.presence.location.as_deref(),
-        Some("東京都千代田区")
-    );
-    assert!(d.reference.is_some(), "threads to the Subscribe");
-    // A later publish does not answer a processed once-request again.
-    let step = office.run(|e, s| {
-        e.publish(
-            s,
-            &a("tanaka"),
-            fields("driving", None, Some(100)),
-            Medium::Mail,
-            t(100),
-        )
-    });
-    assert!(step.deliveries.is_empty());
+    for mut office in Office::each() {
+        let step = office.receives(
+            &publish_by(
+                "tanaka",
+                fields("on-site — 点検", Some("東京都千代田区"), Some(0)),
+            ),
+            t(0),
+        );
+        assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+        let step = office.receives(&ask_once("sato", &["tanaka"]), t(5));
+        assert_eq!(step.deliveries.len(), 1);
+        let d = &step.deliveries[0];
+        assert_eq!(d.to, "sato@example.test");
+        assert_eq!(d.notify.notifier, a("tanaka"));
+        assert_eq!(
+            d.notify.presence.activity.token,
+            Some(ActivityToken::OnSite)
+        );
+        assert_eq!(
+            d.notify.presence.location.as_deref(),
+            Some("東京都千代田区")
+        );
+        assert!(d.reference.is_some(), "threads to the Subscribe");
+        // A later publish does not answer a processed once-request again.
+        let step = office.run(|e, s| {
+            e.publish(
+                s,
+                &a("tanaka"),
+                fields("driving", None, Some(100)),
+                Medium::Mail,
+                t(100),
+            )
+        });
+        assert!(step.deliveries.is_empty());
+    }
 }
 
 #[test]
 fn subscribe_before_publish_waits_for_the_first_publish() {
-    let mut office = Office::new();
-    let step = office.receives(&ask_once("sato", &["tanaka"]), t(0));
-    assert!(step.deliveries.is_empty());
-    assert_eq!(office.counts(t(1)).pending_requests, 1);
-    let step = office.receives(&publish_by("tanaka", fields("busy", None, Some(10))), t(10));
-    assert_eq!(step.deliveries.len(), 1);
-    assert_eq!(office.counts(t(11)).pending_requests, 0);
+    for mut office in Office::each() {
+        let step = office.receives(&ask_once("sato", &["tanaka"]), t(0));
+        assert!(step.deliveries.is_empty());
+        assert_eq!(office.counts(t(1)).pending_requests, 1);
+        let step = office.receives(&publish_by("tanaka", fields("busy", None, Some(10))), t(10));
+        assert_eq!(step.deliveries.len(), 1);
+        assert_eq!(office.counts(t(11)).pending_requests, 0);
+    }
 }
 
 #[test]
 fn watch_is_coalesced_to_one_notify_per_interval_with_the_latest_presence() {
-    let mut office = Office::new();
-    office.receives(&watch("sato", &["tanaka"]), t(0));
-    let mut publish_at = |secs: i64, activity: &str| {
-        office.receives(
-            &publish_by("tanaka", fields(activity, None, Some(secs))),
-            t(secs),
-        )
-    };
-    assert_eq!(publish_at(1, "busy").deliveries.len(), 1);
-    assert_eq!(publish_at(10, "meeting").deliveries.len(), 0);
-    assert_eq!(publish_at(20, "driving").deliveries.len(), 0);
-    assert!(
-        office.tick(t(30)).deliveries.is_empty(),
-        "interval not over"
-    );
-    let step = office.tick(t(62));
-    assert_eq!(step.deliveries.len(), 1);
-    assert_eq!(
-        step.deliveries[0].notify.presence.activity.token,
-        Some(ActivityToken::Driving)
-    );
-    assert!(
-        office.tick(t(200)).deliveries.is_empty(),
-        "nothing owed twice"
-    );
+    for mut office in Office::each() {
+        office.receives(&watch("sato", &["tanaka"]), t(0));
+        let mut publish_at = |secs: i64, activity: &str| {
+            office.receives(
+                &publish_by("tanaka", fields(activity, None, Some(secs))),
+                t(secs),
+            )
+        };
+        assert_eq!(publish_at(1, "busy").deliveries.len(), 1);
+        assert_eq!(publish_at(10, "meeting").deliveries.len(), 0);
+        assert_eq!(publish_at(20, "driving").deliveries.len(), 0);
+        assert!(
+            office.tick(t(30)).deliveries.is_empty(),
+            "interval not over"
+        );
+        let step = office.tick(t(62));
+        assert_eq!(step.deliveries.len(), 1);
+        assert_eq!(
+            step.deliveries[0].notify.presence.activity.token,
+            Some(ActivityToken::Driving)
+        );
+        assert!(
+            office.tick(t(200)).deliveries.is_empty(),
+            "nothing owed twice"
+        );
+    }
 }
 
 #[test]
 fn an_older_publish_never_overwrites_a_newer_one() {
-    let mut office = Office::new();
-    office.receives(
-        &publish_by("tanaka", fields("busy", None, Some(100))),
-        t(100),
-    );
-    let step = office.receives(
-        &publish_by("tanaka", fields("away", None, Some(50))),
-        t(101),
-    );
-    assert!(matches!(step.verdict, Verdict::Ignored(_)), "{step:?}");
-    let rec = office.presence_of("tanaka");
-    assert_eq!(rec.fields.activity.token, Some(ActivityToken::Busy));
+    for mut office in Office::each() {
+        office.receives(
+            &publish_by("tanaka", fields("busy", None, Some(100))),
+            t(100),
+        );
+        let step = office.receives(
+            &publish_by("tanaka", fields("away", None, Some(50))),
+            t(101),
+        );
+        assert!(matches!(step.verdict, Verdict::Ignored(_)), "{step:?}");
+        let rec = office.presence_of("tanaka");
+        assert_eq!(rec.fields.activity.token, Some(ActivityToken::Busy));
+    }
 }
 
 #[test]
 fn a_missing_optional_tag_blanks_the_field() {
-    let mut office = Office::new();
-    office.receives(
-        &publish_by("tanaka", fields("busy", Some("京都市"), Some(1))),
-        t(1),
-    );
-    office.receives(&publish_by("tanaka", fields("busy", None, Some(2))), t(2));
-    let rec = office.presence_of("tanaka");
-    assert_eq!(rec.fields.location, None);
+    for mut office in Office::each() {
+        office.receives(
+            &publish_by("tanaka", fields("busy", Some("京都市"), Some(1))),
+            t(1),
+        );
+        office.receives(&publish_by("tanaka", fields("busy", None, Some(2))), t(2));
+        let rec = office.presence_of("tanaka");
+        assert_eq!(rec.fields.location, None);
+    }
 }
 
 #[test]
 fn refusals_change_nothing_and_answer_nobody() {
-    let mut office = Office::new();
-    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
-    let before = office.counts(t(1));
-    let cases = [
-        (
-            publish_mail(
-                "mallory@evil.test",
-                "tanaka",
-                fields("vacation", None, Some(5)),
+    for mut office in Office::each() {
+        office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
+        let before = office.counts(t(1));
+        let cases = [
+            (
+                publish_mail(
+                    "mallory@evil.test",
+                    "tanaka",
+                    fields("vacation", None, Some(5)),
+                ),
+                "not the address registered",
             ),
-            "not the address registered",
-        ),
-        (
-            publish_mail("kato@example.test", "nobody", fields("busy", None, Some(5))),
-            "not in the directory",
-        ),
-        (
-            subscribe_mail(
-                "sato@example.test",
-                "sato",
-                &["tanaka"],
-                "mallory@evil.test",
-                SubscribeMode::Once,
+            (
+                publish_mail("kato@example.test", "nobody", fields("busy", None, Some(5))),
+                "not in the directory",
             ),
-            "Send-To",
-        ),
-        (ask_once("kato", &["tanaka"]), "may not see"),
-        (
-            publish_mail(
-                "presence@example.test",
-                "tanaka",
-                fields("busy", None, Some(5)),
+            (
+                subscribe_mail(
+                    "sato@example.test",
+                    "sato",
+                    &["tanaka"],
+                    "mallory@evil.test",
+                    SubscribeMode::Once,
+                ),
+                "Send-To",
             ),
-            "own address",
-        ),
-    ];
-    for (m, says) in cases {
-        let step = office.receives(&m, t(5));
-        match &step.verdict {
-            Verdict::Refused(r) => assert!(r.to_string().contains(says), "{r} / {says}"),
-            v => panic!("{says}: {v:?}"),
+            (ask_once("kato", &["tanaka"]), "may not see"),
+            (
+                publish_mail(
+                    "presence@example.test",
+                    "tanaka",
+                    fields("busy", None, Some(5)),
+                ),
+                "own address",
+            ),
+        ];
+        for (m, says) in cases {
+            let step = office.receives(&m, t(5));
+            match &step.verdict {
+                Verdict::Refused(r) => assert!(r.to_string().contains(says), "{r} / {says}"),
+                v => panic!("{says}: {v:?}"),
+            }
+            assert!(step.deliveries.is_empty());
         }
-        assert!(step.deliveries.is_empty());
+        assert_eq!(office.counts(t(6)), before);
+        let rec = office.presence_of("tanaka");
+        assert_eq!(
+            rec.fields.activity.token,
+            Some(ActivityToken::Busy),
+            "spoofed vacation not applied"
+        );
     }
-    assert_eq!(office.counts(t(6)), before);
-    let rec = office.presence_of("tanaka");
-    assert_eq!(
-        rec.fields.activity.token,
-        Some(ActivityToken::Busy),
-        "spoofed vacation not applied"
-    );
 }
 
 #[test]
 fn a_subscribe_refused_for_one_notifier_still_serves_the_others() {
-    let mut office = Office::new();
-    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
-    let step = office.receives(&ask_once("sato", &["tanaka", "kato", "ghost"]), t(1));
-    assert!(matches!(step.verdict, Verdict::Applied(_)));
-    assert_eq!(step.deliveries.len(), 1);
-    assert_eq!(step.partial_refusals.len(), 2);
-    assert!(
-        step.partial_refusals
-            .iter()
-            .any(|r| matches!(r, RequestRefusal::NotAllowed { .. }))
-    );
+    for mut office in Office::each() {
+        office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
+        let step = office.receives(&ask_once("sato", &["tanaka", "kato", "ghost"]), t(1));
+        assert!(matches!(step.verdict, Verdict::Applied(_)));
+        assert_eq!(step.deliveries.len(), 1);
+        assert_eq!(step.partial_refusals.len(), 2);
+        assert!(
+            step.partial_refusals
+                .iter()
+                .any(|r| matches!(r, RequestRefusal::NotAllowed { .. }))
+        );
+    }
 }
 
 #[test]
 fn an_activity_only_watcher_never_gets_the_location() {
-    let mut office = Office::new();
-    let mut f = fields("on-site", Some("東京都千代田区丸の内"), Some(0));
-    f.coordinates = mailpresence_protocol::model::Coordinates::new(35.68, 139.76, None);
-    office.receives(&publish_by("tanaka", f), t(0));
-    let step = office.receives(&ask_once("ito", &["tanaka"]), t(1));
-    let p = &step.deliveries[0].notify.presence;
-    assert_eq!(p.activity.token, Some(ActivityToken::OnSite));
-    assert_eq!((p.location.as_ref(), p.coordinates.as_ref()), (None, None));
-    let step = office.receives(&ask_once("sato", &["tanaka"]), t(1));
-    assert!(step.deliveries[0].notify.presence.location.is_some());
+    for mut office in Office::each() {
+        let mut f = fields("on-site", Some("東京都千代田区丸の内"), Some(0));
+        f.coordinates = mailpresence_protocol::model::Coordinates::new(35.68, 139.76, None);
+        office.receives(&publish_by("tanaka", f), t(0));
+        let step = office.receives(&ask_once("ito", &["tanaka"]), t(1));
+        let p = &step.deliveries[0].notify.presence;
+        assert_eq!(p.activity.token, Some(ActivityToken::OnSite));
+        assert_eq!((p.location.as_ref(), p.coordinates.as_ref()), (None, None));
+        let step = office.receives(&ask_once("sato", &["tanaka"]), t(1));
+        assert!(step.deliveries[0].notify.presence.location.is_some());
+    }
 }
 
 #[test]
 fn old_presence_is_delivered_as_stale_with_its_age() {
-    let mut office = Office::new();
-    office.receives(&publish_by("tanaka", fields("busy", None, None)), t(0));
-    let step = office.receives(&ask_once("sato", &["tanaka"]), t(7200));
-    let d = &step.deliveries[0];
-    assert!(d.stale);
-    assert_eq!(
-        d.notify.presence.updated.map(|u| u.timestamp()),
-        Some(t(0).timestamp()),
-        "Updated is the receive time"
-    );
+    for mut office in Office::each() {
+        office.receives(&publish_by("tanaka", fields("busy", None, None)), t(0));
+        let step = office.receives(&ask_once("sato", &["tanaka"]), t(7200));
+        let d = &step.deliveries[0];
+        assert!(d.stale);
+        assert_eq!(
+            d.notify.presence.updated.map(|u| u.timestamp()),
+            Some(t(0).timestamp()),
+            "Updated is the receive time"
+        );
+    }
 }
 
 #[test]
 fn locations_and_requests_expire() {
-    let mut office = Office::new();
-    office.receives(
-        &publish_by("tanaka", fields("busy", Some("京都市"), Some(0))),
-        t(0),
-    );
-    office.receives(&ask_once("sato", &["suzuki"]), t(0));
-    office.tick(t(8 * 3600 + 1));
-    let rec = office.presence_of("tanaka");
-    assert_eq!(rec.fields.location, None, "no location kept past its time");
-    assert_eq!(
-        rec.fields.activity.token,
-        Some(ActivityToken::Busy),
-        "the rest stays"
-    );
-    assert_eq!(office.counts(t(8 * 3600 + 2)).pending_requests, 1);
-    office.tick(t(24 * 3600 + 1));
-    assert_eq!(
-        office.counts(t(24 * 3600 + 2)).pending_requests,
-        0,
-        "pending request expired"
-    );
-    // Suzuki's first publish after expiry answers nobody.
-    let step = office.receives(
-        &publish_by("suzuki", fields("busy", None, Some(90_000))),
-        t(90_000),
-    );
-    assert!(step.deliveries.is_empty());
+    for mut office in Office::each() {
+        office.receives(
+            &publish_by("tanaka", fields("busy", Some("京都市"), Some(0))),
+            t(0),
+        );
+        office.receives(&ask_once("sato", &["suzuki"]), t(0));
+        office.tick(t(8 * 3600 + 1));
+        let rec = office.presence_of("tanaka");
+        assert_eq!(rec.fields.location, None, "no location kept past its time");
+        assert_eq!(
+            rec.fields.activity.token,
+            Some(ActivityToken::Busy),
+            "the rest stays"
+        );
+        assert_eq!(office.counts(t(8 * 3600 + 2)).pending_requests, 1);
+        office.tick(t(24 * 3600 + 1));
+        assert_eq!(
+            office.counts(t(24 * 3600 + 2)).pending_requests,
+            0,
+            "pending request expired"
+        );
+        // Suzuki's first publish after expiry answers nobody.
+        let step = office.receives(
+            &publish_by("suzuki", fields("busy", None, Some(90_000))),
+            t(90_000),
+        );
+        assert!(step.deliveries.is_empty());
+    }
 }
 
 #[test]
@@ -556,20 +601,21 @@ fn two_processes_opening_a_new_database_at_once_both_succeed() {
 
 #[test]
 fn an_unproven_sender_changes_nothing() {
-    let mut office = Office::new();
-    let m = publish_by("tanaka", fields("busy", Some("東京都"), Some(0)));
-    let why = TrustFailure::NotProven {
-        authserv_id: "mx.example.test".into(),
-        from_domain: "example.test".into(),
-        found: "dkim=none".into(),
-    };
-    let step = office.run(|e, s| e.on_mail(s, &m, &Err(why.clone()), t(0)));
-    assert_eq!(
-        step.verdict,
-        Verdict::Refused(RequestRefusal::Unproven(why))
-    );
-    assert!(step.deliveries.is_empty());
-    assert_eq!(office.counts(t(1)).records, 0);
+    for mut office in Office::each() {
+        let m = publish_by("tanaka", fields("busy", Some("東京都"), Some(0)));
+        let why = TrustFailure::NotProven {
+            authserv_id: "mx.example.test".into(),
+            from_domain: "example.test".into(),
+            found: "dkim=none".into(),
+        };
+        let step = office.run(|e, s| e.on_mail(s, &m, &Err(why.clone()), t(0)));
+        assert_eq!(
+            step.verdict,
+            Verdict::Refused(RequestRefusal::Unproven(why))
+        );
+        assert!(step.deliveries.is_empty());
+        assert_eq!(office.counts(t(1)).records, 0);
+    }
 }
 
 #[test]
@@ -617,79 +663,83 @@ fn one_sender_is_refused_past_its_hourly_limit_and_warned_once() {
 
 #[test]
 fn a_subscribe_naming_a_colleague_3000_times_asks_once() {
-    let mut office = Office::new();
-    office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
-    let body = format!(
-        "Watcher: sato\nSend-To: sato@example.test\n{}",
-        "Notifier: tanaka\n".repeat(3000)
-    );
-    let m = raw_mail("sato@example.test", "Subscribe", &body);
-    let step = office.receives(&m, t(1));
-    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
-    assert_eq!(step.deliveries.len(), 1);
-    let counts = office.counts(t(1));
-    assert_eq!(
-        counts.pending_requests + counts.open_watches,
-        0,
-        "{counts:?}"
-    );
+    for mut office in Office::each() {
+        office.receives(&publish_by("tanaka", fields("busy", None, Some(0))), t(0));
+        let body = format!(
+            "Watcher: sato\nSend-To: sato@example.test\n{}",
+            "Notifier: tanaka\n".repeat(3000)
+        );
+        let m = raw_mail("sato@example.test", "Subscribe", &body);
+        let step = office.receives(&m, t(1));
+        assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+        assert_eq!(step.deliveries.len(), 1);
+        let counts = office.counts(t(1));
+        assert_eq!(
+            counts.pending_requests + counts.open_watches,
+            0,
+            "{counts:?}"
+        );
+    }
 }
 
 #[test]
 fn a_subscribe_naming_more_than_100_colleagues_is_refused_whole() {
-    let mut office = Office::new();
-    let names: Vec<String> = (0..101).map(|i| format!("Notifier: p{i}")).collect();
-    let body = format!(
-        "Watcher: sato\nSend-To: sato@example.test\n{}\n",
-        names.join("\n")
-    );
-    let m = raw_mail("sato@example.test", "Subscribe", &body);
-    let step = office.receives(&m, t(1));
-    match step.verdict {
-        Verdict::Refused(RequestRefusal::Malformed(why)) => {
-            assert!(why.contains("101 colleagues named; at most 100"), "{why}")
+    for mut office in Office::each() {
+        let names: Vec<String> = (0..101).map(|i| format!("Notifier: p{i}")).collect();
+        let body = format!(
+            "Watcher: sato\nSend-To: sato@example.test\n{}\n",
+            names.join("\n")
+        );
+        let m = raw_mail("sato@example.test", "Subscribe", &body);
+        let step = office.receives(&m, t(1));
+        match step.verdict {
+            Verdict::Refused(RequestRefusal::Malformed(why)) => {
+                assert!(why.contains("101 colleagues named; at most 100"), "{why}")
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn a_flood_of_subscribes_queues_one_notify_per_watcher_and_colleague() {
-    let mut office = Office::new();
-    let publish =
-        |activity: &str, secs: i64| publish_by("tanaka", fields(activity, None, Some(secs)));
-    office.receives_and_queues(&publish("busy", 0), t(0));
-    for i in 1..=20 {
+    for mut office in Office::each() {
+        let publish =
+            |activity: &str, secs: i64| publish_by("tanaka", fields(activity, None, Some(secs)));
+        office.receives_and_queues(&publish("busy", 0), t(0));
+        for i in 1..=20 {
+            assert_eq!(
+                office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(i)),
+                1
+            );
+        }
+        assert_eq!(office.counts(t(30)).outbox_depth, 1);
+        // A newer presence replaces the queued one: the old never goes out after it.
+        office.receives_and_queues(&publish("away", 31), t(31));
         assert_eq!(
-            office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(i)),
+            office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(32)),
             1
         );
+        let due = office.due_mails(t(40));
+        assert_eq!(due.len(), 1);
+        let text = String::from_utf8_lossy(&due[0].raw).into_owned();
+        assert!(text.contains("Activity: away"), "{text}");
     }
-    assert_eq!(office.counts(t(30)).outbox_depth, 1);
-    // A newer presence replaces the queued one: the old never goes out after it.
-    office.receives_and_queues(&publish("away", 31), t(31));
-    assert_eq!(
-        office.receives_and_queues(&ask_once("sato", &["tanaka"]), t(32)),
-        1
-    );
-    let due = office.due_mails(t(40));
-    assert_eq!(due.len(), 1);
-    let text = String::from_utf8_lossy(&due[0].raw).into_owned();
-    assert!(text.contains("Activity: away"), "{text}");
 }
 
 #[test]
 fn an_updated_in_the_future_is_taken_as_now() {
-    let mut office = Office::new();
-    office.receives(
-        &publish_by("tanaka", fields("busy", None, Some(86_400))),
-        t(0),
-    );
-    let stored = office.presence_of("tanaka");
-    assert_eq!(stored.fields.updated, Some(t(0).fixed_offset()));
-    // So the next honest update, a minute later, is not taken as older.
-    let step = office.receives(&publish_by("tanaka", fields("away", None, Some(60))), t(60));
-    assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+    for mut office in Office::each() {
+        office.receives(
+            &publish_by("tanaka", fields("busy", None, Some(86_400))),
+            t(0),
+        );
+        let stored = office.presence_of("tanaka");
+        assert_eq!(stored.fields.updated, Some(t(0).fixed_offset()));
+        // So the next honest update, a minute later, is not taken as older.
+        let step = office.receives(&publish_by("tanaka", fields("away", None, Some(60))), t(60));
+        assert!(matches!(step.verdict, Verdict::Applied(_)), "{step:?}");
+    }
 }
 
 /// A watch of `watcher` on tanaka over `medium`, through `reference` (a SIP dialog).
@@ -707,38 +757,39 @@ fn watch_of(watcher: &str, medium: Medium, reference: Option<&str>) -> Subscribe
 
 #[test]
 fn a_renewal_renews_its_own_request_and_nobody_elses() {
-    let mut office = Office::new();
-    let mut subscribe = |req: SubscribeRequest, at: i64| {
-        office.run(|e, s| e.subscribe(s, req, t(at)));
-    };
-    subscribe(watch_of("sato", Medium::Mail, None), 0);
-    subscribe(watch_of("ito", Medium::Mail, None), 0);
-    subscribe(watch_of("sato", Medium::Sip, Some("dialog-1")), 0);
-    subscribe(watch_of("sato", Medium::Sip, Some("dialog-2")), 0);
-    // Later: sato's mail watch and first dialog are renewed, nothing new.
-    subscribe(watch_of("sato", Medium::Mail, None), 1800);
-    subscribe(watch_of("sato", Medium::Sip, Some("dialog-1")), 1800);
-    let open = office
-        .db
-        .transaction(|s| s.open_requests_for(&a("tanaka"), t(1800)))
-        .unwrap();
-    let mut seen: Vec<(String, Medium, Option<String>, i64)> = open
-        .iter()
-        .map(|r| {
-            let lasts = (r.expires_at - t(0)).num_seconds();
-            (r.watcher.to_string(), r.medium, r.reference.clone(), lasts)
-        })
-        .collect();
-    seen.sort_by(|x, y| (&x.0, x.2.as_deref()).cmp(&(&y.0, y.2.as_deref())));
-    assert_eq!(
-        seen,
-        [
-            ("ito".into(), Medium::Mail, None, 3600),
-            ("sato".into(), Medium::Mail, None, 5400),
-            ("sato".into(), Medium::Sip, Some("dialog-1".into()), 5400),
-            ("sato".into(), Medium::Sip, Some("dialog-2".into()), 3600),
-        ]
-    );
+    for mut office in Office::each() {
+        let mut subscribe = |req: SubscribeRequest, at: i64| {
+            office.run(|e, s| e.subscribe(s, req, t(at)));
+        };
+        subscribe(watch_of("sato", Medium::Mail, None), 0);
+        subscribe(watch_of("ito", Medium::Mail, None), 0);
+        subscribe(watch_of("sato", Medium::Sip, Some("dialog-1")), 0);
+        subscribe(watch_of("sato", Medium::Sip, Some("dialog-2")), 0);
+        // Later: sato's mail watch and first dialog are renewed, nothing new.
+        subscribe(watch_of("sato", Medium::Mail, None), 1800);
+        subscribe(watch_of("sato", Medium::Sip, Some("dialog-1")), 1800);
+        let open = office
+            .db
+            .transaction(|s| s.open_requests_for(&a("tanaka"), t(1800)))
+            .unwrap();
+        let mut seen: Vec<(String, Medium, Option<String>, i64)> = open
+            .iter()
+            .map(|r| {
+                let lasts = (r.expires_at - t(0)).num_seconds();
+                (r.watcher.to_string(), r.medium, r.reference.clone(), lasts)
+            })
+            .collect();
+        seen.sort_by(|x, y| (&x.0, x.2.as_deref()).cmp(&(&y.0, y.2.as_deref())));
+        assert_eq!(
+            seen,
+            [
+                ("ito".into(), Medium::Mail, None, 3600),
+                ("sato".into(), Medium::Mail, None, 5400),
+                ("sato".into(), Medium::Sip, Some("dialog-1".into()), 5400),
+                ("sato".into(), Medium::Sip, Some("dialog-2".into()), 3600),
+            ]
+        );
+    }
 }
 
 /// A mail address that happens to start with "sip" is a mail address: the

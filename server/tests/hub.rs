@@ -11,7 +11,7 @@ use mailpresence_server::config::{self, PresencePolicy, Rule};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, SubscribeRequest};
 use mailpresence_server::hub::{Hub, StepResult};
-use mailpresence_server::store::{Medium, SqliteStore, SqliteTx, Store, StoreError, Time};
+use mailpresence_server::store::{Medium, SqliteStore, Store, StoreError, Time};
 use tokio::sync::mpsc;
 
 fn person(account: &str) -> config::Person {
@@ -52,7 +52,7 @@ fn a(s: &str) -> AccountName {
 }
 
 /// A step publishing `account` as busy.
-fn publish(account: &str) -> impl FnOnce(&Engine, &mut SqliteTx<'_>, Time) -> StepResult {
+fn publish(account: &str) -> impl FnOnce(&Engine, &mut dyn Store, Time) -> StepResult {
     let account = a(account);
     move |engine, tx, now| {
         let fields = PresenceFields::new(

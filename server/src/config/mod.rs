@@ -5,7 +5,8 @@
 //! report `--check-config` prints.
 //!
 //! Each section lives in its own file with its defaults and its own checks:
-//! `server` (`[server]`), `mail` (`[imap]`, `[smtp]`), `oauth` (signing in
+//! `server` (`[server]`), `store` (`[store]`: SQLite or PostgreSQL), `mail`
+//! (`[imap]`, `[smtp]`), `oauth` (signing in
 //! without a password), `presence`, `trust`, `sip`, `web`, `metrics`,
 //! `directory` (people from LDAP), `phones` (the phones' mail settings for
 //! enrolment), `people` (`[[person]]`, the directory) and `rules`
@@ -23,6 +24,7 @@ mod presets;
 mod rules;
 mod server;
 mod sip;
+mod store;
 mod trust;
 mod web;
 
@@ -42,6 +44,7 @@ pub use presets::{PlaceKind, Preset, built_in as built_in_presets};
 pub use rules::Rule;
 pub use server::{LogFormat, ServerSection};
 pub use sip::SipConfig;
+pub use store::StoreConfig;
 pub use trust::{DkimKey, TrustConfig, TrustMode};
 pub use web::WebConfig;
 
@@ -65,6 +68,9 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSection,
+    /// Where the data is kept: absent, the SQLite file `[server] storage`;
+    /// with a PostgreSQL `url`, a database several instances share.
+    pub store: Option<StoreConfig>,
     pub imap: ImapConfig,
     pub smtp: SmtpConfig,
     /// The mailbox's sign-in by client credentials, instead of passwords.
@@ -119,6 +125,9 @@ impl Config {
     /// `[web]`, then the people and the rules (which refer to them).
     pub fn problems(&self) -> Vec<String> {
         let mut p = self.server.problems();
+        if let Some(store) = &self.store {
+            p.extend(store.problems());
+        }
         p.extend(mail::problems(&self.imap, &self.smtp, self.oauth.is_some()));
         if let Some(oauth) = &self.oauth {
             p.extend(oauth.problems());
@@ -149,6 +158,11 @@ impl Config {
             self.smtp.signed_in = Some(tokens);
         }
         Ok(())
+    }
+
+    /// Where the store is: PostgreSQL with `[store] url`, else the SQLite file.
+    pub fn store_place(&self) -> crate::store::StorePlace {
+        store::place(self.store.as_ref(), &self.server.storage)
     }
 
     /// Things that are allowed but probably not meant.

@@ -24,7 +24,7 @@ use super::ldap::{self, LdapReadError};
 use crate::config::{self, Config, ConfigError, DirectoryConfig, Rule};
 use crate::hub::Hub;
 use crate::mail::trust::SenderVerifier;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::supervisor::Loops;
 
 /// The store's meta key holding the last good copy of the LDAP people.
@@ -243,7 +243,7 @@ impl DirectoryKeeper {
 /// IT runs beside the server, which do not read LDAP themselves.
 pub fn known_people(
     config: &Config,
-    store: &mut crate::store::SqliteStore,
+    store: &mut crate::store::Database,
 ) -> Result<Vec<config::Person>, StoreError> {
     let ldap: Vec<config::Person> = match &config.directory {
         Some(_) => store

@@ -22,7 +22,7 @@ use super::trust::SenderVerifier;
 use crate::config::ImapConfig;
 use crate::engine::Verdict;
 use crate::hub::{Committed, Hub};
-use crate::store::{Store, StoreError};
+use crate::store::{IntakeLease, PostgresSettings, StoreError};
 use crate::supervisor::Loops;
 
 /// The keyword that marks a mail as handled, for the moment between the
@@ -41,6 +41,10 @@ pub enum IntakeError {
     Imap(#[from] ImapError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The intake lock's session ended or stopped answering: another
+    /// instance may hold it now, so this one stops reading.
+    #[error("intake lock lost: {0}")]
+    LeaseLost(String),
 }
 
 /// What handling the mailbox needs.
@@ -52,6 +56,39 @@ pub struct Intake {
     /// How long a location may be kept; handled mails in `done_mailbox` go then.
     pub location_ttl: Duration,
     pub loops: Arc<Loops>,
+}
+
+/// How often an instance waiting for the intake lock tries it, and how often
+/// the holder checks that its lock session still answers: the takeover after
+/// a holder dies is within about this.
+const LEASE_TRY_EVERY: Duration = Duration::from_secs(1);
+
+/// With a shared store: [`run`] only while this instance holds the intake
+/// lock (see [`IntakeLease`]); waiting for it is shown as the loop's state.
+/// Returns Ok only on shutdown; a lost lock is an error, so the supervisor
+/// starts over by waiting for the lock again.
+pub async fn run_holding_lease(
+    lease: PostgresSettings,
+    intake: Intake,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), IntakeError> {
+    intake.loops.waiting(
+        LOOP,
+        "another instance takes mail in; waiting for the intake lock".into(),
+    );
+    let waited = Instant::now();
+    let mut held = tokio::select! {
+        held = IntakeLease::acquire(&lease, LEASE_TRY_EVERY) => held?,
+        _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+    };
+    info!(
+        waited_ms = waited.elapsed().as_millis() as u64,
+        "this instance takes mail in now (intake lock held)"
+    );
+    tokio::select! {
+        done = run(intake, shutdown) => done,
+        why = held.lost(LEASE_TRY_EVERY) => Err(IntakeError::LeaseLost(why)),
+    }
 }
 
 /// One connection's life: returns Ok only on shutdown.

@@ -15,11 +15,15 @@ use tracing::{debug, error, warn};
 
 use crate::config::SmtpConfig;
 use crate::hub::Hub;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::supervisor::Loops;
 
 /// The supervisor's name for this loop.
 pub const LOOP: &str = "outbox";
+/// How long a claimed mail is this instance's to send (shared store): if it
+/// dies meanwhile, another sends the mail after this (the crash window in
+/// which a Notify may go out twice).
+const CLAIM_HOLD: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -37,7 +41,15 @@ impl OutboxStore for ServerOutbox {
     type Error = StoreError;
 
     fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError> {
-        let mails = self.0.store().transaction(|tx| tx.due_mails(now, limit))?;
+        let mut store = self.0.store();
+        // Shared with other instances: each mail is claimed by the one that
+        // sends it. Alone (SQLite), nothing is claimed, so a restart after a
+        // crash sends the unsent at once, as before.
+        let mails = if store.is_shared() {
+            store.transaction(|tx| tx.claim_due_mails(now, limit, now + CLAIM_HOLD))?
+        } else {
+            store.transaction(|tx| tx.due_mails(now, limit))?
+        };
         Ok(mails
             .into_iter()
             .map(|m| QueuedMail {

@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::hub::Hub;
 use crate::status;
+use crate::store::StorePlace;
 use crate::supervisor::Loops;
 
 /// A request's headers must have arrived within this.
@@ -33,7 +33,7 @@ const CONNECTIONS: usize = 8;
 pub struct Sources {
     pub hub: Arc<Hub>,
     pub loops: Arc<Loops>,
-    pub storage: PathBuf,
+    pub store: StorePlace,
 }
 
 /// The metrics socket, bound (a taken port fails the server's start).
@@ -102,8 +102,8 @@ async fn answer(req: Request<Incoming>, sources: Sources) -> Result<Response<Bod
         return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n"));
     }
     // The store is read on a blocking thread, never on the async workers.
-    let storage = sources.storage.clone();
-    let read = tokio::task::spawn_blocking(move || status::read(&storage));
+    let place = sources.store.clone();
+    let read = tokio::task::spawn_blocking(move || status::read(&place));
     let status = match tokio::time::timeout(ANSWER, read).await {
         Ok(Ok(Ok(mut s))) => {
             // This process knows its loops first-hand.

@@ -126,6 +126,13 @@ impl Metrics {
             self.sip_answers.clone(),
         );
         let c = &status.counts;
+        let database_up = Gauge::<i64>::default();
+        database_up.set(i64::from(status.database.reachable));
+        registry.register(
+            "database_up",
+            "1 when the store (SQLite or PostgreSQL) could be read for this scrape, 0 when not",
+            database_up,
+        );
         let gauges: [(&str, &str, i64); 10] = [
             (
                 "presence_records",
@@ -267,7 +274,8 @@ mod tests {
 
     use super::*;
     use crate::engine::RequestRefusal;
-    use crate::store::Counts;
+    use crate::status::DatabaseState;
+    use crate::store::{Counts, PostgresSettings, StorePlace};
     use crate::supervisor::LoopState;
 
     fn status() -> Status {
@@ -288,6 +296,7 @@ mod tests {
             },
             loops,
             directory: None,
+            database: DatabaseState::of(&StorePlace::Sqlite("/var/lib/p.db".into()), None),
         }
     }
 
@@ -311,6 +320,7 @@ mod tests {
             r#"mailpresence_mails_total{verdict="refused",reason="no_from"} 2"#,
             r#"mailpresence_sip_answers_total{method="PUBLISH",code="200"} 1"#,
             r#"mailpresence_sip_answers_total{method="other",code="405"} 1"#,
+            "mailpresence_database_up 1",
             "mailpresence_outbox_depth 3",
             "mailpresence_outbox_oldest_age_seconds 90",
             "mailpresence_imap_contact_age_seconds -1",
@@ -324,5 +334,18 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }
         assert!(!text.contains("EVIL"), "a sender's method is no label");
+    }
+
+    #[test]
+    fn a_scrape_says_when_the_database_cannot_be_reached() {
+        let place = StorePlace::Postgres(PostgresSettings::new("postgres://db.example.test/p"));
+        let mut down = status();
+        down.database = DatabaseState::of(&place, Some("connection refused".into()));
+        let text = Metrics::default().render(&down, Utc::now());
+        assert!(text.contains("mailpresence_database_up 0"), "{text}");
+        assert_eq!(
+            crate::status::line(&down),
+            "database=postgresql unreachable[connection refused]"
+        );
     }
 }

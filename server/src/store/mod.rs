@@ -1,16 +1,24 @@
 //! What the server keeps, behind one small interface: presence records (only
-//! the latest per person), presence requests, the mails already handled, and
-//! the outbox. `sqlite` is the embedded implementation; a shared SQL database
-//! for several server instances would implement the same trait. Beside the
-//! trait, the SQLite transaction also keeps expiring records (SIP state, the
-//! board's links and sessions) and the board's sign-in counts.
+//! the latest per person), presence requests, the mails already handled, the
+//! outbox, expiring records (SIP state, the board's links and sessions), rate
+//! counts and enrolled devices. `sqlite` is the embedded implementation;
+//! `postgres` the shared one several server instances use together;
+//! `database` opens either from the configuration.
 
+pub mod database;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use chrono::{DateTime, Utc};
 use mailpresence_protocol::mail::SubscribeMode;
 use mailpresence_protocol::model::{AccountName, PresenceFields};
 
+pub use database::{Database, DatabaseBatch, StorePlace};
+pub use postgres::{
+    Announced, ChangeListener, IntakeLease, PgBatch, PgStore, PgTx, PostgresSettings,
+};
 pub use sqlite::{SqliteBatch, SqliteStore, SqliteTx};
 
 pub type Time = DateTime<Utc>;
@@ -19,6 +27,16 @@ pub type Time = DateTime<Utc>;
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// With the server's own words (tokio-postgres keeps them in the source).
+    #[error("PostgreSQL: {}", postgres::error_text(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to PostgreSQL could be had (the server is down or
+    /// unreachable, or refused the login): the step is not done; the caller
+    /// tries again as after a mail server's outage.
+    #[error("PostgreSQL at {at} is unreachable: {reason}")]
+    PostgresUnreachable { at: String, reason: String },
+    #[error("PostgreSQL settings: {0}")]
+    PostgresSettings(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("cannot create {path}: {source}")]
@@ -127,6 +145,19 @@ impl SignInBy {
     }
 }
 
+/// One enrolled phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: i64,
+    pub account: String,
+    pub name: String,
+    /// base64url of the Ed25519 public key.
+    pub public_key: String,
+    pub enrolled_at: Time,
+    pub last_seen_at: Option<Time>,
+    pub revoked_at: Option<Time>,
+}
+
 /// Counts for the status report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
@@ -199,6 +230,16 @@ pub trait Store {
         now: Time,
     ) -> Result<i64>;
     fn due_mails(&self, now: Time, limit: usize) -> Result<Vec<OutboxMail>>;
+    /// The due mails (as [`Store::due_mails`]), claimed for this sender: not
+    /// due for anyone else until `hold_until`, unless marked before. With
+    /// several instances on one database each mail is claimed by one; one
+    /// whose claimer died is sent again after the hold (at least once).
+    fn claim_due_mails(
+        &mut self,
+        now: Time,
+        limit: usize,
+        hold_until: Time,
+    ) -> Result<Vec<OutboxMail>>;
     /// Sent: the mail leaves the store (it may hold a location).
     fn mark_mail_sent(&mut self, id: i64, now: Time) -> Result<()>;
     fn mark_mail_failed(&mut self, id: i64, error: &str, retry_at: Time) -> Result<()>;
@@ -236,4 +277,23 @@ pub trait Store {
     fn live_record(&self, kind: &str, key: &str, now: Time) -> Result<Option<String>>;
     /// The live record `kind`/`key`, deleted as it is read (a one-time token).
     fn take_record(&mut self, kind: &str, key: &str, now: Time) -> Result<Option<String>>;
+    /// Stores (or replaces) the record `kind`/`key` until `expires_at`.
+    fn put_record(&mut self, kind: &str, key: &str, record: &str, expires_at: Time) -> Result<()>;
+    fn delete_record(&mut self, kind: &str, key: &str) -> Result<()>;
+    /// The records of `kind` still live at `now` (key, record, expiry), by key.
+    fn records(&self, kind: &str, now: Time) -> Result<Vec<(String, String, Time)>>;
+    /// Drops every record expired at `now`.
+    fn expire_records(&mut self, now: Time) -> Result<usize>;
+
+    /// Counts one more request for a sign-in link by `by` (`key`: the source
+    /// address or the mail address) in its current hour, and returns the
+    /// count, this one included.
+    fn count_sign_in(&mut self, by: SignInBy, key: &str, now: Time) -> Result<u32>;
+    /// Forgets sign-in counts of hours that started before `before`.
+    fn forget_sign_in_counts(&mut self, before: Time) -> Result<usize>;
+
+    /// A person's devices, revoked ones too, oldest first.
+    fn devices_of(&self, account: &str) -> Result<Vec<Device>>;
+    /// Revokes one device of `account`; whether there was such a live one.
+    fn revoke_device(&mut self, account: &str, id: i64, now: Time) -> Result<bool>;
 }

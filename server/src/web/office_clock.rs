@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use super::back;
 use super::office;
 use super::state::Web;
-use crate::store::{Medium, PresenceRecord, Store, Time};
+use crate::store::{Medium, PresenceRecord, Time};
 
 /// Longest sleep between two looks at the ends (a change of the directory
 /// or a missed feed is caught up then).

@@ -24,7 +24,7 @@ use super::session::{self, Refused, no_store};
 use super::state::Web;
 use crate::config::{PlaceKind, Preset};
 use crate::directory::{Access, Person};
-use crate::store::{Medium, PresenceRecord, Store, Time};
+use crate::store::{Medium, PresenceRecord, Time};
 
 /// The longest 備考 a desk worker may write.
 const MAX_NOTE_CHARS: usize = 100;

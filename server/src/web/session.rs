@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::state::Web;
 use crate::hex::to_hex as hex;
-use crate::store::{SqliteTx, StoreError, Time};
+use crate::store::{Store, StoreError, Time};
 
 /// `__Host-`: the browser takes it only with `Secure`, `Path=/` and no
 /// `Domain`, so a sibling subdomain cannot plant one (cookie tossing).
@@ -86,7 +86,7 @@ impl Viewer {
 /// Stores a new session of `account` for `hours`, with its own CSRF token;
 /// returns its secret, the cookie's value.
 pub fn start_session(
-    tx: &mut SqliteTx<'_>,
+    tx: &mut dyn Store,
     account: &str,
     now: Time,
     hours: i64,
@@ -97,7 +97,7 @@ pub fn start_session(
 /// Stores a wall display's read-only session, seeing what `account` (the
 /// administrator who issued it) sees, for `days`; returns its secret.
 pub fn start_display_session(
-    tx: &mut SqliteTx<'_>,
+    tx: &mut dyn Store,
     account: &str,
     name: &str,
     now: Time,
@@ -107,7 +107,7 @@ pub fn start_display_session(
 }
 
 fn start(
-    tx: &mut SqliteTx<'_>,
+    tx: &mut dyn Store,
     account: &str,
     display: Option<&str>,
     now: Time,
@@ -136,7 +136,7 @@ pub struct DisplaySession {
 }
 
 /// The wall displays' live sessions.
-pub fn display_sessions(tx: &SqliteTx<'_>, now: Time) -> Result<Vec<DisplaySession>, StoreError> {
+pub fn display_sessions(tx: &dyn Store, now: Time) -> Result<Vec<DisplaySession>, StoreError> {
     Ok(tx
         .records(SESSION_KIND, now)?
         .into_iter()
@@ -158,7 +158,7 @@ pub fn end_display_session(web: &Web, id: &str) -> Result<bool, StoreError> {
     let now = Utc::now();
     let ended = web.hub.store().transaction(|tx| {
         let is_display = tx
-            .record(SESSION_KIND, id, now)?
+            .live_record(SESSION_KIND, id, now)?
             .and_then(|text| serde_json::from_str::<SessionRecord>(&text).ok())
             .is_some_and(|s| s.display.is_some());
         if is_display {
@@ -205,7 +205,7 @@ pub fn session_alive(web: &Web, key: &str) -> bool {
     matches!(
         web.hub
             .store()
-            .transaction(|tx| tx.record(SESSION_KIND, key, now)),
+            .transaction(|tx| tx.live_record(SESSION_KIND, key, now)),
         Ok(Some(_))
     )
 }
@@ -229,7 +229,7 @@ fn session_viewer(web: &Web, key: String) -> Option<Viewer> {
     let text = web
         .hub
         .store()
-        .transaction(|tx| tx.record(SESSION_KIND, &key, now))
+        .transaction(|tx| tx.live_record(SESSION_KIND, &key, now))
         .ok()??;
     let session: SessionRecord = serde_json::from_str(&text).ok()?;
     let account: AccountName = session.account.parse().ok()?;

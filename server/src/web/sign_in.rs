@@ -26,7 +26,7 @@ use super::state::Web;
 use crate::admission::LogThrottle;
 use crate::directory::Person;
 use crate::hex::to_hex as hex;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 const LINK_KIND: &str = "web-link";
 
@@ -249,7 +249,7 @@ fn sign_in_once(
     let now = Utc::now();
     web.hub.store().transaction(|tx| {
         let key = secret_key(token);
-        let Some(text) = tx.record(LINK_KIND, &key, now)? else {
+        let Some(text) = tx.live_record(LINK_KIND, &key, now)? else {
             return Ok(None);
         };
         // Used once: gone before the session exists, in one transaction.

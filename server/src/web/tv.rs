@@ -136,7 +136,7 @@ pub async fn open(
             let now = Utc::now();
             web.hub.store().transaction(|tx| {
                 let key = secret_key(&token);
-                let Some(text) = tx.record(LINK_KIND, &key, now)? else {
+                let Some(text) = tx.live_record(LINK_KIND, &key, now)? else {
                     return Ok(None);
                 };
                 tx.delete_record(LINK_KIND, &key)?;

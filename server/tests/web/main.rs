@@ -25,7 +25,7 @@ use mailpresence_server::config::{self, PresencePolicy, Rule, WebConfig};
 use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::{Engine, SubscribeRequest};
 use mailpresence_server::hub::Hub;
-use mailpresence_server::store::{Medium, SqliteStore, Store};
+use mailpresence_server::store::{Medium, SqliteStore};
 use mailpresence_server::web::{self, Web};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;

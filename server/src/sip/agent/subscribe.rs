@@ -23,6 +23,7 @@ use super::dialogs::{Dialog, Dialogs, Ending};
 use super::notify::{self, Advertised};
 use super::random_token;
 use super::reply::{Handled, Reply};
+use super::stored;
 use super::transaction::NotifyTransactions;
 use crate::config::SipConfig;
 use crate::directory::{Directory, Person};
@@ -260,6 +261,12 @@ impl Subscriptions {
             return;
         };
         if !self.dialogs.contains(id) {
+            // Another instance on the shared store holds the dialog (its
+            // record is live there): it sends the NOTIFY when the change
+            // reaches it (`instances.rs`); the request stays.
+            if held_elsewhere(id, b) {
+                return;
+            }
             // The dialog is gone (restart, expiry): the request goes too.
             end_request(id, b);
             return;
@@ -433,6 +440,18 @@ impl Subscriptions {
 }
 
 /// The engine's request behind dialog `id` goes (no more deliveries for it).
+/// Whether dialog `id` is live in the store though not held here: another
+/// instance on the same database holds it. (Alone, every live dialog of the
+/// store is held here since the start.)
+fn held_elsewhere(id: &str, b: &mut Batch<'_>) -> bool {
+    let mut live = false;
+    let read = b.step(|_, tx, now| {
+        live = tx.live_record(stored::DIALOG, id, now)?.is_some();
+        Ok(None)
+    });
+    read.is_ok() && live
+}
+
 fn end_request(id: &str, b: &mut Batch<'_>) {
     let result = b.step(|engine, tx, _| {
         engine.end_request(tx, id)?;

@@ -4,24 +4,12 @@
 use rusqlite::params;
 
 use super::{SqliteTx, ms, time};
+pub use crate::store::Device;
 use crate::store::{Result, Time};
-
-/// One enrolled phone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    pub id: i64,
-    pub account: String,
-    pub name: String,
-    /// base64url of the Ed25519 public key.
-    pub public_key: String,
-    pub enrolled_at: Time,
-    pub last_seen_at: Option<Time>,
-    pub revoked_at: Option<Time>,
-}
 
 impl SqliteTx<'_> {
     /// Binds `public_key` to `account` as a new device; its id.
-    pub fn enrol_device(
+    pub(super) fn enrol_device(
         &mut self,
         account: &str,
         name: &str,
@@ -36,7 +24,7 @@ impl SqliteTx<'_> {
     }
 
     /// A person's devices, revoked ones too, oldest first.
-    pub fn devices_of(&self, account: &str) -> Result<Vec<Device>> {
+    pub(super) fn list_devices(&self, account: &str) -> Result<Vec<Device>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, account, name, public_key, enrolled_at, last_seen_at, revoked_at
              FROM device WHERE account = ?1 ORDER BY id",
@@ -69,7 +57,7 @@ impl SqliteTx<'_> {
     }
 
     /// Revokes one device of `account`; whether there was such a live one.
-    pub fn revoke_device(&mut self, account: &str, id: i64, now: Time) -> Result<bool> {
+    pub(super) fn revoke_device_of(&mut self, account: &str, id: i64, now: Time) -> Result<bool> {
         let changed = self.exec(
             "UPDATE device SET revoked_at = ?3 WHERE account = ?1 AND id = ?2 AND revoked_at IS NULL",
             params![account, id, ms(now)],
@@ -78,7 +66,7 @@ impl SqliteTx<'_> {
     }
 
     /// Revokes every live device of `account` (they left the company).
-    pub fn revoke_devices_of(&mut self, account: &str, now: Time) -> Result<usize> {
+    pub(super) fn revoke_devices_of(&mut self, account: &str, now: Time) -> Result<usize> {
         Ok(self.exec(
             "UPDATE device SET revoked_at = ?2 WHERE account = ?1 AND revoked_at IS NULL",
             params![account, ms(now)],
@@ -104,46 +92,4 @@ pub(super) fn seen(tx: &SqliteTx<'_>, id: i64, now: Time) -> Result<()> {
         .prepare_cached("UPDATE device SET last_seen_at = ?2 WHERE id = ?1")?
         .execute(params![id, ms(now)])?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
-
-    use chrono::Utc;
-
-    use super::super::SqliteStore;
-    use crate::store::Store;
-
-    #[test]
-    fn a_device_is_enrolled_listed_and_revoked_once() {
-        let mut store = SqliteStore::in_memory().unwrap();
-        let now = Utc::now();
-        let (id, again, other) = store
-            .transaction(|tx| {
-                let id = tx.enrol_device("tanaka", "Pixel 8", "key-a", now)?;
-                tx.enrol_device("tanaka", "iPad", "key-b", now)?;
-                let first = tx.revoke_device("tanaka", id, now)?;
-                let again = tx.revoke_device("tanaka", id, now)?;
-                // Someone else's device id is not tanaka's to revoke.
-                let sato = tx.enrol_device("sato", "iPhone", "key-c", now)?;
-                let other = tx.revoke_device("tanaka", sato, now)?;
-                assert!(first);
-                Ok::<_, crate::store::StoreError>((id, again, other))
-            })
-            .unwrap();
-        assert!(!again && !other);
-        let list = store.transaction(|tx| tx.devices_of("tanaka")).unwrap();
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].id, id);
-        assert!(list[0].revoked_at.is_some() && list[1].revoked_at.is_none());
-        // Leaving the company revokes the rest, through forget_person.
-        store
-            .transaction(|tx| tx.forget_person(&"tanaka".parse().unwrap(), now))
-            .unwrap();
-        let list = store.transaction(|tx| tx.devices_of("tanaka")).unwrap();
-        assert!(list.iter().all(|d| d.revoked_at.is_some()));
-        let sato = store.transaction(|tx| tx.devices_of("sato")).unwrap();
-        assert!(sato[0].revoked_at.is_none());
-    }
 }

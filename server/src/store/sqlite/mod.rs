@@ -23,13 +23,18 @@ mod records;
 mod requests;
 mod schema;
 
+#[cfg(test)]
+pub(crate) use schema::VERSION;
+
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use mailpresence_protocol::model::AccountName;
 use rusqlite::{Connection, Row, Transaction};
 
-use super::{Counts, OutboxMail, PresenceRecord, Request, Result, Store, StoreError, Time};
+use super::{
+    Counts, Device, OutboxMail, PresenceRecord, Request, Result, SignInBy, Store, StoreError, Time,
+};
 
 /// The SQLite database of one server.
 #[derive(Debug)]
@@ -194,21 +199,22 @@ pub struct SqliteTx<'c> {
     conn: &'c Connection,
 }
 
-fn ms(t: Time) -> i64 {
+/// Times are kept as unix ms, in SQLite as in PostgreSQL (which uses these too).
+pub(super) fn ms(t: Time) -> i64 {
     t.timestamp_millis()
 }
 
-fn time(ms: i64) -> Result<Time> {
+pub(super) fn time(ms: i64) -> Result<Time> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .ok_or_else(|| StoreError::Corrupt(format!("time {ms}")))
 }
 
-fn opt_time(ms: Option<i64>) -> Result<Option<Time>> {
+pub(super) fn opt_time(ms: Option<i64>) -> Result<Option<Time>> {
     ms.map(time).transpose()
 }
 
-fn account(s: String) -> Result<AccountName> {
+pub(super) fn account(s: String) -> Result<AccountName> {
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("account {s:?}")))
 }
@@ -236,6 +242,14 @@ impl SqliteTx<'_> {
     }
 }
 
+#[cfg(test)]
+impl SqliteTx<'_> {
+    /// Runs SQL text as it is (tests set up what the store would not).
+    pub(crate) fn execute_batch(&self, sql: &str) -> Result<()> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+}
+
 impl Store for SqliteTx<'_> {
     fn live_device_keys(&self, account: &str) -> Result<Vec<(i64, String)>> {
         devices::live_keys(self, account)
@@ -260,15 +274,47 @@ impl Store for SqliteTx<'_> {
     }
 
     fn live_record(&self, kind: &str, key: &str, now: Time) -> Result<Option<String>> {
-        self.record(kind, key, now)
+        records::record(self, kind, key, now)
     }
 
     fn take_record(&mut self, kind: &str, key: &str, now: Time) -> Result<Option<String>> {
-        let found = self.record(kind, key, now)?;
+        let found = records::record(self, kind, key, now)?;
         if found.is_some() {
-            self.delete_record(kind, key)?;
+            records::delete_record(self, kind, key)?;
         }
         Ok(found)
+    }
+
+    fn put_record(&mut self, kind: &str, key: &str, record: &str, expires_at: Time) -> Result<()> {
+        records::put_record(self, kind, key, record, expires_at)
+    }
+
+    fn delete_record(&mut self, kind: &str, key: &str) -> Result<()> {
+        records::delete_record(self, kind, key)
+    }
+
+    fn records(&self, kind: &str, now: Time) -> Result<Vec<(String, String, Time)>> {
+        records::records(self, kind, now)
+    }
+
+    fn expire_records(&mut self, now: Time) -> Result<usize> {
+        records::expire_records(self, now)
+    }
+
+    fn count_sign_in(&mut self, by: SignInBy, key: &str, now: Time) -> Result<u32> {
+        counters::count_sign_in(self, by, key, now)
+    }
+
+    fn forget_sign_in_counts(&mut self, before: Time) -> Result<usize> {
+        counters::forget_sign_in_counts(self, before)
+    }
+
+    fn devices_of(&self, account: &str) -> Result<Vec<Device>> {
+        self.list_devices(account)
+    }
+
+    fn revoke_device(&mut self, account: &str, id: i64, now: Time) -> Result<bool> {
+        self.revoke_device_of(account, id, now)
     }
 
     fn presence(&self, account: &AccountName) -> Result<Option<PresenceRecord>> {
@@ -366,6 +412,24 @@ impl Store for SqliteTx<'_> {
         outbox::due_mails(self, now, limit)
     }
 
+    fn claim_due_mails(
+        &mut self,
+        now: Time,
+        limit: usize,
+        hold_until: Time,
+    ) -> Result<Vec<OutboxMail>> {
+        // One writer: the rows read are the rows claimed.
+        let mut mails = outbox::due_mails(self, now, limit)?;
+        for m in &mut mails {
+            self.exec(
+                "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1",
+                rusqlite::params![m.id, ms(hold_until)],
+            )?;
+            m.next_attempt_at = time(ms(hold_until))?;
+        }
+        Ok(mails)
+    }
+
     fn mark_mail_sent(&mut self, id: i64, _now: Time) -> Result<()> {
         outbox::mark_mail_sent(self, id, _now)
     }
@@ -403,31 +467,7 @@ impl Store for SqliteTx<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
-    use mailpresence_protocol::model::{Activity, ActivityToken, PresenceFields};
-
     use super::*;
-    use crate::store::Medium;
-
-    fn record(account: &str) -> PresenceRecord {
-        PresenceRecord {
-            account: account.parse().unwrap(),
-            fields: PresenceFields::new(
-                format!("{account}@example.test"),
-                Activity::token(ActivityToken::Busy),
-            ),
-            source: Medium::Sip,
-            received_at: Utc::now(),
-            location_expires_at: None,
-        }
-    }
-
-    fn stored(store: &mut SqliteStore, account: &str) -> bool {
-        let account = account.parse().unwrap();
-        store
-            .transaction(|tx| tx.presence(&account))
-            .unwrap()
-            .is_some()
-    }
 
     #[test]
     fn a_commit_is_fsynced_before_it_returns() {
@@ -443,37 +483,5 @@ mod tests {
             .unwrap();
         assert_eq!(journal, "wal");
         assert_eq!(synchronous, 2, "PRAGMA synchronous must be FULL (2)");
-    }
-
-    #[test]
-    fn a_batch_whose_commit_fails_keeps_none_of_its_steps() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(&dir.path().join("presence.db")).unwrap();
-        // A deferred foreign key is checked at COMMIT: a way to make it fail.
-        store
-            .conn
-            .execute_batch(
-                "CREATE TABLE parent (id INTEGER PRIMARY KEY);
-                 CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
-            )
-            .unwrap();
-        let mut batch = store.batch().unwrap();
-        batch
-            .step(|tx| tx.save_presence(&record("tanaka")))
-            .unwrap();
-        batch
-            .step(|tx| -> Result<()> {
-                tx.conn
-                    .execute("INSERT INTO child (parent) VALUES (42)", [])?;
-                Ok(())
-            })
-            .unwrap();
-        assert!(batch.commit().is_err());
-        assert!(!stored(&mut store, "tanaka"));
-        // The connection is usable again: the failed transaction was rolled back.
-        store
-            .transaction(|tx| tx.save_presence(&record("sato")))
-            .unwrap();
-        assert!(stored(&mut store, "sato"));
     }
 }
