@@ -5,7 +5,7 @@
 //! 戻り予定 明日 and 未定 are shown; a state with an end ends by itself; the
 //! first sign-in of the day sets 在席; the wall display follows many changes,
 //! greys out with its age when the server is gone, and stops at once when
-//! revoked.
+//! revoked; the day's board prints as a plain list, without its controls.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -439,4 +439,44 @@ async fn the_wall_display_is_never_silently_stale() {
     );
     tv.close().await;
     admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_days_board_prints_as_a_list_without_its_controls() {
+    let mut world = World::new(&["sato:総務部", "ito:総務部"]).with_web();
+    world.rules = rules();
+    let server = world.start_server();
+    let out = PresenceFields::new(
+        world.mail_of("sato"),
+        Activity::parse("away — 外出").unwrap(),
+    );
+    let publish = PresenceMessage::Publish(Publish {
+        publisher: "sato".parse().unwrap(),
+        presence: out,
+    });
+    world.send_presence(&world.mail_of("sato"), &publish).await;
+
+    let ito = Browser::start("ja").await;
+    ito.sign_in(&world, "ito", "総務部").await;
+    assert!(
+        ito.wait_for_text(&row("sato", "state"), "外出", HOP).await,
+        "{}\n{}",
+        ito.text("#board").await,
+        server.log_text()
+    );
+    // What is on paper: each element's display as print lays it out.
+    let shown = r#"return Object.fromEntries(['#mine', 'nav', '#sign-out', '#lang-switch', '#legend', '#board']
+        .map(css => [css, getComputedStyle(document.querySelector(css)).display]))"#;
+    let on_screen = ito.run(shown).await;
+    assert_ne!(on_screen["#mine"], "none", "{on_screen}");
+    ito.emulate_media("print").await;
+    let on_paper = ito.run(shown).await;
+    for control in ["#mine", "nav", "#sign-out", "#lang-switch", "#legend"] {
+        assert_eq!(on_paper[control], "none", "{control} printed: {on_paper}");
+    }
+    assert_ne!(on_paper["#board"], "none", "{on_paper}");
+    assert!(ito.text(&row("sato", "state")).await.contains("外出"));
+    ito.emulate_media("screen").await;
+    assert_ne!(ito.run(shown).await["#mine"], "none");
+    ito.close().await;
 }
