@@ -12,7 +12,10 @@
 //! `sign_in` mails sign-in links, turns them into sessions and signs out;
 //! `rows` turns presence records into what one viewer may see (the rows, and
 //! the map's town areas of the colleagues they may locate) and takes a desk
-//! worker's own change; `phones` is IT's Phones page (enrolment codes as QR
+//! worker's own change; `memo` takes the 伝言メモ desk staff leave for a
+//! colleague and their clearing, `memos` keeps them and their bounds;
+//! `contact` makes a row's call and mail links; `find` searches people
+//! by name, reading and extension; `phones` is IT's Phones page (enrolment codes as QR
 //! codes, revoking a lost phone); `events` streams the changes; `pages` serves the
 //! HTML, script, style and map with strict headers; `map` draws the
 //! prefectures and places towns, `town_areas` outlines a town; `html` escapes
@@ -20,14 +23,18 @@
 //! connections.
 //!
 //! Imports go one way: each module uses only modules after it in
-//! listen, routes, events, rows, sign_in, phones, pages, session, state, limits, map,
-//! town_areas, html.
+//! listen, routes, events, rows, memo, find, sign_in, phones, pages, session, state,
+//! memos, contact, limits, map, town_areas, html.
 
+mod contact;
 mod events;
+mod find;
 mod html;
 mod limits;
 mod listen;
 mod map;
+mod memo;
+mod memos;
 mod pages;
 mod phones;
 mod routes;

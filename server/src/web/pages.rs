@@ -25,6 +25,10 @@ const BOARD_JS: &str = include_str!("../../web/board.js");
 const MAP_JS: &str = include_str!("../../web/map.js");
 const OWN_JS: &str = include_str!("../../web/own.js");
 const BOARD_CSS: &str = include_str!("../../web/board.css");
+const MEMO_JS: &str = include_str!("../../web/memo.js");
+const FIND_JS: &str = include_str!("../../web/find.js");
+const BACK_JS: &str = include_str!("../../web/back.js");
+const MEMO_CSS: &str = include_str!("../../web/memo.css");
 const PAGE_HTML: &str = include_str!("../../web/page.html");
 const PHONES_JS: &str = include_str!("../../web/phones.js");
 
@@ -183,6 +187,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
         "phones.js" => (PHONES_JS, "text/javascript; charset=utf-8"),
         "board.css" => (BOARD_CSS, "text/css; charset=utf-8"),
+        "memo.js" => (MEMO_JS, "text/javascript; charset=utf-8"),
+        "find.js" => (FIND_JS, "text/javascript; charset=utf-8"),
+        "back.js" => (BACK_JS, "text/javascript; charset=utf-8"),
+        "memo.css" => (MEMO_CSS, "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

@@ -44,6 +44,7 @@ fn person(account: &str, name: &str, groups: &[&str]) -> config::Person {
         sip_password: None,
         reading: None,
         extension: None,
+        mobile: None,
         department: None,
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }
@@ -97,6 +98,7 @@ fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
         mail_sign_in: true,
         admins: Vec::new(),
         departments: Default::default(),
+        extension_uri: "sip:{ext}@pbx.example.test".into(),
         link_minutes: 15,
         link_mail_minutes: 5,
         links_per_hour: None,
