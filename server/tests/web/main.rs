@@ -10,7 +10,7 @@
 //!
 //! Here is the harness: a directory and rules, a board on its own runtime and
 //! store, and requests the way a browser sends them. The tests are in
-//! `sign_in`, `streams`, `access` and `map`.
+//! `sign_in`, `streams`, `access`, `map` and `memos`.
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 use std::io::{Read, Write};
@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 mod access;
 mod map;
+mod memos;
 mod sign_in;
 mod streams;
 
