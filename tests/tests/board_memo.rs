@@ -6,6 +6,7 @@
 //! reading in ひらがな, カタカナ and romaji and by extension, with the
 //! viewer's own department first; "tell me when back" tells once when a
 //! field worker's Publish mail makes them 在席.
+//! With MAILPRESENCE_SCREENSHOTS=DIR it leaves board-memo.png there.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -116,6 +117,7 @@ async fn a_phone_message_left_on_the_board_reaches_the_field_worker_and_is_clear
         desk.wait_for_text(&row("tanaka", ".memo-count"), "伝言 1件", HOP)
             .await
     );
+    desk.screenshot("board-memo.png").await;
     // The taker reads what they took.
     assert!(
         desk.text(&row("tanaka", ".memo-caller"))
