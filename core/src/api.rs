@@ -85,6 +85,41 @@ pub struct ColleaguePresence {
     pub received_unix: i64,
 }
 
+/// A 伝言メモ ("電話がありました") a desk worker left for this worker on the
+/// board; the board keeps it until it is cleared there.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PhoneMessage {
+    pub id: String,
+    /// Who called (`山田商事 山田様`).
+    pub caller: String,
+    /// The number to call back, as written.
+    pub callback: Option<String>,
+    /// `tel:` of it, for a tap to call.
+    pub callback_uri: Option<String>,
+    pub message: Option<String>,
+    /// Who took the call.
+    pub taken_by: String,
+    /// When, seconds since 1970.
+    pub taken_unix: i64,
+}
+
+impl From<&mailpresence_protocol::memo::Memo> for PhoneMessage {
+    fn from(m: &mailpresence_protocol::memo::Memo) -> Self {
+        Self {
+            id: m.id.clone(),
+            caller: m.caller.clone(),
+            callback_uri: m
+                .callback
+                .as_deref()
+                .and_then(mailpresence_protocol::memo::tel_uri),
+            callback: m.callback.clone(),
+            message: m.message.clone(),
+            taken_by: m.taken_by.clone(),
+            taken_unix: m.taken_at.timestamp(),
+        }
+    }
+}
+
 /// Implemented by the app; called from a background thread. Each event
 /// carries what it knows and nothing else.
 #[uniffi::export(with_foreign)]
@@ -104,6 +139,8 @@ pub trait PresenceListener: Send + Sync {
     /// kept on the phone, of `total` the server has for this worker (more
     /// than fit in one mail: search narrower with `request_directory`).
     fn on_directory(&self, listed: u32, total: u32);
+    /// A 伝言メモ left for this worker on the board arrived.
+    fn on_phone_message(&self, message: PhoneMessage);
 }
 
 fn lang(code: &str) -> Lang {
@@ -245,6 +282,7 @@ impl PresenceClient {
                     Ok(Event::Refused(refused)) => listener.on_mail_refused(refused),
                     Ok(Event::Connection(status)) => listener.on_connection(status),
                     Ok(Event::Directory { listed, total }) => listener.on_directory(listed, total),
+                    Ok(Event::Memo(m)) => listener.on_phone_message(PhoneMessage::from(m.as_ref())),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 }

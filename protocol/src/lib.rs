@@ -19,6 +19,7 @@
 pub mod enrolment;
 pub mod mail;
 pub mod mappack;
+pub mod memo;
 pub mod model;
 pub mod people;
 pub mod pidf;

@@ -254,6 +254,21 @@ proptest! {
     }
 
     #[test]
+    fn a_memo_survives_compose_then_parse(
+        recipient in account(),
+        id in "[a-f0-9]{8,32}",
+        taken_by in text(),
+        taken_at in instant(),
+        caller in text(),
+        callback in proptest::option::of("\\+?[0-9]{2,4}-[0-9]{2,4}-[0-9]{3,4}"),
+        message in proptest::option::of(text()),
+    ) {
+        let memo = mailpresence_protocol::memo::Memo { recipient, id, taken_by, taken_at, caller, callback, message };
+        let message = PresenceMessage::Memo(memo);
+        prop_assert_eq!(compose_then_parse(&message), Outcome::Presence(message));
+    }
+
+    #[test]
     fn presence_survives_pidf(account in account(), mut presence in fields(), address in proptest::option::of(civic()), en in any::<bool>()) {
         if presence.location.is_some() {
             presence.address = address;

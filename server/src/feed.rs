@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
+use mailpresence_protocol::model::AccountName;
+
 use crate::store::PresenceRecord;
 
 /// How many changes are kept for reconnecting browsers; one further back
@@ -22,12 +24,15 @@ const KEPT: usize = 4096;
 /// Changes waiting for a slow stream before it is told to start afresh.
 const CHANNEL: usize = 1024;
 
-/// One committed change: the person's whole record as saved.
+/// One committed change of a person's row: their whole record as saved
+/// (none when only what hangs beside it changed, such as a 伝言メモ, for
+/// someone who never had presence).
 #[derive(Debug, Clone)]
 pub struct Change {
     /// Increasing within one run of the server (see [`Feed::event_id`]).
     pub id: u64,
-    pub record: Arc<PresenceRecord>,
+    pub account: AccountName,
+    pub record: Option<Arc<PresenceRecord>>,
 }
 
 #[derive(Debug)]
@@ -127,11 +132,18 @@ impl Feed {
 
     /// Publishes a committed change to every open stream.
     pub fn push(&self, record: PresenceRecord) {
+        self.push_person(record.account.clone(), Some(record));
+    }
+
+    /// Publishes that `account`'s row changed (their record as it is now,
+    /// if any) to every open stream.
+    pub fn push_person(&self, account: AccountName, record: Option<PresenceRecord>) {
         let mut state = self.lock();
         state.0 += 1;
         let change = Change {
             id: state.0,
-            record: Arc::new(record),
+            account,
+            record: record.map(Arc::new),
         };
         if state.1.len() == KEPT {
             state.1.pop_front();
@@ -201,7 +213,7 @@ mod tests {
         assert!(matches!(feed.subscribe(Some(1)).1, Missed::TooOld));
         let (mut live, _) = feed.subscribe(None);
         feed.push(record("e"));
-        assert_eq!(live.try_recv().unwrap().record.account.as_str(), "e");
+        assert_eq!(live.try_recv().unwrap().account.as_str(), "e");
     }
 
     #[test]

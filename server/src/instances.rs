@@ -118,6 +118,7 @@ mod tests {
                 sip_password: None,
                 reading: None,
                 extension: None,
+                mobile: None,
                 department: None,
                 groups: Vec::new(),
             })
@@ -174,12 +175,12 @@ mod tests {
                 .await
                 .expect("the other instance's board got the change")
                 .unwrap();
-            seen.push(change.record.account.as_str().to_owned());
+            seen.push(change.account.as_str().to_owned());
         }
         assert_eq!(seen, ["tanaka", "sato"], "in commit order");
         // The instance that committed has it once, from its own commit.
-        assert_eq!(own.recv().await.unwrap().record.account.as_str(), "tanaka");
-        assert_eq!(own.recv().await.unwrap().record.account.as_str(), "sato");
+        assert_eq!(own.recv().await.unwrap().account.as_str(), "tanaka");
+        assert_eq!(own.recv().await.unwrap().account.as_str(), "sato");
         assert!(own.try_recv().is_err(), "its own announcement is skipped");
         following.abort();
     }

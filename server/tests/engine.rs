@@ -25,6 +25,7 @@ fn person(account: &str, groups: &[&str]) -> config::Person {
         sip_password: None,
         reading: None,
         extension: None,
+        mobile: None,
         department: None,
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }

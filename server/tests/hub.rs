@@ -23,6 +23,7 @@ fn person(account: &str) -> config::Person {
         sip_password: None,
         reading: None,
         extension: None,
+        mobile: None,
         department: None,
         groups: Vec::new(),
     }

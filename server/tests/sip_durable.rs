@@ -129,6 +129,7 @@ fn person(account: String) -> config::Person {
         sip_password: None,
         reading: None,
         extension: None,
+        mobile: None,
         department: None,
         groups: Vec::new(),
     }

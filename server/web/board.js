@@ -164,6 +164,7 @@ function openStream() {
     state.people.set(row.account, row);
     if (row.account === state.board.account) { state.board.me = row; ownChanged(row); }
     state.changed.add(row.account);
+    BoardBack.arrived(row);
     scheduleRender();
   });
   stream.addEventListener("reset", async () => {
@@ -204,10 +205,9 @@ function timeText(iso) {
 }
 
 function visible() {
-  const q = state.search.trim().toLowerCase();
+  // The search box is find.js's: the server's matcher (name, reading, extension).
   let rows = [...state.people.values()].filter((p) =>
-    (!state.filter || p.state === state.filter) &&
-    (!q || p.name.toLowerCase().includes(q) || p.account.toLowerCase().includes(q)));
+    (!state.filter || p.state === state.filter) && BoardFind.shows(p));
   const byName = (a, b) => a.name.localeCompare(b.name, "ja");
   const backOf = (p) => (p.back_at ? Date.parse(p.back_at) : Infinity);
   rows.sort(state.sort === "back" ? (a, b) => backOf(a) - backOf(b) || byName(a, b) : byName);
@@ -248,13 +248,15 @@ function renderTable() {
   const rows = visible();
   $("empty").hidden = rows.length > 0;
   const groups = new Map();
+  const groupOf = (p) => (p.groups[0] && (state.board.departments || {})[p.groups[0]]) || p.groups[0] || t("other");
   for (const p of rows) {
-    const g = (p.groups[0] && (state.board.departments || {})[p.groups[0]]) || p.groups[0] || t("other");
+    const g = groupOf(p);
     if (!groups.has(g)) groups.set(g, []);
     groups.get(g).push(p);
   }
   const now = Date.now();
-  for (const [group, people] of [...groups.entries()].sort((a, b) => a[0].localeCompare(b[0], "ja"))) {
+  const own = state.board.me ? groupOf(state.board.me) : null;
+  for (const [group, people] of [...groups.entries()].sort(BoardFind.groupOrder(own))) {
     const body = el("tbody");
     const head = el("tr", "group");
     const th = el("th", null, group + " (" + people.length + ")");
@@ -290,6 +292,8 @@ function personRow(p, now) {
     updated.classList.add("old");
     updated.title = t("notToday");
   }
+  BoardMemo.decorate(name, p);
+  BoardBack.decorate(name, p);
   tr.append(name, st, el("td", "place", p.place || ""), back, el("td", "note", p.note || ""), updated);
   return tr;
 }

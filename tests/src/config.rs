@@ -88,6 +88,9 @@ impl World {
             if let Some(pw) = &p.sip_password {
                 writeln!(t, "sip_password = \"{pw}\"").unwrap();
             }
+            if !p.details.is_empty() {
+                writeln!(t, "{}", p.details).unwrap();
+            }
             t.push('\n');
         }
         t.push_str(&self.rules);

@@ -18,6 +18,9 @@ pub struct Staff {
     pub groups: Vec<String>,
     /// Digest password for the SIP side, when the test wants one.
     pub sip_password: Option<String>,
+    /// More of the person's `[[person]]` lines (name, reading, extension,
+    /// mobile), when the test wants them.
+    pub details: String,
 }
 
 /// How the server reaches the mail servers.
@@ -101,6 +104,7 @@ impl World {
                         .map(str::to_owned)
                         .collect(),
                     sip_password: None,
+                    details: String::new(),
                 }
             })
             .collect();
@@ -147,6 +151,15 @@ impl World {
 
     pub fn storage(&self) -> PathBuf {
         self.dir.path().join("state/presence.db")
+    }
+
+    /// Gives `account` a name, reading, extension or mobile: `[[person]]`
+    /// lines such as `name = "山田 花子"`.
+    pub fn describe(mut self, account: &str, lines: &str) -> Self {
+        if let Some(s) = self.staff.iter_mut().find(|s| s.account == account) {
+            s.details = lines.to_owned();
+        }
+        self
     }
 
     /// Gives the server its web board on a free port.

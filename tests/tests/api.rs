@@ -45,6 +45,7 @@ impl PresenceListener for Recorder {
         self.refused.lock().unwrap().push(refused);
     }
     fn on_directory(&self, _: u32, _: u32) {}
+    fn on_phone_message(&self, _: mailpresence_core::api::PhoneMessage) {}
 }
 
 fn account(world: &World, who: &str, password: &str, tls: TlsMode) -> AccountConfig {

@@ -120,6 +120,7 @@ impl PresenceListener for Heard {
     fn on_connection(&self, _: mailpresence_core::api::ConnectionStatus) {}
     fn on_mail_refused(&self, _: mailpresence_core::api::MailRefused) {}
     fn on_directory(&self, _: u32, _: u32) {}
+    fn on_phone_message(&self, _: mailpresence_core::api::PhoneMessage) {}
 }
 
 #[tokio::test(flavor = "multi_thread")]

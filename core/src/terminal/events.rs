@@ -42,4 +42,6 @@ pub enum Event {
         listed: u32,
         total: u32,
     },
+    /// A 伝言メモ a desk worker left for this worker on the board.
+    Memo(Box<mailpresence_protocol::memo::Memo>),
 }

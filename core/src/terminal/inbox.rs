@@ -1,5 +1,6 @@
 //! The phone's inbox side: reading colleagues' Notify mails (and the
-//! server's People mail, its directory) from the inbox
+//! server's People mail, its directory, and Memo mails, the 伝言メモ left
+//! for this worker on the board) from the inbox
 //! (IMAP, one short `sync` or a long IDLE session), believing one only once
 //! the company's mail system proved it came from the presence server (no
 //! authserv-id set: no proof, so none is believed), and keeping the presence
@@ -66,7 +67,7 @@ impl Terminal {
 
     pub(super) async fn read_notifies(&self, session: &mut MailSession) -> Result<usize, Error> {
         let query = format!(
-            "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} OR SUBJECT \"Notify\" SUBJECT \"People\" FROM \"{}\"",
+            "UNDELETED UNKEYWORD {DONE_KEYWORD} UNKEYWORD {NOT_OURS_KEYWORD} OR SUBJECT \"Notify\" OR SUBJECT \"People\" SUBJECT \"Memo\" FROM \"{}\"",
             self.config.presence_server
         );
         // Read before a crash or a lost connection, but not yet moved.
@@ -148,10 +149,13 @@ impl Terminal {
     /// anything else is left for the user.
     pub(super) fn read_mail(&self, raw: &[u8]) -> Result<Reading, Error> {
         let parsed = mail::parse(raw, Limits::default());
-        let (n, people) = match &parsed.outcome {
-            Outcome::Presence(PresenceMessage::Notify(n)) => (Some(n), None),
+        let (n, people, memo) = match &parsed.outcome {
+            Outcome::Presence(PresenceMessage::Notify(n)) => (Some(n), None, None),
             Outcome::Presence(PresenceMessage::People(p)) if p.watcher == self.account => {
-                (None, Some(p))
+                (None, Some(p), None)
+            }
+            Outcome::Presence(PresenceMessage::Memo(m)) if m.recipient == self.account => {
+                (None, None, Some(m))
             }
             other => {
                 debug!(outcome = ?other, "not a Notify or People mail for this phone");
@@ -169,6 +173,14 @@ impl Terminal {
         let now = Utc::now();
         let changed = match (n, people) {
             (Some(n), _) => self.take_notify(n.clone(), now)?,
+            (None, None) if memo.is_some() => {
+                // A 伝言メモ from the board: the app shows it; the board keeps it until cleared.
+                if let Some(m) = memo {
+                    info!(memo = %m.id, "a phone message (伝言メモ) arrived");
+                    self.emit(Event::Memo(Box::new(m.clone())));
+                }
+                false
+            }
             (None, Some(people)) => {
                 let sent_at = parsed
                     .envelope
@@ -433,5 +445,71 @@ mod tests {
         let (reading, shown) = read(config, &signed);
         assert!(matches!(reading, Reading::Presence { changed: true }));
         assert_eq!(shown, 1);
+    }
+
+    /// A 伝言メモ signed by the pinned server key, for this worker: the app
+    /// hears it; one for someone else, or unsigned, it does not.
+    #[test]
+    fn a_phone_message_from_the_board_reaches_the_app_once_and_only_its_own() {
+        use ed25519_dalek::SigningKey;
+        use mailpresence_protocol::enrolment::public_key_text;
+        use mailpresence_protocol::mail::device_signature::sign_mail;
+        use mailpresence_protocol::mail::{ComposeEnvelope, compose};
+        use mailpresence_protocol::memo::Memo;
+        let server = SigningKey::from_bytes(&[7u8; 32]);
+        let mut config = offline_config();
+        config.server_key = Some(public_key_text(&server.verifying_key()));
+        let memo = |to: &str| Memo {
+            recipient: to.parse().unwrap(),
+            id: format!("m-{to}"),
+            taken_by: "佐藤 一郎".into(),
+            taken_at: Utc::now().fixed_offset(),
+            caller: "山田商事 山田様".into(),
+            callback: Some("03-1234-5678".into()),
+            message: Some("見積の件で折り返しください".into()),
+        };
+        let mail = |m: Memo, sign: bool| {
+            let envelope = ComposeEnvelope {
+                from: PRESENCE_SERVER.into(),
+                to: "tanaka@example.co.jp".into(),
+                ..Default::default()
+            };
+            let raw = compose(&PresenceMessage::Memo(m), &envelope).unwrap();
+            if sign {
+                sign_mail(&raw, &server, Utc::now().timestamp()).unwrap()
+            } else {
+                raw
+            }
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let terminal = open(config, dir.path());
+        let mut events = terminal.events();
+        let heard = |events: &mut tokio::sync::broadcast::Receiver<Event>| {
+            std::iter::from_fn(|| events.try_recv().ok())
+                .filter_map(|e| match e {
+                    Event::Memo(m) => Some(m.caller.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let signed = mail(memo("tanaka"), true);
+        assert!(matches!(
+            terminal.read_mail(&signed).unwrap(),
+            Reading::Presence { .. }
+        ));
+        assert_eq!(heard(&mut events), ["山田商事 山田様"]);
+        // The same mail again (a second sync) is not a second message.
+        terminal.read_mail(&signed).unwrap();
+        assert!(heard(&mut events).is_empty());
+        for (raw, why) in [
+            (mail(memo("sato"), true), "another worker's"),
+            (mail(memo("tanaka"), false), "unsigned"),
+        ] {
+            assert!(
+                matches!(terminal.read_mail(&raw).unwrap(), Reading::NotFromServer),
+                "{why}"
+            );
+            assert!(heard(&mut events).is_empty(), "{why}");
+        }
     }
 }

@@ -55,8 +55,10 @@ pub fn compose(
         .subject(message.kind().subject())
         .message_id(Some(message_id))
         .header(ContentType::TEXT_PLAIN);
-    if let PresenceMessage::Notify(_) | PresenceMessage::Enrolled(_) | PresenceMessage::People(_) =
-        message
+    if let PresenceMessage::Notify(_)
+    | PresenceMessage::Enrolled(_)
+    | PresenceMessage::People(_)
+    | PresenceMessage::Memo(_) = message
     {
         // RFC 3834: no mail system may answer a Notify.
         builder = builder.raw_header(HeaderValue::new(
@@ -123,6 +125,19 @@ pub fn body(message: &PresenceMessage) -> Result<String, ComposeError> {
             out.tag(Tag::Total, &p.total.to_string())?;
             for entry in &p.people {
                 out.tag(Tag::Person, &entry.to_line())?;
+            }
+        }
+        PresenceMessage::Memo(m) => {
+            out.tag(Tag::For, m.recipient.as_str())?;
+            out.tag(Tag::MemoId, &m.id)?;
+            out.tag(Tag::TakenBy, &m.taken_by)?;
+            out.tag(Tag::TakenAt, &m.taken_at.to_rfc3339())?;
+            out.tag(Tag::Caller, &m.caller)?;
+            if let Some(c) = &m.callback {
+                out.tag(Tag::Callback, c)?;
+            }
+            if let Some(t) = &m.message {
+                out.tag(Tag::Message, t)?;
             }
         }
     }

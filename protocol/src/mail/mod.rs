@@ -36,6 +36,8 @@ pub enum MailKind {
     Directory,
     /// The server's answer to a Directory: one `Person:` line per colleague.
     People,
+    /// A 伝言メモ the server passes on from the board, signed like a Notify.
+    Memo,
 }
 
 impl MailKind {
@@ -49,6 +51,7 @@ impl MailKind {
             Self::Enrolled => "Enrolled",
             Self::Directory => "Directory",
             Self::People => "People",
+            Self::Memo => "Memo",
         }
     }
 
@@ -63,6 +66,7 @@ impl MailKind {
             Self::Enrolled,
             Self::Directory,
             Self::People,
+            Self::Memo,
         ]
         .into_iter()
         .find(|k| s.eq_ignore_ascii_case(k.subject()))
@@ -191,6 +195,7 @@ pub enum PresenceMessage {
     Enrolled(Enrolled),
     Directory(DirectoryQuery),
     People(People),
+    Memo(crate::memo::Memo),
 }
 
 impl PresenceMessage {
@@ -203,6 +208,7 @@ impl PresenceMessage {
             Self::Directory(_) => MailKind::Directory,
             Self::People(_) => MailKind::People,
             Self::Enrolled(_) => MailKind::Enrolled,
+            Self::Memo(_) => MailKind::Memo,
         }
     }
 }

@@ -176,11 +176,11 @@ fn classify(message: &Message<'_>, envelope: &Envelope, limits: Limits) -> Outco
     let Some(kind) = MailKind::from_subject(subject) else {
         return Outcome::NotPresence(NotPresence::Subject(subject.clone()));
     };
-    // The server's mails (Notify, Enrolled, People) are automatic replies by
-    // design; the others must come from a person.
+    // The server's mails (Notify, Enrolled, People, Memo) are automatic
+    // replies by design; the others must come from a person.
     if !matches!(
         kind,
-        MailKind::Notify | MailKind::Enrolled | MailKind::People
+        MailKind::Notify | MailKind::Enrolled | MailKind::People | MailKind::Memo
     ) && let Some((header, value)) = auto_reply_marker(message)
     {
         return Outcome::Refused(MailRefusal::AutoSubmitted { header, value });
@@ -295,6 +295,25 @@ fn read_body(
             query: query(&tags)?,
         }),
         MailKind::People => PresenceMessage::People(people(&tags)?),
+        MailKind::Memo => PresenceMessage::Memo(memo(&tags)?),
+    })
+}
+
+/// A Memo mail's 伝言メモ, held to the bounds the board holds it to.
+fn memo(tags: &Tags) -> Result<crate::memo::Memo, Malformed> {
+    let taken_at = parse_timestamp(required(tags, Tag::TakenAt)?).map_err(bad(Tag::TakenAt))?;
+    let memo = crate::memo::Memo {
+        recipient: account(tags, Tag::For)?,
+        id: required(tags, Tag::MemoId)?.to_owned(),
+        taken_by: required(tags, Tag::TakenBy)?.to_owned(),
+        taken_at,
+        caller: required(tags, Tag::Caller)?.to_owned(),
+        callback: tags.one(Tag::Callback).map(str::to_owned),
+        message: tags.one(Tag::Message).map(str::to_owned),
+    };
+    memo.checked().map_err(|e| Malformed::Unreadable {
+        tag: e.field(),
+        reason: e.to_string(),
     })
 }
 

@@ -29,6 +29,13 @@ pub enum Tag {
     Query,
     Person,
     Total,
+    For,
+    MemoId,
+    TakenBy,
+    TakenAt,
+    Caller,
+    Callback,
+    Message,
 }
 
 impl Tag {
@@ -54,6 +61,13 @@ impl Tag {
             Self::Query => "Query",
             Self::Person => "Person",
             Self::Total => "Total",
+            Self::For => "For",
+            Self::MemoId => "Memo-Id",
+            Self::TakenBy => "Taken-By",
+            Self::TakenAt => "Taken-At",
+            Self::Caller => "Caller",
+            Self::Callback => "Callback",
+            Self::Message => "Message",
         }
     }
 
@@ -90,6 +104,13 @@ impl Tag {
             "query" => Self::Query,
             "person" => Self::Person,
             "total" => Self::Total,
+            "for" => Self::For,
+            "memoid" => Self::MemoId,
+            "takenby" => Self::TakenBy,
+            "takenat" => Self::TakenAt,
+            "caller" => Self::Caller,
+            "callback" => Self::Callback,
+            "message" => Self::Message,
             _ => return None,
         })
     }

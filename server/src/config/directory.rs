@@ -73,6 +73,8 @@ pub struct Attributes {
     pub sip: Option<String>,
     /// A desk phone extension.
     pub extension: Option<String>,
+    /// A mobile phone number (LDAP's `mobile`, in both kinds).
+    pub mobile: Option<String>,
     pub department: Option<String>,
 }
 
@@ -85,6 +87,7 @@ pub struct AttributeNames {
     pub mail: String,
     pub sip: String,
     pub extension: String,
+    pub mobile: String,
     pub department: String,
 }
 
@@ -111,6 +114,7 @@ impl DirectoryConfig {
             mail: pick(&a.mail, "mail"),
             sip: pick(&a.sip, sip),
             extension: pick(&a.extension, extension),
+            mobile: pick(&a.mobile, "mobile"),
             department: pick(&a.department, "department"),
         }
     }

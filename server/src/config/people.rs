@@ -24,6 +24,9 @@ pub struct Person {
     /// The desk phone's extension.
     #[serde(default)]
     pub extension: Option<String>,
+    /// The mobile phone's number (`090-1234-5678`), for a call from the board.
+    #[serde(default)]
+    pub mobile: Option<String>,
     #[serde(default)]
     pub department: Option<String>,
     /// Mail address; people without one use SIP only.

@@ -44,6 +44,11 @@ pub struct WebConfig {
     /// a group not named here is shown as it is.
     #[serde(default)]
     pub departments: std::collections::BTreeMap<String, String>,
+    /// How the board calls a desk phone's extension: a URI with `{ext}`,
+    /// `tel:{ext}` (the default: a softphone or the PC's dialler) or
+    /// `sip:{ext}@pbx.example.co.jp`.
+    #[serde(default = "default_extension_uri")]
+    pub extension_uri: String,
     /// A sign-in link works once, within this many minutes.
     #[serde(default = "default_link_minutes")]
     pub link_minutes: u32,
@@ -84,6 +89,9 @@ pub struct WebConfig {
 
 fn default_web_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_extension_uri() -> String {
+    "tel:{ext}".into()
 }
 fn default_true() -> bool {
     true

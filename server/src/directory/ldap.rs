@@ -102,6 +102,7 @@ pub async fn read_people(config: &DirectoryConfig) -> Result<Vec<config::Person>
             names.mail.clone(),
             names.sip.clone(),
             names.extension.clone(),
+            names.mobile.clone(),
             names.department.clone(),
             "memberOf".to_owned(),
         ];
@@ -201,6 +202,7 @@ pub fn people_of(
                 name: entry.first(&names.name).unwrap_or_else(|| account.clone()),
                 reading: entry.first(&names.reading),
                 extension: entry.first(&names.extension),
+                mobile: entry.first(&names.mobile),
                 department: entry.first(&names.department),
                 groups: groups_of(entry, &group_of_dn).into_iter().collect(),
                 account,
@@ -295,6 +297,7 @@ mod tests {
                 ("msDS-PhoneticDisplayName", &["たなか たろう"]),
                 ("mail", &["tanaka@example.co.jp"]),
                 ("msRTCSIP-PrimaryUserAddress", &["tanaka@example.co.jp"]),
+                ("mobile", &["090-1234-5678"]),
                 ("memberOf", &["CN=Tokyo,OU=G"]),
             ],
         )];
@@ -303,6 +306,7 @@ mod tests {
         let tanaka = &found[0];
         assert_eq!(tanaka.account, "tanaka");
         assert_eq!(tanaka.reading.as_deref(), Some("たなか たろう"));
+        assert_eq!(tanaka.mobile.as_deref(), Some("090-1234-5678"));
         assert_eq!(tanaka.sip.as_deref(), Some("sip:tanaka@example.co.jp"));
         assert_eq!(tanaka.groups, ["all", "field", "tokyo"]);
     }

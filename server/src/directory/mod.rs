@@ -22,6 +22,8 @@ pub struct Person {
     /// The reading (kana) of the name, where the directory has one.
     pub reading: Option<String>,
     pub extension: Option<String>,
+    /// The mobile phone's number, for a call from the board.
+    pub mobile: Option<String>,
     pub department: Option<String>,
     pub mail: Option<String>,
     pub sip: Option<String>,
@@ -88,6 +90,7 @@ impl Directory {
                 name: p.name.clone(),
                 reading: p.reading.clone(),
                 extension: p.extension.clone(),
+                mobile: p.mobile.clone(),
                 department: p.department.clone(),
                 mail: p.mail.clone(),
                 sip: p.sip.clone(),
@@ -190,6 +193,7 @@ mod tests {
             sip_password: None,
             reading: None,
             extension: None,
+            mobile: None,
             department: None,
             groups: groups.iter().map(|g| g.to_string()).collect(),
         }

@@ -59,8 +59,8 @@ pub fn answer(directory: &Directory, watcher: &AccountName, query: Option<&str>)
 
 /// Each person's search text, made once per directory (a refresh brings a
 /// new one): a query then costs a substring test per person, under the lock
-/// the engine's steps hold.
-fn search_texts(directory: &Directory) -> &[String] {
+/// the engine's steps hold. The board's search (`web/find.rs`) uses them too.
+pub fn search_texts(directory: &Directory) -> &[String] {
     directory.search_texts.get_or_init(|| {
         directory
             .people()

@@ -65,7 +65,8 @@ impl Engine {
             PresenceMessage::Directory(d) => self.on_directory_mail(store, d, from, mail, now),
             PresenceMessage::Notify(_)
             | PresenceMessage::Enrolled(_)
-            | PresenceMessage::People(_) => Ok(Step::refused(RequestRefusal::NotifyToServer)),
+            | PresenceMessage::People(_)
+            | PresenceMessage::Memo(_) => Ok(Step::refused(RequestRefusal::NotifyToServer)),
         }
     }
 

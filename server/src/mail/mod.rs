@@ -1,8 +1,10 @@
 //! The mail side of the server: `intake` reads the presence mailbox over IMAP
 //! and hands each mail to the engine; `outbox` hands queued Notify mails to the
-//! SMTP server until it accepts them. Connections come from `mailpresence_protocol::transport`.
+//! SMTP server until it accepts them; `memo` queues a 伝言メモ from the board
+//! for its colleague. Connections come from `mailpresence_protocol::transport`.
 
 pub mod intake;
+pub mod memo;
 pub mod outbox;
 pub mod trust;
 

@@ -231,12 +231,12 @@ impl Viewing {
     /// person: no event, no id, no name.
     fn person_event(&self, change: &Change) -> Option<Event> {
         let directory = self.web.hub.directory();
-        let person = directory.person(&change.record.account)?;
+        let person = directory.person(&change.account)?;
         let row = row(
             &self.web,
             &self.viewer,
             person,
-            Some(&change.record),
+            change.record.as_deref(),
             Utc::now(),
         )?;
         let data = serde_json::to_string(&row).ok()?;

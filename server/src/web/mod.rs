@@ -12,27 +12,35 @@
 //! `sign_in` mails sign-in links, turns them into sessions and signs out;
 //! `rows` turns presence records into what one viewer may see (the rows, and
 //! the map's town areas of the colleagues they may locate) and takes a desk
-//! worker's own change; `phones` is IT's Phones page (enrolment codes as QR
-//! codes, revoking a lost phone); `tv` the wall display's read-only
-//! sessions (issued and revoked there); `office` and `back` write the office
-//! states, their 行先, end and 戻り予定 into the record and read them back;
-//! `office_clock` ends timed states and sets 在席 at a first sign-in;
-//! `events` streams the changes; `pages` serves the
+//! worker's own change; `memo` takes the 伝言メモ desk staff leave for a
+//! colleague and their clearing, `memos` keeps them and their bounds;
+//! `contact` makes a row's call and mail links; `find` searches people
+//! by name, reading and extension; `phones` is IT's Phones page (enrolment
+//! codes as QR codes, revoking a lost phone); `tv` the wall display's
+//! read-only sessions (issued and revoked there); `office` and `back` write
+//! the office states, their 行先, end and 戻り予定 into the record and read
+//! them back; `office_clock` ends timed states and sets 在席 at a first
+//! sign-in; `events` streams the changes; `pages` serves the
 //! HTML, script, style and map with strict headers; `map` draws the
 //! prefectures and places towns, `town_areas` outlines a town; `html` escapes
 //! text; `routes` maps paths to handlers; `listen` accepts HTTP or HTTPS
 //! connections.
 //!
 //! Imports go one way: each module uses only modules after it in
-//! listen, routes, tv, events, rows, sign_in, office_clock, office, back, phones,
-//! pages, session, state, limits, map, town_areas, html.
+//! listen, routes, tv, events, rows, memo, find, sign_in, office_clock, office,
+//! back, phones, pages, session, state, memos, contact, limits, map, town_areas,
+//! html.
 
 mod back;
+mod contact;
 mod events;
+mod find;
 mod html;
 mod limits;
 mod listen;
 mod map;
+mod memo;
+mod memos;
 mod office;
 mod office_clock;
 mod pages;

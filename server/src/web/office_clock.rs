@@ -48,13 +48,13 @@ pub async fn run_endings(web: Arc<Web>, mut shutdown: watch::Receiver<bool>) {
         });
         tokio::select! {
             change = feed.recv() => match change {
-                Ok(change) => {
-                    let record = &change.record;
+                // A change without a record (a memo's) ends nothing.
+                Ok(change) => if let Some(record) = change.record.as_deref() {
                     match office::state_end(web.config.office_states(), &record.fields) {
                         Some(at) => ends.insert(record.account.clone(), at),
                         None => ends.remove(&record.account),
                     };
-                }
+                },
                 Err(broadcast::error::RecvError::Lagged(_)) => ends = read_all_ends(&web).await,
                 Err(broadcast::error::RecvError::Closed) => return,
             },

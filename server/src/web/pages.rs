@@ -28,6 +28,10 @@ const OFFICE_JS: &str = include_str!("../../web/office.js");
 const TV_JS: &str = include_str!("../../web/tv.js");
 const DISPLAYS_JS: &str = include_str!("../../web/displays.js");
 const BOARD_CSS: &str = include_str!("../../web/board.css");
+const MEMO_JS: &str = include_str!("../../web/memo.js");
+const FIND_JS: &str = include_str!("../../web/find.js");
+const BACK_JS: &str = include_str!("../../web/back.js");
+const MEMO_CSS: &str = include_str!("../../web/memo.css");
 const PAGE_HTML: &str = include_str!("../../web/page.html");
 const PHONES_JS: &str = include_str!("../../web/phones.js");
 
@@ -189,6 +193,10 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
         "phones.js" => (PHONES_JS, "text/javascript; charset=utf-8"),
         "board.css" => (BOARD_CSS, "text/css; charset=utf-8"),
+        "memo.js" => (MEMO_JS, "text/javascript; charset=utf-8"),
+        "find.js" => (FIND_JS, "text/javascript; charset=utf-8"),
+        "back.js" => (BACK_JS, "text/javascript; charset=utf-8"),
+        "memo.css" => (MEMO_CSS, "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

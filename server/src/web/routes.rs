@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use super::state::Web;
-use super::{events, pages, phones, rows, sign_in, tv};
+use super::{events, find, memo, pages, phones, rows, sign_in, tv};
 
 /// Requests carry a few fields at most: a sign-in address, a state.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -30,6 +30,9 @@ pub fn router(web: Arc<Web>, shutdown: watch::Receiver<bool>) -> Router {
         .route("/api/board", get(rows::board))
         .route("/api/me", post(rows::set_own))
         .route("/api/events", get(events::stream))
+        .route("/api/memos", post(memo::leave))
+        .route("/api/memos/clear", post(memo::clear))
+        .route("/api/find", get(find::find))
         .route("/api/map.svg", get(pages::map_svg))
         .route("/api/map/towns", get(rows::map_towns))
         .route("/phones", get(phones::page))

@@ -60,6 +60,10 @@ pub struct Row {
     /// the board sends it back with a change so that a save based on an
     /// older record is refused rather than put back over a newer one.
     pub version: Option<String>,
+    /// 内線, mobile and mail, with the links that call or write.
+    pub contact: super::contact::ContactView,
+    /// 伝言メモ waiting for the person, as far as the viewer may read them.
+    pub memos: super::memos::RowMemos,
 }
 
 /// The version of a stored record as [`Row::version`] shows it.
@@ -119,6 +123,8 @@ pub fn row(
             .map(|t| t.to_rfc3339())
             .or_else(|| record.map(|r| r.received_at.with_timezone(&Local).to_rfc3339())),
         version: record.map(version_of),
+        contact: super::contact::of(person, &web.config.extension_uri),
+        memos: web.memos.row(viewer, &person.account, now),
     })
 }
 

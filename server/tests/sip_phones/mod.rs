@@ -82,6 +82,7 @@ pub fn person(account: &str) -> config::Person {
         sip_password: None,
         reading: None,
         extension: None,
+        mobile: None,
         department: None,
         groups: Vec::new(),
     }

@@ -10,7 +10,7 @@
 //!
 //! Here is the harness: a directory and rules, a board on its own runtime and
 //! store, and requests the way a browser sends them. The tests are in
-//! `sign_in`, `streams`, `access` and `map`.
+//! `sign_in`, `streams`, `access`, `map` and `memos`.
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 use std::io::{Read, Write};
@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 mod access;
 mod map;
+mod memos;
 mod sign_in;
 mod streams;
 
@@ -44,6 +45,7 @@ fn person(account: &str, name: &str, groups: &[&str]) -> config::Person {
         sip_password: None,
         reading: None,
         extension: None,
+        mobile: None,
         department: None,
         groups: groups.iter().map(|g| g.to_string()).collect(),
     }
@@ -97,6 +99,7 @@ fn web_config(trusted_proxies: Vec<std::net::IpAddr>) -> WebConfig {
         mail_sign_in: true,
         admins: Vec::new(),
         departments: Default::default(),
+        extension_uri: "sip:{ext}@pbx.example.test".into(),
         link_minutes: 15,
         link_mail_minutes: 5,
         links_per_hour: None,

@@ -183,6 +183,8 @@ public final class ColleaguesStore: PresenceListener, @unchecked Sendable {
         onChange?()
     }
 
+    public func onPhoneMessage(message: PhoneMessage) {}
+
     public func onDirectory(listed: UInt32, total: UInt32) {
         guard let client = lock.with({ client }),
               let state = try? client.directoryState(),

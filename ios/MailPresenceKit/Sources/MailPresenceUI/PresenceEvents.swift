@@ -37,6 +37,7 @@ public final class PresenceEvents: PresenceListener, @unchecked Sendable {
     public func onConnection(status: ConnectionStatus) { all.forEach { $0.onConnection(status: status) } }
     public func onMailRefused(refused: MailRefused) { all.forEach { $0.onMailRefused(refused: refused) } }
     public func onDirectory(listed: UInt32, total: UInt32) { all.forEach { $0.onDirectory(listed: listed, total: total) } }
+    public func onPhoneMessage(message: PhoneMessage) { all.forEach { $0.onPhoneMessage(message: message) } }
 }
 
 /// A screen model's ear on the core: the listener calls from its own thread;
@@ -56,4 +57,5 @@ final class Refresher: PresenceListener, Sendable {
     func onConnection(status: ConnectionStatus) {}
     func onMailRefused(refused: MailRefused) {}
     func onDirectory(listed: UInt32, total: UInt32) {}
+    func onPhoneMessage(message: PhoneMessage) {}
 }

@@ -13,6 +13,7 @@ import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
 import org.mailpresence.DirectoryState
 import org.mailpresence.MailRefused
+import org.mailpresence.PhoneMessage
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
 import org.mailpresence.PresenceListener
@@ -155,6 +156,8 @@ class ColleaguesState(private val lang: Lang, private val clock: () -> Long = { 
     override fun onColleague(colleague: ColleaguePresence) {
         known.update { it + (colleague.presence.account to colleague) }
     }
+
+    override fun onPhoneMessage(message: PhoneMessage) = Unit
 
     override fun onDirectory(listed: UInt, total: UInt) {
         val c = client ?: return

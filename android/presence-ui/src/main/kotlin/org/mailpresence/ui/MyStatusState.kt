@@ -13,6 +13,7 @@ import kotlinx.coroutines.flow.StateFlow
 import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
 import org.mailpresence.MailRefused
+import org.mailpresence.PhoneMessage
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
 import org.mailpresence.PresenceListener
@@ -161,4 +162,5 @@ class MyStatusState(
     override fun onConnection(status: ConnectionStatus) = Unit
     override fun onMailRefused(refused: MailRefused) = Unit
     override fun onDirectory(listed: UInt, total: UInt) = Unit
+    override fun onPhoneMessage(message: PhoneMessage) = Unit
 }

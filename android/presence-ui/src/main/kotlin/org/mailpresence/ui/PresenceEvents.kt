@@ -8,6 +8,7 @@ import java.util.concurrent.CopyOnWriteArrayList
 import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
 import org.mailpresence.MailRefused
+import org.mailpresence.PhoneMessage
 import org.mailpresence.PresenceListener
 
 class PresenceEvents : PresenceListener {
@@ -25,4 +26,5 @@ class PresenceEvents : PresenceListener {
     override fun onConnection(status: ConnectionStatus) = listeners.forEach { it.onConnection(status) }
     override fun onMailRefused(refused: MailRefused) = listeners.forEach { it.onMailRefused(refused) }
     override fun onDirectory(listed: UInt, total: UInt) = listeners.forEach { it.onDirectory(listed, total) }
+    override fun onPhoneMessage(message: PhoneMessage) = listeners.forEach { it.onPhoneMessage(message) }
 }

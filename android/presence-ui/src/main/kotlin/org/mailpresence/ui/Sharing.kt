@@ -13,6 +13,7 @@ import kotlinx.coroutines.flow.StateFlow
 import org.mailpresence.ColleaguePresence
 import org.mailpresence.ConnectionStatus
 import org.mailpresence.MailRefused
+import org.mailpresence.PhoneMessage
 import org.mailpresence.PresenceClient
 import org.mailpresence.PresenceException
 import org.mailpresence.PresenceListener
@@ -276,6 +277,7 @@ class SharingState(
     override fun onConnection(status: ConnectionStatus) = Unit
     override fun onMailRefused(refused: MailRefused) = Unit
     override fun onDirectory(listed: UInt, total: UInt) = Unit
+    override fun onPhoneMessage(message: PhoneMessage) = Unit
 
     private companion object {
         val HOURS = Regex("^(\\d{1,2}:\\d{2})\\s*[-~〜～]\\s*(\\d{1,2}:\\d{2})$")
