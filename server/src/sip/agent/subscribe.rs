@@ -58,20 +58,100 @@ pub(super) struct Subscriptions {
     /// Dialogs opened by the group being stored: forgotten if its commit
     /// fails, since their SUBSCRIBEs are then answered 500.
     made: Vec<String>,
+    /// The store is shared with other instances (PostgreSQL): this one
+    /// beats its heartbeat, takes over the dialogs of one whose heartbeat
+    /// stopped, and lets go of those another took over.
+    shared: bool,
+    last_beat: Option<Instant>,
+    /// The instances whose heartbeat was live at the last beat.
+    live: HashSet<String>,
 }
 
+/// How often an instance on a shared store writes its heartbeat, and how
+/// long one lasts: the others take over its dialogs at most this long (plus
+/// one beat) after it died.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+const HEARTBEAT_LASTS: Duration = Duration::from_secs(3);
+
 impl Subscriptions {
-    /// The subscriptions stored by an earlier run, still live.
+    /// The subscriptions stored by an earlier run, or by an instance on the
+    /// shared store whose heartbeat stopped, still live: this instance takes
+    /// them over.
     pub(super) fn resume(hub: &Hub, config: &SipConfig, here: Advertised, lang: Lang) -> Self {
+        let mut dialogs = Dialogs::default();
+        if let Err(e) = hub.steps(|b| dialogs.adopt_orphans(b)) {
+            warn!(error = %e, "stored SIP subscriptions not taken over; phones renew them on their refresh");
+        }
         Self {
-            dialogs: Dialogs::resume(hub),
+            dialogs,
             here,
             lang,
             max_dialogs: config.max_dialogs,
             max_per_watcher: config.max_dialogs_per_watcher,
             notify_timeout: Duration::from_secs(config.notify_timeout_secs),
             made: Vec::new(),
+            shared: hub.store().is_shared(),
+            last_beat: None,
+            live: HashSet::new(),
         }
+    }
+
+    /// On a shared store, once a second: this instance's heartbeat, and when
+    /// another instance's stopped since the last beat, its dialogs taken over
+    /// (each told the state now, which it may have missed meanwhile).
+    pub(super) fn keep_alive(&mut self, now: Instant, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        if !self.shared
+            || self
+                .last_beat
+                .is_some_and(|at| now.duration_since(at) < HEARTBEAT_EVERY)
+        {
+            return;
+        }
+        self.last_beat = Some(now);
+        let me = b.instance().to_owned();
+        let mut live = HashSet::new();
+        let beat = b.step(|_, tx, now| {
+            let lasts = chrono::Duration::from_std(HEARTBEAT_LASTS).unwrap_or_default();
+            tx.put_record(stored::INSTANCE, &me, "{}", now + lasts)?;
+            live = tx
+                .records(stored::INSTANCE, now)?
+                .into_iter()
+                .map(|(instance, ..)| instance)
+                .collect();
+            Ok(None)
+        });
+        if let Err(e) = beat {
+            warn!(error = %e, "heartbeat not stored");
+            return;
+        }
+        let stopped: Vec<&String> = self.live.iter().filter(|i| !live.contains(*i)).collect();
+        if stopped.is_empty() {
+            self.live = live;
+            return;
+        }
+        info!(instances = ?stopped, "another instance's heartbeat stopped; taking over its SIP subscriptions");
+        self.live = live;
+        for id in self.dialogs.adopt_orphans(b) {
+            let Some(d) = self.dialogs.get(&id) else {
+                continue;
+            };
+            let (watcher, presentity) = (d.watcher.clone(), d.presentity.clone());
+            let fields = view(&watcher, &presentity, b);
+            self.send_notify(&id, fields.as_ref(), b, out);
+        }
+    }
+
+    /// Whether dialog `id` was taken over by another instance (on its
+    /// refresh there): then this one forgets it, sending nothing more in it
+    /// and leaving its record and request to the new owner.
+    fn let_go_if_taken(&mut self, id: &str, b: &mut Batch<'_>, out: &mut Outgoing<'_>) -> bool {
+        if !self.shared || !self.dialogs.taken_elsewhere(id, b) {
+            return false;
+        }
+        info!(dialog = %id, "SIP subscription taken over by another instance; let go");
+        self.dialogs.remove(id);
+        out.transactions.forget_dialog(id);
+        true
     }
 
     /// Where phones reach us over TLS (written in Via and Contact of TLS dialogs).
@@ -207,12 +287,18 @@ impl Subscriptions {
         b: &mut Batch<'_>,
         out: &mut Outgoing<'_>,
     ) -> Handled {
+        // A dialog another instance held (it died, or the refresh came
+        // this way): this one takes it over with the refresh.
+        let adopted = !self.dialogs.contains(id) && self.dialogs.adopt(id, b);
         let dialog = self
             .dialogs
             .get_mut(id)
             .ok_or_else(|| Reply::new(481, "Subscription Does Not Exist"))?;
         if dialog.watcher != watcher.account {
             warn!(watcher = %dialog.watcher, from = %watcher.account, peer = %peer.addr(), "SUBSCRIBE in someone else's dialog refused");
+            if adopted {
+                self.dialogs.remove(id);
+            }
             return Err(Reply::new(403, "Forbidden").because("not this dialog's watcher"));
         }
         if dialog.peer != *peer {
@@ -271,6 +357,9 @@ impl Subscriptions {
             end_request(id, b);
             return;
         }
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         self.send_notify(id, Some(&delivery.notify.presence), b, out);
     }
 
@@ -319,6 +408,9 @@ impl Subscriptions {
         b: &mut Batch<'_>,
         out: &mut Outgoing<'_>,
     ) {
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         if (200..300).contains(&code) {
             let Some(dialog) = self.dialogs.get_mut(id) else {
                 return;
@@ -381,6 +473,9 @@ impl Subscriptions {
     /// (`terminated`, for `why`) carries the state now. The dialog goes when
     /// that is answered.
     fn end_dialog(&mut self, id: &str, why: Ending, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         let Some(d) = self.dialogs.get_mut(id) else {
             return;
         };
@@ -417,6 +512,9 @@ impl Subscriptions {
     }
 
     fn drop_watcher(&mut self, id: &str, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         self.forget_dialog(id, b, out);
         end_request(id, b);
     }
@@ -432,6 +530,12 @@ impl Subscriptions {
         let gone: HashSet<&String> = ids.clone().into_iter().collect();
         out.transactions.forget_dialogs(&gone);
         for id in ids {
+            // One another instance took over is its own again (its record
+            // and request stay); the check reads the store only when shared.
+            if self.shared && self.dialogs.taken_elsewhere(id, b) {
+                self.dialogs.remove(id);
+                continue;
+            }
             self.dialogs.remove(id);
             Dialogs::forget_stored(id, b);
             end_request(id, b);
