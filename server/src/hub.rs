@@ -193,6 +193,11 @@ pub struct Batch<'h> {
 }
 
 impl Batch<'_> {
+    /// This process's name among the instances on the store (see [`Hub::instance`]).
+    pub fn instance(&self) -> &str {
+        &self.hub.instance
+    }
+
     /// Runs `f` like [`Hub::step`], in a savepoint of the batch: on Err its
     /// changes are undone and the other steps of the batch are not touched.
     /// A step sees the changes of the steps before it in the batch.

@@ -7,15 +7,17 @@
 //! Needs MAILPRESENCE_POSTGRES_URL (scripts/test.sh starts a throwaway
 //! PostgreSQL; by hand: `eval "$(scripts/postgres-server.sh start DIR)"`).
 //! A desk phone (SIPp) subscribed through the instance that does not take
-//! mail in hears a field worker's mail publish handled by the other. Desk
-//! phones through the survivor of a kill and through Kamailio's dispatcher
-//! are not in these tests yet (issue #29).
+//! mail in hears a field worker's mail publish handled by the other; and
+//! when the intake holder is killed, desk phones subscribed through
+//! Kamailio's dispatcher (to the killed one) and through the survivor go on
+//! hearing field workers' mail publishes, and their refreshes are answered.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use mailpresence_e2e::phones::Registrar;
 use mailpresence_e2e::{
     ServerProcess, World, free_port, presence_messages, sipp_passed, wait_until,
 };
@@ -26,6 +28,8 @@ use mailpresence_protocol::model::{Activity, PresenceFields, ScheduleEntry, pars
 
 /// What an instance logs when it starts taking mail in.
 const TAKES_MAIL: &str = "this instance takes mail in now";
+/// What an instance logs when it took over another's SIP subscriptions.
+const TAKES_DIALOGS: &str = "SIP subscriptions taken over from the store";
 
 fn postgres_url() -> String {
     std::env::var("MAILPRESENCE_POSTGRES_URL").unwrap_or_else(|_| {
@@ -248,17 +252,9 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_desk_phone_on_the_instance_that_does_not_take_mail_in_hears_a_mail_publish() {
-    let mut world = World::new(&["tanaka:field", "sato:desk"]).with_sip();
-    on_postgres(&mut world);
-    let intake = world.start_server();
-    assert!(
-        intake
-            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
-            .await
-    );
-    // The second instance: the same file but its own SIP port.
+/// The second instance: the same configuration but its own SIP port, started
+/// after `world`'s first took mail in. Returns it and its SIP port.
+fn second_instance(world: &World) -> (ServerProcess, u16) {
     let sip_port = free_port();
     let first_port = world.sip_addr().port();
     let text = std::fs::read_to_string(world.config_path())
@@ -269,9 +265,23 @@ async fn a_desk_phone_on_the_instance_that_does_not_take_mail_in_hears_a_mail_pu
         );
     let second_config = world.dir.path().join("second.toml");
     std::fs::write(&second_config, text).unwrap();
-    let desk = ServerProcess::start(&second_config, &world.dir.path().join("second.log"));
-    desk.wait_until_running();
-    assert!(!desk.log_text().contains(TAKES_MAIL));
+    let second = ServerProcess::start(&second_config, &world.dir.path().join("second.log"));
+    second.wait_until_running();
+    assert!(!second.log_text().contains(TAKES_MAIL));
+    (second, sip_port)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_phone_on_the_instance_that_does_not_take_mail_in_hears_a_mail_publish() {
+    let mut world = World::new(&["tanaka:field", "sato:desk"]).with_sip();
+    on_postgres(&mut world);
+    let intake = world.start_server();
+    assert!(
+        intake
+            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
+            .await
+    );
+    let (desk, sip_port) = second_instance(&world);
 
     // sato's desk phone watches tanaka through the second instance.
     let sipp = world.sipp_at(
@@ -307,5 +317,107 @@ async fn a_desk_phone_on_the_instance_that_does_not_take_mail_in_hears_a_mail_pu
         world.sipp_errors(),
         intake.log_text(),
         desk.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn desk_phones_through_kamailios_dispatcher_and_the_survivor_keep_hearing_after_a_kill() {
+    let mut world = World::new(&["tanaka:field", "sato:desk", "suzuki:desk"]).with_sip();
+    on_postgres(&mut world);
+    let mut holder = world.start_server();
+    assert!(
+        holder
+            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
+            .await
+    );
+    let (survivor, survivor_port) = second_instance(&world);
+    let survivor_addr = std::net::SocketAddr::from(([127, 0, 0, 1], survivor_port));
+    // The dispatcher sends to the intake holder first, to the survivor when
+    // the holder does not answer.
+    let dispatcher =
+        Registrar::dispatching(&world.servers.domain, &[world.sip_addr(), survivor_addr]);
+
+    world
+        .send_presence(
+            &world.mail_of("tanaka"),
+            &publish("tanaka", presence(&world, "tanaka", "before", 0)),
+        )
+        .await;
+    assert!(
+        wait_until(Duration::from_secs(20), || async { handled(&world) == 1 }).await,
+        "{}",
+        world.status()
+    );
+    // sato's desk phone watches tanaka through Kamailio (to the holder),
+    // suzuki's through the survivor.
+    let scenario = "watch_through_failover.xml";
+    let through_kamailio = world.sipp_at(dispatcher.addr, scenario, "tanaka", "sato", &[]);
+    let through_survivor = world.sipp_at(survivor_addr, scenario, "tanaka", "suzuki", &[]);
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            world.status()["open_watches"] == 2
+        })
+        .await,
+        "{}\n{}",
+        world.status(),
+        dispatcher.describe()
+    );
+    assert!(
+        holder.log_text().contains("SIP subscription"),
+        "sato's subscription went to the holder:\n{}",
+        dispatcher.describe()
+    );
+
+    holder.kill9();
+    let killed = Instant::now();
+    assert!(
+        survivor
+            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
+            .await,
+        "the survivor took mail in:\n{}",
+        survivor.log_text()
+    );
+    let intake_takeover = killed.elapsed();
+    // tanaka publishes again; the survivor handles it and tells both phones.
+    world
+        .send_presence(
+            &world.mail_of("tanaka"),
+            &publish("tanaka", presence(&world, "tanaka", "after", 1)),
+        )
+        .await;
+    assert!(
+        survivor
+            .wait_for_log(TAKES_DIALOGS, Duration::from_secs(10))
+            .await,
+        "the survivor took the holder's SIP subscriptions over:\n{}",
+        survivor.log_text()
+    );
+    let dialog_takeover = killed.elapsed();
+    eprintln!(
+        "two instances, desk phones: killed the intake holder; the survivor took mail in after \
+         {} ms and the holder's SIP subscriptions after {} ms",
+        intake_takeover.as_millis(),
+        dialog_takeover.as_millis()
+    );
+    for (phone, sipp) in [
+        ("through Kamailio", through_kamailio),
+        ("through the survivor", through_survivor),
+    ] {
+        let (ok, err) = sipp_passed(sipp).await;
+        assert!(
+            ok,
+            "SIPp desk phone {phone}: {err}\n{}\n--- survivor:\n{}\n{}",
+            world.sipp_errors(),
+            survivor.log_text(),
+            dispatcher.describe()
+        );
+    }
+    // sato's refresh went to the killed instance first, then on.
+    assert!(
+        dispatcher.log_text().contains(&format!(
+            "instance down; SUBSCRIBE goes to sip:{survivor_addr}"
+        )),
+        "{}",
+        dispatcher.describe()
     );
 }

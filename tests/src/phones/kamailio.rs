@@ -1,5 +1,6 @@
-//! Kamailio from Debian as the company's registrar in front of the presence
-//! server, on a free loopback port, stopped when dropped.
+//! Kamailio from Debian in front of the presence server, on a free loopback
+//! port, stopped when dropped: as the company's registrar, or as the
+//! dispatcher in front of two instances.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,15 +29,53 @@ impl Registrar {
             .prefix("kamailio.")
             .tempdir()
             .expect("tempdir");
+        Self::start_with(
+            dir,
+            "registrar.cfg",
+            &[
+                ("@DOMAIN@", domain),
+                ("@PRESENCE@", &presence_server.to_string()),
+            ],
+        )
+    }
+
+    /// Starts Kamailio's dispatcher (`tests/kamailio/dispatcher.cfg`) for
+    /// `domain` in front of `instances`: each request to the first that
+    /// answers, in this order.
+    pub fn dispatching(domain: &str, instances: &[SocketAddr]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("kamailio.")
+            .tempdir()
+            .expect("tempdir");
+        // Set 1, one line per instance; a higher priority goes first.
+        let list: String = instances
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| format!("1 sip:{addr} 0 {}\n", 100 - i))
+            .collect();
+        let list_file = dir.path().join("dispatcher.list");
+        std::fs::write(&list_file, list).expect("write dispatcher list");
+        let list_file = list_file.display().to_string();
+        Self::start_with(
+            dir,
+            "dispatcher.cfg",
+            &[("@DOMAIN@", domain), ("@LIST@", &list_file)],
+        )
+    }
+
+    /// Starts Kamailio in `dir` on `template` (in tests/kamailio/) with
+    /// `fill`ed in, and its own port and modules.
+    fn start_with(dir: tempfile::TempDir, template: &str, fill: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let template = std::fs::read_to_string(repo_root().join("tests/kamailio/registrar.cfg"))
-            .expect("tests/kamailio/registrar.cfg");
-        let config = template
+        let text = std::fs::read_to_string(repo_root().join("tests/kamailio").join(template))
+            .expect("Kamailio configuration in tests/kamailio");
+        let mut config = text
             .replace("@LISTEN@", &port.to_string())
-            .replace("@MODULES@", &kamailio_modules().display().to_string())
-            .replace("@DOMAIN@", domain)
-            .replace("@PRESENCE@", &presence_server.to_string());
-        let cfg = dir.path().join("registrar.cfg");
+            .replace("@MODULES@", &kamailio_modules().display().to_string());
+        for (name, value) in fill {
+            config = config.replace(name, value);
+        }
+        let cfg = dir.path().join(template);
         std::fs::write(&cfg, config).expect("write kamailio config");
         let log = dir.path().join("kamailio.log");
         let out = create_log(&log);

@@ -6,19 +6,29 @@
 //! connection, so a planned shutdown ends it with a reason that makes the
 //! phone subscribe again. [`Dialogs`] is the map; `Subscriptions` owns it
 //! and decides what happens to a dialog.
+//!
+//! On a store shared by instances each stored dialog names the instance
+//! that holds it (`owner`), the only one that sends NOTIFYs in it. A dialog
+//! changes hands in a transaction of the store (they take turns): a
+//! refresh that reaches another instance moves it there, and so does an
+//! instance whose heartbeat is gone (see `Subscriptions::keep_alive`); the
+//! one that held it finds the new owner in the record before its next
+//! NOTIFY and lets go.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use mailpresence_protocol::model::AccountName;
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::stored;
-use crate::hub::{Batch, Hub};
+use crate::hub::Batch;
 use crate::sip::message::{Message, uri_of};
 use crate::sip::transport::Peer;
+use crate::store::{StoreError, Time};
 
 /// How a dialog ends; the reason goes into the last NOTIFY's
 /// Subscription-State (RFC 6665 §4.1.3).
@@ -115,6 +125,51 @@ struct Stored {
     peer: SocketAddr,
     cseq: u32,
     answered: bool,
+    /// The instance that holds the dialog (empty in records of a store
+    /// written before instances shared one: whoever starts takes them).
+    #[serde(default)]
+    owner: String,
+}
+
+impl Stored {
+    fn into_dialog(self, left: Duration) -> Dialog {
+        Dialog {
+            call_id: self.call_id,
+            local_party: self.local_party,
+            remote_party: self.remote_party,
+            remote_target: self.remote_target,
+            presentity: self.presentity,
+            watcher: self.watcher,
+            peer: Peer::Udp(self.peer),
+            cseq: self.cseq,
+            expires_at: Instant::now() + left,
+            answered: self.answered,
+            // Not kept in the store: all taken-over dialogs rank alike,
+            // behind any opened or answered since.
+            heard_at: Instant::now(),
+            ending: None,
+        }
+    }
+}
+
+/// The stored dialog `id`, with its expiry, if it is live and readable.
+fn read_stored(
+    tx: &dyn crate::store::Store,
+    id: &str,
+    now: Time,
+) -> Result<Option<Stored>, StoreError> {
+    let Some(json) = tx.live_record(stored::DIALOG, id, now)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str(&json).ok())
+}
+
+fn to_json(s: &Stored) -> Result<String, StoreError> {
+    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("dialog record: {e}")))
+}
+
+fn time_left(expires_at: Time) -> Duration {
+    (expires_at - Utc::now()).to_std().unwrap_or_default()
 }
 
 /// The live dialogs by id, counted per watcher for the bounds.
@@ -176,37 +231,88 @@ impl Dialogs {
             .collect()
     }
 
-    /// The dialogs stored by an earlier run, still live.
-    pub(super) fn resume(hub: &Hub) -> Self {
-        let mut dialogs = Self::default();
-        for (id, s, left) in stored::load::<Stored>(hub, stored::DIALOG) {
-            dialogs.insert(
-                id,
-                Dialog {
-                    call_id: s.call_id,
-                    local_party: s.local_party,
-                    remote_party: s.remote_party,
-                    remote_target: s.remote_target,
-                    presentity: s.presentity,
-                    watcher: s.watcher,
-                    peer: Peer::Udp(s.peer),
-                    cseq: s.cseq,
-                    expires_at: Instant::now() + left,
-                    answered: s.answered,
-                    // Not kept across a restart: all resumed dialogs rank
-                    // alike, behind any opened or answered since.
-                    heard_at: Instant::now(),
-                    ending: None,
-                },
-            );
+    /// Takes over the stored dialogs whose instance is gone — one whose
+    /// heartbeat is not live, an earlier run of this server's — in one step
+    /// of the group, so that two instances cannot both take one. Returns the
+    /// ids taken.
+    pub(super) fn adopt_orphans(&mut self, b: &mut Batch<'_>) -> Vec<String> {
+        let me = b.instance().to_owned();
+        let mut adopted = Vec::new();
+        let result = b.step(|_, tx, now| {
+            let live: HashSet<String> = tx
+                .records(stored::INSTANCE, now)?
+                .into_iter()
+                .map(|(instance, ..)| instance)
+                .collect();
+            for (id, json, expires_at) in tx.records(stored::DIALOG, now)? {
+                let Ok(mut s) = serde_json::from_str::<Stored>(&json) else {
+                    warn!(dialog = %id, "stored SIP subscription unreadable; skipped");
+                    continue;
+                };
+                if s.owner == me || live.contains(&s.owner) {
+                    continue;
+                }
+                s.owner.clone_from(&me);
+                tx.put_record(stored::DIALOG, &id, &to_json(&s)?, expires_at)?;
+                adopted.push((id, s, expires_at));
+            }
+            Ok(None)
+        });
+        if let Err(e) = result {
+            warn!(error = %e, "stored SIP subscriptions not readable; phones renew them on their refresh");
+            return Vec::new();
         }
-        if dialogs.len() > 0 {
+        let ids: Vec<String> = adopted.iter().map(|(id, ..)| id.clone()).collect();
+        for (id, s, expires_at) in adopted {
+            self.insert(id, s.into_dialog(time_left(expires_at)));
+        }
+        if !ids.is_empty() {
             info!(
-                subscriptions = dialogs.len(),
-                "SIP subscriptions resumed from the store"
+                subscriptions = ids.len(),
+                "SIP subscriptions taken over from the store"
             );
         }
-        dialogs
+        ids
+    }
+
+    /// Takes stored dialog `id` into memory, held by another instance or
+    /// by none: a refresh for it reached this one. The caller stores it
+    /// (as this instance's, with the refresh's expiry) in the same group, so
+    /// it changes hands in one transaction. Whether there was one.
+    pub(super) fn adopt(&mut self, id: &str, b: &mut Batch<'_>) -> bool {
+        let mut found = None;
+        let result = b.step(|_, tx, now| {
+            found = read_stored(tx, id, now)?;
+            Ok(None)
+        });
+        let (Ok(_), Some(s)) = (result, found) else {
+            return false;
+        };
+        info!(dialog = %id, from = %s.owner, "SIP subscription taken over on its refresh");
+        self.insert(id.to_owned(), s.into_dialog(Duration::ZERO));
+        true
+    }
+
+    /// Whether dialog `id`, held here, was taken over by another instance
+    /// since (its record names another owner). Only stored (UDP) dialogs
+    /// can be.
+    pub(super) fn taken_elsewhere(&self, id: &str, b: &mut Batch<'_>) -> bool {
+        if !self
+            .by_id
+            .get(id)
+            .is_some_and(|d| matches!(d.peer, Peer::Udp(_)))
+        {
+            return false;
+        }
+        let me = b.instance().to_owned();
+        let mut other = false;
+        let read = b.step(|_, tx, now| {
+            if let Some(s) = read_stored(tx, id, now)? {
+                other = !s.owner.is_empty() && s.owner != me;
+            }
+            Ok(None)
+        });
+        read.is_ok() && other
     }
 
     /// Writes dialog `id` to the store with the group, when it can outlive a
@@ -231,6 +337,7 @@ impl Dialogs {
             peer,
             cseq: d.cseq,
             answered: d.answered,
+            owner: b.instance().to_owned(),
         };
         let left = d.expires_at.saturating_duration_since(Instant::now());
         stored::put(b, stored::DIALOG, id, &record, left);

@@ -37,6 +37,8 @@ mod reply;
 mod route;
 mod stored;
 mod subscribe;
+#[cfg(test)]
+mod takeover_tests;
 mod transaction;
 mod trust;
 
@@ -261,6 +263,7 @@ impl Agent {
         self.transactions
             .retransmit(now, &mut self.out, |id| subscriptions.watcher_answered(id));
         let (subscriptions, mut out) = self.subscriptions();
+        subscriptions.keep_alive(now, b, &mut out);
         subscriptions.expire(now, b, &mut out);
         self.publications.expire(now, &self.hub.directory(), b);
         self.registrar.expire(now, b);

@@ -18,6 +18,9 @@ use crate::store::StoreError;
 pub(super) const DIALOG: &str = "dialog";
 pub(super) const PUBLICATION: &str = "publication";
 pub(super) const BINDING: &str = "binding";
+/// An instance's heartbeat on a shared store: its key is the instance, and
+/// while it is live the instance holds its dialogs (see `dialogs`).
+pub(super) const INSTANCE: &str = "instance";
 
 /// Stores `record` as `kind`/`key` for `lasts` more, with the group.
 pub(super) fn put<T: Serialize>(

@@ -19,6 +19,8 @@ use mailpresence_protocol::model::{AccountName, PresenceFields};
 use mailpresence_protocol::summary::Lang;
 use tracing::{info, warn};
 
+mod takeover;
+
 use super::dialogs::{Dialog, Dialogs, Ending};
 use super::notify::{self, Advertised};
 use super::random_token;
@@ -58,19 +60,35 @@ pub(super) struct Subscriptions {
     /// Dialogs opened by the group being stored: forgotten if its commit
     /// fails, since their SUBSCRIBEs are then answered 500.
     made: Vec<String>,
+    /// The store is shared with other instances (PostgreSQL): this one
+    /// beats its heartbeat, takes over the dialogs of one whose heartbeat
+    /// stopped, and lets go of those another took over.
+    shared: bool,
+    last_beat: Option<Instant>,
+    /// The instances whose heartbeat was live at the last beat.
+    live: HashSet<String>,
 }
 
 impl Subscriptions {
-    /// The subscriptions stored by an earlier run, still live.
+    /// The subscriptions stored by an earlier run, or by an instance on the
+    /// shared store whose heartbeat stopped, still live: this instance takes
+    /// them over.
     pub(super) fn resume(hub: &Hub, config: &SipConfig, here: Advertised, lang: Lang) -> Self {
+        let mut dialogs = Dialogs::default();
+        if let Err(e) = hub.steps(|b| dialogs.adopt_orphans(b)) {
+            warn!(error = %e, "stored SIP subscriptions not taken over; phones renew them on their refresh");
+        }
         Self {
-            dialogs: Dialogs::resume(hub),
+            dialogs,
             here,
             lang,
             max_dialogs: config.max_dialogs,
             max_per_watcher: config.max_dialogs_per_watcher,
             notify_timeout: Duration::from_secs(config.notify_timeout_secs),
             made: Vec::new(),
+            shared: hub.store().is_shared(),
+            last_beat: None,
+            live: HashSet::new(),
         }
     }
 
@@ -207,12 +225,18 @@ impl Subscriptions {
         b: &mut Batch<'_>,
         out: &mut Outgoing<'_>,
     ) -> Handled {
+        // A dialog another instance held (it died, or the refresh came
+        // this way): this one takes it over with the refresh.
+        let adopted = !self.dialogs.contains(id) && self.dialogs.adopt(id, b);
         let dialog = self
             .dialogs
             .get_mut(id)
             .ok_or_else(|| Reply::new(481, "Subscription Does Not Exist"))?;
         if dialog.watcher != watcher.account {
             warn!(watcher = %dialog.watcher, from = %watcher.account, peer = %peer.addr(), "SUBSCRIBE in someone else's dialog refused");
+            if adopted {
+                self.dialogs.remove(id);
+            }
             return Err(Reply::new(403, "Forbidden").because("not this dialog's watcher"));
         }
         if dialog.peer != *peer {
@@ -271,6 +295,9 @@ impl Subscriptions {
             end_request(id, b);
             return;
         }
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         self.send_notify(id, Some(&delivery.notify.presence), b, out);
     }
 
@@ -319,6 +346,9 @@ impl Subscriptions {
         b: &mut Batch<'_>,
         out: &mut Outgoing<'_>,
     ) {
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         if (200..300).contains(&code) {
             let Some(dialog) = self.dialogs.get_mut(id) else {
                 return;
@@ -381,6 +411,9 @@ impl Subscriptions {
     /// (`terminated`, for `why`) carries the state now. The dialog goes when
     /// that is answered.
     fn end_dialog(&mut self, id: &str, why: Ending, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         let Some(d) = self.dialogs.get_mut(id) else {
             return;
         };
@@ -417,6 +450,9 @@ impl Subscriptions {
     }
 
     fn drop_watcher(&mut self, id: &str, b: &mut Batch<'_>, out: &mut Outgoing<'_>) {
+        if self.let_go_if_taken(id, b, out) {
+            return;
+        }
         self.forget_dialog(id, b, out);
         end_request(id, b);
     }
@@ -432,6 +468,12 @@ impl Subscriptions {
         let gone: HashSet<&String> = ids.clone().into_iter().collect();
         out.transactions.forget_dialogs(&gone);
         for id in ids {
+            // One another instance took over is its own again (its record
+            // and request stay); the check reads the store only when shared.
+            if self.shared && self.dialogs.taken_elsewhere(id, b) {
+                self.dialogs.remove(id);
+                continue;
+            }
             self.dialogs.remove(id);
             Dialogs::forget_stored(id, b);
             end_request(id, b);
