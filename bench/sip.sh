@@ -19,6 +19,8 @@
 #          over TLS to the server's TLS port (one connection; SIPTLS_SOCKETS=N
 #          for N); the fan-out watchers hold one TLS connection each
 # SIP_RATES="500 1000" limits the offered rates (a quick check, not a figure);
+# SIP_FANOUT_ONLY=N skips the rates: N fan-outs in a row on one server each
+# (the dialogs of the earlier ones' watchers stay, dead, as after real phones);
 # SIP_KEEP=1 keeps the logs (SIPp's, the servers', stunnel's) for a look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -302,6 +304,22 @@ server_pid() { echo "${ours_pid:-$kam_pid}"; }
 server_log() { [ "$1" = ours ] && echo "$work/ours.log" || echo "$work/kam.log"; }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+if [ -n "${SIP_FANOUT_ONLY:-}" ]; then
+  [ "$mode" = tls ] && fail "SIP_FANOUT_ONLY is for plain and auth"
+  runs=$SIP_FANOUT_ONLY
+  echo "| one PUBLISH → 1,000 watchers, $runs fan-outs in a row on one server ($mode): ms to the last NOTIFY | each run |"
+  echo "|---|---|"
+  for who in ours Kamailio; do
+    [ "$who" = ours ] && { start_ours; port=$ours_port; } || { start_kamailio; port=$kam_port; }
+    seed "$port" "${sipp_args[@]}" "${publish_args[@]}"
+    fan=$(fanout "$port" "$port")
+    alive "$who" "$(server_pid)" "$(server_log "$who")"
+    stop_all
+    echo "| $who | ${fan//;/; } |"
+  done
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  exit 0
+fi
 ours="" Kamailio=""
 if [ "$mode" = tls ]; then
   measure ours "$ours_tunnel" "$ours_tls" "$ours_port"
