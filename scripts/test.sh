@@ -17,6 +17,16 @@ step() {
   printf '\n== %s (at %dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60))
 }
 
+# A clean run writes about 8 GB of build (7.4 GB measured at 2026-12-07)
+# and a few GB of chroots and packages; a full disk shows up later as a
+# linker's bus error, so say it plainly up front.
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+mkdir -p "$target_dir"
+free_gb=$(df -P --block-size=1G "$target_dir" | awk 'NR==2 {print $4}')
+if (( free_gb < 15 )); then
+  echo "test: only ${free_gb} GB free under $target_dir; a clean run needs about 15 GB" >&2
+fi
+
 # What only downloads and unpacks goes on in the background: first the Debian
 # packages (Dovecot, Postfix, SIPp, slapd, PostgreSQL, debootstrap, …), while format and the
 # workspace's lints run, which need none of them; then the package test's
