@@ -15,9 +15,25 @@ use mailpresence_server::directory::Directory;
 use mailpresence_server::engine::Engine;
 use mailpresence_server::hub::Hub;
 use mailpresence_server::sip::{agent::Agent, transport};
-use mailpresence_server::store::SqliteStore;
+use mailpresence_server::store::{Database, PgStore, PostgresSettings, SqliteStore};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
+
+/// Stores of `n` instances on one fresh schema of the test PostgreSQL
+/// (MAILPRESENCE_POSTGRES_URL; scripts/test.sh starts one).
+pub fn shared_postgres(n: usize) -> Vec<PgStore> {
+    let url = std::env::var("MAILPRESENCE_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "MAILPRESENCE_POSTGRES_URL is not set: two instances share a PostgreSQL. Start one \
+             with\n  eval \"$(scripts/postgres-server.sh start /tmp/mailpresence-postgres)\""
+        )
+    });
+    let mut settings = PostgresSettings::new(url);
+    settings.schema = Some(format!("sip_{:016x}", rand::random::<u64>()));
+    (0..n)
+        .map(|_| PgStore::open(settings.clone()).unwrap())
+        .collect()
+}
 
 /// How long any answer may take before the test gives up (not a speed check).
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -31,6 +47,13 @@ pub struct Server {
 
 pub async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("presence.db")).unwrap();
+    server_on(store, dir).await
+}
+
+/// The same agent on `store` (PostgreSQL, for two instances on one), its
+/// files in `dir`.
+pub async fn server_on(store: impl Into<Database>, dir: tempfile::TempDir) -> Server {
     let people: Vec<_> = ["alice", "bob", "carol"].map(person).into();
     let rules = [Rule {
         watchers: vec!["*".into()],
@@ -42,7 +65,6 @@ pub async fn server() -> Server {
         PresencePolicy::default(),
         "presence@example.test",
     );
-    let store = SqliteStore::open(&dir.path().join("presence.db")).unwrap();
     let hub: Arc<Hub> = Hub::new(store, engine, "presence@example.test".into());
     let config: SipConfig = toml::from_str(
         r#"listen = "127.0.0.1:0"

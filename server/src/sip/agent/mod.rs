@@ -263,8 +263,11 @@ impl Agent {
         self.transactions
             .retransmit(now, &mut self.out, |id| subscriptions.watcher_answered(id));
         let (subscriptions, mut out) = self.subscriptions();
-        subscriptions.keep_alive(now, b, &mut out);
+        let another_stopped = subscriptions.keep_alive(now, b, &mut out);
         subscriptions.expire(now, b, &mut out);
+        if another_stopped {
+            self.publications.adopt_orphans(b);
+        }
         self.publications.expire(now, &self.hub.directory(), b);
         self.registrar.expire(now, b);
     }

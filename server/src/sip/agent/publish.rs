@@ -10,7 +10,9 @@
 //! and the ones the group being stored made. The router has checked the
 //! request's event, its presentity, that the publisher is that person, and
 //! their trust (digest) before a PUBLISH comes here; presence itself goes to
-//! the engine, in the group's transaction.
+//! the engine, in the group's transaction. On a store shared by instances
+//! each stored publication names the instance that holds it, as a dialog
+//! does (see `takeover`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,6 +22,8 @@ use mailpresence_protocol::model::{AccountName, Activity, ActivityToken, Contact
 use mailpresence_protocol::pidf;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
+
+mod takeover;
 
 use super::reply::{Handled, Reply};
 use super::{PIDF, keys_where, random_token, stored};
@@ -35,6 +39,22 @@ struct Stored {
     account: AccountName,
     fields: PresenceFields,
     changed_at: DateTime<Utc>,
+    /// The instance that holds it (empty in records written before
+    /// instances shared a store: whoever starts takes them).
+    #[serde(default)]
+    owner: String,
+}
+
+impl Stored {
+    fn into_publication(self, left: Duration) -> Publication {
+        let ago = (Utc::now() - self.changed_at).to_std().unwrap_or_default();
+        Publication {
+            account: self.account,
+            expires_at: Instant::now() + left,
+            fields: self.fields,
+            changed_at: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+        }
+    }
 }
 
 /// One phone's presence publication.
@@ -60,25 +80,23 @@ pub(super) struct Publications {
     /// Entity-tags made by the group being stored: forgotten if its commit
     /// fails, since their PUBLISHes are then answered 500.
     made: Vec<String>,
+    /// The store is shared with other instances (PostgreSQL): publications
+    /// change hands between them (see `takeover`).
+    shared: bool,
 }
 
 impl Publications {
-    /// The publications stored by an earlier run, still live.
+    /// The publications stored by an earlier run, or by an instance on the
+    /// shared store whose heartbeat stopped, still live: this instance takes
+    /// them over.
     pub(super) fn resume(hub: &Hub, max_per_person: usize) -> Self {
-        let now = Utc::now();
         let mut publications = Self {
             max_per_person,
+            shared: hub.store().is_shared(),
             ..Self::default()
         };
-        for (etag, s, left) in stored::load::<Stored>(hub, stored::PUBLICATION) {
-            let ago = (now - s.changed_at).to_std().unwrap_or_default();
-            let publication = Publication {
-                account: s.account,
-                expires_at: Instant::now() + left,
-                fields: s.fields,
-                changed_at: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
-            };
-            publications.insert(etag, publication);
+        if let Err(e) = hub.steps(|b| publications.adopt_orphans(b)) {
+            warn!(error = %e, "stored SIP publications not taken over; phones publish again on their refresh");
         }
         publications
     }
@@ -153,6 +171,9 @@ impl Publications {
     ) -> Handled {
         let fields = body_fields(req, person).map_err(|r| r.with("Accept", PIDF))?;
         let if_match = req.header("SIP-If-Match").map(str::trim).map(str::to_owned);
+        if let Some(etag) = &if_match {
+            self.follow_store(etag, b);
+        }
         if let Some(etag) = &if_match
             && self.get(etag).is_none_or(|p| p.account != person.account)
         {
@@ -208,9 +229,12 @@ impl Publications {
 
     /// Publications whose time is up go (the phone did not refresh); each
     /// person's presence is composed again from what is left.
+    /// On a shared store, a person whose device publishes through another
+    /// instance now keeps that presence.
     pub(super) fn expire(&mut self, now: Instant, dir: &Directory, b: &mut Batch<'_>) {
         for etag in self.etags_where(|p| p.expires_at <= now) {
             if let Some(p) = self.unpublish(&etag, b)
+                && !self.published_elsewhere(&p.account, b)
                 && let Some(person) = dir.person(&p.account).cloned()
             {
                 info!(account = %p.account, "publication expired");
@@ -311,6 +335,7 @@ fn store_publication(etag: &str, p: &Publication, b: &mut Batch<'_>) {
         account: p.account.clone(),
         fields: p.fields.clone(),
         changed_at: Utc::now() - ago,
+        owner: b.instance().to_owned(),
     };
     let left = p.expires_at.saturating_duration_since(Instant::now());
     stored::put(b, stored::PUBLICATION, etag, &record, left);

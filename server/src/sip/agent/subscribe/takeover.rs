@@ -20,18 +20,20 @@ impl Subscriptions {
     /// On a shared store, once a second: this instance's heartbeat, and when
     /// another instance's stopped since the last beat, its dialogs taken over
     /// (each told the state now, which it may have missed meanwhile).
+    /// Returns whether another instance's heartbeat stopped, so that its
+    /// other SIP state (publications) is taken over too.
     pub(in crate::sip::agent) fn keep_alive(
         &mut self,
         now: Instant,
         b: &mut Batch<'_>,
         out: &mut Outgoing<'_>,
-    ) {
+    ) -> bool {
         if !self.shared
             || self
                 .last_beat
                 .is_some_and(|at| now.duration_since(at) < HEARTBEAT_EVERY)
         {
-            return;
+            return false;
         }
         self.last_beat = Some(now);
         let me = b.instance().to_owned();
@@ -48,12 +50,12 @@ impl Subscriptions {
         });
         if let Err(e) = beat {
             warn!(error = %e, "heartbeat not stored");
-            return;
+            return false;
         }
         let stopped: Vec<&String> = self.live.iter().filter(|i| !live.contains(*i)).collect();
         if stopped.is_empty() {
             self.live = live;
-            return;
+            return false;
         }
         info!(instances = ?stopped, "another instance's heartbeat stopped; taking over its SIP subscriptions");
         self.live = live;
@@ -65,6 +67,7 @@ impl Subscriptions {
             let fields = view(&watcher, &presentity, b);
             self.send_notify(&id, fields.as_ref(), b, out);
         }
+        true
     }
 
     /// Whether dialog `id` was taken over by another instance (on its
