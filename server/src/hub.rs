@@ -16,6 +16,7 @@ use crate::directory::Directory;
 use crate::engine::{Delivery, Engine, Step};
 use crate::feed::Feed;
 use crate::mail::queue_deliveries;
+use crate::memos::MemoBoard;
 use crate::metrics::Metrics;
 use crate::store::{Database, DatabaseBatch, Medium, PresenceRecord, Store, StoreError, Time};
 
@@ -45,6 +46,8 @@ pub struct Hub {
     /// This process among the instances on a shared store: its own
     /// announcements come back to it and are skipped.
     pub instance: String,
+    /// The 伝言メモ on the board's rows (a copy of the store's).
+    pub memos: MemoBoard,
 }
 
 /// A committed step and how many mails it queued. Inside a [`Batch`] it is
@@ -67,6 +70,7 @@ impl Hub {
             metrics: Metrics::default(),
             signing_key: std::sync::OnceLock::new(),
             instance: format!("{:016x}", rand::random::<u64>()),
+            memos: MemoBoard::default(),
         })
     }
 

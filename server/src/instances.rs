@@ -52,15 +52,22 @@ pub async fn follow(
             continue;
         };
         let engine = hub.engine();
-        let (record, sip) = hub.store().transaction(|tx| {
+        let mut store = hub.store();
+        let (record, sip) = store.transaction(|tx| {
+            let now = chrono::Utc::now();
             let record = tx.presence(&account)?;
-            let sip = sip_views(&engine, tx, &account, chrono::Utc::now())?;
+            // Memos hang beside the row: one left or cleared on the other
+            // instance's board is announced the same way.
+            hub.memos.reload(tx, &account, now)?;
+            let sip = sip_views(&engine, tx, &account, now)?;
             Ok::<_, StoreError>((record, sip))
         })?;
-        match record {
-            Some(record) => hub.feed.push(record),
-            None => debug!(%account, "change feed: presence gone since (forgotten)"),
+        if record.is_none() {
+            debug!(%account, "change feed: no presence (forgotten, or only memos)");
         }
+        // Under the store's lock, as after a commit here: rows in order.
+        hub.feed.push_person(account, record);
+        drop(store);
         hub.hand_to_sip(&sip);
     }
 }
@@ -231,6 +238,59 @@ mod tests {
             delivery.notify.presence.activity,
             Activity::token(ActivityToken::Busy)
         );
+        following.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_memo_left_on_one_instances_board_shows_on_the_others_row() {
+        use crate::memos::MemoBoard;
+        use mailpresence_protocol::memo::Memo;
+
+        let settings = fresh_postgres_settings();
+        let (one, other) = (instance(&settings), instance(&settings));
+        let (_stop, shutdown) = watch::channel(false);
+        let (mut board, _) = other.feed.subscribe(None);
+        let following = tokio::spawn(follow(
+            other.clone(),
+            settings,
+            Loops::new(other.clone()),
+            shutdown,
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // sato leaves a memo for tanaka (who never published) on the first
+        // instance's board, as its handler does: stored and announced.
+        let (tanaka, sato) = ("tanaka".parse().unwrap(), "sato".parse().unwrap());
+        let now = chrono::Utc::now();
+        let memo = Memo {
+            recipient: "tanaka".parse().unwrap(),
+            id: "m1".into(),
+            taken_by: "佐藤".into(),
+            taken_at: now.fixed_offset(),
+            caller: "山田商事 山田様".into(),
+            callback: None,
+            message: Some("折り返しお願いします".into()),
+        };
+        {
+            let mut store = one.store();
+            let mut batch = store.batch().unwrap();
+            batch
+                .step(|tx| MemoBoard::leave(tx, memo, &sato, now))
+                .unwrap();
+            batch.announce(&one.instance, &["tanaka"]).unwrap();
+            batch.commit().unwrap();
+        }
+        let change = tokio::time::timeout(Duration::from_secs(5), board.recv())
+            .await
+            .expect("the other instance's board was told")
+            .unwrap();
+        assert_eq!(change.account.as_str(), "tanaka");
+        assert!(
+            change.record.is_none(),
+            "tanaka has no presence, only a memo"
+        );
+        let row = other.memos.row(&tanaka, &tanaka, chrono::Utc::now());
+        assert_eq!(row.count, 1, "the memo is on the other's row");
+        assert_eq!(row.items[0].caller, "山田商事 山田様");
         following.abort();
     }
 }

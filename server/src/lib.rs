@@ -35,6 +35,7 @@ pub mod hex;
 pub mod hub;
 pub mod instances;
 pub mod mail;
+pub mod memos;
 pub mod metrics;
 pub mod service;
 pub mod signing;

@@ -95,7 +95,12 @@ impl MemoBoard {
 
     /// Reads `person`'s memos from the store again (another instance may
     /// have left or cleared one).
-    pub fn reload(&self, tx: &dyn Store, person: &AccountName, now: Time) -> Result<(), StoreError> {
+    pub fn reload(
+        &self,
+        tx: &dyn Store,
+        person: &AccountName,
+        now: Time,
+    ) -> Result<(), StoreError> {
         self.settle(person, of(live(tx, now)?, person));
         Ok(())
     }

@@ -17,12 +17,12 @@ use mailpresence_protocol::memo::Memo;
 use mailpresence_protocol::model::AccountName;
 use serde::Deserialize;
 
-use super::memos::{LeaveError, MemoBoard, StoredMemo};
 use super::session::{self, Refused};
 use super::state::Web;
 use crate::directory::Access;
 use crate::hex::to_hex;
-use crate::store::PresenceRecord;
+use crate::memos::{LeaveError, MemoBoard, StoredMemo};
+use crate::store::{Database, PresenceRecord, Store, StoreError};
 
 /// A memo as the board's form sends it.
 #[derive(Debug, Deserialize)]
@@ -99,21 +99,26 @@ pub async fn leave(
             let now = Utc::now();
             let hub = &web.hub;
             let mut store = hub.store();
-            let done = store.transaction(|tx| -> Result<_, LeaveError> {
-                let memos = MemoBoard::leave(tx, memo.clone(), &viewer.account, now)?;
-                let mailed = match &mail_to {
-                    Some(to) => crate::mail::memo::queue_memo(
-                        tx,
-                        &memo,
-                        to,
-                        &hub.address,
-                        hub.signing_key(),
-                        now,
-                    )?,
-                    None => false,
-                };
-                Ok((memos, tx.presence(&memo.recipient)?, mailed))
-            });
+            let done = announced(
+                &mut store,
+                &hub.instance,
+                &memo.recipient,
+                |tx| -> Result<_, LeaveError> {
+                    let memos = MemoBoard::leave(tx, memo.clone(), &viewer.account, now)?;
+                    let mailed = match &mail_to {
+                        Some(to) => crate::mail::memo::queue_memo(
+                            tx,
+                            &memo,
+                            to,
+                            &hub.address,
+                            hub.signing_key(),
+                            now,
+                        )?,
+                        None => false,
+                    };
+                    Ok((memos, tx.presence(&memo.recipient)?, mailed))
+                },
+            );
             if let Ok((memos, record, _)) = &done {
                 settle(web, &memo.recipient, memos.clone(), record.clone());
             }
@@ -158,12 +163,12 @@ pub async fn clear(
         .blocking(move |web| {
             let now = Utc::now();
             let mut store = web.hub.store();
-            let done = store.transaction(|tx| {
+            let done = announced(&mut store, &web.hub.instance, &person, |tx| {
                 let Some(memos) = MemoBoard::clear(tx, &viewer.account, &person, &which.id, now)?
                 else {
                     return Ok(None);
                 };
-                Ok::<_, crate::store::StoreError>(Some((memos, tx.presence(&person)?)))
+                Ok::<_, StoreError>(Some((memos, tx.presence(&person)?)))
             });
             if let Ok(Some((memos, record))) = &done {
                 settle(web, &person, memos.clone(), record.clone());
@@ -182,9 +187,24 @@ pub async fn clear(
     }
 }
 
+/// Runs `f` in one transaction which, on a store shared by instances, tells
+/// the others that `person`'s row changed: they read its memos again.
+fn announced<T, E: From<StoreError>>(
+    store: &mut Database,
+    instance: &str,
+    person: &AccountName,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut batch = store.batch()?;
+    let value = batch.step(f)?;
+    batch.announce(instance, &[person.as_str()])?;
+    batch.commit()?;
+    Ok(value)
+}
+
 /// After the commit, under the store's lock (so rows change in commit
 /// order): the memos in memory, and the row on every open board.
 fn settle(web: &Web, person: &AccountName, memos: Vec<StoredMemo>, record: Option<PresenceRecord>) {
-    web.memos.settle(person, memos);
+    web.hub.memos.settle(person, memos);
     web.hub.feed.push_person(person.clone(), record);
 }

@@ -40,7 +40,6 @@ mod limits;
 mod listen;
 mod map;
 mod memo;
-mod memos;
 mod office;
 mod office_clock;
 mod pages;

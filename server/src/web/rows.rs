@@ -63,7 +63,7 @@ pub struct Row {
     /// 内線, mobile and mail, with the links that call or write.
     pub contact: super::contact::ContactView,
     /// 伝言メモ waiting for the person, as far as the viewer may read them.
-    pub memos: super::memos::RowMemos,
+    pub memos: crate::memos::RowMemos,
 }
 
 /// The version of a stored record as [`Row::version`] shows it.
@@ -124,7 +124,7 @@ pub fn row(
             .or_else(|| record.map(|r| r.received_at.with_timezone(&Local).to_rfc3339())),
         version: record.map(version_of),
         contact: super::contact::of(person, &web.config.extension_uri),
-        memos: web.memos.row(viewer, &person.account, now),
+        memos: web.hub.memos.row(viewer, &person.account, now),
     })
 }
 

@@ -13,7 +13,6 @@ use tokio::sync::broadcast;
 
 use super::limits::SignInLimits;
 use super::map::{BoardMap, MapError};
-use super::memos::MemoBoard;
 use crate::config::WebConfig;
 use crate::hub::Hub;
 
@@ -58,8 +57,6 @@ pub struct Web {
     pub(super) session_recheck: Duration,
     /// The whole configuration, for the Phones page's enrolment codes.
     pub(super) enrolment: std::sync::OnceLock<Arc<crate::config::Config>>,
-    /// The 伝言メモ waiting on the rows (a copy of the store's).
-    pub(super) memos: MemoBoard,
 }
 
 impl Web {
@@ -81,11 +78,9 @@ impl Web {
             config.link_requests_per_ip_hour,
             Duration::from_secs(u64::from(config.link_mail_minutes) * 60),
         );
-        let memos = hub
-            .store()
-            .transaction(|tx| MemoBoard::load(tx, chrono::Utc::now()))?;
+        hub.store()
+            .transaction(|tx| hub.memos.load(tx, chrono::Utc::now()))?;
         Ok(Arc::new(Self {
-            memos,
             sign_in,
             signed_out: broadcast::channel(SIGN_OUTS_QUEUED).0,
             session_recheck: recheck,
