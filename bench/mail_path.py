@@ -10,8 +10,15 @@
    (`mailpresence watch`): ms.
 
     bench/mail_path.py TARGET_DIR [N] [ROUNDS]
+
+MAILPRESENCE_BENCH_PROFILE=DIR: the throughput step only, and where its time
+goes: the CPU seconds of each process (the server, Dovecot's, Postfix's,
+OpenDKIM, this script's status polls) over the step, and a `perf record`
+(cpu-clock samples, as the machine has no hardware counters) of the server
+written to DIR with its report. Build the server with symbols for the report:
+CARGO_PROFILE_RELEASE_STRIP=none cargo build --release -p mailpresence-server.
 """
-import imaplib, json, os, re, smtplib, socket, statistics, subprocess, sys, tempfile, time
+import imaplib, json, os, re, smtplib, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 BIN = sys.argv[1]
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
@@ -36,10 +43,12 @@ def free_port():
     return p
 
 
-def server_config(work, sip_port, publishers):
+def server_config(work, sip_port, publishers, metrics_port=None):
     path = os.path.join(work, "server.toml")
     with open(path, "w") as f:
         f.write('[server]\naddress = "%s"\nstorage = "%s/p.db"\n' % (PRESENCE, work))
+        if metrics_port:
+            f.write('[metrics]\nlisten = "127.0.0.1:%d"\n' % metrics_port)
         f.write('[imap]\nhost = "127.0.0.1"\nport = %d\ntls = "none"\nuser = "%s"\npassword = "secret"\n' % (IMAP, PRESENCE))
         # Notify mails go through submission, where they are signed: the phone
         # believes only what the mail system proved.
@@ -73,6 +82,18 @@ def status(cfg):
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
+def handled_per_metrics(port):
+    """Presence mails this run of the server handled, from its /metrics (an
+    HTTP request: far cheaper than a `--status` process every 10 ms, which
+    took a quarter of the machine's busy time in the profile)."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("mailpresence_mails_total")))
+
+
 def pct(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
@@ -84,10 +105,57 @@ def start_server(cfg, work):
     return proc
 
 
+PROFILE = E.get("MAILPRESENCE_BENCH_PROFILE")
+
+
+def cpu_by_program():
+    """CPU seconds each program has used, its reaped children included
+    (Dovecot's and Postfix's masters reap their short-lived workers, this
+    script reaps its status polls)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5).
+        used = sum(int(x) for x in fields[11:15]) / tick
+        seconds[pid] = (name, used)
+    return seconds
+
+
+def machine_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)  # busy (not idle, not iowait), all
+
+
+def report_cpu(before, after, busy0, busy1, elapsed):
+    by_name = {}
+    for pid, (name, used) in after.items():
+        # A process that started during the step counts from zero. By pid:
+        # a kernel worker's name changes with the work it does.
+        name = name.split("/")[0] if name.startswith("kworker") else name
+        by_name[name] = by_name.get(name, 0) + used - before.get(pid, ("", 0))[1]
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = (busy1[0] - busy0[0]) / tick
+    total = (busy1[1] - busy0[1]) / tick
+    print("profile: %.2f s wall; both cores busy %.2f of %.2f CPU-seconds (%.0f %%)" % (elapsed, busy, total, 100 * busy / max(total, 1e-9)))
+    for name, used in sorted(by_name.items(), key=lambda x: -x[1]):
+        if used >= 0.01:
+            print("profile:   %-20s %6.2f CPU-s (%4.1f %% of the busy time)" % (name, used, 100 * used / max(busy, 1e-9)))
+
+
 def throughput(work):
     publishers = ["u%d" % i for i in range(100)]
-    sip_port = free_port()
-    cfg = server_config(work, sip_port, publishers)
+    sip_port, metrics_port = free_port(), free_port()
+    cfg = server_config(work, sip_port, publishers, metrics_port)
     # A watch for every publisher, so each Publish queues a Notify too.
     imap = imaplib.IMAP4("127.0.0.1", IMAP)
     imap.login(PRESENCE, "secret")
@@ -100,15 +168,33 @@ def throughput(work):
         msg = re.sub(r"Message-ID: <[^>]+>", "Message-ID: <bench%d.%s@%s>" % (i, TAG, D), msg)
         imap.append("INBOX", None, None, msg.encode())
     imap.logout()
+    if PROFILE:
+        before, busy0 = cpu_by_program(), machine_busy()
     t0 = time.time()
     proc = start_server(cfg, work)
-    while status(cfg).get("mails_handled", 0) < N + 1 and time.time() - t0 < 300:
-        # Fine polling: the whole batch takes well under a second.
+    perf = None
+    if PROFILE:
+        os.makedirs(PROFILE, exist_ok=True)
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-p", str(proc.pid), "-o", os.path.join(PROFILE, "intake.perf")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while handled_per_metrics(metrics_port) < N + 1 and time.time() - t0 < 300:
+        # Fine polling: the whole batch takes a few seconds.
         time.sleep(0.01)
     elapsed = time.time() - t0
+    if PROFILE:
+        after, busy1 = cpu_by_program(), machine_busy()
     handled = status(cfg).get("mails_handled", 0)
+    if perf:
+        perf.send_signal(2)
+        perf.wait()
     proc.terminate()
     proc.wait()
+    if PROFILE:
+        report_cpu(before, after, busy0, busy1, elapsed)
+        with open(os.path.join(PROFILE, "intake.report"), "w") as f:
+            subprocess.run(["perf", "report", "--stdio", "--no-children", "-g", "none", "--percent-limit", "0.5", "--sort", "dso,sym", "-i", os.path.join(PROFILE, "intake.perf")],
+                           stdout=f, stderr=subprocess.DEVNULL)
+        print("profile: perf report of the server in %s/intake.report" % PROFILE)
     return handled, elapsed
 
 
@@ -193,6 +279,8 @@ def main():
     work = tempfile.mkdtemp(prefix="mailpresence-bench-")
     handled, elapsed = throughput(work)
     print("throughput: %d presence mails handled in %.2f s = %.0f mails/s" % (handled, elapsed, handled / elapsed))
+    if PROFILE:
+        return
     f2d, d2f = latencies(work)
     for name, v in (("field Publish mail -> desk NOTIFY", f2d), ("desk PUBLISH -> Notify mail seen in IDLE", d2f)):
         print("latency %s: p50 %.0f ms, p99 %.0f ms, min %.0f, max %.0f (%d rounds)" % (name, statistics.median(v), pct(v, 99), min(v), max(v), len(v)))

@@ -1,16 +1,14 @@
 //! Two presence servers on one PostgreSQL database (README "Two instances"):
 //! one takes mail in (it holds the intake lock), the other waits; the holder
 //! is killed with SIGKILL in a burst of 500 Publish mails and the other takes
-//! over. Every mail is applied once, the takeover time is printed, and no
-//! Notify mail goes out twice.
+//! over. Every mail is applied once, the takeover times are printed, no
+//! Notify mail goes out twice, and desk phones subscribed through Kamailio's
+//! dispatcher (to the killed one) and through the survivor go on hearing.
 //!
 //! Needs MAILPRESENCE_POSTGRES_URL (scripts/test.sh starts a throwaway
 //! PostgreSQL; by hand: `eval "$(scripts/postgres-server.sh start DIR)"`).
-//! A desk phone (SIPp) subscribed through the instance that does not take
-//! mail in hears a field worker's mail publish handled by the other; and
-//! when the intake holder is killed, desk phones subscribed through
-//! Kamailio's dispatcher (to the killed one) and through the survivor go on
-//! hearing field workers' mail publishes, and their refreshes are answered.
+//! And a desk phone (SIPp) subscribed through the instance that does not
+//! take mail in hears a field worker's mail publish handled by the other.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -121,32 +119,26 @@ async fn burst(world: &World, publishers: &[&str]) {
 async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_nothing_is_doubled() {
     let publishers = ["p1", "p2", "p3", "p4", "p5"];
     let mut accounts: Vec<&str> = publishers.to_vec();
-    accounts.push("watcher");
-    let mut world = World::new(&accounts);
+    accounts.extend(["watcher", "sato:desk", "suzuki:desk"]);
+    let mut world = World::new(&accounts).with_sip();
     on_postgres(&mut world);
-    // Both instances run on the same file: the same database, the same
-    // signing key (in the storage folder), no ports of their own.
-    let first = world.start_server();
-    let second = ServerProcess::start(&world.config_path(), &world.dir.path().join("second.log"));
-    second.wait_until_running();
+    // Both instances run on the same database with the same signing key (in
+    // the storage folder), each on a SIP port of its own; the first takes
+    // mail in, the second waits.
+    let mut holder = world.start_server();
     assert!(
-        wait_until(Duration::from_secs(10), || async {
-            first.log_text().contains(TAKES_MAIL) || second.log_text().contains(TAKES_MAIL)
-        })
-        .await,
-        "one instance takes mail in:\n{}\n{}",
-        first.log_text(),
-        second.log_text()
+        holder
+            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
+            .await,
+        "{}",
+        holder.log_text()
     );
-    let (mut holder, other) = if first.log_text().contains(TAKES_MAIL) {
-        (first, second)
-    } else {
-        (second, first)
-    };
-    assert!(
-        !other.log_text().contains(TAKES_MAIL),
-        "only one instance takes mail in at a time"
-    );
+    let (survivor, survivor_port) = second_instance(&world);
+    let survivor_addr = std::net::SocketAddr::from(([127, 0, 0, 1], survivor_port));
+    // Kamailio's dispatcher sends to the holder first, to the survivor when
+    // the holder does not answer.
+    let dispatcher =
+        Registrar::dispatching(&world.servers.domain, &[world.sip_addr(), survivor_addr]);
 
     world
         .send_presence(
@@ -158,7 +150,7 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
         world
             .send_presence(
                 &world.mail_of(who),
-                &publish(who, presence(&world, who, "start", 0)),
+                &publish(who, presence(&world, who, "before", 0)),
             )
             .await;
     }
@@ -170,6 +162,20 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
         .await,
         "{}",
         world.status()
+    );
+    // Two desk phones watch p1: sato's through Kamailio (to the holder),
+    // suzuki's through the survivor.
+    let scenario = "watch_through_failover.xml";
+    let through_kamailio = world.sipp_at(dispatcher.addr, scenario, "p1", "sato", &[]);
+    let through_survivor = world.sipp_at(survivor_addr, scenario, "p1", "suzuki", &[]);
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            world.status()["open_watches"] == 2
+        })
+        .await,
+        "{}\n{}",
+        world.status(),
+        dispatcher.describe()
     );
 
     // 500 Publish mails arrive; the holder is killed while they do, with
@@ -184,20 +190,30 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
         holder.kill9();
         let killed = Instant::now();
         assert!(
-            other
+            survivor
                 .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
                 .await,
-            "the other instance took over:\n{}",
-            other.log_text()
+            "the survivor took mail in:\n{}",
+            survivor.log_text()
         );
-        (at_kill, killed.elapsed())
+        let intake = killed.elapsed();
+        assert!(
+            survivor
+                .wait_for_log(TAKES_DIALOGS, Duration::from_secs(10))
+                .await,
+            "the survivor took the holder's SIP subscriptions over:\n{}",
+            survivor.log_text()
+        );
+        (at_kill, intake, killed.elapsed())
     };
-    let ((), (at_kill, takeover)) = futures::join!(burst(&world, &publishers), kill);
+    let ((), (at_kill, intake_takeover, dialog_takeover)) =
+        futures::join!(burst(&world, &publishers), kill);
     assert!(at_kill < 506, "killed before the end ({at_kill} handled)");
     eprintln!(
         "two instances: killed the intake holder with {at_kill} of 506 mails handled; \
-         the other took over in {} ms",
-        takeover.as_millis()
+         the survivor took mail in after {} ms and the holder's SIP subscriptions after {} ms",
+        intake_takeover.as_millis(),
+        dialog_takeover.as_millis()
     );
     assert!(
         wait_until(Duration::from_secs(60), || async { handled(&world) == 506 }).await,
@@ -205,7 +221,37 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
         world.status()
     );
 
-    // Every publisher's record is their 100th publish, answered by the survivor.
+    // p1 publishes once more by mail: both desk phones hear it (each heard
+    // p1's burst on the way), and refresh; sato's refresh goes to the dead
+    // instance first, then on to the survivor.
+    world
+        .send_presence(
+            &world.mail_of("p1"),
+            &publish("p1", presence(&world, "p1", "after", 200)),
+        )
+        .await;
+    for (phone, sipp) in [
+        ("through Kamailio", through_kamailio),
+        ("through the survivor", through_survivor),
+    ] {
+        let (ok, err) = sipp_passed(sipp).await;
+        assert!(
+            ok,
+            "SIPp desk phone {phone}: {err}\n{}\n--- survivor:\n{}\n{}",
+            world.sipp_errors(),
+            survivor.log_text(),
+            dispatcher.describe()
+        );
+    }
+    assert!(
+        dispatcher.log_text().contains(&format!(
+            "instance down; SUBSCRIBE goes to sip:{survivor_addr}"
+        )),
+        "{}",
+        dispatcher.describe()
+    );
+
+    // Every publisher's record is their newest publish, answered by the survivor.
     world
         .send_presence(
             &world.mail_of("watcher"),
@@ -235,9 +281,10 @@ async fn the_intake_holder_killed_in_a_burst_of_500_publishes_is_replaced_and_no
             }
             _ => None,
         });
+        let newest = if who == "p1" { "after" } else { "#99" };
         assert_eq!(
             latest.as_deref(),
-            Some("#99"),
+            Some(newest),
             "{who}'s newest publish is the record"
         );
     }
@@ -317,107 +364,5 @@ async fn a_desk_phone_on_the_instance_that_does_not_take_mail_in_hears_a_mail_pu
         world.sipp_errors(),
         intake.log_text(),
         desk.log_text()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn desk_phones_through_kamailios_dispatcher_and_the_survivor_keep_hearing_after_a_kill() {
-    let mut world = World::new(&["tanaka:field", "sato:desk", "suzuki:desk"]).with_sip();
-    on_postgres(&mut world);
-    let mut holder = world.start_server();
-    assert!(
-        holder
-            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
-            .await
-    );
-    let (survivor, survivor_port) = second_instance(&world);
-    let survivor_addr = std::net::SocketAddr::from(([127, 0, 0, 1], survivor_port));
-    // The dispatcher sends to the intake holder first, to the survivor when
-    // the holder does not answer.
-    let dispatcher =
-        Registrar::dispatching(&world.servers.domain, &[world.sip_addr(), survivor_addr]);
-
-    world
-        .send_presence(
-            &world.mail_of("tanaka"),
-            &publish("tanaka", presence(&world, "tanaka", "before", 0)),
-        )
-        .await;
-    assert!(
-        wait_until(Duration::from_secs(20), || async { handled(&world) == 1 }).await,
-        "{}",
-        world.status()
-    );
-    // sato's desk phone watches tanaka through Kamailio (to the holder),
-    // suzuki's through the survivor.
-    let scenario = "watch_through_failover.xml";
-    let through_kamailio = world.sipp_at(dispatcher.addr, scenario, "tanaka", "sato", &[]);
-    let through_survivor = world.sipp_at(survivor_addr, scenario, "tanaka", "suzuki", &[]);
-    assert!(
-        wait_until(Duration::from_secs(15), || async {
-            world.status()["open_watches"] == 2
-        })
-        .await,
-        "{}\n{}",
-        world.status(),
-        dispatcher.describe()
-    );
-    assert!(
-        holder.log_text().contains("SIP subscription"),
-        "sato's subscription went to the holder:\n{}",
-        dispatcher.describe()
-    );
-
-    holder.kill9();
-    let killed = Instant::now();
-    assert!(
-        survivor
-            .wait_for_log(TAKES_MAIL, Duration::from_secs(10))
-            .await,
-        "the survivor took mail in:\n{}",
-        survivor.log_text()
-    );
-    let intake_takeover = killed.elapsed();
-    // tanaka publishes again; the survivor handles it and tells both phones.
-    world
-        .send_presence(
-            &world.mail_of("tanaka"),
-            &publish("tanaka", presence(&world, "tanaka", "after", 1)),
-        )
-        .await;
-    assert!(
-        survivor
-            .wait_for_log(TAKES_DIALOGS, Duration::from_secs(10))
-            .await,
-        "the survivor took the holder's SIP subscriptions over:\n{}",
-        survivor.log_text()
-    );
-    let dialog_takeover = killed.elapsed();
-    eprintln!(
-        "two instances, desk phones: killed the intake holder; the survivor took mail in after \
-         {} ms and the holder's SIP subscriptions after {} ms",
-        intake_takeover.as_millis(),
-        dialog_takeover.as_millis()
-    );
-    for (phone, sipp) in [
-        ("through Kamailio", through_kamailio),
-        ("through the survivor", through_survivor),
-    ] {
-        let (ok, err) = sipp_passed(sipp).await;
-        assert!(
-            ok,
-            "SIPp desk phone {phone}: {err}\n{}\n--- survivor:\n{}\n{}",
-            world.sipp_errors(),
-            survivor.log_text(),
-            dispatcher.describe()
-        );
-    }
-    // sato's refresh went to the killed instance first, then on.
-    assert!(
-        dispatcher.log_text().contains(&format!(
-            "instance down; SUBSCRIBE goes to sip:{survivor_addr}"
-        )),
-        "{}",
-        dispatcher.describe()
     );
 }

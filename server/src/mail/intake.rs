@@ -30,8 +30,10 @@ use crate::supervisor::Loops;
 pub const DONE_KEYWORD: &str = "$PresenceDone";
 /// The supervisor's name for this loop.
 pub const LOOP: &str = "intake";
-/// Mails committed together, and then deleted together.
+/// Mails committed together (one transaction) and marked done together.
 const INTAKE_BATCH: usize = 100;
+/// Mails marked done that are expunged (or moved) in one command.
+const PUT_AWAY_AT_ONCE: usize = 1000;
 /// How often the done mailbox is emptied of mails older than the TTL.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
@@ -45,6 +47,10 @@ pub enum IntakeError {
     /// instance may hold it now, so this one stops reading.
     #[error("intake lock lost: {0}")]
     LeaseLost(String),
+    /// The thread committing a batch panicked or was cancelled: nothing of
+    /// the batch is marked done, so it is read again.
+    #[error("the commit of a batch stopped: {0}")]
+    CommitStopped(String),
 }
 
 /// What handling the mailbox needs.
@@ -150,14 +156,21 @@ async fn handle_new_mail(
     let leftovers = session
         .search(&format!("OR DELETED KEYWORD {DONE_KEYWORD}"))
         .await?;
-    finish(intake, session, &leftovers).await?;
+    mark_done(intake, session, &leftovers).await?;
+    put_away(intake, session, &leftovers).await?;
     let uids = session
         .search(&format!("UNDELETED UNKEYWORD {DONE_KEYWORD}"))
         .await?;
-    // One transaction (one fsync) and one expunge per batch; at most a
-    // batch of mails (each at most 1 MiB) is held in memory at once.
-    for batch in uids.chunks(INTAKE_BATCH) {
-        let fetched = session.fetch(batch, limits.max_mail_bytes).await?;
+    // One transaction (one fsync) and one store of the done flags per batch;
+    // at most a batch of mails (each at most 1 MiB) is held in memory at
+    // once. The mails marked done are put away a thousand at a time.
+    let mut marked = Vec::new();
+    let mut batches = uids.chunks(INTAKE_BATCH);
+    let mut fetched = match batches.next() {
+        Some(batch) => session.fetch(batch, limits.max_mail_bytes).await?,
+        None => Vec::new(),
+    };
+    while !fetched.is_empty() {
         // Side by side: one mail whose DKIM lookup is slow holds up no other.
         let read = futures::future::join_all(
             fetched
@@ -165,16 +178,34 @@ async fn handle_new_mail(
                 .map(|mail| read_one(intake, mail, uid_validity, limits)),
         )
         .await;
-        // The commit's fsync holds no async worker.
-        tokio::task::block_in_place(|| commit(intake, &read))?;
+        // The commit (its fsync, on a blocking thread) and the next batch's
+        // FETCH overlap: one after the other, the intake mostly waited on
+        // one or the other (profile in BENCHMARKS.md, "mail intake").
+        let committing = tokio::task::spawn_blocking({
+            let intake = intake.clone();
+            move || commit(&intake, &read)
+        });
+        let next = match batches.next() {
+            Some(batch) => session.fetch(batch, limits.max_mail_bytes).await,
+            None => Ok(Vec::new()),
+        };
+        committing
+            .await
+            .map_err(|e| IntakeError::CommitStopped(e.to_string()))??;
         let now = chrono::Utc::now();
         for arrived in fetched.iter().filter_map(Fetched::arrived) {
             intake.hub.metrics.mail_waited(now - arrived);
         }
+        // Marked done before a failed FETCH is reported: these are committed.
         let done: Vec<u32> = fetched.iter().map(Fetched::uid).collect();
-        finish(intake, session, &done).await?;
+        mark_done(intake, session, &done).await?;
+        marked.extend(done);
+        if marked.len() >= PUT_AWAY_AT_ONCE {
+            put_away(intake, session, &std::mem::take(&mut marked)).await?;
+        }
+        fetched = next?;
     }
-    Ok(())
+    put_away(intake, session, &marked).await
 }
 
 /// One mail read and its sender checked, ready for the engine.
@@ -264,30 +295,33 @@ fn log_outcome(r: &Read, committed: Option<Committed>) {
 }
 
 /// Only now, with every effect of these mails committed, are they marked
-/// done and then deleted or moved away.
-async fn finish(
+/// done (and, without a done mailbox, deleted: in one store, one index
+/// write for Dovecot). A crash before they are put away leaves them found
+/// as leftovers.
+async fn mark_done(
     intake: &Intake,
     session: &mut MailSession,
     done: &[u32],
 ) -> Result<(), IntakeError> {
-    if done.is_empty() {
-        return Ok(());
-    }
+    let flags = match &intake.config.done_mailbox {
+        Some(_) => format!("(\\Seen {DONE_KEYWORD})"),
+        None => format!("(\\Seen {DONE_KEYWORD} \\Deleted)"),
+    };
+    session.add_flags(done, &flags).await?;
+    Ok(())
+}
+
+/// Mails marked done are expunged, or moved to the done mailbox. Many at a
+/// time: under a burst, an expunge per batch of a hundred cost Dovecot
+/// more than reading the mails (profile in BENCHMARKS.md, "mail intake").
+async fn put_away(
+    intake: &Intake,
+    session: &mut MailSession,
+    done: &[u32],
+) -> Result<(), IntakeError> {
     match &intake.config.done_mailbox {
-        Some(folder) => {
-            session
-                .add_flags(done, &format!("(\\Seen {DONE_KEYWORD})"))
-                .await?;
-            session.move_to(done, folder).await?;
-        }
-        None => {
-            // Done and deleted in one store (one index write for Dovecot);
-            // a crash before the expunge leaves them found as leftovers.
-            session
-                .add_flags(done, &format!("(\\Seen {DONE_KEYWORD} \\Deleted)"))
-                .await?;
-            session.expunge(done).await?;
-        }
+        Some(folder) => session.move_to(done, folder).await?,
+        None => session.expunge(done).await?,
     }
     Ok(())
 }
