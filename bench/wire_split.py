@@ -33,16 +33,21 @@ def fields(capture, display_filter, names):
 
 
 def sip_events(capture, port):
-    """(time, kind) with kind 'change', 'out' (a NOTIFY from the server) or
-    'back' (a 200 OK to a NOTIFY, to the server)."""
-    for t, src, dst, method, cseq in fields(capture, "sip", ["frame.time_epoch", "udp.srcport", "udp.dstport", "sip.Method", "sip.CSeq.method"]):
+    """(time, kind, dialog's Call-ID) with kind 'change' (a PUBLISH), 'end'
+    (a SUBSCRIBE: a watcher of the next run, whose first NOTIFY is not the
+    fan-out's), 'out' (a NOTIFY from the server) or 'back' (a 200 OK to a
+    NOTIFY, to the server)."""
+    names = ["frame.time_epoch", "udp.srcport", "udp.dstport", "sip.Method", "sip.CSeq.method", "sip.Call-ID"]
+    for t, src, dst, method, cseq, call_id in fields(capture, "sip", names):
         t = float(t)
         if dst == str(port) and method == "PUBLISH":
-            yield t, "change"
+            yield t, "change", call_id
+        elif dst == str(port) and method == "SUBSCRIBE":
+            yield t, "end", call_id
         elif src == str(port) and method == "NOTIFY":
-            yield t, "out"
+            yield t, "out", call_id
         elif dst == str(port) and not method and cseq == "NOTIFY":
-            yield t, "back"
+            yield t, "back", call_id
 
 
 def board_events(capture, port):
@@ -54,24 +59,34 @@ def board_events(capture, port):
     for t, src, dst, length, method, uri in fields(capture, "tcp", names):
         t = float(t)
         if dst == str(port) and method == "POST" and uri.startswith("/api/me"):
-            yield t, "change"
+            yield t, "change", src
         elif src == str(port) and length not in ("", "0"):
-            yield t, "out"
+            yield t, "out", dst
 
 
 def fan_outs(events):
-    """Per change: (ms to the last message out, ms to the last answer back,
-    messages out)."""
+    """Per change: (ms to the last message out to this run's watchers, ms to
+    their last answer back, messages out to them). With SIP, this run's
+    watchers' dialogs are those subscribed since the change before: the
+    NOTIFYs resent in earlier runs' dead dialogs are not this fan-out's."""
     events = sorted(events)
-    changes = [t for t, kind in events if kind == "change"]
-    for i, start in enumerate(changes):
-        end = changes[i + 1] if i + 1 < len(changes) else start + WINDOW
-        end = min(end, start + WINDOW)
-        outs = [t for t, kind in events if kind == "out" and start <= t < end]
-        backs = [t for t, kind in events if kind == "back" and start <= t < end]
+    bounds = [t for t, kind, _ in events if kind in ("change", "end")]
+    previous = 0.0
+    for start, kind, _ in events:
+        if kind != "change":
+            continue
+        later = [t for t in bounds if t > start]
+        end = min(later[0] if later else start + WINDOW, start + WINDOW)
+        watchers = {p for t, k, p in events if k == "end" and previous <= t < start}
+        previous = start
+        window = [(t, k, p) for t, k, p in events if start <= t < end]
+        mine = lambda p: not watchers or p in watchers
+        outs = [t for t, k, p in window if k == "out" and mine(p)]
+        backs = [t for t, k, p in window if k == "back" and mine(p)]
         if len(outs) < MIN_FAN_OUT:
             continue
-        yield (max(outs) - start) * 1000, (max(backs) - start) * 1000 if backs else float("nan"), len(outs)
+        last_back = (max(backs) - start) * 1000 if backs else float("nan")
+        yield (max(outs) - start) * 1000, last_back, len(outs)
 
 
 def main():
