@@ -1,8 +1,9 @@
 //! Two instances of the SIP agent on one PostgreSQL store, in process over
-//! loopback UDP: a desk phone published through one, and its refresh and
-//! removal reach the other (a dispatcher in front failed over). They are
-//! answered as the first would have: no 412, so the phone's presence does
-//! not drop to offline and come back.
+//! loopback UDP: a desk phone published or registered through one, and its
+//! refresh reaches the other (a dispatcher in front failed over). It is
+//! answered as the first would have: a publication's refresh and removal
+//! find it in the database (no 412, so the phone's presence does not drop to
+//! offline and come back), and a registration's refresh binds the contact.
 #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
 mod sip_phones;
@@ -72,5 +73,45 @@ async fn a_publication_made_through_one_instance_is_refreshed_and_removed_throug
         status(&answer),
         412,
         "gone through the second too: {answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_made_through_one_instance_is_refreshed_through_the_other() {
+    let mut stores = shared_postgres(2).into_iter();
+    let first = server_on(stores.next().unwrap(), tempfile::tempdir().unwrap()).await;
+    let second = server_on(stores.next().unwrap(), tempfile::tempdir().unwrap()).await;
+    let mut to_first = Phone::new(first.addr).await;
+    let mut to_second = Phone::new(second.addr).await;
+    let register = [
+        FROM_ALICE,
+        TO_ALICE,
+        "Call-ID: desk-phone-boot",
+        "Contact: <sip:alice@10.0.0.5>;expires=120",
+    ];
+
+    to_first
+        .request("REGISTER", "sip:example.test", &register, "")
+        .await;
+    let bound = to_first.receive().await;
+    assert_eq!(status(&bound), 200, "{bound}");
+
+    // The first instance died; the phone's refresh reaches the second,
+    // which answers it and lists the phone's contact as bound.
+    drop(first);
+    to_second
+        .request("REGISTER", "sip:example.test", &register, "")
+        .await;
+    let refreshed = to_second.receive().await;
+    assert_eq!(
+        status(&refreshed),
+        200,
+        "refreshed through the second: {refreshed}"
+    );
+    let contacts = headers(&refreshed, "Contact");
+    assert_eq!(contacts.len(), 1, "{refreshed}");
+    assert!(
+        contacts[0].starts_with("<sip:alice@10.0.0.5>;expires=1"),
+        "{refreshed}"
     );
 }
