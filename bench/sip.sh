@@ -96,6 +96,24 @@ if [ "$store" = postgres ]; then
   fi
   echo "PostgreSQL: $(psql -At -c 'SHOW server_version'); $(psql -At -F ' ' -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'max_connections', 'wal_level', 'full_page_writes')")" >&2
 fi
+# What one commit waits for: 8 kB written and fdatasync'ed on PostgreSQL's
+# disk for a second (the figures move with it; other work's writes slow it).
+fsync_ms() {
+  python3 - "$pg_dir" <<'PY'
+import os, statistics, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+times, end = [], time.time() + 1
+while time.time() < end:
+    t = time.perf_counter()
+    os.pwrite(fd, b"\0" * 8192, 0)
+    os.fdatasync(fd)
+    times.append((time.perf_counter() - t) * 1000)
+os.close(fd)
+os.unlink(path)
+print("median %.2f ms, p90 %.2f ms (%d in 1 s)" % (statistics.median(times), sorted(times)[len(times) * 9 // 10], len(times)))
+PY
+}
 # A database made anew (what the last start left there would be resumed).
 fresh_database() {
   psql -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
@@ -416,6 +434,7 @@ label() {
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+[ "$store" = postgres ] && echo "fdatasync of 8 kB at start: $(fsync_ms)" >&2
 if [ -n "${SIP_FANOUT_ONLY:-}" ]; then
   [ "$mode" = tls ] && fail "SIP_FANOUT_ONLY is for plain and auth"
   runs=$SIP_FANOUT_ONLY
@@ -453,6 +472,7 @@ for who in ours "${kam_stores[@]/#/kam_}"; do
   fi
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+[ "$store" = postgres ] && echo "fdatasync of 8 kB at end: $(fsync_ms)" >&2
 IFS='|' read -r op of ofan <<<"$ours"
 # ours ÷ Kamailio, from the medians (the middle figure of "min / median / max").
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " / "); split(b, y, " / "); if (y[2] > 0) printf "%.1f ×", x[2] / y[2]; else print "n/a" }'; }
