@@ -94,7 +94,7 @@ if [ "$store" = postgres ]; then
     runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -w -t 30 restart >/dev/null
     psql -c "CREATE EXTENSION pg_stat_statements"
   fi
-  echo "PostgreSQL: $(psql -At -c 'SHOW server_version'); $(psql -At -F ' ' -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'max_connections', 'wal_level', 'full_page_writes')")" >&2
+  echo "PostgreSQL: $(psql -At -c 'SHOW server_version'); $(psql -At -F ' ' -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method', 'commit_delay', 'max_connections', 'wal_level', 'full_page_writes')")" >&2
 fi
 # What one commit waits for: 8 kB written and fdatasync'ed on PostgreSQL's
 # disk for a second (the figures move with it; other work's writes slow it).
