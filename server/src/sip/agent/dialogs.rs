@@ -15,11 +15,10 @@
 //! one that held it finds the new owner in the record before its next
 //! NOTIFY and lets go.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use mailpresence_protocol::model::AccountName;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -131,6 +130,15 @@ struct Stored {
     owner: String,
 }
 
+impl stored::Held for Stored {
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn set_owner(&mut self, instance: &str) {
+        instance.clone_into(&mut self.owner);
+    }
+}
+
 impl Stored {
     fn into_dialog(self, left: Duration) -> Dialog {
         Dialog {
@@ -162,14 +170,6 @@ fn read_stored(
         return Ok(None);
     };
     Ok(serde_json::from_str(&json).ok())
-}
-
-fn to_json(s: &Stored) -> Result<String, StoreError> {
-    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("dialog record: {e}")))
-}
-
-fn time_left(expires_at: Time) -> Duration {
-    (expires_at - Utc::now()).to_std().unwrap_or_default()
 }
 
 /// The live dialogs by id, counted per watcher for the bounds.
@@ -236,35 +236,16 @@ impl Dialogs {
     /// of the group, so that two instances cannot both take one. Returns the
     /// ids taken.
     pub(super) fn adopt_orphans(&mut self, b: &mut Batch<'_>) -> Vec<String> {
-        let me = b.instance().to_owned();
-        let mut adopted = Vec::new();
-        let result = b.step(|_, tx, now| {
-            let live: HashSet<String> = tx
-                .records(stored::INSTANCE, now)?
-                .into_iter()
-                .map(|(instance, ..)| instance)
-                .collect();
-            for (id, json, expires_at) in tx.records(stored::DIALOG, now)? {
-                let Ok(mut s) = serde_json::from_str::<Stored>(&json) else {
-                    warn!(dialog = %id, "stored SIP subscription unreadable; skipped");
-                    continue;
-                };
-                if s.owner == me || live.contains(&s.owner) {
-                    continue;
-                }
-                s.owner.clone_from(&me);
-                tx.put_record(stored::DIALOG, &id, &to_json(&s)?, expires_at)?;
-                adopted.push((id, s, expires_at));
+        let adopted = match stored::adopt_orphans::<Stored>(b, stored::DIALOG) {
+            Ok(adopted) => adopted,
+            Err(e) => {
+                warn!(error = %e, "stored SIP subscriptions not readable; phones renew them on their refresh");
+                return Vec::new();
             }
-            Ok(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "stored SIP subscriptions not readable; phones renew them on their refresh");
-            return Vec::new();
-        }
+        };
         let ids: Vec<String> = adopted.iter().map(|(id, ..)| id.clone()).collect();
-        for (id, s, expires_at) in adopted {
-            self.insert(id, s.into_dialog(time_left(expires_at)));
+        for (id, s, left) in adopted {
+            self.insert(id, s.into_dialog(left));
         }
         if !ids.is_empty() {
             info!(

@@ -45,6 +45,15 @@ struct Stored {
     owner: String,
 }
 
+impl stored::Held for Stored {
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn set_owner(&mut self, instance: &str) {
+        instance.clone_into(&mut self.owner);
+    }
+}
+
 impl Stored {
     fn into_publication(self, left: Duration) -> Publication {
         let ago = (Utc::now() - self.changed_at).to_std().unwrap_or_default();

@@ -4,6 +4,7 @@
 //! read only by the part that owns that state. Writes join the group being
 //! committed, so a record is durable exactly when what it describes is.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -77,4 +78,48 @@ pub(super) fn load<T: DeserializeOwned>(hub: &Hub, kind: &str) -> Vec<(String, T
             },
         )
         .collect()
+}
+
+/// A record one instance holds on a shared store (a dialog, a publication):
+/// it names that instance, the only one that acts on it.
+pub(super) trait Held: Serialize + DeserializeOwned {
+    fn owner(&self) -> &str;
+    fn set_owner(&mut self, instance: &str);
+}
+
+/// Takes over the live records of `kind` whose instance is gone — one whose
+/// heartbeat is not live, or an earlier run of this server — in one step of
+/// the group, so that two survivors cannot both take one: each is stored
+/// again as this instance's. Returns them with the time each has left;
+/// unreadable ones are skipped.
+pub(super) fn adopt_orphans<T: Held>(
+    b: &mut Batch<'_>,
+    kind: &str,
+) -> Result<Vec<(String, T, Duration)>, StoreError> {
+    let me = b.instance().to_owned();
+    let mut adopted = Vec::new();
+    b.step(|_, tx, now| {
+        let live: HashSet<String> = tx
+            .records(INSTANCE, now)?
+            .into_iter()
+            .map(|(instance, ..)| instance)
+            .collect();
+        for (key, json, expires_at) in tx.records(kind, now)? {
+            let Ok(mut record) = serde_json::from_str::<T>(&json) else {
+                warn!(%kind, %key, "stored SIP state unreadable; skipped");
+                continue;
+            };
+            if record.owner() == me || live.contains(record.owner()) {
+                continue;
+            }
+            record.set_owner(&me);
+            let json = serde_json::to_string(&record)
+                .map_err(|e| StoreError::Corrupt(format!("{kind} record: {e}")))?;
+            tx.put_record(kind, &key, &json, expires_at)?;
+            let left = (expires_at - now).to_std().unwrap_or_default();
+            adopted.push((key, record, left));
+        }
+        Ok(None)
+    })?;
+    Ok(adopted)
 }

@@ -7,7 +7,6 @@
 //! instance's heartbeat stops, the survivor takes all its publications, so
 //! those whose phone went quiet still end (offline) when they expire.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use mailpresence_protocol::model::AccountName;
@@ -16,7 +15,6 @@ use tracing::{info, warn};
 use super::{Publications, Stored};
 use crate::hub::Batch;
 use crate::sip::agent::stored;
-use crate::store::StoreError;
 
 /// How long a publication taken over on its refresh is held before that
 /// refresh replaces it (its remaining time is the store row's, not read
@@ -24,40 +22,16 @@ use crate::store::StoreError;
 const ADOPTED_ON_REFRESH_LASTS: Duration = Duration::from_secs(60);
 
 impl Publications {
-    /// Takes over the stored publications whose instance is gone — one whose
-    /// heartbeat is not live, or an earlier run of this server — in one step
-    /// of the group, so that two survivors cannot both take one.
+    /// Takes over the stored publications whose instance is gone (see
+    /// [`stored::adopt_orphans`]).
     pub(in crate::sip::agent) fn adopt_orphans(&mut self, b: &mut Batch<'_>) {
-        let me = b.instance().to_owned();
-        let held: HashSet<String> = self.by_etag.keys().cloned().collect();
-        let mut adopted = Vec::new();
-        let result = b.step(|_, tx, now| {
-            let live: HashSet<String> = tx
-                .records(stored::INSTANCE, now)?
-                .into_iter()
-                .map(|(instance, ..)| instance)
-                .collect();
-            for (etag, json, expires_at) in tx.records(stored::PUBLICATION, now)? {
-                let Ok(mut s) = serde_json::from_str::<Stored>(&json) else {
-                    warn!(%etag, "stored SIP publication unreadable; skipped");
-                    continue;
-                };
-                if held.contains(&etag) || s.owner == me || live.contains(&s.owner) {
-                    continue;
-                }
-                s.owner.clone_from(&me);
-                let json = serde_json::to_string(&s)
-                    .map_err(|e| StoreError::Corrupt(format!("publication record: {e}")))?;
-                tx.put_record(stored::PUBLICATION, &etag, &json, expires_at)?;
-                let left = (expires_at - now).to_std().unwrap_or_default();
-                adopted.push((etag, s, left));
+        let adopted = match stored::adopt_orphans::<Stored>(b, stored::PUBLICATION) {
+            Ok(adopted) => adopted,
+            Err(e) => {
+                warn!(error = %e, "stored SIP publications not readable; phones publish again on their refresh");
+                return;
             }
-            Ok(None)
-        });
-        if let Err(e) = result {
-            warn!(error = %e, "stored SIP publications not readable; phones publish again on their refresh");
-            return;
-        }
+        };
         if !adopted.is_empty() {
             info!(count = adopted.len(), "took over stored SIP publications");
         }
