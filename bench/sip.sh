@@ -22,6 +22,9 @@
 # SIP_FANOUT_ONLY=N skips the rates: N fan-outs in a row on one server each
 # (the dialogs of the earlier ones' watchers stay, dead, as after real phones);
 # SIP_KEEP=1 keeps the logs (SIPp's, the servers', stunnel's) for a look.
+# SIP_LOG sets our server's RUST_LOG (default error), e.g.
+# SIP_LOG=error,mailpresence_server::sip::agent=trace with SIP_KEEP=1 for the
+# fan-out's timings (its groups: handled, stored, sent).
 # SIP_STORE=postgres (issue 29; default sqlite): both servers keep their state
 # in one throwaway PostgreSQL (scripts/postgres-server.sh, stopped on exit;
 # Debian's defaults but max_connections, so fsync and synchronous_commit on:
@@ -241,7 +244,7 @@ start_ours() {
   # A fresh store: what an earlier start left there would be resumed.
   rm -f "$work/ours.toml.db" "$work/ours.toml.db-wal" "$work/ours.toml.db-shm"
   [ "$store" = postgres ] && fresh_database ours
-  RUST_LOG=error "$target_dir/release/mailpresence-server" --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
+  RUST_LOG="${SIP_LOG:-error}" "$target_dir/release/mailpresence-server" --config "$work/ours.toml" >"$work/ours.log" 2>&1 &
   ours_pid=$!
   if [ "$mode" = tls ]; then
     start_tunnel "$ours_tunnel" "$ours_tls"

@@ -160,25 +160,30 @@ impl Hub {
         if queued_mails > 0 {
             self.outbox_wake.notify_one();
         }
-        self.forward_sip(&sip);
+        self.forward_sip(sip);
         Ok(value)
     }
 
     /// Hands NOTIFYs to this instance's SIP agent (for a change committed
     /// through another instance, see `instances.rs`); its dialogs send them.
-    pub fn hand_to_sip(&self, deliveries: &[Delivery]) {
+    pub fn hand_to_sip(&self, deliveries: Vec<Delivery>) {
         self.forward_sip(deliveries);
     }
 
-    fn forward_sip(&self, deliveries: &[Delivery]) {
+    /// Moved, not copied: a fan-out to thousands of dialogs is as many
+    /// deliveries, each with its presence.
+    fn forward_sip(&self, deliveries: Vec<Delivery>) {
         if deliveries.is_empty() {
             return;
         }
         let guard = self.sip.lock().unwrap_or_else(|p| p.into_inner());
         for d in deliveries {
-            match guard.as_ref() {
-                Some(tx) if tx.send(d.clone()).is_ok() => {}
-                _ => tracing::warn!(to = %d.to, "SIP delivery dropped: SIP is not running"),
+            let Some(tx) = guard.as_ref() else {
+                tracing::warn!(to = %d.to, "SIP delivery dropped: SIP is not running");
+                continue;
+            };
+            if let Err(refused) = tx.send(d) {
+                tracing::warn!(to = %refused.0.to, "SIP delivery dropped: SIP is not running");
             }
         }
     }

@@ -68,7 +68,7 @@ pub async fn follow(
         // Under the store's lock, as after a commit here: rows in order.
         hub.feed.push_person(account, record);
         drop(store);
-        hub.hand_to_sip(&sip);
+        hub.hand_to_sip(sip);
     }
 }
 

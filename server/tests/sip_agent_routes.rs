@@ -276,3 +276,81 @@ async fn a_subscription_is_opened_refreshed_ended_and_fetched() {
         tokio::time::timeout(Duration::from_millis(500), bob.socket.recv_from(&mut buf)).await;
     assert!(quiet.is_err(), "nothing for an ended subscription");
 }
+
+/// Everything that reaches `phone` until it has been quiet for half a second.
+async fn drain(phone: &Phone) -> Vec<String> {
+    let mut buf = vec![0u8; 65_536];
+    let mut got = Vec::new();
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(500), phone.socket.recv_from(&mut buf)).await
+    {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    got
+}
+
+/// A watcher that leaves a NOTIFY unanswered gets no other until it
+/// answers, only that one again (UDP retransmission); then the newest
+/// presence, not each change it missed. So a phone gone away costs one
+/// NOTIFY until it is given up on, and a slow one is sent no backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_notify_holds_back_the_next_until_answered_then_the_newest_goes() {
+    let server = server().await;
+    let mut bob = Phone::new(server.addr).await;
+    let contact = format!("Contact: <sip:bob@{}>", bob.addr());
+    let open = [
+        FROM_BOB,
+        TO_ALICE,
+        "Call-ID: watch",
+        "Event: presence",
+        contact.as_str(),
+    ];
+    bob.request("SUBSCRIBE", ALICE, &open, "").await;
+    let (ok, _) = bob.answer_and_notify().await;
+    assert_eq!(status(&ok), 200, "{ok}");
+
+    // Three changes of alice's, a little over a second apart (the engine
+    // sends a SIP watcher at most one change a second); bob answers none.
+    let mut alice = Phone::new(server.addr).await;
+    let mut publish = async |call_id: &str, note: &str| {
+        let call_id = format!("Call-ID: {call_id}");
+        let headers = [FROM_ALICE, TO_ALICE, call_id.as_str(), "Event: presence"];
+        alice
+            .request("PUBLISH", ALICE, &headers, &pidf("alice", note))
+            .await;
+        assert_eq!(status(&alice.receive().await), 200);
+    };
+    publish("p1", "in a meeting").await;
+    let first = bob.receive().await;
+    assert!(first.contains("in a meeting"), "{first}");
+    for (call_id, note) in [("p2", "out"), ("p3", "at lunch")] {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        publish(call_id, note).await;
+    }
+    let meanwhile = drain(&bob).await;
+    assert!(!meanwhile.is_empty(), "the first NOTIFY is resent");
+    for again in &meanwhile {
+        assert_eq!(header(again, "Via"), header(&first, "Via"), "{again}");
+        assert_eq!(header(again, "CSeq"), header(&first, "CSeq"));
+    }
+
+    // Answered: the newest presence comes, in the dialog's next NOTIFY.
+    bob.send(&ok_to(&first)).await;
+    let newest = bob.receive().await;
+    assert!(newest.contains("at lunch"), "{newest}");
+    let cseq = |m: &str| -> u32 {
+        header(m, "CSeq")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(cseq(&newest), cseq(&first) + 1);
+    bob.send(&ok_to(&newest)).await;
+    let after = drain(&bob).await;
+    assert!(
+        after.is_empty(),
+        "no missed change is sent after: {after:?}"
+    );
+}

@@ -77,9 +77,11 @@ impl Held {
     /// the order held — so a phone hears the 200 OK to its SUBSCRIBE before
     /// the NOTIFY that the same request caused (RFC 6665 allows either, but
     /// some phones drop a NOTIFY for a dialog they do not know yet).
-    pub fn release(&mut self) {
+    /// Returns how many messages went.
+    pub fn release(&mut self) -> usize {
         // A stable sort: responses keep their order, requests theirs.
         self.queue.sort_by_key(|(kind, ..)| *kind == Kind::Request);
+        let released = self.queue.len();
         for (_, peer, bytes) in self.queue.drain(..) {
             if !self.out.send(&peer, bytes) {
                 debug!(peer = %peer.addr(), "not sent: connection gone");
@@ -87,6 +89,7 @@ impl Held {
         }
         self.burst.clear();
         self.largest_burst = 0;
+        released
     }
 
     /// Forgets the held responses: what they said was not stored. Our own

@@ -29,6 +29,10 @@ use crate::sip::message::{Message, uri_of};
 use crate::sip::transport::Peer;
 use crate::store::{StoreError, Time};
 
+/// CSeqs of NOTIFYs reserved in the store at a time (see `Dialogs::store`):
+/// a fan-out's NOTIFY writes its dialog to the store once in this many.
+const CSEQ_BLOCK: u32 = 100;
+
 /// How a dialog ends; the reason goes into the last NOTIFY's
 /// Subscription-State (RFC 6665 §4.1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +69,13 @@ pub(super) struct Dialog {
     /// Where the SUBSCRIBE came from; NOTIFYs go there, not to the Contact
     /// (it may be a GRUU or a private address).
     pub(super) peer: Peer,
+    /// The CSeq of our last NOTIFY in this dialog.
     pub(super) cseq: u32,
+    /// The highest CSeq the store allows this dialog: the stored record
+    /// holds it, so a dialog resumed after a restart or taken over goes on
+    /// above any CSeq it may have used. Reserved a block at a time (see
+    /// `Dialogs::store`): most NOTIFYs write nothing before they go.
+    pub(super) cseq_reserved: u32,
     pub(super) expires_at: Instant,
     /// The watcher has answered one of our NOTIFYs: its address is proven to
     /// be its own, so a lost NOTIFY may be resent there. Until then we send
@@ -76,6 +86,13 @@ pub(super) struct Dialog {
     /// a refresh, an answered NOTIFY): a fan-out goes to the most recently
     /// heard first, so live phones do not wait behind dead ones.
     pub(super) heard_at: Instant,
+    /// A NOTIFY of ours in this dialog awaits its answer. Until it comes no
+    /// other is sent (`behind` notes the change instead): a phone that went
+    /// away gets one NOTIFY, resent until given up on, not one per change.
+    pub(super) awaiting: bool,
+    /// Presence changed while a NOTIFY was awaited: the newest state goes
+    /// when it is answered.
+    pub(super) behind: bool,
     /// A final NOTIFY was sent; the dialog ends when it is answered.
     pub(super) ending: Option<Ending>,
 }
@@ -104,9 +121,12 @@ impl Dialog {
             watcher: watcher.clone(),
             peer: peer.clone(),
             cseq: 0,
+            cseq_reserved: 0,
             expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
             answered: false,
             heard_at: Instant::now(),
+            awaiting: false,
+            behind: false,
             ending: None,
         }
     }
@@ -150,11 +170,15 @@ impl Stored {
             watcher: self.watcher,
             peer: Peer::Udp(self.peer),
             cseq: self.cseq,
+            cseq_reserved: self.cseq,
             expires_at: Instant::now() + left,
             answered: self.answered,
             // Not kept in the store: all taken-over dialogs rank alike,
             // behind any opened or answered since.
             heard_at: Instant::now(),
+            // A NOTIFY the other instance awaited is its own; the next change is sent.
+            awaiting: false,
+            behind: false,
             ending: None,
         }
     }
@@ -297,11 +321,17 @@ impl Dialogs {
     }
 
     /// Writes dialog `id` to the store with the group, when it can outlive a
-    /// restart (UDP, not ending).
-    pub(super) fn store(&self, id: &str, b: &mut Batch<'_>) {
-        let Some(d) = self.by_id.get(id) else {
+    /// restart (UDP, not ending), with the next block of CSeqs reserved
+    /// when the last is used up. The record's CSeq is the top of the block:
+    /// after a restart the dialog's CSeq jumps, which a phone takes (RFC
+    /// 3261 §12.2.2: a UAS should accept a CSeq more than one higher).
+    pub(super) fn store(&mut self, id: &str, b: &mut Batch<'_>) {
+        let Some(d) = self.by_id.get_mut(id) else {
             return;
         };
+        if d.cseq >= d.cseq_reserved {
+            d.cseq_reserved = d.cseq.saturating_add(CSEQ_BLOCK);
+        }
         let Peer::Udp(peer) = d.peer else {
             return;
         };
@@ -316,7 +346,7 @@ impl Dialogs {
             presentity: d.presentity.clone(),
             watcher: d.watcher.clone(),
             peer,
-            cseq: d.cseq,
+            cseq: d.cseq_reserved,
             answered: d.answered,
             owner: b.instance().to_owned(),
         };

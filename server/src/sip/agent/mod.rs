@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use mailpresence_protocol::summary::Lang;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
-use tracing::error;
+use tracing::{debug, error, trace};
 
 use self::lifetime::Lifetimes;
 use self::notify::Advertised;
@@ -156,11 +156,24 @@ impl Agent {
     /// held until the commit. Nothing here answers a request, so a failed
     /// commit still lets the NOTIFYs go (they tell what was committed before).
     fn grouped(&mut self, f: impl FnOnce(&mut Self, &mut Batch<'_>)) {
+        let started = Instant::now();
         let hub = Arc::clone(&self.hub);
-        if let Err(e) = hub.steps(|b| f(self, b)) {
+        let mut handled = Duration::ZERO;
+        if let Err(e) = hub.steps(|b| {
+            f(self, b);
+            handled = started.elapsed();
+        }) {
             error!(error = %e, "SIP housekeeping not stored");
         }
-        self.out.release();
+        let stored = started.elapsed();
+        let released = self.out.release();
+        trace!(
+            handled_us = handled.as_micros(),
+            stored_us = stored.as_micros(),
+            released,
+            sent_us = started.elapsed().as_micros(),
+            "group"
+        );
     }
 
     /// Handles `first`, then what is already queued behind it (`next`: what
@@ -187,6 +200,7 @@ impl Agent {
     /// Presence changes for SIP watchers: what is queued (a fan-out's
     /// NOTIFYs arrive together) is sent live watchers first, in groups.
     fn on_deliveries(&mut self, first: Delivery, queued: &mut mpsc::UnboundedReceiver<Delivery>) {
+        let started = Instant::now();
         let mut fan_out = vec![first];
         while fan_out.len() < MAX_FAN_OUT_SORTED {
             match queued.try_recv() {
@@ -195,12 +209,22 @@ impl Agent {
             }
         }
         self.subscriptions.live_first(&mut fan_out);
+        let (deliveries, sorted) = (fan_out.len(), started.elapsed());
         let mut fan_out = fan_out.into_iter();
+        let mut groups = 0;
         while let Some(first) = fan_out.next() {
+            groups += 1;
             self.grouped(|agent, b| {
                 agent.take_group(first, || fan_out.next(), b, Self::deliver);
             });
         }
+        debug!(
+            deliveries,
+            groups,
+            sorted_us = sorted.as_micros(),
+            sent_us = started.elapsed().as_micros(),
+            "fan-out sent"
+        );
     }
 
     /// A group of messages, stored together; their answers go out after the
@@ -208,16 +232,28 @@ impl Agent {
     fn on_messages(&mut self, first: Inbound, inbound: &mut mpsc::Receiver<Inbound>) {
         self.publications.begin_group();
         self.subscriptions.begin_group();
+        let started = Instant::now();
         let hub = Arc::clone(&self.hub);
         let mut messages = Vec::new();
+        let mut handled = Duration::ZERO;
         let stored = hub.steps(|b| {
             messages = self.take_group(first, || inbound.try_recv().ok(), b, Self::on_message);
+            handled = started.elapsed();
         });
         if let Err(e) = stored {
             error!(error = %e, requests = messages.len(), "SIP requests not stored; answered 500");
             self.undo_group(&messages);
         }
-        self.out.release();
+        let stored = started.elapsed();
+        let released = self.out.release();
+        trace!(
+            messages = messages.len(),
+            handled_us = handled.as_micros(),
+            stored_us = stored.as_micros(),
+            released,
+            sent_us = started.elapsed().as_micros(),
+            "message group"
+        );
     }
 
     /// After a failed commit: forgets the group's dialogs and publications

@@ -68,18 +68,38 @@ impl Advertised {
     }
 }
 
+/// The PIDF body last written: the watchers of a fan-out allowed the same
+/// view get the same bytes, encoded once, not once per NOTIFY.
+#[derive(Debug, Default)]
+pub(super) struct LastBody {
+    entity: String,
+    fields: Option<PresenceFields>,
+    bytes: Vec<u8>,
+}
+
+impl LastBody {
+    fn of(&mut self, entity: String, fields: &PresenceFields, lang: Lang) -> Vec<u8> {
+        if self.entity != entity || self.fields.as_ref() != Some(fields) {
+            self.bytes = pidf::encode(&entity, fields, lang).into_bytes();
+            self.entity = entity;
+            self.fields = Some(fields.clone());
+        }
+        self.bytes.clone()
+    }
+}
+
 /// The next NOTIFY of `dialog` (its CSeq moves on): active with the
 /// remaining time, or terminated when the dialog is ending; `fields` as its
-/// body. Returns its Via branch (its transaction) and its bytes.
+/// body (from `last` when it is the same). Returns its Via branch (its
+/// transaction) and its bytes.
 pub(super) fn write(
     dialog: &mut Dialog,
     here: &Advertised,
     dir: &Directory,
-    fields: Option<&PresenceFields>,
+    (fields, last): (Option<&PresenceFields>, &mut LastBody),
     lang: Lang,
 ) -> (String, Vec<u8>) {
-    let body =
-        fields.map(|f| pidf::encode(&here.entity(dir, &dialog.presentity), f, lang).into_bytes());
+    let body = fields.map(|f| last.of(here.entity(dir, &dialog.presentity), f, lang));
     let contact = here.contact(Some(&dialog.presentity), &dialog.peer);
     let via_host = here.host_port(&dialog.peer);
     dialog.cseq = dialog.cseq.wrapping_add(1);

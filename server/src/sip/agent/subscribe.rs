@@ -22,7 +22,7 @@ use tracing::{info, warn};
 mod takeover;
 
 use super::dialogs::{Dialog, Dialogs, Ending};
-use super::notify::{self, Advertised};
+use super::notify::{self, Advertised, LastBody};
 use super::random_token;
 use super::reply::{Handled, Reply};
 use super::stored;
@@ -52,6 +52,8 @@ pub(super) struct Subscriptions {
     dialogs: Dialogs,
     here: Advertised,
     lang: Lang,
+    /// The PIDF body of the last NOTIFY, for the next of a fan-out.
+    last_body: LastBody,
     /// Bounds on dialogs: in all, and per watcher.
     max_dialogs: usize,
     max_per_watcher: usize,
@@ -82,6 +84,7 @@ impl Subscriptions {
             dialogs,
             here,
             lang,
+            last_body: LastBody::default(),
             max_dialogs: config.max_dialogs,
             max_per_watcher: config.max_dialogs_per_watcher,
             notify_timeout: Duration::from_secs(config.notify_timeout_secs),
@@ -298,6 +301,14 @@ impl Subscriptions {
         if self.let_go_if_taken(id, b, out) {
             return;
         }
+        if let Some(dialog) = self.dialogs.get_mut(id).filter(|d| d.awaiting) {
+            // One NOTIFY at a time in a dialog: the newest state goes when
+            // the one in flight is answered (see `notify_answered`). A phone
+            // that went away costs one NOTIFY until it is given up on, and a
+            // fan-out does not send to it again.
+            dialog.behind = true;
+            return;
+        }
         self.send_notify(id, Some(&delivery.notify.presence), b, out);
     }
 
@@ -313,15 +324,23 @@ impl Subscriptions {
         let Some(dialog) = self.dialogs.get_mut(id) else {
             return;
         };
-        let (branch, bytes) = notify::write(dialog, &self.here, &out.dir, fields, self.lang);
+        let (branch, bytes) = notify::write(
+            dialog,
+            &self.here,
+            &out.dir,
+            (fields, &mut self.last_body),
+            self.lang,
+        );
         let peer = dialog.peer.clone();
         let ending = dialog.ending.is_some();
         if !out.held.can_reach(&peer) {
             info!(dialog = %id, "watcher's connection is gone; subscription ended");
             return self.drop_watcher(id, b, out);
         }
-        if !ending {
-            // The CSeq moved on: a resumed dialog must not send an old one again.
+        dialog.awaiting = true;
+        if !ending && dialog.cseq > dialog.cseq_reserved {
+            // The CSeq left the stored block: a resumed dialog must not send
+            // an old one again, so the next block is stored with this NOTIFY.
             self.dialogs.store(id, b);
         }
         out.held.hold(Kind::Request, &peer, bytes.clone());
@@ -354,11 +373,19 @@ impl Subscriptions {
                 return;
             };
             dialog.heard_at = Instant::now();
+            dialog.awaiting = false;
             if dialog.ending.is_some() {
-                self.forget_dialog(id, b, out);
-            } else if !dialog.answered {
-                dialog.answered = true;
+                return self.forget_dialog(id, b, out);
+            }
+            let first_answer = !std::mem::replace(&mut dialog.answered, true);
+            let behind = std::mem::take(&mut dialog.behind)
+                .then(|| (dialog.watcher.clone(), dialog.presentity.clone()));
+            if first_answer {
                 self.dialogs.store(id, b);
+            }
+            if let Some((watcher, presentity)) = behind {
+                let fields = view(&watcher, &presentity, b);
+                self.send_notify(id, fields.as_ref(), b, out);
             }
         } else {
             info!(code, "NOTIFY refused by the watcher; subscription ended");

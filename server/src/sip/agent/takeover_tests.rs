@@ -36,9 +36,12 @@ fn dialog() -> Dialog {
         watcher: "sato".parse().unwrap(),
         peer: Peer::Udp("192.0.2.7:5060".parse().unwrap()),
         cseq: 4,
+        cseq_reserved: 0,
         expires_at: Instant::now() + Duration::from_secs(600),
         answered: true,
         heard_at: Instant::now(),
+        awaiting: false,
+        behind: false,
         ending: None,
     }
 }
@@ -92,11 +95,9 @@ fn a_refresh_moves_a_dialog_to_the_other_instance_and_the_first_lets_go() {
     assert!(other.steps(|b| held_by_other.adopt("d1", b)).unwrap());
     hold(&other, &mut held_by_other, "d1");
     let taken = held_by_other.get("d1").unwrap();
-    assert_eq!(
-        (taken.watcher.as_str(), taken.cseq),
-        ("sato", 4),
-        "the CSeq goes on"
-    );
+    assert_eq!(taken.watcher.as_str(), "sato");
+    // Above every CSeq `one` may have used (4, and its reserved block).
+    assert!(taken.cseq >= 4, "the CSeq goes on, not {}", taken.cseq);
     assert!(one.steps(|b| held_by_one.taken_elsewhere("d1", b)).unwrap());
     assert!(
         !other
