@@ -26,6 +26,13 @@ use crate::sip::transport::Peer;
 const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 
+/// The most NOTIFYs resent, and the most given up on, in one tick of the
+/// clock: the NOTIFYs of a fan-out to a thousand phones that went away all
+/// come due in the same tick, and sending them all at once held the agent
+/// for up to 20 ms while a live phone's request waited. The rest go in the
+/// next ticks (100 ms apart).
+const MOST_PER_TICK: usize = 256;
+
 /// A NOTIFY waiting for its answer.
 #[derive(Debug)]
 struct Pending {
@@ -87,7 +94,9 @@ impl NotifyTransactions {
     /// in one tick, so this logs one line, not one per phone.
     pub(super) fn give_up(&mut self, now: Instant) -> HashMap<String, SocketAddr> {
         let mut unreachable = HashMap::new();
-        for branch in keys_where(&self.by_branch, |p| p.give_up_at <= now) {
+        let mut due = keys_where(&self.by_branch, |p| p.give_up_at <= now);
+        due.truncate(MOST_PER_TICK);
+        for branch in due {
             if let Some(p) = self.by_branch.remove(&branch) {
                 debug!(dialog = %p.dialog, peer = %p.peer.addr(), "NOTIFY unanswered");
                 unreachable.insert(p.dialog, p.peer.addr());
@@ -114,10 +123,12 @@ impl NotifyTransactions {
         out: &mut Held,
         answered: impl Fn(&str) -> bool,
     ) {
+        let due = |p: &Pending| p.next_at <= now && p.give_up_at > now && !p.peer.is_reliable();
         for p in self
             .by_branch
             .values_mut()
-            .filter(|p| !p.peer.is_reliable() && p.next_at <= now && answered(&p.dialog))
+            .filter(|p| due(p) && answered(&p.dialog))
+            .take(MOST_PER_TICK)
         {
             out.send_now(&p.peer, p.bytes.clone());
             p.interval = (p.interval * 2).min(T2);
@@ -279,9 +290,9 @@ mod tests {
     #![allow(clippy::unwrap_used)] // a test may stop at the first surprise
 
     use std::net::SocketAddr;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
-    use super::{Answered, MAX_ANSWERED_BYTES, TransactionKey};
+    use super::{Answered, MAX_ANSWERED_BYTES, MOST_PER_TICK, NotifyTransactions, TransactionKey};
     use crate::sip::message::Message;
     use crate::sip::transport::Peer;
 
@@ -299,6 +310,20 @@ mod tests {
         let from: SocketAddr = from.parse().unwrap();
         let message = Message::parse(request, false).unwrap();
         Answered::key(&message, &Peer::Udp(from)).unwrap()
+    }
+
+    #[test]
+    fn a_tick_gives_up_on_a_bounded_number_of_notifys_and_the_rest_on_the_next() {
+        let mut pending = NotifyTransactions::default();
+        let phone = Peer::Udp("192.0.2.7:5060".parse().unwrap());
+        let gone = MOST_PER_TICK + 10;
+        for n in 0..gone {
+            let (branch, dialog) = (format!("z9hG4bK-{n}"), format!("dialog-{n}"));
+            pending.start(branch, &dialog, Vec::new(), phone.clone(), Duration::ZERO);
+        }
+        let later = Instant::now() + Duration::from_millis(1);
+        let ticks: Vec<usize> = (0..3).map(|_| pending.give_up(later).len()).collect();
+        assert_eq!(ticks, [MOST_PER_TICK, 10, 0]);
     }
 
     #[test]
