@@ -270,7 +270,8 @@ impl Engine {
         store.save_presence(&record)?;
 
         let mut deliveries = Vec::new();
-        for mut request in store.open_requests_for(account, now)? {
+        let (mut notified, mut owed) = (Vec::new(), Vec::new());
+        for request in store.open_requests_for(account, now)? {
             let Some(delivery) = self.answer(&request, &record, now) else {
                 continue;
             };
@@ -280,15 +281,16 @@ impl Engine {
                 .is_none_or(|t| now - t >= self.notify_interval(request.medium));
             if first_answer || interval_passed {
                 deliveries.push(delivery);
-                request.state = RequestState::Processed;
-                request.last_notified_at = Some(now);
-                request.change_pending = false;
-            } else {
+                notified.push(request.id);
+            } else if !request.change_pending {
                 // Coalesced: the tick sends the latest presence when the interval ends.
-                request.change_pending = true;
+                owed.push(request.id);
             }
-            store.update_request(&request)?;
         }
+        // In two statements, not one per request: a fan-out to a thousand
+        // watchers spent most of its PUBLISH's step on these updates.
+        store.mark_requests_notified(&notified, now)?;
+        store.mark_requests_owed(&owed)?;
         Ok(Step {
             verdict: Verdict::Applied(format!("presence of {account} from {}", source.as_str())),
             deliveries,

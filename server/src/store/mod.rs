@@ -199,6 +199,12 @@ pub trait Store {
     /// Adds a request; returns its id.
     fn add_request(&mut self, request: &Request) -> Result<i64>;
     fn update_request(&mut self, request: &Request) -> Result<()>;
+    /// The requests `ids` were answered at `at`: processed, notified then,
+    /// nothing owed. One statement for a fan-out's thousands, where
+    /// [`Self::update_request`] each was most of a PUBLISH's step.
+    fn mark_requests_notified(&mut self, ids: &[i64], at: Time) -> Result<()>;
+    /// A change for the requests `ids` is owed: coalesced, the tick sends it.
+    fn mark_requests_owed(&mut self, ids: &[i64]) -> Result<()>;
     /// Drops the requests answering through this reference (a SIP dialog).
     fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize>;
     /// Forgets a person who left the directory: their presence, every

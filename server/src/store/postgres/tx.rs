@@ -173,6 +173,29 @@ impl Store for PgTx<'_> {
         Ok(())
     }
 
+    fn mark_requests_notified(&mut self, ids: &[i64], at: Time) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.exec(
+            "UPDATE request SET state = 'processed', last_notified_at = $1, change_pending = false
+             WHERE id = ANY($2)",
+            &[&ms(at), &ids],
+        )?;
+        Ok(())
+    }
+
+    fn mark_requests_owed(&mut self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.exec(
+            "UPDATE request SET change_pending = true WHERE id = ANY($1)",
+            &[&ids],
+        )?;
+        Ok(())
+    }
+
     fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize> {
         self.exec("DELETE FROM request WHERE reference = $1", &[&reference])
     }

@@ -350,6 +350,14 @@ impl Store for SqliteTx<'_> {
         requests::update_request(self, q)
     }
 
+    fn mark_requests_notified(&mut self, ids: &[i64], at: Time) -> Result<()> {
+        requests::mark_requests_notified(self, ids, at)
+    }
+
+    fn mark_requests_owed(&mut self, ids: &[i64]) -> Result<()> {
+        requests::mark_requests_owed(self, ids)
+    }
+
     fn remove_requests_with_reference(&mut self, reference: &str) -> Result<usize> {
         requests::remove_requests_with_reference(self, reference)
     }

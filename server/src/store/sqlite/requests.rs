@@ -53,6 +53,35 @@ pub(super) fn update_request(tx: &mut SqliteTx<'_>, q: &Request) -> Result<()> {
     Ok(())
 }
 
+/// `ids` as a JSON array, for `json_each`: one statement whatever their number.
+fn id_list(ids: &[i64]) -> String {
+    let listed: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", listed.join(","))
+}
+
+pub(super) fn mark_requests_notified(tx: &mut SqliteTx<'_>, ids: &[i64], at: Time) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    tx.exec(
+        "UPDATE request SET state = 'processed', last_notified_at = ?1, change_pending = 0
+         WHERE id IN (SELECT value FROM json_each(?2))",
+        params![ms(at), id_list(ids)],
+    )?;
+    Ok(())
+}
+
+pub(super) fn mark_requests_owed(tx: &mut SqliteTx<'_>, ids: &[i64]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    tx.exec(
+        "UPDATE request SET change_pending = 1 WHERE id IN (SELECT value FROM json_each(?1))",
+        params![id_list(ids)],
+    )?;
+    Ok(())
+}
+
 pub(super) fn remove_requests_with_reference(
     tx: &mut SqliteTx<'_>,
     reference: &str,

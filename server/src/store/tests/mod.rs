@@ -126,6 +126,58 @@ fn presence_is_kept_replaced_and_its_location_forgotten_when_due() {
 }
 
 #[test]
+fn a_fan_outs_requests_are_marked_answered_and_owed_in_one_go() {
+    for (name, mut db) in each_store() {
+        let now = Utc::now();
+        let ids = db
+            .transaction(|tx| -> Result<Vec<i64>> {
+                let mut ids = Vec::new();
+                for (watcher, notifier, mode) in [
+                    ("sato", "tanaka", SubscribeMode::Once),
+                    ("suzuki", "tanaka", SubscribeMode::Watch),
+                    ("ito", "tanaka", SubscribeMode::Watch),
+                    ("sato", "yamada", SubscribeMode::Watch),
+                ] {
+                    ids.push(tx.add_request(&request(watcher, notifier, mode, now))?);
+                }
+                Ok(ids)
+            })
+            .unwrap();
+        let at = now + Duration::seconds(3);
+        db.transaction(|tx| -> Result<()> {
+            tx.mark_requests_notified(&ids[..2], at)?;
+            tx.mark_requests_owed(&ids[2..3])?;
+            tx.mark_requests_notified(&[], at)?;
+            tx.mark_requests_owed(&[])
+        })
+        .unwrap();
+        let open = |db: &mut Database, notifier: &str| {
+            db.transaction(|tx| tx.open_requests_for(&notifier.parse().unwrap(), now))
+                .unwrap()
+        };
+        // The once-request, answered, is no longer open; the watches are.
+        let tanaka = open(&mut db, "tanaka");
+        assert_eq!(
+            tanaka.iter().map(|q| q.id).collect::<Vec<_>>(),
+            ids[1..3],
+            "{name}"
+        );
+        let (answered, owed) = (&tanaka[0], &tanaka[1]);
+        assert_eq!(answered.state, RequestState::Processed, "{name}");
+        let notified = answered.last_notified_at.map(|t| t.timestamp_millis());
+        assert_eq!(notified, Some(at.timestamp_millis()), "{name}");
+        assert!(!answered.change_pending, "{name}");
+        assert_eq!(owed.state, RequestState::Unprocessed, "{name}");
+        assert!(owed.change_pending, "{name}");
+        assert_eq!(owed.last_notified_at, None, "{name}");
+        // Another notifier's request is not touched.
+        let yamada = open(&mut db, "yamada");
+        assert_eq!(yamada[0].state, RequestState::Unprocessed, "{name}");
+        assert!(!yamada[0].change_pending, "{name}");
+    }
+}
+
+#[test]
 fn requests_are_found_answered_coalesced_and_expired() {
     for (name, mut db) in each_store() {
         let now = Utc::now();
