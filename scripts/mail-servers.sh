@@ -421,6 +421,12 @@ auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
 first_valid_uid = $VMAIL_UID
 mail_location = maildir:~/Maildir
+# Only Dovecot's own processes (imap, lmtp) touch these Maildirs, the case
+# for which Dovecot's documentation (10-mail.conf; "Maildir configuration",
+# Optimizations) gives maildir_very_dirty_syncs: cur/ is scanned only when
+# its mtime changes unexpectedly, not at each sync. The presence intake's
+# two sessions sync the mailbox at nearly every command.
+maildir_very_dirty_syncs = yes
 mail_max_userip_connections = 200
 # Looked up by service name: an entry "smtp" refuses every SMTP login
 # (scripts/mail-servers.sh smtp-logins off).

@@ -28,9 +28,10 @@ impl World {
         .unwrap();
         writeln!(
             t,
-            "[imap]\nhost = \"127.0.0.1\"\nport = {imap_port}\ntls = \"{imap_tls}\"\nuser = \"{}\"\npassword = \"secret\"\nca_file = \"{}\"\nidle_timeout_secs = 60\ncommand_timeout_secs = 5\n",
+            "[imap]\nhost = \"127.0.0.1\"\nport = {imap_port}\ntls = \"{imap_tls}\"\nuser = \"{}\"\npassword = \"secret\"\nca_file = \"{}\"\nidle_timeout_secs = 60\ncommand_timeout_secs = 5\n{}",
             self.presence,
-            s.ca.display()
+            s.ca.display(),
+            self.imap_extra
         )
         .unwrap();
         writeln!(t, "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"{smtp_tls}\"\nca_file = \"{}\"\nmax_per_second = 200\nmax_retry_secs = {}\ncommand_timeout_secs = 5", s.ca.display(), self.smtp_max_retry_secs).unwrap();

@@ -44,6 +44,8 @@ pub struct World {
     /// `[[rule]]` tables; default: everyone sees everyone, location included.
     pub rules: String,
     pub smtp_max_retry_secs: u64,
+    /// Extra `[imap]` lines (e.g. `done_mailbox`).
+    pub imap_extra: String,
     /// The server's SIP port, when the test speaks SIP; extra `[sip]` lines.
     pub sip_port: Option<u16>,
     pub sip_extra: String,
@@ -122,6 +124,7 @@ impl World {
             policy: String::new(),
             rules: "[[rule]]\nwatchers = [\"*\"]\nmay_see = [\"*\"]\nlocation = true\n".into(),
             smtp_max_retry_secs: 2,
+            imap_extra: String::new(),
             sip_port: None,
             sip_extra: String::new(),
             sip_trusted: "\"127.0.0.0/8\"".into(),

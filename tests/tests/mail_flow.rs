@@ -302,3 +302,97 @@ async fn bad_mails_change_nothing_and_are_never_answered() {
         "every mail recorded as handled"
     );
 }
+
+/// With `done_mailbox` set, a handled mail is moved there, marked done,
+/// instead of deleted (it is kept until the location TTL): the presence
+/// mailbox empties, the done mailbox holds each mail exactly once, and none
+/// is handled twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_done_mailbox_handled_mails_are_moved_there_once() {
+    const MAILS: usize = 30;
+    let mut world = World::new(&["tanaka:field"]);
+    world.imap_extra = "done_mailbox = \"PresenceDone\"\n".into();
+    let _server = world.start_server();
+    for minute in 0..MAILS {
+        let fields = tanaka_presence(&world, &format!("2026-11-26T13:{minute:02}:00+09:00"));
+        world
+            .send_presence(&world.mail_of("tanaka"), &publish(&world, "tanaka", fields))
+            .await;
+    }
+    assert!(
+        wait_until(HOP, || async {
+            world.status()["mails_handled"] == MAILS as u64
+        })
+        .await,
+        "{}",
+        world.status()
+    );
+    let mut presence_box = world.mailbox(&world.presence).await;
+    let left = presence_box.wait_until_empty(Duration::from_secs(10)).await;
+    assert_eq!(
+        left, 0,
+        "every handled mail moved out of the presence mailbox"
+    );
+    assert_eq!(
+        presence_box.count_in("PresenceDone", "ALL").await,
+        MAILS,
+        "each handled mail is in the done mailbox, once"
+    );
+    assert_eq!(
+        presence_box
+            .count_in("PresenceDone", "KEYWORD $PresenceDone")
+            .await,
+        MAILS,
+        "and marked done there"
+    );
+    assert_eq!(
+        world.status()["mails_handled"],
+        MAILS as u64,
+        "none handled twice"
+    );
+}
+
+/// The intake's reading session is told of every mail its second session
+/// puts away (up to a thousand EXPUNGEs at its next command), more than
+/// async-imap keeps for it (100; it drops the rest): a new mail announced
+/// among them must still be noticed, or it would wait unread in the
+/// mailbox until the next one came.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_mail_among_another_sessions_many_expunges_is_noticed() {
+    use mailpresence_protocol::transport::imap::{MailSession, Timeouts};
+    use mailpresence_protocol::transport::{Credentials, Endpoint, TlsMode};
+    let world = World::new(&["tanaka"]);
+    let address = world.mail_of("tanaka");
+    let endpoint = Endpoint {
+        host: "127.0.0.1".into(),
+        port: world.servers.imap_port,
+        tls: TlsMode::None,
+        credentials: Some(Credentials::password(&address, "secret")),
+        ca_file: None,
+    };
+    let mut reader = MailSession::open(&endpoint, Timeouts::default())
+        .await
+        .unwrap();
+    reader.select("INBOX").await.unwrap();
+    let mut other = MailSession::open(&endpoint, Timeouts::default())
+        .await
+        .unwrap();
+    other.select("INBOX").await.unwrap();
+    let mail = |n: usize| format!("From: {address}\r\nSubject: {n}\r\n\r\n{n}\r\n").into_bytes();
+    for n in 0..150 {
+        other.append("INBOX", &mail(n)).await.unwrap();
+    }
+    reader.check().await.unwrap();
+    assert!(reader.mail_announced(), "the 150 mails are announced");
+    assert!(!reader.mail_announced(), "and only once");
+    other.check().await.unwrap();
+    let all = other.search("ALL").await.unwrap();
+    assert_eq!(all.len(), 150);
+    other.delete(&all).await.unwrap();
+    other.append("INBOX", &mail(150)).await.unwrap();
+    reader.check().await.unwrap();
+    assert!(
+        reader.mail_announced(),
+        "the new mail is noticed among 150 expunges"
+    );
+}

@@ -8,7 +8,7 @@
 //! the mail is touched on the IMAP server; after a crash it is read again and
 //! the Message-ID makes the second reading a no-op. Then it is deleted (or
 //! moved to `done_mailbox`, emptied after the location TTL), so the mailbox
-//! keeps no trail of where people were.
+//! keeps no trail of where people were: by a second session, `put_away.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use mailpresence_protocol::transport::imap::{Fetched, ImapError, MailSession, Wo
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::put_away::PutAway;
 use super::trust::SenderVerifier;
 use crate::config::ImapConfig;
 use crate::engine::Verdict;
@@ -32,8 +33,6 @@ pub const DONE_KEYWORD: &str = "$PresenceDone";
 pub const LOOP: &str = "intake";
 /// Mails committed together (one transaction) and marked done together.
 const INTAKE_BATCH: usize = 100;
-/// Mails marked done that are expunged (or moved) in one command.
-const PUT_AWAY_AT_ONCE: usize = 1000;
 /// How often the done mailbox is emptied of mails older than the TTL.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
@@ -51,6 +50,17 @@ pub enum IntakeError {
     /// the batch is marked done, so it is read again.
     #[error("the commit of a batch stopped: {0}")]
     CommitStopped(String),
+    /// The second session, which marks and puts away handled mails, ended
+    /// (its own error, when known, is reported instead).
+    #[error("the IMAP session putting handled mails away ended")]
+    PutAwayStopped,
+    #[error("the IMAP session putting handled mails away stopped: {0}")]
+    PutAwayFailed(String),
+    /// The two sessions saw different UIDVALIDITY: the mailbox was made anew
+    /// between their SELECTs, and UIDs of one would name other mails in the
+    /// other.
+    #[error("the mailbox {mailbox} changed (UIDVALIDITY) while connecting")]
+    MailboxChanged { mailbox: String },
 }
 
 /// What handling the mailbox needs.
@@ -97,14 +107,18 @@ pub async fn run_holding_lease(
     }
 }
 
-/// One connection's life: returns Ok only on shutdown.
-pub async fn run(intake: Intake, mut shutdown: watch::Receiver<bool>) -> Result<(), IntakeError> {
+/// One connection's life: returns Ok only on shutdown. Two sessions: this
+/// task reads (SEARCH, FETCH, IDLE), a second one marks committed mails done
+/// and puts them away ([`PutAway`]); an error of either ends the run.
+pub async fn run(intake: Intake, shutdown: watch::Receiver<bool>) -> Result<(), IntakeError> {
     let config = &intake.config;
     let mut session = MailSession::open(&config.endpoint(), config.timeouts()).await?;
     if let Some(done) = &config.done_mailbox {
         session.ensure_mailbox(done).await?;
     }
     let uid_validity = session.select(&config.mailbox).await?;
+    let (put_away, mut worker) = PutAway::start(config, uid_validity).await?;
+    let _stop_worker = AbortOnDrop(worker.abort_handle());
     info!(host = %config.host, mailbox = %config.mailbox, idle = session.can_idle(), "IMAP connected");
     intake.loops.running(
         LOOP,
@@ -113,15 +127,66 @@ pub async fn run(intake: Intake, mut shutdown: watch::Receiver<bool>) -> Result<
             config.host, config.port, config.mailbox
         )),
     );
+    let reading = read_mailbox(&intake, session, put_away, uid_validity, shutdown);
+    let (read, ended) = tokio::select! {
+        read = reading => (Some(read), None),
+        ended = &mut worker => (None, Some(ended)),
+    };
+    // The reader's handle on the put-away session is gone with `reading`:
+    // on shutdown it finishes its work and logs out.
+    let limit = config.timeouts().command * 2;
+    let worker_error =
+        |ended: Option<Result<Result<(), IntakeError>, tokio::task::JoinError>>| match ended {
+            Some(Ok(Err(e))) => e,
+            Some(Err(e)) => IntakeError::PutAwayFailed(e.to_string()),
+            Some(Ok(Ok(()))) | None => IntakeError::PutAwayStopped,
+        };
+    match (read, ended) {
+        (Some(Ok(())), _) => {
+            // Each round ends with everything put away: on shutdown only
+            // the logout is left, and a failure there loses nothing.
+            if let Ok(Ok(Err(e))) = tokio::time::timeout(limit, worker).await {
+                warn!(%e, "the put-away session ended badly at shutdown");
+            }
+            Ok(())
+        }
+        (Some(Err(IntakeError::PutAwayStopped)), _) => {
+            Err(worker_error(tokio::time::timeout(limit, worker).await.ok()))
+        }
+        (Some(Err(e)), _) => Err(e),
+        (None, ended) => Err(worker_error(ended)),
+    }
+}
+
+/// Aborts the put-away task when the run ends another way than shutdown (a
+/// lost intake lock drops the run): nothing is left working on a mailbox
+/// this run no longer reads.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The reading session's loop: handle what is there, then wait for more.
+async fn read_mailbox(
+    intake: &Intake,
+    mut session: MailSession,
+    put_away: PutAway,
+    uid_validity: u32,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), IntakeError> {
+    let config = &intake.config;
     let mut last_purge: Option<Instant> = None;
     loop {
         // First, so that the search below sees every mail that arrived while
         // another mailbox was selected (the new SELECT announces none).
         if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
-            purge_done_mailbox(&intake, &mut session).await?;
+            purge_done_mailbox(intake, &mut session).await?;
             last_purge = Some(Instant::now());
         }
-        handle_new_mail(&intake, &mut session, uid_validity).await?;
+        handle_new_mail(intake, &mut session, &put_away, uid_validity).await?;
         note_contact(&intake.hub)?;
         if *shutdown.borrow() {
             session.logout().await;
@@ -145,10 +210,13 @@ pub async fn run(intake: Intake, mut shutdown: watch::Receiver<bool>) -> Result<
 }
 
 /// Handles every mail not yet marked done, oldest first: a fetched batch is
-/// checked, then committed in one transaction (one fsync), then deleted.
+/// checked, then committed in one transaction (one fsync), then handed to
+/// the put-away session. While a batch commits, the next is fetched and
+/// checked; the reading session never waits for a STORE or an EXPUNGE.
 async fn handle_new_mail(
     intake: &Intake,
     session: &mut MailSession,
+    put_away: &PutAway,
     uid_validity: u32,
 ) -> Result<(), IntakeError> {
     let limits = Limits::default();
@@ -156,56 +224,88 @@ async fn handle_new_mail(
     let leftovers = session
         .search(&format!("OR DELETED KEYWORD {DONE_KEYWORD}"))
         .await?;
-    mark_done(intake, session, &leftovers).await?;
-    put_away(intake, session, &leftovers).await?;
     let uids = session
         .search(&format!("UNDELETED UNKEYWORD {DONE_KEYWORD}"))
         .await?;
-    // One transaction (one fsync) and one store of the done flags per batch;
-    // at most a batch of mails (each at most 1 MiB) is held in memory at
-    // once. The mails marked done are put away a thousand at a time.
-    let mut marked = Vec::new();
+    if leftovers.is_empty() && uids.is_empty() {
+        return Ok(());
+    }
+    put_away.sync().await?;
+    put_away.committed(leftovers).await?;
+    // One transaction (one fsync) per batch; at most two batches of mails
+    // (each mail at most 1 MiB) are held at once: one committing, the next
+    // being fetched and checked.
     let mut batches = uids.chunks(INTAKE_BATCH);
-    let mut fetched = match batches.next() {
-        Some(batch) => session.fetch(batch, limits.max_mail_bytes).await?,
-        None => Vec::new(),
+    let mut ready = match batches.next() {
+        Some(batch) => fetch_and_read(intake, session, batch, uid_validity, limits).await?,
+        None => Batch::default(),
     };
-    while !fetched.is_empty() {
-        // Side by side: one mail whose DKIM lookup is slow holds up no other.
-        let read = futures::future::join_all(
-            fetched
-                .iter()
-                .map(|mail| read_one(intake, mail, uid_validity, limits)),
-        )
-        .await;
+    while !ready.read.is_empty() {
+        let Batch {
+            uids: done,
+            arrived,
+            read,
+        } = ready;
         // The commit (its fsync, on a blocking thread) and the next batch's
-        // FETCH overlap: one after the other, the intake mostly waited on
-        // one or the other (profile in BENCHMARKS.md, "mail intake").
+        // FETCH and checks overlap: one after the other, the intake mostly
+        // waited on one or the other (profile in BENCHMARKS.md, "mail intake").
         let committing = tokio::task::spawn_blocking({
             let intake = intake.clone();
             move || commit(&intake, &read)
         });
         let next = match batches.next() {
-            Some(batch) => session.fetch(batch, limits.max_mail_bytes).await,
-            None => Ok(Vec::new()),
+            Some(batch) => fetch_and_read(intake, session, batch, uid_validity, limits).await,
+            None => Ok(Batch::default()),
         };
         committing
             .await
             .map_err(|e| IntakeError::CommitStopped(e.to_string()))??;
         let now = chrono::Utc::now();
-        for arrived in fetched.iter().filter_map(Fetched::arrived) {
+        for arrived in arrived {
             intake.hub.metrics.mail_waited(now - arrived);
         }
-        // Marked done before a failed FETCH is reported: these are committed.
-        let done: Vec<u32> = fetched.iter().map(Fetched::uid).collect();
-        mark_done(intake, session, &done).await?;
-        marked.extend(done);
-        if marked.len() >= PUT_AWAY_AT_ONCE {
-            put_away(intake, session, &std::mem::take(&mut marked)).await?;
-        }
-        fetched = next?;
+        // Handed over before a failed FETCH is reported: these are committed.
+        put_away.committed(done).await?;
+        ready = next?;
     }
-    put_away(intake, session, &marked).await
+    put_away.flush().await?;
+    // The put-away session's expunges reach this one as unsolicited
+    // EXPUNGEs at its next command: taken now (with any EXISTS among them,
+    // see `mail_announced`), so that IDLE starts quiet instead of waking at
+    // once for them.
+    session.check().await?;
+    Ok(())
+}
+
+/// A fetched batch, read and checked.
+#[derive(Default)]
+struct Batch {
+    uids: Vec<u32>,
+    /// When the IMAP server took each mail in, for the intake's lag.
+    arrived: Vec<chrono::DateTime<chrono::Utc>>,
+    read: Vec<Read>,
+}
+
+async fn fetch_and_read(
+    intake: &Intake,
+    session: &mut MailSession,
+    batch: &[u32],
+    uid_validity: u32,
+    limits: Limits,
+) -> Result<Batch, IntakeError> {
+    let fetched = session.fetch(batch, limits.max_mail_bytes).await?;
+    // Side by side: one mail whose DKIM lookup is slow holds up no other.
+    let read = futures::future::join_all(
+        fetched
+            .iter()
+            .map(|mail| read_one(intake, mail, uid_validity, limits)),
+    )
+    .await;
+    Ok(Batch {
+        uids: fetched.iter().map(Fetched::uid).collect(),
+        arrived: fetched.iter().filter_map(Fetched::arrived).collect(),
+        read,
+    })
 }
 
 /// One mail read and its sender checked, ready for the engine.
@@ -292,38 +392,6 @@ fn log_outcome(r: &Read, committed: Option<Committed>) {
     for refusal in &step.partial_refusals {
         warn!(message_id = %id, from, "refused in part: {refusal}");
     }
-}
-
-/// Only now, with every effect of these mails committed, are they marked
-/// done (and, without a done mailbox, deleted: in one store, one index
-/// write for Dovecot). A crash before they are put away leaves them found
-/// as leftovers.
-async fn mark_done(
-    intake: &Intake,
-    session: &mut MailSession,
-    done: &[u32],
-) -> Result<(), IntakeError> {
-    let flags = match &intake.config.done_mailbox {
-        Some(_) => format!("(\\Seen {DONE_KEYWORD})"),
-        None => format!("(\\Seen {DONE_KEYWORD} \\Deleted)"),
-    };
-    session.add_flags(done, &flags).await?;
-    Ok(())
-}
-
-/// Mails marked done are expunged, or moved to the done mailbox. Many at a
-/// time: under a burst, an expunge per batch of a hundred cost Dovecot
-/// more than reading the mails (profile in BENCHMARKS.md, "mail intake").
-async fn put_away(
-    intake: &Intake,
-    session: &mut MailSession,
-    done: &[u32],
-) -> Result<(), IntakeError> {
-    match &intake.config.done_mailbox {
-        Some(folder) => session.move_to(done, folder).await?,
-        None => session.expunge(done).await?,
-    }
-    Ok(())
 }
 
 /// Deletes the mails in `done_mailbox` older than the location TTL, then

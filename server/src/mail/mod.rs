@@ -6,6 +6,7 @@
 pub mod intake;
 pub mod memo;
 pub mod outbox;
+mod put_away;
 pub mod trust;
 
 use ed25519_dalek::SigningKey;

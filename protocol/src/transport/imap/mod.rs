@@ -182,6 +182,9 @@ pub struct MailSession {
     session: RawSession,
     timeouts: Timeouts,
     caps: Caps,
+    /// New mail was announced (EXISTS, RECENT) since [`Self::mail_announced`]
+    /// was last asked, or may have been: see [`Self::note_unsolicited`].
+    announced: bool,
 }
 
 /// The extensions this session uses when the server has them.
@@ -222,6 +225,7 @@ impl MailSession {
             },
             session,
             timeouts,
+            announced: false,
         })
     }
 
@@ -237,6 +241,7 @@ impl MailSession {
             self.session.select(mailbox),
         )
         .await?;
+        self.note_unsolicited();
         Ok(selected.uid_validity.unwrap_or(0))
     }
 
@@ -277,6 +282,7 @@ impl MailSession {
             self.session.uid_search(query),
         )
         .await?;
+        self.note_unsolicited();
         let mut uids: Vec<u32> = found.into_iter().collect();
         uids.sort_unstable();
         Ok(uids)
@@ -376,10 +382,12 @@ impl MailSession {
         items: &'static str,
     ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
         let session = &mut self.session;
-        within(self.timeouts.command, "UID FETCH", async {
+        let fetched = within(self.timeouts.command, "UID FETCH", async {
             session.uid_fetch(set, items).await?.try_collect().await
         })
-        .await
+        .await?;
+        self.note_unsolicited();
+        Ok(fetched)
     }
 
     /// Adds flags or keywords, e.g. `(\Seen $PresenceDone)`.
@@ -398,6 +406,7 @@ impl MailSession {
                 .await
         })
         .await?;
+        self.note_unsolicited();
         Ok(())
     }
 
@@ -409,12 +418,14 @@ impl MailSession {
         }
         let set = uid_set(uids);
         if self.caps.mv {
-            return within(
+            within(
                 self.timeouts.command,
                 "UID MOVE",
                 self.session.uid_mv(&set, mailbox),
             )
-            .await;
+            .await?;
+            self.note_unsolicited();
+            return Ok(());
         }
         within(
             self.timeouts.command,
@@ -457,6 +468,16 @@ impl MailSession {
             })
             .await?;
         }
+        self.note_unsolicited();
+        Ok(())
+    }
+
+    /// NOOP: brings this session's view of the mailbox up to date (mails
+    /// that arrived, flags and expunges of other sessions), and keeps an
+    /// otherwise quiet session from the server's autologout.
+    pub async fn check(&mut self) -> Result<(), ImapError> {
+        within(self.timeouts.command, "NOOP", self.session.noop()).await?;
+        self.note_unsolicited();
         Ok(())
     }
 
@@ -464,16 +485,28 @@ impl MailSession {
     /// `EXISTS` or `RECENT` among the unsolicited responses, drained here).
     /// Such a mail arrived after the last search and before IDLE: IDLE would
     /// not announce it again, so the caller reads the mailbox once more.
-    pub fn mail_announced(&self) -> bool {
+    pub fn mail_announced(&mut self) -> bool {
+        self.note_unsolicited();
+        std::mem::take(&mut self.announced)
+    }
+
+    /// Drains the unsolicited responses, after every command. async-imap
+    /// keeps them in a channel of 100 and drops what does not fit, so a
+    /// session that is told of many changes it did not make (another
+    /// session expunging a thousand mails sends a thousand `EXPUNGE`s) could
+    /// lose an `EXISTS` among them: a full channel counts as an announcement
+    /// (one more search, where a lost one would leave a mail unread until
+    /// the next arrives).
+    fn note_unsolicited(&mut self) {
         use async_imap::types::UnsolicitedResponse;
-        let mut announced = false;
-        while let Ok(response) = self.session.unsolicited_responses.try_recv() {
-            announced |= matches!(
+        let responses = &self.session.unsolicited_responses;
+        self.announced |= responses.is_full();
+        while let Ok(response) = responses.try_recv() {
+            self.announced |= matches!(
                 response,
                 UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
             );
         }
-        announced
     }
 
     /// Waits for a change of the selected mailbox: in IDLE (renewed after
@@ -492,6 +525,7 @@ impl MailSession {
             session,
             timeouts,
             caps,
+            announced,
         } = self;
         let command_secs = timeouts.command.as_secs();
         let timed_out = |command| ImapError::TimedOut {
@@ -523,6 +557,7 @@ impl MailSession {
                 session,
                 timeouts,
                 caps,
+                announced,
             },
             woken,
         ))
@@ -537,7 +572,7 @@ impl MailSession {
             () = tokio::time::sleep(poll) => Woken::Renew,
             () = interrupt => Woken::Interrupted,
         };
-        within(self.timeouts.command, "NOOP", self.session.noop()).await?;
+        self.check().await?;
         Ok((self, woken))
     }
 
