@@ -178,12 +178,12 @@ impl Hub {
         }
         let guard = self.sip.lock().unwrap_or_else(|p| p.into_inner());
         for d in deliveries {
-            let Some(tx) = guard.as_ref() else {
-                tracing::warn!(to = %d.to, "SIP delivery dropped: SIP is not running");
-                continue;
+            let dropped = match guard.as_ref() {
+                Some(tx) => tx.send(d).err().map(|refused| refused.0),
+                None => Some(d),
             };
-            if let Err(refused) = tx.send(d) {
-                tracing::warn!(to = %refused.0.to, "SIP delivery dropped: SIP is not running");
+            if let Some(d) = dropped {
+                tracing::warn!(to = %d.to, "SIP delivery dropped: SIP is not running");
             }
         }
     }

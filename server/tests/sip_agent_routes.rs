@@ -184,16 +184,7 @@ async fn a_subscription_is_opened_refreshed_ended_and_fetched() {
     assert_eq!(status(&alice.receive().await), 200);
 
     let mut bob = Phone::new(server.addr).await;
-    let contact = format!("Contact: <sip:bob@{}>", bob.addr());
-    let open = [
-        FROM_BOB,
-        TO_ALICE,
-        "Call-ID: watch",
-        "Event: presence",
-        contact.as_str(),
-    ];
-    bob.request("SUBSCRIBE", ALICE, &open, "").await;
-    let (ok, notify) = bob.answer_and_notify().await;
+    let (ok, notify) = bob.bob_watches_alice().await;
     assert_eq!(status(&ok), 200, "{ok}");
     assert_eq!(header(&ok, "Expires"), "3600");
     assert_eq!(header(&ok, "Contact"), format!("<sip:{}>", server.addr));
@@ -297,16 +288,7 @@ async fn drain(phone: &Phone) -> Vec<String> {
 async fn an_unanswered_notify_holds_back_the_next_until_answered_then_the_newest_goes() {
     let server = server().await;
     let mut bob = Phone::new(server.addr).await;
-    let contact = format!("Contact: <sip:bob@{}>", bob.addr());
-    let open = [
-        FROM_BOB,
-        TO_ALICE,
-        "Call-ID: watch",
-        "Event: presence",
-        contact.as_str(),
-    ];
-    bob.request("SUBSCRIBE", ALICE, &open, "").await;
-    let (ok, _) = bob.answer_and_notify().await;
+    let (ok, _) = bob.bob_watches_alice().await;
     assert_eq!(status(&ok), 200, "{ok}");
 
     // Three changes of alice's, a little over a second apart (the engine

@@ -11,7 +11,7 @@ mod sip_phones;
 
 use std::time::Duration;
 
-use sip_phones::{ALICE, FROM_ALICE, FROM_BOB, Phone, TO_ALICE, header, pidf, server, status};
+use sip_phones::{ALICE, FROM_ALICE, Phone, TO_ALICE, header, pidf, server, status};
 
 /// How long a socket is listened to for what a request caused.
 const LISTEN: Duration = Duration::from_millis(500);
@@ -91,16 +91,7 @@ async fn the_answer_cache_sends_no_large_answer_for_a_short_copy() {
 async fn only_its_watcher_refreshes_a_subscription() {
     let server = server().await;
     let mut bob = Phone::new(server.addr).await;
-    let contact = format!("Contact: <sip:bob@{}>", bob.addr());
-    let open = [
-        FROM_BOB,
-        TO_ALICE,
-        "Call-ID: watch",
-        "Event: presence",
-        contact.as_str(),
-    ];
-    bob.request("SUBSCRIBE", ALICE, &open, "").await;
-    let (ok, _) = bob.answer_and_notify().await;
+    let (ok, _) = bob.bob_watches_alice().await;
     assert_eq!(status(&ok), 200, "{ok}");
     let to = format!("To: {}", header(&ok, "To"));
 

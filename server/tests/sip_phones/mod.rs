@@ -175,6 +175,21 @@ impl Phone {
         String::from_utf8(buf[..n].to_vec()).unwrap()
     }
 
+    /// Bob's phone subscribes to alice's presence (Call-ID `watch`, its
+    /// Contact this phone): the 200 OK, and the first NOTIFY, answered 200.
+    pub async fn bob_watches_alice(&mut self) -> (String, String) {
+        let contact = format!("Contact: <sip:bob@{}>", self.addr());
+        let open = [
+            FROM_BOB,
+            TO_ALICE,
+            "Call-ID: watch",
+            "Event: presence",
+            contact.as_str(),
+        ];
+        self.request("SUBSCRIBE", ALICE, &open, "").await;
+        self.answer_and_notify().await
+    }
+
     /// The answer to the last request, and the NOTIFY that came with it (answered 200).
     pub async fn answer_and_notify(&self) -> (String, String) {
         let (first, second) = (self.receive().await, self.receive().await);

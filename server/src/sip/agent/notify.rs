@@ -96,7 +96,8 @@ pub(super) fn write(
     dialog: &mut Dialog,
     here: &Advertised,
     dir: &Directory,
-    (fields, last): (Option<&PresenceFields>, &mut LastBody),
+    fields: Option<&PresenceFields>,
+    last: &mut LastBody,
     lang: Lang,
 ) -> (String, Vec<u8>) {
     let body = fields.map(|f| last.of(here.entity(dir, &dialog.presentity), f, lang));

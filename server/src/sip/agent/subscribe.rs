@@ -328,7 +328,8 @@ impl Subscriptions {
             dialog,
             &self.here,
             &out.dir,
-            (fields, &mut self.last_body),
+            fields,
+            &mut self.last_body,
             self.lang,
         );
         let peer = dialog.peer.clone();

@@ -178,9 +178,9 @@ impl Store for PgTx<'_> {
             return Ok(());
         }
         self.exec(
-            "UPDATE request SET state = 'processed', last_notified_at = $1, change_pending = false
-             WHERE id = ANY($2)",
-            &[&ms(at), &ids],
+            "UPDATE request SET state = $1, last_notified_at = $2, change_pending = false
+             WHERE id = ANY($3)",
+            &[&state_str(RequestState::Processed), &ms(at), &ids],
         )?;
         Ok(())
     }

@@ -64,9 +64,9 @@ pub(super) fn mark_requests_notified(tx: &mut SqliteTx<'_>, ids: &[i64], at: Tim
         return Ok(());
     }
     tx.exec(
-        "UPDATE request SET state = 'processed', last_notified_at = ?1, change_pending = 0
-         WHERE id IN (SELECT value FROM json_each(?2))",
-        params![ms(at), id_list(ids)],
+        "UPDATE request SET state = ?1, last_notified_at = ?2, change_pending = 0
+         WHERE id IN (SELECT value FROM json_each(?3))",
+        params![state_str(RequestState::Processed), ms(at), id_list(ids)],
     )?;
     Ok(())
 }
